@@ -1,0 +1,86 @@
+"""Whole-or-nothing file output and input errors that name the file and field.
+
+Every output of the pipeline is written to a temporary file in the destination directory and renamed
+into place (``os.replace`` is atomic on POSIX), so a killed job never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+import pandas as pd
+
+
+class InputError(ValueError):
+    """Bad input: the message names the file (or config key) and the field at fault."""
+
+    def __init__(self, source: str | os.PathLike, field: str | None, problem: str):
+        self.source = str(source)
+        self.field = field
+        self.problem = problem
+        where = f"{self.source}" + (f", field '{field}'" if field else "")
+        super().__init__(f"{where}: {problem}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    The parent directory is created if missing. On any exception the temporary file is removed and
+    ``path`` is left untouched (absent if it did not exist).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """``open`` for writing that publishes the file only when the block completes (see atomic_path)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **kwargs) as handle:
+            yield handle
+
+
+def write_tsv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs) -> None:
+    """Write ``frame`` as a tab-separated file without index, atomically."""
+    kwargs.setdefault("index", False)
+    with atomic_open(path, "w", newline="") as handle:
+        frame.to_csv(handle, sep="\t", **kwargs)
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    """Write ``obj`` as indented, key-sorted JSON, atomically."""
+    with atomic_open(path, "w") as handle:
+        json.dump(obj, handle, indent=2, sort_keys=True, default=_json_default)
+        handle.write("\n")
+
+
+def read_json(path: str | os.PathLike):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
