@@ -1,0 +1,37 @@
+# make run   -> set up .venv (pinned, requirements.lock) and run the main job on config/config.yaml
+# make test  -> set up .venv and run the test suite
+PYTHON ?= python3
+CORES ?= 2
+CONFIG ?= config/config.yaml
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run report test test-fast lint clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(MAKE) report
+
+report: setup
+	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/snakemake --lint --configfile $(CONFIG)
+
+clean:
+	rm -rf results logs .snakemake resources/go resources/datasets

@@ -1,0 +1,25 @@
+# perturb-select: one-shot selection of gene perturbations from the GO graph, proven by training GEARS
+# cycle by cycle. Entry point: `snakemake --cores N` (see README.md).
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/go.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/select.smk"
+include: "workflow/rules/gears.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,15 @@
+"""Rule build_go_graph: GEARS's Jaccard GO graph from gene2go, go-basic.obo and gene_info."""
+from perturb_select.pipeline import build_go_graph, run_snakemake_stage
+
+run_snakemake_stage(
+    snakemake,
+    build_go_graph,
+    gene2go=snakemake.input.gene2go,
+    obo=snakemake.input.obo,
+    gene_info=snakemake.input.gene_info,
+    edges_out=snakemake.output.edges,
+    stats_out=snakemake.output.stats,
+    gene2go_out=snakemake.output.gene2go,
+    graph=snakemake.params.graph,
+    taxid=snakemake.params.taxid,
+)

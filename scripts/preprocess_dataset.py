@@ -1,0 +1,15 @@
+"""Rule preprocess_dataset: raw-count screen -> GEARS layout with DE genes; candidates and dropped."""
+from perturb_select.pipeline import preprocess_dataset, run_snakemake_stage
+
+run_snakemake_stage(
+    snakemake,
+    preprocess_dataset,
+    screen=snakemake.input.screen,
+    edges=snakemake.input.edges,
+    gene_info=snakemake.input.gene_info,
+    adata_out=snakemake.output.adata,
+    candidates_out=snakemake.output.candidates,
+    dropped_out=snakemake.output.dropped,
+    dataset=snakemake.params.dataset,
+    taxid=snakemake.params.taxid,
+)

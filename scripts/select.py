@@ -1,0 +1,15 @@
+"""Rule select: one-shot ordered picks of a strategy for all cycles."""
+from perturb_select.pipeline import run_snakemake_stage, select
+
+run_snakemake_stage(
+    snakemake,
+    select,
+    edges=snakemake.input.edges,
+    split=snakemake.input.split,
+    output=snakemake.output[0],
+    strategy=snakemake.wildcards.strategy,
+    seed=int(snakemake.wildcards.seed),
+    params=snakemake.params.strategy_params,
+    cycles=snakemake.params.cycles,
+    batch_size=snakemake.params.batch_size,
+)

@@ -1,0 +1,19 @@
+"""Rule train_gears: GEARS trained on one cycle's picks, predictions for the test perturbations."""
+from perturb_select.pipeline import run_snakemake_stage, train_gears
+
+run_snakemake_stage(
+    snakemake,
+    train_gears,
+    adata=snakemake.input.adata,
+    edges=snakemake.input.edges,
+    gene2go=snakemake.input.gene2go,
+    split=snakemake.input.split,
+    selection=snakemake.input.selection,
+    output=snakemake.output.predictions,
+    cycle=int(snakemake.wildcards.cycle),
+    seed=int(snakemake.wildcards.seed),
+    gears=snakemake.params.gears,
+    batch_size=snakemake.params.batch_size,
+    work_dir=snakemake.params.work_dir,
+    threads=snakemake.threads,
+)

@@ -1,0 +1,235 @@
+"""The GO knowledge graph as a sparse matrix: receptive fields, GEARS's SGC operator, subgraphs.
+
+Conventions (kept the same everywhere in the package):
+
+* Nodes are gene symbols, sorted, indexed 0..n-1 (``KnowledgeGraph.genes``).
+* ``adjacency[s, t] = importance`` of the directed edge ``s -> t`` (``source, target, importance`` of
+  GEARS's ``go_essential_*.csv``). GEARS's ``GeneSimNetwork`` turns the same table into
+  ``edge_index = [source, target]`` and PyG aggregates messages at the target, so a node *receives*
+  from its sources: for the Jaccard graph, the target's top-k most similar genes.
+* Receptive field ``R_K(v)``: ``v`` plus every node with a directed path of length <= K into ``v``:
+  the nodes whose perturbation embeddings reach ``v`` through K SGC layers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .io import InputError, write_tsv
+
+EDGE_COLUMNS = ("source", "target", "importance")
+
+
+@dataclass(frozen=True)
+class KnowledgeGraph:
+    """A directed, weighted gene graph.
+
+    Attributes
+    ----------
+    genes : numpy.ndarray of str, shape (n,)
+        Node names, sorted and unique.
+    adjacency : scipy.sparse.csr_matrix, shape (n, n), float32
+        ``adjacency[s, t]`` is the weight of edge ``s -> t``; no self-loops.
+    """
+
+    genes: np.ndarray
+    adjacency: sp.csr_matrix
+    _index: dict = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        n = len(self.genes)
+        if self.adjacency.shape != (n, n):
+            raise ValueError(f"adjacency shape {self.adjacency.shape} does not match {n} genes")
+        object.__setattr__(self, "_index", {g: i for i, g in enumerate(self.genes)})
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.genes)
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.adjacency.nnz)
+
+    def __contains__(self, gene: str) -> bool:
+        return gene in self._index
+
+    def index_of(self, genes: Iterable[str]) -> np.ndarray:
+        """Node indices (int64) of ``genes``, in the given order.
+
+        Raises
+        ------
+        KeyError
+            Listing every gene that is not a node.
+        """
+        genes = list(genes)
+        missing = [g for g in genes if g not in self._index]
+        if missing:
+            raise KeyError(f"{len(missing)} genes are not nodes of the graph: {missing[:10]}")
+        return np.fromiter((self._index[g] for g in genes), dtype=np.int64, count=len(genes))
+
+    @classmethod
+    def from_edges(cls, edges: pd.DataFrame, genes: Iterable[str] | None = None) -> "KnowledgeGraph":
+        """Build from a ``source, target, importance`` table.
+
+        ``genes`` adds isolated nodes (every endpoint is a node anyway). Self-loops are dropped (PyG's
+        ``gcn_norm`` adds a weight-1 self-loop to every node, as GEARS relies on); duplicate edges
+        raise ``ValueError``.
+        """
+        missing = [c for c in EDGE_COLUMNS if c not in edges.columns]
+        if missing:
+            raise ValueError(f"edge table lacks columns {missing}")
+        edges = edges[edges["source"] != edges["target"]]
+        names = set(edges["source"]).union(edges["target"])
+        if genes is not None:
+            names.update(genes)
+        node_names = np.array(sorted(names), dtype=object)
+        index = pd.Index(node_names)
+        rows = index.get_indexer(edges["source"])
+        cols = index.get_indexer(edges["target"])
+        weights = edges["importance"].to_numpy(dtype=np.float32)
+        n = len(node_names)
+        adjacency = sp.csr_matrix((weights, (rows, cols)), shape=(n, n), dtype=np.float32)
+        if adjacency.nnz != len(edges):
+            raise ValueError("edge table has duplicate (source, target) pairs")
+        adjacency.sort_indices()
+        return cls(node_names, adjacency)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> "KnowledgeGraph":
+        """Read a tab-separated ``source, target, importance`` file (see ``write``).
+
+        Raises
+        ------
+        InputError
+            If a column is missing or an importance is not a number in (0, 1].
+        """
+        edges = pd.read_csv(path, sep="\t", dtype={"source": str, "target": str})
+        for column in EDGE_COLUMNS:
+            if column not in edges.columns:
+                raise InputError(path, column, "column missing from the edge table")
+        importance = pd.to_numeric(edges["importance"], errors="coerce")
+        if importance.isna().any() or (importance <= 0).any() or (importance > 1).any():
+            raise InputError(path, "importance", "every importance must be a number in (0, 1]")
+        return cls.from_edges(edges)
+
+    def to_edges(self) -> pd.DataFrame:
+        """The ``source, target, importance`` table, sorted by target then source."""
+        coo = self.adjacency.tocoo()
+        order = np.lexsort((coo.row, coo.col))
+        return pd.DataFrame(
+            {
+                "source": self.genes[coo.row[order]],
+                "target": self.genes[coo.col[order]],
+                "importance": coo.data[order].astype(np.float64),
+            }
+        )
+
+    def write(self, path: str | os.PathLike) -> None:
+        """Write the edge table as TSV, atomically."""
+        write_tsv(self.to_edges(), path, float_format="%.6g")
+
+    def subgraph(self, genes: Iterable[str]) -> "KnowledgeGraph":
+        """The graph induced on ``genes`` (edges with both ends in ``genes``)."""
+        idx = np.sort(self.index_of(set(genes)))
+        adjacency = self.adjacency[idx][:, idx].tocsr()
+        return KnowledgeGraph(self.genes[idx], adjacency)
+
+
+def _receive_operator(adjacency: sp.csr_matrix) -> sp.csr_matrix:
+    """Boolean ``B`` (n, n) with ``B[v, u] = 1`` iff ``u -> v`` is an edge or ``u == v``."""
+    n = adjacency.shape[0]
+    pattern = (adjacency.T != 0).astype(np.int32) + sp.identity(n, dtype=np.int32, format="csr")
+    return (pattern != 0).astype(np.int32).tocsr()
+
+
+def receptive_fields(graph: KnowledgeGraph, nodes: np.ndarray, hops: int) -> sp.csr_matrix:
+    """Receptive-field incidence of ``nodes``.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+    nodes : array of int, shape (m,)
+        Node indices.
+    hops : int
+        K >= 0, GEARS's ``num_go_gnn_layers``.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (m, n), bool
+        Row i holds ``R_K(nodes[i])``: ``nodes[i]`` and every node with a directed path of length
+        <= K into it.
+    """
+    if hops < 0:
+        raise ValueError(f"hops must be >= 0, got {hops}")
+    nodes = np.asarray(nodes, dtype=np.int64)
+    n = graph.n_nodes
+    reach = sp.csr_matrix(
+        (np.ones(len(nodes), dtype=np.int32), (np.arange(len(nodes)), nodes)), shape=(len(nodes), n)
+    )
+    if hops:
+        receive = _receive_operator(graph.adjacency)  # [u, s] = 1 iff s -> u or s == u
+        for _ in range(hops):
+            reach = (reach @ receive).tocsr()
+            reach.data[:] = 1  # path counts -> reachability (int32: counts reach degree^K)
+    reach = reach.astype(bool)
+    reach.sort_indices()
+    return reach
+
+
+def in_neighbourhood(graph: KnowledgeGraph, nodes: np.ndarray, hops: int) -> np.ndarray:
+    """Boolean mask (n,) of the union of ``R_K(v)`` over ``nodes`` (breadth-first, O(edges))."""
+    receive = graph.adjacency.T.tocsr()  # row v lists the sources of edges into v
+    mask = np.zeros(graph.n_nodes, dtype=bool)
+    frontier = np.unique(np.asarray(nodes, dtype=np.int64))
+    mask[frontier] = True
+    for _ in range(hops):
+        if frontier.size == 0:
+            break
+        sources = np.unique(receive[frontier].indices)
+        frontier = sources[~mask[sources]]
+        mask[frontier] = True
+    return mask
+
+
+def sgc_operator(graph: KnowledgeGraph) -> sp.csr_matrix:
+    """GEARS's propagation operator ``P = D^-1/2 (A^T + I) D^-1/2`` (float64, shape (n, n)).
+
+    ``(P x)[t] = sum_s P[t, s] x[s]``, with ``d[t] = 1 + sum_s adjacency[s, t]`` (weighted in-degree
+    plus the self-loop). This is PyG's ``gcn_norm`` with ``add_self_loops=True`` as used by the
+    ``SGConv(hidden, hidden, K=1)`` layers of GEARS's GO-graph GNN (``gears/model.py``).
+    """
+    n = graph.n_nodes
+    a_t = graph.adjacency.T.astype(np.float64).tocsr()
+    propagation = a_t + sp.identity(n, dtype=np.float64, format="csr")
+    degree = np.asarray(propagation.sum(axis=1)).ravel()
+    scale = sp.diags(1.0 / np.sqrt(degree))
+    return (scale @ propagation @ scale).tocsr()
+
+
+def receptive_field_subgraph(graph: KnowledgeGraph, genes: Iterable[str], hops: int) -> KnowledgeGraph:
+    """The smallest subgraph on which K SGC layers give ``genes`` the same embeddings as the whole graph.
+
+    Keeps every edge whose target lies within ``hops`` of a gene in ``genes`` (inside the union of their
+    receptive fields), so every node whose degree enters the computation keeps its whole in-degree
+    (``sgc_operator``); the sources of those edges come along as nodes. Nodes outside cannot influence
+    the embeddings of ``genes`` (tests/test_gears_model.py checks this on GEARS itself).
+    """
+    idx = graph.index_of(genes)
+    inside = in_neighbourhood(graph, idx, hops)
+    coo = graph.adjacency.tocoo()
+    keep = inside[coo.col]
+    rows, cols, data = coo.row[keep], coo.col[keep], coo.data[keep]
+    nodes = np.union1d(np.flatnonzero(inside), rows)
+    remap = np.full(graph.n_nodes, -1, dtype=np.int64)
+    remap[nodes] = np.arange(len(nodes))
+    adjacency = sp.csr_matrix(
+        (data, (remap[rows], remap[cols])), shape=(len(nodes), len(nodes)), dtype=np.float32
+    )
+    adjacency.sort_indices()
+    return KnowledgeGraph(graph.genes[nodes], adjacency)

@@ -1,0 +1,280 @@
+"""One function per pipeline stage: plain paths and parameters in, files out.
+
+The Snakemake scripts under ``scripts/`` only unpack ``snakemake.input/params/output`` and call these,
+so every stage can be run and tested without Snakemake. Each stage writes its outputs atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .io import InputError, read_json, write_json
+
+log = logging.getLogger("perturb_select")
+
+
+# --------------------------------------------------------------------------- Snakemake glue
+def run_snakemake_stage(snakemake, stage: Callable, **kwargs) -> None:
+    """Run ``stage(**kwargs)`` with logging (and the stdout/stderr of libraries) sent to the rule's log.
+
+    Bad input (``InputError``, ``ValueError``) is logged as one clear line and ends the job with exit
+    status 1; any other exception is logged with its traceback. Snakemake then removes the job's outputs.
+    """
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    with _redirect_to_log(log_path):
+        try:
+            stage(**kwargs)
+        except (InputError, ValueError, KeyError, FileNotFoundError) as err:
+            log.error("%s: %s", type(err).__name__, err)
+            log.debug("%s", traceback.format_exc())
+            sys.stderr.write(f"ERROR: {err}\n")
+            raise SystemExit(1) from None
+
+
+@contextlib.contextmanager
+def _redirect_to_log(log_path):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_path is None:
+        yield
+        return
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", buffering=1) as handle:
+        root = logging.getLogger()
+        handler = logging.StreamHandler(handle)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        previous = root.handlers[:]
+        root.handlers = [handler]
+        saved_out, saved_err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = handle
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved_out, saved_err
+            root.handlers = previous
+
+
+# --------------------------------------------------------------------------- stages
+def fetch(output: str, url: str | None, mirror: str | None, mirror_name: str | None, sha256: str | None) -> None:
+    """Stage fetch_go_annotation / fetch_dataset: mirror first, then the URL (see ``go.fetch_source``)."""
+    from .go import fetch_source
+
+    if url is None and mirror is None:
+        raise InputError("config", "url", f"no URL and no mirror given for {output}")
+    fetch_source(url or "", output, mirror=Path(mirror) if mirror else None, mirror_name=mirror_name, sha256=sha256)
+
+
+def build_go_graph(
+    gene2go: str,
+    obo: str,
+    gene_info: str,
+    edges_out: str,
+    stats_out: str,
+    gene2go_out: str,
+    graph: Mapping,
+    taxid: int,
+) -> None:
+    """Stage build_go_graph: GO term sets per gene symbol -> Jaccard top-k graph, stats and GEARS's pickle."""
+    from .gears_model import write_gears_gene2go
+    from .go import graph_stats, jaccard_topk_edges, read_gene2go_symbols
+    from .graph import KnowledgeGraph
+
+    start = time.perf_counter()
+    gene_terms = read_gene2go_symbols(
+        gene2go,
+        gene_info,
+        obo,
+        taxid=taxid,
+        evidence_codes=graph.get("evidence_codes"),
+        namespaces=graph.get("namespaces"),
+    )
+    universe = None
+    if graph.get("universe"):
+        universe = _read_gene_list(graph["universe"])
+    log.info("%d genes with GO terms", len(gene_terms))
+    edges = jaccard_topk_edges(gene_terms, k=int(graph["k"]), threshold=float(graph["threshold"]), genes=universe)
+    knowledge_graph = KnowledgeGraph.from_edges(edges)
+    stats = graph_stats(edges, len(gene_terms) if universe is None else len(set(universe) & set(gene_terms)))
+    stats["seconds"] = round(time.perf_counter() - start, 2)
+    stats["params"] = {k: graph.get(k) for k in ("k", "threshold", "evidence_codes", "namespaces", "universe")}
+    log.info("graph: %d nodes, %d edges in %.1f s", knowledge_graph.n_nodes, knowledge_graph.n_edges, stats["seconds"])
+    knowledge_graph.write(edges_out)
+    write_gears_gene2go({g: gene_terms[g] for g in knowledge_graph.genes}, gene2go_out)
+    write_json(stats, stats_out)
+
+
+def preprocess_dataset(
+    screen: str,
+    edges: str,
+    gene_info: str,
+    adata_out: str,
+    candidates_out: str,
+    dropped_out: str,
+    dataset: Mapping,
+    taxid: int,
+) -> None:
+    """Stage preprocess_dataset: raw-count screen -> GEARS layout, candidates and dropped perturbations."""
+    from .data import preprocess_screen, read_screen, write_outputs
+    from .go import SymbolResolver
+    from .graph import KnowledgeGraph
+
+    graph = KnowledgeGraph.read(edges)
+    graph_genes = set(graph.genes)
+    resolver = SymbolResolver.from_gene_info(gene_info, universe=graph_genes, taxid=taxid)
+    key = dataset.get("perturbation_key", "perturbation")
+    adata = read_screen(screen, key)
+    result = preprocess_screen(
+        adata,
+        graph_genes=graph_genes,
+        resolver=resolver,
+        perturbation_key=key,
+        control_label=dataset.get("control_label", "non-targeting"),
+        cell_type=dataset["cell_type"],
+        max_cells_per_condition=dataset.get("max_cells_per_condition"),
+        min_cells_per_condition=dataset.get("min_cells_per_condition", 1),
+        n_top_genes=dataset.get("n_top_genes"),
+        seed=int(dataset.get("seed", 0)),
+        source=screen,
+    )
+    log.info("%d candidates, %d dropped", len(result.candidates), len(result.dropped))
+    write_outputs(result, adata_out, candidates_out, dropped_out)
+
+
+def split_test_set(candidates: str, output: str, seed: int, test_fraction: float, cycles: int, batch_size: int) -> None:
+    """Stage split_test_set: a fixed random test set per seed; the rest is the pool selectors pick from."""
+    from .experiment import check_budget, split_test_set as split
+
+    genes = _read_candidates(candidates)
+    result = split(genes, test_fraction=test_fraction, seed=seed)
+    check_budget(len(result["pool"]), cycles, batch_size, source=f"{candidates} (config experiment.cycles x batch_size)")
+    write_json(result, output)
+
+
+def select(
+    edges: str,
+    split: str,
+    output: str,
+    strategy: str,
+    seed: int,
+    params: Mapping,
+    cycles: int,
+    batch_size: int,
+) -> None:
+    """Stage select: the ordered one-shot picks of ``strategy`` for every cycle, from the seed's pool."""
+    from .graph import KnowledgeGraph
+    from .selection import select as run_selection
+    from .selection.base import write_selection
+
+    graph = KnowledgeGraph.read(edges)
+    pool = read_json(split)["pool"]
+    budget = int(cycles) * int(batch_size)
+    start = time.perf_counter()
+    selection = run_selection(strategy, graph, pool, budget, seed=int(seed), params=dict(params))
+    log.info("%s picked %d of %d in %.3f s", strategy, budget, len(pool), time.perf_counter() - start)
+    write_selection(selection, output, batch_size=int(batch_size))
+
+
+def train_gears(
+    adata: str,
+    edges: str,
+    gene2go: str,
+    split: str,
+    selection: str,
+    output: str,
+    cycle: int,
+    seed: int,
+    gears: Mapping,
+    batch_size: int,
+    work_dir: str,
+    threads: int = 1,
+) -> None:
+    """Stage train_gears: train GEARS on the first ``cycle * batch_size`` picks, predict the test set."""
+    import pickle
+    import shutil
+
+    import anndata as ad
+    import torch
+
+    from .experiment import cycle_perturbations
+    from .gears_model import train_and_predict
+    from .graph import KnowledgeGraph
+    from .selection.base import read_selection
+
+    torch.set_num_threads(max(1, int(threads)))
+    picks = read_selection(selection)["gene"].tolist()
+    train_genes = cycle_perturbations(picks, int(cycle), int(batch_size))
+    test_genes = read_json(split)["test"]
+    with open(gene2go, "rb") as handle:
+        gene_terms = pickle.load(handle)
+    result = train_and_predict(
+        ad.read_h5ad(adata),
+        KnowledgeGraph.read(edges),
+        gene_terms,
+        train_genes,
+        test_genes,
+        seed=int(seed),
+        work_dir=Path(work_dir),
+        epochs=int(gears["epochs"]),
+        batch_size=int(gears["batch_size"]),
+        hidden_size=int(gears["hidden_size"]),
+        num_go_gnn_layers=int(gears["num_go_gnn_layers"]),
+        lr=float(gears["lr"]),
+        weight_decay=float(gears["weight_decay"]),
+        val_fraction=float(gears["val_fraction"]),
+        device=gears.get("device", "auto"),
+        use_subgraph=bool(gears.get("use_subgraph", True)),
+    )
+    result.info["cycle"] = int(cycle)
+    result.save(output)
+    # GEARS's scratch (cell graphs, co-expression cache) is only needed while training.
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def evaluate(predictions: str, output: str, wildcards: Mapping) -> None:
+    """Stage evaluate: our metrics on one run's saved predictions."""
+    from .gears_model import CyclePredictions
+    from .metrics import evaluate_predictions
+
+    result = evaluate_predictions(CyclePredictions.load(predictions))
+    result.update({k: (int(v) if str(v).isdigit() else v) for k, v in wildcards.items()})
+    write_json(result, output)
+
+
+def aggregate_report(metric_files: Sequence[str], metrics_out: str, summary_out: str, plots: Mapping[str, str], dataset: str) -> None:
+    """Stage aggregate_report: long metrics table, strategy x cycle summary (mean ± std over seeds), plots."""
+    from .report import collect_metrics, plot_metric_curves, summarise
+    from .io import write_tsv
+
+    table = collect_metrics(metric_files)
+    write_tsv(table, metrics_out, float_format="%.6g")
+    write_tsv(summarise(table), summary_out)
+    for metric, path in plots.items():
+        plot_metric_curves(table, metric, path, title=dataset)
+
+
+# --------------------------------------------------------------------------- helpers
+def _read_candidates(path: str) -> list[str]:
+    frame = pd.read_csv(path, sep="\t")
+    if "gene" not in frame.columns:
+        raise InputError(path, "gene", "column missing from the candidates table")
+    return frame["gene"].astype(str).tolist()
+
+
+def _read_gene_list(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text().split()
+    except OSError as err:
+        raise InputError(path, None, f"cannot read gene list: {err}") from None
+    genes = [g for g in lines if g and not g.startswith("#")]
+    if not genes:
+        raise InputError(path, None, "gene list is empty")
+    return genes

@@ -1,0 +1,86 @@
+"""Aggregate per-run metrics over seeds and plot metric-vs-cycle curves (the paper's Fig. 2 layout)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .io import InputError, atomic_path
+
+#: Metrics reported per run, in display order; ``mse_top20_de`` is the paper's primary metric.
+METRICS = ("mse_top20_de", "pearson_delta", "pearson_delta_top20_de", "pearson", "mse")
+LOWER_IS_BETTER = {"mse_top20_de": True, "mse": True}
+KEYS = ("dataset", "strategy", "seed", "cycle")
+
+
+def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per run (dataset, strategy, seed, cycle) with the mean over test perturbations of each metric.
+
+    Raises
+    ------
+    InputError
+        If a metrics file lacks a key or metric.
+    """
+    rows = []
+    for path in paths:
+        with open(path) as handle:
+            record = json.load(handle)
+        row = {}
+        for field in KEYS + METRICS:
+            if field not in record:
+                raise InputError(path, field, "missing from the metrics file")
+            row[field] = record[field]
+        row["n_train_perturbations"] = record.get("n_train_perturbations")
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(KEYS + METRICS) + ["n_train_perturbations"])
+    return table.sort_values(list(KEYS), kind="stable").reset_index(drop=True)
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Strategy x cycle table of mean, std (ddof=1, NaN for one seed) and number of seeds per metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``dataset, strategy, cycle, n_seeds`` then ``<metric>_mean, <metric>_std`` for each metric
+        and ``<metric>`` as a ``mean ± std`` string (4 significant digits) for reading.
+    """
+    grouped = table.groupby(["dataset", "strategy", "cycle"], sort=True)
+    out = grouped.size().rename("n_seeds").reset_index()
+    for metric in METRICS:
+        mean = grouped[metric].mean().to_numpy()
+        std = grouped[metric].std(ddof=1).to_numpy()
+        out[f"{metric}_mean"] = mean
+        out[f"{metric}_std"] = std
+        out[metric] = [f"{m:.4g} ± {s:.2g}" if np.isfinite(s) else f"{m:.4g}" for m, s in zip(mean, std)]
+    return out
+
+
+def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "") -> None:
+    """Metric vs cycle, one line per strategy (mean over seeds, shaded ± std), written atomically as SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for strategy, frame in table.groupby("strategy", sort=True):
+        stats = frame.groupby("cycle")[metric].agg(["mean", "std"]).reset_index()
+        std = stats["std"].fillna(0.0)
+        ax.plot(stats["cycle"], stats["mean"], marker="o", label=strategy)
+        ax.fill_between(stats["cycle"], stats["mean"] - std, stats["mean"] + std, alpha=0.2)
+    ax.set_xlabel("cycle")
+    better = "lower is better" if LOWER_IS_BETTER.get(metric) else "higher is better"
+    ax.set_ylabel(f"{metric} ({better})")
+    ax.set_xticks(sorted(table["cycle"].unique()))
+    n_seeds = table.groupby(["strategy", "cycle"]).size().max()
+    ax.set_title(f"{title} — mean ± std over {n_seeds} seeds".strip(" —"))
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="svg")
+    plt.close(fig)

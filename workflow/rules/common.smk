@@ -1,0 +1,86 @@
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+# Scripts import the library from src/ whether or not it is installed (conda-isolated jobs, SLURM nodes).
+_SRC = str(Path(workflow.basedir) / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+
+GO_FILES = {"gene2go": "gene2go.gz", "obo": "go-basic.obo", "gene_info": "gene_info.gz"}
+GO_FILE_KEYS = {name: key for key, name in GO_FILES.items()}
+DATASETS = list(config["datasets"])
+STRATEGIES = list(config["experiment"]["strategies"])
+SEEDS = [int(s) for s in config["experiment"]["seeds"]]
+CYCLES = list(range(1, int(config["experiment"]["cycles"]) + 1))
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    strategy="|".join(STRATEGIES),
+    seed=r"\d+",
+    cycle=r"\d+",
+    go_file="|".join(GO_FILES.values()),
+
+
+def go_path(key):
+    return f"resources/go/{GO_FILES[key]}"
+
+
+def go_source(wildcards):
+    """Fetch parameters of one GO file: URL, mirror directory and file name, optional sha256."""
+    source = config["go"]["sources"][GO_FILE_KEYS[wildcards.go_file]]
+    return {
+        "url": source["url"],
+        "mirror": config["go"].get("mirror"),
+        "mirror_name": source.get("mirror_name"),
+        "sha256": source.get("sha256"),
+    }
+
+
+def dataset_config(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def dataset_source(wildcards):
+    ds = dataset_config(wildcards)
+    return {
+        "url": ds.get("url"),
+        "mirror": ds.get("mirror"),
+        "mirror_name": ds.get("mirror_name"),
+        "sha256": ds.get("sha256"),
+    }
+
+
+def strategy_params(wildcards):
+    """Only this strategy's block reaches its rules, so editing one selector reruns only its jobs."""
+    params = dict(config["experiment"]["strategies"][wildcards.strategy] or {})
+    params.setdefault("hops", config["gears"]["num_go_gnn_layers"])
+    return params
+
+
+def all_outputs():
+    outputs = [
+        "results/graph/go_jaccard.tsv",
+        "results/graph/go_jaccard.stats.json",
+    ]
+    for dataset in DATASETS:
+        outputs += [
+            f"results/report/{dataset}/summary.tsv",
+            f"results/report/{dataset}/metrics.tsv",
+            f"results/report/{dataset}/mse_top20_de.svg",
+            f"results/report/{dataset}/pearson_delta.svg",
+        ]
+    return outputs
+
+
+def metric_files(wildcards):
+    return expand(
+        "results/metrics/{dataset}/{strategy}/seed{seed}/cycle{cycle}.json",
+        dataset=wildcards.dataset,
+        strategy=STRATEGIES,
+        seed=SEEDS,
+        cycle=CYCLES,
+    )

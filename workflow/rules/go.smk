@@ -1,0 +1,37 @@
+rule fetch_go_annotation:
+    output:
+        "resources/go/{go_file}",
+    params:
+        source=go_source,
+    log:
+        "logs/fetch_go_annotation/{go_file}.log",
+    conda:
+        "../../envs/go.yaml"
+    script:
+        "../../scripts/fetch_source.py"
+
+
+rule build_go_graph:
+    input:
+        gene2go=go_path("gene2go"),
+        obo=go_path("obo"),
+        gene_info=go_path("gene_info"),
+    output:
+        edges=report(
+            "results/graph/go_jaccard.tsv",
+            caption="../report/go_graph.rst",
+            category="Knowledge graph",
+        ),
+        stats="results/graph/go_jaccard.stats.json",
+        gene2go="results/graph/gene2go.pkl",
+    params:
+        graph=config["graph"],
+        taxid=config["go"]["taxid"],
+    log:
+        "logs/build_go_graph.log",
+    benchmark:
+        "results/benchmarks/build_go_graph.tsv"
+    conda:
+        "../../envs/go.yaml"
+    script:
+        "../../scripts/build_go_graph.py"
