@@ -82,5 +82,7 @@ def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike
     ax.legend(frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="svg")
+        # Text stays text (searchable) and no date is embedded, so the same numbers give the same file.
+        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "perturb-select"}):
+            fig.savefig(tmp, format="svg", metadata={"Date": None})
     plt.close(fig)

@@ -1,0 +1,53 @@
+"""Aggregation over seeds: hand-checked means and standard deviations, and the plots."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perturb_select.io import InputError
+from perturb_select.report import METRICS, collect_metrics, plot_metric_curves, summarise
+
+
+def _write(tmp_path, strategy, seed, cycle, value):
+    record = {"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle, "n_train_perturbations": 4 * cycle}
+    record.update({m: value for m in METRICS})
+    path = tmp_path / f"{strategy}_{seed}_{cycle}.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_summary_is_mean_and_sample_std_over_seeds(tmp_path):
+    paths = [
+        _write(tmp_path, "graphreach", 1, 1, 1.0),
+        _write(tmp_path, "graphreach", 2, 1, 3.0),
+        _write(tmp_path, "graphreach", 3, 1, 5.0),
+        _write(tmp_path, "random", 1, 1, 2.0),
+    ]
+    table = collect_metrics(paths)
+    assert list(table["strategy"]) == ["graphreach"] * 3 + ["random"]
+    summary = summarise(table).set_index("strategy")
+    assert summary.loc["graphreach", "mse_top20_de_mean"] == pytest.approx(3.0)
+    assert summary.loc["graphreach", "mse_top20_de_std"] == pytest.approx(2.0)  # sqrt(((-2)^2+0+2^2)/2)
+    assert summary.loc["graphreach", "n_seeds"] == 3
+    assert summary.loc["graphreach", "mse_top20_de"] == "3 ± 2"
+    assert np.isnan(summary.loc["random", "mse_top20_de_std"])
+    assert summary.loc["random", "mse_top20_de"] == "2"
+
+
+def test_missing_metric_names_file_and_field(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"dataset": "toy", "strategy": "random", "seed": 1, "cycle": 1}))
+    with pytest.raises(InputError, match="bad.json, field 'mse_top20_de'"):
+        collect_metrics([path])
+
+
+def test_plot_is_an_svg_with_one_line_per_strategy(tmp_path):
+    paths = [_write(tmp_path, s, seed, c, float(c + seed)) for s in ("random", "maxspec") for seed in (1, 2) for c in (1, 2)]
+    out = tmp_path / "plot.svg"
+    plot_metric_curves(collect_metrics(paths), "mse_top20_de", out, title="toy")
+    text = out.read_text()
+    assert text.lstrip().startswith("<?xml") and "<svg" in text
+    assert "maxspec" in text and "random" in text
+    assert not list(tmp_path.glob(".plot.svg.*"))  # no temporary file left behind

@@ -1,0 +1,164 @@
+"""The Snakemake workflow end to end on the real data (config/test.yaml), and how it reacts to changes.
+
+Runs in a temporary working directory, with the config's relative paths to ../shared/data rewritten to
+absolute ones, so the repository's own results/ is never touched.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def _config(shared_data: Path, **changes) -> dict:
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["go"]["mirror"] = str(shared_data / "go")
+    for dataset in config["datasets"].values():
+        dataset["mirror"] = str(shared_data / "perturbseq")
+    for dotted, value in changes.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return config
+
+
+def _snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    command = SNAKEMAKE + [
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(config_path),
+        "--cores", "2",
+        *args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def _planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory, shared_data):
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = _config(shared_data)
+    _snakemake(workdir, config)
+    return workdir, config
+
+
+@pytest.mark.slow
+def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
+    workdir, config = pipeline_run
+    strategies = sorted(config["experiment"]["strategies"])
+    seeds, cycles, batch = config["experiment"]["seeds"], config["experiment"]["cycles"], config["experiment"]["batch_size"]
+
+    stats = json.loads((workdir / "results/graph/go_jaccard.stats.json").read_text())
+    assert 20_000 < stats["nodes"] < 20_728
+
+    candidates = pd.read_csv(workdir / "results/data/papalexi2021/candidates.tsv", sep="\t")
+    assert len(candidates) == 25
+    assert candidates.set_index("perturbation").loc["MARCH8", "gene"] == "MARCHF8"
+
+    for seed in seeds:
+        split = json.loads((workdir / f"results/splits/papalexi2021/seed{seed}.json").read_text())
+        assert len(split["test"]) == 2 and len(split["pool"]) == 23
+        assert not set(split["test"]) & set(split["pool"])
+        for strategy in strategies:
+            picks = pd.read_csv(workdir / f"results/select/papalexi2021/{strategy}/seed{seed}.tsv", sep="\t")
+            assert list(picks["rank"]) == list(range(1, cycles * batch + 1))
+            assert set(picks["gene"]) <= set(split["pool"])
+            assert list(picks["cycle"]) == [1 + i // batch for i in range(cycles * batch)]
+
+    summary = pd.read_csv(workdir / "results/report/papalexi2021/summary.tsv", sep="\t")
+    assert sorted(summary["strategy"].unique()) == strategies
+    assert len(summary) == len(strategies) * cycles
+    assert (summary["n_seeds"] == len(seeds)).all()
+    assert summary["mse_top20_de_mean"].between(0, 100).all()
+    assert summary["pearson_mean"].between(-1, 1).all()
+
+    metrics = pd.read_csv(workdir / "results/report/papalexi2021/metrics.tsv", sep="\t")
+    assert len(metrics) == len(strategies) * len(seeds) * cycles
+    assert list(metrics.groupby("cycle")["n_train_perturbations"].first()) == [batch * c for c in range(1, cycles + 1)]
+
+    # GEARS's scratch is removed once predictions are written.
+    assert not list((workdir / "results/train").rglob("gears_work"))
+
+
+@pytest.mark.slow
+def test_report_html_is_built(pipeline_run):
+    workdir, config = pipeline_run
+    _snakemake(workdir, config, "--report", "report.html")
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "summary.tsv" in html and "mse_top20_de.svg" in html
+
+
+@pytest.mark.slow
+def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline_run):
+    workdir, config = pipeline_run
+    assert _planned_jobs(_snakemake(workdir, config, "--dry-run")) == {}
+
+    changed = _config(Path(config["go"]["mirror"]).parent, **{"experiment.strategies.maxspec": {"direction": "minimize"}})
+    jobs = _planned_jobs(_snakemake(workdir, changed, "--dry-run"))
+    n_seeds, n_cycles = len(config["experiment"]["seeds"]), config["experiment"]["cycles"]
+    assert jobs == {
+        "select": n_seeds,
+        "train_gears": n_seeds * n_cycles,
+        "evaluate": n_seeds * n_cycles,
+        "aggregate_report": 1,
+        "all": 1,
+    }
+
+
+def test_config_violating_the_schema_fails_before_any_job(tmp_path, shared_data):
+    config = _config(shared_data, **{"experiment.cycles": 0})
+    result = _snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "cycles" in output and "minimum" in output
+    assert not (tmp_path / "results").exists()
+
+
+def test_unknown_strategy_is_rejected_by_the_schema(tmp_path, shared_data):
+    config = _config(shared_data)
+    config["experiment"]["strategies"]["typo"] = {}
+    result = _snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "typo" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_budget_larger_than_the_pool_fails_with_a_clear_error(pipeline_run):
+    # Last in this module: the failed job's outputs are removed from the shared working directory.
+    workdir, config = pipeline_run
+    changed = _config(Path(config["go"]["mirror"]).parent, **{"experiment.batch_size": 12})
+    result = _snakemake(workdir, changed, "--until", "split_test_set", check=False)
+    assert result.returncode != 0
+    log = "".join(p.read_text() for p in (workdir / "logs/split_test_set").rglob("*.log"))
+    assert "budget" in log and "24" in log and "23" in log
+    assert not (workdir / "results/splits/papalexi2021/seed1.json").exists()
