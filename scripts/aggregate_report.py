@@ -1,4 +1,9 @@
 """Rule aggregate_report: summary table (strategy x cycle, mean ± std over seeds) and plots."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
+
 from perturb_select.pipeline import aggregate_report, run_snakemake_stage
 
 run_snakemake_stage(

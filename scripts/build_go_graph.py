@@ -1,4 +1,9 @@
 """Rule build_go_graph: GEARS's Jaccard GO graph from gene2go, go-basic.obo and gene_info."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
+
 from perturb_select.pipeline import build_go_graph, run_snakemake_stage
 
 run_snakemake_stage(

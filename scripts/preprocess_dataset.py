@@ -1,4 +1,9 @@
 """Rule preprocess_dataset: raw-count screen -> GEARS layout with DE genes; candidates and dropped."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
+
 from perturb_select.pipeline import preprocess_dataset, run_snakemake_stage
 
 run_snakemake_stage(

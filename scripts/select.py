@@ -1,4 +1,9 @@
 """Rule select: one-shot ordered picks of a strategy for all cycles."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
+
 from perturb_select.pipeline import run_snakemake_stage, select
 
 run_snakemake_stage(

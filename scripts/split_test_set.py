@@ -1,4 +1,9 @@
 """Rule split_test_set: per seed, a fixed random test set and the pool to select from."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
+
 from perturb_select.pipeline import run_snakemake_stage, split_test_set
 
 run_snakemake_stage(

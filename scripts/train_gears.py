@@ -1,4 +1,9 @@
 """Rule train_gears: GEARS trained on one cycle's picks, predictions for the test perturbations."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
+
 from perturb_select.pipeline import run_snakemake_stage, train_gears
 
 run_snakemake_stage(

@@ -1,13 +1,6 @@
-import os
-from pathlib import Path
-
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
-
-# Scripts import the library from src/ whether or not it is installed (conda-isolated jobs, SLURM nodes).
-_SRC = str(Path(workflow.basedir) / "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 GO_FILES = {"gene2go": "gene2go.gz", "obo": "go-basic.obo", "gene_info": "gene_info.gz"}
 GO_FILE_KEYS = {name: key for key, name in GO_FILES.items()}
