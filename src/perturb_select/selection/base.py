@@ -1,0 +1,192 @@
+"""The result of a one-shot selector, its TSV form, and the checks every selector shares.
+
+A one-shot selector orders ``budget`` perturbations of the candidate pool once, up front; cycle ``c`` of
+the screen then trains on the first ``c * batch_size`` picks (``experiment.cycle_perturbations``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..graph import KnowledgeGraph
+from ..io import InputError, write_tsv
+
+SELECTION_COLUMNS = ("rank", "gene", "cycle", "gain", "objective")
+
+
+@dataclass
+class Selection:
+    """An ordered one-shot selection of perturbations.
+
+    Attributes
+    ----------
+    strategy : str
+        Name of the selector (``'random'``, ``'graphreach'``, ``'maxspec'``).
+    genes : list of str, length budget
+        Perturbed genes in the order they were picked.
+    gains : numpy.ndarray, float64, shape (budget,)
+        Marginal gain of each pick, ``objective[i] - objective[i - 1]`` (objective before the first
+        pick is 0).
+    objective : numpy.ndarray, float64, shape (budget,)
+        Value of the selector's objective after each pick.
+    params : dict
+        The selector's parameters (e.g. ``{'hops': 1, 'lazy': True}``), for provenance.
+    """
+
+    strategy: str
+    genes: list[str]
+    gains: np.ndarray
+    objective: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.genes = [str(g) for g in self.genes]
+        self.gains = np.asarray(self.gains, dtype=np.float64)
+        self.objective = np.asarray(self.objective, dtype=np.float64)
+        n = len(self.genes)
+        if self.gains.shape != (n,) or self.objective.shape != (n,):
+            raise ValueError(
+                f"{n} genes but gains of shape {self.gains.shape} and objective of shape "
+                f"{self.objective.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.genes)
+
+    def to_frame(self, batch_size: int) -> pd.DataFrame:
+        """The selection as a table, one row per pick.
+
+        Parameters
+        ----------
+        batch_size : int
+            Perturbations added per cycle (>= 1).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``rank`` (int, 1-based), ``gene`` (str), ``cycle`` (int,
+            ``(rank - 1) // batch_size + 1``: the first cycle that trains on this pick), ``gain`` and
+            ``objective`` (float64).
+
+        Raises
+        ------
+        ValueError
+            If ``batch_size < 1``.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        rank = np.arange(1, len(self.genes) + 1, dtype=np.int64)
+        return pd.DataFrame(
+            {
+                "rank": rank,
+                "gene": self.genes,
+                "cycle": (rank - 1) // batch_size + 1,
+                "gain": self.gains,
+                "objective": self.objective,
+            }
+        )
+
+
+def write_selection(selection: Selection, path: str | os.PathLike, batch_size: int) -> None:
+    """Write ``selection.to_frame(batch_size)`` as TSV, atomically (floats with 17 significant digits,
+    so ``read_selection`` gives back the same values bit for bit)."""
+    write_tsv(selection.to_frame(batch_size), path, float_format="%.17g")
+
+
+def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Selection:
+    """Read a selection written by ``write_selection``.
+
+    Parameters
+    ----------
+    path : path-like
+        TSV with columns ``rank, gene, cycle, gain, objective``.
+    strategy : str, optional
+        Strategy name to record in the returned ``Selection`` (the file does not hold it); defaults to
+        the name of the file's parent directory (``results/select/{dataset}/{strategy}/seed{seed}.tsv``).
+
+    Returns
+    -------
+    Selection
+        ``params`` is empty (the file does not hold them).
+
+    Raises
+    ------
+    InputError
+        If a column is missing, ranks are not 1..n in order, a gene is empty or repeated, cycles do
+        not follow one batch size, or a gain/objective is not a number.
+    """
+    path = os.fspath(path)
+    frame = pd.read_csv(
+        path, sep="\t", dtype={"gene": str}, keep_default_na=False, float_precision="round_trip"
+    )
+    for column in SELECTION_COLUMNS:
+        if column not in frame.columns:
+            raise InputError(path, column, "column missing from the selection table")
+    n = len(frame)
+    rank = pd.to_numeric(frame["rank"], errors="coerce")
+    if not np.array_equal(rank.to_numpy(), np.arange(1, n + 1)):
+        raise InputError(path, "rank", "ranks must be 1, 2, ..., n in order")
+    genes = frame["gene"].astype(str)
+    if (genes.str.strip() == "").any():
+        raise InputError(path, "gene", "empty gene symbol")
+    if genes.duplicated().any():
+        raise InputError(path, "gene", f"genes picked twice: {sorted(set(genes[genes.duplicated()]))[:10]}")
+    cycle = pd.to_numeric(frame["cycle"], errors="coerce")
+    if n:
+        batch_size = int((cycle == 1).sum())
+        expected = (np.arange(n) // max(batch_size, 1)) + 1
+        if batch_size < 1 or not np.array_equal(cycle.to_numpy(), expected):
+            raise InputError(path, "cycle", "cycles must be (rank - 1) // batch_size + 1 for one batch size")
+    values = {}
+    for column in ("gain", "objective"):
+        values[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        if np.isnan(values[column]).any():
+            raise InputError(path, column, "every value must be a number")
+    if strategy is None:
+        strategy = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return Selection(strategy, genes.tolist(), values["gain"], values["objective"], {})
+
+
+def validate_budget(budget: int, n_candidates: int, source: str = "budget") -> None:
+    """Raise ``InputError(source, 'budget', ...)`` unless ``1 <= budget <= n_candidates``."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
+        raise InputError(source, "budget", f"budget must be an integer, got {budget!r}")
+    if budget < 1 or budget > n_candidates:
+        raise InputError(
+            source,
+            "budget",
+            f"budget is {budget} but must be between 1 and the number of candidates ({n_candidates})",
+        )
+
+
+def sorted_candidates(candidates: Sequence[str], budget: int, source: str = "budget") -> list[str]:
+    """Candidates sorted by symbol (the position used to break ties), after the budget check.
+
+    Raises
+    ------
+    InputError
+        If a candidate is repeated (field ``candidates``) or the budget is out of range.
+    """
+    names = [str(c) for c in candidates]
+    ordered = sorted(set(names))
+    if len(ordered) != len(names):
+        repeated = sorted(c for c, count in Counter(names).items() if count > 1)
+        raise InputError(source, "candidates", f"candidates listed more than once: {repeated[:10]}")
+    validate_budget(budget, len(ordered), source)
+    return ordered
+
+
+def candidate_nodes(graph: KnowledgeGraph, candidates: list[str], source: str = "budget") -> np.ndarray:
+    """Node indices (int64) of ``candidates``; ``InputError`` (field ``candidates``) for non-nodes."""
+    missing = [c for c in candidates if c not in graph]
+    if missing:
+        raise InputError(
+            source, "candidates", f"{len(missing)} candidates are not nodes of the graph: {missing[:10]}"
+        )
+    return graph.index_of(candidates)

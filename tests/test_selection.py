@@ -1,0 +1,529 @@
+"""Tests of the one-shot selectors (perturb_select.selection): GraphReach, MaxSpec, random, I/O."""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perturb_select.graph import KnowledgeGraph, in_neighbourhood
+from perturb_select.io import InputError
+from perturb_select.selection import (
+    STRATEGIES,
+    Selection,
+    graphreach,
+    maxspec,
+    random_selection,
+    read_selection,
+    select,
+    write_selection,
+)
+
+# the package attribute `maxspec` is the function; the module holds DENSE_MAX_ROWS
+maxspec_module = importlib.import_module("perturb_select.selection.maxspec")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def edges_table(rows) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=["source", "target", "importance"])
+
+
+def coverage(graph: KnowledgeGraph, genes, hops: int) -> int:
+    """f(S) = |union of R_K(v)|, by breadth-first search (independent of graphreach)."""
+    return int(in_neighbourhood(graph, graph.index_of(list(genes)), hops).sum())
+
+
+def dense_operator(graph: KnowledgeGraph) -> np.ndarray:
+    """P = D^-1/2 (A^T + I) D^-1/2 built densely from the definition (d = row sums of A^T + I)."""
+    adjacency = graph.adjacency.toarray().astype(np.float64)
+    propagation = adjacency.T + np.eye(graph.n_nodes)
+    scale = 1.0 / np.sqrt(propagation.sum(axis=1))
+    return scale[:, None] * propagation * scale[None, :]
+
+
+def dense_criterion(graph: KnowledgeGraph, dense_p: np.ndarray, genes, hops: int) -> float:
+    """c(S) = ||P[R(S), R(S)]||_2 with a dense SVD."""
+    if not genes:
+        return 0.0
+    reached = np.flatnonzero(in_neighbourhood(graph, graph.index_of(list(genes)), hops))
+    return float(np.linalg.norm(dense_p[np.ix_(reached, reached)], 2))
+
+
+# ----------------------------------------------------------------------------------------------
+# GraphReach, hand-checked
+#
+#   a --> b --> c          d --> e <-- f          z (isolated, not a candidate)
+#         ^                      ^
+#         x                      g
+#
+# candidates b, c, e (sorted positions 0, 1, 2)
+# K=1: R(b) = {a,b,x}    R(c) = {b,c}        R(e) = {d,e,f,g}
+#      greedy: e (+4), then b (+3 > c's +2), then c (+1)          -> e, b, c ; 4, 7, 8
+# K=2: R(b) = {a,b,x}    R(c) = {a,b,c,x}    R(e) = {d,e,f,g}
+#      greedy: c and e tie at 4, c has the lower position; then e (+4), then b (+0)
+#                                                                 -> c, e, b ; 4, 8, 8
+HAND = edges_table(
+    [("a", "b", 1.0), ("x", "b", 1.0), ("b", "c", 1.0), ("d", "e", 1.0), ("f", "e", 1.0), ("g", "e", 1.0)]
+)
+
+
+def hand_graph() -> KnowledgeGraph:
+    return KnowledgeGraph.from_edges(HAND, genes=["z"])
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_graphreach_hand_checked_one_hop(lazy):
+    sel = graphreach(hand_graph(), ["e", "c", "b"], 3, hops=1, lazy=lazy)
+    assert sel.strategy == "graphreach"
+    assert sel.genes == ["e", "b", "c"]
+    np.testing.assert_array_equal(sel.gains, [4.0, 3.0, 1.0])
+    np.testing.assert_array_equal(sel.objective, [4.0, 7.0, 8.0])
+    assert sel.gains.dtype == np.float64 and sel.objective.dtype == np.float64
+    assert sel.params == {"hops": 1, "lazy": lazy}
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_graphreach_hand_checked_two_hops_differs_and_breaks_ties_by_symbol(lazy):
+    sel = graphreach(hand_graph(), ["e", "b", "c"], 3, hops=2, lazy=lazy)
+    assert sel.genes == ["c", "e", "b"]
+    np.testing.assert_array_equal(sel.gains, [4.0, 4.0, 0.0])  # picking continues at zero gain
+    np.testing.assert_array_equal(sel.objective, [4.0, 8.0, 8.0])
+    assert graphreach(hand_graph(), ["b", "c", "e"], 2, hops=1).genes == ["e", "b"]
+
+
+def test_graphreach_zero_hops_is_candidate_order():
+    sel = graphreach(hand_graph(), ["e", "c", "b"], 3, hops=0)
+    assert sel.genes == ["b", "c", "e"]  # every field is the node itself: all gains 1, ties by symbol
+    np.testing.assert_array_equal(sel.gains, [1.0, 1.0, 1.0])
+
+
+def test_graphreach_input_order_does_not_matter():
+    rng = np.random.default_rng(0)
+    graph = random_graph(rng, 60, 0.05)
+    candidates = list(graph.genes[:40])
+    reference = graphreach(graph, candidates, 20, hops=2)
+    for _ in range(5):
+        shuffled = list(rng.permutation(candidates))
+        assert graphreach(graph, shuffled, 20, hops=2).genes == reference.genes
+
+
+# ----------------------------------------------------------------------------------------------
+# GraphReach, properties on random graphs
+
+
+def random_graph(rng: np.random.Generator, n: int, p: float) -> KnowledgeGraph:
+    mask = rng.random((n, n)) < p
+    np.fill_diagonal(mask, False)
+    s, t = np.nonzero(mask)
+    names = np.array([f"g{i:03d}" for i in range(n)], dtype=object)
+    table = pd.DataFrame({"source": names[s], "target": names[t], "importance": 1.0 - rng.random(len(s))})
+    return KnowledgeGraph.from_edges(table, genes=names)
+
+
+@st.composite
+def small_graphs(draw, max_nodes: int = 10):
+    """(graph, candidates, hops): up to max_nodes nodes, any candidate subset, K in 0..3."""
+    n = draw(st.integers(1, max_nodes))
+    names = [f"g{i}" for i in range(n)]
+    pairs = draw(
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n, unique=True)
+    )
+    weights = draw(st.lists(st.floats(0.05, 1.0), min_size=len(pairs), max_size=len(pairs)))
+    rows = [(names[s], names[t], w) for (s, t), w in zip(pairs, weights) if s != t]
+    graph = KnowledgeGraph.from_edges(edges_table(rows), genes=names)
+    candidates = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+    hops = draw(st.integers(0, 3))
+    return graph, candidates, hops
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_graphs(), st.data())
+def test_coverage_is_monotone_and_submodular(case, data):
+    graph, candidates, hops = case
+    t_set = data.draw(st.lists(st.sampled_from(candidates), unique=True))
+    s_set = data.draw(st.lists(st.sampled_from(t_set), unique=True)) if t_set else []
+    v = data.draw(st.sampled_from(candidates))
+    f = lambda genes: coverage(graph, genes, hops)  # noqa: E731
+    assert f(s_set) <= f(t_set)  # monotone
+    gain_s = f(s_set + [v]) - f(s_set)
+    gain_t = f(t_set + [v]) - f(t_set)
+    assert gain_s >= gain_t >= 0  # diminishing returns
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_graphs(), st.data())
+def test_graphreach_lazy_equals_plain_and_tracks_coverage(case, data):
+    graph, candidates, hops = case
+    budget = data.draw(st.integers(1, len(candidates)))
+    lazy = graphreach(graph, candidates, budget, hops=hops, lazy=True)
+    plain = graphreach(graph, candidates, budget, hops=hops, lazy=False)
+    assert lazy.genes == plain.genes
+    np.testing.assert_array_equal(lazy.gains, plain.gains)
+    for i in range(budget):
+        assert lazy.objective[i] == coverage(graph, lazy.genes[: i + 1], hops)
+    assert np.all(np.diff(lazy.gains) <= 0)  # greedy gains of a submodular function never increase
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_graphs(), st.data())
+def test_graphreach_within_1_minus_1_over_e_of_brute_force(case, data):
+    graph, candidates, hops = case
+    budget = data.draw(st.integers(1, min(3, len(candidates))))
+    sel = graphreach(graph, candidates, budget, hops=hops)
+    for k in range(1, budget + 1):
+        best = max(coverage(graph, combo, hops) for combo in itertools.combinations(candidates, k))
+        assert sel.objective[k - 1] >= (1 - 1 / math.e) * best
+        if k == 1:
+            assert sel.objective[0] == best  # the first greedy step is exact
+
+
+def test_graphreach_lazy_equals_plain_on_larger_random_graphs():
+    rng = np.random.default_rng(2024)
+    for trial in range(12):
+        n = int(rng.integers(50, 300))
+        graph = random_graph(rng, n, float(rng.uniform(0.002, 0.03)))
+        candidates = list(rng.choice(graph.genes, size=int(rng.integers(5, n)), replace=False))
+        hops = trial % 3 + 1
+        budget = len(candidates)  # run into zero gains, where ties decide everything
+        lazy = graphreach(graph, candidates, budget, hops=hops, lazy=True)
+        plain = graphreach(graph, candidates, budget, hops=hops, lazy=False)
+        assert lazy.genes == plain.genes
+        np.testing.assert_array_equal(lazy.objective, plain.objective)
+        assert lazy.objective[-1] == coverage(graph, candidates, hops)
+
+
+# ----------------------------------------------------------------------------------------------
+# MaxSpec
+#
+# Three disconnected pieces, all weights 1, K = 1:
+#   h <-- s1, s2, s3    (hub: d_h = 4, d_s = 1)     block [[1/4, 1/2, 1/2, 1/2], e1, e2, e3]
+#   p <-- q             (pair: d_p = 2, d_q = 1)    block [[1/2, 1/sqrt 2], [0, 1]]
+#   i                   (isolated)                  block [[1]]
+# Singular values by hand (M^T M on the symmetric subspace):
+#   hub:  sigma^2 = (29/16 + sqrt((29/16)^2 - 1/4)) / 2         -> sigma ~ 1.3332
+#   pair: sigma^2 = (7/4 + sqrt((7/4)^2 - 1)) / 2               -> sigma ~ 1.2622
+#   iso:  sigma = 1
+# Disjoint fields give a block-diagonal restriction, so c(S) = max of the blocks' norms.
+HUB = math.sqrt((29 / 16 + math.sqrt((29 / 16) ** 2 - 1 / 4)) / 2)
+PAIR = math.sqrt((7 / 4 + math.sqrt((7 / 4) ** 2 - 1)) / 2)
+BLOCKS = edges_table([("s1", "h", 1.0), ("s2", "h", 1.0), ("s3", "h", 1.0), ("q", "p", 1.0)])
+
+
+def blocks_graph() -> KnowledgeGraph:
+    return KnowledgeGraph.from_edges(BLOCKS, genes=["i"])
+
+
+def test_maxspec_hand_checked_maximize():
+    sel = maxspec(blocks_graph(), ["p", "i", "h"], 3, hops=1)
+    # hub first; then i and p both leave c at HUB (tie): p reaches two new nodes (p, q), i one
+    assert sel.genes == ["h", "p", "i"]
+    np.testing.assert_allclose(sel.objective, [HUB, HUB, HUB], rtol=1e-12)
+    np.testing.assert_allclose(sel.gains, [HUB, 0.0, 0.0], atol=1e-12)
+    assert sel.params == {"hops": 1, "direction": "maximize"}
+
+
+def test_maxspec_hand_checked_minimize_differs():
+    sel = maxspec(blocks_graph(), ["p", "i", "h"], 3, hops=1, direction="minimize")
+    assert sel.genes == ["i", "p", "h"]
+    np.testing.assert_allclose(sel.objective, [1.0, PAIR, HUB], rtol=1e-12)
+    np.testing.assert_allclose(sel.gains, [1.0, PAIR - 1.0, HUB - PAIR], rtol=1e-12)
+
+
+def test_maxspec_zero_hops_uses_diagonal():
+    # K = 0: R(v) = {v}; P[v, v] = 1 / d_v, so c({h}) = 1/4, c({p}) = 1/2, c({i}) = 1
+    sel = maxspec(blocks_graph(), ["h", "p", "i"], 3, hops=0, direction="minimize")
+    assert sel.genes == ["h", "p", "i"]
+    np.testing.assert_allclose(sel.objective, [0.25, 0.5, 1.0], rtol=1e-12)
+
+
+def test_maxspec_rejects_unknown_direction():
+    with pytest.raises(ValueError, match="direction"):
+        maxspec(blocks_graph(), ["h"], 1, direction="up")
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_maxspec_criterion_equals_dense_computation_on_random_graphs(direction):
+    rng = np.random.default_rng(7)
+    for trial in range(8):
+        graph = random_graph(rng, int(rng.integers(8, 40)), 0.1)
+        dense_p = dense_operator(graph)
+        candidates = list(rng.choice(graph.genes, size=6, replace=False))
+        hops = trial % 3
+        sel = maxspec(graph, candidates, 4, hops=hops, direction=direction)
+        for i in range(4):
+            expected = dense_criterion(graph, dense_p, sel.genes[: i + 1], hops)
+            assert sel.objective[i] == pytest.approx(expected, rel=1e-10)
+        # each pick is the best single addition (checked densely), up to the documented tie tolerance
+        chosen: list[str] = []
+        for pick in sel.genes:
+            values = {
+                v: dense_criterion(graph, dense_p, chosen + [v], hops)
+                for v in candidates
+                if v not in chosen
+            }
+            best = max(values.values()) if direction == "maximize" else min(values.values())
+            assert values[pick] == pytest.approx(best, rel=1e-9)
+            chosen.append(pick)
+        assert np.all(sel.gains >= -1e-12)  # the norm of a principal submatrix grows with the node set
+
+
+def test_maxspec_sparse_svd_branch_matches_dense(monkeypatch):
+    rng = np.random.default_rng(12)
+    graph = random_graph(rng, 80, 0.06)
+    dense_p = dense_operator(graph)
+    candidates = list(graph.genes[::4])
+    monkeypatch.setattr(maxspec_module, "DENSE_MAX_ROWS", 1)  # every restriction of > 1 row uses svds
+    sel = maxspec(graph, candidates, 6, hops=2)
+    for i in range(6):
+        expected = dense_criterion(graph, dense_p, sel.genes[: i + 1], 2)
+        assert sel.objective[i] == pytest.approx(expected, rel=1e-10)
+
+
+def test_maxspec_is_deterministic_and_order_free():
+    rng = np.random.default_rng(4)
+    graph = random_graph(rng, 150, 0.03)
+    candidates = list(graph.genes[:30])
+    first = maxspec(graph, candidates, 10, hops=1)
+    second = maxspec(graph, list(reversed(candidates)), 10, hops=1)
+    assert first.genes == second.genes
+    np.testing.assert_array_equal(first.objective, second.objective)
+
+
+# ----------------------------------------------------------------------------------------------
+# Random selection, budget and candidate checks, dispatch
+
+
+def test_random_selection_is_a_seeded_permutation_prefix():
+    candidates = [f"G{i}" for i in range(25)]
+    sel = random_selection(list(reversed(candidates)), 10, seed=3)
+    expected = [sorted(candidates)[i] for i in np.random.default_rng(3).permutation(25)[:10]]
+    assert sel.genes == expected
+    np.testing.assert_array_equal(sel.gains, np.ones(10))
+    np.testing.assert_array_equal(sel.objective, np.arange(1, 11))
+    assert sel.params == {"seed": 3}
+    assert random_selection(candidates, 10, seed=3).genes == sel.genes
+    assert random_selection(candidates, 10, seed=4).genes != sel.genes
+    assert len(set(sel.genes)) == 10 and set(sel.genes) <= set(candidates)
+
+
+@pytest.mark.parametrize("budget", [0, -1, 4])
+def test_budget_out_of_range(budget):
+    with pytest.raises(InputError) as error:
+        select("graphreach", hand_graph(), ["b", "c", "e"], budget, seed=0)
+    assert error.value.field == "budget"
+    assert error.value.source == "config: strategies.graphreach"
+    assert str(budget) in str(error.value) and "3" in str(error.value)
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_strategy_checks_budget_and_candidates(strategy):
+    graph = hand_graph()
+    with pytest.raises(InputError, match="between 1 and the number of candidates \\(2\\)"):
+        select(strategy, graph, ["b", "c"], 3, seed=0)
+    with pytest.raises(InputError) as error:
+        select(strategy, graph, ["b", "b", "c"], 1, seed=0)
+    assert error.value.field == "candidates"
+
+
+@pytest.mark.parametrize("strategy", ["graphreach", "maxspec"])
+def test_graph_strategies_reject_candidates_outside_the_graph(strategy):
+    with pytest.raises(InputError) as error:
+        select(strategy, hand_graph(), ["b", "NOTAGENE"], 1, seed=0)
+    assert error.value.field == "candidates" and "NOTAGENE" in str(error.value)
+
+
+def test_select_dispatches_with_params():
+    graph = hand_graph()
+    assert select("graphreach", graph, ["b", "c", "e"], 3, seed=0, params={"hops": 2}).genes == [
+        "c", "e", "b",
+    ]
+    assert (
+        select("maxspec", blocks_graph(), ["h", "i", "p"], 3, seed=5, params={"direction": "minimize"}).genes
+        == ["i", "p", "h"]
+    )
+    # graph selectors ignore the seed; random uses it
+    assert select("graphreach", graph, ["b", "c", "e"], 3, seed=1).genes == graphreach(graph, ["b", "c", "e"], 3).genes
+    assert select("random", graph, list("abcdefg"), 7, seed=9).genes == random_selection(list("abcdefg"), 7, seed=9).genes
+
+
+def test_select_rejects_unknown_strategy_and_params():
+    with pytest.raises(ValueError, match="graphreach.*maxspec.*random"):
+        select("typiclust", hand_graph(), ["b"], 1, seed=0)
+    with pytest.raises(InputError) as error:
+        select("random", hand_graph(), ["b"], 1, seed=0, params={"hops": 1})
+    assert error.value.field == "hops" and error.value.source == "config: strategies.random"
+
+
+# ----------------------------------------------------------------------------------------------
+# Selection table and file
+
+
+def test_to_frame_cycles():
+    sel = Selection("random", list("abcdefg"), np.ones(7), np.arange(1.0, 8.0), {})
+    frame = sel.to_frame(batch_size=3)
+    assert list(frame.columns) == ["rank", "gene", "cycle", "gain", "objective"]
+    assert frame["rank"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert frame["cycle"].tolist() == [1, 1, 1, 2, 2, 2, 3]
+    assert frame["gene"].tolist() == list("abcdefg")
+    with pytest.raises(ValueError):
+        sel.to_frame(0)
+
+
+def test_selection_rejects_mismatched_lengths():
+    with pytest.raises(ValueError):
+        Selection("x", ["a", "b"], np.ones(3), np.ones(2))
+
+
+def test_write_read_round_trip_bit_for_bit(tmp_path):
+    rng = np.random.default_rng(0)
+    graph = random_graph(rng, 40, 0.1)
+    sel = maxspec(graph, list(graph.genes[:12]), 9, hops=1)
+    path = tmp_path / "maxspec" / "seed0.tsv"
+    write_selection(sel, path, batch_size=4)
+    back = read_selection(path)
+    assert back.strategy == "maxspec"
+    assert back.genes == sel.genes
+    np.testing.assert_array_equal(back.gains, sel.gains)
+    np.testing.assert_array_equal(back.objective, sel.objective)
+    assert pd.read_csv(path, sep="\t")["cycle"].tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 3]
+    assert [p.name for p in path.parent.iterdir()] == ["seed0.tsv"]  # no temporary left behind
+
+
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("rank\tgene\tcycle\tgain\n1\tA\t1\t1\n", "objective"),
+        ("rank\tgene\tcycle\tgain\tobjective\n1\tA\t1\t1\t1\n3\tB\t1\t1\t2\n", "rank"),
+        ("rank\tgene\tcycle\tgain\tobjective\n1\tA\t1\t1\t1\n2\tA\t1\t1\t2\n", "gene"),
+        ("rank\tgene\tcycle\tgain\tobjective\n1\tA\t1\t1\t1\n2\tB\t1\t1\t2\n3\tC\t3\t1\t3\n", "cycle"),
+        ("rank\tgene\tcycle\tgain\tobjective\n1\tA\t1\tx\t1\n", "gain"),
+    ],
+)
+def test_read_selection_errors(tmp_path, text, field):
+    path = tmp_path / "sel.tsv"
+    path.write_text(text)
+    with pytest.raises(InputError) as error:
+        read_selection(path)
+    assert error.value.field == field and error.value.source == str(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Real data: the Papalexi 2021 THP-1 screen on a GO Jaccard graph over the screen's genes
+#
+# GEARS builds its GO graph over the dataset's gene set when default_pert_graph=False
+# (gears/utils.py::make_GO + get_similarity_network): for each target gene, the top-20 other genes by
+# Jaccard similarity of GO term sets, keeping similarity > 0.1. The fixture builds that graph from the
+# real annotations for the 299 measured genes plus the 25 perturbed genes.
+
+
+def _resolve(symbols, info: pd.DataFrame) -> dict[str, str]:
+    """Symbol -> official symbol: official as is, else a synonym of exactly one gene."""
+    official = set(info["Symbol"])
+    synonyms = info.assign(alias=info["Synonyms"].str.split("|")).explode("alias")
+    owners = synonyms.groupby("alias")["Symbol"].unique()
+    resolved = {}
+    for symbol in symbols:
+        if symbol in official:
+            resolved[symbol] = symbol
+        elif symbol in owners.index and len(owners[symbol]) == 1:
+            resolved[symbol] = owners[symbol][0]
+    return resolved
+
+
+@pytest.fixture(scope="module")
+def screen():
+    paths = [
+        DATA / "go" / "gene2go_human.gz",
+        DATA / "go" / "Homo_sapiens.gene_info.gz",
+        DATA / "perturbseq" / "papalexi2021_thp1.h5ad",
+    ]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        pytest.skip(f"real data not found (expected ../shared/data beside the repository): {missing}")
+    anndata = pytest.importorskip("anndata")
+    adata = anndata.read_h5ad(paths[2], backed="r")
+    targets = sorted(set(adata.obs["perturbation"].astype(str)) - {"non-targeting"})
+    measured = list(adata.var_names)
+    adata.file.close()
+    info = pd.read_csv(paths[1], sep="\t", usecols=["GeneID", "Symbol", "Synonyms"], dtype=str)
+    with gzip.open(paths[0], "rt") as handle:
+        gene2go = pd.read_csv(handle, sep="\t", usecols=["GeneID", "GO_ID"], dtype=str)
+    resolved = _resolve(set(targets) | set(measured), info)
+    terms = (
+        gene2go.assign(symbol=gene2go["GeneID"].map(dict(zip(info["GeneID"], info["Symbol"]))))
+        .dropna()
+        .groupby("symbol")["GO_ID"]
+        .apply(frozenset)
+    )
+    universe = sorted({s for s in resolved.values() if s in terms.index})
+    rows = []
+    for target in universe:
+        scores = [
+            (len(terms[target] & terms[other]) / len(terms[target] | terms[other]), other)
+            for other in universe
+            if other != target
+        ]
+        top = sorted(scores, key=lambda pair: (-pair[0], pair[1]))[:20]
+        rows += [(other, target, score) for score, other in top if score > 0.1]
+    graph = KnowledgeGraph.from_edges(edges_table(rows), genes=universe)
+    candidates = sorted({resolved[t] for t in targets if t in resolved and resolved[t] in graph})
+    return graph, candidates, targets
+
+
+def test_real_screen_graph_places_every_target(screen):
+    graph, candidates, targets = screen
+    assert len(targets) == 25
+    assert "MARCHF8" in candidates and "MARCH8" not in candidates  # resolved through gene_info
+    assert len(candidates) == 25
+    assert graph.n_nodes > 250
+    in_degree = np.diff(graph.adjacency.tocsc().indptr)
+    assert in_degree.max() <= 20
+
+
+@pytest.mark.parametrize("hops", [1, 2])
+def test_graphreach_real_screen(screen, hops):
+    graph, candidates, _ = screen
+    sel = graphreach(graph, candidates, 25, hops=hops)
+    assert sel.genes == graphreach(graph, candidates, 25, hops=hops, lazy=False).genes
+    assert sorted(sel.genes) == candidates
+    for i in range(25):
+        assert sel.objective[i] == coverage(graph, sel.genes[: i + 1], hops)
+    sizes = {v: coverage(graph, [v], hops) for v in candidates}
+    assert sel.genes[0] == min(v for v in candidates if sizes[v] == max(sizes.values()))
+    assert np.all(np.diff(sel.gains) <= 0)
+    best3 = max(coverage(graph, combo, hops) for combo in itertools.combinations(candidates, 3))
+    assert sel.objective[2] >= (1 - 1 / math.e) * best3
+    assert sel.objective[-1] == coverage(graph, candidates, hops)
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_maxspec_real_screen(screen, direction):
+    graph, candidates, _ = screen
+    dense_p = dense_operator(graph)
+    sel = maxspec(graph, candidates, 25, hops=1, direction=direction)
+    assert sorted(sel.genes) == candidates
+    for i in range(25):
+        assert sel.objective[i] == pytest.approx(dense_criterion(graph, dense_p, sel.genes[: i + 1], 1), rel=1e-9)
+    singles = {v: dense_criterion(graph, dense_p, [v], 1) for v in candidates}
+    best = max(singles.values()) if direction == "maximize" else min(singles.values())
+    assert singles[sel.genes[0]] == pytest.approx(best, rel=1e-9)
+    assert np.all(sel.gains >= -1e-12)
+    # the full set reaches the same nodes whatever the order: same final criterion both ways
+    assert sel.objective[-1] == pytest.approx(dense_criterion(graph, dense_p, candidates, 1), rel=1e-9)
+
+
+def test_maxspec_directions_differ_on_real_screen(screen):
+    graph, candidates, _ = screen
+    up = maxspec(graph, candidates, 5, hops=1)
+    down = maxspec(graph, candidates, 5, hops=1, direction="minimize")
+    assert up.genes[0] != down.genes[0]
+    assert up.objective[0] > down.objective[0]
