@@ -8,6 +8,7 @@ DATASETS = list(config["datasets"])
 STRATEGIES = list(config["experiment"]["strategies"])
 SEEDS = [int(s) for s in config["experiment"]["seeds"]]
 CYCLES = list(range(1, int(config["experiment"]["cycles"]) + 1))
+GRAPH_STRATEGIES = {"graphreach", "maxspec"}
 
 
 wildcard_constraints:
@@ -50,7 +51,9 @@ def dataset_source(wildcards):
 def strategy_params(wildcards):
     """Only this strategy's block reaches its rules, so editing one selector reruns only its jobs."""
     params = dict(config["experiment"]["strategies"][wildcards.strategy] or {})
-    params.setdefault("hops", config["gears"]["num_go_gnn_layers"])
+    if wildcards.strategy in GRAPH_STRATEGIES:
+        # K = GEARS's number of GO-graph SGC layers unless the strategy block says otherwise.
+        params.setdefault("hops", config["gears"]["num_go_gnn_layers"])
     return params
 
 
