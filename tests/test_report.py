@@ -12,7 +12,7 @@ from perturb_select.report import METRICS, collect_metrics, plot_metric_curves, 
 
 def _write(tmp_path, strategy, seed, cycle, value):
     record = {"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle, "n_train_perturbations": 4 * cycle}
-    record.update({m: value for m in METRICS})
+    record["mean"] = {m: value for m in METRICS}
     path = tmp_path / f"{strategy}_{seed}_{cycle}.json"
     path.write_text(json.dumps(record))
     return path
@@ -39,7 +39,7 @@ def test_summary_is_mean_and_sample_std_over_seeds(tmp_path):
 def test_missing_metric_names_file_and_field(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"dataset": "toy", "strategy": "random", "seed": 1, "cycle": 1}))
-    with pytest.raises(InputError, match="bad.json, field 'mse_top20_de'"):
+    with pytest.raises(InputError, match="bad.json, field 'mean.mse_top20_de'"):
         collect_metrics([path])
 
 

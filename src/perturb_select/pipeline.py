@@ -27,18 +27,24 @@ log = logging.getLogger("perturb_select")
 def run_snakemake_stage(snakemake, stage: Callable, **kwargs) -> None:
     """Run ``stage(**kwargs)`` with logging (and the stdout/stderr of libraries) sent to the rule's log.
 
-    Bad input (``InputError``, ``ValueError``) is logged as one clear line and ends the job with exit
-    status 1; any other exception is logged with its traceback. Snakemake then removes the job's outputs.
+    Bad input (``InputError`` and the other ``ValueError``s, missing files or keys) is reported as one
+    clear line, anything else with its traceback; both go to the log and to Snakemake's stderr, and the
+    job ends with exit status 1, so Snakemake removes its outputs.
     """
     log_path = snakemake.log[0] if len(snakemake.log) else None
+    message = None
     with _redirect_to_log(log_path):
         try:
             stage(**kwargs)
         except (InputError, ValueError, KeyError, FileNotFoundError) as err:
-            log.error("%s: %s", type(err).__name__, err)
-            log.debug("%s", traceback.format_exc())
-            sys.stderr.write(f"ERROR: {err}\n")
-            raise SystemExit(1) from None
+            message = f"{type(err).__name__}: {err}"
+            log.error("%s", message)
+        except Exception as err:  # noqa: BLE001 - report, then fail the job
+            message = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
+            log.error("%s", message)
+    if message is not None:
+        sys.stderr.write(f"ERROR in rule {getattr(snakemake, 'rule', '?')}: {message}\n")
+        raise SystemExit(1)
 
 
 @contextlib.contextmanager
@@ -210,7 +216,7 @@ def train_gears(
     from .selection.base import read_selection
 
     torch.set_num_threads(max(1, int(threads)))
-    picks = read_selection(selection)["gene"].tolist()
+    picks = read_selection(selection).genes
     train_genes = cycle_perturbations(picks, int(cycle), int(batch_size))
     test_genes = read_json(split)["test"]
     with open(gene2go, "rb") as handle:
@@ -244,7 +250,10 @@ def evaluate(predictions: str, output: str, wildcards: Mapping) -> None:
     from .gears_model import CyclePredictions
     from .metrics import evaluate_predictions
 
-    result = evaluate_predictions(CyclePredictions.load(predictions))
+    run = CyclePredictions.load(predictions)
+    result = evaluate_predictions(run)
+    # Perturbations GEARS learnt from in this cycle (its own train + validation split of the picks).
+    result["n_train_perturbations"] = len(run.info["train_conditions"]) + len(run.info["val_conditions"])
     result.update({k: (int(v) if str(v).isdigit() else v) for k, v in wildcards.items()})
     write_json(result, output)
 

@@ -20,6 +20,9 @@ KEYS = ("dataset", "strategy", "seed", "cycle")
 def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """One row per run (dataset, strategy, seed, cycle) with the mean over test perturbations of each metric.
 
+    Reads the JSON written by the ``evaluate`` stage: the run's keys at top level, the means over test
+    perturbations under ``mean`` (``metrics.evaluate_predictions``).
+
     Raises
     ------
     InputError
@@ -30,10 +33,15 @@ def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         with open(path) as handle:
             record = json.load(handle)
         row = {}
-        for field in KEYS + METRICS:
+        for field in KEYS:
             if field not in record:
                 raise InputError(path, field, "missing from the metrics file")
             row[field] = record[field]
+        means = record.get("mean", {})
+        for metric in METRICS:
+            if metric not in means:
+                raise InputError(path, f"mean.{metric}", "missing from the metrics file")
+            row[metric] = means[metric]
         row["n_train_perturbations"] = record.get("n_train_perturbations")
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(KEYS + METRICS) + ["n_train_perturbations"])
