@@ -208,14 +208,12 @@ def train_gears(
     import shutil
 
     import anndata as ad
-    import torch
 
     from .experiment import cycle_perturbations
     from .gears_model import train_and_predict
     from .graph import KnowledgeGraph
     from .selection.base import read_selection
 
-    torch.set_num_threads(max(1, int(threads)))
     picks = read_selection(selection).genes
     train_genes = cycle_perturbations(picks, int(cycle), int(batch_size))
     test_genes = read_json(split)["test"]
@@ -238,6 +236,7 @@ def train_gears(
         val_fraction=float(gears["val_fraction"]),
         device=gears.get("device", "auto"),
         use_subgraph=bool(gears.get("use_subgraph", True)),
+        num_threads=max(1, int(threads)),
     )
     result.info["cycle"] = int(cycle)
     result.save(output)
