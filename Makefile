@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
 	$(MAKE) report
 
 report: setup
