@@ -126,7 +126,7 @@ def check_budget(pool_size: int, n_cycles: int, batch_size: int, source: str) ->
         raise InputError(
             source,
             "n_cycles",
-            f"{n_cycles} cycles x batch size {batch_size} = {budget} perturbations, "
-            f"but the pool holds only {pool_size}",
+            f"budget of {n_cycles} cycles x batch size {batch_size} = {budget} perturbations "
+            f"exceeds the pool of {pool_size}",
         )
     return budget

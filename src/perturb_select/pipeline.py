@@ -74,9 +74,13 @@ def fetch(output: str, url: str | None, mirror: str | None, mirror_name: str | N
     """Stage fetch_go_annotation / fetch_dataset: mirror first, then the URL (see ``go.fetch_source``)."""
     from .go import fetch_source
 
-    if url is None and mirror is None:
-        raise InputError("config", "url", f"no URL and no mirror given for {output}")
-    fetch_source(url or "", output, mirror=Path(mirror) if mirror else None, mirror_name=mirror_name, sha256=sha256)
+    if not url:
+        # Sources without a canonical URL (e.g. a screen shared in-house) must come from the mirror.
+        mirrored = Path(mirror) / mirror_name if mirror and mirror_name else None
+        if mirrored is None or not mirrored.is_file():
+            raise InputError("config", "url", f"no URL configured for {output} and mirror file {mirrored} not found")
+        url = mirrored.resolve().as_uri()
+    fetch_source(url, output, mirror=Path(mirror) if mirror else None, mirror_name=mirror_name, sha256=sha256)
 
 
 def build_go_graph(
