@@ -61,6 +61,7 @@ def _planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
         if not match:
             break
         counts[match.group(1)] = int(match.group(2))
+    counts.pop("total", None)
     return counts
 
 
