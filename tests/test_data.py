@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -14,7 +13,6 @@ import scipy.sparse as sp
 from perturb_select.data import (
     CANDIDATE_COLUMNS,
     DROPPED_COLUMNS,
-    ScreenData,
     preprocess_screen,
     read_screen,
     write_outputs,
@@ -22,7 +20,7 @@ from perturb_select.data import (
 from perturb_select.go import Resolution
 from perturb_select.io import InputError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import SHARED_DATA as DATA  # noqa: E402  (../shared/data beside the repository)
 SCREEN = DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
 GO_DIR = DATA / "go"
 

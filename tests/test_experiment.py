@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from perturb_select.experiment import check_budget, cycle_perturbations, split_test_set
 from perturb_select.io import InputError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import SHARED_DATA as DATA  # noqa: E402  (../shared/data beside the repository)
 
 GENES = [f"G{i:02d}" for i in range(25)]
 

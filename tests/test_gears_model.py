@@ -30,7 +30,7 @@ from perturb_select.gears_model import (
 from perturb_select.graph import KnowledgeGraph, receptive_field_subgraph
 from perturb_select.io import InputError
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import SHARED_DATA  # noqa: E402  (../shared/data beside the repository)
 PAPALEXI = SHARED_DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
 
 

@@ -6,7 +6,6 @@ import gzip
 import importlib
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +29,7 @@ from perturb_select.selection import (
 # the package attribute `maxspec` is the function; the module holds DENSE_MAX_ROWS
 maxspec_module = importlib.import_module("perturb_select.selection.maxspec")
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import SHARED_DATA as DATA  # noqa: E402  (../shared/data beside the repository)
 
 
 def edges_table(rows) -> pd.DataFrame:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from .io import InputError, read_json, write_json
