@@ -272,3 +272,10 @@ def test_subgraph_induces_edges():
     assert list(sub.genes) == ["b", "c", "d"]
     assert sub.n_edges == 3
     assert isinstance(sub.adjacency, sp.csr_matrix)
+
+
+def test_read_names_the_file_for_duplicate_edges(tmp_path):
+    path = tmp_path / "dup.tsv"
+    path.write_text("source\ttarget\timportance\nA\tB\t0.5\nA\tB\t0.4\n")
+    with pytest.raises(InputError, match=r"dup.tsv, field 'source, target': .*duplicate"):
+        KnowledgeGraph.read(path)

@@ -116,7 +116,10 @@ class KnowledgeGraph:
         importance = pd.to_numeric(edges["importance"], errors="coerce")
         if importance.isna().any() or (importance <= 0).any() or (importance > 1).any():
             raise InputError(path, "importance", "every importance must be a number in (0, 1]")
-        return cls.from_edges(edges)
+        try:
+            return cls.from_edges(edges)
+        except ValueError as err:  # duplicate (source, target) pairs
+            raise InputError(path, "source, target", str(err)) from None
 
     def to_edges(self) -> pd.DataFrame:
         """The ``source, target, importance`` table, sorted by target then source."""
@@ -131,8 +134,8 @@ class KnowledgeGraph:
         )
 
     def write(self, path: str | os.PathLike) -> None:
-        """Write the edge table as TSV, atomically."""
-        write_tsv(self.to_edges(), path, float_format="%.6g")
+        """Write the edge table as TSV, atomically (9 significant digits: float32 weights round-trip)."""
+        write_tsv(self.to_edges(), path, float_format="%.9g")
 
     def subgraph(self, genes: Iterable[str]) -> "KnowledgeGraph":
         """The graph induced on ``genes`` (edges with both ends in ``genes``)."""

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from .io import InputError, read_json, write_json
+from .io import InputError, read_json, write_json, write_tsv
 
 log = logging.getLogger("perturb_select")
 
@@ -115,7 +115,8 @@ def build_go_graph(
     stats["seconds"] = round(time.perf_counter() - start, 2)
     stats["params"] = {k: graph.get(k) for k in ("k", "threshold", "evidence_codes", "namespaces", "universe")}
     log.info("graph: %d nodes, %d edges in %.1f s", knowledge_graph.n_nodes, knowledge_graph.n_edges, stats["seconds"])
-    knowledge_graph.write(edges_out)
+    # The Jaccard values as computed (float64), not the graph's float32 copy.
+    write_tsv(edges, edges_out)
     write_gears_gene2go({g: gene_terms[g] for g in knowledge_graph.genes}, gene2go_out)
     write_json(stats, stats_out)
 
@@ -262,7 +263,6 @@ def evaluate(predictions: str, output: str, wildcards: Mapping) -> None:
 def aggregate_report(metric_files: Sequence[str], metrics_out: str, summary_out: str, plots: Mapping[str, str], dataset: str) -> None:
     """Stage aggregate_report: long metrics table, strategy x cycle summary (mean ± std over seeds), plots."""
     from .report import collect_metrics, plot_metric_curves, summarise
-    from .io import write_tsv
 
     table = collect_metrics(metric_files)
     write_tsv(table, metrics_out, float_format="%.6g")
