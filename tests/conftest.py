@@ -18,3 +18,16 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "go" / "go-basic.obo").exists():
         pytest.skip(f"real data not found at {SHARED_DATA} (expected ../shared/data beside the repository)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def human_graph():
+    """The whole human GO Jaccard graph (k=20, threshold 0.1) from ../shared/data/go, built once (~15 s)."""
+    from perturb_select.go import jaccard_topk_edges, read_gene2go_symbols
+    from perturb_select.graph import KnowledgeGraph
+
+    go = SHARED_DATA / "go"
+    terms = read_gene2go_symbols(
+        go / "gene2go_human.gz", go / "Homo_sapiens.gene_info.gz", go / "go-basic.obo", taxid=9606
+    )
+    return KnowledgeGraph.from_edges(jaccard_topk_edges(terms, k=20, threshold=0.1))

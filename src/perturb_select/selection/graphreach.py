@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 from typing import Sequence
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -69,9 +70,8 @@ def graphreach(
     names = sorted_candidates(candidates, budget, source)
     nodes = candidate_nodes(graph, names, source)
     fields = receptive_fields(graph, nodes, hops)  # (m, n) bool csr, row i = R_K(names[i])
-    pick = _lazy_greedy if lazy else _plain_greedy
-    order, gains = pick(fields, graph.n_nodes, budget)
-    gains = np.asarray(gains, dtype=np.float64)
+    order, gains = greedy_max_coverage(fields, budget, lazy=lazy)
+    gains = gains.astype(np.float64)
     return Selection(
         strategy="graphreach",
         genes=[names[i] for i in order],
@@ -81,43 +81,119 @@ def graphreach(
     )
 
 
-def _plain_greedy(fields: sp.csr_matrix, n_nodes: int, budget: int) -> tuple[list[int], list[int]]:
-    """Every step: gains of all candidates as ``fields @ uncovered``, first maximum wins."""
-    covered = np.zeros(n_nodes, dtype=bool)
-    available = np.ones(fields.shape[0], dtype=bool)
+def greedy_max_coverage(fields: sp.csr_matrix, budget: int, *, lazy: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy maximum coverage: ``budget`` rows of ``fields`` that together cover the most columns.
+
+    Step ``t`` picks the row with the most columns not covered by the rows picked before it; ties go to
+    the lowest row index. Both modes return exactly this sequence.
+
+    Parameters
+    ----------
+    fields : scipy.sparse.csr_matrix, shape (m, n), bool
+        Incidence matrix: row ``i`` lists the columns (graph nodes) that item ``i`` covers.
+    budget : int
+        Number of rows to pick, ``0 <= budget <= m``.
+    lazy : bool, default True
+        ``True``: lazy greedy in the spirit of CELF (Leskovec et al. 2007), compiled with numba: a binary
+        heap keyed ``(-gain, row)`` whose stale keys are refreshed only when popped, with every row's
+        gain kept exact by decrementing it when one of its columns gets covered (through the
+        transposed incidence). Costs ``O(nnz)`` in all plus ``O(log m)`` per heap operation.
+        ``False``: plain greedy, one sparse matrix-vector product ``fields @ uncovered`` per step
+        (``O(budget * nnz)``), the reference implementation.
+
+    Returns
+    -------
+    order : numpy.ndarray, int64, shape (budget,)
+        Picked row indices in pick order.
+    gains : numpy.ndarray, int64, shape (budget,)
+        Newly covered columns at each pick (non-increasing).
+
+    Raises
+    ------
+    ValueError
+        ``budget`` outside ``[0, m]``.
+    """
+    fields = sp.csr_matrix(fields)
+    m, n = fields.shape
+    if not 0 <= budget <= m:
+        raise ValueError(f"budget must be in [0, {m}], got {budget}")
+    if not fields.has_canonical_format:
+        fields = fields.copy()
+        fields.sum_duplicates()  # a duplicated column index would be counted twice
+    if m == 0 or budget == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    indptr, indices = fields.indptr, fields.indices
+    if lazy:
+        return _lazy_greedy(indptr, indices, n, int(budget))
+    return _plain_greedy(fields, int(budget))
+
+
+def _plain_greedy(fields: sp.csr_matrix, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every step: gains of all rows as ``fields @ uncovered``, first maximum wins."""
+    m, n = fields.shape
+    uncovered = np.ones(n, dtype=np.int64)
+    available = np.ones(m, dtype=bool)
     counts = fields.astype(np.int64)
-    order, gains = [], []
-    for _ in range(budget):
-        gain = counts @ (~covered).astype(np.int64)
+    order = np.empty(budget, dtype=np.int64)
+    gains = np.empty(budget, dtype=np.int64)
+    for step in range(budget):
+        gain = counts @ uncovered
         gain[~available] = -1
-        best = int(np.argmax(gain))  # argmax returns the first maximum: lowest position
-        order.append(best)
-        gains.append(int(gain[best]))
+        best = int(np.argmax(gain))  # argmax returns the first maximum: lowest row index
+        order[step], gains[step] = best, gain[best]
         available[best] = False
-        covered[fields.indices[fields.indptr[best] : fields.indptr[best + 1]]] = True
+        uncovered[fields.indices[fields.indptr[best] : fields.indptr[best + 1]]] = 0
     return order, gains
 
 
-def _lazy_greedy(fields: sp.csr_matrix, n_nodes: int, budget: int) -> tuple[list[int], list[int]]:
-    """CELF: heap of ``(-gain bound, position, step the bound was computed at)``."""
-    covered = np.zeros(n_nodes, dtype=bool)
-    indptr, indices = fields.indptr, fields.indices
-    sizes = np.diff(indptr)
-    heap = [(-int(sizes[i]), i, 0) for i in range(fields.shape[0])]
+@numba.njit(cache=True, nogil=True)
+def _lazy_greedy(indptr, indices, n_columns, budget):  # pragma: no cover - compiled; tested via graphreach
+    """Lazy greedy with exact gains kept up to date through the transposed incidence.
+
+    Covering column ``c`` decrements the gain of every row that contains ``c`` (``O(nnz)`` over the whole
+    run, against CELF's re-scan of a row's every column at each re-evaluation: 2.6 M against 13.7 M
+    entries at K = 2 on the human GO graph). The heap holds one int64 key per row, ``-gain * m + row``
+    (gain descending, then row ascending); a popped key whose gain is out of date is pushed back with
+    the current gain, so, gains only ever decreasing, the first up-to-date key popped is the maximum.
+    """
+    m = indptr.size - 1
+    nnz = indices.size
+    stride = np.int64(m)
+    # rows_of[column_ptr[c]:column_ptr[c + 1]]: the rows containing column c, ascending
+    column_ptr = np.zeros(n_columns + 1, dtype=np.int64)
+    for k in range(nnz):
+        column_ptr[indices[k] + 1] += 1
+    for c in range(n_columns):
+        column_ptr[c + 1] += column_ptr[c]
+    fill = column_ptr[:-1].copy()
+    rows_of = np.empty(nnz, dtype=np.int32)
+    gain = np.empty(m, dtype=np.int64)
+    for row in range(m):
+        gain[row] = indptr[row + 1] - indptr[row]
+        for k in range(indptr[row], indptr[row + 1]):
+            rows_of[fill[indices[k]]] = row
+            fill[indices[k]] += 1
+    heap = [np.int64(0)] * 0
+    for row in range(m):
+        heap.append(-gain[row] * stride + row)
     heapq.heapify(heap)
-    order, gains = [], []
+    covered = np.zeros(n_columns, dtype=np.bool_)
+    order = np.empty(budget, dtype=np.int64)
+    gains = np.empty(budget, dtype=np.int64)
     step = 0
     while step < budget:
-        neg_gain, position, computed_at = heapq.heappop(heap)
-        if computed_at == step:
-            # Fresh: every other entry has key >= (-gain, position) and its true gain is at most its
-            # bound, so no candidate beats this one on (gain, then lower position).
-            order.append(position)
-            gains.append(-neg_gain)
-            covered[indices[indptr[position] : indptr[position + 1]]] = True
-            step += 1
-        else:
-            row = indices[indptr[position] : indptr[position + 1]]
-            gain = int(row.size - np.count_nonzero(covered[row]))
-            heapq.heappush(heap, (-gain, position, step))
+        key = heapq.heappop(heap)
+        row = key % stride  # Python-style modulo: non-negative for stride > 0
+        if -(key - row) // stride != gain[row]:
+            heapq.heappush(heap, -gain[row] * stride + row)
+            continue
+        order[step] = row
+        gains[step] = gain[row]
+        for k in range(indptr[row], indptr[row + 1]):
+            c = indices[k]
+            if not covered[c]:
+                covered[c] = True
+                for j in range(column_ptr[c], column_ptr[c + 1]):
+                    gain[rows_of[j]] -= 1
+        step += 1
     return order, gains
