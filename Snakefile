@@ -17,6 +17,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/gears.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/design.smk"
 
 
 rule all:

@@ -163,3 +163,44 @@ def test_budget_larger_than_the_pool_fails_with_a_clear_error(pipeline_run):
     log = "".join(p.read_text() for p in (workdir / "logs/split_test_set").rglob("*.log"))
     assert "budget" in log and "24" in log and "23" in log
     assert not (workdir / "results/splits/papalexi2021/seed1.json").exists()
+
+
+@pytest.mark.slow
+def test_design_target_ranks_the_replogle_list(tmp_path, shared_data):
+    """`snakemake design` on config/test.yaml: GO files, graph, then the design outputs only."""
+    config = _config(shared_data)
+    entry = config["design"]["replogle_k562"]
+    entry["genes"] = str(shared_data / "genelists" / Path(entry["genes"]).name)
+
+    bad = yaml.safe_load(yaml.safe_dump(config))
+    bad["design"]["replogle_k562"]["method"] = "random"
+    result = _snakemake(tmp_path, bad, "design", "--dry-run", check=False)
+    assert result.returncode != 0 and "random" in result.stdout + result.stderr
+
+    _snakemake(tmp_path, config, "design")
+    design = tmp_path / "results" / "design"
+    assert sorted(p.name for p in design.iterdir()) == [
+        "replogle_k562.coverage.svg", "replogle_k562.summary.json", "replogle_k562.tsv",
+        "replogle_k562.unresolved.tsv", "summary.tsv",
+    ]
+    picks = pd.read_csv(design / "replogle_k562.tsv", sep="\t")
+    assert picks.columns.tolist() == ["rank", "gene", "query", "gain", "covered_nodes", "coverage_fraction"]
+    assert picks["rank"].tolist() == list(range(1, entry["budget"] + 1))
+    assert picks["covered_nodes"].is_monotonic_increasing
+    unresolved = pd.read_csv(design / "replogle_k562.unresolved.tsv", sep="\t")
+    assert sorted(unresolved["query"]) == ["C14orf178", "GARS", "MARS", "QARS", "RPS10-NUDT3", "SARS", "SEM1"]
+    summary = pd.read_csv(design / "summary.tsv", sep="\t").set_index("design").loc["replogle_k562"]
+    assert (summary["queries"], summary["candidates"], summary["alias"]) == (1092, 1085, 19)
+    assert (summary["budget"], summary["method"], summary["hops"]) == (entry["budget"], "graphreach", 1)
+    assert summary["covered_nodes"] == picks["covered_nodes"].iat[-1]
+    assert (design / "replogle_k562.coverage.svg").read_text().startswith("<?xml")
+    # only what the design needs ran: no dataset, selection or training jobs
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["benchmarks", "design", "graph"]
+
+    too_large = yaml.safe_load(yaml.safe_dump(config))
+    too_large["design"]["replogle_k562"]["budget"] = 5000
+    result = _snakemake(tmp_path, too_large, "design", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "logs" / "design_screen" / "replogle_k562.log").read_text()
+    assert "config: design.replogle_k562, field 'budget': budget is 5000 but only 1085 of the 1092" in log
+    assert not (design / "replogle_k562.tsv").exists()

@@ -288,3 +288,55 @@ def _read_gene_list(path: str) -> list[str]:
     if not genes:
         raise InputError(path, None, "gene list is empty")
     return genes
+
+
+# --------------------------------------------------------------------------- design a screen
+def design(
+    edges: str,
+    gene_info: str,
+    genes: str,
+    table_out: str,
+    unresolved_out: str,
+    plot_out: str,
+    summary_out: str,
+    budget: int,
+    method: str,
+    hops: int,
+    taxid: int,
+    seed: int = 0,
+    source: str = "config: design",
+) -> None:
+    """Stage design_screen: a candidate gene list -> ranked picks, unresolved queries, coverage plot, summary.
+
+    The same steps as ``perturb-select design`` (``perturb_select.design``); ``source`` names the config
+    entry in errors (e.g. a budget above the number of resolved candidates).
+    """
+    from .design import read_gene_list, run_design, write_design
+    from .go import SymbolResolver
+    from .graph import KnowledgeGraph
+
+    start = time.perf_counter()
+    symbols = read_gene_list(genes)
+    graph = KnowledgeGraph.read(edges)
+    resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=taxid)
+    result = run_design(graph, symbols, resolver, int(budget), method=method, hops=int(hops), source=source)
+    summary = {"genes": str(genes), **result.summary()}
+    log.info(
+        "%d symbols -> %d candidates (%s); %s K=%d budget %d covers %d of %d nodes (%.4f)",
+        summary["queries"], summary["candidates"],
+        ", ".join(f"{summary[s]} {s}" for s in ("official", "alias", "ambiguous", "unknown", "not_in_graph", "duplicate")),
+        method, summary["hops"], summary["budget"], summary["covered_nodes"], summary["graph_nodes"],
+        summary["coverage_fraction"],
+    )
+    write_design(result, graph, table_path=table_out, unresolved_path=unresolved_out, plot_path=plot_out, seed=int(seed))
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    write_json(summary, summary_out)
+
+
+def design_summary(summaries: Mapping[str, str], output: str) -> None:
+    """Stage design: one row per configured design (its name, then the ``design_screen`` summary fields)."""
+    rows = [{"design": name, **read_json(path)} for name, path in summaries.items()]
+    columns = ["design", "genes", "queries", "official", "alias", "ambiguous", "unknown", "not_in_graph",
+               "duplicate", "candidates", "method", "hops", "budget", "graph_nodes", "covered_nodes",
+               "coverage_fraction", "all_candidates_covered_nodes", "all_candidates_coverage_fraction", "seconds"]
+    write_tsv(pd.DataFrame(rows, columns=columns), output, float_format="%.6g")

@@ -173,7 +173,6 @@ def maxspec(
     m, r = fields.shape
     reached = np.zeros(r, dtype=bool)
     available = np.ones(m, dtype=bool)
-    positions = np.arange(m)
     seen = np.zeros(m)  # c(S_t + {v}) at the last step t that evaluated v: a lower bound of later values
     current = 0.0
     left = np.zeros(r)  # top singular triplet (current, left, right) of P[R(S), R(S)], zero elsewhere

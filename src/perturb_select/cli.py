@@ -1,0 +1,270 @@
+"""Command line: ``perturb-select design`` ranks perturbations for a screen from a list of candidate symbols.
+
+Thin: arguments in, :mod:`perturb_select.design` does the work. Offline: only local files are read (a
+prebuilt graph with ``--graph``, else the GO files of ``--go-dir``). Bad input ends with one line
+``perturb-select design: error: <message>`` on stderr, exit status 2 and no output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+PROG = "perturb-select"
+GO_DIR_ENV = "PERTURB_SELECT_GO_DIR"
+# Looked for in --go-dir, first match wins: the mirror's names (config/config.yaml mirror_name), then
+# the names the pipeline fetches them under (resources/go/), so `--go-dir resources/go` works too.
+GO_FILE_NAMES = {
+    "gene2go": ("gene2go_human.gz", "gene2go.gz"),
+    "obo": ("go-basic.obo",),
+    "gene_info": ("Homo_sapiens.gene_info.gz", "gene_info.gz"),
+}
+DEFAULT_K = 20
+DEFAULT_THRESHOLD = 0.1
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``perturb-select`` argument parser (subcommand ``design``)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Pick gene perturbations for a Perturb-seq screen from the GO knowledge graph.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    design = commands.add_parser(
+        "design",
+        prog=f"{PROG} design",
+        help="rank perturbations of a candidate gene list (GraphReach or MaxSpec)",
+        description=(
+            "Candidate symbols in, ranked picks out: rank, gene, query (the symbol as listed), gain, "
+            "covered_nodes and coverage_fraction (receptive-field coverage of the whole GO graph after "
+            "each pick). Symbols are resolved through gene_info synonyms; ambiguous aliases are never "
+            "guessed. Reads local files only."
+        ),
+        epilog=(
+            f"GO files: --go-dir (default ${GO_DIR_ENV}) holds "
+            + ", ".join(" or ".join(names) for names in GO_FILE_NAMES.values())
+            + ". gene_info is always needed (symbol resolution); gene2go and go-basic.obo only "
+            "without --graph. Exit status 2 on bad input."
+        ),
+    )
+    design.add_argument("--genes", required=True, metavar="FILE",
+                        help="candidate symbols, one per line ('#' comments; first column of a TSV)")
+    design.add_argument("--budget", required=True, type=_int_at_least(1), metavar="N",
+                        help="number of perturbations to pick")
+    design.add_argument("--method", choices=("graphreach", "maxspec"), default="graphreach",
+                        help="selector (default: graphreach)")
+    design.add_argument("--hops", type=_int_at_least(0), default=1, metavar="K",
+                        help="receptive-field radius K = GEARS's GO-graph SGC layers (default: 1)")
+    design.add_argument("--output", default="-", metavar="FILE",
+                        help="ranked picks as TSV (default: '-', standard output)")
+    design.add_argument("--unresolved", metavar="FILE",
+                        help="TSV of the queries not used (query, status, symbol, reason); default: "
+                        "<output stem>.unresolved.tsv beside --output, or standard error with stdout output")
+    design.add_argument("--plot", metavar="FILE", help="coverage-vs-budget plot (.svg, .png or .pdf)")
+    design.add_argument("--graph", metavar="FILE",
+                        help="prebuilt graph TSV (source, target, importance; e.g. results/graph/go_jaccard.tsv); "
+                        "default: build GEARS's Jaccard GO graph from --go-dir")
+    design.add_argument("--go-dir", metavar="DIR", default=None,
+                        help=f"offline GO mirror directory (default: ${GO_DIR_ENV})")
+    design.add_argument("--gene-info", metavar="FILE", help="NCBI gene_info (default: the one in --go-dir)")
+    design.add_argument("--k", type=_int_at_least(1), default=None,
+                        help=f"graph building: most similar genes kept per gene (default: {DEFAULT_K})")
+    design.add_argument("--threshold", type=_threshold, default=None,
+                        help=f"graph building: keep Jaccard similarities above this (default: {DEFAULT_THRESHOLD})")
+    design.add_argument("--taxid", type=_int_at_least(1), default=9606, help="NCBI taxonomy id (default: 9606)")
+    design.add_argument("--seed", type=_int_at_least(0), default=0,
+                        help="seed of the random-order baseline in the plot (default: 0)")
+    design.set_defaults(func=_design)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``perturb-select`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse: --help (0) or a usage error (2), already printed
+        return int(stop.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return args.func(args)
+
+
+def _design(args: argparse.Namespace) -> int:
+    from .io import InputError
+
+    prog = f"{PROG} design"
+    try:
+        # Library prints (goatools' progress lines) must not end up in a TSV written to stdout.
+        with contextlib.redirect_stdout(sys.stderr):
+            result, graph, outputs, timings = _run_design(args)
+        _write_outputs(args, result, graph, outputs)
+    except (InputError, OSError) as err:
+        sys.stderr.write(f"{prog}: error: {err}\n")
+        return 2
+    _print_summary(prog, args, result, outputs, timings)
+    return 0
+
+
+def _go_file(go_dir: Path, key: str, option: str) -> Path:
+    from .io import InputError
+
+    for name in GO_FILE_NAMES[key]:
+        if (go_dir / name).is_file():
+            return go_dir / name
+    raise InputError(go_dir, None, f"no {' or '.join(GO_FILE_NAMES[key])} in the GO directory ({option})")
+
+
+def _outputs(args) -> dict:
+    """Output paths (None: not written; the table None means standard output), checked before any work."""
+    from .design import plot_format
+    from .io import InputError
+
+    table = None if args.output == "-" else Path(args.output)
+    unresolved = Path(args.unresolved) if args.unresolved else None
+    if unresolved is None and table is not None:
+        stem = table.name[: -len(table.suffix)] if table.suffix else table.name
+        unresolved = table.with_name(f"{stem}.unresolved.tsv")
+    plot = Path(args.plot) if args.plot else None
+    if plot is not None:
+        plot_format(plot, source="--plot")
+    paths = [p for p in (table, unresolved, plot) if p is not None]
+    if len({os.path.abspath(p) for p in paths}) < len(paths):
+        raise InputError("--output/--unresolved/--plot", None, "two outputs name the same file")
+    for path in paths:
+        if path.is_dir():
+            raise InputError(path, None, "is a directory; give a file name")
+    return {"table": table, "unresolved": unresolved, "plot": plot}
+
+
+def _run_design(args):
+    from .design import knowledge_graph_from_go, read_gene_list, run_design
+    from .go import SymbolResolver
+    from .io import InputError
+
+    start = time.perf_counter()
+    timings = {}
+    outputs = _outputs(args)
+    if args.graph and (args.k is not None or args.threshold is not None):
+        raise InputError("--k/--threshold", None, "only used to build the graph; drop them or drop --graph")
+    go_dir = args.go_dir or os.environ.get(GO_DIR_ENV) or None
+    if go_dir is None and not (args.graph and args.gene_info):
+        raise InputError(
+            "--go-dir", None,
+            f"no GO directory: give --go-dir DIR or set {GO_DIR_ENV} (a directory with "
+            f"{', '.join(names[0] for names in GO_FILE_NAMES.values())}), or both --graph and --gene-info",
+        )
+    if go_dir is not None and not Path(go_dir).is_dir():
+        raise InputError(go_dir, None, "GO directory not found (--go-dir / " + GO_DIR_ENV + ")")
+    gene_info = Path(args.gene_info) if args.gene_info else _go_file(Path(go_dir), "gene_info", "--go-dir")
+    if not gene_info.is_file():
+        raise InputError(gene_info, None, "gene_info file not found (--gene-info)")
+
+    # The list first: an empty or unreadable list fails before the graph is loaded.
+    symbols = read_gene_list(args.genes)
+
+    step = time.perf_counter()
+    if args.graph:
+        graph = _read_graph(Path(args.graph))
+        timings["graph"] = ("read", time.perf_counter() - step)
+    else:
+        k = DEFAULT_K if args.k is None else args.k
+        threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+        graph = knowledge_graph_from_go(
+            _go_file(Path(go_dir), "gene2go", "--go-dir"), gene_info, _go_file(Path(go_dir), "obo", "--go-dir"),
+            k=k, threshold=threshold, taxid=args.taxid,
+        )
+        timings["graph"] = (f"built (k = {k}, threshold = {threshold})", time.perf_counter() - step)
+    resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=args.taxid)
+    result = run_design(graph, symbols, resolver, args.budget, method=args.method, hops=args.hops, source="--budget")
+    timings["select"] = result.seconds["select"]
+    timings["start"] = start
+    return result, graph, outputs, timings
+
+
+def _read_graph(path: Path):
+    import pandas as pd
+
+    from .graph import KnowledgeGraph
+    from .io import InputError
+
+    if path.is_dir():
+        raise InputError(path, None, "is a directory, not a graph file (--graph)")
+    if not path.is_file():
+        raise InputError(path, None, "graph file not found (--graph)")
+    try:
+        return KnowledgeGraph.read(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(path, None, f"not a tab-separated source/target/importance table (--graph): {err}") from None
+
+
+def _write_outputs(args, result, graph, outputs) -> None:
+    from .design import FLOAT_FORMAT, write_design
+
+    write_design(
+        result, graph, table_path=outputs["table"], unresolved_path=outputs["unresolved"],
+        plot_path=outputs["plot"], seed=args.seed,
+    )
+    if outputs["table"] is None:
+        try:
+            result.table.to_csv(sys.stdout, sep="\t", index=False, float_format=FLOAT_FORMAT)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (e.g. `| head`): not an error of ours; silence the flush at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _print_summary(prog, args, result, outputs, timings) -> None:
+    s = result.summary()
+    err = sys.stderr
+    err.write(
+        f"{prog}: {s['queries']} symbols read from {args.genes}: {s['official']} official, {s['alias']} alias-mapped, "
+        f"{s['ambiguous']} ambiguous, {s['unknown']} unknown, {s['not_in_graph']} not in the graph, "
+        f"{s['duplicate']} duplicates -> {s['candidates']} candidates\n"
+    )
+    how, seconds = timings["graph"]
+    err.write(f"{prog}: graph {how}: {s['graph_nodes']:,} nodes in {seconds:.1f} s\n")
+    err.write(
+        f"{prog}: {s['method']}, K = {s['hops']}, budget {s['budget']}: {s['covered_nodes']:,} nodes covered "
+        f"(coverage fraction {s['coverage_fraction']:.4f}); all {s['candidates']} candidates would cover "
+        f"{s['all_candidates_covered_nodes']:,} ({s['all_candidates_coverage_fraction']:.4f}); "
+        f"selection {timings['select']:.1f} s\n"
+    )
+    if outputs["unresolved"] is None and len(result.unresolved):
+        err.write(f"{prog}: {len(result.unresolved)} queries not used:\n")
+        for row in result.unresolved.itertuples():
+            err.write(f"  {row.query}\t{row.status}\t{row.reason}\n")
+    written = [str(p) for p in outputs.values() if p is not None]
+    where = ", ".join(written) if written else "standard output"
+    if outputs["table"] is None and written:
+        where = "standard output, " + where
+    err.write(f"{prog}: wrote {where} in {time.perf_counter() - timings['start']:.1f} s\n")

@@ -1,0 +1,229 @@
+"""The ``perturb-select design`` command: main(), the installed entry point, ``python -m perturb_select``.
+
+Tiny inputs are written in tmp_path: the six-node graph of tests/test_design.py (receptive fields with
+K = 1: R(A) = {A, B, C, D}, R(B) = {A, B}, R(C) = {C}, R(D) = {C, D}, R(E) = {E}, R(F) = {E, F}, with
+GENE prefixed) and its gene_info; the graph-building path uses the GO fixtures of tests/data/go.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from perturb_select.cli import GO_DIR_ENV, main
+from perturb_select.graph import KnowledgeGraph
+
+EDGES = [("B", "A"), ("C", "A"), ("D", "A"), ("A", "B"), ("C", "D"), ("E", "F")]
+GENE_INFO = (
+    "#tax_id\tGeneID\tSymbol\tLocusTag\tSynonyms\tdbXrefs\n"
+    "9606\t1\tGENEA\t-\tOLDA\t-\n"
+    "9606\t2\tGENEB\t-\tSHARED\t-\n"
+    "9606\t3\tGENEC\t-\tSHARED\t-\n"
+    "9606\t4\tGENED\t-\t-\t-\n"
+    "9606\t5\tGENEE\t-\t-\t-\n"
+    "9606\t6\tGENEF\t-\t-\t-\n"
+    "9606\t7\tGENEG\t-\t-\t-\n"
+)
+GENES = "# candidates\nOLDA\nSHARED\nGENEG\nNOTAGENE\nGENEF\nGENED\n"
+GO_FIXTURES = REPO / "tests" / "data" / "go"
+ENTRY_POINT = Path(sys.executable).parent / "perturb-select"
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """(graph TSV, GO directory holding the mirror's gene_info name, gene list)."""
+    edges = pd.DataFrame([("GENE" + s, "GENE" + t, 0.5) for s, t in EDGES], columns=["source", "target", "importance"])
+    graph = tmp_path / "graph.tsv"
+    KnowledgeGraph.from_edges(edges).write(graph)
+    go_dir = tmp_path / "go"
+    go_dir.mkdir()
+    (go_dir / "Homo_sapiens.gene_info.gz").write_bytes(gzip.compress(GENE_INFO.encode()))
+    genes = tmp_path / "genes.txt"
+    genes.write_text(GENES)
+    return graph, go_dir, genes
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_design_to_stdout(inputs, capsys):
+    graph, go_dir, genes = inputs
+    code, out, err = _run(["design", "--genes", genes, "--budget", 2, "--graph", graph, "--go-dir", go_dir], capsys)
+    assert code == 0, err
+    table = pd.read_csv(io.StringIO(out), sep="\t")
+    # candidates GENEA (as OLDA), GENEF, GENED: A reaches 4 nodes, then F adds E and F
+    assert table.to_dict("list") == {
+        "rank": [1, 2], "gene": ["GENEA", "GENEF"], "query": ["OLDA", "GENEF"], "gain": [4, 2],
+        "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0],
+    }
+    assert "6 symbols read" in err
+    assert "2 official, 1 alias-mapped, 1 ambiguous, 1 unknown, 1 not in the graph, 0 duplicates -> 3 candidates" in err
+    assert "6 nodes covered (coverage fraction 1.0000)" in err
+    # with stdout output and no --unresolved, the queries not used are listed on stderr
+    assert "SHARED\tambiguous" in err and "NOTAGENE\tunknown" in err and "GENEG\tnot_in_graph" in err
+
+
+def test_design_to_files_with_default_unresolved_and_plot(inputs, tmp_path, capsys, monkeypatch):
+    graph, go_dir, genes = inputs
+    monkeypatch.setenv(GO_DIR_ENV, str(go_dir))  # the GO directory from the environment
+    out = tmp_path / "out"
+    code, stdout, err = _run(
+        ["design", "--genes", genes, "--budget", 3, "--method", "maxspec", "--graph", graph,
+         "--output", out / "picks.tsv", "--plot", out / "picks.png"],
+        capsys,
+    )
+    assert code == 0, err
+    assert stdout == ""
+    assert sorted(p.name for p in out.iterdir()) == ["picks.png", "picks.tsv", "picks.unresolved.tsv"]
+    picks = pd.read_csv(out / "picks.tsv", sep="\t")
+    assert sorted(picks["gene"]) == ["GENEA", "GENED", "GENEF"]
+    assert picks["covered_nodes"].iat[-1] == 6  # R(A) | R(D) | R(F) = all six nodes
+    unresolved = pd.read_csv(out / "picks.unresolved.tsv", sep="\t", keep_default_na=False)
+    assert unresolved["query"].tolist() == ["SHARED", "GENEG", "NOTAGENE"]
+    assert unresolved["status"].tolist() == ["ambiguous", "not_in_graph", "unknown"]
+    assert (out / "picks.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_design_builds_the_graph_from_the_go_directory(tmp_path, capsys):
+    # The mirror's file names; gene2go_tiny: GENEA and GENEB share immune response (Jaccard 1/3), GENEC's
+    # only live annotation is a NOT line, so the graph is GENEA <-> GENEB.
+    go_dir = tmp_path / "mirror"
+    go_dir.mkdir()
+    shutil.copy(GO_FIXTURES / "gene2go_tiny.gz", go_dir / "gene2go_human.gz")
+    shutil.copy(GO_FIXTURES / "tiny.obo", go_dir / "go-basic.obo")
+    shutil.copy(GO_FIXTURES / "gene_info_tiny.gz", go_dir / "Homo_sapiens.gene_info.gz")
+    genes = tmp_path / "genes.txt"
+    genes.write_text("OLDA\nGENEB\nGENEC\nSHARED\n")
+    code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir], capsys)
+    assert code == 0, err
+    assert out.splitlines() == ["rank\tgene\tquery\tgain\tcovered_nodes\tcoverage_fraction", "1\tGENEA\tOLDA\t2\t2\t1"]
+    assert "graph built (k = 20, threshold = 0.1): 2 nodes" in err
+    assert "GENEC\tnot_in_graph" in err and "SHARED\tambiguous" in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "field 'genes': no gene symbols"),
+        ("# nothing but a comment\n\n", "field 'genes': no gene symbols"),
+    ],
+)
+def test_empty_list_is_exit_2_without_output(inputs, tmp_path, capsys, content, message):
+    graph, go_dir, genes = inputs
+    genes.write_text(content)
+    output = tmp_path / "out" / "picks.tsv"
+    code, out, err = _run(
+        ["design", "--genes", genes, "--budget", 1, "--graph", graph, "--go-dir", go_dir, "--output", output,
+         "--plot", tmp_path / "out" / "plot.svg"],
+        capsys,
+    )
+    assert code == 2
+    assert err.startswith(f"perturb-select design: error: {genes}, {message}")
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"--genes": "missing.txt"}, "missing.txt: gene list file not found"),
+        ({"--budget": "4"}, "--budget, field 'budget': budget is 4 but only 3 of the 6 listed symbols resolved"),
+        ({"--graph": "nope.tsv"}, "nope.tsv: graph file not found (--graph)"),
+        ({"--go-dir": "nowhere"}, "nowhere: GO directory not found"),
+        ({"--plot": "plot.jpg"}, "--plot: the coverage plot must end in .svg, .png, .pdf"),
+        ({"--k": "5"}, "--k/--threshold: only used to build the graph"),
+    ],
+)
+def test_bad_input_is_exit_2_with_one_line(inputs, tmp_path, capsys, change, message):
+    graph, go_dir, genes = inputs
+    options = {"--genes": genes, "--budget": "2", "--graph": graph, "--go-dir": go_dir,
+               "--output": tmp_path / "picks.tsv"}
+    options.update({k: (tmp_path / v if k in ("--genes", "--graph", "--go-dir", "--plot") else v) for k, v in change.items()})
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = _run(["design", *[x for kv in options.items() for x in kv]], capsys)
+    assert code == 2
+    assert err.startswith("perturb-select design: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_no_go_directory_is_exit_2(inputs, capsys, monkeypatch):
+    graph, go_dir, genes = inputs
+    monkeypatch.delenv(GO_DIR_ENV, raising=False)
+    code, _, err = _run(["design", "--genes", genes, "--budget", 1, "--graph", graph], capsys)
+    assert code == 2
+    assert f"no GO directory: give --go-dir DIR or set {GO_DIR_ENV}" in err
+    # --gene-info and --graph together need no GO directory
+    code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--graph", graph,
+                           "--gene-info", go_dir / "Homo_sapiens.gene_info.gz"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[1] == "1\tGENEA\tOLDA\t4\t4\t0.666667"
+
+
+def test_usage_errors_are_exit_2(inputs, capsys):
+    graph, go_dir, genes = inputs
+    code, _, err = _run(["design", "--genes", genes, "--budget", 0, "--graph", graph], capsys)
+    assert code == 2 and "argument --budget: must be an integer >= 1, got 0" in err
+    code, _, err = _run(["design", "--genes", genes, "--budget", 1, "--method", "random"], capsys)
+    assert code == 2 and "invalid choice: 'random'" in err
+    code, _, err = _run(["design", "--budget", 1], capsys)
+    assert code == 2 and "the following arguments are required: --genes" in err
+    assert _run([], capsys)[0] == 2
+    assert _run(["design", "--help"], capsys)[0] == 0
+
+
+def test_installed_entry_point_and_python_m(inputs, tmp_path):
+    graph, go_dir, genes = inputs
+    assert ENTRY_POINT.exists(), "perturb-select is not installed: pip install -e ."
+    args = ["design", "--genes", str(genes), "--budget", "2", "--graph", str(graph), "--go-dir", str(go_dir)]
+    for command in ([str(ENTRY_POINT)], [sys.executable, "-m", "perturb_select"]):
+        result = subprocess.run(command + args, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            "rank\tgene\tquery\tgain\tcovered_nodes\tcoverage_fraction",
+            "1\tGENEA\tOLDA\t4\t4\t0.666667",
+            "2\tGENEF\tGENEF\t2\t6\t1",
+        ]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = subprocess.run(
+        [str(ENTRY_POINT), "design", "--genes", str(empty), "--budget", "1", "--graph", str(graph),
+         "--go-dir", str(go_dir), "--output", str(tmp_path / "never.tsv")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"perturb-select design: error: {empty}, field 'genes': no gene symbols: the list is empty or holds only comments and blank lines\n"
+    assert not (tmp_path / "never.tsv").exists()
+
+
+@pytest.mark.slow
+def test_real_replogle_offline_from_the_mirror(shared_data, tmp_path):
+    """The whole command on the real list, building the graph from the GO mirror (no --graph)."""
+    output = tmp_path / "replogle.tsv"
+    result = subprocess.run(
+        [str(ENTRY_POINT), "design", "--genes", str(shared_data / "genelists" / "replogle2022_k562_essential_1092_genes.txt"),
+         "--budget", "100", "--go-dir", str(shared_data / "go"), "--output", str(output),
+         "--plot", str(tmp_path / "replogle.svg")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1092 symbols read" in result.stderr
+    assert "1066 official, 19 alias-mapped, 4 ambiguous, 0 unknown, 3 not in the graph, 0 duplicates -> 1085 candidates" in result.stderr
+    assert "20,709 nodes" in result.stderr
+    picks = pd.read_csv(output, sep="\t")
+    assert len(picks) == 100 and picks["covered_nodes"].is_monotonic_increasing
+    # K = 1 on a top-20 graph: the first picks each add their whole receptive field (20 sources + itself)
+    assert picks["gain"].iat[0] == 21
+    assert len(pd.read_csv(tmp_path / "replogle.unresolved.tsv", sep="\t")) == 7
+    assert (tmp_path / "replogle.svg").read_text().startswith("<?xml")

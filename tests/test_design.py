@@ -1,0 +1,362 @@
+"""design.py: gene lists, symbol resolution report, ranked picks with coverage, plot, all-or-nothing outputs.
+
+The tiny graph (edges source -> target): B->A, C->A, D->A, A->B, C->D, E->F. Receptive fields with
+K = 1 (the node and the sources of its in-edges):
+
+    R(A) = {A, B, C, D}   R(B) = {A, B}   R(C) = {C}   R(D) = {C, D}   R(E) = {E}   R(F) = {E, F}
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perturb_select.design import (
+    DESIGN_COLUMNS,
+    REPORT_COLUMNS,
+    coverage_curve,
+    design_screen,
+    plot_coverage,
+    random_coverage,
+    reachable_nodes,
+    read_gene_list,
+    resolution_counts,
+    resolve_candidates,
+    run_design,
+    write_design,
+)
+from perturb_select.go import SymbolResolver, read_gene_info
+from perturb_select.graph import KnowledgeGraph, in_neighbourhood
+from perturb_select.io import InputError
+
+EDGES = [("B", "A"), ("C", "A"), ("D", "A"), ("A", "B"), ("C", "D"), ("E", "F")]
+FIELDS = {"A": set("ABCD"), "B": set("AB"), "C": set("C"), "D": set("CD"), "E": set("E"), "F": set("EF")}
+
+GENE_INFO = (
+    "#tax_id\tGeneID\tSymbol\tLocusTag\tSynonyms\tdbXrefs\n"
+    "9606\t1\tGENEA\t-\tOLDA\t-\n"
+    "9606\t2\tGENEB\t-\tSHARED\t-\n"
+    "9606\t3\tGENEC\t-\tSHARED\t-\n"
+    "9606\t4\tGENED\t-\t-\t-\n"
+    "9606\t5\tGENEE\t-\t-\t-\n"
+    "9606\t6\tGENEF\t-\t-\t-\n"
+    "9606\t7\tGENEG\t-\tOLDG\t-\n"  # a gene without a graph node
+)
+
+
+def tiny_graph(prefix: str = "") -> KnowledgeGraph:
+    edges = pd.DataFrame(
+        [(prefix + s, prefix + t, 0.5) for s, t in EDGES], columns=["source", "target", "importance"]
+    )
+    return KnowledgeGraph.from_edges(edges)
+
+
+@pytest.fixture
+def graph():
+    return tiny_graph()
+
+
+@pytest.fixture
+def gene_graph():
+    return tiny_graph("GENE")
+
+
+@pytest.fixture
+def resolver(tmp_path, gene_graph):
+    path = tmp_path / "gene_info"
+    path.write_text(GENE_INFO)
+    return SymbolResolver(read_gene_info(path), universe=gene_graph.genes)
+
+
+# --------------------------------------------------------------------------------------------------
+# read_gene_list
+# --------------------------------------------------------------------------------------------------
+
+def test_read_gene_list_skips_comments_blanks_and_extra_columns(tmp_path):
+    path = tmp_path / "genes.txt"
+    path.write_bytes(b"\xef\xbb\xbf# K562 essential\r\nAARS\r\n\r\n  C7orf26  \nZNRD1\tsome note\n#MARS\nAARS\n")
+    assert read_gene_list(path) == ["AARS", "C7orf26", "ZNRD1", "AARS"]
+
+
+def test_read_gene_list_gzipped(tmp_path):
+    path = tmp_path / "genes.txt.gz"
+    path.write_bytes(gzip.compress(b"GENEA\nGENEB\n"))
+    assert read_gene_list(path) == ["GENEA", "GENEB"]
+
+
+@pytest.mark.parametrize(
+    "content, field, problem",
+    [
+        (b"", "genes", "no gene symbols"),
+        (b"# only a comment\n\n   \n#GENEA\n", "genes", "no gene symbols"),
+        (b"GENEA\n\xff\xfeGENEB\n", None, "not a UTF-8 text file (byte 0xff at offset 6)"),
+        (b"GENEA\x00\x01\x02\n", None, "binary file"),
+        (b"\x1f\x8b\x08\x00garbage", None, "corrupt gzip file"),
+    ],
+)
+def test_read_gene_list_bad_content(tmp_path, content, field, problem):
+    path = tmp_path / "genes.txt"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        read_gene_list(path)
+    assert err.value.source == str(path)
+    assert err.value.field == field
+    assert problem in err.value.problem
+
+
+def test_read_gene_list_missing_file_and_directory(tmp_path):
+    with pytest.raises(InputError, match="gene list file not found") as err:
+        read_gene_list(tmp_path / "nope.txt")
+    assert err.value.source == str(tmp_path / "nope.txt")
+    with pytest.raises(InputError, match="is a directory"):
+        read_gene_list(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# resolve_candidates
+# --------------------------------------------------------------------------------------------------
+
+def test_resolution_report_names_every_query(resolver):
+    queries = ["GENEA", "OLDA", "SHARED", "NOTAGENE", "OLDG", "GENEG", "geneb", "GENEF", "GENEA", "GENED"]
+    candidates, report = resolve_candidates(queries, resolver)
+    assert candidates == ["GENEA", "GENEB", "GENEF", "GENED"]
+    assert list(report.columns) == list(REPORT_COLUMNS)
+    assert report["query"].tolist() == queries
+    assert report["status"].tolist() == [
+        "official", "duplicate", "ambiguous", "unknown", "not_in_graph", "not_in_graph", "alias", "official",
+        "duplicate", "official",
+    ]
+    assert report["symbol"].tolist() == ["GENEA", "GENEA", "", "", "", "", "GENEB", "GENEF", "GENEA", "GENED"]
+    reasons = dict(zip(range(len(queries)), report["reason"]))
+    assert reasons[0] == ""
+    assert reasons[1] == "OLDA resolves to GENEA, already listed as GENEA; used once"
+    assert "GENEB, GENEC" in reasons[2] and "not guessed" in reasons[2]
+    assert reasons[3] == "NOTAGENE is neither an official symbol nor a synonym in gene_info"
+    assert "OLDG is a previous symbol or synonym of GENEG" in reasons[4] and "graph" in reasons[4]
+    assert reasons[8] == "GENEA is listed more than once; the first occurrence is used"
+    assert resolution_counts(report) == {
+        "official": 3, "alias": 1, "ambiguous": 1, "unknown": 1, "not_in_graph": 2, "duplicate": 2, "total": 10,
+    }
+
+
+def test_alias_listed_first_is_the_query_of_its_gene(resolver, gene_graph):
+    result = run_design(gene_graph, ["OLDA", "GENEA", "GENEF"], resolver, 2, hops=1)
+    assert result.report["status"].tolist() == ["alias", "duplicate", "official"]
+    assert result.table[["gene", "query"]].values.tolist() == [["GENEA", "OLDA"], ["GENEF", "GENEF"]]
+    assert result.unresolved["query"].tolist() == ["GENEA"]
+
+
+# --------------------------------------------------------------------------------------------------
+# design_screen: picks and coverage by hand
+# --------------------------------------------------------------------------------------------------
+
+def test_graphreach_picks_and_coverage_by_hand(graph):
+    table = design_screen(graph, list("ABCDEF"), 3, method="graphreach", hops=1)
+    assert list(table.columns) == list(DESIGN_COLUMNS)
+    # A reaches 4 nodes; then F adds E, F; then every gain is 0 and symbol order decides: B.
+    assert table["rank"].tolist() == [1, 2, 3]
+    assert table["gene"].tolist() == ["A", "F", "B"]
+    assert table["query"].tolist() == ["A", "F", "B"]
+    assert table["gain"].tolist() == [4.0, 2.0, 0.0]
+    assert table["covered_nodes"].tolist() == [4, 6, 6]
+    assert table["coverage_fraction"].tolist() == [4 / 6, 1.0, 1.0]
+    assert table["rank"].dtype == np.int64 and table["covered_nodes"].dtype == np.int64
+    assert table["gain"].dtype == np.float64 and table["coverage_fraction"].dtype == np.float64
+
+
+def test_graphreach_subset_ties_and_hops(graph):
+    # B and D both reach 2 nodes: B first (symbol order), then D adds C, D.
+    table = design_screen(graph, ["E", "D", "B"], 2, hops=1, queries={"B": "oldB"})
+    assert table[["gene", "query"]].values.tolist() == [["B", "oldB"], ["D", "D"]]
+    assert table["covered_nodes"].tolist() == [2, 4]
+    # K = 0: every field is the node itself.
+    assert design_screen(graph, list("FEDCBA"), 3, hops=0)["covered_nodes"].tolist() == [1, 2, 3]
+    # K = 2: R2(A) = R2(B) = {A, B, C, D}, R2(F) = {E, F}.
+    table = design_screen(graph, list("ABCDEF"), 2, hops=2)
+    assert table["gene"].tolist() == ["A", "F"] and table["covered_nodes"].tolist() == [4, 6]
+
+
+def test_maxspec_coverage_matches_its_picks(graph):
+    from perturb_select.selection import maxspec
+
+    table = design_screen(graph, list("ABCDEF"), 4, method="maxspec", hops=1)
+    selection = maxspec(graph, list("ABCDEF"), 4, hops=1)
+    assert table["gene"].tolist() == selection.genes
+    np.testing.assert_array_equal(table["gain"].to_numpy(), selection.gains)
+    expected, covered = [], set()
+    for gene in selection.genes:
+        covered |= FIELDS[gene]
+        expected.append(len(covered))
+    assert table["covered_nodes"].tolist() == expected
+
+
+def test_budget_errors_name_the_option_and_counts(graph, gene_graph, resolver):
+    with pytest.raises(InputError) as err:
+        design_screen(graph, list("ABC"), 4, source="--budget")
+    assert (err.value.source, err.value.field) == ("--budget", "budget")
+    assert "budget is 4 but 3 candidate genes" in err.value.problem
+    with pytest.raises(InputError, match="between 1 and 3"):
+        design_screen(graph, list("ABC"), 0)
+    with pytest.raises(InputError, match="unknown method 'random'"):
+        design_screen(graph, list("ABC"), 1, method="random")
+    # run_design: the message also says where the listed symbols went
+    with pytest.raises(InputError) as err:
+        run_design(gene_graph, ["GENEA", "SHARED", "NOTAGENE", "OLDA"], resolver, 2, source="config: design.x")
+    assert err.value.source == "config: design.x"
+    assert "budget is 2 but only 1 of the 4 listed symbols resolved" in err.value.problem
+    assert "1 ambiguous, 1 unknown, 0 not in the graph, 1 duplicates" in err.value.problem
+
+
+def test_coverage_curves_by_hand(graph):
+    assert coverage_curve(graph, ["D", "A", "F", "E"], 1).tolist() == [2, 4, 6, 6]
+    assert reachable_nodes(graph, ["B", "E"], 1) == 3
+    assert reachable_nodes(graph, list("ABCDEF"), 1) == 6
+    runs = random_coverage(graph, list("ABCDEF"), 6, 1, seed=3, n_orders=5)
+    assert runs.shape == (5, 6)
+    assert (np.diff(runs, axis=1) >= 0).all() and (runs[:, -1] == 6).all()
+    np.testing.assert_array_equal(runs, random_coverage(graph, list("ABCDEF"), 6, 1, seed=3, n_orders=5))
+    assert not np.array_equal(runs, random_coverage(graph, list("ABCDEF"), 6, 1, seed=4, n_orders=5))
+
+
+# --------------------------------------------------------------------------------------------------
+# Plot and outputs
+# --------------------------------------------------------------------------------------------------
+
+def test_plot_svg_png_and_bad_suffix(graph, tmp_path):
+    table = design_screen(graph, list("ABCDEF"), 3)
+    svg = tmp_path / "coverage.svg"
+    plot_coverage(table, svg, graph=graph, candidates=list("ABCDEF"), hops=1, method="graphreach")
+    text = svg.read_text()
+    assert text.startswith("<?xml") and "coverage fraction (covered / 6 nodes)" in text
+    assert "perturbations picked (budget)" in text and "random order" in text
+    png = tmp_path / "coverage.png"
+    plot_coverage(table, png, graph=graph, candidates=list("ABCDEF"), hops=1)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(InputError, match=r"must end in \.svg, \.png, \.pdf"):
+        plot_coverage(table, tmp_path / "coverage.jpg", graph=graph, candidates=list("ABCDEF"), hops=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coverage.png", "coverage.svg"]
+
+
+def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_design(gene_graph, ["GENEA", "SHARED", "GENEF"], resolver, 2)
+    blocker = out / "not_a_dir"
+    blocker.write_text("")
+    with pytest.raises(OSError):
+        write_design(result, gene_graph, table_path=out / "picks.tsv",
+                     unresolved_path=out / "picks.unresolved.tsv", plot_path=blocker / "plot.svg")
+    assert sorted(p.name for p in out.iterdir()) == ["not_a_dir"]
+
+    write_design(result, gene_graph, table_path=out / "picks.tsv",
+                 unresolved_path=out / "picks.unresolved.tsv", plot_path=out / "plot.svg")
+    picks = pd.read_csv(out / "picks.tsv", sep="\t")
+    assert picks.to_dict("list") == {
+        "rank": [1, 2], "gene": ["GENEA", "GENEF"], "query": ["GENEA", "GENEF"], "gain": [4, 2],
+        "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0],
+    }
+    unresolved = pd.read_csv(out / "picks.unresolved.tsv", sep="\t", keep_default_na=False)
+    assert unresolved[["query", "status", "symbol"]].values.tolist() == [["SHARED", "ambiguous", ""]]
+    assert result.summary() == {
+        "queries": 3, "official": 2, "alias": 0, "ambiguous": 1, "unknown": 0, "not_in_graph": 0,
+        "duplicate": 0, "candidates": 2, "budget": 2, "method": "graphreach", "hops": 1, "graph_nodes": 6,
+        "covered_nodes": 6, "coverage_fraction": 1.0, "all_candidates_covered_nodes": 6,
+        "all_candidates_coverage_fraction": 1.0,
+    }
+
+
+def test_pipeline_stages_design_and_summary(gene_graph, tmp_path):
+    from perturb_select.pipeline import design, design_summary
+
+    edges, gene_info, genes = tmp_path / "graph.tsv", tmp_path / "gene_info", tmp_path / "genes.txt"
+    gene_graph.write(edges)
+    gene_info.write_text(GENE_INFO)
+    genes.write_text("OLDA\nSHARED\nGENED\nGENEF\n")
+    out = tmp_path / "results"
+    design(str(edges), str(gene_info), str(genes), out / "x.tsv", out / "x.unresolved.tsv", out / "x.coverage.svg",
+           out / "x.summary.json", budget=2, method="graphreach", hops=1, taxid=9606, source="config: design.x")
+    assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEA", "GENEF"]
+    design_summary({"x": out / "x.summary.json"}, out / "summary.tsv")
+    row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
+    assert (row["design"], row["queries"], row["alias"], row["ambiguous"], row["candidates"]) == ("x", 4, 1, 1, 3)
+    assert (row["covered_nodes"], row["coverage_fraction"], row["genes"]) == (6, 1.0, str(genes))
+    with pytest.raises(InputError, match="config: design.x, field 'budget': budget is 4 but only 3"):
+        design(str(edges), str(gene_info), str(genes), out / "y.tsv", out / "y.unresolved.tsv", out / "y.svg",
+               out / "y.json", budget=4, method="graphreach", hops=1, taxid=9606, source="config: design.x")
+    assert not list(out.glob("y*"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Real data: the Replogle 2022 K562 essential list (1,092 symbols, outdated ones included)
+# --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def replogle(shared_data, human_graph):
+    go = shared_data / "go"
+    graph = human_graph  # conftest: the whole human graph, built once per session
+    resolver = SymbolResolver.from_gene_info(go / "Homo_sapiens.gene_info.gz", universe=graph.genes)
+    symbols = read_gene_list(shared_data / "genelists" / "replogle2022_k562_essential_1092_genes.txt")
+    return graph, resolver, symbols
+
+
+@pytest.mark.slow
+def test_real_replogle_resolution(replogle):
+    graph, resolver, symbols = replogle
+    assert graph.n_nodes == 20709
+    assert len(symbols) == 1092
+    candidates, report = resolve_candidates(symbols, resolver)
+    counts = resolution_counts(report)
+    assert counts == {
+        "official": 1066, "alias": 19, "ambiguous": 4, "unknown": 0, "not_in_graph": 3, "duplicate": 0,
+        "total": 1092,
+    }
+    # every query accounted for: used + reported
+    assert len(candidates) + int((~report["status"].isin(["official", "alias"])).sum()) == 1092
+    by_query = report.set_index("query")
+    # checked by hand in Homo_sapiens.gene_info.gz: the synonyms of AARS1, INTS15, POLR1H
+    for old, new in [("AARS", "AARS1"), ("C7orf26", "INTS15"), ("ZNRD1", "POLR1H"), ("WDR61", "SKIC8")]:
+        assert (by_query.loc[old, "status"], by_query.loc[old, "symbol"]) == ("alias", new)
+    # GARS is a synonym of both GARS1 and GART: reported, never guessed
+    assert by_query.loc["GARS", "status"] == "ambiguous"
+    assert "GARS1, GART" in by_query.loc["GARS", "reason"]
+    assert sorted(report.loc[report["status"] == "ambiguous", "query"]) == ["GARS", "MARS", "QARS", "SARS"]
+    # no GO annotation in the 2022 gene2go: not nodes
+    assert sorted(report.loc[report["status"] == "not_in_graph", "query"]) == ["C14orf178", "RPS10-NUDT3", "SEM1"]
+
+
+@pytest.mark.slow
+def test_real_replogle_graphreach_budget_500(replogle, tmp_path):
+    graph, resolver, symbols = replogle
+    result = run_design(graph, symbols, resolver, 500, method="graphreach", hops=1)
+    table = result.table
+    assert table["rank"].tolist() == list(range(1, 501))
+    assert table["gene"].is_unique and set(table["gene"]) <= set(result.candidates)
+    covered = table["covered_nodes"].to_numpy()
+    assert (np.diff(covered) >= 0).all()
+    # GraphReach's gain is the coverage increase
+    np.testing.assert_array_equal(covered, np.cumsum(table["gain"].to_numpy()).astype(np.int64))
+    # the last value by an independent breadth-first count of the picks' receptive fields
+    assert covered[-1] == in_neighbourhood(graph, graph.index_of(table["gene"]), 1).sum() == 5212
+    assert table["coverage_fraction"].iat[-1] == pytest.approx(5212 / 20709)
+    assert result.reachable_nodes == 5340
+    # AARS is listed under its old symbol: the picks show both
+    assert table.set_index("gene").loc["AARS1", "query"] == "AARS"
+    write_design(result, graph, table_path=tmp_path / "r.tsv", unresolved_path=tmp_path / "u.tsv")
+    assert pd.read_csv(tmp_path / "r.tsv", sep="\t").columns.tolist() == list(DESIGN_COLUMNS)
+    assert len(pd.read_csv(tmp_path / "u.tsv", sep="\t")) == 7
+
+
+@pytest.mark.slow
+def test_real_replogle_maxspec_budget_50(replogle):
+    graph, resolver, symbols = replogle
+    result = run_design(graph, symbols, resolver, 50, method="maxspec", hops=1)
+    table = result.table
+    assert table["rank"].tolist() == list(range(1, 51))
+    # MaxSpec's gain is the criterion increase (>= 0: the norm grows with the reached nodes)
+    assert (table["gain"].to_numpy() >= -1e-12).all()
+    covered = table["covered_nodes"].to_numpy()
+    assert (np.diff(covered) > 0).all()  # every pick reaches new nodes while most of the graph is unreached
+    assert covered[-1] == in_neighbourhood(graph, graph.index_of(table["gene"]), 1).sum()

@@ -1,0 +1,55 @@
+# Design a screen: a candidate gene list in, ranked perturbations out (`snakemake --cores 2 design`).
+# Not part of rule all: one entry under config `design:` per list.
+
+DESIGNS = list(config.get("design") or {})
+
+
+rule design_screen:
+    input:
+        edges="results/graph/go_jaccard.tsv",
+        gene_info=go_path("gene_info"),
+        genes=lambda w: config["design"][w.design]["genes"],
+    output:
+        table="results/design/{design}.tsv",
+        unresolved="results/design/{design}.unresolved.tsv",
+        plot="results/design/{design}.coverage.svg",
+        summary="results/design/{design}.summary.json",
+    wildcard_constraints:
+        design="|".join(DESIGNS) if DESIGNS else "(?!)",
+    params:
+        # defaults: graphreach, K = GEARS's number of GO-graph layers, baseline seed 0
+        design=lambda w: {
+            "method": "graphreach",
+            "hops": config["gears"]["num_go_gnn_layers"],
+            "seed": 0,
+            **config["design"][w.design],
+        },
+        taxid=config["go"]["taxid"],
+    log:
+        "logs/design_screen/{design}.log",
+    benchmark:
+        "results/benchmarks/design_screen/{design}.tsv"
+    # scanpy.yaml: scipy, pandas, goatools pinned; matplotlib comes with scanpy
+    conda:
+        "../../envs/scanpy.yaml"
+    script:
+        "../../scripts/design_screen.py"
+
+
+rule design:
+    input:
+        summaries=expand("results/design/{design}.summary.json", design=DESIGNS),
+        tables=expand("results/design/{design}.tsv", design=DESIGNS),
+        unresolved=expand("results/design/{design}.unresolved.tsv", design=DESIGNS),
+        plots=expand("results/design/{design}.coverage.svg", design=DESIGNS),
+    output:
+        "results/design/summary.tsv",
+    params:
+        designs=DESIGNS,
+    localrule: True
+    log:
+        "logs/design.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/design_screen.py"
