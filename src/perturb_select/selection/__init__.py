@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from ..graph import KnowledgeGraph
 from ..io import InputError
 from .base import Selection, read_selection, validate_budget, write_selection
-from .graphreach import graphreach
+from .graphreach import graphreach, greedy_max_coverage
 from .maxspec import maxspec, spectral_norm
 from .random import random_selection
 
@@ -90,6 +90,7 @@ __all__ = [
     "STRATEGIES",
     "Selection",
     "graphreach",
+    "greedy_max_coverage",
     "maxspec",
     "random_selection",
     "read_selection",
