@@ -19,6 +19,7 @@ from perturb_select.selection import (
     STRATEGIES,
     Selection,
     graphreach,
+    greedy_max_coverage,
     maxspec,
     random_selection,
     read_selection,
@@ -97,6 +98,27 @@ def test_graphreach_hand_checked_two_hops_differs_and_breaks_ties_by_symbol(lazy
     np.testing.assert_array_equal(sel.gains, [4.0, 4.0, 0.0])  # picking continues at zero gain
     np.testing.assert_array_equal(sel.objective, [4.0, 8.0, 8.0])
     assert graphreach(hand_graph(), ["b", "c", "e"], 2, hops=1).genes == ["e", "b"]
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_greedy_max_coverage_by_hand(lazy):
+    import scipy.sparse as sp
+
+    # rows cover {0,1,2}, {2,3}, {3,4,5,6}, {0,6}: 2 first (+4), then 0 (+3), then 1 and 3 tie at 0
+    # and the lower row wins
+    rows = [[0, 1, 2], [2, 3], [3, 4, 5, 6], [0, 6]]
+    dense = np.zeros((4, 7), dtype=bool)
+    for i, cols in enumerate(rows):
+        dense[i, cols] = True
+    order, gains = greedy_max_coverage(sp.csr_matrix(dense), 4, lazy=lazy)
+    assert order.tolist() == [2, 0, 1, 3] and gains.tolist() == [4, 3, 0, 0]
+    assert order.dtype == np.int64 and gains.dtype == np.int64
+    # a duplicated entry (non-canonical csr) is one column, not two
+    doubled = sp.csr_matrix((np.ones(3, dtype=bool), np.array([0, 0, 1]), np.array([0, 2, 3])), shape=(2, 2))
+    assert greedy_max_coverage(doubled, 2, lazy=lazy)[1].tolist() == [1, 1]
+    assert greedy_max_coverage(sp.csr_matrix(dense), 0, lazy=lazy)[0].size == 0
+    with pytest.raises(ValueError, match="budget"):
+        greedy_max_coverage(sp.csr_matrix(dense), 5, lazy=lazy)
 
 
 def test_graphreach_zero_hops_is_candidate_order():
