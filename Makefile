@@ -1,13 +1,15 @@
 # make run   -> set up .venv (pinned, requirements.lock) and run the main job on config/config.yaml
 # make test  -> set up .venv and run the test suite
+# make bench -> set up .venv and run the genome-scale benchmarks (docs/benchmarks.md); BENCH_ARGS=--quick
 PYTHON ?= python3
 CORES ?= 2
 CONFIG ?= config/config.yaml
+BENCH_ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run report test test-fast lint clean
+.PHONY: setup run report test test-fast lint bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +31,9 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+bench: setup
+	$(BIN)/python benchmarks/run_benchmarks.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/snakemake --lint --configfile $(CONFIG)

@@ -114,7 +114,7 @@ def maxspec(
     them and picks among those by the rule above. ``shortlist=None``, or a pool no larger than
     ``shortlist``, evaluates every candidate exactly: the plain greedy. The first step is always
     exhaustive. On the Replogle K562 list (K = 1) the shortlisted greedy picks the same genes as the
-    plain greedy for the first 30 picks (docs/benchmarks.md).
+    plain greedy for the first 40 picks (docs/benchmarks.md).
 
     Parameters
     ----------
