@@ -192,14 +192,14 @@ def maxspec(
         starts = {}
         if prefilter is not None and step > 0 and pool.size > shortlist:
             # 1. power-step bound for the whole pool, in two sparse products
-            along_left = (operator_t @ left) ** 2 * unreached
-            along_right = (operator @ right) ** 2 * unreached
+            projected_left = operator_t @ left  # (P^T x)[j]: coupling of node j to the left vector
+            projected_right = operator @ right
+            along_left = projected_left**2 * unreached
+            along_right = projected_right**2 * unreached
             bound = np.sqrt(current**2 + np.maximum(counts[pool] @ along_left, counts[pool] @ along_right))
             bound = np.maximum(bound, seen[pool])
             pool = pool[np.lexsort((pool, -new[pool], -sign * bound))][:prefilter]
             # 2. Ritz value on the compressed operator
-            projected_left = operator_t @ left
-            projected_right = operator @ right
             ritz = np.empty(pool.size)
             for i, position in enumerate(pool):
                 field_nodes = fields.indices[fields.indptr[position] : fields.indptr[position + 1]]
