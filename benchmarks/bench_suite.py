@@ -278,12 +278,6 @@ def run_isolated(function: Callable[..., list[dict]], kwargs: dict, *, time_limi
 # Inputs
 # --------------------------------------------------------------------------------------------------
 
-def read_gene_list(path: str | os.PathLike) -> list[str]:
-    """Symbols of a one-per-line gene list (blank lines and ``#`` comments skipped), in file order."""
-    lines = Path(path).read_text().split()
-    return [line for line in lines if line and not line.startswith("#")]
-
-
 def prepare_inputs(data: str | os.PathLike, workdir: str | os.PathLike, k: int = 20, threshold: float = 0.1) -> dict:
     """Build the benchmark inputs from the real data once: GO term sets, the Jaccard graph, candidates.
 
@@ -304,6 +298,7 @@ def prepare_inputs(data: str | os.PathLike, workdir: str | os.PathLike, k: int =
         The summary written to ``INPUTS_FILE``: genes with GO terms, graph nodes and edges, the
         Replogle list's length and how its symbols resolved (counts per status).
     """
+    from perturb_select.design import read_gene_list
     from perturb_select.go import SymbolResolver, jaccard_topk_edges, read_gene2go_symbols
     from perturb_select.graph import KnowledgeGraph
     from perturb_select.io import atomic_open, write_json
@@ -365,6 +360,8 @@ def candidate_pool(graph, workdir: str | os.PathLike, candidates: str, n_candida
     -------
     list of str
     """
+    from perturb_select.design import read_gene_list
+
     if candidates == "all":
         pool = [str(g) for g in graph.genes]
     elif candidates == "replogle":

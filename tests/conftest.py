@@ -23,11 +23,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def human_graph():
     """The whole human GO Jaccard graph (k=20, threshold 0.1) from ../shared/data/go, built once (~15 s)."""
-    from perturb_select.go import jaccard_topk_edges, read_gene2go_symbols
-    from perturb_select.graph import KnowledgeGraph
+    from perturb_select.design import knowledge_graph_from_go
 
     go = SHARED_DATA / "go"
-    terms = read_gene2go_symbols(
-        go / "gene2go_human.gz", go / "Homo_sapiens.gene_info.gz", go / "go-basic.obo", taxid=9606
-    )
-    return KnowledgeGraph.from_edges(jaccard_topk_edges(terms, k=20, threshold=0.1))
+    return knowledge_graph_from_go(go / "gene2go_human.gz", go / "Homo_sapiens.gene_info.gz", go / "go-basic.obo")

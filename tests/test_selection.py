@@ -302,7 +302,7 @@ def test_maxspec_sparse_svd_branch_matches_dense(monkeypatch):
     graph = random_graph(rng, 80, 0.06)
     dense_p = dense_operator(graph)
     candidates = list(graph.genes[::4])
-    monkeypatch.setattr(maxspec_module, "DENSE_MAX_ROWS", 1)  # every restriction of > 1 row uses svds
+    monkeypatch.setattr(maxspec_module, "DENSE_MAX_ROWS", 1)  # every restriction of > 1 row uses Lanczos
     sel = maxspec(graph, candidates, 6, hops=2)
     for i in range(6):
         expected = dense_criterion(graph, dense_p, sel.genes[: i + 1], 2)

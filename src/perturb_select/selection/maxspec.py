@@ -13,16 +13,16 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 import scipy.linalg as sla
-import scipy.sparse.linalg as spla
 
 from ..graph import KnowledgeGraph, receptive_fields, sgc_operator
 from .base import Selection, candidate_nodes, sorted_candidates
 
 DIRECTIONS = ("maximize", "minimize")
 
-# Restricted operators up to this many rows get an exact dense SVD; larger ones ARPACK (Lanczos on
-# M^T M). Measured on GO-graph blocks (2 cores): ARPACK takes 0.7 ms at 76 rows, 0.9 ms at 285, 2 ms
-# at 926, 15 ms at 2,389; dense SVD 1 ms at 76 rows and 0.3 s at 285.
+# Restricted operators up to this many rows get an exact dense SVD; larger ones Lanczos on M^T M
+# (``_lanczos_top``). Measured on GO-graph blocks (2 cores, busy): a sparse Lanczos solve (ARPACK)
+# took 0.7 ms at 76 rows, 0.9 ms at 285, 2 ms at 926, 15 ms at 2,389; dense SVD 1 ms at 76 rows and
+# 0.3 s at 285.
 DENSE_MAX_ROWS = 32
 
 # Criterion values closer than TIE_RTOL * max(|value|, 1) count as equal: the tie rule decides.
@@ -40,10 +40,10 @@ MAX_CACHED_FIELD = 128
 def spectral_norm(matrix: sp.spmatrix) -> float:
     """Largest singular value of a square sparse matrix, deterministically.
 
-    Dense ``numpy.linalg.norm(M, 2)`` (LAPACK SVD) for at most ``DENSE_MAX_ROWS`` rows; otherwise
-    ``scipy.sparse.linalg.svds(k=1)`` (ARPACK) started from the constant vector with ``tol=1e-12``.
-    The constant start suits ``P``: it is non-negative, so its top singular vectors are non-negative
-    (Perron-Frobenius) and never orthogonal to the start vector.
+    The same computation as every exact evaluation of MaxSpec's criterion (``_top_singular_triplet``):
+    dense ``numpy.linalg.svd`` up to ``DENSE_MAX_ROWS`` rows, else Lanczos on ``M^T M`` started from
+    the constant vector. The constant start suits ``P``: it is non-negative, so its top singular vectors
+    are non-negative (Perron-Frobenius) and never orthogonal to the start vector.
 
     Parameters
     ----------
@@ -54,14 +54,9 @@ def spectral_norm(matrix: sp.spmatrix) -> float:
     float
         ``||matrix||_2``; 0.0 for an empty matrix.
     """
-    rows = matrix.shape[0]
-    if rows == 0:
+    if matrix.shape[0] == 0:
         return 0.0
-    if rows <= DENSE_MAX_ROWS:
-        return float(np.linalg.norm(matrix.toarray(), 2))
-    start = np.full(rows, 1.0 / np.sqrt(rows))
-    values = spla.svds(matrix, k=1, v0=start, tol=1e-12, return_singular_vectors=False)
-    return float(values[0])
+    return _top_singular_triplet(sp.csr_matrix(matrix), None)[0]
 
 
 def restricted_norm(operator: sp.csr_matrix, nodes: np.ndarray) -> float:
@@ -196,7 +191,8 @@ def maxspec(
             projected_right = operator @ right
             along_left = projected_left**2 * unreached
             along_right = projected_right**2 * unreached
-            bound = np.sqrt(current**2 + np.maximum(counts[pool] @ along_left, counts[pool] @ along_right))
+            pool_counts = counts[pool]
+            bound = np.sqrt(current**2 + np.maximum(pool_counts @ along_left, pool_counts @ along_right))
             bound = np.maximum(bound, seen[pool])
             pool = pool[np.lexsort((pool, -new[pool], -sign * bound))][:prefilter]
             # 2. Ritz value on the compressed operator
