@@ -13,6 +13,7 @@ run_snakemake_stage(
     obo=snakemake.input.obo,
     gene_info=snakemake.input.gene_info,
     edges_out=snakemake.output.edges,
+    npz_out=snakemake.output.npz,
     stats_out=snakemake.output.stats,
     gene2go_out=snakemake.output.gene2go,
     graph=snakemake.params.graph,

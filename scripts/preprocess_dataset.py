@@ -13,6 +13,7 @@ run_snakemake_stage(
     edges=snakemake.input.edges,
     gene_info=snakemake.input.gene_info,
     adata_out=snakemake.output.adata,
+    arrays_out=snakemake.output.arrays,
     candidates_out=snakemake.output.candidates,
     dropped_out=snakemake.output.dropped,
     dataset=snakemake.params.dataset,

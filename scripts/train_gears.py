@@ -9,9 +9,6 @@ from perturb_select.pipeline import run_snakemake_stage, train_gears
 run_snakemake_stage(
     snakemake,
     train_gears,
-    adata=snakemake.input.adata,
-    edges=snakemake.input.edges,
-    gene2go=snakemake.input.gene2go,
     split=snakemake.input.split,
     selection=snakemake.input.selection,
     output=snakemake.output.predictions,
@@ -19,6 +16,10 @@ run_snakemake_stage(
     seed=int(snakemake.wildcards.seed),
     gears=snakemake.params.gears,
     batch_size=snakemake.params.batch_size,
+    edges=snakemake.input.edges,
+    screen=snakemake.input.get("screen"),
+    adata=snakemake.input.get("adata"),
+    gene2go=snakemake.input.get("gene2go"),
     work_dir=snakemake.params.work_dir,
     threads=snakemake.threads,
 )

@@ -259,10 +259,15 @@ def import_gears():
     """
     import types
 
+    import sys
+
     with warnings.catch_warnings():  # gears/gears.py: warnings.filterwarnings("ignore")
+        import gears
         from gears import GEARS, PertData
         from gears.inference import compute_metrics, evaluate
         from gears.model import GEARS_Model
+    if not hasattr(gears, "model"):  # gears.model loaded first by gears_upstream: bind it as import would
+        gears.model = sys.modules["gears.model"]
     return types.SimpleNamespace(
         PertData=PertData,
         GEARS=GEARS,

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from .io import InputError, write_tsv
 
 EDGE_COLUMNS = ("source", "target", "importance")
+GRAPH_NPZ_FORMAT = "perturb-select knowledge graph v1"
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,15 @@ class KnowledgeGraph:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "KnowledgeGraph":
-        """Read a tab-separated ``source, target, importance`` file (see ``write``).
+        """Read a tab-separated ``source, target, importance`` file (see ``write``), or a ``.npz`` (``save_npz``).
 
         Raises
         ------
         InputError
             If a column is missing or an importance is not a number in (0, 1].
         """
+        if str(path).endswith(".npz"):
+            return cls.read_npz(path)
         edges = pd.read_csv(path, sep="\t", dtype={"source": str, "target": str})
         for column in EDGE_COLUMNS:
             if column not in edges.columns:
@@ -136,6 +139,53 @@ class KnowledgeGraph:
     def write(self, path: str | os.PathLike) -> None:
         """Write the edge table as TSV, atomically (9 significant digits: float32 weights round-trip)."""
         write_tsv(self.to_edges(), path, float_format="%.9g")
+
+    def save_npz(self, path: str | os.PathLike) -> None:
+        """Write the graph as an uncompressed ``.npz`` (genes and the CSR arrays; no pickles), atomically.
+
+        Reading it (``read_npz``) takes milliseconds where parsing the 409,214-edge TSV takes ~0.6 s: the
+        pipeline writes it once beside the TSV for the many jobs that read the graph.
+        """
+        from .io import atomic_open
+
+        adjacency = self.adjacency.tocsr()
+        with atomic_open(path, "wb") as handle:
+            np.savez(
+                handle,
+                format=np.array(GRAPH_NPZ_FORMAT),
+                genes=np.asarray(self.genes).astype(str),
+                data=adjacency.data.astype(np.float32),
+                indices=adjacency.indices.astype(np.int32),
+                indptr=adjacency.indptr.astype(np.int64),
+            )
+
+    @classmethod
+    def read_npz(cls, path: str | os.PathLike) -> "KnowledgeGraph":
+        """Read a file written by ``save_npz``.
+
+        Raises
+        ------
+        InputError
+            If the file is not such a file or its arrays are inconsistent.
+        """
+        import zipfile
+
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "format" not in data.files or str(data["format"]) != GRAPH_NPZ_FORMAT:
+                    raise InputError(path, "format", f"not a {GRAPH_NPZ_FORMAT!r} file")
+                genes = data["genes"].astype(object)
+                n = len(genes)
+                adjacency = sp.csr_matrix((data["data"], data["indices"], data["indptr"]), shape=(n, n))
+        except InputError:
+            raise
+        except (zipfile.BadZipFile, OSError, KeyError, ValueError) as err:
+            raise InputError(path, None, f"unreadable graph file: {err}") from None
+        if n and np.any(genes[1:] <= genes[:-1]):
+            raise InputError(path, "genes", "node names must be sorted and unique")
+        if adjacency.nnz and (adjacency.data.min() <= 0 or adjacency.data.max() > 1):
+            raise InputError(path, "data", "every importance must be a number in (0, 1]")
+        return cls(genes, adjacency)
 
     def subgraph(self, genes: Iterable[str]) -> "KnowledgeGraph":
         """The graph induced on ``genes`` (edges with both ends in ``genes``)."""

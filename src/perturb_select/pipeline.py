@@ -90,8 +90,13 @@ def build_go_graph(
     gene2go_out: str,
     graph: Mapping,
     taxid: int,
+    npz_out: str | None = None,
 ) -> None:
-    """Stage build_go_graph: GO term sets per gene symbol -> Jaccard top-k graph, stats and GEARS's pickle."""
+    """Stage build_go_graph: GO term sets per gene symbol -> Jaccard top-k graph, stats and GEARS's pickle.
+
+    ``npz_out`` (optional): the same graph as ``.npz`` (``KnowledgeGraph.save_npz``) for the many jobs
+    that read it (milliseconds instead of parsing the TSV).
+    """
     from .gears_model import write_gears_gene2go
     from .go import graph_stats, jaccard_topk_edges, read_gene2go_symbols
     from .graph import KnowledgeGraph
@@ -117,6 +122,8 @@ def build_go_graph(
     log.info("graph: %d nodes, %d edges in %.1f s", knowledge_graph.n_nodes, knowledge_graph.n_edges, stats["seconds"])
     # The Jaccard values as computed (float64), not the graph's float32 copy.
     write_tsv(edges, edges_out)
+    if npz_out:
+        knowledge_graph.save_npz(npz_out)
     write_gears_gene2go({g: gene_terms[g] for g in knowledge_graph.genes}, gene2go_out)
     write_json(stats, stats_out)
 
@@ -130,8 +137,13 @@ def preprocess_dataset(
     dropped_out: str,
     dataset: Mapping,
     taxid: int,
+    arrays_out: str | None = None,
 ) -> None:
-    """Stage preprocess_dataset: raw-count screen -> GEARS layout, candidates and dropped perturbations."""
+    """Stage preprocess_dataset: raw-count screen -> GEARS layout, candidates and dropped perturbations.
+
+    ``arrays_out`` (optional): the processed screen as ``screen.npz`` (``screen.ScreenArrays``), what the
+    batched GEARS trainer reads.
+    """
     from .data import preprocess_screen, read_screen, write_outputs
     from .go import SymbolResolver
     from .graph import KnowledgeGraph
@@ -155,6 +167,10 @@ def preprocess_dataset(
         source=screen,
     )
     log.info("%d candidates, %d dropped", len(result.candidates), len(result.dropped))
+    if arrays_out:
+        from .screen import ScreenArrays
+
+        ScreenArrays.from_anndata(result.adata, source=adata_out).save(arrays_out)
     write_outputs(result, adata_out, candidates_out, dropped_out)
 
 
@@ -193,9 +209,6 @@ def select(
 
 
 def train_gears(
-    adata: str,
-    edges: str,
-    gene2go: str,
     split: str,
     selection: str,
     output: str,
@@ -203,48 +216,92 @@ def train_gears(
     seed: int,
     gears: Mapping,
     batch_size: int,
-    work_dir: str,
+    edges: str,
+    screen: str | None = None,
+    adata: str | None = None,
+    gene2go: str | None = None,
+    work_dir: str | None = None,
     threads: int = 1,
 ) -> None:
-    """Stage train_gears: train GEARS on the first ``cycle * batch_size`` picks, predict the test set."""
+    """Stage train_gears: train GEARS on the first ``cycle * batch_size`` picks, predict the test set.
+
+    ``gears`` is the config's ``gears:`` block (``training.TrainingConfig.from_config``); ``threads`` (the
+    job's cores) overrides its ``threads``. The batched trainer (default) reads ``screen`` (``screen.npz``)
+    and ``edges`` (the graph, ``.npz`` or TSV); the cell-gears trainer reads ``adata``
+    (``perturb_processed.h5ad``), ``edges``, ``gene2go`` and uses ``work_dir`` as GEARS's scratch.
+    """
+    import dataclasses
+
+    from .experiment import cycle_perturbations
+    from .graph import KnowledgeGraph
+    from .selection.base import read_selection
+    from .training import TrainingConfig
+
+    config = dataclasses.replace(TrainingConfig.from_config(gears), threads=max(1, int(threads)))
+    picks = read_selection(selection).genes
+    train_genes = cycle_perturbations(picks, int(cycle), int(batch_size))
+    test_genes = read_json(split)["test"]
+    graph = KnowledgeGraph.read(edges)
+    if config.trainer == "batched":
+        from .gears_batched import train_batched
+        from .screen import ScreenArrays
+
+        if not screen:
+            raise InputError("config", "gears.trainer", "the batched trainer needs the screen arrays (screen.npz)")
+        result = train_batched(ScreenArrays.load(screen), graph, train_genes, test_genes, seed=int(seed), config=config)
+    else:
+        result = _train_cell_gears(adata, gene2go, graph, train_genes, test_genes, int(seed), config, work_dir)
+    result.info["cycle"] = int(cycle)
+    result.save(output)
+
+
+def _train_cell_gears(adata, gene2go, graph, train_genes, test_genes, seed, config, work_dir):
+    """The reference path: cell-gears's own PertData / GEARS.train (``gears_model.train_and_predict``)."""
     import pickle
     import shutil
 
     import anndata as ad
 
-    from .experiment import cycle_perturbations
     from .gears_model import train_and_predict
-    from .graph import KnowledgeGraph
-    from .selection.base import read_selection
 
-    picks = read_selection(selection).genes
-    train_genes = cycle_perturbations(picks, int(cycle), int(batch_size))
-    test_genes = read_json(split)["test"]
+    unsupported = {
+        name: value for name, value in (("lr_decay", 0.5), ("direction_lambda", 0.1), ("coexpress_k", 20),
+                                        ("coexpress_threshold", 0.4), ("uncertainty", False))
+        if getattr(config, name) != value
+    }
+    if unsupported:
+        name = sorted(unsupported)[0]
+        raise InputError("config", f"gears.{name}",
+                         f"the cell-gears trainer runs GEARS.train as it is (GEARS's value {unsupported[name]!r}); "
+                         "set gears.trainer: batched to change it")
+    if not (adata and gene2go and work_dir):
+        raise InputError("config", "gears.trainer", "the cell-gears trainer needs the h5ad, gene2go pickle and work_dir")
     with open(gene2go, "rb") as handle:
         gene_terms = pickle.load(handle)
     result = train_and_predict(
         ad.read_h5ad(adata),
-        KnowledgeGraph.read(edges),
+        graph,
         gene_terms,
         train_genes,
         test_genes,
-        seed=int(seed),
+        seed=seed,
         work_dir=Path(work_dir),
-        epochs=int(gears["epochs"]),
-        batch_size=int(gears["batch_size"]),
-        hidden_size=int(gears["hidden_size"]),
-        num_go_gnn_layers=int(gears["num_go_gnn_layers"]),
-        lr=float(gears["lr"]),
-        weight_decay=float(gears["weight_decay"]),
-        val_fraction=float(gears["val_fraction"]),
-        device=gears.get("device", "auto"),
-        use_subgraph=bool(gears.get("use_subgraph", True)),
-        num_threads=max(1, int(threads)),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        test_batch_size=config.test_batch_size,
+        hidden_size=config.hidden_size,
+        num_go_gnn_layers=config.num_go_gnn_layers,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        val_fraction=config.val_fraction,
+        device=config.device,
+        use_subgraph=config.use_subgraph,
+        num_threads=config.threads,
     )
-    result.info["cycle"] = int(cycle)
-    result.save(output)
+    result.info["trainer"] = "cell-gears"
     # GEARS's scratch (cell graphs, co-expression cache) is only needed while training.
     shutil.rmtree(work_dir, ignore_errors=True)
+    return result
 
 
 def evaluate(predictions: str, output: str, wildcards: Mapping) -> None:

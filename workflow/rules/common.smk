@@ -57,6 +57,20 @@ def strategy_params(wildcards):
     return params
 
 
+def training_inputs(wildcards):
+    """What a training job reads: the binary screen and graph (batched), or GEARS's own files (cell-gears)."""
+    if config["gears"].get("trainer", "batched") == "cell-gears":
+        return {
+            "adata": f"results/data/{wildcards.dataset}/perturb_processed.h5ad",
+            "edges": "results/graph/go_jaccard.tsv",
+            "gene2go": "results/graph/gene2go.pkl",
+        }
+    return {
+        "screen": f"results/data/{wildcards.dataset}/screen.npz",
+        "edges": "results/graph/go_jaccard.npz",
+    }
+
+
 def all_outputs():
     outputs = [
         "results/graph/go_jaccard.tsv",

@@ -18,6 +18,7 @@ rule preprocess_dataset:
         gene_info=go_path("gene_info"),
     output:
         adata="results/data/{dataset}/perturb_processed.h5ad",
+        arrays="results/data/{dataset}/screen.npz",
         candidates=report(
             "results/data/{dataset}/candidates.tsv",
             caption="../report/candidates.rst",

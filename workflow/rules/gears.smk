@@ -1,8 +1,6 @@
 rule train_gears:
     input:
-        adata="results/data/{dataset}/perturb_processed.h5ad",
-        edges="results/graph/go_jaccard.tsv",
-        gene2go="results/graph/gene2go.pkl",
+        unpack(training_inputs),
         split="results/splits/{dataset}/seed{seed}.json",
         selection="results/select/{dataset}/{strategy}/seed{seed}.tsv",
     output:

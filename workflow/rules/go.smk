@@ -22,6 +22,7 @@ rule build_go_graph:
             caption="../report/go_graph.rst",
             category="Knowledge graph",
         ),
+        npz="results/graph/go_jaccard.npz",
         stats="results/graph/go_jaccard.stats.json",
         gene2go="results/graph/gene2go.pkl",
     params:

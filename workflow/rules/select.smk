@@ -1,6 +1,6 @@
 rule select:
     input:
-        edges="results/graph/go_jaccard.tsv",
+        edges="results/graph/go_jaccard.npz",
         split="results/splits/{dataset}/seed{seed}.json",
     output:
         "results/select/{dataset}/{strategy}/seed{seed}.tsv",

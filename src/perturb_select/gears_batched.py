@@ -1,0 +1,543 @@
+"""GEARS trained with batched tensors: cell-gears's network and losses, our data path and loop.
+
+What stays cell-gears's: the network (``gears.model.GEARS_Model``), the loss functions (``loss_fct``,
+``uncertainty_loss_fct``), the co-expression graph (``get_coexpression_network_from_train``: |Pearson r|
+over the training cells, top k + 1 per gene, kept above the threshold), the schedule of ``GEARS.train``
+(Adam, ``StepLR(step_size=1, gamma)``, ``clip_grad_value_(1.0)``, best model by validation top-20 DE MSE)
+and the prediction of ``gears.inference.evaluate`` (one forward pass per test cell from its paired
+control cell; mean over the condition's cells). See ``gears_upstream`` for how they are loaded.
+
+What is ours, and why it is the same computation:
+
+* Cells are rows of dense tensors instead of one PyG ``Data`` object each. ``GEARS_Model.forward`` reads
+  only ``x`` (cells x genes, flattened to a column), ``pert_idx`` (per cell, the perturbation-graph node
+  of each perturbed gene, ``[-1]`` for control) and ``batch`` (used only for ``len(batch.unique())``,
+  the number of cells); a ``CellBatch`` carries exactly these. ``tests/test_gears_batched.py`` checks
+  outputs, loss and gradients against a PyG batch of GEARS's own cell graphs.
+* Every perturbed cell's input is one control cell drawn once, before training (``num_samples=1`` of
+  ``PertData.create_cell_graph_dataset``), from a seeded generator instead of the global ``np.random``;
+  control cells are their own input.
+* Batch order comes from a seeded ``torch.Generator``; weights from ``gears_model.graph_independent_init``
+  (identical to the cell-gears path's for the same seed).
+* The training set is not re-evaluated after every epoch unless ``eval_train`` (``GEARS.train`` does it
+  and only prints it).
+
+Learning diagnostics go into the predictions' ``info['diagnostics']``: per epoch the mean training loss,
+the validation top-20 DE MSE and MSE, and the validation top-20 DE MSE of two trivial predictions of the
+same validation perturbations (``no_change``: the control mean; ``train_mean``: the mean over the
+cycle's training perturbations of each perturbation's mean expression).
+
+Same inputs, seed and torch thread count give bit-identical predictions on CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .gears_model import CTRL, CyclePredictions, N_DE, condition_of, graph_independent_init, go_edge_index
+from .graph import KnowledgeGraph, receptive_field_subgraph
+from .io import InputError
+from .screen import ScreenArrays
+from .training import TrainingConfig
+
+DENSE_LIMIT_BYTES = 2 << 30
+"""Expression matrices up to this size are densified once on the device; larger ones per batch."""
+
+
+class CellBatch:
+    """What ``GEARS_Model.forward`` reads from a PyG batch of cell graphs.
+
+    Attributes
+    ----------
+    x : torch.Tensor, shape (n_cells * n_genes, 1), float32
+        Input (control) expression, cell after cell.
+    pert_idx : list of list of int
+        Perturbation-graph node of each perturbed gene, per cell; ``[-1]`` for a control cell.
+    batch : torch.Tensor, shape (n_cells,), int64
+        ``arange(n_cells)``: ``forward`` only counts its unique values.
+    """
+
+    __slots__ = ("x", "pert_idx", "batch")
+
+    def __init__(self, x, pert_idx, batch):
+        self.x, self.pert_idx, self.batch = x, pert_idx, batch
+
+
+def resolve_device(device: str) -> str:
+    """``'auto'`` -> ``'cuda'`` when available, else ``'cpu'``; an unavailable CUDA device raises InputError."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("config", "gears.device", f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+def coexpression_edges(X_train: np.ndarray, k: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GEARS's gene co-expression graph from training cells.
+
+    Parameters
+    ----------
+    X_train : numpy.ndarray, shape (n_cells, n_genes), float
+        Expression of the training cells (control and training perturbations).
+    k, threshold
+        ``num_similar_genes_co_express_graph`` and ``coexpress_threshold``.
+
+    Returns
+    -------
+    source, target : numpy.ndarray of int64
+        Gene indices of each edge ``source -> target``.
+    weight : numpy.ndarray of float32
+        |Pearson r|.
+
+    Notes
+    -----
+    The same numpy calls as ``gears/utils.py::get_coexpression_network_from_train`` (``np_pearson_cor``,
+    NaN -> 0, ``np.argsort(out)[:, -(k + 1):]``, keep ``> threshold``), so ties fall the same way; the
+    top k + 1 of a gene usually include itself (r = 1), as in GEARS.
+    """
+    x = np.asarray(X_train)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xv = x - x.mean(axis=0)
+        xvss = (xv * xv).sum(axis=0)
+        out = np.matmul(xv.transpose(), xv) / np.sqrt(np.outer(xvss, xvss))
+    out = np.maximum(np.minimum(out, 1.0), -1.0)
+    out[np.isnan(out)] = 0
+    out = np.abs(out)
+    idx = np.argsort(out)[:, -(k + 1):]
+    val = np.sort(out)[:, -(k + 1):]
+    target = np.repeat(np.arange(out.shape[0]), idx.shape[1])
+    source, weight = idx.ravel(), val.ravel()
+    keep = weight > threshold
+    return source[keep].astype(np.int64), target[keep].astype(np.int64), weight[keep].astype(np.float32)
+
+
+def split_validation(train_genes: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded split of a cycle's training perturbations into fit and validation conditions.
+
+    ``n_val = max(1, round(val_fraction * n))`` taken by ``np.random.default_rng(seed).permutation`` over the
+    sorted conditions; both trainers use it, so they validate on the same perturbations.
+    """
+    train_conds = sorted(condition_of(g) for g in train_genes)
+    n_val = max(1, int(round(val_fraction * len(train_conds))))
+    order = np.random.default_rng(seed).permutation(len(train_conds))
+    val = sorted(train_conds[i] for i in order[:n_val])
+    fit = sorted(train_conds[i] for i in order[n_val:])
+    return fit, val
+
+
+def mse_top20_de(pred_mean: np.ndarray, truth_mean: np.ndarray, de_idx: np.ndarray) -> np.ndarray:
+    """Per condition, MSE of mean predicted vs mean observed expression on its top-20 DE genes.
+
+    ``gears/inference.py::compute_metrics``'s ``mse_de``. Shapes (n, G), (n, G), (n, 20) -> (n,) float64.
+    """
+    out = np.empty(len(de_idx))
+    for i, row in enumerate(de_idx):
+        de = row[row >= 0]
+        out[i] = np.mean((pred_mean[i, de].astype(np.float64) - truth_mean[i, de]) ** 2) if de.size else np.nan
+    return out
+
+
+class BatchedGears:
+    """A GEARS model for one cycle: data on tensors, ``fit`` and per-cell prediction.
+
+    Parameters
+    ----------
+    screen : ScreenArrays
+    pert_graph : KnowledgeGraph
+        The perturbation (GO) graph the model propagates over (whole graph or receptive-field subgraph).
+    fit_conditions, val_conditions : list of str
+        ``'GENE+ctrl'`` conditions trained on and validated on; GENE must be nodes of ``pert_graph``.
+    config : TrainingConfig
+    seed : int
+        Seeds the control pairing (``np.random.default_rng([seed, 1])``), initial weights and batch order.
+    """
+
+    def __init__(self, screen: ScreenArrays, pert_graph: KnowledgeGraph, fit_conditions: list[str],
+                 val_conditions: list[str], config: TrainingConfig, seed: int):
+        import torch
+
+        from .gears_upstream import gears_loss_functions, gears_model_class
+
+        self.screen, self.pert_graph, self.config, self.seed = screen, pert_graph, config, int(seed)
+        self.device = resolve_device(config.device)
+        self.fit_conditions, self.val_conditions = list(fit_conditions), list(val_conditions)
+        self.losses = gears_loss_functions()
+        GEARS_Model = gears_model_class()
+        device = self.device
+
+        self.ctrl_cells = screen.cells_of(CTRL)
+        if not self.ctrl_cells.size:
+            raise InputError("screen", "conditions", "no control cells")
+        self._pair_rng = np.random.default_rng([self.seed, 1])
+        self.ctrl_mean = np.asarray(screen.X[self.ctrl_cells].mean(axis=0), dtype=np.float32).ravel()
+        self.ctrl_expression = torch.from_numpy(self.ctrl_mean).to(device)
+
+        fit_cells = np.concatenate([self.ctrl_cells] + [screen.cells_of(c) for c in self.fit_conditions])
+        self.train = self._cell_set(fit_cells)
+        if len(fit_cells) < config.batch_size:
+            raise InputError(
+                "config", "gears.batch_size",
+                f"{len(fit_cells)} training cells (control included) < batch_size {config.batch_size}: the last "
+                "incomplete batch is dropped (as GEARS's train loader does), so nothing would be trained",
+            )
+        self.val = self._cell_set(np.concatenate([screen.cells_of(c) for c in self.val_conditions]))
+
+        self.dict_filter = {
+            c: torch.from_numpy(screen.nonzero_genes(c)).to(device) for c in self.fit_conditions
+        }
+        x_train = screen.X[fit_cells].toarray()
+        src, dst, weight = coexpression_edges(x_train, config.coexpress_k, config.coexpress_threshold)
+        self.coexpress = (torch.from_numpy(np.vstack([src, dst])), torch.from_numpy(weight))
+        go_index, go_weight = go_edge_index(pert_graph)
+        model_config = {
+            "hidden_size": config.hidden_size,
+            "num_go_gnn_layers": config.num_go_gnn_layers,
+            "num_gene_gnn_layers": 1,
+            "decoder_hidden_size": 16,
+            "num_similar_genes_go_graph": 20,
+            "num_similar_genes_co_express_graph": config.coexpress_k,
+            "coexpress_threshold": config.coexpress_threshold,
+            "uncertainty": config.uncertainty,
+            "uncertainty_reg": config.uncertainty_reg,
+            "direction_lambda": config.direction_lambda,
+            "G_go": go_index,
+            "G_go_weight": go_weight,
+            "G_coexpress": self.coexpress[0],
+            "G_coexpress_weight": self.coexpress[1],
+            "device": device,
+            "num_genes": screen.n_genes,
+            "num_perts": pert_graph.n_nodes,
+            "no_perturb": False,
+        }  # GEARS.model_initialize's config dict (its defaults where we have no setting)
+        self.model = GEARS_Model(model_config)
+        graph_independent_init(self.model, pert_graph.genes, self.seed, GEARS_Model)
+        self.model.to(device)
+        self.best_state = None
+        self.diagnostics: dict = {}
+
+    # ------------------------------------------------------------------ data
+    def _cell_set(self, cells: np.ndarray) -> dict:
+        """Targets, paired control inputs, perturbation nodes and conditions of ``cells``."""
+        import torch
+
+        screen = self.screen
+        cond = screen.conditions[screen.cell_condition[cells]]
+        is_ctrl = cond == CTRL
+        inputs = cells.copy()
+        inputs[~is_ctrl] = self.ctrl_cells[self._pair_rng.integers(0, len(self.ctrl_cells), int((~is_ctrl).sum()))]
+        node = np.full(len(cells), -1, dtype=np.int64)
+        if (~is_ctrl).any():
+            genes = [c.split("+")[0] for c in cond[~is_ctrl].tolist()]
+            node[~is_ctrl] = self.pert_graph.index_of(genes)
+        return {
+            "cells": cells,
+            "inputs": inputs,
+            "node": node,
+            "conditions": cond.astype(str),
+            "x": self._rows(inputs),
+            "y": self._rows(cells),
+        }
+
+    def _rows(self, cells: np.ndarray):
+        """Expression rows as a float32 tensor on the device (or a CSR slice kept for per-batch use)."""
+        import torch
+
+        if len(cells) * self.screen.n_genes * 4 <= DENSE_LIMIT_BYTES:
+            return torch.from_numpy(self.screen.X[cells].toarray()).to(self.device)
+        return self.screen.X[cells]
+
+    def _take(self, rows, idx: np.ndarray):
+        import torch
+
+        if isinstance(rows, torch.Tensor):
+            return rows[torch.from_numpy(idx).to(rows.device)]
+        return torch.from_numpy(rows[idx].toarray()).to(self.device)
+
+    def _batch(self, data: dict, idx: np.ndarray) -> CellBatch:
+        import torch
+
+        x = self._take(data["x"], idx)
+        nodes = data["node"][idx].tolist()
+        return CellBatch(
+            x=x.reshape(-1, 1),
+            pert_idx=[[n] for n in nodes],
+            batch=torch.arange(len(idx), device=self.device),
+        )
+
+    # ------------------------------------------------------------------ training
+    def _loss(self, out, y, perts):
+        cfg = self.config
+        if cfg.uncertainty:
+            pred, logvar = out
+            return self.losses.uncertainty_loss_fct(
+                pred, logvar, y, perts, reg=cfg.uncertainty_reg, ctrl=self.ctrl_expression,
+                dict_filter=self.dict_filter, direction_lambda=cfg.direction_lambda,
+            )
+        return self.losses.loss_fct(
+            out, y, perts, ctrl=self.ctrl_expression, dict_filter=self.dict_filter,
+            direction_lambda=cfg.direction_lambda,
+        )
+
+    def fit(self) -> dict:
+        """Train for ``config.epochs``; keep the weights with the best validation top-20 DE MSE.
+
+        Returns
+        -------
+        dict
+            The diagnostics (also kept as ``self.diagnostics``): ``epoch`` (1..E), ``train_loss``
+            (mean over the epoch's steps), ``val_mse_top20_de``, ``val_mse``, ``lr`` (per epoch),
+            ``train_mse_top20_de`` (only with ``eval_train``), ``best_epoch``, ``steps_per_epoch``,
+            and ``val_baselines`` {``no_change``, ``train_mean``}: top-20 DE MSE on the same validation
+            perturbations.
+        """
+        import torch
+        import torch.nn as nn
+        import torch.optim as optim
+        from torch.optim.lr_scheduler import StepLR
+
+        cfg, model = self.config, self.model
+        optimizer = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = StepLR(optimizer, step_size=1, gamma=cfg.lr_decay)
+        generator = torch.Generator().manual_seed(self.seed)
+        n_train = len(self.train["cells"])
+        steps = n_train // cfg.batch_size
+        diag = {"epoch": [], "train_loss": [], "val_mse_top20_de": [], "val_mse": [], "lr": []}
+        if cfg.eval_train:
+            diag["train_mse_top20_de"] = []
+        best = np.inf
+        self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        best_epoch = 0
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            order = torch.randperm(n_train, generator=generator).numpy()
+            total = 0.0
+            diag["lr"].append(float(optimizer.param_groups[0]["lr"]))
+            for step in range(steps):
+                idx = order[step * cfg.batch_size: (step + 1) * cfg.batch_size]
+                batch = self._batch(self.train, idx)
+                y = self._take(self.train["y"], idx)
+                optimizer.zero_grad()
+                loss = self._loss(model(batch), y, self.train["conditions"][idx].tolist())
+                loss.backward()
+                nn.utils.clip_grad_value_(model.parameters(), clip_value=1.0)
+                optimizer.step()
+                total += float(loss.detach())
+            scheduler.step()
+            val = self.evaluate_set(self.val)
+            diag["epoch"].append(epoch)
+            diag["train_loss"].append(total / steps)
+            diag["val_mse_top20_de"].append(float(np.mean(val["mse_top20_de"])))
+            diag["val_mse"].append(float(np.mean(val["mse"])))
+            if cfg.eval_train:
+                diag["train_mse_top20_de"].append(float(np.nanmean(self.evaluate_set(self.train)["mse_top20_de"])))
+            if diag["val_mse_top20_de"][-1] < best:  # GEARS.train: strictly better
+                best = diag["val_mse_top20_de"][-1]
+                best_epoch = epoch
+                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.best_state)
+        diag["best_epoch"] = best_epoch
+        diag["steps_per_epoch"] = steps
+        diag["val_baselines"] = self.baselines(self.val_conditions)
+        self.diagnostics = diag
+        return diag
+
+    # ------------------------------------------------------------------ prediction
+    def predict_cells(self, data: dict):
+        """Per-cell predictions (``gears.inference.evaluate``): model in eval mode, no gradients.
+
+        Returns
+        -------
+        pred : numpy.ndarray, shape (n_cells, n_genes), float32
+        logvar : numpy.ndarray or None, same shape (uncertainty head only)
+        """
+        import torch
+
+        model = self.model
+        model.eval()
+        preds, logvars = [], []
+        n = len(data["cells"])
+        with torch.no_grad():
+            for start in range(0, n, self.config.test_batch_size):
+                idx = np.arange(start, min(n, start + self.config.test_batch_size))
+                out = model(self._batch(data, idx))
+                if self.config.uncertainty:
+                    out, logvar = out
+                    logvars.append(logvar.cpu().numpy())
+                preds.append(out.cpu().numpy())
+        pred = np.concatenate(preds) if preds else np.zeros((0, self.screen.n_genes), np.float32)
+        return pred, (np.concatenate(logvars) if logvars else None)
+
+    def condition_means(self, data: dict, conditions: list[str]):
+        """Mean predicted and observed expression per condition, (n, G) float32 each (+ mean logvar)."""
+        pred, logvar = self.predict_cells(data)
+        truth = self._take(data["y"], np.arange(len(data["cells"]))).cpu().numpy()
+        conds = data["conditions"]
+        pm = np.stack([pred[conds == c].mean(axis=0) for c in conditions]).astype(np.float32)
+        tm = np.stack([truth[conds == c].mean(axis=0) for c in conditions]).astype(np.float32)
+        lm = None
+        if logvar is not None:
+            lm = np.stack([logvar[conds == c].mean(axis=0) for c in conditions]).astype(np.float32)
+        return pm, tm, lm
+
+    def evaluate_set(self, data: dict) -> dict:
+        """Per perturbed condition of ``data``: top-20 DE MSE and MSE of the means (``compute_metrics``)."""
+        conditions = sorted(c for c in set(data["conditions"].tolist()) if c != CTRL)
+        pm, tm, _ = self.condition_means(data, conditions)
+        de = np.stack([self.screen.de_idx[self.screen.condition_index(c)] for c in conditions])
+        return {
+            "conditions": conditions,
+            "mse_top20_de": mse_top20_de(pm, tm, de),
+            "mse": np.mean((pm.astype(np.float64) - tm) ** 2, axis=1),
+        }
+
+    def baselines(self, conditions: list[str]) -> dict:
+        """Top-20 DE MSE (mean over ``conditions``) of ``no_change`` and ``train_mean`` predictions."""
+        screen = self.screen
+        truth = np.stack([screen.mean_expression(c) for c in conditions])
+        de = np.stack([screen.de_idx[screen.condition_index(c)] for c in conditions])
+        train_mean = np.mean([screen.mean_expression(c) for c in self.fit_conditions], axis=0)
+        out = {}
+        for name, vector in (("no_change", self.ctrl_mean.astype(np.float64)), ("train_mean", train_mean)):
+            out[name] = float(np.mean(mse_top20_de(np.tile(vector, (len(conditions), 1)), truth, de)))
+        return out
+
+    def cell_set(self, conditions: list[str]) -> dict:
+        """The cells of ``conditions``, each perturbed cell paired with a control cell (seeded stream)."""
+        return self._cell_set(np.concatenate([self.screen.cells_of(c) for c in conditions]))
+
+
+def train_batched(
+    screen: ScreenArrays,
+    graph: KnowledgeGraph,
+    train_genes: Sequence[str],
+    test_genes: Sequence[str],
+    *,
+    seed: int,
+    config: TrainingConfig,
+) -> CyclePredictions:
+    """Train GEARS on one cycle's perturbations with the batched trainer; predict the test perturbations.
+
+    Parameters
+    ----------
+    screen : ScreenArrays
+        The processed screen (``screen.npz``).
+    graph : KnowledgeGraph
+        The whole GO graph; the receptive-field subgraph of train + test genes is taken here
+        (``config.use_subgraph``).
+    train_genes, test_genes : sequence of str
+        The cycle's picks and the fixed test perturbations (graph nodes with cells in the screen).
+    seed : int
+        Validation split, control pairing, weights and batch order.
+    config : TrainingConfig
+
+    Returns
+    -------
+    CyclePredictions
+        As ``gears_model.train_and_predict``; ``info['diagnostics']`` holds the learning curves
+        (``BatchedGears.fit``) and ``info['trainer'] == 'batched'``.
+
+    Raises
+    ------
+    InputError
+        Bad genes (see ``gears_model.train_and_predict``), a condition without cells or DE genes, fewer
+        training cells than ``batch_size``, an unavailable CUDA device.
+    """
+    import torch
+
+    from .gears_model import _check_genes
+
+    started = time.perf_counter()
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError("config", "seed", f"must be an integer >= 0, got {seed!r}")
+    train_genes, test_genes = [str(g) for g in train_genes], [str(g) for g in test_genes]
+    _check_genes(graph, train_genes, test_genes)
+    fit_conds, val_conds = split_validation(train_genes, config.val_fraction, int(seed))
+    test_conds = sorted(condition_of(g) for g in test_genes)
+    absent = [c for c in [CTRL, *fit_conds, *val_conds, *test_conds] if not screen.cells_of(c).size]
+    if absent:
+        raise InputError("screen", "conditions", f"no cells for conditions {absent[:10]}")
+    no_de = [c for c in [*fit_conds, *val_conds, *test_conds] if (screen.de_idx[screen.condition_index(c)] < 0).all()]
+    if no_de:
+        raise InputError("screen", "de_idx", f"no DE genes for {no_de[:10]}")
+    pert_graph = (
+        receptive_field_subgraph(graph, train_genes + test_genes, hops=config.num_go_gnn_layers)
+        if config.use_subgraph else graph
+    )
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        t0 = time.perf_counter()
+        runner = BatchedGears(screen, pert_graph, fit_conds, val_conds, config, int(seed))
+        seconds = {"load": time.perf_counter() - t0}
+        t0 = time.perf_counter()
+        diagnostics = runner.fit()
+        seconds["train"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        test = runner.cell_set(test_conds)
+        pred, truth, logvar = runner.condition_means(test, test_conds)
+        val = runner.evaluate_set(runner.val)
+        seconds["predict"] = time.perf_counter() - t0
+        threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous_threads)
+    seconds["total"] = time.perf_counter() - started
+    idx = [screen.condition_index(c) for c in test_conds]
+    info = {
+        "trainer": "batched",
+        "seed": int(seed),
+        "train_conditions": fit_conds,
+        "val_conditions": val_conds,
+        "test_conditions": test_conds,
+        "n_cells": {
+            "ctrl": int(len(runner.ctrl_cells)),
+            "train": int(len(runner.train["cells"])),
+            "val": int(len(runner.val["cells"])),
+            "test": int(len(test["cells"])),
+        },
+        "graph": {
+            "use_subgraph": bool(config.use_subgraph),
+            "nodes": pert_graph.n_nodes,
+            "edges": pert_graph.n_edges,
+            "whole_graph_nodes": graph.n_nodes,
+            "whole_graph_edges": graph.n_edges,
+        },
+        "coexpress_edges": int(runner.coexpress[1].numel()),
+        "device": runner.device,
+        "torch_threads": threads,
+        "config": config.to_dict(),
+        "best_val_mse_top20_de": float(np.mean(val["mse_top20_de"])),
+        "best_val_mse": float(np.mean(val["mse"])),
+        "diagnostics": diagnostics,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "versions": _versions(),
+    }
+    if logvar is not None:
+        # GEARS.predict's uncertainty score: exp(-mean log-variance) per perturbation.
+        info["test_uncertainty"] = {c: float(np.exp(-np.mean(row))) for c, row in zip(test_conds, logvar)}
+    return CyclePredictions(
+        conditions=np.array(test_conds),
+        genes=screen.genes,
+        pred=pred,
+        truth=truth,
+        ctrl_mean=runner.ctrl_mean,
+        de_idx=screen.de_idx[idx],
+        de_idx_non_dropout=screen.de_idx_non_dropout[idx],
+        info=info,
+    )
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("cell-gears", "torch", "torch-geometric"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out

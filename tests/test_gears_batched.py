@@ -1,0 +1,506 @@
+"""The batched GEARS trainer is cell-gears's model: same forward, loss, gradients and predictions.
+
+Checked against cell-gears itself: a PyG batch of GEARS's own cell graphs (``PertData.create_cell_graph``)
+vs our ``CellBatch`` on the same ``GEARS_Model`` weights; ``gears.utils.loss_fct``;
+``gears.inference.evaluate``; ``gears.utils.get_coexpression_network_from_train``. Then the trainer end to
+end on a subset of the real Papalexi screen: determinism, diagnostics, baselines, the uncertainty head on
+CPU, and agreement with the cell-gears trainer within seed-to-seed spread.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from perturb_select.graph import KnowledgeGraph
+from perturb_select.io import InputError
+from perturb_select.screen import ScreenArrays
+from perturb_select.training import TrainingConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.gears
+
+
+def _gears():
+    pytest.importorskip("gears")
+    import types
+
+    with warnings.catch_warnings():  # gears switches every warning off at import
+        import gears.utils as gutils
+        from gears.inference import evaluate
+        from gears.pertdata import PertData
+    return types.SimpleNamespace(utils=gutils, evaluate=evaluate, PertData=PertData)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading cell-gears's pieces without the gears package
+# --------------------------------------------------------------------------------------------------
+
+
+def test_training_imports_neither_dcor_nor_scanpy_nor_pertdata():
+    script = (
+        "import sys; from perturb_select.gears_upstream import gears_model_class, gears_loss_functions; "
+        "cls = gears_model_class(); fns = gears_loss_functions(); "
+        "import perturb_select.gears_batched, perturb_select.screen, perturb_select.training; "
+        "heavy = sorted(m for m in ('dcor', 'scanpy', 'anndata', 'gears', 'gears.pertdata', 'gears.utils', "
+        "'sklearn', 'networkx') if m in sys.modules); "
+        "print(cls.__module__, cls.__name__, fns.loss_fct.__code__.co_filename.endswith('gears/utils.py'), heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.split() == ["gears.model", "GEARS_Model", "True", "[]"], out.stdout + out.stderr
+
+
+def test_model_class_is_gears_own_when_gears_is_imported_too():
+    from perturb_select.gears_upstream import gears_model_class
+
+    from perturb_select.gears_model import import_gears
+
+    cls = gears_model_class()
+    g = import_gears()  # the cell-gears trainer's import, after ours
+    with warnings.catch_warnings():
+        from gears.gears import GEARS_Model as used_by_gears
+        import gears
+
+    assert cls is used_by_gears is g.GEARS_Model is gears.model.GEARS_Model
+
+
+def _loss_inputs(seed=0, n_cells=9, n_genes=15):
+    import torch
+
+    rng = np.random.default_rng(seed)
+    perts = ["A+ctrl"] * 3 + ["ctrl"] * 2 + ["B+ctrl"] * 4
+    y = torch.tensor(rng.random((n_cells, n_genes)), dtype=torch.float32)
+    pred = torch.tensor(rng.random((n_cells, n_genes)), dtype=torch.float32, requires_grad=True)
+    logvar = torch.tensor(rng.normal(size=(n_cells, n_genes)), dtype=torch.float32, requires_grad=True)
+    ctrl = torch.tensor(rng.random(n_genes), dtype=torch.float32)
+    dict_filter = {"A+ctrl": np.array([0, 2, 3, 7]), "B+ctrl": np.arange(1, 12)}
+    return pred, logvar, y, perts, ctrl, dict_filter
+
+
+def test_loss_fct_is_gears_own():
+    g = _gears()
+    from perturb_select.gears_upstream import gears_loss_functions
+
+    ours = gears_loss_functions().loss_fct
+    pred, _, y, perts, ctrl, dict_filter = _loss_inputs()
+    l_ours = ours(pred, y, perts, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1)
+    (grad_ours,) = __import__("torch").autograd.grad(l_ours, pred)
+    l_gears = g.utils.loss_fct(pred, y, perts, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1)
+    (grad_gears,) = __import__("torch").autograd.grad(l_gears, pred)
+    assert float(l_ours) == float(l_gears) > 0
+    assert np.array_equal(grad_ours.numpy(), grad_gears.numpy())
+
+
+def test_uncertainty_loss_trains_on_cpu_with_gears_value():
+    """cell-gears's own function fails on CPU (in-place add to a leaf); ours gives the formula's value."""
+    import torch
+
+    g = _gears()
+    from perturb_select.gears_upstream import gears_loss_functions
+
+    pred, logvar, y, perts, ctrl, dict_filter = _loss_inputs(seed=3)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        g.utils.uncertainty_loss_fct(pred, logvar, y, perts, reg=0.5, ctrl=ctrl, dict_filter=dict_filter,
+                                     direction_lambda=0.1)
+    loss = gears_loss_functions().uncertainty_loss_fct(
+        pred, logvar, y, perts, reg=0.5, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1)
+    loss.backward()
+    assert pred.grad is not None and logvar.grad is not None and torch.isfinite(pred.grad).all()
+    # By hand (gears/utils.py): per condition, mean of (d^4 + reg e^-logvar d^4) + direction term, averaged.
+    p, lv, t, c = (a.detach().double().numpy() for a in (pred, logvar, y, ctrl))
+    perts = np.array(perts)
+    total = 0.0
+    for cond in sorted(set(perts)):
+        rows = np.flatnonzero(perts == cond)
+        cols = dict_filter.get(cond, np.arange(p.shape[1]))
+        d = p[np.ix_(rows, cols)] - t[np.ix_(rows, cols)]
+        e = np.exp(-lv[np.ix_(rows, cols)])
+        total += np.sum(d ** 4 + 0.5 * e * d ** 4) / d.size
+        sign = np.sign(t[np.ix_(rows, cols)] - c[cols]) - np.sign(p[np.ix_(rows, cols)] - c[cols])
+        total += np.sum(0.1 * sign ** 2) / d.size
+    assert float(loss) == pytest.approx(total / len(set(perts)), rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# Same model: CellBatch vs a PyG batch of GEARS's cell graphs
+# --------------------------------------------------------------------------------------------------
+
+N_GENES = 14
+
+
+def _toy_model(uncertainty=False, seed=0):
+    import torch
+
+    from perturb_select.gears_upstream import gears_model_class
+
+    rng = np.random.default_rng(11)
+    torch.manual_seed(seed)
+    config = {
+        "num_genes": N_GENES, "num_perts": 6, "hidden_size": 16, "uncertainty": uncertainty,
+        "num_go_gnn_layers": 1, "decoder_hidden_size": 16, "num_gene_gnn_layers": 1, "no_perturb": False,
+        "G_coexpress": torch.tensor(rng.integers(0, N_GENES, (2, 40)), dtype=torch.long),
+        "G_coexpress_weight": torch.tensor(rng.uniform(0.4, 1, 40), dtype=torch.float32),
+        "G_go": torch.tensor([[0, 1, 2, 3, 4, 5, 1], [1, 2, 3, 4, 5, 0, 4]], dtype=torch.long),
+        "G_go_weight": torch.tensor(rng.uniform(0.1, 1, 7), dtype=torch.float32),
+        "device": "cpu",
+    }
+    return gears_model_class()(config)
+
+
+def _cells(seed=0):
+    """8 cells: inputs, targets, perturbation node (-1 control) and condition."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((8, N_GENES)).astype(np.float32)
+    y = rng.random((8, N_GENES)).astype(np.float32)
+    node = np.array([2, -1, 4, 2, 0, -1, 4, 5])
+    cond = np.array(["P2+ctrl" if n == 2 else "P4+ctrl" if n == 4 else "P0+ctrl" if n == 0
+                     else "P5+ctrl" if n == 5 else "ctrl" for n in node])
+    return x, y, node, cond
+
+
+def _pyg_batch(x, y, node, cond):
+    """GEARS's own cell graphs (``PertData.create_cell_graph``), collated by PyG's DataLoader."""
+    from torch_geometric.loader import DataLoader
+
+    g = _gears()
+    graphs = [
+        g.PertData.create_cell_graph(None, x[i:i + 1], y[i:i + 1], [-1] * 20, str(cond[i]),
+                                     None if node[i] < 0 else [int(node[i])])
+        for i in range(len(x))
+    ]
+    return next(iter(DataLoader(graphs, batch_size=len(graphs), shuffle=False))), graphs
+
+
+def _cell_batch(x, node):
+    import torch
+
+    from perturb_select.gears_batched import CellBatch
+
+    return CellBatch(torch.from_numpy(x).reshape(-1, 1), [[int(n)] for n in node], torch.arange(len(x)))
+
+
+@pytest.mark.parametrize("uncertainty", [False, True])
+def test_forward_loss_and_gradients_equal_gears_batch(uncertainty):
+    import torch
+
+    from perturb_select.gears_upstream import gears_loss_functions
+
+    x, y, node, cond = _cells()
+    dict_filter = {c: np.arange(0, N_GENES, 2) for c in set(cond.tolist()) if c != "ctrl"}
+    ctrl = torch.tensor(x.mean(axis=0))
+    losses = gears_loss_functions()
+    results = []
+    for make in ("gears", "ours"):
+        model = _toy_model(uncertainty)
+        model.train()
+        batch = _pyg_batch(x, y, node, cond)[0] if make == "gears" else _cell_batch(x, node)
+        target = batch.y if make == "gears" else torch.from_numpy(y)
+        out = model(batch)
+        if uncertainty:
+            loss = losses.uncertainty_loss_fct(out[0], out[1], target, list(cond), reg=1.0, ctrl=ctrl,
+                                               dict_filter=dict_filter, direction_lambda=0.1)
+            out = out[0]
+        else:
+            loss = losses.loss_fct(out, target, list(cond), ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((out.detach().numpy(), float(loss), grads))
+    (out_g, loss_g, grads_g), (out_o, loss_o, grads_o) = results
+    assert out_g.shape == (8, N_GENES)
+    np.testing.assert_allclose(out_o, out_g, rtol=1e-6, atol=1e-7)
+    assert loss_o == pytest.approx(loss_g, rel=1e-6)
+    assert set(grads_o) == set(grads_g) and len(grads_g) > 10
+    for name in grads_g:
+        np.testing.assert_allclose(grads_o[name].numpy(), grads_g[name].numpy(), rtol=1e-5, atol=1e-7, err_msg=name)
+    # the perturbation matters: a perturbed cell's output depends on which gene is perturbed
+    model = _toy_model(uncertainty)
+    model.eval()
+    import torch as _t
+
+    with _t.no_grad():
+        a = model(_cell_batch(x[:1], np.array([2])))
+        b = model(_cell_batch(x[:1], np.array([5])))
+    a, b = (v[0] if uncertainty else v for v in (a, b))
+    assert np.abs(a.numpy() - b.numpy()).max() > 1e-4
+
+
+def test_predictions_equal_gears_inference_evaluate():
+    """``BatchedGears.predict_cells`` = ``gears.inference.evaluate`` on GEARS's cell graphs, same weights."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from perturb_select.gears_batched import BatchedGears
+
+    g = _gears()
+    x, y, node, cond = _cells(seed=4)
+    model = _toy_model()
+    # a few training steps so that BatchNorm's running statistics are not their initial values
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(3):
+        opt.zero_grad()
+        ((model(_cell_batch(x, node)) - torch.from_numpy(y)) ** 2).mean().backward()
+        opt.step()
+    _, graphs = _pyg_batch(x, y, node, cond)
+    res = g.evaluate(DataLoader(graphs, batch_size=3, shuffle=False), model, False, "cpu")
+
+    runner = BatchedGears.__new__(BatchedGears)  # only what predict_cells reads
+    runner.model, runner.device = model, "cpu"
+    # Same batch size as GEARS's loader: GEARS_Model's co-expression SGConv reaches only the first cell of
+    # each batch (its edge_index spans the first num_genes rows), so a cell's prediction depends on its
+    # place in the batch; ours and GEARS's batches are cut the same way.
+    runner.config = TrainingConfig(test_batch_size=3)
+    runner.screen = type("S", (), {"n_genes": N_GENES})()
+    data = {"cells": np.arange(8), "x": torch.from_numpy(x), "node": node}
+    pred, logvar = runner.predict_cells(data)
+    assert logvar is None
+    np.testing.assert_allclose(pred, res["pred"], rtol=1e-6, atol=1e-6)
+    runner.config = TrainingConfig(test_batch_size=5)
+    shifted, _ = runner.predict_cells(data)
+    assert np.abs(shifted[3] - res["pred"][3]).max() > 1e-5  # cell 3 is first of its batch only with 3
+    np.testing.assert_array_equal(res["truth"], y)
+
+
+def test_coexpression_graph_equals_gears(tmp_path):
+    import anndata as ad
+
+    g = _gears()
+    from perturb_select.gears_batched import coexpression_edges
+
+    rng = np.random.default_rng(2)
+    n_cells, n_genes = 60, 30
+    base = rng.random((n_cells, 3))
+    X = np.hstack([base @ rng.random((3, n_genes)) + 0.3 * rng.random((n_cells, n_genes))]).astype(np.float32)
+    X[:, 5] = 0.0  # a constant gene: NaN correlations, set to 0 as GEARS does
+    conds = np.array(["ctrl"] * 20 + ["A+ctrl"] * 20 + ["B+ctrl"] * 20)
+    genes = [f"g{i}" for i in range(n_genes)]
+    adata = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame({"condition": conds}, index=[f"c{i}" for i in range(n_cells)]),
+                       var=pd.DataFrame({"gene_name": genes}, index=genes))
+    train = ["ctrl", "A+ctrl"]
+    (tmp_path / "d").mkdir()  # GEARS caches the graph as a CSV there
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = g.utils.get_coexpression_network_from_train(adata, 0.4, 5, str(tmp_path), "d", "s", 1, 0.75,
+                                                          {"train": train})
+    src, dst, w = coexpression_edges(X[np.isin(conds, train)], k=5, threshold=0.4)
+    ours = sorted(zip((genes[i] for i in src), (genes[j] for j in dst), np.round(w, 5)))
+    theirs = sorted(zip(ref["source"], ref["target"], np.round(ref["importance"].to_numpy(), 5)))
+    assert len(ours) > n_genes  # a real graph, self-edges included as in GEARS
+    assert ours == theirs
+
+
+# --------------------------------------------------------------------------------------------------
+# Files and configuration
+# --------------------------------------------------------------------------------------------------
+
+
+def _layout(n_genes=25):
+    import anndata as ad
+
+    genes = [f"g{i}" for i in range(n_genes)]
+    conds = ["ctrl"] * 4 + ["A+ctrl"] * 3 + ["B+ctrl"] * 3
+    names = [f"T_{c}_1" if c == "ctrl" else f"T_{c}_1+1" for c in conds]
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"condition": conds, "condition_name": names, "cell_type": "T"},
+                       index=[f"c{i}" for i in range(len(conds))]).astype("category")
+    adata = ad.AnnData(X=sp.csr_matrix(rng.random((len(conds), n_genes)).astype(np.float32)), obs=obs,
+                       var=pd.DataFrame({"gene_name": genes}, index=genes))
+    adata.uns["rank_genes_groups_cov_all"] = {"T_A+ctrl_1+1": np.array(genes[::-1]), "T_B+ctrl_1+1": np.array(genes)}
+    adata.uns["top_non_dropout_de_20"] = {"T_A+ctrl_1+1": np.array(genes[3:8]), "T_B+ctrl_1+1": np.array(genes[:20])}
+    adata.uns["non_zeros_gene_idx"] = {"T_A+ctrl_1+1": np.array([1, 4, 9]), "T_B+ctrl_1+1": np.arange(n_genes)}
+    return adata
+
+
+def test_screen_arrays_from_layout_and_round_trip(tmp_path):
+    adata = _layout()
+    screen = ScreenArrays.from_anndata(adata)
+    assert list(screen.conditions) == ["A+ctrl", "B+ctrl", "ctrl"]
+    assert list(screen.cell_condition) == [2] * 4 + [0] * 3 + [1] * 3
+    assert list(screen.de_idx[0]) == list(range(24, 4, -1))  # rank order, the first 20
+    assert list(screen.de_idx_non_dropout[0]) == [3, 4, 5, 6, 7] + [-1] * 15
+    assert (screen.de_idx[2] == -1).all() and screen.nonzero_genes("ctrl").size == 0
+    assert list(screen.nonzero_genes("A+ctrl")) == [1, 4, 9]
+    np.testing.assert_allclose(screen.mean_expression("B+ctrl"), adata.X[7:].toarray().mean(axis=0), rtol=1e-6)
+    path = tmp_path / "screen.npz"
+    screen.save(path)
+    back = ScreenArrays.load(path)
+    for name in ("genes", "conditions", "cell_condition", "de_idx", "de_idx_non_dropout", "nz_offsets", "nz_indices"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(screen, name))
+    assert (back.X != screen.X).nnz == 0 and back.X.dtype == np.float32
+    # bad files name the file
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="junk.npz"):
+        ScreenArrays.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    with pytest.raises(InputError, match="format"):
+        ScreenArrays.load(tmp_path / "other.npz")
+    bad = _layout()
+    del bad.uns["rank_genes_groups_cov_all"]["T_B+ctrl_1+1"]
+    with pytest.raises(InputError, match="no DE genes for T_B"):
+        ScreenArrays.from_anndata(bad)
+
+
+def test_graph_npz_round_trip_and_errors(tmp_path):
+    graph = KnowledgeGraph.from_edges(pd.DataFrame(
+        {"source": ["A", "B", "C", "D"], "target": ["B", "C", "A", "A"], "importance": [0.5, 0.25, 1.0, 0.125]}))
+    path = tmp_path / "g.npz"
+    graph.save_npz(path)
+    back = KnowledgeGraph.read(path)  # dispatches on the suffix
+    assert list(back.genes) == ["A", "B", "C", "D"]
+    assert (back.adjacency != graph.adjacency).nnz == 0 and back.adjacency.dtype == np.float32
+    assert back.index_of(["D"])[0] == 3
+    np.savez(tmp_path / "x.npz", format=np.array("perturb-select knowledge graph v1"), genes=np.array(["B", "A"]),
+             data=np.zeros(0, np.float32), indices=np.zeros(0, np.int32), indptr=np.zeros(3, np.int64))
+    with pytest.raises(InputError, match="sorted"):
+        KnowledgeGraph.read_npz(tmp_path / "x.npz")
+    (tmp_path / "t.npz").write_bytes(b"\x00" * 10)
+    with pytest.raises(InputError, match="t.npz"):
+        KnowledgeGraph.read_npz(tmp_path / "t.npz")
+
+
+def test_training_config_defaults_are_gears_and_errors_name_the_key():
+    config = TrainingConfig.from_config({"epochs": 3, "lr": 1, "gpus": 1})
+    assert config.trainer == "batched" and config.lr == 1.0 and isinstance(config.lr, float)
+    assert (config.batch_size, config.lr_decay, config.weight_decay, config.hidden_size) == (32, 0.5, 5e-4, 64)
+    assert (config.direction_lambda, config.coexpress_k, config.coexpress_threshold) == (0.1, 20, 0.4)
+    for bad, field in (({"epochs": 0}, "gears.epochs"), ({"lr_decay": 1.5}, "gears.lr_decay"),
+                       ({"trainer": "fast"}, "gears.trainer"), ({"shuffle": True}, "gears.shuffle"),
+                       ({"batch_size": 2.5}, "gears.batch_size"), ({"uncertainty": "yes"}, "gears.uncertainty"),
+                       ({"device": "tpu"}, "gears.device"), ({"val_fraction": 1.0}, "gears.val_fraction")):
+        with pytest.raises(InputError, match=field.replace(".", r"\.")):
+            TrainingConfig.from_config(bad)
+
+
+# --------------------------------------------------------------------------------------------------
+# End to end on the real screen
+# --------------------------------------------------------------------------------------------------
+
+TRAIN = ["IFNGR1", "IFNGR2", "IRF1", "JAK2", "STAT1", "CMTM6"]
+TEST = ["SMAD4"]
+
+
+@pytest.fixture(scope="module")
+def real_cycle():
+    """Papalexi (7 targets + control, 40 cells each) as screen arrays, and a toy graph over them."""
+    adata = _processed_screen_with(TRAIN + TEST)
+    graph, gene2go = _toy_graph_with(list(adata.var_names))
+    return {"adata": adata, "screen": ScreenArrays.from_anndata(adata), "graph": graph, "gene2go": gene2go}
+
+
+def _processed_screen_with(targets):
+    import anndata as ad
+
+    from conftest import SHARED_DATA
+    from perturb_select.data import preprocess_screen
+    from test_gears_model import _IdentityResolver
+
+    path = SHARED_DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
+    if not path.exists():
+        pytest.skip(f"real screen not found at {path}")
+    raw = ad.read_h5ad(path)
+    raw = raw[raw.obs["perturbation"].isin([*targets, "non-targeting"]).to_numpy()].copy()
+    return preprocess_screen(raw, graph_genes=set(targets), resolver=_IdentityResolver(), cell_type="THP-1",
+                             max_cells_per_condition=40, seed=0, source=str(path)).adata
+
+
+def _toy_graph_with(measured):
+    rng = np.random.default_rng(7)
+    genes = sorted(set(TRAIN + TEST) | set(measured[:50]))
+    rows = []
+    for t in genes:
+        for s in rng.choice([g for g in genes if g != t], int(rng.integers(3, 5)), replace=False):
+            rows.append((s, t, float(rng.uniform(0.1, 1.0))))
+    graph = KnowledgeGraph.from_edges(pd.DataFrame(rows, columns=["source", "target", "importance"]))
+    gene2go = {g: {f"GO:{int(j):07d}" for j in rng.choice(200, 4, replace=False)} for g in genes}
+    return graph, gene2go
+
+
+def _train(real_cycle, seed, **overrides):
+    from perturb_select.gears_batched import train_batched
+
+    config = TrainingConfig(**{"epochs": 2, "hidden_size": 16, "device": "cpu", **overrides})
+    return train_batched(real_cycle["screen"], real_cycle["graph"], TRAIN, TEST, seed=seed, config=config)
+
+
+@pytest.mark.slow
+def test_batched_trainer_on_real_screen(real_cycle):
+    screen = real_cycle["screen"]
+    a, b, c = _train(real_cycle, 0), _train(real_cycle, 0), _train(real_cycle, 1)
+    np.testing.assert_array_equal(a.pred, b.pred)  # bit for bit, same seed and threads
+    assert not np.array_equal(a.pred, c.pred)
+    assert list(a.conditions) == ["SMAD4+ctrl"] and a.pred.shape == (1, screen.n_genes)
+    cells = screen.cells_of("SMAD4+ctrl")
+    np.testing.assert_allclose(a.truth[0], screen.X[cells].toarray().mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.ctrl_mean, screen.X[screen.cells_of("ctrl")].toarray().mean(axis=0), rtol=1e-5)
+    assert np.abs(a.pred[0] - a.ctrl_mean).max() > 1e-3  # the model moved away from its input
+    info = a.info
+    assert info["trainer"] == "batched" and info["torch_threads"] == 1
+    assert info["n_cells"] == {"ctrl": 40, "train": 40 * 6, "val": 40, "test": 40}  # 5 fit + ctrl, 1 val
+    d = info["diagnostics"]
+    assert d["epoch"] == [1, 2] and len(d["train_loss"]) == len(d["val_mse_top20_de"]) == 2
+    assert d["lr"] == [1e-3, 5e-4] and d["steps_per_epoch"] == 240 // 32
+    assert d["best_epoch"] in (1, 2)
+    assert info["best_val_mse_top20_de"] == pytest.approx(d["val_mse_top20_de"][d["best_epoch"] - 1], rel=1e-6)
+    # the baselines by hand on the validation perturbation
+    (val,) = info["val_conditions"]
+    de = screen.de_idx[screen.condition_index(val)]
+    truth = screen.mean_expression(val)
+    fit_means = np.mean([screen.mean_expression(cond) for cond in info["train_conditions"]], axis=0)
+    ctrl = screen.X[screen.cells_of("ctrl")].toarray().mean(axis=0)
+    assert d["val_baselines"]["no_change"] == pytest.approx(np.mean((ctrl[de] - truth[de]) ** 2), rel=1e-5)
+    assert d["val_baselines"]["train_mean"] == pytest.approx(np.mean((fit_means[de] - truth[de]) ** 2), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_uncertainty_head_trains_on_cpu(real_cycle):
+    run = _train(real_cycle, 0, epochs=1, uncertainty=True)
+    (score,) = run.info["test_uncertainty"].values()
+    assert np.isfinite(score) and score > 0
+    assert np.isfinite(run.pred).all()
+
+
+def test_bad_inputs_raise_clear_errors(real_cycle):
+    from perturb_select.gears_batched import train_batched
+
+    screen, graph = real_cycle["screen"], real_cycle["graph"]
+    config = TrainingConfig(epochs=1, device="cpu")
+    with pytest.raises(InputError, match="also in the test set"):
+        train_batched(screen, graph, TRAIN, [TRAIN[0]], seed=0, config=config)
+    with pytest.raises(InputError, match="batch_size"):
+        train_batched(screen, graph, TRAIN[:2], TEST, seed=0,
+                      config=TrainingConfig(epochs=1, device="cpu", batch_size=500))
+    nodes = [g for g in graph.genes if g not in TRAIN + TEST]
+    with pytest.raises(InputError, match="no cells"):
+        train_batched(screen, graph, TRAIN[:2] + nodes[:1], TEST, seed=0, config=config)
+    with pytest.raises(InputError, match="seed"):
+        train_batched(screen, graph, TRAIN, TEST, seed=-1, config=config)
+
+
+@pytest.mark.slow
+def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
+    """The batched and cell-gears trainers, 3 seeds each: top-20 DE MSE means within the seed spread."""
+    from perturb_select.gears_model import train_and_predict
+    from perturb_select.metrics import evaluate_predictions
+
+    batched, reference = [], []
+    for seed in (0, 1, 2):
+        run = _train(real_cycle, seed, epochs=2, hidden_size=64)
+        batched.append(evaluate_predictions(run)["mean"]["mse_top20_de"])
+        ref = train_and_predict(real_cycle["adata"], real_cycle["graph"], real_cycle["gene2go"], TRAIN, TEST,
+                                seed=seed, work_dir=tmp_path / f"w{seed}", epochs=2, device="cpu", num_threads=1)
+        assert ref.info["val_conditions"] == run.info["val_conditions"]  # same validation split
+        reference.append(evaluate_predictions(ref)["mean"]["mse_top20_de"])
+    gap = abs(np.mean(batched) - np.mean(reference))
+    spread = max(np.std(batched, ddof=1), np.std(reference, ddof=1))
+    print(f"top-20 DE MSE batched {np.round(batched, 4)} cell-gears {np.round(reference, 4)}: "
+          f"gap of means {gap:.4f}, seed sd {spread:.4f}")
+    assert gap <= 2 * spread + 0.02
