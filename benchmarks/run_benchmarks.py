@@ -22,6 +22,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_suite as suite  # noqa: E402 - the helper module beside this script
+import bench_training  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -39,8 +40,10 @@ BENCHMARKS = {
     "maxspec-agreement": "MaxSpec's shortlisted greedy against the exhaustive greedy, first 40 picks (--quick: 10)",
     "jaccard-full": "GO graph from the full human gene2go: reading and Jaccard top-k",
     "jaccard-gears": "Jaccard top-k against GEARS's make_GO on a 2,000-gene subset",
+    "gears-job": "one cold train_gears job of the main job (Papalexi cycle 5), batched vs cell-gears trainer",
+    "gears-throughput": "GEARS training steps per second on a synthetic Replogle-shaped screen, both trainers",
 }
-NEEDS_PREPARED = set(BENCHMARKS) - {"jaccard-full"}
+NEEDS_PREPARED = set(BENCHMARKS) - {"jaccard-full", "gears-job"}
 
 # Libraries imported before a benchmark's baseline memory is taken, so that its RSS increase is data
 # and work, not library code.
@@ -54,6 +57,8 @@ PRELOAD = {
     "maxspec-agreement": _BASE + ("perturb_select.selection",),
     "jaccard-full": _BASE + ("perturb_select.go", "goatools.anno.genetogo_reader", "goatools.obo_parser"),
     "jaccard-gears": _BASE + ("perturb_select.go", "gears.utils"),
+    "gears-job": _BASE,
+    "gears-throughput": _BASE + ("torch", "torch_geometric", "gears.utils", "perturb_select.gears_batched"),
 }
 
 
@@ -120,6 +125,11 @@ def fixed_jobs(args, workdir: Path) -> list[tuple[str, Callable, dict]]:
         "jaccard-full": (suite.bench_jaccard_full, dict(data=args.data)),
         "jaccard-gears": (suite.bench_jaccard_gears, dict(workdir=workdir, n_genes=args.gears_genes,
                                                           workers=args.gears_workers)),
+        "gears-job": (bench_training.bench_gears_job, dict(data=args.data, workdir=workdir,
+                                                           epochs=2 if args.quick else 5)),
+        "gears-throughput": (bench_training.bench_gears_throughput,
+                             dict(workdir=workdir, steps=3 if args.quick else 10,
+                                  n_genes=1000 if args.quick else 5000)),
     }
     return [(name, *jobs[name]) for name in BENCHMARKS if name in args.only and name in jobs]
 

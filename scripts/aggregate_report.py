@@ -14,4 +14,6 @@ run_snakemake_stage(
     summary_out=snakemake.output.summary,
     plots={"mse_top20_de": snakemake.output.mse_plot, "pearson_delta": snakemake.output.pearson_plot},
     dataset=snakemake.params.dataset,
+    learning_out=snakemake.output.learning_curves,
+    learning_plot=snakemake.output.learning_plot,
 )

@@ -133,3 +133,26 @@ def test_jaccard_against_gears_make_go_on_a_hand_example(tiny_workdir, monkeypat
     (row,) = suite.bench_jaccard_gears(tiny_workdir, n_genes=5, workers=1)
     assert (row["edges_ours"], row["edges_gears"], row["edges_common"]) == (8, 8, 8)
     assert "max weight diff 0;" in row["note"]
+
+
+@pytest.mark.gears
+def test_training_throughput_bench_on_the_tiny_graph(tiny_workdir):
+    import bench_training
+
+    (row,) = bench_training.bench_gears_throughput(tiny_workdir, n_genes=25, cells_per_perturbation=40, steps=2,
+                                                   batch_size=8, fit_perturbations=3)
+    assert row["ours"] == "batched" and row["peer"] == "cell-gears step"
+    assert row["ours_s"] > 0 and row["peer_s"] > 0 and row["ratio"] == row["peer_s"] / row["ours_s"]
+    assert "3 perturbations x 40 cells, 25 genes" in row["benchmark"]
+    assert row["cells_per_s_ours"] == pytest.approx(8 / row["ours_s"])
+
+
+def test_synthetic_screen_layout():
+    import bench_training
+
+    screen = bench_training.synthetic_screen(["A", "B"], [f"g{i}" for i in range(30)], cells_per_perturbation=5,
+                                             n_ctrl=7)
+    assert list(screen.conditions) == ["A+ctrl", "B+ctrl", "ctrl"]
+    assert screen.X.shape == (17, 30) and len(screen.cells_of("ctrl")) == 7
+    assert (screen.de_idx[2] == -1).all() and (screen.de_idx[0] >= 0).all()
+    assert screen.nonzero_genes("A+ctrl").size == 15 and screen.nonzero_genes("ctrl").size == 0

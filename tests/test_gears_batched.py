@@ -392,7 +392,9 @@ TEST = ["SMAD4"]
 def real_cycle():
     """Papalexi (7 targets + control, 40 cells each) as screen arrays, and a toy graph over them."""
     adata = _processed_screen_with(TRAIN + TEST)
-    graph, gene2go = _toy_graph_with(list(adata.var_names))
+    from test_gears_model import _toy_graph
+
+    graph, gene2go = _toy_graph(list(adata.var_names), targets=TRAIN + TEST)
     return {"adata": adata, "screen": ScreenArrays.from_anndata(adata), "graph": graph, "gene2go": gene2go}
 
 
@@ -410,18 +412,6 @@ def _processed_screen_with(targets):
     raw = raw[raw.obs["perturbation"].isin([*targets, "non-targeting"]).to_numpy()].copy()
     return preprocess_screen(raw, graph_genes=set(targets), resolver=_IdentityResolver(), cell_type="THP-1",
                              max_cells_per_condition=40, seed=0, source=str(path)).adata
-
-
-def _toy_graph_with(measured):
-    rng = np.random.default_rng(7)
-    genes = sorted(set(TRAIN + TEST) | set(measured[:50]))
-    rows = []
-    for t in genes:
-        for s in rng.choice([g for g in genes if g != t], int(rng.integers(3, 5)), replace=False):
-            rows.append((s, t, float(rng.uniform(0.1, 1.0))))
-    graph = KnowledgeGraph.from_edges(pd.DataFrame(rows, columns=["source", "target", "importance"]))
-    gene2go = {g: {f"GO:{int(j):07d}" for j in rng.choice(200, 4, replace=False)} for g in genes}
-    return graph, gene2go
 
 
 def _train(real_cycle, seed, **overrides):
@@ -504,3 +494,68 @@ def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
     print(f"top-20 DE MSE batched {np.round(batched, 4)} cell-gears {np.round(reference, 4)}: "
           f"gap of means {gap:.4f}, seed sd {spread:.4f}")
     assert gap <= 2 * spread + 0.02
+
+
+# --------------------------------------------------------------------------------------------------
+# The compact receptive field gives GEARS_Model the whole graph's outputs and gradients
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hops", [1, 2])
+def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
+    import torch
+
+    from perturb_select.gears_batched import go_edge_edges_with_loops
+    from perturb_select.graph import compact_receptive_field, receptive_field_subgraph
+    from perturb_select.gears_upstream import gears_model_class
+    from test_gears_model import _batch, _random_graph, _randomise_batchnorm, N_GENES as TOY_GENES
+
+    GEARS_Model = gears_model_class()
+    whole = _random_graph(seed=hops)
+    perturbed = ["G007", "G042", "G120"]
+    compact, self_loop = compact_receptive_field(whole, perturbed, hops)
+    sub = receptive_field_subgraph(whole, perturbed, hops)
+    assert compact.n_nodes < sub.n_nodes and compact.n_edges < sub.n_edges  # smaller than the subgraph
+    assert (self_loop > 1).any() and (self_loop >= 1).all()
+
+    rng = np.random.default_rng(42)
+    co = (torch.tensor(np.vstack([rng.integers(0, TOY_GENES, 30), rng.integers(0, TOY_GENES, 30)])),
+          torch.tensor(rng.uniform(0.4, 1, 30), dtype=torch.float32))
+
+    def model(graph, loops):
+        index, weight = go_edge_edges_with_loops(graph, loops)
+        config = {"num_genes": TOY_GENES, "num_perts": graph.n_nodes, "hidden_size": 16, "uncertainty": False,
+                  "num_go_gnn_layers": hops, "decoder_hidden_size": 16, "num_gene_gnn_layers": 1,
+                  "no_perturb": False, "G_coexpress": co[0], "G_coexpress_weight": co[1], "G_go": index,
+                  "G_go_weight": weight, "device": "cpu"}
+        return GEARS_Model(config)
+
+    torch.manual_seed(0)
+    m_whole = model(whole, None)
+    _randomise_batchnorm(m_whole, seed=hops)
+    m_compact = model(compact, self_loop)
+    rows = whole.index_of(compact.genes)
+    m_compact.load_state_dict({k: (v[rows].clone() if k == "pert_emb.weight" else v.clone())
+                               for k, v in m_whole.state_dict().items()})
+    target = torch.tensor(np.random.default_rng(5).random((len(perturbed) + 1, TOY_GENES)), dtype=torch.float32)
+    results = []
+    for m, graph in ((m_whole, whole), (m_compact, compact)):
+        m.eval()
+        with torch.no_grad():
+            out_eval = m(_batch(graph, perturbed)).numpy()
+        m.train()
+        loss = ((m(_batch(graph, perturbed)) - target) ** 2).mean()
+        loss.backward()
+        results.append((out_eval, float(loss), {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}))
+    (o_w, l_w, g_w), (o_c, l_c, g_c) = results
+    np.testing.assert_allclose(o_c, o_w, rtol=1e-5, atol=1e-6)
+    assert l_c == pytest.approx(l_w, rel=1e-6)
+    for name in g_w:
+        expected = g_w[name][torch.from_numpy(rows)] if name == "pert_emb.weight" else g_w[name]
+        np.testing.assert_allclose(g_c[name].numpy(), expected.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+    # negative control: without the compensating self-loops the outputs change
+    m_plain = model(compact, None)
+    m_plain.load_state_dict(m_compact.state_dict())
+    m_plain.eval()
+    with torch.no_grad():
+        assert np.abs(m_plain(_batch(compact, perturbed)).numpy() - o_w).max() > 1e-5

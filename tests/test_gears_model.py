@@ -353,10 +353,10 @@ def _processed_screen():
     return screen.adata
 
 
-def _toy_graph(measured) -> tuple[KnowledgeGraph, dict]:
-    """The 6 targets + 50 measured genes, 3-4 random in-edges each, and made-up GO term sets."""
+def _toy_graph(measured, targets=None) -> tuple[KnowledgeGraph, dict]:
+    """The targets (default the 6 above) + 50 measured genes, 3-4 random in-edges each, made-up GO term sets."""
     rng = np.random.default_rng(7)
-    genes = sorted(set(TRAIN + TEST) | set(measured[:50]))
+    genes = sorted(set(TRAIN + TEST if targets is None else targets) | set(measured[:50]))
     rows = []
     for t in genes:
         for s in rng.choice([g for g in genes if g != t], int(rng.integers(3, 5)), replace=False):

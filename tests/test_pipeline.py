@@ -66,3 +66,28 @@ def test_split_stage_rejects_a_budget_larger_than_the_pool(tmp_path):
     assert not out.exists()
     split_test_set(str(candidates), str(out), seed=1, test_fraction=0.1, cycles=3, batch_size=3)
     assert out.exists()
+
+
+def test_train_stage_checks_the_training_config_before_reading_data(tmp_path):
+    from perturb_select.pipeline import train_gears
+
+    out = tmp_path / "predictions.npz"
+    common = dict(split="absent.json", selection="absent.tsv", output=str(out), cycle=1, seed=1, batch_size=2,
+                  edges="absent.npz")
+    with pytest.raises(InputError, match=r"gears\.epochs"):
+        train_gears(gears={"epochs": 0}, **common)
+    with pytest.raises(InputError, match=r"gears\.schedule.*unknown key"):
+        train_gears(gears={"epochs": 1, "schedule": "cosine"}, **common)
+    assert not out.exists()
+
+
+def test_cell_gears_trainer_refuses_settings_it_cannot_apply(tmp_path):
+    from perturb_select.pipeline import _train_cell_gears
+    from perturb_select.training import TrainingConfig
+
+    with pytest.raises(InputError, match=r"gears\.lr_decay.*GEARS's value 0.5"):
+        _train_cell_gears("a.h5ad", "g.pkl", None, [], [], 1, TrainingConfig(trainer="cell-gears", lr_decay=0.9),
+                          str(tmp_path / "work"))
+    with pytest.raises(InputError, match=r"gears\.uncertainty"):
+        _train_cell_gears("a.h5ad", "g.pkl", None, [], [], 1, TrainingConfig(trainer="cell-gears", uncertainty=True),
+                          str(tmp_path / "work"))

@@ -37,8 +37,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .gears_model import CTRL, CyclePredictions, N_DE, condition_of, graph_independent_init, go_edge_index
-from .graph import KnowledgeGraph, receptive_field_subgraph
+from .gears_model import CTRL, CyclePredictions, condition_of, go_edge_index, graph_independent_init, resolve_device
+from .graph import KnowledgeGraph, compact_receptive_field
 from .io import InputError
 from .screen import ScreenArrays
 from .training import TrainingConfig
@@ -64,17 +64,6 @@ class CellBatch:
 
     def __init__(self, x, pert_idx, batch):
         self.x, self.pert_idx, self.batch = x, pert_idx, batch
-
-
-def resolve_device(device: str) -> str:
-    """``'auto'`` -> ``'cuda'`` when available, else ``'cpu'``; an unavailable CUDA device raises InputError."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("config", "gears.device", f"device {device!r} requested but CUDA is not available")
-    return device
 
 
 def coexpression_edges(X_train: np.ndarray, k: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,6 +105,26 @@ def coexpression_edges(X_train: np.ndarray, k: int, threshold: float) -> tuple[n
     return source[keep].astype(np.int64), target[keep].astype(np.int64), weight[keep].astype(np.float32)
 
 
+def go_edge_edges_with_loops(pert_graph: KnowledgeGraph, self_loop: np.ndarray | None = None):
+    """GEARS's ``G_go`` / ``G_go_weight`` for ``pert_graph``, plus explicit self-loops where ``self_loop != 1``.
+
+    Returns ``edge_index`` (2, E) int64 and ``edge_weight`` (E,) float32 tensors (see
+    ``gears_model.go_edge_index``); nodes whose self-loop weight is 1 are left to PyG's ``gcn_norm``.
+    """
+    import torch
+
+    edge_index, edge_weight = go_edge_index(pert_graph)
+    if self_loop is None:
+        return edge_index, edge_weight
+    self_loop = np.asarray(self_loop, dtype=np.float32)
+    if self_loop.shape != (pert_graph.n_nodes,):
+        raise ValueError(f"self_loop has shape {self_loop.shape}, expected ({pert_graph.n_nodes},)")
+    loops = np.flatnonzero(self_loop != 1.0)
+    loop_index = torch.from_numpy(np.vstack([loops, loops]).astype(np.int64))
+    return (torch.cat([edge_index, loop_index], dim=1),
+            torch.cat([edge_weight, torch.from_numpy(self_loop[loops])]))
+
+
 def split_validation(train_genes: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """Seeded split of a cycle's training perturbations into fit and validation conditions.
 
@@ -155,10 +164,13 @@ class BatchedGears:
     config : TrainingConfig
     seed : int
         Seeds the control pairing (``np.random.default_rng([seed, 1])``), initial weights and batch order.
+    self_loop : numpy.ndarray, shape (pert_graph.n_nodes,), optional
+        Self-loop weights for GEARS's GO graph (``graph.compact_receptive_field``); None = PyG's 1.
     """
 
     def __init__(self, screen: ScreenArrays, pert_graph: KnowledgeGraph, fit_conditions: list[str],
-                 val_conditions: list[str], config: TrainingConfig, seed: int):
+                 val_conditions: list[str], config: TrainingConfig, seed: int,
+                 self_loop: np.ndarray | None = None):
         import torch
 
         from .gears_upstream import gears_loss_functions, gears_model_class
@@ -193,7 +205,7 @@ class BatchedGears:
         x_train = screen.X[fit_cells].toarray()
         src, dst, weight = coexpression_edges(x_train, config.coexpress_k, config.coexpress_threshold)
         self.coexpress = (torch.from_numpy(np.vstack([src, dst])), torch.from_numpy(weight))
-        go_index, go_weight = go_edge_index(pert_graph)
+        go_index, go_weight = go_edge_edges_with_loops(pert_graph, self_loop)
         model_config = {
             "hidden_size": config.hidden_size,
             "num_go_gnn_layers": config.num_go_gnn_layers,
@@ -464,15 +476,16 @@ def train_batched(
     no_de = [c for c in [*fit_conds, *val_conds, *test_conds] if (screen.de_idx[screen.condition_index(c)] < 0).all()]
     if no_de:
         raise InputError("screen", "de_idx", f"no DE genes for {no_de[:10]}")
-    pert_graph = (
-        receptive_field_subgraph(graph, train_genes + test_genes, hops=config.num_go_gnn_layers)
-        if config.use_subgraph else graph
-    )
+    self_loop = None
+    if config.use_subgraph:
+        pert_graph, self_loop = compact_receptive_field(graph, train_genes + test_genes, hops=config.num_go_gnn_layers)
+    else:
+        pert_graph = graph
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
         t0 = time.perf_counter()
-        runner = BatchedGears(screen, pert_graph, fit_conds, val_conds, config, int(seed))
+        runner = BatchedGears(screen, pert_graph, fit_conds, val_conds, config, int(seed), self_loop=self_loop)
         seconds = {"load": time.perf_counter() - t0}
         t0 = time.perf_counter()
         diagnostics = runner.fit()
@@ -503,6 +516,7 @@ def train_batched(
             "use_subgraph": bool(config.use_subgraph),
             "nodes": pert_graph.n_nodes,
             "edges": pert_graph.n_edges,
+            "self_loops": 0 if self_loop is None else int((self_loop != 1.0).sum()),
             "whole_graph_nodes": graph.n_nodes,
             "whole_graph_edges": graph.n_edges,
         },

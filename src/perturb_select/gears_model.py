@@ -284,7 +284,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("config", "device", f"device {device!r} requested but CUDA is not available")
+        raise InputError("config", "gears.device", f"device {device!r} requested but CUDA is not available")
     return device
 
 

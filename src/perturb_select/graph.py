@@ -265,6 +265,56 @@ def sgc_operator(graph: KnowledgeGraph) -> sp.csr_matrix:
     return (scale @ propagation @ scale).tocsr()
 
 
+def compact_receptive_field(graph: KnowledgeGraph, genes: Iterable[str], hops: int) -> tuple[KnowledgeGraph, np.ndarray]:
+    """The receptive field of ``genes`` alone, with each boundary node's degree carried by a self-loop.
+
+    ``receptive_field_subgraph`` keeps, for the nodes exactly ``hops`` away, every edge into them, only so
+    that their degrees (which enter the SGC normalisation of their messages) stay right; the sources of
+    those edges are nodes too, whose embeddings are computed and never used. Here those edges are
+    dropped and each such boundary node ``s`` gets instead a self-loop of weight
+    ``1 + sum of the dropped in-weights``. PyG's ``gcn_norm`` (``add_remaining_self_loops``) keeps an
+    existing self-loop's weight instead of adding one of weight 1, so ``s``'s degree, and every
+    message into the nodes within ``hops - 1`` of ``genes``, are those of the whole graph: the K-layer
+    embeddings of ``genes`` are identical (tested on GEARS's model). Only the boundary nodes' own outputs
+    change, and those are never used.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+    genes : iterable of str
+        Perturbed genes (nodes).
+    hops : int
+        K >= 1, GEARS's ``num_go_gnn_layers``.
+
+    Returns
+    -------
+    sub : KnowledgeGraph
+        The nodes of ``R_K(genes)``, with the edges into nodes within ``hops - 1`` of ``genes``.
+    self_loop : numpy.ndarray, shape (sub.n_nodes,), float32
+        Self-loop weight to give each node (1.0 = PyG's default self-loop).
+    """
+    if hops < 1:
+        raise ValueError(f"hops must be >= 1, got {hops}")
+    idx = graph.index_of(genes)
+    inside = in_neighbourhood(graph, idx, hops)
+    interior = in_neighbourhood(graph, idx, hops - 1)
+    nodes = np.flatnonzero(inside)
+    remap = np.full(graph.n_nodes, -1, dtype=np.int64)
+    remap[nodes] = np.arange(len(nodes))
+    coo = graph.adjacency.tocoo()
+    keep = interior[coo.col]  # every edge into an interior node starts within K hops
+    adjacency = sp.csr_matrix(
+        (coo.data[keep], (remap[coo.row[keep]], remap[coo.col[keep]])), shape=(len(nodes), len(nodes)),
+        dtype=np.float32,
+    )
+    adjacency.sort_indices()
+    in_weight = np.asarray(graph.adjacency.sum(axis=0), dtype=np.float64).ravel()
+    self_loop = np.ones(len(nodes), dtype=np.float32)
+    boundary = ~interior[nodes]
+    self_loop[boundary] = (1.0 + in_weight[nodes[boundary]]).astype(np.float32)
+    return KnowledgeGraph(graph.genes[nodes], adjacency), self_loop
+
+
 def receptive_field_subgraph(graph: KnowledgeGraph, genes: Iterable[str], hops: int) -> KnowledgeGraph:
     """The smallest subgraph on which K SGC layers give ``genes`` the same embeddings as the whole graph.
 

@@ -313,19 +313,33 @@ def evaluate(predictions: str, output: str, wildcards: Mapping) -> None:
     result = evaluate_predictions(run)
     # Perturbations GEARS learnt from in this cycle (its own train + validation split of the picks).
     result["n_train_perturbations"] = len(run.info["train_conditions"]) + len(run.info["val_conditions"])
+    result["trainer"] = run.info.get("trainer", "cell-gears")
+    if "diagnostics" in run.info:  # learning curves of the batched trainer (gears_batched.BatchedGears.fit)
+        result["diagnostics"] = run.info["diagnostics"]
     result.update({k: (int(v) if str(v).isdigit() else v) for k, v in wildcards.items()})
     write_json(result, output)
 
 
-def aggregate_report(metric_files: Sequence[str], metrics_out: str, summary_out: str, plots: Mapping[str, str], dataset: str) -> None:
-    """Stage aggregate_report: long metrics table, strategy x cycle summary (mean ± std over seeds), plots."""
-    from .report import collect_metrics, plot_metric_curves, summarise
+def aggregate_report(metric_files: Sequence[str], metrics_out: str, summary_out: str, plots: Mapping[str, str],
+                     dataset: str, learning_out: str | None = None, learning_plot: str | None = None) -> None:
+    """Stage aggregate_report: long metrics table, strategy x cycle summary (mean ± std over seeds), plots.
+
+    ``learning_out`` / ``learning_plot``: every run's validation learning curve next to the validation
+    baselines (TSV), and the final cycle's curves of the first seed per strategy (SVG).
+    """
+    from .report import collect_learning_curves, collect_metrics, plot_learning_curves, plot_metric_curves, summarise
 
     table = collect_metrics(metric_files)
     write_tsv(table, metrics_out, float_format="%.6g")
     write_tsv(summarise(table), summary_out)
     for metric, path in plots.items():
         plot_metric_curves(table, metric, path, title=dataset)
+    if learning_out or learning_plot:
+        curves = collect_learning_curves(metric_files)
+        if learning_out:
+            write_tsv(curves, learning_out, float_format="%.6g")
+        if learning_plot:
+            plot_learning_curves(curves, learning_plot, title=dataset)
 
 
 # --------------------------------------------------------------------------- helpers

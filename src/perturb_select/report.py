@@ -94,3 +94,77 @@ def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike
         with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "perturb-select"}):
             fig.savefig(tmp, format="svg", metadata={"Date": None})
     plt.close(fig)
+
+
+LEARNING_COLUMNS = ("dataset", "strategy", "seed", "cycle", "epoch", "train_loss", "val_mse_top20_de",
+                    "val_no_change", "val_train_mean", "lr", "best_epoch")
+
+
+def collect_learning_curves(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per (run, epoch): training loss, validation top-20 DE MSE and the validation baselines.
+
+    Reads ``diagnostics`` from the ``evaluate`` stage's JSON (runs of the batched trainer; runs without
+    diagnostics, e.g. of the cell-gears trainer, are skipped). ``val_no_change`` and ``val_train_mean`` are
+    the top-20 DE MSE of the control mean and of the mean of the training perturbations on the same
+    validation perturbations (``gears_batched.BatchedGears.baselines``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``LEARNING_COLUMNS``, sorted by run then epoch; empty if no run has diagnostics.
+    """
+    rows = []
+    for path in paths:
+        with open(path) as handle:
+            record = json.load(handle)
+        diag = record.get("diagnostics")
+        if not diag:
+            continue
+        base = diag.get("val_baselines", {})
+        for i, epoch in enumerate(diag["epoch"]):
+            rows.append({
+                **{k: record[k] for k in KEYS},
+                "epoch": epoch,
+                "train_loss": diag["train_loss"][i],
+                "val_mse_top20_de": diag["val_mse_top20_de"][i],
+                "val_no_change": base.get("no_change"),
+                "val_train_mean": base.get("train_mean"),
+                "lr": diag["lr"][i],
+                "best_epoch": diag.get("best_epoch"),
+            })
+    table = pd.DataFrame(rows, columns=list(LEARNING_COLUMNS))
+    return table.sort_values(list(KEYS) + ["epoch"], kind="stable").reset_index(drop=True)
+
+
+def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: str = "") -> None:
+    """Validation top-20 DE MSE per epoch for the final cycle of the first seed, one panel per strategy,
+    with the two validation baselines of the same run as horizontal lines; SVG, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    strategies = sorted(curves["strategy"].unique()) if len(curves) else []
+    fig, axes = plt.subplots(1, max(1, len(strategies)), figsize=(3.2 * max(1, len(strategies)), 3.2),
+                             sharey=True, squeeze=False)
+    for ax, strategy in zip(axes[0], strategies):
+        frame = curves[curves["strategy"] == strategy]
+        seed = frame["seed"].min()
+        frame = frame[frame["seed"] == seed]
+        cycle = frame["cycle"].max()
+        run = frame[frame["cycle"] == cycle].sort_values("epoch")
+        ax.plot(run["epoch"], run["val_mse_top20_de"], marker="o", label="GEARS")
+        ax.axhline(run["val_no_change"].iloc[0], color="grey", linestyle="--", label="no change")
+        ax.axhline(run["val_train_mean"].iloc[0], color="black", linestyle=":", label="training mean")
+        ax.set_title(f"{strategy}, seed {seed}, cycle {cycle}", fontsize=9)
+        ax.set_xlabel("epoch")
+    if not strategies:
+        axes[0][0].text(0.5, 0.5, "no learning curves (cell-gears trainer)", ha="center", va="center")
+    axes[0][0].set_ylabel("validation top-20 DE MSE")
+    axes[0][0].legend(frameon=False, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "perturb-select"}):
+            fig.savefig(tmp, format="svg", metadata={"Date": None})
+    plt.close(fig)

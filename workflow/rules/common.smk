@@ -82,6 +82,7 @@ def all_outputs():
             f"results/report/{dataset}/metrics.tsv",
             f"results/report/{dataset}/mse_top20_de.svg",
             f"results/report/{dataset}/pearson_delta.svg",
+            f"results/report/{dataset}/learning_curves.svg",
         ]
     return outputs
 

@@ -21,6 +21,13 @@ rule aggregate_report:
             category="Results",
             subcategory="{dataset}",
         ),
+        learning_curves="results/report/{dataset}/learning_curves.tsv",
+        learning_plot=report(
+            "results/report/{dataset}/learning_curves.svg",
+            caption="../report/learning_curves.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
     params:
         dataset="{dataset}",
     log:
