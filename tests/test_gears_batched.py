@@ -559,3 +559,28 @@ def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
     m_plain.eval()
     with torch.no_grad():
         assert np.abs(m_plain(_batch(compact, perturbed)).numpy() - o_w).max() > 1e-5
+
+
+@pytest.mark.slow
+def test_predict_perturbations_scores_any_graph_gene(real_cycle):
+    """GEARS.predict's use: one shared, seeded control sample; uncertainty score exp(-mean logvar)."""
+    from perturb_select.gears_batched import BatchedGears, split_validation
+    from perturb_select.graph import compact_receptive_field
+
+    screen, graph = real_cycle["screen"], real_cycle["graph"]
+    fit, val = split_validation(TRAIN, 0.1, 0)
+    unscreened = [g for g in graph.genes if g not in TRAIN + TEST][:2]  # graph genes without cells
+    sub, loops = compact_receptive_field(graph, TRAIN + TEST + unscreened, 1)
+    runner = BatchedGears(screen, sub, fit, val, TrainingConfig(epochs=1, hidden_size=16, device="cpu",
+                                                                uncertainty=True), seed=0, self_loop=loops)
+    runner.fit()
+    genes = [TEST[0], *unscreened]
+    pred, score = runner.predict_perturbations(genes, n_ctrl=50, seed=3)
+    again, score_again = runner.predict_perturbations(genes, n_ctrl=50, seed=3)
+    assert pred.shape == (3, screen.n_genes) and score.shape == (3,)
+    np.testing.assert_array_equal(pred, again)
+    np.testing.assert_array_equal(score, score_again)
+    assert np.isfinite(score).all() and (score > 0).all()
+    assert np.abs(pred[1] - pred[2]).max() > 1e-6  # the perturbed gene matters
+    with pytest.raises(KeyError, match="not nodes"):
+        runner.predict_perturbations(["NOT_A_GENE"])

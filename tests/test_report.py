@@ -50,3 +50,31 @@ def test_plot_is_an_svg_with_one_line_per_strategy(tmp_path):
     assert text.lstrip().startswith("<?xml") and "<svg" in text
     assert "maxspec" in text and "random" in text
     assert not list(tmp_path.glob(".plot.svg.*"))  # no temporary file left behind
+
+
+def test_learning_curves_table_and_plot(tmp_path):
+    from perturb_select.report import collect_learning_curves, plot_learning_curves
+
+    paths = []
+    for strategy, seed, cycle in (("random", 2, 1), ("random", 1, 2), ("graphreach", 1, 2)):
+        record = {"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle,
+                  "diagnostics": {"epoch": [1, 2], "train_loss": [5.0, 4.0], "val_mse_top20_de": [0.5, 0.4],
+                                  "lr": [1e-3, 5e-4], "best_epoch": 2,
+                                  "val_baselines": {"no_change": 0.45, "train_mean": 0.2}}}
+        paths.append(tmp_path / f"{strategy}{seed}{cycle}.json")
+        paths[-1].write_text(json.dumps(record))
+    no_diagnostics = tmp_path / "old.json"  # a cell-gears run: skipped
+    no_diagnostics.write_text(json.dumps({"dataset": "toy", "strategy": "maxspec", "seed": 1, "cycle": 1}))
+    table = collect_learning_curves(paths + [no_diagnostics])
+    assert len(table) == 6 and set(table["strategy"]) == {"random", "graphreach"}
+    assert list(table.iloc[0][["strategy", "seed", "cycle", "epoch"]]) == ["graphreach", 1, 2, 1]
+    row = table[(table.strategy == "random") & (table.seed == 1) & (table.epoch == 2)].iloc[0]
+    assert (row.val_mse_top20_de, row.val_no_change, row.val_train_mean, row.best_epoch) == (0.4, 0.45, 0.2, 2)
+    out = tmp_path / "curves.svg"
+    plot_learning_curves(table, out, title="toy")
+    text = out.read_text()
+    # the first seed's final cycle of each strategy, with the two baselines
+    assert "random, seed 1, cycle 2" in text and "graphreach, seed 1, cycle 2" in text
+    assert "no change" in text and "training mean" in text
+    plot_learning_curves(collect_learning_curves([no_diagnostics]), tmp_path / "empty.svg")
+    assert "no learning curves" in (tmp_path / "empty.svg").read_text()

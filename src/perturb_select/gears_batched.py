@@ -418,6 +418,56 @@ class BatchedGears:
             out[name] = float(np.mean(mse_top20_de(np.tile(vector, (len(conditions), 1)), truth, de)))
         return out
 
+    def predict_perturbations(self, genes: Sequence[str], n_ctrl: int = 300, seed: int = 0):
+        """Predicted mean expression of perturbing each gene, from a fixed sample of control cells.
+
+        As ``GEARS.predict`` (``create_cell_graph_dataset_for_prediction``, 300 control cells, one forward
+        batch per perturbation), but the control cells are drawn once from
+        ``np.random.default_rng(seed)`` and shared by every gene, so scores of different genes compare.
+
+        Parameters
+        ----------
+        genes : sequence of str
+            Nodes of the model's GO graph (with data or not: no expression of theirs is read).
+        n_ctrl : int
+            Control cells per perturbation (with replacement, as GEARS).
+        seed : int
+
+        Returns
+        -------
+        pred : numpy.ndarray, shape (len(genes), n_genes), float32
+            Mean over the control sample of the predicted expression.
+        uncertainty : numpy.ndarray, shape (len(genes),), float64, or None
+            GEARS's score ``exp(-mean log-variance)`` (uncertainty head only).
+
+        Raises
+        ------
+        KeyError
+            If a gene is not a node of the model's GO graph.
+        """
+        cells = self.ctrl_cells[np.random.default_rng(seed).integers(0, len(self.ctrl_cells), n_ctrl)]
+        nodes = self.pert_graph.index_of([str(g) for g in genes])
+        x = self._rows(cells)
+        preds, scores = [], []
+        for node in nodes.tolist():
+            data = {"cells": cells, "x": x, "node": np.full(n_ctrl, node, dtype=np.int64)}
+            pred, logvar = self._predict_in_one_batch(data)
+            preds.append(pred.mean(axis=0))
+            if logvar is not None:
+                scores.append(float(np.exp(-np.mean(logvar.mean(axis=0)))))
+        pred = np.stack(preds).astype(np.float32) if preds else np.zeros((0, self.screen.n_genes), np.float32)
+        return pred, (np.array(scores) if self.config.uncertainty else None)
+
+    def _predict_in_one_batch(self, data: dict):
+        import dataclasses
+
+        saved = self.config
+        self.config = dataclasses.replace(saved, test_batch_size=max(1, len(data["cells"])))
+        try:
+            return self.predict_cells(data)
+        finally:
+            self.config = saved
+
     def cell_set(self, conditions: list[str]) -> dict:
         """The cells of ``conditions``, each perturbed cell paired with a control cell (seeded stream)."""
         return self._cell_set(np.concatenate([self.screen.cells_of(c) for c in conditions]))
