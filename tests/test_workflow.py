@@ -110,6 +110,17 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     # GEARS's scratch is removed once predictions are written.
     assert not list((workdir / "results/train").rglob("gears_work"))
 
+    # the batched trainer's learning curves, next to the validation baselines, one row per run and epoch
+    curves = pd.read_csv(workdir / "results/report/papalexi2021/learning_curves.tsv", sep="\t")
+    epochs = config["gears"]["epochs"]
+    assert len(curves) == len(strategies) * len(seeds) * cycles * epochs
+    assert curves[["train_loss", "val_mse_top20_de", "val_no_change", "val_train_mean"]].notna().all().all()
+    assert (curves["val_no_change"] > 0).all() and (curves["val_train_mean"] > 0).all()
+    assert (workdir / "results/report/papalexi2021/learning_curves.svg").read_text().startswith("<?xml")
+    record = json.loads((workdir / f"results/metrics/papalexi2021/random/seed{seeds[0]}/cycle1.json").read_text())
+    assert record["trainer"] == "batched" and record["diagnostics"]["epoch"] == list(range(1, epochs + 1))
+    assert (workdir / "results/graph/go_jaccard.npz").exists() and (workdir / "results/data/papalexi2021/screen.npz").exists()
+
 
 @pytest.mark.slow
 def test_report_html_is_built(pipeline_run):
@@ -134,6 +145,15 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
         "aggregate_report": 1,
         "all": 1,
     }
+
+
+@pytest.mark.slow
+def test_switching_the_trainer_reruns_only_training_and_what_follows(pipeline_run):
+    workdir, config = pipeline_run
+    changed = _config(Path(config["go"]["mirror"]).parent, **{"gears.trainer": "cell-gears"})
+    jobs = _planned_jobs(_snakemake(workdir, changed, "--dry-run"))
+    n_runs = len(config["experiment"]["seeds"]) * config["experiment"]["cycles"] * len(config["experiment"]["strategies"])
+    assert jobs == {"train_gears": n_runs, "evaluate": n_runs, "aggregate_report": 1, "all": 1}
 
 
 def test_config_violating_the_schema_fails_before_any_job(tmp_path, shared_data):

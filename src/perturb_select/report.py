@@ -161,7 +161,8 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: s
     if not strategies:
         axes[0][0].text(0.5, 0.5, "no learning curves (cell-gears trainer)", ha="center", va="center")
     axes[0][0].set_ylabel("validation top-20 DE MSE")
-    axes[0][0].legend(frameon=False, fontsize=8)
+    if strategies:
+        axes[0][0].legend(frameon=False, fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
