@@ -42,8 +42,9 @@ BENCHMARKS = {
     "jaccard-gears": "Jaccard top-k against GEARS's make_GO on a 2,000-gene subset",
     "gears-job": "one cold train_gears job of the main job (Papalexi cycle 5), batched vs cell-gears trainer",
     "gears-throughput": "GEARS training steps per second on a synthetic Replogle-shaped screen, both trainers",
+    "active-selection": "TypiClust and ACS-FW batches from 1,000 pool perturbations with 100-d features",
 }
-NEEDS_PREPARED = set(BENCHMARKS) - {"jaccard-full", "gears-job"}
+NEEDS_PREPARED = set(BENCHMARKS) - {"jaccard-full", "gears-job", "active-selection"}
 
 # Libraries imported before a benchmark's baseline memory is taken, so that its RSS increase is data
 # and work, not library code.
@@ -58,6 +59,7 @@ PRELOAD = {
     "jaccard-full": _BASE + ("perturb_select.go", "goatools.anno.genetogo_reader", "goatools.obo_parser"),
     "jaccard-gears": _BASE + ("perturb_select.go", "gears.utils"),
     "gears-job": _BASE,
+    "active-selection": _BASE + ("torch", "sklearn.cluster"),
     "gears-throughput": _BASE + ("torch", "torch_geometric", "gears.utils", "perturb_select.gears_batched"),
 }
 
@@ -127,6 +129,7 @@ def fixed_jobs(args, workdir: Path) -> list[tuple[str, Callable, dict]]:
                                                           workers=args.gears_workers)),
         "gears-job": (bench_training.bench_gears_job, dict(data=args.data, workdir=workdir,
                                                            epochs=2 if args.quick else 5)),
+        "active-selection": (bench_training.bench_active_selection, dict()),
         "gears-throughput": (bench_training.bench_gears_throughput,
                              dict(workdir=workdir, steps=3 if args.quick else 10,
                                   n_genes=1000 if args.quick else 5000)),

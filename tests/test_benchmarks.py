@@ -156,3 +156,11 @@ def test_synthetic_screen_layout():
     assert screen.X.shape == (17, 30) and len(screen.cells_of("ctrl")) == 7
     assert (screen.de_idx[2] == -1).all() and (screen.de_idx[0] >= 0).all()
     assert screen.nonzero_genes("A+ctrl").size == 15 and screen.nonzero_genes("ctrl").size == 0
+
+
+def test_active_selection_bench_rows():
+    import bench_training
+
+    rows = bench_training.bench_active_selection(n_pool=30, n_labelled=5, dim=4, batch=3)
+    assert [r["ours"] for r in rows] == ["typiclust", "acs-fw (bmdal-reg)"]
+    assert all(r["ours_s"] > 0 and r["note"] == "3 distinct picks" for r in rows)
