@@ -5,7 +5,12 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# The default experiment, unless a config file is passed: `--configfile my.yaml` is then the whole experiment
+# (Snakemake would otherwise merge it into this file, so strategies or datasets could not be removed);
+# `--config key=value` still edits the default.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

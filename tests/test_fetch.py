@@ -196,3 +196,22 @@ def test_unknown_url_scheme(tmp_path):
         fetch_source("nosuchscheme://host/file", tmp_path / "f")
     assert err.value.field == "url"
     assert _leftovers(tmp_path) == []
+
+
+def test_atomic_outputs_follow_the_umask(tmp_path):
+    import os
+
+    from perturb_select.io import atomic_open, write_json
+
+    previous = os.umask(0o022)
+    try:
+        write_json({"a": 1}, tmp_path / "shared.json")
+        with atomic_open(tmp_path / "plain.bin", "wb") as handle:
+            handle.write(b"x")
+        os.umask(0o077)
+        write_json({"a": 1}, tmp_path / "private.json")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "shared.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "plain.bin").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600

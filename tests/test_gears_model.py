@@ -562,3 +562,21 @@ def test_foreign_work_dir_is_not_emptied(tmp_path):
         train_and_predict(adata, graph, {g: {"GO:1"} for g in "ABC"}, ["A", "B"], ["C"], seed=0,
                           work_dir=work, batch_size=2)
     assert (work / "predictions.npz").read_text() == "precious"
+
+
+def test_corrupt_predictions_file_is_one_input_error(tmp_path):
+    rng = np.random.default_rng(0)
+    de = np.zeros((1, 20), dtype=np.int64)
+    cp = CyclePredictions(np.array(["A+ctrl"]), np.array(["g0", "g1"]), rng.random((1, 2)), rng.random((1, 2)),
+                          rng.random(2), de, de)
+    good = tmp_path / "predictions.npz"
+    cp.save(good)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    flipped = tmp_path / "flipped.npz"
+    raw = bytearray(good.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF
+    flipped.write_bytes(bytes(raw))
+    for path in (truncated, flipped):
+        with pytest.raises(InputError, match=path.name):
+            CyclePredictions.load(path)

@@ -165,6 +165,25 @@ def test_config_violating_the_schema_fails_before_any_job(tmp_path, shared_data)
     assert not (tmp_path / "results").exists()
 
 
+def test_the_config_passed_is_the_experiment_not_merged_into_the_default(tmp_path, shared_data):
+    # config/config.yaml (the Snakefile's default) lists 3 strategies and 10 seeds; the file passed lists one each
+    config = _config(shared_data)
+    config["experiment"]["strategies"] = {"graphreach": {}}
+    config["experiment"]["seeds"] = [7]
+    jobs = _planned_jobs(_snakemake(tmp_path, config, "--dry-run"))
+    cycles = config["experiment"]["cycles"]
+    assert (jobs["split_test_set"], jobs["select"], jobs["train_gears"], jobs["evaluate"]) == (1, 1, cycles, cycles)
+    assert not (tmp_path / "results").exists()
+
+
+def test_seeds_beyond_what_numpy_accepts_fail_in_the_schema(tmp_path, shared_data):
+    config = _config(shared_data, **{"experiment.seeds": [1, 2**32]})
+    result = _snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "seeds" in output and "4294967296" in output and "maximum" in output
+
+
 def test_unknown_strategy_is_rejected_by_the_schema(tmp_path, shared_data):
     config = _config(shared_data)
     config["experiment"]["strategies"]["typo"] = {}

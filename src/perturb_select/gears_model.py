@@ -214,14 +214,22 @@ class CyclePredictions:
         Raises
         ------
         InputError
-            If an array is missing or has the wrong shape.
+            If the file is not a readable ``.npz`` (truncated, corrupt), an array is missing or has the
+            wrong shape, or ``info`` is not JSON.
         """
-        with np.load(path, allow_pickle=False) as data:
-            missing = [n for n in (*_ARRAY_FIELDS, "info") if n not in data.files]
-            if missing:
-                raise InputError(path, missing[0], "array missing from the predictions file")
-            arrays = {name: data[name] for name in _ARRAY_FIELDS}
-            info = json.loads(str(data["info"]))
+        import zipfile
+
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [n for n in (*_ARRAY_FIELDS, "info") if n not in data.files]
+                if missing:
+                    raise InputError(path, missing[0], "array missing from the predictions file")
+                arrays = {name: data[name] for name in _ARRAY_FIELDS}
+                info = json.loads(str(data["info"]))
+        except InputError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:  # JSONDecodeError is a ValueError
+            raise InputError(path, None, f"unreadable predictions file ({type(err).__name__}: {err})") from None
         try:
             return cls(**arrays, info=info)
         except ValueError as err:
