@@ -243,3 +243,30 @@ def test_design_target_ranks_the_replogle_list(tmp_path, shared_data):
     log = (tmp_path / "logs" / "design_screen" / "replogle_k562.log").read_text()
     assert "config: design.replogle_k562, field 'budget': budget is 5000 but only 1085 of the 1092" in log
     assert not (design / "replogle_k562.tsv").exists()
+
+
+@pytest.mark.slow
+def test_edited_mirror_file_and_universe_list_rerun_what_depends_on_them(tmp_path, shared_data):
+    import os
+    import shutil
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in ("gene2go_human.gz", "go-basic.obo", "Homo_sapiens.gene_info.gz"):
+        shutil.copy(shared_data / "go" / name, mirror / name)
+    universe = tmp_path / "universe.txt"
+    universe.write_text("\n".join(["STAT1", "IRF1", "JAK2", "IFNGR1", "IFNGR2", "SMAD4", "CD86"]) + "\n")
+    config = _config(shared_data, **{"go.mirror": str(mirror), "graph.universe": str(universe)})
+    work = tmp_path / "work"
+    work.mkdir()
+    _snakemake(work, config, "--until", "build_go_graph")
+    assert _planned_jobs(_snakemake(work, config, "--until", "build_go_graph", "--dry-run")) == {}
+
+    later = universe.stat().st_mtime + 10
+    universe.write_text(universe.read_text() + "STAT2\n")
+    os.utime(universe, (later, later))
+    assert _planned_jobs(_snakemake(work, config, "--until", "build_go_graph", "--dry-run")) == {"build_go_graph": 1}
+
+    os.utime(mirror / "go-basic.obo", (later + 10, later + 10))  # a replaced mirror file
+    assert _planned_jobs(_snakemake(work, config, "--until", "build_go_graph", "--dry-run")) == {
+        "fetch_go_annotation": 1, "build_go_graph": 1}

@@ -1,3 +1,5 @@
+import os
+
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -32,6 +34,29 @@ def go_source(wildcards):
         "mirror_name": source.get("mirror_name"),
         "sha256": source.get("sha256"),
     }
+
+
+def mirror_file(mirror, name):
+    """The mirror copy as an input (so a replaced mirror file is fetched again), or none when absent."""
+    if mirror and name and os.path.isfile(os.path.join(mirror, name)):
+        return [os.path.join(mirror, name)]
+    return []
+
+
+def go_mirror_input(wildcards):
+    source = go_source(wildcards)
+    return mirror_file(source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or ""))
+
+
+def dataset_mirror_input(wildcards):
+    source = dataset_source(wildcards)
+    return mirror_file(source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or ""))
+
+
+def graph_universe_input(wildcards):
+    """The optional universe gene list: an input, so editing it rebuilds the graph."""
+    universe = config["graph"].get("universe")
+    return [universe] if universe else []
 
 
 def dataset_config(wildcards):

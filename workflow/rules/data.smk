@@ -1,4 +1,6 @@
 rule fetch_dataset:
+    input:
+        dataset_mirror_input,
     output:
         "resources/datasets/{dataset}.h5ad",
     params:

@@ -1,4 +1,6 @@
 rule fetch_go_annotation:
+    input:
+        go_mirror_input,
     output:
         "resources/go/{go_file}",
     params:
@@ -16,6 +18,7 @@ rule build_go_graph:
         gene2go=go_path("gene2go"),
         obo=go_path("obo"),
         gene_info=go_path("gene_info"),
+        universe=graph_universe_input,
     output:
         edges=report(
             "results/graph/go_jaccard.tsv",
