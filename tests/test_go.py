@@ -551,3 +551,34 @@ def test_real_whole_graph_targets_match_brute_force(human_gene_terms, human_grap
         expected = [(g, -neg) for neg, g in itertools.takewhile(lambda c: -c[0] > 0.1, cands)][:20]
         got = human_graph[human_graph["target"] == target]
         assert list(zip(got["source"], got["importance"])) == expected
+
+
+def test_bit_flipped_gzip_is_reported_as_corrupt_gzip(tmp_path):
+    import gzip
+
+    from perturb_select.go import read_gene_info
+
+    header = "#tax_id\tGeneID\tSymbol\tLocusTag\tSynonyms\tdbXrefs\n"
+    rows = "".join(f"9606\t{i}\tGENE{i}\t-\tALIAS{i}|OLD{i}\t-\n" for i in range(1, 4000))
+    good = tmp_path / "gene_info.gz"
+    good.write_bytes(gzip.compress((header + rows).encode()))
+    assert len(read_gene_info(good)) == 3999
+    raw = bytearray(good.read_bytes())
+    raw[len(raw) // 2] ^= 0x10  # one bit inside the deflate stream
+    bad = tmp_path / "flipped.gz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="flipped.gz.*corrupt gzip"):
+        read_gene_info(bad)
+
+
+def test_gzip_scratch_stays_in_the_given_folder(tmp_path):
+    import gzip
+
+    from perturb_select.go import _plain_copy
+
+    src = tmp_path / "go-basic.obo.gz"
+    src.write_bytes(gzip.compress(b"format-version: 1.2\n"))
+    scratch = tmp_path / "job"
+    with _plain_copy(src, scratch) as plain:
+        assert plain.parent.parent == scratch and plain.read_bytes() == b"format-version: 1.2\n"
+    assert list(scratch.iterdir()) == []  # removed when done

@@ -279,3 +279,21 @@ def test_read_names_the_file_for_duplicate_edges(tmp_path):
     path.write_text("source\ttarget\timportance\nA\tB\t0.5\nA\tB\t0.4\n")
     with pytest.raises(InputError, match=r"dup.tsv, field 'source, target': .*duplicate"):
         KnowledgeGraph.read(path)
+
+
+def test_truncated_graph_file_is_an_error(tmp_path):
+    from perturb_select.io import InputError
+
+    graph = KnowledgeGraph.from_edges(pd.DataFrame(
+        {"source": ["A", "B", "C"], "target": ["B", "C", "A"], "importance": [0.5, 0.25, 0.75]}))
+    path = tmp_path / "g.tsv"
+    graph.write(path)
+    assert KnowledgeGraph.read(path).n_edges == 3
+    text = path.read_bytes()
+    cut = tmp_path / "cut.tsv"
+    cut.write_bytes(text[:-3])  # inside the last row: "0.7" parses, but the row is incomplete
+    with pytest.raises(InputError, match="cut.tsv.*truncated"):
+        KnowledgeGraph.read(cut)
+    (tmp_path / "empty.tsv").write_bytes(b"")
+    with pytest.raises(InputError, match="empty file"):
+        KnowledgeGraph.read(tmp_path / "empty.tsv")

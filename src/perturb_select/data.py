@@ -215,6 +215,13 @@ def preprocess_screen(
             f"only 1 control cell labelled '{control_label}'; DE genes need at least 2",
         )
 
+    control = resolver.resolve(control_label)
+    if control.ok and control.status == "official":
+        raise InputError(
+            source, "control_label",
+            f"'{control_label}' is the official symbol of a gene (a perturbation target), not a control label; "
+            f"name the label of the screen's non-targeting cells",
+        )
     label_counts = Counter(labels[usable].tolist())
     label_counts.pop(control_label, None)
     kept, dropped_rows = _choose_perturbations(label_counts, resolver, graph_genes, min_cells)

@@ -201,6 +201,17 @@ def _open_text(path: str | os.PathLike, source_label=None) -> IO[str]:
     return open(path, "r", encoding="utf-8", newline="")
 
 
+def _gzip_intact(path: Path) -> bool:
+    """True when the whole gzip stream decompresses and its CRC checks (a bit flip can pass the header)."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(_CHUNK_BYTES):
+                pass
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
+
+
 def read_gene_info(path: str | os.PathLike, taxid: int = 9606) -> pd.DataFrame:
     """Read an NCBI ``gene_info`` file (plain or gzipped) for one species.
 
@@ -233,7 +244,9 @@ def read_gene_info(path: str | os.PathLike, taxid: int = 9606) -> pd.DataFrame:
             )
     except InputError:
         raise
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+        if _is_gzip(Path(path)) and not _gzip_intact(Path(path)):
+            raise InputError(path, None, f"corrupt gzip file ({type(exc).__name__}: {exc})") from exc
         raise InputError(path, None, f"not a readable tab-separated gene_info file: {exc}") from exc
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -315,28 +328,45 @@ def _validated_gene2go_copy(path: Path, taxid: int, target: Path) -> int:
                                      "expected Process, Function or Component")
                 out.write(line + "\n")
                 n_kept += 1
-        except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+        except (InputError, UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+            # A bit flip inside a gzip stream can decompress to garbage lines before the CRC check fails:
+            # name the real cause.
+            if _is_gzip(Path(path)) and not _gzip_intact(Path(path)):
+                raise InputError(path, None, f"corrupt gzip file ({type(exc).__name__}: {exc})") from exc
+            if isinstance(exc, InputError):
+                raise
             raise InputError(path, None, f"unreadable gene2go file: {exc}") from exc
     return n_kept
 
 
 @contextlib.contextmanager
-def _plain_copy(path: Path) -> Iterator[Path]:
-    """Yield ``path`` itself, or an uncompressed temporary copy when it is gzipped."""
+def _plain_copy(path: Path, scratch_dir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """Yield ``path`` itself, or an uncompressed temporary copy (in ``scratch_dir``) when it is gzipped."""
     if not _is_gzip(path):
         yield path
         return
-    with tempfile.TemporaryDirectory(prefix="perturb_select_") as tmpdir:
+    with _scratch(scratch_dir) as tmpdir:
         plain = Path(tmpdir) / path.name.removesuffix(".gz")
         try:
             with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
                 shutil.copyfileobj(src, dst, _CHUNK_BYTES)
         except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(path, None, f"unreadable gzip file: {exc}") from exc
+            raise InputError(path, None, f"corrupt gzip file: {exc}") from exc
         yield plain
 
 
-def read_go_dag(obo_path: str | os.PathLike):
+def _scratch(scratch_dir: str | os.PathLike | None):
+    """A temporary directory inside ``scratch_dir`` (created if missing), else in the system temp folder.
+
+    Pipeline jobs pass their own output folder, so a killed job leaves its scratch (e.g. the 23 MB
+    uncompressed gene2go) where the next run of the job finds and replaces it, not in /tmp.
+    """
+    if scratch_dir is not None:
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=".perturb_select_scratch_", dir=scratch_dir)
+
+
+def read_go_dag(obo_path: str | os.PathLike, scratch_dir: str | os.PathLike | None = None):
     """Parse a GO OBO file with goatools.
 
     Parameters
@@ -363,7 +393,7 @@ def read_go_dag(obo_path: str | os.PathLike):
     if not path.is_file():
         raise InputError(path, None, "file not found")
     sink = io_module.StringIO()
-    with _plain_copy(path) as plain:
+    with _plain_copy(path, scratch_dir) as plain:
         try:
             with contextlib.redirect_stdout(sink):
                 dag = GODag(str(plain), optional_attrs=None, load_obsolete=False, prt=None)
@@ -391,6 +421,7 @@ def read_gene2go_symbols(
     evidence_codes: Iterable[str] | None = None,
     namespaces: Iterable[str] | None = None,
     keep_not: bool = False,
+    scratch_dir: str | os.PathLike | None = None,
 ) -> dict[str, frozenset[str]]:
     """GO terms of every gene of a species, keyed by official gene symbol.
 
@@ -425,6 +456,9 @@ def read_gene2go_symbols(
     keep_not : bool
         Keep annotations whose ``Qualifier`` contains ``NOT`` (a statement that the gene does *not*
         have the function). Default False, as goatools.
+    scratch_dir : path-like, optional
+        Where the uncompressed temporary copies go (default: the system temp folder); pipeline jobs
+        pass their output folder.
 
     Returns
     -------
@@ -445,10 +479,10 @@ def read_gene2go_symbols(
     nss = _normalise_namespaces(namespaces)
     codes = None if evidence_codes is None else {str(c).strip() for c in evidence_codes}
     gene_info = read_gene_info(gene_info_path, taxid=taxid)
-    dag = read_go_dag(obo_path) if obo_path is not None else None
+    dag = read_go_dag(obo_path, scratch_dir) if obo_path is not None else None
 
     sink = io_module.StringIO()
-    with tempfile.TemporaryDirectory(prefix="perturb_select_") as tmpdir:
+    with _scratch(scratch_dir) as tmpdir:
         plain = Path(tmpdir) / "gene2go"
         n_lines = _validated_gene2go_copy(gene2go_path, taxid, plain)
         if n_lines == 0:

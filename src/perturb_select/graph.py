@@ -112,6 +112,7 @@ class KnowledgeGraph:
         """
         if str(path).endswith(".npz"):
             return cls.read_npz(path)
+        _check_complete_text(path)
         edges = pd.read_csv(path, sep="\t", dtype={"source": str, "target": str})
         for column in EDGE_COLUMNS:
             if column not in edges.columns:
@@ -192,6 +193,22 @@ class KnowledgeGraph:
         idx = np.sort(self.index_of(set(genes)))
         adjacency = self.adjacency[idx][:, idx].tocsr()
         return KnowledgeGraph(self.genes[idx], adjacency)
+
+
+def _check_complete_text(path) -> None:
+    """A table written by ``write`` ends with a newline; one that does not was cut short (copy, disk full)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            if size == 0:
+                raise InputError(path, None, "empty file")
+            handle.seek(size - 1)
+            last = handle.read(1)
+    except OSError as err:
+        raise InputError(path, None, f"cannot read the graph file: {err}") from None
+    if last != b"\n":
+        raise InputError(path, None, "truncated: the file does not end with a newline (an incomplete last row)")
 
 
 def _receive_operator(adjacency: sp.csr_matrix) -> sp.csr_matrix:

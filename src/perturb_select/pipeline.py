@@ -109,6 +109,7 @@ def build_go_graph(
         taxid=taxid,
         evidence_codes=graph.get("evidence_codes"),
         namespaces=graph.get("namespaces"),
+        scratch_dir=Path(edges_out).parent,  # the job's own folder: a killed job leaves nothing in /tmp
     )
     universe = None
     if graph.get("universe"):
