@@ -227,3 +227,48 @@ def test_real_replogle_offline_from_the_mirror(shared_data, tmp_path):
     assert picks["gain"].iat[0] == 21
     assert len(pd.read_csv(tmp_path / "replogle.unresolved.tsv", sep="\t")) == 7
     assert (tmp_path / "replogle.svg").read_text().startswith("<?xml")
+
+
+@pytest.mark.parametrize("option", ["--output", "--unresolved", "--plot"])
+@pytest.mark.parametrize("victim", ["genes", "graph", "gene_info"])
+def test_an_output_naming_an_input_is_refused_and_the_input_kept(inputs, tmp_path, capsys, option, victim):
+    graph, go_dir, genes = inputs
+    target = {"genes": genes, "graph": graph, "gene_info": go_dir / "Homo_sapiens.gene_info.gz"}[victim]
+    if option == "--plot":  # the plot needs a plot suffix: reach the input through a link with one
+        link = tmp_path / "link.svg"
+        link.symlink_to(target)
+        path = link
+    else:
+        path = target
+    before = target.read_bytes()
+    argv = ["design", "--genes", genes, "--budget", 2, "--graph", graph, "--go-dir", go_dir, option, path]
+    if option != "--output":
+        argv += ["--output", tmp_path / "picks.tsv"]
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and out == ""
+    assert "refusing to overwrite" in err and option in err and err.count("\n") == 1
+    assert target.read_bytes() == before
+    assert not (tmp_path / "picks.tsv").exists()
+
+
+def test_outputs_to_a_fifo_and_through_a_symlink(inputs, tmp_path, capsys):
+    import os
+    import threading
+
+    graph, go_dir, genes = inputs
+    fifo = tmp_path / "picks.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    real = tmp_path / "real_unresolved.tsv"
+    real.write_text("old\n")
+    link = tmp_path / "unresolved_link.tsv"
+    link.symlink_to(real)
+    code, out, err = _run(["design", "--genes", genes, "--budget", 2, "--graph", graph, "--go-dir", go_dir,
+                           "--output", fifo, "--unresolved", link], capsys)
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert received and received[0].startswith("rank\tgene\tquery")  # written as a stream
+    assert fifo.is_fifo()  # not replaced by a regular file
+    assert link.is_symlink() and real.read_text().startswith("query\tstatus")  # written through the link

@@ -163,7 +163,28 @@ def _outputs(args) -> dict:
     for path in paths:
         if path.is_dir():
             raise InputError(path, None, "is a directory; give a file name")
+    _refuse_outputs_over_inputs(args, {"--output": table, "--unresolved": unresolved, "--plot": plot})
     return {"table": table, "unresolved": unresolved, "plot": plot}
+
+
+def _refuse_outputs_over_inputs(args, outputs: dict) -> None:
+    """An output that is one of the inputs (also through a link) would destroy it: refuse before any work."""
+    from .io import InputError, is_stream
+
+    inputs = {"--genes": args.genes, "--graph": args.graph, "--gene-info": args.gene_info}
+    go_dir = args.go_dir or os.environ.get(GO_DIR_ENV)
+    if go_dir and Path(go_dir).is_dir():
+        for names in GO_FILE_NAMES.values():
+            for name in names:
+                inputs[f"--go-dir ({name})"] = str(Path(go_dir) / name)
+    real_inputs = {os.path.realpath(p): option for option, p in inputs.items() if p}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        clash = real_inputs.get(os.path.realpath(path))
+        if clash is not None and not is_stream(path):
+            raise InputError(f"{option}/{clash}", None, f"{path} is also the input {clash}: refusing to overwrite it")
+
 
 
 def _run_design(args):

@@ -257,6 +257,8 @@ def design_screen(
         raise InputError(source, "method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
         raise InputError(source, "budget", f"budget must be an integer, got {budget!r}")
+    if not candidates:
+        raise InputError(source, "budget", "no candidate gene resolved to a graph node: nothing to pick from")
     if not 1 <= budget <= len(candidates):
         raise InputError(
             source, "budget",
@@ -516,6 +518,13 @@ def run_design(
     """
     candidates, report = resolve_candidates(symbols, resolver)
     queries = {row.symbol: row.query.strip() for row in report.itertuples() if row.status in USED_STATUSES}
+    if not candidates:
+        counts = resolution_counts(report)
+        raise InputError(
+            source, "budget",
+            f"none of the {counts['total']} listed symbols resolved to a graph node ({counts['ambiguous']} "
+            f"ambiguous, {counts['unknown']} unknown, {counts['not_in_graph']} not in the graph): nothing to pick from",
+        )
     if len(candidates) < budget:
         counts = resolution_counts(report)
         raise InputError(

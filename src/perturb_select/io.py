@@ -33,9 +33,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The parent directory is created if missing. On any exception the temporary file is removed and
     ``path`` is left untouched (absent if it did not exist). The file gets the permissions a plain
-    ``open()`` would give it under the current umask (``mkstemp`` alone would make it 0600).
+    ``open()`` would give it under the current umask (``mkstemp`` alone would make it 0600). A symbolic
+    link is written through to its target; a FIFO or character device (``>(cmd)``, ``/dev/stdout``) is
+    written to directly, as a stream (there is nothing to replace atomically).
     """
     path = Path(path)
+    if path.is_symlink():  # write through to the link's target; replacing would break the link
+        path = Path(os.path.realpath(path))
+    if is_stream(path):  # a FIFO or device (e.g. >(cat), /dev/stdout): write to it as a stream
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     # mkstemp creates the file with mode 0600; give it what a plain open() would under the umask.
@@ -48,6 +55,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def is_stream(path: str | os.PathLike) -> bool:
+    """True for a FIFO or character device (written as a stream, never replaced); False if absent."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 
 
 def _current_umask() -> int:
