@@ -78,3 +78,10 @@ def test_learning_curves_table_and_plot(tmp_path):
     assert "no change" in text and "training mean" in text
     plot_learning_curves(collect_learning_curves([no_diagnostics]), tmp_path / "empty.svg")
     assert "no learning curves" in (tmp_path / "empty.svg").read_text()
+
+
+def test_truncated_metrics_file_is_one_input_error(tmp_path):
+    path = _write(tmp_path, "random", 1, 1, 0.5)
+    path.write_text(path.read_text()[:-7])
+    with pytest.raises(InputError, match=f"{path.name}: not valid JSON"):
+        collect_metrics([path])

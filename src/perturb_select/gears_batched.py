@@ -33,7 +33,7 @@ Same inputs, seed and torch thread count give bit-identical predictions on CPU.
 from __future__ import annotations
 
 import time
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -235,8 +235,6 @@ class BatchedGears:
     # ------------------------------------------------------------------ data
     def _cell_set(self, cells: np.ndarray) -> dict:
         """Targets, paired control inputs, perturbation nodes and conditions of ``cells``."""
-        import torch
-
         screen = self.screen
         cond = screen.conditions[screen.cell_condition[cells]]
         is_ctrl = cond == CTRL

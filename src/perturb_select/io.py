@@ -98,8 +98,12 @@ def write_json(obj, path: str | os.PathLike) -> None:
 
 
 def read_json(path: str | os.PathLike):
-    with open(path) as handle:
-        return json.load(handle)
+    """Parse a JSON file; a truncated or corrupt file is an ``InputError`` naming it (not a traceback)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(path, None, f"not valid JSON ({err})") from None
 
 
 def _json_default(value):

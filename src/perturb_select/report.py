@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .io import InputError, atomic_path
+from .io import InputError, atomic_path, read_json
 
 #: Metrics reported per run, in display order; ``mse_top20_de`` is the paper's primary metric.
 METRICS = ("mse_top20_de", "pearson_delta", "pearson_delta_top20_de", "pearson", "mse")
@@ -30,8 +29,7 @@ def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """
     rows = []
     for path in paths:
-        with open(path) as handle:
-            record = json.load(handle)
+        record = read_json(path)
         row = {}
         for field in KEYS:
             if field not in record:
@@ -115,8 +113,7 @@ def collect_learning_curves(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """
     rows = []
     for path in paths:
-        with open(path) as handle:
-            record = json.load(handle)
+        record = read_json(path)
         diag = record.get("diagnostics")
         if not diag:
             continue
