@@ -215,3 +215,20 @@ def test_atomic_outputs_follow_the_umask(tmp_path):
     assert (tmp_path / "shared.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "plain.bin").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_corrupt_tables_written_by_the_project_are_one_input_error(tmp_path):
+    import gzip
+
+    from perturb_select.graph import KnowledgeGraph
+    from perturb_select.io import InputError
+    from perturb_select.selection.base import read_selection
+
+    binary = tmp_path / "selection.tsv"
+    binary.write_bytes(gzip.compress(b"rank\tgene\tcycle\tgain\tobjective\n1\tA\t1\t1\t1\n" * 50) + b"\n")
+    with pytest.raises(InputError, match="selection.tsv: not a readable tab-separated table"):
+        read_selection(binary)
+    ragged = tmp_path / "graph.tsv"
+    ragged.write_text("source\ttarget\timportance\nA\tB\t0.5\nB\tC\t0.5\textra\tcolumns\n")
+    with pytest.raises(InputError, match="graph.tsv: not a readable tab-separated table"):
+        KnowledgeGraph.read(ragged)

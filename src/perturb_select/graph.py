@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .io import InputError, write_tsv
+from .io import InputError, read_tsv, write_tsv
 
 EDGE_COLUMNS = ("source", "target", "importance")
 GRAPH_NPZ_FORMAT = "perturb-select knowledge graph v1"
@@ -113,7 +113,7 @@ class KnowledgeGraph:
         if str(path).endswith(".npz"):
             return cls.read_npz(path)
         _check_complete_text(path)
-        edges = pd.read_csv(path, sep="\t", dtype={"source": str, "target": str})
+        edges = read_tsv(path, dtype={"source": str, "target": str})
         for column in EDGE_COLUMNS:
             if column not in edges.columns:
                 raise InputError(path, column, "column missing from the edge table")

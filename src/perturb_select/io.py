@@ -83,6 +83,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
             yield handle
 
 
+def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """``pandas.read_csv(path, sep='\\t', **kwargs)``; an unparsable or binary file is an ``InputError`` naming it."""
+    try:
+        return pd.read_csv(path, sep="\t", **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(path, None, f"not a readable tab-separated table ({type(err).__name__}: {err})") from None
+
+
 def write_tsv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs) -> None:
     """Write ``frame`` as a tab-separated file without index, atomically."""
     kwargs.setdefault("index", False)

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from .io import InputError, read_json, write_json, write_tsv
+from .io import InputError, read_json, read_tsv, write_json, write_tsv
 
 log = logging.getLogger("perturb_select")
 
@@ -345,7 +345,7 @@ def aggregate_report(metric_files: Sequence[str], metrics_out: str, summary_out:
 
 # --------------------------------------------------------------------------- helpers
 def _read_candidates(path: str) -> list[str]:
-    frame = pd.read_csv(path, sep="\t")
+    frame = read_tsv(path)
     if "gene" not in frame.columns:
         raise InputError(path, "gene", "column missing from the candidates table")
     return frame["gene"].astype(str).tolist()

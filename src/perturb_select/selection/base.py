@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..graph import KnowledgeGraph
-from ..io import InputError, write_tsv
+from ..io import InputError, read_tsv, write_tsv
 
 SELECTION_COLUMNS = ("rank", "gene", "cycle", "gain", "objective")
 
@@ -122,8 +122,8 @@ def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Sele
         not follow one batch size, or a gain/objective is not a number.
     """
     path = os.fspath(path)
-    frame = pd.read_csv(
-        path, sep="\t", dtype={"gene": str}, keep_default_na=False, float_precision="round_trip"
+    frame = read_tsv(
+        path, dtype={"gene": str}, keep_default_na=False, float_precision="round_trip"
     )
     for column in SELECTION_COLUMNS:
         if column not in frame.columns:
