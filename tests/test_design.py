@@ -208,6 +208,12 @@ def test_budget_errors_name_the_option_and_counts(graph, gene_graph, resolver):
     assert err.value.source == "config: design.x"
     assert "budget is 2 but only 1 of the 4 listed symbols resolved" in err.value.problem
     assert "1 ambiguous, 1 unknown, 0 not in the graph, 1 duplicates" in err.value.problem
+    # nothing resolved: says so, instead of "choose a budget between 1 and 0"
+    with pytest.raises(InputError) as err:
+        run_design(gene_graph, ["SHARED", "NOTAGENE"], resolver, 1, source="--budget")
+    assert "none of the 2 listed symbols resolved" in err.value.problem and "between 1 and 0" not in str(err.value)
+    with pytest.raises(InputError, match="no candidate gene resolved"):
+        design_screen(graph, [], 1)
 
 
 def test_coverage_curves_by_hand(graph):

@@ -580,3 +580,11 @@ def test_corrupt_predictions_file_is_one_input_error(tmp_path):
     for path in (truncated, flipped):
         with pytest.raises(InputError, match=path.name):
             CyclePredictions.load(path)
+
+
+def test_corrupt_gene2go_pickle_is_one_input_error(tmp_path):
+    path = tmp_path / "gene2go.pkl"
+    write_gears_gene2go({"A": ["GO:1"]}, path)
+    path.write_bytes(path.read_bytes()[:10])
+    with pytest.raises(InputError, match="gene2go.pkl: unreadable gene2go pickle"):
+        read_gears_gene2go(path)

@@ -135,8 +135,11 @@ def read_gears_gene2go(path: str | os.PathLike) -> dict[str, set[str]]:
     InputError
         If the file does not hold a dict of str -> set.
     """
-    with open(path, "rb") as handle:
-        data = pickle.load(handle)
+    try:
+        with open(path, "rb") as handle:
+            data = pickle.load(handle)
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError) as err:
+        raise InputError(path, None, f"unreadable gene2go pickle ({type(err).__name__}: {err})") from None
     if not isinstance(data, dict) or not all(isinstance(v, (set, frozenset)) for v in data.values()):
         raise InputError(path, None, "expected a pickled dict of gene symbol -> set of GO IDs")
     return data

@@ -258,12 +258,11 @@ def train_gears(
 
 def _train_cell_gears(adata, gene2go, graph, train_genes, test_genes, seed, config, work_dir):
     """The reference path: cell-gears's own PertData / GEARS.train (``gears_model.train_and_predict``)."""
-    import pickle
     import shutil
 
     import anndata as ad
 
-    from .gears_model import train_and_predict
+    from .gears_model import read_gears_gene2go, train_and_predict
 
     unsupported = {
         name: value for name, value in (("lr_decay", 0.5), ("direction_lambda", 0.1), ("coexpress_k", 20),
@@ -277,8 +276,7 @@ def _train_cell_gears(adata, gene2go, graph, train_genes, test_genes, seed, conf
                          "set gears.trainer: batched to change it")
     if not (adata and gene2go and work_dir):
         raise InputError("config", "gears.trainer", "the cell-gears trainer needs the h5ad, gene2go pickle and work_dir")
-    with open(gene2go, "rb") as handle:
-        gene_terms = pickle.load(handle)
+    gene_terms = read_gears_gene2go(gene2go)
     result = train_and_predict(
         ad.read_h5ad(adata),
         graph,
