@@ -335,7 +335,7 @@ def test_no_control_cells(tmp_path):
 
 def test_control_label_that_is_a_gene_symbol_is_an_error(tmp_path):
     # AAA is a perturbation target of the screen: using it as control would train on knockouts as controls
-    e = _expect_error_and_no_files(tmp_path, make_screen(), "control_label", "official symbol of a gene",
+    e = _expect_error_and_no_files(tmp_path, make_screen(), "control_label", "official symbol of a gene of the graph",
                                    control_label="AAA")
     assert "'AAA'" in str(e)
 

@@ -216,10 +216,11 @@ def preprocess_screen(
         )
 
     control = resolver.resolve(control_label)
-    if control.ok and control.status == "official":
+    if control.ok and control.status == "official" and control.symbol in graph_genes:
         raise InputError(
             source, "control_label",
-            f"'{control_label}' is the official symbol of a gene (a perturbation target), not a control label; "
+            f"'{control_label}' is the official symbol of a gene of the graph (a perturbation target), not a "
+            f"control label; "
             f"name the label of the screen's non-targeting cells",
         )
     label_counts = Counter(labels[usable].tolist())
