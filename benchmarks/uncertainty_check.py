@@ -38,7 +38,9 @@ def main(argv=None) -> int:
     from scipy.stats import spearmanr
 
     from perturb_select.experiment import split_test_set
-    from perturb_select.gears_batched import BatchedGears, mse_top20_de, split_validation
+    from perturb_select.gears_batched import BatchedGears
+    from perturb_select.gears_model import split_validation
+    from perturb_select.metrics import perturbation_metrics
     from perturb_select.graph import KnowledgeGraph, compact_receptive_field
     from perturb_select.screen import ScreenArrays
     from perturb_select.selection import select
@@ -63,7 +65,7 @@ def main(argv=None) -> int:
         conds = [f"{g}+ctrl" for g in unseen]
         truth = np.stack([screen.mean_expression(c) for c in conds])
         de = np.stack([screen.de_idx[screen.condition_index(c)] for c in conds])
-        error = mse_top20_de(pred, truth, de)
+        error = perturbation_metrics(pred, truth, runner.ctrl_mean, de)["mse_top20_de"]
         rho, p = spearmanr(score, error)
         rhos.append(rho)
         print(f"| {seed} | {len(unseen)} | {rho:+.3f} | {p:.3f} |")

@@ -505,7 +505,7 @@ def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
 def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
     import torch
 
-    from perturb_select.gears_batched import go_edge_edges_with_loops
+    from perturb_select.gears_batched import go_edges_with_self_loops
     from perturb_select.graph import compact_receptive_field, receptive_field_subgraph
     from perturb_select.gears_upstream import gears_model_class
     from test_gears_model import _batch, _random_graph, _randomise_batchnorm, N_GENES as TOY_GENES
@@ -523,7 +523,7 @@ def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
           torch.tensor(rng.uniform(0.4, 1, 30), dtype=torch.float32))
 
     def model(graph, loops):
-        index, weight = go_edge_edges_with_loops(graph, loops)
+        index, weight = go_edges_with_self_loops(graph, loops)
         config = {"num_genes": TOY_GENES, "num_perts": graph.n_nodes, "hidden_size": 16, "uncertainty": False,
                   "num_go_gnn_layers": hops, "decoder_hidden_size": 16, "num_gene_gnn_layers": 1,
                   "no_perturb": False, "G_coexpress": co[0], "G_coexpress_weight": co[1], "G_go": index,

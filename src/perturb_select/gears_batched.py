@@ -37,7 +37,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .gears_model import CTRL, CyclePredictions, condition_of, go_edge_index, graph_independent_init, resolve_device
+from .gears_model import (CTRL, CyclePredictions, condition_of, go_edge_index, graph_independent_init,
+                          resolve_device, split_validation)
+from .metrics import perturbation_metrics
 from .graph import KnowledgeGraph, compact_receptive_field
 from .io import InputError
 from .screen import ScreenArrays
@@ -105,7 +107,7 @@ def coexpression_edges(X_train: np.ndarray, k: int, threshold: float) -> tuple[n
     return source[keep].astype(np.int64), target[keep].astype(np.int64), weight[keep].astype(np.float32)
 
 
-def go_edge_edges_with_loops(pert_graph: KnowledgeGraph, self_loop: np.ndarray | None = None):
+def go_edges_with_self_loops(pert_graph: KnowledgeGraph, self_loop: np.ndarray | None = None):
     """GEARS's ``G_go`` / ``G_go_weight`` for ``pert_graph``, plus explicit self-loops where ``self_loop != 1``.
 
     Returns ``edge_index`` (2, E) int64 and ``edge_weight`` (E,) float32 tensors (see
@@ -123,32 +125,6 @@ def go_edge_edges_with_loops(pert_graph: KnowledgeGraph, self_loop: np.ndarray |
     loop_index = torch.from_numpy(np.vstack([loops, loops]).astype(np.int64))
     return (torch.cat([edge_index, loop_index], dim=1),
             torch.cat([edge_weight, torch.from_numpy(self_loop[loops])]))
-
-
-def split_validation(train_genes: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Seeded split of a cycle's training perturbations into fit and validation conditions.
-
-    ``n_val = max(1, round(val_fraction * n))`` taken by ``np.random.default_rng(seed).permutation`` over the
-    sorted conditions; both trainers use it, so they validate on the same perturbations.
-    """
-    train_conds = sorted(condition_of(g) for g in train_genes)
-    n_val = max(1, int(round(val_fraction * len(train_conds))))
-    order = np.random.default_rng(seed).permutation(len(train_conds))
-    val = sorted(train_conds[i] for i in order[:n_val])
-    fit = sorted(train_conds[i] for i in order[n_val:])
-    return fit, val
-
-
-def mse_top20_de(pred_mean: np.ndarray, truth_mean: np.ndarray, de_idx: np.ndarray) -> np.ndarray:
-    """Per condition, MSE of mean predicted vs mean observed expression on its top-20 DE genes.
-
-    ``gears/inference.py::compute_metrics``'s ``mse_de``. Shapes (n, G), (n, G), (n, 20) -> (n,) float64.
-    """
-    out = np.empty(len(de_idx))
-    for i, row in enumerate(de_idx):
-        de = row[row >= 0]
-        out[i] = np.mean((pred_mean[i, de].astype(np.float64) - truth_mean[i, de]) ** 2) if de.size else np.nan
-    return out
 
 
 class BatchedGears:
@@ -202,10 +178,11 @@ class BatchedGears:
         self.dict_filter = {
             c: torch.from_numpy(screen.nonzero_genes(c)).to(device) for c in self.fit_conditions
         }
-        x_train = screen.X[fit_cells].toarray()
+        y_train = self.train["y"]  # the training cells' expression, densified once in _cell_set when it fits
+        x_train = y_train.cpu().numpy() if isinstance(y_train, torch.Tensor) else y_train.toarray()
         src, dst, weight = coexpression_edges(x_train, config.coexpress_k, config.coexpress_threshold)
         self.coexpress = (torch.from_numpy(np.vstack([src, dst])), torch.from_numpy(weight))
-        go_index, go_weight = go_edge_edges_with_loops(pert_graph, self_loop)
+        go_index, go_weight = go_edges_with_self_loops(pert_graph, self_loop)
         model_config = {
             "hidden_size": config.hidden_size,
             "num_go_gnn_layers": config.num_go_gnn_layers,
@@ -357,8 +334,10 @@ class BatchedGears:
         return diag
 
     # ------------------------------------------------------------------ prediction
-    def predict_cells(self, data: dict):
+    def predict_cells(self, data: dict, batch_size: int | None = None):
         """Per-cell predictions (``gears.inference.evaluate``): model in eval mode, no gradients.
+
+        ``batch_size`` cells per forward pass (default ``config.test_batch_size``).
 
         Returns
         -------
@@ -371,9 +350,10 @@ class BatchedGears:
         model.eval()
         preds, logvars = [], []
         n = len(data["cells"])
+        step = batch_size or self.config.test_batch_size
         with torch.no_grad():
-            for start in range(0, n, self.config.test_batch_size):
-                idx = np.arange(start, min(n, start + self.config.test_batch_size))
+            for start in range(0, n, step):
+                idx = np.arange(start, min(n, start + step))
                 out = model(self._batch(data, idx))
                 if self.config.uncertainty:
                     out, logvar = out
@@ -399,11 +379,8 @@ class BatchedGears:
         conditions = sorted(c for c in set(data["conditions"].tolist()) if c != CTRL)
         pm, tm, _ = self.condition_means(data, conditions)
         de = np.stack([self.screen.de_idx[self.screen.condition_index(c)] for c in conditions])
-        return {
-            "conditions": conditions,
-            "mse_top20_de": mse_top20_de(pm, tm, de),
-            "mse": np.mean((pm.astype(np.float64) - tm) ** 2, axis=1),
-        }
+        metrics = perturbation_metrics(pm, tm, self.ctrl_mean, de)
+        return {"conditions": conditions, "mse_top20_de": metrics["mse_top20_de"], "mse": metrics["mse"]}
 
     def baselines(self, conditions: list[str]) -> dict:
         """Top-20 DE MSE (mean over ``conditions``) of ``no_change`` and ``train_mean`` predictions."""
@@ -413,7 +390,8 @@ class BatchedGears:
         train_mean = np.mean([screen.mean_expression(c) for c in self.fit_conditions], axis=0)
         out = {}
         for name, vector in (("no_change", self.ctrl_mean.astype(np.float64)), ("train_mean", train_mean)):
-            out[name] = float(np.mean(mse_top20_de(np.tile(vector, (len(conditions), 1)), truth, de)))
+            pred = np.tile(vector, (len(conditions), 1))
+            out[name] = float(np.mean(perturbation_metrics(pred, truth, self.ctrl_mean, de)["mse_top20_de"]))
         return out
 
     def predict_perturbations(self, genes: Sequence[str], n_ctrl: int = 300, seed: int = 0):
@@ -449,22 +427,12 @@ class BatchedGears:
         preds, scores = [], []
         for node in nodes.tolist():
             data = {"cells": cells, "x": x, "node": np.full(n_ctrl, node, dtype=np.int64)}
-            pred, logvar = self._predict_in_one_batch(data)
+            pred, logvar = self.predict_cells(data, batch_size=n_ctrl)  # one batch, as GEARS.predict
             preds.append(pred.mean(axis=0))
             if logvar is not None:
                 scores.append(float(np.exp(-np.mean(logvar.mean(axis=0)))))
         pred = np.stack(preds).astype(np.float32) if preds else np.zeros((0, self.screen.n_genes), np.float32)
         return pred, (np.array(scores) if self.config.uncertainty else None)
-
-    def _predict_in_one_batch(self, data: dict):
-        import dataclasses
-
-        saved = self.config
-        self.config = dataclasses.replace(saved, test_batch_size=max(1, len(data["cells"])))
-        try:
-            return self.predict_cells(data)
-        finally:
-            self.config = saved
 
     def cell_set(self, conditions: list[str]) -> dict:
         """The cells of ``conditions``, each perturbed cell paired with a control cell (seeded stream)."""
@@ -541,7 +509,6 @@ def train_batched(
         t0 = time.perf_counter()
         test = runner.cell_set(test_conds)
         pred, truth, logvar = runner.condition_means(test, test_conds)
-        val = runner.evaluate_set(runner.val)
         seconds["predict"] = time.perf_counter() - t0
         threads = torch.get_num_threads()
     finally:
@@ -572,8 +539,9 @@ def train_batched(
         "device": runner.device,
         "torch_threads": threads,
         "config": config.to_dict(),
-        "best_val_mse_top20_de": float(np.mean(val["mse_top20_de"])),
-        "best_val_mse": float(np.mean(val["mse"])),
+        # the kept epoch's validation scores (NaN if no epoch scored: the initial weights were kept)
+        "best_val_mse_top20_de": _at_epoch(diagnostics, "val_mse_top20_de"),
+        "best_val_mse": _at_epoch(diagnostics, "val_mse"),
         "diagnostics": diagnostics,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "versions": _versions(),
@@ -591,6 +559,11 @@ def train_batched(
         de_idx_non_dropout=screen.de_idx_non_dropout[idx],
         info=info,
     )
+
+
+def _at_epoch(diagnostics: dict, key: str) -> float:
+    best = diagnostics["best_epoch"]
+    return float(diagnostics[key][best - 1]) if best else float("nan")
 
 
 def _versions() -> dict:

@@ -383,6 +383,21 @@ def graph_independent_init(model, pert_names: Sequence[str], seed: int, model_cl
     model.load_state_dict(state)
 
 
+def split_validation(train_genes: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded split of a cycle's training perturbations into fit and validation conditions.
+
+    ``n_val = max(1, round(val_fraction * n))`` taken by ``np.random.default_rng(seed).permutation`` over the
+    sorted conditions; both trainers (``train_and_predict``, ``gears_batched.train_batched``) use it, so they
+    validate on the same perturbations.
+    """
+    train_conds = sorted(condition_of(g) for g in train_genes)
+    n_val = max(1, int(round(val_fraction * len(train_conds))))
+    order = np.random.default_rng(seed).permutation(len(train_conds))
+    val = sorted(train_conds[i] for i in order[:n_val])
+    fit = sorted(train_conds[i] for i in order[n_val:])
+    return fit, val
+
+
 def _check_work_dir(work_dir: Path) -> None:
     """``work_dir`` must be absent, empty, or a previous run's (it carries our marker)."""
     if work_dir.exists():
@@ -601,14 +616,9 @@ def train_and_predict(
     if no_terms:
         raise InputError("gene2go", None, f"{len(no_terms)} graph genes have no GO entry: {no_terms[:10]}")
 
-    # Seeded split of the training perturbations into train / validation.
-    rng = np.random.default_rng(seed)
-    train_conds = sorted(condition_of(g) for g in train_genes)
+    fit_conds, val_conds = split_validation(train_genes, val_fraction, seed)
+    train_conds = sorted(fit_conds + val_conds)
     test_conds = sorted(condition_of(g) for g in test_genes)
-    n_val = max(1, int(round(val_fraction * len(train_conds))))
-    order = rng.permutation(len(train_conds))
-    val_conds = sorted(train_conds[i] for i in order[:n_val])
-    fit_conds = sorted(train_conds[i] for i in order[n_val:])
 
     sub = _subset_screen(adata, train_conds + test_conds)
     labels = sub.obs["condition"].astype(str)

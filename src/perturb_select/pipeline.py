@@ -264,10 +264,13 @@ def _train_cell_gears(adata, gene2go, graph, train_genes, test_genes, seed, conf
 
     from .gears_model import read_gears_gene2go, train_and_predict
 
+    from .training import TrainingConfig
+
+    gears_defaults = TrainingConfig()  # GEARS's values; train_and_predict cannot change these
     unsupported = {
-        name: value for name, value in (("lr_decay", 0.5), ("direction_lambda", 0.1), ("coexpress_k", 20),
-                                        ("coexpress_threshold", 0.4), ("uncertainty", False))
-        if getattr(config, name) != value
+        name: getattr(gears_defaults, name)
+        for name in ("lr_decay", "direction_lambda", "coexpress_k", "coexpress_threshold", "uncertainty")
+        if getattr(config, name) != getattr(gears_defaults, name)
     }
     if unsupported:
         name = sorted(unsupported)[0]

@@ -116,10 +116,10 @@ class TrainingConfig:
         if unknown:
             raise InputError("config", f"gears.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})")
         values = {k: v for k, v in gears.items() if k in known}
-        for name in ("lr", "weight_decay", "lr_decay", "direction_lambda", "uncertainty_reg",
-                     "coexpress_threshold", "val_fraction"):
-            if isinstance(values.get(name), int) and not isinstance(values.get(name), bool):
-                values[name] = float(values[name])
+        for f in fields(cls):  # YAML reads `lr: 1` as an int
+            value = values.get(f.name)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                values[f.name] = float(value)
         return cls(**values)
 
     def to_dict(self) -> dict:
