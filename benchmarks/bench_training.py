@@ -280,7 +280,7 @@ def bench_active_selection(n_pool: int = 1000, n_labelled: int = 100, dim: int =
     labelled[:n_labelled] = True
     rows = []
     for name, call in (
-        ("typiclust", lambda: typiclust_batch(features, labelled, batch, seed=seed)),
+        ("typiclust", lambda: typiclust_batch(features, labelled, batch, seed=seed)[0]),
         ("acs-fw (bmdal-reg)", lambda: acsfw_batch(features[n_labelled:], features[:n_labelled], batch, seed=seed)),
     ):
         call()  # warm-up: imports, first-call costs

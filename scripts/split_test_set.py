@@ -13,6 +13,7 @@ run_snakemake_stage(
     output=snakemake.output[0],
     seed=int(snakemake.wildcards.seed),
     test_fraction=snakemake.params.test_fraction,
-    cycles=snakemake.params.cycles,
+    # only checked (cycles x batch must fit the pool), not a param: adding a cycle must not redo the split
+    cycles=snakemake.config["experiment"]["cycles"],
     batch_size=snakemake.params.batch_size,
 )

@@ -10,11 +10,12 @@ from conftest import REPO
 
 def _lock() -> dict[str, str]:
     pins = {}
-    for line in (REPO / "requirements.lock").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, version = line.split("==")
-            pins[name.lower().replace("_", "-")] = version
+    for lock in ("requirements.lock", "requirements-nodeps.lock"):
+        for line in (REPO / lock).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, version = line.split("==")
+                pins[name.lower().replace("_", "-")] = version
     return pins
 
 

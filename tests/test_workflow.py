@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -17,6 +18,8 @@ import yaml
 from conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+ONE_SHOT_STRATEGIES = ["random", "graphreach", "maxspec"]
+ACTIVE_STRATEGIES = ["uncertainty", "typiclust", "acsfw", "hybrid"]
 
 
 def _config(shared_data: Path, **changes) -> dict:
@@ -90,11 +93,40 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
         split = json.loads((workdir / f"results/splits/papalexi2021/seed{seed}.json").read_text())
         assert len(split["test"]) == 2 and len(split["pool"]) == 23
         assert not set(split["test"]) & set(split["pool"])
-        for strategy in strategies:
+        for strategy in ONE_SHOT_STRATEGIES:
+            # a one-shot ranking of the whole pool; cycle c trains on the first c x batch
             picks = pd.read_csv(workdir / f"results/select/papalexi2021/{strategy}/seed{seed}.tsv", sep="\t")
-            assert list(picks["rank"]) == list(range(1, cycles * batch + 1))
-            assert set(picks["gene"]) <= set(split["pool"])
-            assert list(picks["cycle"]) == [1 + i // batch for i in range(cycles * batch)]
+            assert list(picks["rank"]) == list(range(1, 24))
+            assert sorted(picks["gene"]) == sorted(split["pool"])
+            assert list(picks["cycle"]) == [1 + i // batch for i in range(23)]
+        random_first = pd.read_csv(workdir / f"results/select/papalexi2021/random/seed{seed}.tsv", sep="\t")
+        for strategy in ACTIVE_STRATEGIES:
+            run = workdir / f"results/select/papalexi2021/{strategy}/seed{seed}"
+            batches = [pd.read_csv(run / f"cycle{c}.tsv", sep="\t") for c in range(1, cycles + 1)]
+            genes = [g for b in batches for g in b["gene"]]
+            assert len(set(genes)) == cycles * batch and set(genes) <= set(split["pool"])
+            for c, b in enumerate(batches, start=1):
+                assert b.columns.tolist() == ["rank", "gene", "cycle", "method", "score"]
+                assert b["cycle"].tolist() == [c] * batch and b["rank"].tolist() == list(range(1, batch + 1))
+            # cycle 1: random's first batch of the same seed (hybrid: GraphReach's); then the model's method
+            expected_first = ("graphreach" if strategy == "hybrid" else "random")
+            assert batches[0]["method"].tolist() == [expected_first] * batch
+            if strategy != "hybrid":
+                assert batches[0]["gene"].tolist() == random_first["gene"].tolist()[:batch]
+            method = "typiclust" if strategy == "hybrid" else strategy
+            assert batches[1]["method"].tolist() == [method] * batch
+            if method == "uncertainty":
+                assert (batches[1]["score"] > 0).all()
+            if method == "typiclust":  # typicality; 0 for the lone member of a cluster
+                assert (batches[1]["score"] >= 0).all() and (batches[1]["score"] > 0).any()
+            pool = np.load(workdir / f"results/train/papalexi2021/{strategy}/seed{seed}/cycle1/pool_scores.npz")
+            assert pool["labelled"].sum() == batch and len(pool["genes"]) == 23
+            assert pool["features"].shape == (23, 299) and np.isfinite(pool["features"]).all()
+            assert np.isfinite(pool["uncertainty"]).all() == (strategy == "uncertainty")
+            if strategy == "uncertainty":  # the batch is the least certain of the pool left
+                left = ~pool["labelled"]
+                least = np.sort(pool["uncertainty"][left])[:batch]
+                np.testing.assert_allclose(np.sort(batches[1]["score"]), least)
 
     summary = pd.read_csv(workdir / "results/report/papalexi2021/summary.tsv", sep="\t")
     assert sorted(summary["strategy"].unique()) == strategies
@@ -117,6 +149,17 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     assert curves[["train_loss", "val_mse_top20_de", "val_no_change", "val_train_mean"]].notna().all().all()
     assert (curves["val_no_change"] > 0).all() and (curves["val_train_mean"] > 0).all()
     assert (workdir / "results/report/papalexi2021/learning_curves.svg").read_text().startswith("<?xml")
+    # the stability analysis: 2 initialisations of the first seed's split
+    stability = pd.read_csv(workdir / "results/report/papalexi2021/stability.tsv", sep="\t")
+    assert len(stability) == len(strategies) * cycles and (stability["runs"] == 2).all()
+    one_shot = stability[stability["strategy"].isin(["graphreach", "maxspec"])]
+    assert (one_shot["distinct_across_runs"] == one_shot["picks_per_run"]).all()
+    assert (one_shot["mean_pairwise_jaccard"] == 1).all()
+    assert (stability["distinct_across_runs"] >= stability["picks_per_run"]).all()
+    assert (stability["distinct_across_runs"] <= 2 * stability["picks_per_run"]).all()
+    random_runs = stability[stability["strategy"] == "random"]
+    assert (random_runs["mean_pairwise_jaccard"] < 1).any()  # another seed, another permutation
+    assert "initialisations on one split" in (workdir / "results/report/papalexi2021/stability.svg").read_text()
     record = json.loads((workdir / f"results/metrics/papalexi2021/random/seed{seeds[0]}/cycle1.json").read_text())
     assert record["trainer"] == "batched" and record["diagnostics"]["epoch"] == list(range(1, epochs + 1))
     assert (workdir / "results/graph/go_jaccard.npz").exists() and (workdir / "results/data/papalexi2021/screen.npz").exists()
@@ -138,10 +181,61 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
     changed = _config(Path(config["go"]["mirror"]).parent, **{"experiment.strategies.maxspec": {"direction": "minimize"}})
     jobs = _planned_jobs(_snakemake(workdir, changed, "--dry-run"))
     n_seeds, n_cycles = len(config["experiment"]["seeds"]), config["experiment"]["cycles"]
+    n_inits = config["experiment"]["stability"]["inits"]
     assert jobs == {
-        "select": n_seeds,
+        "select": n_seeds + n_inits - 1,  # the first initialisation is the main run of the split's seed
         "train_gears": n_seeds * n_cycles,
         "evaluate": n_seeds * n_cycles,
+        "aggregate_report": 1,
+        "stability": 1,
+        "all": 1,
+    }
+
+
+@pytest.mark.slow
+def test_an_active_strategy_change_reruns_only_that_strategy(pipeline_run):
+    workdir, config = pipeline_run
+    changed = _config(Path(config["go"]["mirror"]).parent, **{"experiment.strategies.typiclust": {"neighbours": 5}})
+    jobs = _planned_jobs(_snakemake(workdir, changed, "--dry-run"))
+    n_seeds, n_cycles = len(config["experiment"]["seeds"]), config["experiment"]["cycles"]
+    n_extra = config["experiment"]["stability"]["inits"] - 1
+    assert jobs == {
+        "select_active": (n_seeds + n_extra) * n_cycles,
+        # stability runs train only the cycles whose model picks a later batch
+        "train_gears_active": n_seeds * n_cycles + n_extra * (n_cycles - 1),
+        "evaluate": n_seeds * n_cycles,
+        "aggregate_report": 1,
+        "stability": 1,
+        "all": 1,
+    }
+
+
+@pytest.mark.slow
+def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
+    workdir, config = pipeline_run
+    n_seeds, n_cycles = len(config["experiment"]["seeds"]), config["experiment"]["cycles"]
+    n_extra = config["experiment"]["stability"]["inits"] - 1
+    n_one_shot, n_active = len(ONE_SHOT_STRATEGIES), len(ACTIVE_STRATEGIES)
+    more_cycles = _config(Path(config["go"]["mirror"]).parent, **{"experiment.cycles": n_cycles + 1})
+    jobs = _planned_jobs(_snakemake(workdir, more_cycles, "--dry-run"))
+    assert jobs == {
+        "select_active": n_active * (n_seeds + n_extra),  # the new cycle's batch of every active run
+        "train_gears": n_one_shot * n_seeds,
+        "train_gears_active": n_active * (n_seeds + n_extra),  # the new cycle, and the stability runs' last
+        "evaluate": (n_one_shot + n_active) * n_seeds,
+        "aggregate_report": 1,
+        "stability": 1,
+        "all": 1,
+    }
+    more_seeds = _config(Path(config["go"]["mirror"]).parent, **{"experiment.seeds": config["experiment"]["seeds"] + [9]})
+    jobs = _planned_jobs(_snakemake(workdir, more_seeds, "--dry-run"))
+    assert jobs == {
+        "split_test_set": 1,
+        "select": n_one_shot,
+        "select_active": n_active * n_cycles,
+        "train_gears": n_one_shot * n_cycles,
+        "train_gears_active": n_active * n_cycles,
+        "evaluate": (n_one_shot + n_active) * n_cycles,
         "aggregate_report": 1,
         "all": 1,
     }
@@ -151,9 +245,16 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
 def test_switching_the_trainer_reruns_only_training_and_what_follows(pipeline_run):
     workdir, config = pipeline_run
     changed = _config(Path(config["go"]["mirror"]).parent, **{"gears.trainer": "cell-gears"})
+    result = _snakemake(workdir, changed, "--dry-run", check=False)
+    # active strategies need the batched trainer's pool scores: refused before any job
+    assert result.returncode != 0
+    assert "config, field 'gears.trainer': the active strategies" in result.stdout + result.stderr
+    for strategy in ACTIVE_STRATEGIES:
+        del changed["experiment"]["strategies"][strategy]
     jobs = _planned_jobs(_snakemake(workdir, changed, "--dry-run"))
-    n_runs = len(config["experiment"]["seeds"]) * config["experiment"]["cycles"] * len(config["experiment"]["strategies"])
-    assert jobs == {"train_gears": n_runs, "evaluate": n_runs, "aggregate_report": 1, "all": 1}
+    n_runs = len(config["experiment"]["seeds"]) * config["experiment"]["cycles"] * len(ONE_SHOT_STRATEGIES)
+    # the report and the stability figure now cover fewer strategies
+    assert jobs == {"train_gears": n_runs, "evaluate": n_runs, "aggregate_report": 1, "stability": 1, "all": 1}
 
 
 def test_config_violating_the_schema_fails_before_any_job(tmp_path, shared_data):
@@ -172,7 +273,22 @@ def test_the_config_passed_is_the_experiment_not_merged_into_the_default(tmp_pat
     config["experiment"]["seeds"] = [7]
     jobs = _planned_jobs(_snakemake(tmp_path, config, "--dry-run"))
     cycles = config["experiment"]["cycles"]
-    assert (jobs["split_test_set"], jobs["select"], jobs["train_gears"], jobs["evaluate"]) == (1, 1, cycles, cycles)
+    # one split; the main run's ranking and the stability analysis's second initialisation (seed 7-8)
+    assert (jobs["split_test_set"], jobs["select"], jobs["train_gears"], jobs["evaluate"]) == (1, 2, cycles, cycles)
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"experiment.strategies.typiclust": {"neighbors": 5}},
+     "config, field 'experiment.strategies.typiclust.neighbors': not a parameter of strategy 'typiclust'"),
+    ({"experiment.strategies.hybrid": {"warmup_cycles": 2}},
+     "config, field 'experiment.strategies.hybrid.warmup_cycles': 2 warm-up cycles leave no cycle of 2"),
+    ({"experiment.cycles": 1}, "config, field 'experiment.cycles': the active strategy 'uncertainty' needs at least 2"),
+])
+def test_bad_active_strategy_blocks_fail_before_any_job(tmp_path, shared_data, changes, message):
+    result = _snakemake(tmp_path, _config(shared_data, **changes), "--dry-run", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
 
 

@@ -17,11 +17,16 @@ random choice takes an explicit seed.
 
 from __future__ import annotations
 
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
-from .io import InputError
+from .io import InputError, atomic_open, read_tsv, write_tsv
 
 TYPICLUST_NEIGHBOURS = 20
 
@@ -93,8 +98,10 @@ def typiclust_batch(features: np.ndarray, labelled: np.ndarray, batch: int, *, s
 
     Returns
     -------
-    numpy.ndarray of int64, shape (batch,)
+    picks : numpy.ndarray of int64, shape (batch,)
         Row indices of unlabelled perturbations, in pick order.
+    typicality : numpy.ndarray of float64, shape (batch,)
+        Each pick's typicality within its cluster when it was taken.
 
     Raises
     ------
@@ -115,6 +122,7 @@ def typiclust_batch(features: np.ndarray, labelled: np.ndarray, batch: int, *, s
     order = sorted(range(n_clusters), key=lambda c: (labelled_counts[c], -sizes[c], c))
     available = ~labelled
     picks: list[int] = []
+    scores: list[float] = []
     i = 0
     while len(picks) < batch:
         cluster = order[i % n_clusters]
@@ -125,13 +133,10 @@ def typiclust_batch(features: np.ndarray, labelled: np.ndarray, batch: int, *, s
             typ = typicality(features[free], min(neighbours, len(free) // 2))
             pick = int(free[int(np.argmax(typ))])
             picks.append(pick)
+            scores.append(float(typ.max()))
             available[pick] = False
         i += 1
-    return np.array(picks, dtype=np.int64)
-
-
-ACSFW_TRANSFORMS = (("acs-rf", [512, 0.1, None]),)
-"""Huang et al. 2024's configuration of ACS-FW in bmdal-reg: 512 random features, GP noise sigma 0.1."""
+    return np.array(picks, dtype=np.int64), np.array(scores, dtype=np.float64)
 
 
 def _import_bmdal():
@@ -148,7 +153,8 @@ def _import_bmdal():
     return select_batch, TensorFeatureData
 
 
-def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, batch: int, *, seed: int) -> np.ndarray:
+def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, batch: int, *, seed: int,
+                random_features: int = 512, sigma: float = 0.1) -> np.ndarray:
     """ACS-FW (Pinsler et al. 2019) through bmdal-reg, configured as Huang et al. 2024 (IterPert).
 
     ``select_batch(batch, models=[placeholder], data={'train', 'pool'}, y_train=None, selection_method='fw',
@@ -164,6 +170,9 @@ def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, batch: in
         The perturbations already trained on (IterPert's ``x_train``).
     batch : int
     seed : int
+    random_features, sigma : int, float
+        The 'acs-rf' transform's number of random features and GP noise standard deviation
+        (IterPert: 512, 0.1).
 
     Returns
     -------
@@ -190,9 +199,183 @@ def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, batch: in
         # One placeholder model: bmdal-reg builds one feature map per model; 'linear' never calls it.
         idx, _ = select_batch(batch_size=int(batch), models=[torch.nn.Identity()], data=data, y_train=None,
                               selection_method="fw",
-                              base_kernel="linear", kernel_transforms=[tuple(t) for t in ACSFW_TRANSFORMS])
+                              base_kernel="linear",
+                              kernel_transforms=[("acs-rf", [int(random_features), float(sigma), None])])
     picks = idx.detach().cpu().numpy().astype(np.int64)
     if len(picks) != batch or len(set(picks.tolist())) != batch:
         raise RuntimeError(f"bmdal-reg returned {len(picks)} indices ({len(set(picks.tolist()))} distinct) for a "
                            f"batch of {batch}")
     return picks
+
+
+# --------------------------------------------------------------------------- the model's view of the pool
+@dataclass
+class PoolScores:
+    """What a training job of an active strategy hands to the next cycle's selection.
+
+    Attributes
+    ----------
+    genes : numpy.ndarray of str, shape (n,)
+        The perturbations trained on in the cycle (labelled) and the pool perturbations left.
+    labelled : numpy.ndarray of bool, shape (n,)
+    features : numpy.ndarray of float32, shape (n, n_genes)
+        Predicted mean expression after perturbing each gene, over one fixed seeded sample of control
+        cells (``gears_batched.BatchedGears.predict_perturbations``; IterPert's ``linear_fix_ctrl``).
+    uncertainty : numpy.ndarray of float64, shape (n,)
+        GEARS's ``exp(-mean log-variance)`` per perturbation; NaN without the uncertainty head.
+    info : dict
+        Provenance (seed, number of control cells, cycle, strategy).
+    """
+
+    genes: np.ndarray
+    labelled: np.ndarray
+    features: np.ndarray
+    uncertainty: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.genes = np.asarray(self.genes).astype(str)
+        self.labelled = np.asarray(self.labelled, dtype=bool)
+        self.features = np.asarray(self.features, dtype=np.float32)
+        self.uncertainty = np.asarray(self.uncertainty, dtype=np.float64)
+        n = len(self.genes)
+        if self.labelled.shape != (n,) or self.uncertainty.shape != (n,) or self.features.ndim != 2 \
+                or len(self.features) != n:
+            raise ValueError(f"{n} genes but labelled {self.labelled.shape}, features {self.features.shape}, "
+                             f"uncertainty {self.uncertainty.shape}")
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an uncompressed ``.npz`` (info as a JSON string), atomically."""
+        with atomic_open(path, "wb") as handle:
+            np.savez(handle, genes=self.genes, labelled=self.labelled, features=self.features,
+                     uncertainty=self.uncertainty, info=np.array(json.dumps(self.info, sort_keys=True)))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "PoolScores":
+        """Read ``save``'s file; ``InputError`` naming the file for a missing array or a corrupt file."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                for key in ("genes", "labelled", "features", "uncertainty", "info"):
+                    if key not in data.files:
+                        raise InputError(path, key, "array missing from the pool scores")
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+            if isinstance(err, InputError):
+                raise
+            raise InputError(path, None, f"not a readable pool-scores .npz: {err}") from None
+        try:
+            return cls(arrays["genes"], arrays["labelled"], arrays["features"], arrays["uncertainty"],
+                       json.loads(str(arrays["info"])))
+        except ValueError as err:
+            raise InputError(path, None, str(err)) from None
+
+
+PICK_COLUMNS = ("rank", "gene", "cycle", "method", "score")
+
+
+def write_picks(genes: Sequence[str], scores: Sequence[float], *, cycle: int, method: str,
+                path: str | os.PathLike) -> None:
+    """One cycle's batch as TSV: ``rank`` (1..batch, pick order), ``gene``, ``cycle``, ``method`` (what chose
+    it: random, graphreach, uncertainty, typiclust, acsfw) and ``score`` (GEARS's uncertainty score, the
+    typicality, GraphReach's gain; empty where the method has none: random, acsfw), atomically."""
+    frame = pd.DataFrame({
+        "rank": np.arange(1, len(genes) + 1),
+        "gene": [str(g) for g in genes],
+        "cycle": int(cycle),
+        "method": method,
+        "score": np.asarray(scores, dtype=np.float64),
+    })
+    write_tsv(frame, path, float_format="%.17g")
+
+
+def read_picks(paths: Sequence[str | os.PathLike], batch_size: int) -> list[str]:
+    """The picks of cycles 1..len(paths), in order, from ``write_picks`` files (one per cycle, in order).
+
+    Raises
+    ------
+    InputError
+        Naming the file: a missing column, a batch that is not ``batch_size`` long, a wrong cycle number,
+        or a gene picked twice.
+    """
+    genes: list[str] = []
+    for cycle, path in enumerate(paths, start=1):
+        frame = read_tsv(path, dtype={"gene": str}, keep_default_na=False)
+        for column in PICK_COLUMNS:
+            if column not in frame.columns:
+                raise InputError(path, column, "column missing from the cycle's picks")
+        if len(frame) != int(batch_size):
+            raise InputError(path, "gene", f"{len(frame)} picks, expected a batch of {batch_size}")
+        if not (pd.to_numeric(frame["cycle"], errors="coerce") == cycle).all():
+            raise InputError(path, "cycle", f"expected cycle {cycle} in every row")
+        genes += frame["gene"].astype(str).tolist()
+    if len(set(genes)) != len(genes):
+        repeated = sorted({g for g in genes if genes.count(g) > 1})
+        raise InputError(paths[-1], "gene", f"genes picked in two cycles: {repeated[:10]}")
+    return genes
+
+
+def cycle_seed(init_seed: int, cycle: int) -> int:
+    """The seed of one cycle's selection in a run: ``SeedSequence([init_seed, cycle])``'s first word."""
+    return int(np.random.SeedSequence([int(init_seed), int(cycle)]).generate_state(1)[0])
+
+
+def next_batch(method: str, params: dict, scores: PoolScores, labelled: Sequence[str], remaining: Sequence[str],
+               batch: int, *, seed: int) -> tuple[list[str], np.ndarray]:
+    """The next batch of an active method from the model's view of the pool.
+
+    Parameters
+    ----------
+    method : {'uncertainty', 'typiclust', 'acsfw'}
+    params : dict
+        The strategy's parameters (``strategies.active_params``).
+    scores : PoolScores
+        Written by the previous cycle's training job; must hold every ``labelled`` and ``remaining`` gene.
+    labelled : sequence of str
+        Perturbations trained on so far (the picks of the previous cycles).
+    remaining : sequence of str
+        The pool left to pick from.
+    batch : int
+    seed : int
+        Seeds k-means (TypiClust) or the random features (ACS-FW).
+
+    Returns
+    -------
+    genes : list of str, length batch
+    score : numpy.ndarray of float64, shape (batch,)
+        The uncertainty score or typicality of each pick (NaN for ACS-FW).
+
+    Raises
+    ------
+    InputError
+        ``scores`` that do not match the labelled set or miss pool genes (field ``genes``), a batch
+        larger than the pool left (field ``experiment.batch_size``).
+    """
+    position = {g: i for i, g in enumerate(scores.genes.tolist())}
+    source = scores.info.get("path", "pool scores")
+    missing = [g for g in list(labelled) + list(remaining) if g not in position]
+    if missing:
+        raise InputError(source, "genes", f"no scores for {missing[:10]}")
+    if sorted(scores.genes[scores.labelled].tolist()) != sorted(labelled):
+        raise InputError(source, "labelled", "the perturbations trained on differ from the previous cycles' picks")
+    remaining = list(remaining)
+    _check_batch(batch, len(remaining), "pool perturbations")
+    pool_rows = np.array([position[g] for g in remaining], dtype=np.int64)
+    train_rows = np.array([position[g] for g in labelled], dtype=np.int64)
+    if method == "uncertainty":
+        values = scores.uncertainty[pool_rows]
+        if np.isnan(values).any():
+            raise InputError(source, "uncertainty", "no uncertainty scores: the model was trained without its head")
+        idx = uncertainty_batch(values, batch)
+        return [remaining[i] for i in idx], values[idx]
+    if method == "typiclust":
+        rows = np.concatenate([train_rows, pool_rows])
+        is_labelled = np.arange(len(rows)) < len(train_rows)
+        idx, typ = typiclust_batch(scores.features[rows], is_labelled, batch, seed=seed,
+                                   neighbours=int(params.get("neighbours", TYPICLUST_NEIGHBOURS)))
+        return [remaining[i - len(train_rows)] for i in idx], typ
+    if method == "acsfw":
+        idx = acsfw_batch(scores.features[pool_rows], scores.features[train_rows], batch, seed=seed,
+                          random_features=int(params.get("random_features", 512)),
+                          sigma=float(params.get("sigma", 0.1)))
+        return [remaining[i] for i in idx], np.full(batch, np.nan)
+    raise ValueError(f"unknown active method {method!r}")

@@ -447,7 +447,9 @@ def train_batched(
     *,
     seed: int,
     config: TrainingConfig,
-) -> CyclePredictions:
+    score_genes: Sequence[str] | None = None,
+    score_controls: int = 300,
+):
     """Train GEARS on one cycle's perturbations with the batched trainer; predict the test perturbations.
 
     Parameters
@@ -463,9 +465,17 @@ def train_batched(
         Validation split, control pairing, weights and batch order.
     config : TrainingConfig
 
+    score_genes : sequence of str, optional
+        Perturbations to score after training for an active strategy (the labelled and the remaining
+        pool perturbations): they join the receptive field (which leaves training unchanged: the compact
+        receptive field is exact and initial weights do not depend on the node set), and
+        ``BatchedGears.predict_perturbations(score_genes, score_controls, seed)`` gives their features.
+    score_controls : int
+        Control cells of the scoring sample (``GEARS.predict``: 300).
+
     Returns
     -------
-    CyclePredictions
+    CyclePredictions, or (CyclePredictions, active.PoolScores) when ``score_genes`` is given
         As ``gears_model.train_and_predict``; ``info['diagnostics']`` holds the learning curves
         (``BatchedGears.fit``) and ``info['trainer'] == 'batched'``.
 
@@ -494,7 +504,9 @@ def train_batched(
         raise InputError("screen", "de_idx", f"no DE genes for {no_de[:10]}")
     self_loop = None
     if config.use_subgraph:
-        pert_graph, self_loop = compact_receptive_field(graph, train_genes + test_genes, hops=config.num_go_gnn_layers)
+        field_genes = train_genes + test_genes + [str(g) for g in (score_genes or [])]
+        pert_graph, self_loop = compact_receptive_field(graph, list(dict.fromkeys(field_genes)),
+                                                        hops=config.num_go_gnn_layers)
     else:
         pert_graph = graph
     previous_threads = torch.get_num_threads()
@@ -510,6 +522,13 @@ def train_batched(
         test = runner.cell_set(test_conds)
         pred, truth, logvar = runner.condition_means(test, test_conds)
         seconds["predict"] = time.perf_counter() - t0
+        scored = None
+        if score_genes is not None:
+            t0 = time.perf_counter()
+            genes = [str(g) for g in score_genes]
+            features, uncertainty = runner.predict_perturbations(genes, n_ctrl=int(score_controls), seed=int(seed))
+            scored = (genes, features, uncertainty)
+            seconds["score_pool"] = time.perf_counter() - t0
         threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(previous_threads)
@@ -549,7 +568,7 @@ def train_batched(
     if logvar is not None:
         # GEARS.predict's uncertainty score: exp(-mean log-variance) per perturbation.
         info["test_uncertainty"] = {c: float(np.exp(-np.mean(row))) for c, row in zip(test_conds, logvar)}
-    return CyclePredictions(
+    result = CyclePredictions(
         conditions=np.array(test_conds),
         genes=screen.genes,
         pred=pred,
@@ -559,6 +578,20 @@ def train_batched(
         de_idx_non_dropout=screen.de_idx_non_dropout[idx],
         info=info,
     )
+    if scored is None:
+        return result
+    from .active import PoolScores
+
+    genes, features, uncertainty = scored
+    labelled = set(train_genes)
+    pool = PoolScores(
+        genes=np.array(genes),
+        labelled=np.array([g in labelled for g in genes]),
+        features=features,
+        uncertainty=np.full(len(genes), np.nan) if uncertainty is None else uncertainty,
+        info={"seed": int(seed), "controls": int(score_controls), "uncertainty_head": bool(config.uncertainty)},
+    )
+    return result, pool
 
 
 def _at_epoch(diagnostics: dict, key: str) -> float:

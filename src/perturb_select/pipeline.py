@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .io import InputError, read_json, read_tsv, write_json, write_tsv
@@ -176,7 +177,11 @@ def preprocess_dataset(
 
 
 def split_test_set(candidates: str, output: str, seed: int, test_fraction: float, cycles: int, batch_size: int) -> None:
-    """Stage split_test_set: a fixed random test set per seed; the rest is the pool selectors pick from."""
+    """Stage split_test_set: a fixed random test set per seed; the rest is the pool selectors pick from.
+
+    ``cycles`` and ``batch_size`` are only checked (``cycles * batch_size`` must fit in the pool): the split
+    does not depend on them.
+    """
     from .experiment import check_budget, split_test_set as split
 
     genes = _read_candidates(candidates)
@@ -192,26 +197,103 @@ def select(
     strategy: str,
     seed: int,
     params: Mapping,
-    cycles: int,
     batch_size: int,
 ) -> None:
-    """Stage select: the ordered one-shot picks of ``strategy`` for every cycle, from the seed's pool."""
+    """Stage select: a one-shot strategy's ranking of the whole pool of the split.
+
+    Cycle ``c`` trains on the first ``c * batch_size`` of the ranking, so adding a cycle reuses this file.
+    The greedy selectors are prefix-consistent (the first ``b`` picks of a longer ranking are the picks
+    of budget ``b``); ``random`` is a seeded permutation (``seed``: the run's initialisation seed).
+    """
     from .graph import KnowledgeGraph
     from .selection import select as run_selection
     from .selection.base import write_selection
 
     graph = KnowledgeGraph.read(edges)
     pool = read_json(split)["pool"]
-    budget = int(cycles) * int(batch_size)
     start = time.perf_counter()
-    selection = run_selection(strategy, graph, pool, budget, seed=int(seed), params=dict(params))
-    log.info("%s picked %d of %d in %.3f s", strategy, budget, len(pool), time.perf_counter() - start)
+    selection = run_selection(strategy, graph, pool, len(pool), seed=int(seed), params=dict(params),
+                              source=f"config: experiment.strategies.{strategy}")
+    log.info("%s ranked the pool of %d in %.3f s", strategy, len(pool), time.perf_counter() - start)
     write_selection(selection, output, batch_size=int(batch_size))
+
+
+def select_active(
+    split: str,
+    output: str,
+    strategy: str,
+    params: Mapping,
+    cycle: int,
+    batch_size: int,
+    seed: int,
+    picks: Sequence[str] = (),
+    pool_scores: str | None = None,
+    edges: str | None = None,
+) -> None:
+    """Stage select_active: the batch of cycle ``cycle`` of an active strategy (``strategies`` module).
+
+    Cycle 1 is a seeded random batch of the pool: the first batch of ``random`` for the same ``seed`` (the
+    run's initialisation seed), so every active run starts where the random run does. Hybrid's warm-up
+    cycles continue GraphReach's greedy on the pool (needs ``edges``). Later cycles apply the strategy's
+    method (``active.next_batch``) to ``pool_scores``, written by the training job of cycle ``cycle - 1``;
+    k-means and random features are seeded by ``active.cycle_seed(seed, cycle)``.
+
+    Parameters
+    ----------
+    picks : sequence of str
+        The pick files of cycles 1..cycle-1, in order.
+
+    Raises
+    ------
+    InputError
+        A batch larger than the pool left (``experiment.batch_size``), pick files or scores that do not
+        belong together.
+    """
+    from .active import PoolScores, cycle_seed, next_batch, read_picks, write_picks
+    from .selection import graphreach, random_selection
+
+    cycle, batch_size = int(cycle), int(batch_size)
+    pool = read_json(split)["pool"]
+    if len(picks) != cycle - 1:
+        raise ValueError(f"cycle {cycle} needs the picks of {cycle - 1} earlier cycles, got {len(picks)}")
+    labelled = read_picks(picks, batch_size)
+    outside = sorted(set(labelled) - set(pool))
+    if outside:
+        raise InputError(picks[-1], "gene", f"picks outside the split's pool: {outside[:10]}")
+    remaining = [g for g in pool if g not in set(labelled)]
+    if batch_size > len(remaining):
+        raise InputError("config", "experiment.batch_size",
+                         f"cycle {cycle}: a batch of {batch_size} is larger than the {len(remaining)} pool "
+                         f"perturbations left (experiment.cycles x batch_size must fit the pool of {len(pool)})")
+    warmup = int(params.get("warmup_cycles", 0))
+    start = time.perf_counter()
+    if cycle <= warmup:
+        from .graph import KnowledgeGraph
+
+        if not edges:
+            raise ValueError("hybrid's warm-up needs the graph")
+        ranking = graphreach(KnowledgeGraph.read(edges), pool, cycle * batch_size, hops=int(params["hops"]))
+        if ranking.genes[: len(labelled)] != labelled:
+            raise InputError(picks[-1], "gene", "the warm-up picks so far are not GraphReach's")
+        genes, scores, method = ranking.genes[len(labelled):], ranking.gains[len(labelled):], "graphreach"
+    elif cycle == 1:
+        first = random_selection(pool, batch_size, seed=int(seed))
+        genes, scores, method = first.genes, np.full(batch_size, np.nan), "random"
+    else:
+        if not pool_scores:
+            raise ValueError(f"cycle {cycle} needs the pool scores of cycle {cycle - 1}")
+        scored = PoolScores.load(pool_scores)
+        scored.info["path"] = pool_scores
+        method = params["method"]
+        genes, scores = next_batch(method, dict(params), scored, labelled, remaining, batch_size,
+                                   seed=cycle_seed(int(seed), cycle))
+    log.info("%s cycle %d: %s picked %s in %.3f s", strategy, cycle, method, genes, time.perf_counter() - start)
+    write_picks(genes, scores, cycle=cycle, method=method, path=output)
 
 
 def train_gears(
     split: str,
-    selection: str,
+    selection: str | Sequence[str],
     output: str,
     cycle: int,
     seed: int,
@@ -223,6 +305,8 @@ def train_gears(
     gene2go: str | None = None,
     work_dir: str | None = None,
     threads: int = 1,
+    strategy_params: Mapping | None = None,
+    pool_out: str | None = None,
 ) -> None:
     """Stage train_gears: train GEARS on the first ``cycle * batch_size`` picks, predict the test set.
 
@@ -230,29 +314,61 @@ def train_gears(
     job's cores) overrides its ``threads``. The batched trainer (default) reads ``screen`` (``screen.npz``)
     and ``edges`` (the graph, ``.npz`` or TSV); the cell-gears trainer reads ``adata``
     (``perturb_processed.h5ad``), ``edges``, ``gene2go`` and uses ``work_dir`` as GEARS's scratch.
+
+    ``selection`` is a one-shot ranking (one TSV) or, for an active strategy, the pick files of cycles
+    1..cycle. Then ``strategy_params`` (``strategies.active_params``) and ``pool_out`` are given: the model
+    also scores the labelled and the remaining pool perturbations (``active.PoolScores``, written to
+    ``pool_out``) for the next cycle's selection; the ``uncertainty`` method trains GEARS with its
+    uncertainty head (``uncertainty_reg`` from the strategy's block). ``seed`` is the run's initialisation
+    seed.
     """
     import dataclasses
 
     from .experiment import cycle_perturbations
     from .graph import KnowledgeGraph
-    from .selection.base import read_selection
     from .training import TrainingConfig
 
     config = dataclasses.replace(TrainingConfig.from_config(gears), threads=max(1, int(threads)))
-    picks = read_selection(selection).genes
-    train_genes = cycle_perturbations(picks, int(cycle), int(batch_size))
-    test_genes = read_json(split)["test"]
+    params = dict(strategy_params or {})
+    if isinstance(selection, (str, Path)):
+        from .selection.base import read_selection
+
+        train_genes = cycle_perturbations(read_selection(selection).genes, int(cycle), int(batch_size))
+    else:
+        from .active import read_picks
+
+        if len(selection) != int(cycle):
+            raise ValueError(f"cycle {cycle} trains on the picks of {cycle} cycles, got {len(selection)} files")
+        train_genes = read_picks(selection, int(batch_size))
+    if params.get("method") == "uncertainty":
+        config = dataclasses.replace(config, uncertainty=True, uncertainty_reg=float(params["uncertainty_reg"]))
+    split_record = read_json(split)
+    test_genes = split_record["test"]
     graph = KnowledgeGraph.read(edges)
+    pool = None
     if config.trainer == "batched":
         from .gears_batched import train_batched
         from .screen import ScreenArrays
 
         if not screen:
             raise InputError("config", "gears.trainer", "the batched trainer needs the screen arrays (screen.npz)")
-        result = train_batched(ScreenArrays.load(screen), graph, train_genes, test_genes, seed=int(seed), config=config)
+        score_genes = None
+        if pool_out:
+            trained = set(train_genes)
+            score_genes = train_genes + [g for g in split_record["pool"] if g not in trained]
+        result = train_batched(ScreenArrays.load(screen), graph, train_genes, test_genes, seed=int(seed), config=config,
+                               score_genes=score_genes, score_controls=int(params.get("controls", 300)))
+        if pool_out:
+            result, pool = result
     else:
+        if pool_out:
+            raise InputError("config", "gears.trainer",
+                             "active strategies need the batched trainer (it scores the pool); set gears.trainer: batched")
         result = _train_cell_gears(adata, gene2go, graph, train_genes, test_genes, int(seed), config, work_dir)
     result.info["cycle"] = int(cycle)
+    if pool is not None:
+        pool.info["cycle"] = int(cycle)
+        pool.save(pool_out)
     result.save(output)
 
 
@@ -342,6 +458,29 @@ def aggregate_report(metric_files: Sequence[str], metrics_out: str, summary_out:
             write_tsv(curves, learning_out, float_format="%.6g")
         if learning_plot:
             plot_learning_curves(curves, learning_plot, title=dataset)
+
+
+def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, str], batch_size: int, cycles: int,
+              table_out: str, plot_out: str, dataset: str) -> None:
+    """Stage stability: picks of R initialisations on one split -> table and figure (``stability`` module).
+
+    ``runs[strategy]`` lists each run's files: one ranking TSV when ``kinds[strategy] == 'one-shot'``,
+    else the pick files of cycles 1..cycles.
+    """
+    from .active import read_picks
+    from .selection.base import read_selection
+    from .stability import plot_stability, stability_statement, stability_table
+
+    orders = {}
+    for strategy, files in runs.items():
+        if kinds[strategy] == "one-shot":
+            orders[strategy] = [read_selection(f[0]).genes for f in files]
+        else:
+            orders[strategy] = [read_picks(f, int(batch_size)) for f in files]
+    table = stability_table(orders, int(batch_size), int(cycles), kinds)
+    log.info("%s", stability_statement(table))
+    write_tsv(table, table_out, float_format="%.6g")
+    plot_stability(table, plot_out, title=dataset)
 
 
 # --------------------------------------------------------------------------- helpers

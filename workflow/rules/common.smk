@@ -1,6 +1,12 @@
 import os
+import sys
 
 from snakemake.utils import validate
+
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))  # the library: strategy checks before any job
+
+from perturb_select.io import InputError
+from perturb_select.strategies import ACTIVE, ONE_SHOT, active_params, run_label
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -11,12 +17,41 @@ STRATEGIES = list(config["experiment"]["strategies"])
 SEEDS = [int(s) for s in config["experiment"]["seeds"]]
 CYCLES = list(range(1, int(config["experiment"]["cycles"]) + 1))
 GRAPH_STRATEGIES = {"graphreach", "maxspec"}
+# Active strategies' parameters over their documented defaults; a bad block fails here, before any job.
+ACTIVE_PARAMS = {
+    name: active_params(
+        name,
+        block,
+        hops=config["gears"]["num_go_gnn_layers"],
+        cycles=config["experiment"]["cycles"],
+    )
+    for name, block in config["experiment"]["strategies"].items()
+    if name in ACTIVE
+}
+if ACTIVE_PARAMS and config["gears"].get("trainer", "batched") != "batched":
+    raise InputError(
+        "config",
+        "gears.trainer",
+        f"the active strategies {sorted(ACTIVE_PARAMS)} need the batched trainer (it scores the pool)",
+    )
+ONE_SHOT_STRATEGIES = [s for s in STRATEGIES if s in ONE_SHOT]
+ACTIVE_STRATEGIES = [s for s in STRATEGIES if s in ACTIVE]
+# Stability analysis: R initialisation seeds on one split (the first run is the main run of that seed).
+STABILITY = config["experiment"].get("stability") or {}
+STABILITY_SPLIT = int(STABILITY.get("split_seed") if STABILITY.get("split_seed") is not None else SEEDS[0])
+STABILITY_RUNS = [
+    run_label(STABILITY_SPLIT, STABILITY_SPLIT + r) for r in range(int(STABILITY.get("inits", 5)))
+]
+
+
+def _alternatives(names):
+    return "|".join(names) if names else "(?!x)x"  # a regex that matches nothing
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
     strategy="|".join(STRATEGIES),
-    seed=r"\d+",
+    seed=r"\d+(?:-\d+)?",  # a run: SEED (split and initialisation), or SPLIT-INIT (stability analysis)
     cycle=r"\d+",
     go_file="|".join(GO_FILES.values()),
 
@@ -75,6 +110,8 @@ def dataset_source(wildcards):
 
 def strategy_params(wildcards):
     """Only this strategy's block reaches its rules, so editing one selector reruns only its jobs."""
+    if wildcards.strategy in ACTIVE_PARAMS:
+        return dict(ACTIVE_PARAMS[wildcards.strategy])
     params = dict(config["experiment"]["strategies"][wildcards.strategy] or {})
     if wildcards.strategy in GRAPH_STRATEGIES:
         # K = GEARS's number of GO-graph SGC layers unless the strategy block says otherwise.
@@ -96,6 +133,53 @@ def training_inputs(wildcards):
     }
 
 
+def split_file(wildcards):
+    """The split of a run's split seed (``seed{s}`` or ``seed{s}-{init}``)."""
+    return f"results/splits/{wildcards.dataset}/seed{wildcards.seed.split('-')[0]}.json"
+
+
+def active_picks(wildcards, cycles):
+    return [
+        f"results/select/{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.seed}/cycle{c}.tsv"
+        for c in range(1, cycles + 1)
+    ]
+
+
+def active_select_inputs(wildcards):
+    """Cycle c of an active strategy: the picks of cycles 1..c-1 and what cycle c-1's model made of the pool."""
+    cycle = int(wildcards.cycle)
+    params = ACTIVE_PARAMS[wildcards.strategy]
+    inputs = {"split": split_file(wildcards), "picks": active_picks(wildcards, cycle - 1)}
+    if cycle > max(1, params.get("warmup_cycles", 0)):
+        run = f"{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.seed}"
+        inputs["pool_scores"] = f"results/train/{run}/cycle{cycle - 1}/pool_scores.npz"
+    if cycle <= params.get("warmup_cycles", 0):
+        inputs["edges"] = "results/graph/go_jaccard.npz"
+    return inputs
+
+
+def active_training_picks(wildcards):
+    return active_picks(wildcards, int(wildcards.cycle))
+
+
+def stability_runs(wildcards):
+    """{strategy: [files of each run]}: a one-shot ranking, or an active run's pick files of every cycle."""
+    runs = {}
+    for strategy in STRATEGIES:
+        runs[strategy] = []
+        for run in STABILITY_RUNS:
+            base = f"results/select/{wildcards.dataset}/{strategy}/seed{run}"
+            if strategy in ACTIVE_PARAMS:
+                runs[strategy].append([f"{base}/cycle{c}.tsv" for c in CYCLES])
+            else:
+                runs[strategy].append([f"{base}.tsv"])
+    return runs
+
+
+def stability_files(wildcards):
+    return [f for runs in stability_runs(wildcards).values() for files in runs for f in files]
+
+
 def all_outputs():
     outputs = [
         "results/graph/go_jaccard.tsv",
@@ -109,6 +193,8 @@ def all_outputs():
             f"results/report/{dataset}/pearson_delta.svg",
             f"results/report/{dataset}/learning_curves.svg",
         ]
+        if len(STABILITY_RUNS) >= 2:
+            outputs.append(f"results/report/{dataset}/stability.svg")
     return outputs
 
 

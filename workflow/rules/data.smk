@@ -53,7 +53,6 @@ rule split_test_set:
         "results/splits/{dataset}/seed{seed}.json",
     params:
         test_fraction=config["experiment"]["test_fraction"],
-        cycles=config["experiment"]["cycles"],
         batch_size=config["experiment"]["batch_size"],
     log:
         "logs/split_test_set/{dataset}/seed{seed}.log",

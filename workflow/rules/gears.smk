@@ -1,12 +1,15 @@
 rule train_gears:
     input:
         unpack(training_inputs),
-        split="results/splits/{dataset}/seed{seed}.json",
+        split=split_file,
         selection="results/select/{dataset}/{strategy}/seed{seed}.tsv",
     output:
         predictions="results/train/{dataset}/{strategy}/seed{seed}/cycle{cycle}/predictions.npz",
+    wildcard_constraints:
+        strategy=_alternatives(ONE_SHOT_STRATEGIES),
     params:
         gears=config["gears"],
+        strategy_params={},
         batch_size=config["experiment"]["batch_size"],
         work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.seed}/cycle{w.cycle}/gears_work",
     threads: config["gears"].get("threads", 1)
@@ -20,6 +23,24 @@ rule train_gears:
         "../../envs/gears.yaml"
     script:
         "../../scripts/train_gears.py"
+
+
+# An active strategy's training also scores the pool for the next cycle's selection.
+use rule train_gears as train_gears_active with:
+    input:
+        unpack(training_inputs),
+        split=split_file,
+        selection=active_training_picks,
+    output:
+        predictions="results/train/{dataset}/{strategy}/seed{seed}/cycle{cycle}/predictions.npz",
+        pool_scores="results/train/{dataset}/{strategy}/seed{seed}/cycle{cycle}/pool_scores.npz",
+    wildcard_constraints:
+        strategy=_alternatives(ACTIVE_STRATEGIES),
+    params:
+        gears=config["gears"],
+        strategy_params=strategy_params,
+        batch_size=config["experiment"]["batch_size"],
+        work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.seed}/cycle{w.cycle}/gears_work",
 
 
 rule evaluate:

@@ -36,3 +36,28 @@ rule aggregate_report:
         "../../envs/report.yaml"
     script:
         "../../scripts/aggregate_report.py"
+
+
+rule stability:
+    input:
+        stability_files,
+    output:
+        table="results/report/{dataset}/stability.tsv",
+        plot=report(
+            "results/report/{dataset}/stability.svg",
+            caption="../report/stability.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+    params:
+        runs=stability_runs,
+        kinds={s: ("active" if s in ACTIVE_PARAMS else "one-shot") for s in STRATEGIES},
+        batch_size=config["experiment"]["batch_size"],
+        cycles=config["experiment"]["cycles"],
+        dataset="{dataset}",
+    log:
+        "logs/stability/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/stability.py"

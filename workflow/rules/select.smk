@@ -1,12 +1,13 @@
 rule select:
     input:
         edges="results/graph/go_jaccard.npz",
-        split="results/splits/{dataset}/seed{seed}.json",
+        split=split_file,
     output:
         "results/select/{dataset}/{strategy}/seed{seed}.tsv",
+    wildcard_constraints:
+        strategy=_alternatives(ONE_SHOT_STRATEGIES),
     params:
         strategy_params=strategy_params,
-        cycles=config["experiment"]["cycles"],
         batch_size=config["experiment"]["batch_size"],
     log:
         "logs/select/{dataset}/{strategy}/seed{seed}.log",
@@ -16,3 +17,23 @@ rule select:
         "../../envs/go.yaml"
     script:
         "../../scripts/select.py"
+
+
+rule select_active:
+    input:
+        unpack(active_select_inputs),
+    output:
+        "results/select/{dataset}/{strategy}/seed{seed}/cycle{cycle}.tsv",
+    wildcard_constraints:
+        strategy=_alternatives(ACTIVE_STRATEGIES),
+    params:
+        strategy_params=strategy_params,
+        batch_size=config["experiment"]["batch_size"],
+    log:
+        "logs/select_active/{dataset}/{strategy}/seed{seed}/cycle{cycle}.log",
+    benchmark:
+        "results/benchmarks/select_active/{dataset}/{strategy}/seed{seed}/cycle{cycle}.tsv"
+    conda:
+        "../../envs/active.yaml"
+    script:
+        "../../scripts/select_active.py"

@@ -1,0 +1,26 @@
+"""Rule select_active: one cycle's batch of an active strategy (random, GraphReach warm-up, or the model's pick)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
+
+from perturb_select.pipeline import run_snakemake_stage, select_active
+from perturb_select.strategies import run_seeds
+
+picks = snakemake.input.get("picks", [])  # cycles 1..cycle-1: none, one (a str) or several
+picks = [picks] if isinstance(picks, str) else list(picks)
+
+run_snakemake_stage(
+    snakemake,
+    select_active,
+    split=snakemake.input.split,
+    output=snakemake.output[0],
+    strategy=snakemake.wildcards.strategy,
+    params=snakemake.params.strategy_params,
+    cycle=int(snakemake.wildcards.cycle),
+    batch_size=snakemake.params.batch_size,
+    seed=run_seeds(snakemake.wildcards.seed)[1],
+    picks=picks,
+    pool_scores=snakemake.input.get("pool_scores"),
+    edges=snakemake.input.get("edges"),
+)

@@ -1,0 +1,53 @@
+"""Strategy blocks: defaults, the errors that name the config field, and run labels."""
+
+import pytest
+
+from perturb_select.io import InputError
+from perturb_select.strategies import ACTIVE, ONE_SHOT, active_params, run_label, run_seeds, validate_strategies
+
+
+def test_active_defaults_follow_their_sources():
+    assert active_params("uncertainty", None, hops=1, cycles=5) == {
+        "controls": 300, "uncertainty_reg": 1.0, "method": "uncertainty"}
+    assert active_params("typiclust", {}, hops=1, cycles=5) == {"controls": 300, "neighbours": 20, "method": "typiclust"}
+    assert active_params("acsfw", {"sigma": 0.2}, hops=1, cycles=5) == {
+        "controls": 300, "random_features": 512, "sigma": 0.2, "method": "acsfw"}
+    hybrid = active_params("hybrid", {"then": "acsfw", "random_features": 64}, hops=2, cycles=5)
+    assert hybrid == {"warmup_cycles": 2, "then": "acsfw", "hops": 2, "controls": 300, "random_features": 64,
+                      "sigma": 0.1, "method": "acsfw"}
+
+
+@pytest.mark.parametrize("strategy, block, cycles, field, words", [
+    ("typiclust", {"neighbors": 5}, 5, "experiment.strategies.typiclust.neighbors", "it takes"),
+    ("hybrid", {"warmup_cycles": 5}, 5, "experiment.strategies.hybrid.warmup_cycles", "no cycle of 5"),
+    ("hybrid", {"warmup_cycles": 2}, 2, "experiment.strategies.hybrid.warmup_cycles", "no cycle of 2"),
+    ("hybrid", {"then": "random"}, 5, "experiment.strategies.hybrid.then", "must be one of"),
+    ("hybrid", {"sigma": 0.1}, 5, "experiment.strategies.hybrid.sigma", "it takes"),  # typiclust takes no sigma
+    ("uncertainty", {}, 1, "experiment.cycles", "at least 2 cycles"),
+    ("acsfw", {"sigma": 0}, 5, "experiment.strategies.acsfw.sigma", "> 0"),
+    ("typiclust", {"controls": 0}, 5, "experiment.strategies.typiclust.controls", ">= 1"),
+    ("typiclust", {"neighbours": True}, 5, "experiment.strategies.typiclust.neighbours", "integer"),
+])
+def test_bad_blocks_name_the_field(strategy, block, cycles, field, words):
+    with pytest.raises(InputError) as err:
+        active_params(strategy, block, hops=1, cycles=cycles)
+    assert err.value.source == "config" and err.value.field == field and words in str(err.value)
+
+
+def test_validate_strategies_covers_one_shot_and_active_blocks():
+    params = validate_strategies({"cycles": 3, "strategies": {"graphreach": {"hops": 2}, "typiclust": None}}, hops=1)
+    assert params == {"graphreach": {"hops": 2}, "typiclust": {"controls": 300, "neighbours": 20, "method": "typiclust"}}
+    with pytest.raises(InputError, match="experiment.strategies.maxspec.hopz"):
+        validate_strategies({"cycles": 3, "strategies": {"maxspec": {"hopz": 1}}}, hops=1)
+    with pytest.raises(InputError, match="unknown strategy"):
+        validate_strategies({"cycles": 3, "strategies": {"badge": {}}}, hops=1)
+    assert not set(ONE_SHOT) & set(ACTIVE)
+
+
+def test_run_labels_round_trip():
+    assert run_seeds("7") == (7, 7) and run_seeds("7-9") == (7, 9)
+    assert run_label(7, 7) == "7" and run_label(7, 9) == "7-9"
+    for split, init in [(0, 0), (1, 5), (4294967295, 3)]:
+        assert run_seeds(run_label(split, init)) == (split, init)
+    with pytest.raises(ValueError, match="run label"):
+        run_seeds("7-")
