@@ -21,6 +21,7 @@ include: "workflow/rules/go.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/gears.smk"
+include: "workflow/rules/baselines.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/design.smk"
 

@@ -85,3 +85,84 @@ def test_truncated_metrics_file_is_one_input_error(tmp_path):
     path.write_text(path.read_text()[:-7])
     with pytest.raises(InputError, match=f"{path.name}: not valid JSON"):
         collect_metrics([path])
+
+
+def _write_baselines(tmp_path, strategy, seed, cycle, values):
+    record = {"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle, "n_train_perturbations": 4,
+              "models": {m: {"mean": {k: v for k in METRICS}} for m, v in values.items()}}
+    path = tmp_path / f"base_{strategy}_{seed}_{cycle}.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_baselines_join_the_table_with_a_model_column(tmp_path):
+    gears = [_write(tmp_path, "random", 1, 1, 0.5)]
+    base = [_write_baselines(tmp_path, "random", 1, 1, {"no_change": 0.7, "train_mean": 0.2})]
+    table = collect_metrics(gears, base)
+    assert table[["model", "mse_top20_de"]].values.tolist() == [["gears", 0.5], ["no_change", 0.7],
+                                                                  ["train_mean", 0.2]]
+    summary = summarise(table)
+    assert summary["model"].tolist() == ["gears", "no_change", "train_mean"]
+    bad = tmp_path / "bad_base.json"
+    bad.write_text(json.dumps({"dataset": "toy", "strategy": "random", "seed": 1, "cycle": 1,
+                               "models": {"no_change": {"mean": {}}}}))
+    with pytest.raises(InputError, match="field 'models.no_change.mean.mse_top20_de'"):
+        collect_metrics([], [bad])
+
+
+def test_paired_wilcoxon_on_known_inputs():
+    from scipy.stats import wilcoxon
+
+    from perturb_select.report import paired_wilcoxon
+
+    assert paired_wilcoxon(np.zeros(10)) == 1.0  # identical runs
+    assert np.isnan(paired_wilcoxon([0.3]))
+    # 6 differences of one sign: the exact two-sided p is 2 / 2^6
+    assert paired_wilcoxon([1, 2, 3, 4, 5, 6]) == pytest.approx(2 / 64)
+    assert paired_wilcoxon([1, 2, 3, 4, 5]) == pytest.approx(2 / 32)  # 5 seeds can never reach 0.05
+    d = np.array([0.5, -0.2, 0.3, 0.9, -0.1, 0.4, 0.6])
+    assert paired_wilcoxon(d) == pytest.approx(wilcoxon(d).pvalue)
+
+
+def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
+    from perturb_select.report import conclusions, final_cycle_comparison, learning_curve_auc
+
+    gears, base = [], []
+    for seed in range(1, 8):
+        for cycle in (1, 2):
+            # graphreach is better than random by 0.1 in every seed at cycle 2; GEARS never beats train_mean
+            gears.append(_write(tmp_path, "random", seed, cycle, 1.0 + seed / 100))
+            gears.append(_write(tmp_path, "graphreach", seed, cycle, 1.0 + seed / 100 - 0.1 * (cycle == 2)))
+            for strategy in ("random", "graphreach"):
+                base.append(_write_baselines(tmp_path, strategy, seed, cycle, {"train_mean": 0.5, "no_change": 2.0}))
+    table = collect_metrics(gears, base)
+    comparison = final_cycle_comparison(table, metrics=["mse_top20_de"]).set_index(["strategy", "model"])
+    row = comparison.loc[("graphreach", "gears")]
+    assert row["diff_to_random_mean"] == pytest.approx(-0.1) and row["n_pairs"] == 7
+    assert row["p_vs_random"] == pytest.approx(2 / 2 ** 7)
+    assert row["beats_train_mean"] == "0/7" and row["mean"] == pytest.approx(1.04 - 0.1)
+    assert comparison.loc[("graphreach", "no_change"), "p_vs_random"] == 1.0
+    assert comparison.loc[("random", "gears"), "diff_to_random_mean"] == 0.0
+    auc = learning_curve_auc(table, metrics=["mse_top20_de"]).set_index(["strategy", "model"])
+    assert auc.loc[("graphreach", "gears"), "auc_mean"] == pytest.approx(1.04 - 0.05)
+    text = conclusions(final_cycle_comparison(table, metrics=["mse_top20_de"]))
+    assert "mse_top20_de, gears: graphreach differs from random by -0.1 (p = 0.016)." in text
+    assert "GEARS beats the training mean in 0 of 14 runs" in text and "say little" in text
+    same = collect_metrics([p for p in gears if "graphreach" not in p.name] +
+                           [_write(tmp_path, "maxspec", s, c, 1.0 + s / 100 + (0.05 if s % 2 else -0.04))
+                            for s in range(1, 8) for c in (1, 2)])
+    text = conclusions(final_cycle_comparison(same, metrics=["mse_top20_de"]))
+    assert "mse_top20_de, gears: no strategy differs from random beyond seed noise" in text
+
+
+def test_model_curves_plot(tmp_path):
+    from perturb_select.report import plot_model_curves
+
+    gears = [_write(tmp_path, "random", s, c, 1.0) for s in (1, 2) for c in (1, 2)]
+    base = [_write_baselines(tmp_path, "random", s, c, {"train_mean": 0.5, "no_change": 2.0, "go_kernel_ridge": 0.4})
+            for s in (1, 2) for c in (1, 2)]
+    out = tmp_path / "models.svg"
+    plot_model_curves(collect_metrics(gears, base), "mse_top20_de", out, title="toy")
+    text = out.read_text()
+    for model in ("gears", "no_change", "train_mean", "go_kernel_ridge"):
+        assert model in text

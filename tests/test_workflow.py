@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -130,14 +131,49 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
 
     summary = pd.read_csv(workdir / "results/report/papalexi2021/summary.tsv", sep="\t")
     assert sorted(summary["strategy"].unique()) == strategies
-    assert len(summary) == len(strategies) * cycles
+    models = ["gears", "go_kernel_ridge", "no_change", "train_mean"]
+    assert sorted(summary["model"].unique()) == models
+    assert len(summary) == len(strategies) * cycles * len(models)
     assert (summary["n_seeds"] == len(seeds)).all()
     assert summary["mse_top20_de_mean"].between(0, 100).all()
     assert summary["pearson_mean"].between(-1, 1).all()
 
     metrics = pd.read_csv(workdir / "results/report/papalexi2021/metrics.tsv", sep="\t")
-    assert len(metrics) == len(strategies) * len(seeds) * cycles
-    assert list(metrics.groupby("cycle")["n_train_perturbations"].first()) == [batch * c for c in range(1, cycles + 1)]
+    assert len(metrics) == len(strategies) * len(seeds) * cycles * len(models)
+    gears = metrics[metrics["model"] == "gears"]
+    assert list(gears.groupby("cycle")["n_train_perturbations"].first()) == [batch * c for c in range(1, cycles + 1)]
+    # the baselines train on every pick of the cycle; no change is the same for every strategy of a seed
+    baselines = metrics[metrics["model"] != "gears"]
+    assert list(baselines.groupby("cycle")["n_train_perturbations"].first()) == [batch * c for c in range(1, cycles + 1)]
+    no_change = metrics[metrics["model"] == "no_change"]
+    assert (no_change.groupby("seed")["mse_top20_de"].nunique() == 1).all()
+    assert metrics[["mse_top20_de", "pearson_delta"]].notna().all().all()
+    # the training mean by hand, from the screen arrays, for one run
+    from perturb_select.screen import ScreenArrays
+
+    screen = ScreenArrays.load(workdir / "results/data/papalexi2021/screen.npz")
+    split = json.loads((workdir / f"results/splits/papalexi2021/seed{seeds[0]}.json").read_text())
+    ranking = pd.read_csv(workdir / f"results/select/papalexi2021/graphreach/seed{seeds[0]}.tsv", sep="\t")
+    train_mean = np.mean([screen.mean_expression(f"{g}+ctrl") for g in ranking["gene"][:batch]], axis=0)
+    ctrl = screen.mean_expression("ctrl")
+    mse = []
+    for gene in split["test"]:
+        de = screen.de_idx[screen.condition_index(f"{gene}+ctrl")]
+        mse.append(np.mean((train_mean[de] - screen.mean_expression(f"{gene}+ctrl")[de]) ** 2))
+    row = metrics[(metrics["strategy"] == "graphreach") & (metrics["seed"] == seeds[0]) & (metrics["cycle"] == 1)
+                  & (metrics["model"] == "train_mean")]
+    assert row["mse_top20_de"].item() == pytest.approx(np.mean(mse), rel=1e-5)
+    assert ctrl.shape == train_mean.shape
+    comparison = pd.read_csv(workdir / "results/report/papalexi2021/comparison.tsv", sep="\t")
+    assert len(comparison) == 2 * len(strategies) * len(models)
+    assert comparison[["mean", "diff_to_random_mean", "p_vs_random"]].notna().all().all()
+    assert (comparison[comparison["strategy"] == "random"]["diff_to_random_mean"] == 0).all()
+    auc = pd.read_csv(workdir / "results/report/papalexi2021/auc.tsv", sep="\t")
+    assert len(auc) == 2 * len(strategies) * len(models) and auc["auc_mean"].notna().all()
+    conclusions = (workdir / "results/report/papalexi2021/conclusions.txt").read_text()
+    assert "cannot show a difference" in conclusions and "GEARS beats the training mean in" in conclusions
+    for metric in ("mse_top20_de", "pearson_delta"):
+        assert "go_kernel_ridge" in (workdir / f"results/report/papalexi2021/models_{metric}.svg").read_text()
 
     # GEARS's scratch is removed once predictions are written.
     assert not list((workdir / "results/train").rglob("gears_work"))
@@ -186,6 +222,7 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
         "select": n_seeds + n_inits - 1,  # the first initialisation is the main run of the split's seed
         "train_gears": n_seeds * n_cycles,
         "evaluate": n_seeds * n_cycles,
+        "baselines": n_seeds * n_cycles,
         "aggregate_report": 1,
         "stability": 1,
         "all": 1,
@@ -204,6 +241,7 @@ def test_an_active_strategy_change_reruns_only_that_strategy(pipeline_run):
         # stability runs train only the cycles whose model picks a later batch
         "train_gears_active": n_seeds * n_cycles + n_extra * (n_cycles - 1),
         "evaluate": n_seeds * n_cycles,
+        "baselines": n_seeds * n_cycles,
         "aggregate_report": 1,
         "stability": 1,
         "all": 1,
@@ -223,6 +261,7 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
         "train_gears": n_one_shot * n_seeds,
         "train_gears_active": n_active * (n_seeds + n_extra),  # the new cycle, and the stability runs' last
         "evaluate": (n_one_shot + n_active) * n_seeds,
+        "baselines": (n_one_shot + n_active) * n_seeds,
         "aggregate_report": 1,
         "stability": 1,
         "all": 1,
@@ -236,6 +275,7 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
         "train_gears": n_one_shot * n_cycles,
         "train_gears_active": n_active * n_cycles,
         "evaluate": (n_one_shot + n_active) * n_cycles,
+        "baselines": (n_one_shot + n_active) * n_cycles,
         "aggregate_report": 1,
         "all": 1,
     }
@@ -378,7 +418,7 @@ def test_edited_mirror_file_and_universe_list_rerun_what_depends_on_them(tmp_pat
     _snakemake(work, config, "--until", "build_go_graph")
     assert _planned_jobs(_snakemake(work, config, "--until", "build_go_graph", "--dry-run")) == {}
 
-    later = universe.stat().st_mtime + 10
+    later = time.time() + 10  # newer than the graph however long building it took
     universe.write_text(universe.read_text() + "STAT2\n")
     os.utime(universe, (later, later))
     assert _planned_jobs(_snakemake(work, config, "--until", "build_go_graph", "--dry-run")) == {"build_go_graph": 1}

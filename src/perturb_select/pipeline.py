@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .io import InputError, read_json, read_tsv, write_json, write_tsv
+from .io import InputError, atomic_open, read_json, read_tsv, write_json, write_tsv
 
 log = logging.getLogger("perturb_select")
 
@@ -324,22 +324,12 @@ def train_gears(
     """
     import dataclasses
 
-    from .experiment import cycle_perturbations
     from .graph import KnowledgeGraph
     from .training import TrainingConfig
 
     config = dataclasses.replace(TrainingConfig.from_config(gears), threads=max(1, int(threads)))
     params = dict(strategy_params or {})
-    if isinstance(selection, (str, Path)):
-        from .selection.base import read_selection
-
-        train_genes = cycle_perturbations(read_selection(selection).genes, int(cycle), int(batch_size))
-    else:
-        from .active import read_picks
-
-        if len(selection) != int(cycle):
-            raise ValueError(f"cycle {cycle} trains on the picks of {cycle} cycles, got {len(selection)} files")
-        train_genes = read_picks(selection, int(batch_size))
+    train_genes = _cycle_picks(selection, int(cycle), int(batch_size))
     if params.get("method") == "uncertainty":
         config = dataclasses.replace(config, uncertainty=True, uncertainty_reg=float(params["uncertainty_reg"]))
     split_record = read_json(split)
@@ -438,20 +428,105 @@ def evaluate(predictions: str, output: str, wildcards: Mapping) -> None:
     write_json(result, output)
 
 
+def graph_kernels(edges: str, candidates: str, output: str) -> None:
+    """Stage graph_kernel: diffusion kernels between every candidate of a dataset, once per dataset
+    (``baselines.diffusion_kernels`` at ``baselines.BETAS``), as ``.npz`` (genes, betas, kernels)."""
+    from .baselines import BETAS, diffusion_kernels
+    from .graph import KnowledgeGraph
+
+    genes = _read_candidates(candidates)
+    start = time.perf_counter()
+    kernels = diffusion_kernels(KnowledgeGraph.read(edges), genes, BETAS)
+    log.info("diffusion kernels of %d candidates at beta %s in %.2f s", len(genes), BETAS, time.perf_counter() - start)
+    with atomic_open(output, "wb") as handle:
+        np.savez(handle, genes=np.array(genes), betas=np.array(BETAS), kernels=kernels)
+
+
+def baselines(screen: str, kernels: str, split: str, selection: str | Sequence[str], cycle: int, batch_size: int,
+              output: str, wildcards: Mapping) -> None:
+    """Stage baselines: ``no_change``, ``train_mean`` and ``go_kernel_ridge`` (``baselines`` module) trained
+    on the cycle's picks (all ``cycle * batch_size`` of them) and scored on the split's test perturbations
+    with the metrics GEARS gets (``metrics.evaluate_predictions``). Needs no GEARS and no GPU.
+
+    ``selection``: a one-shot ranking, or the pick files of cycles 1..cycle of an active strategy.
+    Writes JSON: the run's keys, ``n_train_perturbations``, ``models`` {model: evaluate_predictions's dict}
+    and ``kernel_ridge`` (the chosen beta and lambda).
+    """
+    from types import SimpleNamespace
+
+    from .baselines import MODELS, baseline_predictions
+    from .gears_model import CTRL, condition_of
+    from .metrics import evaluate_predictions
+    from .screen import ScreenArrays
+
+    train_genes = _cycle_picks(selection, int(cycle), int(batch_size))
+    test_genes = read_json(split)["test"]
+    arrays = ScreenArrays.load(screen)
+    try:
+        with np.load(kernels, allow_pickle=False) as data:
+            kernel_genes, betas, kernel_values = data["genes"].astype(str).tolist(), data["betas"], data["kernels"]
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(kernels, None, f"not a readable kernel file: {err}") from None
+    position = {g: i for i, g in enumerate(kernel_genes)}
+    missing = [g for g in train_genes + test_genes if g not in position]
+    if missing:
+        raise InputError(kernels, "genes", f"no kernel rows for {missing[:10]}")
+    rows = [position[g] for g in train_genes + test_genes]
+    ctrl_mean = arrays.mean_expression(CTRL)
+    train_means = np.stack([arrays.mean_expression(condition_of(g)) for g in train_genes])
+    test_conds = sorted(condition_of(g) for g in test_genes)
+    order = [test_genes.index(c.split("+")[0]) for c in test_conds]
+    predicted = baseline_predictions(ctrl_mean, train_means, kernel_values[:, rows][:, :, rows], n_test=len(test_genes))
+    idx = [arrays.condition_index(c) for c in test_conds]
+    truth = np.stack([arrays.mean_expression(c) for c in test_conds])
+    record = {k: (int(v) if str(v).isdigit() else v) for k, v in wildcards.items()}
+    record["n_train_perturbations"] = len(train_genes)
+    record["models"] = {}
+    for model in MODELS:
+        run = SimpleNamespace(conditions=np.array(test_conds), pred=predicted[model][order], truth=truth,
+                              ctrl_mean=ctrl_mean, de_idx=arrays.de_idx[idx], de_idx_non_dropout=arrays.de_idx_non_dropout[idx])
+        record["models"][model] = evaluate_predictions(run)
+    fit = predicted["fit"]
+    record["kernel_ridge"] = {"beta": float(betas[fit.beta_index]), "lambda": fit.lam,
+                              "loo_mse": [[None if np.isnan(v) else float(v) for v in row] for row in fit.loo_mse]}
+    write_json(record, output)
+
+
 def aggregate_report(metric_files: Sequence[str], metrics_out: str, summary_out: str, plots: Mapping[str, str],
-                     dataset: str, learning_out: str | None = None, learning_plot: str | None = None) -> None:
-    """Stage aggregate_report: long metrics table, strategy x cycle summary (mean ± std over seeds), plots.
+                     dataset: str, learning_out: str | None = None, learning_plot: str | None = None,
+                     baseline_files: Sequence[str] = (), model_plots: Mapping[str, str] | None = None,
+                     comparison_out: str | None = None, auc_out: str | None = None,
+                     conclusions_out: str | None = None) -> None:
+    """Stage aggregate_report: long metrics table (GEARS and the baselines, a ``model`` column), strategy x
+    model x cycle summary (mean ± std over seeds), plots.
 
     ``learning_out`` / ``learning_plot``: every run's validation learning curve next to the validation
     baselines (TSV), and the final cycle's curves of the first seed per strategy (SVG).
+    ``baseline_files`` (the ``baselines`` stage), then ``model_plots`` {metric: SVG} (every model per
+    strategy), ``comparison_out`` (``report.final_cycle_comparison``), ``auc_out``
+    (``report.learning_curve_auc``) and ``conclusions_out`` (``report.conclusions``, plain text).
     """
-    from .report import collect_learning_curves, collect_metrics, plot_learning_curves, plot_metric_curves, summarise
+    from .report import (collect_learning_curves, collect_metrics, conclusions, final_cycle_comparison,
+                         learning_curve_auc, plot_learning_curves, plot_metric_curves, plot_model_curves, summarise)
 
-    table = collect_metrics(metric_files)
+    table = collect_metrics(metric_files, baseline_files)
     write_tsv(table, metrics_out, float_format="%.6g")
     write_tsv(summarise(table), summary_out)
     for metric, path in plots.items():
         plot_metric_curves(table, metric, path, title=dataset)
+    for metric, path in (model_plots or {}).items():
+        plot_model_curves(table, metric, path, title=dataset)
+    if comparison_out or conclusions_out:
+        comparison = final_cycle_comparison(table)
+        if comparison_out:
+            write_tsv(comparison, comparison_out, float_format="%.6g")
+        if conclusions_out:
+            text = conclusions(comparison)
+            log.info("%s", text.strip())
+            with atomic_open(conclusions_out, "w") as handle:
+                handle.write(text)
+    if auc_out:
+        write_tsv(learning_curve_auc(table), auc_out, float_format="%.6g")
     if learning_out or learning_plot:
         curves = collect_learning_curves(metric_files)
         if learning_out:
@@ -484,6 +559,22 @@ def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, s
 
 
 # --------------------------------------------------------------------------- helpers
+def _cycle_picks(selection: str | Sequence[str], cycle: int, batch_size: int) -> list[str]:
+    """The perturbations of cycle ``cycle``: the first ``cycle * batch_size`` of a one-shot ranking (one
+    path), or the picks in the pick files of cycles 1..cycle of an active strategy (a list of paths)."""
+    from .experiment import cycle_perturbations
+
+    if isinstance(selection, (str, Path)):
+        from .selection.base import read_selection
+
+        return cycle_perturbations(read_selection(selection).genes, cycle, batch_size)
+    from .active import read_picks
+
+    if len(selection) != cycle:
+        raise ValueError(f"cycle {cycle} trains on the picks of {cycle} cycles, got {len(selection)} files")
+    return read_picks(selection, batch_size)
+
+
 def _read_candidates(path: str) -> list[str]:
     frame = read_tsv(path)
     if "gene" not in frame.columns:

@@ -162,6 +162,13 @@ def active_training_picks(wildcards):
     return active_picks(wildcards, int(wildcards.cycle))
 
 
+def selection_input(wildcards):
+    """What a cycle trains on: a one-shot ranking, or an active strategy's pick files of cycles 1..c."""
+    if wildcards.strategy in ACTIVE_PARAMS:
+        return active_training_picks(wildcards)
+    return f"results/select/{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.seed}.tsv"
+
+
 def stability_runs(wildcards):
     """{strategy: [files of each run]}: a one-shot ranking, or an active run's pick files of every cycle."""
     runs = {}
@@ -192,6 +199,8 @@ def all_outputs():
             f"results/report/{dataset}/mse_top20_de.svg",
             f"results/report/{dataset}/pearson_delta.svg",
             f"results/report/{dataset}/learning_curves.svg",
+            f"results/report/{dataset}/comparison.tsv",
+            f"results/report/{dataset}/conclusions.txt",
         ]
         if len(STABILITY_RUNS) >= 2:
             outputs.append(f"results/report/{dataset}/stability.svg")
@@ -201,6 +210,16 @@ def all_outputs():
 def metric_files(wildcards):
     return expand(
         "results/metrics/{dataset}/{strategy}/seed{seed}/cycle{cycle}.json",
+        dataset=wildcards.dataset,
+        strategy=STRATEGIES,
+        seed=SEEDS,
+        cycle=CYCLES,
+    )
+
+
+def baseline_files(wildcards):
+    return expand(
+        "results/baselines/{dataset}/{strategy}/seed{seed}/cycle{cycle}.json",
         dataset=wildcards.dataset,
         strategy=STRATEGIES,
         seed=SEEDS,

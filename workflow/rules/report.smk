@@ -1,6 +1,7 @@
 rule aggregate_report:
     input:
-        metric_files,
+        metrics=metric_files,
+        baselines=baseline_files,
     output:
         metrics="results/report/{dataset}/metrics.tsv",
         summary=report(
@@ -18,6 +19,36 @@ rule aggregate_report:
         pearson_plot=report(
             "results/report/{dataset}/pearson_delta.svg",
             caption="../report/pearson_delta.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+        models_mse_plot=report(
+            "results/report/{dataset}/models_mse_top20_de.svg",
+            caption="../report/models.rst",
+            category="Baselines",
+            subcategory="{dataset}",
+        ),
+        models_pearson_plot=report(
+            "results/report/{dataset}/models_pearson_delta.svg",
+            caption="../report/models.rst",
+            category="Baselines",
+            subcategory="{dataset}",
+        ),
+        comparison=report(
+            "results/report/{dataset}/comparison.tsv",
+            caption="../report/comparison.rst",
+            category="Baselines",
+            subcategory="{dataset}",
+        ),
+        auc=report(
+            "results/report/{dataset}/auc.tsv",
+            caption="../report/auc.rst",
+            category="Baselines",
+            subcategory="{dataset}",
+        ),
+        conclusions=report(
+            "results/report/{dataset}/conclusions.txt",
+            caption="../report/conclusions.rst",
             category="Results",
             subcategory="{dataset}",
         ),
