@@ -584,3 +584,10 @@ def test_predict_perturbations_scores_any_graph_gene(real_cycle):
     assert np.abs(pred[1] - pred[2]).max() > 1e-6  # the perturbed gene matters
     with pytest.raises(KeyError, match="not nodes"):
         runner.predict_perturbations(["NOT_A_GENE"])
+    # GEARS.predict's computation itself: every gene forwarded with each of the 50 sampled control cells
+    cells = runner.ctrl_cells[np.random.default_rng(3).integers(0, len(runner.ctrl_cells), 50)]
+    x = runner._rows(cells)
+    for i, node in enumerate(sub.index_of(genes).tolist()):
+        per_cell, logvar = runner.predict_cells({"cells": cells, "x": x, "node": np.full(50, node)}, batch_size=50)
+        np.testing.assert_allclose(pred[i], per_cell.mean(axis=0), rtol=1e-5, atol=1e-5)
+        assert score[i] == pytest.approx(float(np.exp(-np.mean(logvar.mean(axis=0)))), rel=1e-5)
