@@ -260,7 +260,8 @@ def select_active(
     outside = sorted(set(labelled) - set(pool))
     if outside:
         raise InputError(picks[-1], "gene", f"picks outside the split's pool: {outside[:10]}")
-    remaining = [g for g in pool if g not in set(labelled)]
+    taken = set(labelled)
+    remaining = [g for g in pool if g not in taken]
     if batch_size > len(remaining):
         raise InputError("config", "experiment.batch_size",
                          f"cycle {cycle}: a batch of {batch_size} is larger than the {len(remaining)} pool "
