@@ -8,6 +8,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def graph_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty graph cache: none writes to ~/.cache, none sees another's entries."""
+    folder = tmp_path_factory.mktemp("graph_cache")
+    monkeypatch.setenv("PERTURB_SELECT_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

@@ -138,7 +138,8 @@ def test_resolution_report_names_every_query(resolver):
     assert "OLDG is a previous symbol or synonym of GENEG" in reasons[4] and "graph" in reasons[4]
     assert reasons[8] == "GENEA is listed more than once; the first occurrence is used"
     assert resolution_counts(report) == {
-        "official": 3, "alias": 1, "ambiguous": 1, "unknown": 1, "not_in_graph": 2, "duplicate": 2, "total": 10,
+        "official": 3, "alias": 1, "ambiguous": 1, "unknown": 1, "not_in_graph": 2, "invalid": 0, "duplicate": 2,
+            "screened": 0, "excluded": 0, "total": 10,
     }
 
 
@@ -197,7 +198,7 @@ def test_budget_errors_name_the_option_and_counts(graph, gene_graph, resolver):
     with pytest.raises(InputError) as err:
         design_screen(graph, list("ABC"), 4, source="--budget")
     assert (err.value.source, err.value.field) == ("--budget", "budget")
-    assert "budget is 4 but 3 candidate genes" in err.value.problem
+    assert "budget is 4 but 3 candidate perturbations" in err.value.problem
     with pytest.raises(InputError, match="between 1 and 3"):
         design_screen(graph, list("ABC"), 0)
     with pytest.raises(InputError, match="unknown method 'random'"):
@@ -206,12 +207,11 @@ def test_budget_errors_name_the_option_and_counts(graph, gene_graph, resolver):
     with pytest.raises(InputError) as err:
         run_design(gene_graph, ["GENEA", "SHARED", "NOTAGENE", "OLDA"], resolver, 2, source="config: design.x")
     assert err.value.source == "config: design.x"
-    assert "budget is 2 but only 1 of the 4 listed symbols resolved" in err.value.problem
-    assert "1 ambiguous, 1 unknown, 0 not in the graph, 1 duplicates" in err.value.problem
+    assert "budget is 2 but only 1 of the 4 listed symbols can be picked (1 ambiguous, 1 unknown, 1 duplicate)" in err.value.problem
     # nothing resolved: says so, instead of "choose a budget between 1 and 0"
     with pytest.raises(InputError) as err:
         run_design(gene_graph, ["SHARED", "NOTAGENE"], resolver, 1, source="--budget")
-    assert "none of the 2 listed symbols resolved" in err.value.problem and "between 1 and 0" not in str(err.value)
+    assert "none of the 2 listed symbols can be picked" in err.value.problem and "between 1 and 0" not in str(err.value)
     with pytest.raises(InputError, match="no candidate gene resolved"):
         design_screen(graph, [], 1)
 
@@ -261,16 +261,18 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
                  unresolved_path=out / "picks.unresolved.tsv", plot_path=out / "plot.svg")
     picks = pd.read_csv(out / "picks.tsv", sep="\t")
     assert picks.to_dict("list") == {
-        "rank": [1, 2], "gene": ["GENEA", "GENEF"], "query": ["GENEA", "GENEF"], "gain": [4, 2],
-        "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0],
+        "rank": [1, 2], "gene": ["GENEA", "GENEF"], "query": ["GENEA", "GENEF"], "required": [False, False],
+        "gain": [4, 2], "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0],
     }
     unresolved = pd.read_csv(out / "picks.unresolved.tsv", sep="\t", keep_default_na=False)
     assert unresolved[["query", "status", "symbol"]].values.tolist() == [["SHARED", "ambiguous", ""]]
     assert result.summary() == {
-        "queries": 3, "official": 2, "alias": 0, "ambiguous": 1, "unknown": 0, "not_in_graph": 0,
-        "duplicate": 0, "candidates": 2, "budget": 2, "method": "graphreach", "hops": 1, "graph_nodes": 6,
-        "covered_nodes": 6, "coverage_fraction": 1.0, "all_candidates_covered_nodes": 6,
-        "all_candidates_coverage_fraction": 1.0,
+        "queries": 3, "official": 2, "alias": 0, "ambiguous": 1, "unknown": 0, "not_in_graph": 0, "invalid": 0,
+        "duplicate": 0, "screened": 0, "excluded": 0, "candidates": 2, "screened_perturbations": 0,
+        "required_perturbations": 0, "excluded_perturbations": 0, "budget": 2, "cycles": None, "batch": None,
+        "method": "graphreach", "hops": 1, "graph_nodes": 6, "start_covered_nodes": 0,
+        "start_coverage_fraction": 0.0, "covered_nodes": 6, "coverage_fraction": 1.0,
+        "all_candidates_covered_nodes": 6, "all_candidates_coverage_fraction": 1.0,
     }
 
 
@@ -316,8 +318,8 @@ def test_real_replogle_resolution(replogle):
     candidates, report = resolve_candidates(symbols, resolver)
     counts = resolution_counts(report)
     assert counts == {
-        "official": 1066, "alias": 19, "ambiguous": 4, "unknown": 0, "not_in_graph": 3, "duplicate": 0,
-        "total": 1092,
+        "official": 1066, "alias": 19, "ambiguous": 4, "unknown": 0, "not_in_graph": 3, "invalid": 0,
+        "duplicate": 0, "screened": 0, "excluded": 0, "total": 1092,
     }
     # every query accounted for: used + reported
     assert len(candidates) + int((~report["status"].isin(["official", "alias"])).sum()) == 1092

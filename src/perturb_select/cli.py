@@ -1,8 +1,10 @@
-"""Command line: ``perturb-select design`` ranks perturbations for a screen from a list of candidate symbols.
+"""Command line: ``perturb-select design`` ranks perturbations for a screen from a list of candidate
+symbols; ``perturb-select graph`` builds the GO graph it uses.
 
 Thin: arguments in, :mod:`perturb_select.design` does the work. Offline: only local files are read (a
-prebuilt graph with ``--graph``, else the GO files of ``--go-dir``). Bad input ends with one line
-``perturb-select design: error: <message>`` on stderr, exit status 2 and no output file.
+prebuilt graph with ``--graph``, else the GO files of ``--go-dir``, the built graph cached by content).
+Bad input ends with one line ``perturb-select <command>: error: <message>`` on stderr, exit status 2
+and no output file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Sequence
 
 PROG = "perturb-select"
 GO_DIR_ENV = "PERTURB_SELECT_GO_DIR"
+GRAPH_CACHE_ENV = "PERTURB_SELECT_CACHE"  # = perturb_select.design.GRAPH_CACHE_ENV (not imported: fast --help)
 # Looked for in --go-dir, first match wins: the mirror's names (config/config.yaml mirror_name), then
 # the names the pipeline fetches them under (resources/go/), so `--go-dir resources/go` works too.
 GO_FILE_NAMES = {
@@ -76,9 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     design.add_argument("--genes", required=True, metavar="FILE",
-                        help="candidate symbols, one per line ('#' comments; first column of a TSV)")
-    design.add_argument("--budget", required=True, type=_int_at_least(1), metavar="N",
-                        help="number of perturbations to pick")
+                        help="candidate symbols, one per line ('#' comments; first column of a TSV); a line "
+                        "A+B is a double perturbation (receptive field: the union of both genes' fields)")
+    design.add_argument("--budget", type=_int_at_least(1), metavar="N",
+                        help="number of perturbations to pick (or --cycles and --batch)")
+    design.add_argument("--cycles", type=_int_at_least(1), metavar="C",
+                        help="screen cycles; with --batch instead of --budget (budget = C x B): adds a cycle column")
+    design.add_argument("--batch", type=_int_at_least(1), metavar="B", help="perturbations per cycle (with --cycles)")
+    design.add_argument("--screened", metavar="FILE",
+                        help="perturbations already screened: their receptive fields count as covered from the "
+                        "start (MaxSpec: the starting set); never picked again")
+    design.add_argument("--require", metavar="FILE",
+                        help="perturbations picked first, in the file's order (reported as required)")
+    design.add_argument("--exclude", metavar="FILE",
+                        help="genes or pairs never picked (a pair with an excluded gene is excluded too)")
     design.add_argument("--method", choices=("graphreach", "maxspec"), default="graphreach",
                         help="selector (default: graphreach)")
     design.add_argument("--hops", type=_int_at_least(0), default=1, metavar="K",
@@ -90,20 +104,44 @@ def build_parser() -> argparse.ArgumentParser:
                         "<output stem>.unresolved.tsv beside --output, or standard error with stdout output")
     design.add_argument("--plot", metavar="FILE", help="coverage-vs-budget plot (.svg, .png or .pdf)")
     design.add_argument("--graph", metavar="FILE",
-                        help="prebuilt graph TSV (source, target, importance; e.g. results/graph/go_jaccard.tsv); "
-                        "default: build GEARS's Jaccard GO graph from --go-dir")
-    design.add_argument("--go-dir", metavar="DIR", default=None,
-                        help=f"offline GO mirror directory (default: ${GO_DIR_ENV})")
-    design.add_argument("--gene-info", metavar="FILE", help="NCBI gene_info (default: the one in --go-dir)")
-    design.add_argument("--k", type=_int_at_least(1), default=None,
-                        help=f"graph building: most similar genes kept per gene (default: {DEFAULT_K})")
-    design.add_argument("--threshold", type=_threshold, default=None,
-                        help=f"graph building: keep Jaccard similarities above this (default: {DEFAULT_THRESHOLD})")
-    design.add_argument("--taxid", type=_int_at_least(1), default=9606, help="NCBI taxonomy id (default: 9606)")
+                        help="prebuilt graph (.tsv: source, target, importance, e.g. results/graph/go_jaccard.tsv; "
+                        "or .npz from `perturb-select graph`); default: build GEARS's Jaccard GO graph from "
+                        "--go-dir, cached")
+    _add_go_options(design)
     design.add_argument("--seed", type=_int_at_least(0), default=0,
                         help="seed of the random-order baseline in the plot (default: 0)")
     design.set_defaults(func=_design)
+
+    graph = commands.add_parser(
+        "graph",
+        prog=f"{PROG} graph",
+        help="build GEARS's Jaccard GO graph from local GO files",
+        description=(
+            "Build GEARS's gene-gene graph (Jaccard similarity of GO annotation sets, top --k per gene "
+            "above --threshold; gears/utils.py make_GO) from the GO files of --go-dir, write it to "
+            "--output (.tsv: source, target, importance; .npz: fast to read) and store it in the cache "
+            "that `perturb-select design` reads."
+        ),
+    )
+    graph.add_argument("--output", required=True, metavar="FILE", help="the graph, .tsv or .npz")
+    _add_go_options(graph)
+    graph.set_defaults(func=_graph)
     return parser
+
+
+def _add_go_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--go-dir", metavar="DIR", default=None,
+                        help=f"offline GO mirror directory (default: ${GO_DIR_ENV})")
+    parser.add_argument("--gene-info", metavar="FILE", help="NCBI gene_info (default: the one in --go-dir)")
+    parser.add_argument("--k", type=_int_at_least(1), default=None,
+                        help=f"graph building: most similar genes kept per gene (default: {DEFAULT_K})")
+    parser.add_argument("--threshold", type=_threshold, default=None,
+                        help=f"graph building: keep Jaccard similarities above this (default: {DEFAULT_THRESHOLD})")
+    parser.add_argument("--taxid", type=_int_at_least(1), default=9606, help="NCBI taxonomy id (default: 9606)")
+    parser.add_argument("--cache-dir", metavar="DIR", default=None,
+                        help=f"graph cache, keyed by the GO files' content and --k/--threshold/--taxid "
+                        f"(default: ${GRAPH_CACHE_ENV} or ~/.cache/perturb-select)")
+    parser.add_argument("--no-cache", action="store_true", help="build the graph without reading or writing the cache")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -171,7 +209,8 @@ def _refuse_outputs_over_inputs(args, outputs: dict) -> None:
     """An output that is one of the inputs (also through a link) would destroy it: refuse before any work."""
     from .io import InputError, is_stream
 
-    inputs = {"--genes": args.genes, "--graph": args.graph, "--gene-info": args.gene_info}
+    inputs = {"--genes": args.genes, "--graph": args.graph, "--gene-info": args.gene_info,
+              "--screened": args.screened, "--require": args.require, "--exclude": args.exclude}
     go_dir = args.go_dir or os.environ.get(GO_DIR_ENV)
     if go_dir and Path(go_dir).is_dir():
         for names in GO_FILE_NAMES.values():
@@ -187,8 +226,46 @@ def _refuse_outputs_over_inputs(args, outputs: dict) -> None:
 
 
 
+def _go_inputs(args, need_go_files: bool):
+    """``(go_dir, gene_info)`` checked: the GO directory (None if not needed and not given) and gene_info."""
+    from .io import InputError
+
+    go_dir = args.go_dir or os.environ.get(GO_DIR_ENV) or None
+    if go_dir is None and (need_go_files or not args.gene_info):
+        raise InputError(
+            "--go-dir", None,
+            f"no GO directory: give --go-dir DIR or set {GO_DIR_ENV} (a directory with "
+            f"{', '.join(names[0] for names in GO_FILE_NAMES.values())})"
+            + ("" if need_go_files else ", or both --graph and --gene-info"),
+        )
+    if go_dir is not None and not Path(go_dir).is_dir():
+        raise InputError(go_dir, None, "GO directory not found (--go-dir / " + GO_DIR_ENV + ")")
+    gene_info = Path(args.gene_info) if args.gene_info else _go_file(Path(go_dir), "gene_info", "--go-dir")
+    if not gene_info.is_file():
+        raise InputError(gene_info, None, "gene_info file not found (--gene-info)")
+    return go_dir, gene_info
+
+
+def _build_graph(args, go_dir, gene_info):
+    """The GO graph from --go-dir, through the cache unless --no-cache; returns (graph, how)."""
+    from .design import cached_knowledge_graph, knowledge_graph_from_go
+
+    k = DEFAULT_K if args.k is None else args.k
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    files = (_go_file(Path(go_dir), "gene2go", "--go-dir"), gene_info, _go_file(Path(go_dir), "obo", "--go-dir"))
+    if args.no_cache:
+        graph = knowledge_graph_from_go(*files, k=k, threshold=threshold, taxid=args.taxid)
+        return graph, f"built (k = {k}, threshold = {threshold}; cache not used)"
+    graph, hit, entry = cached_knowledge_graph(*files, k=k, threshold=threshold, taxid=args.taxid,
+                                               cache_dir=args.cache_dir)
+    if hit:
+        return graph, f"read from the cache {entry}"
+    stored = f"cached as {entry}" if entry else "cache folder not writable"
+    return graph, f"built (k = {k}, threshold = {threshold}; {stored})"
+
+
 def _run_design(args):
-    from .design import knowledge_graph_from_go, read_gene_list, run_design
+    from .design import read_gene_list, run_design
     from .go import SymbolResolver
     from .io import InputError
 
@@ -197,39 +274,57 @@ def _run_design(args):
     outputs = _outputs(args)
     if args.graph and (args.k is not None or args.threshold is not None):
         raise InputError("--k/--threshold", None, "only used to build the graph; drop them or drop --graph")
-    go_dir = args.go_dir or os.environ.get(GO_DIR_ENV) or None
-    if go_dir is None and not (args.graph and args.gene_info):
-        raise InputError(
-            "--go-dir", None,
-            f"no GO directory: give --go-dir DIR or set {GO_DIR_ENV} (a directory with "
-            f"{', '.join(names[0] for names in GO_FILE_NAMES.values())}), or both --graph and --gene-info",
-        )
-    if go_dir is not None and not Path(go_dir).is_dir():
-        raise InputError(go_dir, None, "GO directory not found (--go-dir / " + GO_DIR_ENV + ")")
-    gene_info = Path(args.gene_info) if args.gene_info else _go_file(Path(go_dir), "gene_info", "--go-dir")
-    if not gene_info.is_file():
-        raise InputError(gene_info, None, "gene_info file not found (--gene-info)")
+    go_dir, gene_info = _go_inputs(args, need_go_files=not args.graph)
 
-    # The list first: an empty or unreadable list fails before the graph is loaded.
+    # The lists first: an empty or unreadable list fails before the graph is loaded.
     symbols = read_gene_list(args.genes)
+    lists = {option: read_gene_list(getattr(args, option)) if getattr(args, option) else []
+             for option in ("screened", "require", "exclude")}
 
     step = time.perf_counter()
     if args.graph:
         graph = _read_graph(Path(args.graph))
-        timings["graph"] = ("read", time.perf_counter() - step)
+        how = "read"
     else:
-        k = DEFAULT_K if args.k is None else args.k
-        threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-        graph = knowledge_graph_from_go(
-            _go_file(Path(go_dir), "gene2go", "--go-dir"), gene_info, _go_file(Path(go_dir), "obo", "--go-dir"),
-            k=k, threshold=threshold, taxid=args.taxid,
-        )
-        timings["graph"] = (f"built (k = {k}, threshold = {threshold})", time.perf_counter() - step)
+        graph, how = _build_graph(args, go_dir, gene_info)
+    timings["graph"] = (how, time.perf_counter() - step)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=args.taxid)
-    result = run_design(graph, symbols, resolver, args.budget, method=args.method, hops=args.hops, source="--budget")
+    result = run_design(
+        graph, symbols, resolver, args.budget, method=args.method, hops=args.hops,
+        cycles=args.cycles, batch=args.batch, **lists,
+        names={"budget": "--budget", "cycles": "--cycles/--batch", "genes": "--genes",
+               "screened": "--screened", "require": "--require", "exclude": "--exclude"},
+    )
     timings["select"] = result.seconds["select"]
     timings["start"] = start
     return result, graph, outputs, timings
+
+
+def _graph(args: argparse.Namespace) -> int:
+    """``perturb-select graph``: build the GO graph (through the cache) and write it as TSV or NPZ."""
+    from .io import InputError
+
+    prog = f"{PROG} graph"
+    start = time.perf_counter()
+    try:
+        output = Path(args.output)
+        if output.suffix.lower() not in (".tsv", ".npz"):
+            raise InputError("--output", None, f"{output} must end in .tsv or .npz")
+        if output.is_dir():
+            raise InputError(output, None, "is a directory; give a file name")
+        go_dir, gene_info = _go_inputs(args, need_go_files=True)
+        with contextlib.redirect_stdout(sys.stderr):
+            graph, how = _build_graph(args, go_dir, gene_info)
+        if output.suffix.lower() == ".npz":
+            graph.save_npz(output)
+        else:
+            graph.write(output)
+    except (InputError, OSError) as err:
+        sys.stderr.write(f"{prog}: error: {err}\n")
+        return 2
+    sys.stderr.write(f"{prog}: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges, {how}; wrote {output} "
+                     f"in {time.perf_counter() - start:.1f} s\n")
+    return 0
 
 
 def _read_graph(path: Path):
@@ -243,7 +338,7 @@ def _read_graph(path: Path):
     if not path.is_file():
         raise InputError(path, None, "graph file not found (--graph)")
     try:
-        return KnowledgeGraph.read(path)
+        return KnowledgeGraph.read_npz(path) if path.suffix.lower() == ".npz" else KnowledgeGraph.read(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(path, None, f"not a tab-separated source/target/importance table (--graph): {err}") from None
 
@@ -267,15 +362,27 @@ def _write_outputs(args, result, graph, outputs) -> None:
 def _print_summary(prog, args, result, outputs, timings) -> None:
     s = result.summary()
     err = sys.stderr
+    skipped = "".join(f", {s[key]} {key}" for key in ("invalid", "screened", "excluded") if s[key])
     err.write(
         f"{prog}: {s['queries']} symbols read from {args.genes}: {s['official']} official, {s['alias']} alias-mapped, "
         f"{s['ambiguous']} ambiguous, {s['unknown']} unknown, {s['not_in_graph']} not in the graph, "
-        f"{s['duplicate']} duplicates -> {s['candidates']} candidates\n"
+        f"{s['duplicate']} duplicates{skipped} -> {s['candidates']} candidates\n"
     )
+    for option, key in (("screened", "screened_perturbations"), ("require", "required_perturbations"),
+                        ("exclude", "excluded_perturbations")):
+        path = getattr(args, option)
+        if path:
+            listed = int((result.report["list"] == option).sum())
+            err.write(f"{prog}: --{option} {path}: {s[key]} of {listed} resolved\n")
     how, seconds = timings["graph"]
     err.write(f"{prog}: graph {how}: {s['graph_nodes']:,} nodes in {seconds:.1f} s\n")
+    if s["screened_perturbations"]:
+        err.write(f"{prog}: starting coverage (screened): {s['start_covered_nodes']:,} nodes "
+                  f"({s['start_coverage_fraction']:.4f})\n")
+    plan = f"{s['cycles']} cycles x {s['batch']}" if s["batch"] else f"budget {s['budget']}"
+    required = f" ({s['required_perturbations']} required first)" if s["required_perturbations"] else ""
     err.write(
-        f"{prog}: {s['method']}, K = {s['hops']}, budget {s['budget']}: {s['covered_nodes']:,} nodes covered "
+        f"{prog}: {s['method']}, K = {s['hops']}, {plan}{required}: {s['covered_nodes']:,} nodes covered "
         f"(coverage fraction {s['coverage_fraction']:.4f}); all {s['candidates']} candidates would cover "
         f"{s['all_candidates_covered_nodes']:,} ({s['all_candidates_coverage_fraction']:.4f}); "
         f"selection {timings['select']:.1f} s\n"
@@ -283,7 +390,7 @@ def _print_summary(prog, args, result, outputs, timings) -> None:
     if outputs["unresolved"] is None and len(result.unresolved):
         err.write(f"{prog}: {len(result.unresolved)} queries not used:\n")
         for row in result.unresolved.itertuples():
-            err.write(f"  {row.query}\t{row.status}\t{row.reason}\n")
+            err.write(f"  {row.list}\t{row.query}\t{row.status}\t{row.reason}\n")
     written = [str(p) for p in outputs.values() if p is not None]
     where = ", ".join(written) if written else "standard output"
     if outputs["table"] is None and written:

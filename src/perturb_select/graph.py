@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -250,6 +250,70 @@ def receptive_fields(graph: KnowledgeGraph, nodes: np.ndarray, hops: int) -> sp.
     reach = reach.astype(bool)
     reach.sort_indices()
     return reach
+
+
+#: Joins the genes of a combinatorial perturbation, as in GEARS's conditions (``'CBL+CNN1'``).
+PAIR_SEPARATOR = "+"
+
+
+def perturbation_genes(perturbation: str) -> tuple[str, ...]:
+    """The genes of a perturbation name: ``'A'`` -> ``('A',)``, ``'A+B'`` -> ``('A', 'B')``."""
+    return tuple(str(perturbation).split(PAIR_SEPARATOR))
+
+
+def perturbation_fields(
+    graph: KnowledgeGraph, perturbations: Sequence[str], hops: int, source: str = "budget"
+) -> sp.csr_matrix:
+    """Receptive-field incidence of perturbations, single genes or combinations (``'A+B'``).
+
+    A combination perturbs every one of its genes at once, so it trains the union of their receptive
+    fields: ``R_K(A+B) = R_K(A) | R_K(B)``. GraphReach over such rows is still maximum coverage
+    (monotone, submodular), now over experiments.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+    perturbations : sequence of str, length m
+        Gene names joined by :data:`PAIR_SEPARATOR`; every gene a node of ``graph``.
+    hops : int
+        K >= 0.
+    source : str
+        Names the option or config key in ``InputError`` messages.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (m, graph.n_nodes), bool
+        Row i is the union of ``R_K(g)`` over the genes ``g`` of ``perturbations[i]`` (sorted indices).
+
+    Raises
+    ------
+    InputError
+        Field ``candidates``: a gene that is not a node (or an empty gene name, e.g. ``'A+'``).
+    """
+    members = [perturbation_genes(p) for p in perturbations]
+    genes = sorted({g for genes_of in members for g in genes_of})
+    missing = [g for g in genes if g not in graph]
+    if missing:
+        raise InputError(
+            source, "candidates", f"{len(missing)} perturbed genes are not nodes of the graph: {missing[:10]}"
+        )
+    if all(len(genes_of) == 1 for genes_of in members):  # singles: one row per node, in order
+        return receptive_fields(graph, graph.index_of([g[0] for g in members]), hops)
+    position = {g: i for i, g in enumerate(genes)}
+    single = receptive_fields(graph, graph.index_of(genes), hops).astype(np.int32)
+    rows = np.repeat(np.arange(len(members)), [len(genes_of) for genes_of in members])
+    columns = np.array([position[g] for genes_of in members for g in genes_of], dtype=np.int64)
+    membership = sp.csr_matrix((np.ones(rows.size, dtype=np.int32), (rows, columns)), shape=(len(members), len(genes)))
+    fields = (membership @ single).astype(bool).tocsr()
+    fields.sort_indices()
+    return fields
+
+
+def covered_by(fields: sp.csr_matrix, n_nodes: int) -> np.ndarray:
+    """Boolean mask (n_nodes,) of the union of the rows of ``fields``."""
+    mask = np.zeros(n_nodes, dtype=bool)
+    mask[fields.indices] = True
+    return mask
 
 
 def in_neighbourhood(graph: KnowledgeGraph, nodes: np.ndarray, hops: int) -> np.ndarray:

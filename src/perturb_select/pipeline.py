@@ -603,34 +603,45 @@ def design(
     unresolved_out: str,
     plot_out: str,
     summary_out: str,
-    budget: int,
+    budget: int | None,
     method: str,
     hops: int,
     taxid: int,
     seed: int = 0,
     source: str = "config: design",
+    screened: str | None = None,
+    require: str | None = None,
+    exclude: str | None = None,
+    cycles: int | None = None,
+    batch: int | None = None,
 ) -> None:
     """Stage design_screen: a candidate gene list -> ranked picks, unresolved queries, coverage plot, summary.
 
-    The same steps as ``perturb-select design`` (``perturb_select.design``); ``source`` names the config
-    entry in errors (e.g. a budget above the number of resolved candidates).
+    The same steps as ``perturb-select design`` (``perturb_select.design``): ``screened``, ``require``
+    and ``exclude`` are optional symbol files, ``cycles`` and ``batch`` replace ``budget``; ``source``
+    names the config entry in errors (e.g. ``config: design.k562.budget``).
     """
-    from .design import read_gene_list, run_design, write_design
+    from .design import STATUSES, read_gene_list, run_design, write_design
     from .go import SymbolResolver
     from .graph import KnowledgeGraph
 
     start = time.perf_counter()
     symbols = read_gene_list(genes)
-    graph = KnowledgeGraph.read(edges)
+    lists = {name: read_gene_list(path) if path else []
+             for name, path in (("screened", screened), ("require", require), ("exclude", exclude))}
+    graph = KnowledgeGraph.read_npz(edges) if str(edges).endswith(".npz") else KnowledgeGraph.read(edges)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=taxid)
-    result = run_design(graph, symbols, resolver, int(budget), method=method, hops=int(hops), source=source)
-    summary = {"genes": str(genes), **result.summary()}
+    result = run_design(graph, symbols, resolver, None if budget is None else int(budget), method=method,
+                        hops=int(hops), cycles=cycles, batch=batch, source=source, **lists)
+    summary = {"genes": str(genes), **{f"{name}_file": str(path) for name, path in
+                                       (("screened", screened), ("require", require), ("exclude", exclude)) if path},
+               **result.summary()}
     log.info(
-        "%d symbols -> %d candidates (%s); %s K=%d budget %d covers %d of %d nodes (%.4f)",
+        "%d symbols -> %d candidates (%s); %s K=%d budget %d covers %d of %d nodes (%.4f), %d before the first pick",
         summary["queries"], summary["candidates"],
-        ", ".join(f"{summary[s]} {s}" for s in ("official", "alias", "ambiguous", "unknown", "not_in_graph", "duplicate")),
+        ", ".join(f"{summary[s]} {s}" for s in STATUSES if summary[s]),
         method, summary["hops"], summary["budget"], summary["covered_nodes"], summary["graph_nodes"],
-        summary["coverage_fraction"],
+        summary["coverage_fraction"], summary["start_covered_nodes"],
     )
     write_design(result, graph, table_path=table_out, unresolved_path=unresolved_out, plot_path=plot_out, seed=int(seed))
     summary["seconds"] = round(time.perf_counter() - start, 2)
@@ -639,8 +650,11 @@ def design(
 
 def design_summary(summaries: Mapping[str, str], output: str) -> None:
     """Stage design: one row per configured design (its name, then the ``design_screen`` summary fields)."""
+    from .design import STATUSES
+
     rows = [{"design": name, **read_json(path)} for name, path in summaries.items()]
-    columns = ["design", "genes", "queries", "official", "alias", "ambiguous", "unknown", "not_in_graph",
-               "duplicate", "candidates", "method", "hops", "budget", "graph_nodes", "covered_nodes",
-               "coverage_fraction", "all_candidates_covered_nodes", "all_candidates_coverage_fraction", "seconds"]
+    columns = ["design", "genes", "queries", *STATUSES, "candidates", "screened_perturbations",
+               "required_perturbations", "excluded_perturbations", "method", "hops", "budget", "cycles", "batch",
+               "graph_nodes", "start_covered_nodes", "covered_nodes", "coverage_fraction",
+               "all_candidates_covered_nodes", "all_candidates_coverage_fraction", "seconds"]
     write_tsv(pd.DataFrame(rows, columns=columns), output, float_format="%.6g")

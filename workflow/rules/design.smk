@@ -2,13 +2,20 @@
 # Not part of rule all: one entry under config `design:` per list.
 
 DESIGNS = list(config.get("design") or {})
+DESIGN_LISTS = ("screened", "require", "exclude")  # optional symbol files of a design entry
+
+
+def design_inputs(wildcards):
+    """The candidate list and the optional screened/require/exclude files of one design entry."""
+    entry = config["design"][wildcards.design]
+    return {"genes": entry["genes"], **{key: entry[key] for key in DESIGN_LISTS if entry.get(key)}}
 
 
 rule design_screen:
     input:
-        edges="results/graph/go_jaccard.tsv",
+        unpack(design_inputs),
+        edges="results/graph/go_jaccard.npz",
         gene_info=go_path("gene_info"),
-        genes=lambda w: config["design"][w.design]["genes"],
     output:
         table="results/design/{design}.tsv",
         unresolved="results/design/{design}.unresolved.tsv",
@@ -22,6 +29,9 @@ rule design_screen:
             "method": "graphreach",
             "hops": config["gears"]["num_go_gnn_layers"],
             "seed": 0,
+            "budget": None,
+            "cycles": None,
+            "batch": None,
             **config["design"][w.design],
         },
         taxid=config["go"]["taxid"],

@@ -14,7 +14,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..graph import KnowledgeGraph
 from ..io import InputError, read_tsv, write_tsv
 
 SELECTION_COLUMNS = ("rank", "gene", "cycle", "gain", "objective")
@@ -182,11 +181,46 @@ def sorted_candidates(candidates: Sequence[str], budget: int, source: str = "bud
     return ordered
 
 
-def candidate_nodes(graph: KnowledgeGraph, candidates: list[str], source: str = "budget") -> np.ndarray:
-    """Node indices (int64) of ``candidates``; ``InputError`` (field ``candidates``) for non-nodes."""
-    missing = [c for c in candidates if c not in graph]
-    if missing:
-        raise InputError(
-            source, "candidates", f"{len(missing)} candidates are not nodes of the graph: {missing[:10]}"
-        )
-    return graph.index_of(candidates)
+def starting_set(
+    names: Sequence[str], screened: Sequence[str], required: Sequence[str], budget: int, source: str = "budget"
+) -> tuple[list[str], np.ndarray]:
+    """Check the perturbations a selection starts from; return them and the rows of the required ones.
+
+    Parameters
+    ----------
+    names : sequence of str, length m
+        The candidates, sorted (:func:`sorted_candidates`).
+    screened : sequence of str
+        Perturbations already screened: they are the starting set and never picked.
+    required : sequence of str
+        Candidates picked first, in this order.
+    budget : int
+
+    Returns
+    -------
+    screened : list of str
+        Unique, in the given order.
+    required_rows : numpy.ndarray, int64, shape (r,)
+        Positions of ``required`` in ``names``, in the given order.
+
+    Raises
+    ------
+    InputError
+        Field ``required``: a repeated required perturbation, one that is not a candidate, one that was
+        screened, or more required perturbations than the budget.
+    """
+    screened = list(dict.fromkeys(str(s) for s in screened))
+    required = [str(r) for r in required]
+    repeated = sorted(r for r, count in Counter(required).items() if count > 1)
+    if repeated:
+        raise InputError(source, "required", f"required perturbations listed more than once: {repeated[:10]}")
+    if len(required) > budget:
+        raise InputError(source, "required", f"{len(required)} required perturbations but the budget is {budget}")
+    done = sorted(set(required) & set(screened))
+    if done:
+        raise InputError(source, "required", f"required perturbations already screened (never picked again): {done[:10]}")
+    position = {name: i for i, name in enumerate(names)}
+    outside = [r for r in required if r not in position]
+    if outside:
+        raise InputError(source, "required", f"required perturbations that are not candidates: {outside[:10]}")
+    return screened, np.array([position[r] for r in required], dtype=np.int64)

@@ -14,8 +14,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..graph import KnowledgeGraph, receptive_fields
-from .base import Selection, candidate_nodes, sorted_candidates
+from ..graph import KnowledgeGraph, covered_by, perturbation_fields
+from .base import Selection, sorted_candidates, starting_set
 
 
 def graphreach(
@@ -25,6 +25,8 @@ def graphreach(
     *,
     hops: int = 1,
     lazy: bool = True,
+    screened: Sequence[str] = (),
+    required: Sequence[str] = (),
     source: str = "budget",
 ) -> Selection:
     """Pick ``budget`` perturbations by greedy maximum coverage of receptive fields.
@@ -37,12 +39,19 @@ def graphreach(
     first in the candidate list sorted by symbol, so the input order never matters. Once everything
     reachable is covered the gains are 0 and picking continues by the same rule until ``budget``.
 
+    Starting from earlier screens (``screened``): the nodes their receptive fields reach count as
+    covered before the first pick, so the gains are the nodes newly covered beyond them; ``required``
+    perturbations are picked first, in their order, and the greedy fills the rest of the budget. Both
+    run the same greedy on the fields with the covered nodes removed, which is the greedy started
+    from that coverage (the objective is still monotone submodular there).
+
     Parameters
     ----------
     graph : KnowledgeGraph
         The knowledge graph (``graph.py`` conventions: ``R_K(v)`` follows edges *into* ``v``).
     candidates : sequence of str, length m
-        Perturbable genes, each a node of ``graph``; order is irrelevant.
+        Perturbations, single genes or combinations ``'A+B'`` (receptive field = union of the genes'
+        fields, :func:`perturbation_fields`), each gene a node of ``graph``; order is irrelevant.
     budget : int
         Number of picks, ``1 <= budget <= m``.
     hops : int, default 1
@@ -53,6 +62,10 @@ def graphreach(
         current one (submodularity), so a popped entry whose gain is fresh for this step beats every
         other candidate, ties included. ``False``: plain greedy that re-evaluates every candidate at
         every step. Both return the same picks.
+    screened : sequence of str, optional
+        Perturbations already screened (need not be candidates); their coverage is the starting point.
+    required : sequence of str, optional
+        Candidates picked first, in this order (at most ``budget``; none of them screened).
     source : str, default 'budget'
         Names the config key or file in ``InputError`` messages (e.g. ``'config: strategies.graphreach'``).
 
@@ -60,25 +73,41 @@ def graphreach(
     -------
     Selection
         ``strategy='graphreach'``; ``gains`` are the number of newly covered nodes, ``objective`` the
-        number covered after each pick (float64); ``params={'hops': K, 'lazy': lazy}``.
+        number covered after each pick, screened coverage included (float64);
+        ``params={'hops': K, 'lazy': lazy}``, plus ``screened``, ``required`` (counts) and
+        ``start_objective`` (nodes covered by the screened perturbations) when a start is given.
 
     Raises
     ------
     InputError
-        Budget out of range, repeated candidates, or candidates that are not graph nodes.
+        Budget out of range, repeated candidates, genes that are not graph nodes, or a bad start
+        (:func:`perturb_select.selection.base.starting_set`).
     """
     names = sorted_candidates(candidates, budget, source)
-    nodes = candidate_nodes(graph, names, source)
-    fields = receptive_fields(graph, nodes, hops)  # (m, n) bool csr, row i = R_K(names[i])
-    order, gains = greedy_max_coverage(fields, budget, lazy=lazy)
-    gains = gains.astype(np.float64)
-    return Selection(
-        strategy="graphreach",
-        genes=[names[i] for i in order],
-        gains=gains,
-        objective=np.cumsum(gains),
-        params={"hops": int(hops), "lazy": bool(lazy)},
-    )
+    screened, required_rows = starting_set(names, screened, required, budget, source)
+    fields = perturbation_fields(graph, names, hops, source)  # (m, n) bool csr, row i = R_K(names[i])
+    params = {"hops": int(hops), "lazy": bool(lazy)}
+    if not screened and not required_rows.size:
+        order, gains = greedy_max_coverage(fields, budget, lazy=lazy)
+        gains = gains.astype(np.float64)
+        return Selection("graphreach", [names[i] for i in order], gains, np.cumsum(gains), params)
+
+    covered = covered_by(perturbation_fields(graph, screened, hops, source), graph.n_nodes)
+    start = int(covered.sum())
+    order, gains = [], []
+    for row in required_rows:
+        reached = fields.indices[fields.indptr[row] : fields.indptr[row + 1]]
+        gains.append(int(np.count_nonzero(~covered[reached])))
+        covered[reached] = True
+        order.append(int(row))
+    rest = np.setdiff1d(np.arange(len(names)), required_rows)  # sorted: ties still go by symbol
+    residual = fields[rest].multiply(~covered[None, :]).tocsr()  # the same fields minus covered nodes
+    residual.eliminate_zeros()
+    rest_order, rest_gains = greedy_max_coverage(residual, budget - len(order), lazy=lazy)
+    order += rest[rest_order].tolist()
+    gains = np.concatenate([np.asarray(gains, dtype=np.float64), rest_gains.astype(np.float64)])
+    params.update(screened=len(screened), required=int(required_rows.size), start_objective=float(start))
+    return Selection("graphreach", [names[i] for i in order], gains, start + np.cumsum(gains), params)
 
 
 def greedy_max_coverage(fields: sp.csr_matrix, budget: int, *, lazy: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -14,8 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.linalg as sla
 
-from ..graph import KnowledgeGraph, receptive_fields, sgc_operator
-from .base import Selection, candidate_nodes, sorted_candidates
+from ..graph import KnowledgeGraph, covered_by, perturbation_fields, sgc_operator
+from .base import Selection, sorted_candidates, starting_set
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -72,6 +72,8 @@ def maxspec(
     hops: int = 1,
     direction: str = "maximize",
     shortlist: int | None = SHORTLIST,
+    screened: Sequence[str] = (),
+    required: Sequence[str] = (),
     source: str = "budget",
 ) -> Selection:
     """Pick ``budget`` perturbations greedily on the spectral norm of the restricted SGC operator.
@@ -111,11 +113,18 @@ def maxspec(
     exhaustive. On the Replogle K562 list (K = 1) the shortlisted greedy picks the same genes as the
     plain greedy for the first 40 picks (docs/benchmarks.md).
 
+    Starting from earlier screens: ``screened`` perturbations form the starting set ``S_0`` (their
+    nodes are reached and ``c(S_0)`` is the starting value; they are never picked), ``required``
+    ones are added first, in their order, and the greedy fills the rest of the budget. A
+    combination ``'A+B'`` is one experiment whose receptive field is the union of its genes' fields,
+    so ``c`` is defined on it exactly as on a single gene.
+
     Parameters
     ----------
     graph : KnowledgeGraph
     candidates : sequence of str, length m
-        Perturbable genes, each a node of ``graph``; order is irrelevant.
+        Perturbations, single genes or combinations ``'A+B'``, each gene a node of ``graph``; order is
+        irrelevant.
     budget : int
         Number of picks, ``1 <= budget <= m``.
     hops : int, default 1
@@ -123,6 +132,10 @@ def maxspec(
     direction : {'maximize', 'minimize'}, default 'maximize'
     shortlist : int or None, default ``SHORTLIST`` (8)
         Candidates evaluated exactly per step; ``None`` for all of them.
+    screened : sequence of str, optional
+        Perturbations already screened (need not be candidates): the starting set.
+    required : sequence of str, optional
+        Candidates picked first, in this order (at most ``budget``; none of them screened).
     source : str, default 'budget'
         Names the config key or file in ``InputError`` messages.
 
@@ -130,13 +143,16 @@ def maxspec(
     -------
     Selection
         ``strategy='maxspec'``; ``objective[i] = c(first i + 1 picks)``, ``gains[i] = objective[i] -
-        objective[i - 1]`` (>= 0 up to rounding); ``params={'hops': K, 'direction': direction,
-        'shortlist': shortlist}``.
+        objective[i - 1]`` (>= 0 up to rounding; ``objective[-1]`` before the first pick is 0, or
+        ``c(S_0)`` with a screened start); ``params={'hops': K, 'direction': direction,
+        'shortlist': shortlist}``, plus ``screened``, ``required`` (counts) and ``start_objective``
+        (``c(S_0)``) when a start is given.
 
     Raises
     ------
     InputError
-        Budget out of range, repeated candidates, or candidates that are not graph nodes.
+        Budget out of range, repeated candidates, genes that are not graph nodes, or a bad start
+        (:func:`perturb_select.selection.base.starting_set`).
     ValueError
         Unknown ``direction`` or ``shortlist < 1``.
 
@@ -153,12 +169,15 @@ def maxspec(
     if shortlist is not None and (isinstance(shortlist, bool) or int(shortlist) != shortlist or shortlist < 1):
         raise ValueError(f"shortlist must be a positive integer or None, got {shortlist!r}")
     names = sorted_candidates(candidates, budget, source)
-    nodes = candidate_nodes(graph, names, source)
-    fields = receptive_fields(graph, nodes, hops)  # (m, n) bool csr
-    # Only nodes of some candidate's field ever enter c(S): restrict P to them once (the kept indices
-    # are sorted, so every restricted matrix is the same as when slicing the whole operator).
+    screened, required_rows = starting_set(names, screened, required, budget, source)
+    # rows: the candidates, then the screened perturbations (the starting set)
+    fields = perturbation_fields(graph, names + screened, hops, source)  # (m + s, n) bool csr
+    # Only nodes of some field ever enter c(S): restrict P to them once (the kept indices are sorted,
+    # so every restricted matrix is the same as when slicing the whole operator).
     universe = np.flatnonzero(np.diff(fields.tocsc().indptr))
     fields = fields[:, universe].tocsr()
+    start_reached = covered_by(fields[len(names):], universe.size)
+    fields = fields[: len(names)]
     counts = fields.astype(np.float64)
     operator = sgc_operator(graph)[universe][:, universe].tocsr()
     operator_t = operator.T.tocsr()
@@ -166,15 +185,21 @@ def maxspec(
     prefilter = None if shortlist is None else max(PREFILTER_MIN, PREFILTER_FACTOR * int(shortlist))
 
     m, r = fields.shape
-    reached = np.zeros(r, dtype=bool)
     available = np.ones(m, dtype=bool)
     seen = np.zeros(m)  # c(S_t + {v}) at the last step t that evaluated v: a lower bound of later values
-    current = 0.0
-    left = np.zeros(r)  # top singular triplet (current, left, right) of P[R(S), R(S)], zero elsewhere
-    right = np.zeros(r)
+    # top singular triplet (current, left, right) of P[R(S), R(S)], zero outside R(S)
+    reached = start_reached
+    current, left, right = _restricted_triplet(operator, reached)
+    start_value = current
     blocks = {}  # candidate -> dense P[R(v), R(v)], for the Ritz step
     order, objective = [], []
-    for step in range(budget):
+    for row in required_rows:
+        reached = reached | covered_by(fields[int(row)], r)
+        current, left, right = _restricted_triplet(operator, reached)
+        order.append(int(row))
+        objective.append(current)
+        available[row] = False
+    for step in range(len(order), budget):
         unreached = (~reached).astype(np.float64)
         new = np.rint(counts @ unreached).astype(np.int64)
         pool = np.flatnonzero(available & (new > 0))
@@ -185,7 +210,7 @@ def maxspec(
             available[best] = False
             continue
         starts = {}
-        if prefilter is not None and step > 0 and pool.size > shortlist:
+        if prefilter is not None and reached.any() and pool.size > shortlist:
             # 1. power-step bound for the whole pool, in two sparse products
             projected_left = operator_t @ left  # (P^T x)[j]: coupling of node j to the left vector
             projected_right = operator @ right
@@ -233,13 +258,27 @@ def maxspec(
         left, right = np.zeros(r), np.zeros(r)
         left[members], right[members] = left_sub, right_sub
     objective = np.asarray(objective, dtype=np.float64)
+    params = {"hops": int(hops), "direction": direction, "shortlist": shortlist}
+    if screened or required_rows.size:
+        params.update(screened=len(screened), required=int(required_rows.size), start_objective=start_value)
     return Selection(
         strategy="maxspec",
         genes=[names[i] for i in order],
-        gains=np.diff(objective, prepend=0.0),
+        gains=np.diff(objective, prepend=start_value),
         objective=objective,
-        params={"hops": int(hops), "direction": direction, "shortlist": shortlist},
+        params=params,
     )
+
+
+def _restricted_triplet(operator: sp.csr_matrix, reached: np.ndarray):
+    """``(c, x, y)`` of ``operator[R, R]`` for the mask ``reached`` (vectors zero outside ``R``);
+    ``(0, 0, 0)`` for an empty ``R``."""
+    left, right = np.zeros(reached.size), np.zeros(reached.size)
+    members = np.flatnonzero(reached)
+    if members.size == 0:
+        return 0.0, left, right
+    value, left[members], right[members] = _top_singular_triplet(operator[members][:, members], None)
+    return value, left, right
 
 
 def _new_nodes(fields: sp.csr_matrix, position: int, reached: np.ndarray) -> np.ndarray:
