@@ -273,3 +273,83 @@ def test_outputs_to_a_fifo_and_through_a_symlink(inputs, tmp_path, capsys):
     assert received and received[0].startswith("rank\tgene\tquery")  # written as a stream
     assert fifo.is_fifo()  # not replaced by a regular file
     assert link.is_symlink() and real.read_text().startswith("list\tquery\tstatus")  # written through the link
+
+
+def test_design_with_screened_required_excluded_and_cycles(inputs, tmp_path, capsys):
+    graph, go_dir, genes = inputs
+    lists = {}
+    for option, text in (("screened", "GENEB\n"), ("require", "GENED\n"), ("exclude", "GENEE\nGENEG\n")):
+        lists[option] = tmp_path / f"{option}.txt"
+        lists[option].write_text(text)
+    out = tmp_path / "out"
+    code, _, err = _run(["design", "--genes", genes, "--graph", graph, "--go-dir", go_dir, "--cycles", 1, "--batch", 2,
+                         "--screened", lists["screened"], "--require", lists["require"], "--exclude", lists["exclude"],
+                         "--output", out / "picks.tsv", "--plot", out / "picks.svg"], capsys)
+    assert code == 0, err
+    # screened B covers {A,B}; D required (+C,D); then A adds nothing and F adds E,F
+    picks = pd.read_csv(out / "picks.tsv", sep="\t")
+    assert picks[["rank", "cycle", "gene", "required", "covered_nodes"]].values.tolist() == [
+        [1, 1, "GENED", True, 4], [2, 1, "GENEF", False, 6],
+    ]
+    assert "starting coverage (screened): 2 nodes (0.3333)" in err
+    assert "1 cycles x 2 (1 required first)" in err
+    assert "--exclude " + str(lists["exclude"]) + ": 1 of 2 resolved" in err
+    unresolved = pd.read_csv(out / "picks.unresolved.tsv", sep="\t", keep_default_na=False)
+    assert ["exclude", "GENEG", "not_in_graph"] in unresolved[["list", "query", "status"]].values.tolist()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--budget", 2, "--cycles", 1, "--batch", 2], "--budget/--cycles/--batch: give either a budget or cycles"),
+        (["--cycles", 2], "--cycles/--batch: a per-cycle plan needs both"),
+        (["--budget", 2, "--require", "{list}", "--exclude", "{list}"],
+         "--require/--exclude: 1 perturbations are both required and excluded: GENEF"),
+        (["--budget", 2, "--require", "{list}", "--screened", "{list}"], "--require/--screened: 1 required"),
+        (["--budget", 1, "--require", "{two}"], "--require/--budget: 2 required perturbations but the budget is 1"),
+    ],
+)
+def test_design_option_errors_exit_2_without_output(inputs, tmp_path, capsys, extra, message):
+    graph, go_dir, genes = inputs
+    (tmp_path / "one.txt").write_text("GENEF\n")
+    (tmp_path / "two.txt").write_text("GENEF\nGENED\n")
+    extra = [str(a).format(list=tmp_path / "one.txt", two=tmp_path / "two.txt") for a in extra]
+    out = tmp_path / "out"
+    code, _, err = _run(["design", "--genes", genes, "--graph", graph, "--go-dir", go_dir, *extra,
+                         "--output", out / "picks.tsv", "--plot", out / "picks.svg"], capsys)
+    assert code == 2
+    assert err == f"perturb-select design: error: {message}" + err.split(message, 1)[1]
+    assert err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_graph_command_builds_once_then_reads_the_cache(tmp_path, capsys, graph_cache):
+    go_dir = tmp_path / "mirror"
+    go_dir.mkdir()
+    shutil.copy(GO_FIXTURES / "gene2go_tiny.gz", go_dir / "gene2go_human.gz")
+    shutil.copy(GO_FIXTURES / "tiny.obo", go_dir / "go-basic.obo")
+    shutil.copy(GO_FIXTURES / "gene_info_tiny.gz", go_dir / "Homo_sapiens.gene_info.gz")
+    code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "g.npz"], capsys)
+    assert code == 0, err
+    assert "2 nodes, 2 edges, built (k = 20, threshold = 0.1; cached as " in err
+    assert len(list(graph_cache.glob("go_jaccard-*.npz"))) == 1
+    code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "g.tsv"], capsys)
+    assert code == 0 and "read from the cache" in err
+    npz, tsv = KnowledgeGraph.read_npz(tmp_path / "g.npz"), KnowledgeGraph.read(tmp_path / "g.tsv")
+    assert npz.genes.tolist() == tsv.genes.tolist() == ["GENEA", "GENEB"]
+    assert (npz.adjacency != tsv.adjacency).nnz == 0
+    # the design command reads the same cache entry, and takes the .npz with --graph
+    genes = tmp_path / "genes.txt"
+    genes.write_text("GENEA\nGENEB\n")
+    code, _, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir], capsys)
+    assert code == 0 and "graph read from the cache" in err
+    code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir, "--graph", tmp_path / "g.npz"],
+                          capsys)
+    assert code == 0 and out.splitlines()[1].split("\t")[1] in ("GENEA", "GENEB")
+    # --no-cache builds without touching the cache
+    for entry in graph_cache.iterdir():
+        entry.unlink()
+    code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "h.tsv", "--no-cache"], capsys)
+    assert code == 0 and "cache not used" in err and not list(graph_cache.iterdir())
+    code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "g.txt"], capsys)
+    assert code == 2 and err == f"perturb-select graph: error: --output: {tmp_path / 'g.txt'} must end in .tsv or .npz\n"

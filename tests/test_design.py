@@ -9,6 +9,7 @@ K = 1 (the node and the sources of its in-edges):
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -368,3 +369,221 @@ def test_real_replogle_maxspec_budget_50(replogle):
     covered = table["covered_nodes"].to_numpy()
     assert (np.diff(covered) > 0).all()  # every pick reaches new nodes while most of the graph is unreached
     assert covered[-1] == in_neighbourhood(graph, graph.index_of(table["gene"]), 1).sum()
+
+
+# --------------------------------------------------------------------------------------------------
+# Designing from what is known: screened, required, excluded, cycles, double perturbations
+# --------------------------------------------------------------------------------------------------
+
+def test_pairs_are_resolved_per_gene_and_reported(resolver):
+    queries = ["GENEA+GENEF", "OLDA+GENED", "GENEF+GENEA", "GENEA+", "GENEA+OLDA", "GENEA+NOTAGENE",
+               "GENEB+SHARED", "GENEA+GENEB+GENEC", "GENEG+GENEA", "GENEC"]
+    candidates, report = resolve_candidates(queries, resolver)
+    assert candidates == ["GENEA+GENEF", "GENEA+GENED", "GENEC"]
+    assert report["status"].tolist() == [
+        "official", "alias", "duplicate", "invalid", "invalid", "unknown", "ambiguous", "invalid", "not_in_graph",
+        "official",
+    ]
+    assert report["symbol"].tolist()[:3] == ["GENEA+GENEF", "GENEA+GENED", "GENEA+GENEF"]
+    reasons = report["reason"].tolist()
+    assert "OLDA" in reasons[1] and "GENEA" in reasons[1]
+    assert reasons[2] == "GENEF+GENEA resolves to GENEA+GENEF, already listed as GENEA+GENEF; used once"
+    assert reasons[3] == "GENEA+ has an empty gene name; a double perturbation is written A+B"
+    assert reasons[4] == "pair GENEA+OLDA names the same gene twice (GENEA)"
+    assert reasons[5].startswith("pair GENEA+NOTAGENE: NOTAGENE is neither")
+    assert reasons[6].startswith("pair GENEB+SHARED: SHARED") and "not guessed" in reasons[6]
+    assert "3 genes" in reasons[7]
+    assert reasons[8].startswith("pair GENEG+GENEA: GENEG")
+
+
+def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, resolver):
+    # R(A) = {A,B,C,D}  R(B) = {A,B}  R(C) = {C}  R(D) = {C,D}  R(E) = {E}  R(F) = {E,F}
+    # screened B covers {A,B} (2); C is required (+C: 3); greedy from {A,B,C}: F (+E,F: 5), then A and D
+    # both add D: A first by symbol (6), then D adds nothing. E is excluded, and so is the pair E+A.
+    symbols = ["GENEA", "GENEB", "GENEC", "GENED", "GENEE", "GENEF", "GENEE+GENEA"]
+    result = run_design(gene_graph, symbols, resolver, method="graphreach", hops=1, cycles=2, batch=2,
+                        screened=["GENEB"], require=["GENEC"], exclude=["GENEE"])
+    assert result.table.to_dict("list") == {
+        "rank": [1, 2, 3, 4], "cycle": [1, 1, 2, 2], "gene": ["GENEC", "GENEF", "GENEA", "GENED"],
+        "query": ["GENEC", "GENEF", "GENEA", "GENED"], "required": [True, False, False, False],
+        "gain": [1.0, 2.0, 1.0, 0.0], "covered_nodes": [3, 5, 6, 6],
+        "coverage_fraction": [0.5, 5 / 6, 1.0, 1.0],
+    }
+    unresolved = result.unresolved.set_index("query")
+    assert unresolved.loc["GENEB", "status"] == "screened" and "never picked again" in unresolved.loc["GENEB", "reason"]
+    assert unresolved.loc["GENEE", "status"] == "excluded"
+    assert unresolved.loc["GENEE+GENEA", "status"] == "excluded"
+    summary = result.summary()
+    assert {key: summary[key] for key in ("screened", "excluded", "candidates", "screened_perturbations",
+                                          "required_perturbations", "excluded_perturbations", "budget", "cycles",
+                                          "batch", "start_covered_nodes", "covered_nodes")} == {
+        "screened": 1, "excluded": 2, "candidates": 4, "screened_perturbations": 1, "required_perturbations": 1,
+        "excluded_perturbations": 1, "budget": 4, "cycles": 2, "batch": 2, "start_covered_nodes": 2,
+        "covered_nodes": 6,
+    }
+    # a required gene that is not in the candidate list is still picked first
+    # (after R(D) = {C,D}, A and F both add 2 nodes: A by symbol)
+    result = run_design(gene_graph, ["GENEA", "GENEF"], resolver, 2, require=["GENED"])
+    assert result.table["gene"].tolist() == ["GENED", "GENEA"] and result.table["required"].tolist() == [True, False]
+    # unresolved symbols of every list are reported with the list they came from
+    result = run_design(gene_graph, ["GENEA"], resolver, 1, screened=["NOTAGENE"], exclude=["SHARED"])
+    assert result.unresolved[["list", "query", "status"]].values.tolist() == [
+        ["screened", "NOTAGENE", "unknown"], ["exclude", "SHARED", "ambiguous"],
+    ]
+
+
+def test_maxspec_design_starts_from_the_screened_set(gene_graph, resolver):
+    from perturb_select.graph import sgc_operator
+
+    result = run_design(gene_graph, ["GENEC", "GENED", "GENEF"], resolver, 2, method="maxspec", hops=1,
+                        screened=["GENEA"])
+    operator = sgc_operator(gene_graph).toarray()
+    reached = gene_graph.index_of(["GENEA", "GENEB", "GENEC", "GENED"])  # R(A)
+    start = np.linalg.norm(operator[np.ix_(reached, reached)], 2)
+    first = result.table["gene"].iat[0]
+    assert first == "GENEF"  # C and D add no node to R(A); F adds E, F
+    both = gene_graph.index_of(["GENEA", "GENEB", "GENEC", "GENED", "GENEE", "GENEF"])
+    assert result.table["gain"].iat[0] == pytest.approx(np.linalg.norm(operator[np.ix_(both, both)], 2) - start, abs=1e-12)
+    assert result.table["covered_nodes"].tolist() == [6, 6]
+
+
+@pytest.mark.parametrize(
+    "kwargs, source, message",
+    [
+        ({"budget": 2, "require": ["GENEA"], "exclude": ["OLDA"]}, "require/exclude",
+         "1 perturbations are both required and excluded: GENEA"),
+        ({"budget": 2, "require": ["GENEA+GENEF"], "exclude": ["GENEF"]}, "require/exclude",
+         "both required and excluded: GENEA\\+GENEF"),
+        ({"budget": 2, "require": ["GENEA"], "screened": ["GENEA"]}, "require/screened", "already screened"),
+        ({"budget": 1, "require": ["GENEA", "GENEF"]}, "require/budget", "2 required perturbations but the budget is 1"),
+        ({"budget": 2, "cycles": 1, "batch": 2}, "budget/cycles", "not both"),
+        ({"cycles": 2}, "cycles", "needs both the number of cycles and the batch size"),
+        ({}, "budget", "give a budget, or cycles and a batch size"),
+        ({"budget": 5, "screened": ["GENED"], "exclude": ["GENEF"]}, "budget",
+         "only 4 of the 6 listed symbols can be picked \\(1 screened, 1 excluded\\)"),
+    ],
+)
+def test_design_option_errors(gene_graph, resolver, kwargs, source, message):
+    symbols = ["GENEA", "GENEC", "GENED", "GENEF", "GENEE", "GENEB"]
+    with pytest.raises(InputError, match=message) as err:
+        run_design(gene_graph, symbols, resolver, **kwargs)
+    assert err.value.source == source  # the option names of OPTION_NAMES
+    with pytest.raises(InputError) as err:
+        run_design(gene_graph, symbols, resolver, **kwargs, source="config: design.x")
+    assert err.value.source == "config: design.x" and err.value.field == source
+
+
+def test_coverage_from_screened_and_random_orders_start_like_the_selection(graph):
+    # start: R(B) = {A,B}; D adds C, D (4); F adds E, F (6)
+    assert coverage_curve(graph, ["D", "F"], 1, screened=["B"]).tolist() == [4, 6]
+    assert coverage_curve(graph, ["A+F"], 1).tolist() == [6]
+    runs = random_coverage(graph, list("ACDEF"), 3, 1, seed=1, n_orders=6, screened=["B"], required=["C"])
+    assert runs.shape == (6, 3) and (runs[:, 0] == 3).all()  # every order starts with required C: {A,B,C}
+    assert reachable_nodes(graph, ["C"], 1, screened=["E"]) == 2
+
+
+def test_pipeline_design_with_lists(gene_graph, tmp_path):
+    from perturb_select.pipeline import design, design_summary
+
+    edges, gene_info = tmp_path / "graph.npz", tmp_path / "gene_info"
+    gene_graph.save_npz(edges)
+    gene_info.write_text(GENE_INFO)
+    files = {}
+    for name, text in (("genes", "GENEA\nGENEB\nGENEC\nGENED\nGENEE\nGENEF\n"), ("screened", "GENEB\n"),
+                       ("require", "GENEC\n"), ("exclude", "GENEE\n")):
+        files[name] = tmp_path / f"{name}.txt"
+        files[name].write_text(text)
+    out = tmp_path / "results"
+    design(str(edges), str(gene_info), str(files["genes"]), out / "x.tsv", out / "x.unresolved.tsv",
+           out / "x.coverage.svg", out / "x.summary.json", budget=None, cycles=2, batch=2, method="graphreach",
+           hops=1, taxid=9606, screened=str(files["screened"]), require=str(files["require"]),
+           exclude=str(files["exclude"]), source="config: design.x")
+    assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEC", "GENEF", "GENEA", "GENED"]
+    design_summary({"x": out / "x.summary.json"}, out / "summary.tsv")
+    row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
+    assert (row["cycles"], row["batch"], row["start_covered_nodes"], row["screened"], row["excluded"]) == (2, 2, 2, 1, 1)
+    svg = (out / "x.coverage.svg").read_text()
+    assert "1 screened before" in svg and "cycle boundaries (2 per cycle)" in svg
+    with pytest.raises(InputError, match="config: design.y, field 'require/exclude'"):
+        design(str(edges), str(gene_info), str(files["genes"]), out / "y.tsv", out / "y.unresolved.tsv",
+               out / "y.svg", out / "y.json", budget=2, method="graphreach", hops=1, taxid=9606,
+               require=str(files["exclude"]), exclude=str(files["exclude"]), source="config: design.y")
+    assert not list(out.glob("y*"))
+
+
+def test_graph_cache_hits_on_same_content_and_misses_on_change(tmp_path):
+    import shutil
+
+    from perturb_select.design import cached_knowledge_graph
+
+    go = Path(__file__).parent / "data" / "go"
+    files = (go / "gene2go_tiny.gz", go / "gene_info_tiny.gz", go / "tiny.obo")
+    cache = tmp_path / "cache"
+    first, hit, entry = cached_knowledge_graph(*files, cache_dir=cache)
+    assert not hit and entry.is_file() and entry.parent == cache
+    second, hit, same = cached_knowledge_graph(*files, cache_dir=cache)
+    assert hit and same == entry
+    pd.testing.assert_frame_equal(first.to_edges(), second.to_edges())
+    # a copy with the same content hits; other parameters miss
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    copied = [Path(shutil.copy(f, copies / f.name)) for f in files]
+    assert cached_knowledge_graph(*copied, cache_dir=cache)[1:] == (True, entry)
+    _, hit, other = cached_knowledge_graph(*files, cache_dir=cache, threshold=0.2)
+    assert not hit and other != entry
+    # a changed file misses
+    (copies / "tiny.obo").write_text((go / "tiny.obo").read_text() + "\n")
+    assert not cached_knowledge_graph(*copied, cache_dir=cache)[1]
+    # a damaged entry is rebuilt and replaced
+    entry.write_bytes(b"not an npz")
+    rebuilt, hit, again = cached_knowledge_graph(*files, cache_dir=cache)
+    assert not hit and again == entry
+    pd.testing.assert_frame_equal(rebuilt.to_edges(), first.to_edges())
+    assert cached_knowledge_graph(*files, cache_dir=cache)[1]
+
+
+@pytest.fixture(scope="module")
+def genelists(shared_data):
+    return shared_data / "genelists"
+
+
+@pytest.mark.slow
+def test_real_norman_doubles_resolved_and_ranked(replogle, genelists):
+    from perturb_select.selection import graphreach
+
+    graph, resolver, _ = replogle
+    symbols = read_gene_list(genelists / "norman2019_double_combos.txt")
+    assert len(symbols) == 131
+    result = run_design(graph, symbols, resolver, 20, method="graphreach", hops=1)
+    counts = resolution_counts(result.report)
+    assert (counts["official"], counts["alias"], counts["unknown"], counts["not_in_graph"]) == (122, 6, 2, 1)
+    unresolved = result.unresolved.set_index("query")
+    assert "RHOXF2BB" in unresolved.loc["RHOXF2BB+SET", "reason"]
+    assert "IER5L" in unresolved.loc["LYL1+IER5L", "reason"]
+    assert all("+" in g for g in result.table["gene"])
+    # lazy greedy over pairs = plain greedy; coverage = breadth-first count over the union of the genes
+    plain = graphreach(graph, result.candidates, 20, hops=1, lazy=False)
+    assert result.table["gene"].tolist() == plain.genes
+    genes = [g for pair in result.table["gene"] for g in pair.split("+")]
+    assert result.table["covered_nodes"].iat[-1] == in_neighbourhood(graph, graph.index_of(genes), 1).sum()
+
+
+@pytest.mark.slow
+def test_real_replogle_after_adamson(replogle, genelists):
+    from perturb_select.selection import graphreach
+
+    graph, resolver, symbols = replogle
+    adamson = read_gene_list(genelists / "adamson2016_genes.txt")
+    result = run_design(graph, symbols, resolver, method="graphreach", hops=1, cycles=5, batch=20,
+                        screened=adamson)
+    screened = result.screened
+    start = in_neighbourhood(graph, graph.index_of(screened), 1)
+    assert result.start_nodes == start.sum() > 0
+    assert not set(result.table["gene"]) & set(screened)
+    skipped = result.report[result.report["status"] == "screened"]
+    assert len(skipped) == 39 and set(skipped["symbol"]) <= set(screened)  # Adamson genes in the K562 list
+    assert result.table["cycle"].tolist() == [c for c in range(1, 6) for _ in range(20)]
+    plain = graphreach(graph, result.candidates, 100, hops=1, lazy=False, screened=screened)
+    assert result.table["gene"].tolist() == plain.genes
+    picks = graph.index_of(result.table["gene"])
+    assert result.table["covered_nodes"].iat[-1] == (start | in_neighbourhood(graph, picks, 1)).sum()

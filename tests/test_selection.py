@@ -636,3 +636,133 @@ def test_maxspec_shortlist_matches_plain_greedy_on_replogle(human_graph, replogl
     assert short.genes == plain.genes
     np.testing.assert_allclose(short.objective, plain.objective, rtol=1e-12)
     assert np.all(np.diff(short.objective) > 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Starting from earlier screens (screened, required) and double perturbations (A+B)
+#
+# On the hand graph with K = 1: R(b) = {a,b,x}, R(c) = {b,c}, R(e) = {d,e,f,g}.
+
+
+def test_perturbation_fields_of_a_pair_is_the_union():
+    from perturb_select.graph import perturbation_fields
+
+    graph = hand_graph()
+    fields = perturbation_fields(graph, ["b+e", "c", "b+c"], 1).toarray()
+    names = lambda row: {graph.genes[i] for i in np.flatnonzero(row)}  # noqa: E731
+    assert names(fields[0]) == set("abxdefg")
+    assert names(fields[1]) == set("bc")
+    assert names(fields[2]) == set("abcx")
+    with pytest.raises(InputError, match="not nodes of the graph: \\['q'\\]"):
+        perturbation_fields(graph, ["b+q"], 1)
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_graphreach_screened_start_by_hand(lazy):
+    # screened e: {d,e,f,g} covered from the start (4 nodes); then b (+3), c (+1)
+    sel = graphreach(hand_graph(), ["b", "c"], 2, hops=1, lazy=lazy, screened=["e"])
+    assert sel.genes == ["b", "c"]
+    assert sel.gains.tolist() == [3.0, 1.0]
+    assert sel.objective.tolist() == [7.0, 8.0]
+    assert sel.params["start_objective"] == 4.0 and sel.params["screened"] == 1
+    # screened c covers {b, c}: b now adds only {a, x} (2) and e adds 4 -> e first
+    sel = graphreach(hand_graph(), ["b", "e"], 2, hops=1, lazy=lazy, screened=["c"])
+    assert sel.genes == ["e", "b"] and sel.gains.tolist() == [4.0, 2.0] and sel.objective.tolist() == [6.0, 8.0]
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_graphreach_required_first_in_their_order(lazy):
+    # c forced first (+2), then the greedy: e (+4), then b adds only {a, x} (+2)
+    sel = graphreach(hand_graph(), ["b", "c", "e"], 3, hops=1, lazy=lazy, required=["c"])
+    assert sel.genes == ["c", "e", "b"] and sel.gains.tolist() == [2.0, 4.0, 2.0]
+    # required in the given order, not by gain; the budget can be all required
+    sel = graphreach(hand_graph(), ["b", "c", "e"], 2, hops=1, lazy=lazy, required=["c", "b"])
+    assert sel.genes == ["c", "b"] and sel.gains.tolist() == [2.0, 2.0]
+
+
+def test_graphreach_on_pairs_is_max_coverage_over_experiments():
+    # b+e reaches 7 nodes alone; c+e 6; then c adds {c} (+1): the union decides, not single fields
+    sel = graphreach(hand_graph(), ["b+e", "c+e", "c"], 2, hops=1)
+    assert sel.genes == ["b+e", "c"] and sel.gains.tolist() == [7.0, 1.0]
+
+
+def test_start_errors_name_the_field():
+    graph = hand_graph()
+    cases = [
+        ({"required": ["b", "b"]}, "listed more than once"),
+        ({"required": ["b", "c", "e"]}, "3 required perturbations but the budget is 2"),
+        ({"required": ["z"]}, "not candidates: \\['z'\\]"),
+        ({"required": ["c"], "screened": ["c"]}, "already screened"),
+    ]
+    for selector in (graphreach, maxspec):
+        for kwargs, message in cases:
+            with pytest.raises(InputError, match=message) as err:
+                selector(graph, ["b", "c", "e"], 2, hops=1, source="test", **kwargs)
+            assert err.value.field == "required" and err.value.source == "test"
+
+
+def _greedy_from(graph, candidates, budget, hops, start):
+    """Reference: plain greedy on f(S) = |R(start) | R(S)|, by breadth-first coverage, ties by symbol."""
+    chosen: list[str] = []
+    for _ in range(budget):
+        base = coverage(graph, start + chosen, hops)
+        gains = {v: coverage(graph, start + chosen + [v], hops) - base for v in sorted(candidates) if v not in chosen}
+        best = max(gains.values())
+        chosen.append(next(v for v, gain in gains.items() if gain == best))
+    return chosen
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_graphs(), st.data())
+def test_graphreach_from_screened_equals_plain_greedy_from_their_coverage(case, data):
+    graph, candidates, hops = case
+    others = [g for g in graph.genes if g not in candidates]
+    screened = data.draw(st.lists(st.sampled_from(others), unique=True)) if others else []
+    budget = data.draw(st.integers(1, len(candidates)))
+    lazy = graphreach(graph, candidates, budget, hops=hops, screened=screened)
+    plain = graphreach(graph, candidates, budget, hops=hops, screened=screened, lazy=False)
+    assert lazy.genes == plain.genes == _greedy_from(graph, candidates, budget, hops, screened)
+    for i in range(budget):
+        assert lazy.objective[i] == coverage(graph, screened + lazy.genes[: i + 1], hops)
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_maxspec_from_screened_and_required_equals_dense_greedy(direction):
+    rng = np.random.default_rng(11)
+    for trial in range(6):
+        graph = random_graph(rng, int(rng.integers(10, 40)), 0.1)
+        dense_p = dense_operator(graph)
+        drawn = list(rng.choice(graph.genes, size=9, replace=False))
+        screened, required, candidates = drawn[:2], drawn[2:3], drawn[2:]
+        hops = trial % 2 + 1
+        sel = maxspec(graph, candidates, 4, hops=hops, direction=direction, screened=screened, required=required)
+        assert sel.params["start_objective"] == pytest.approx(dense_criterion(graph, dense_p, screened, hops), rel=1e-10)
+        assert sel.genes[0] == required[0]
+        chosen = list(required)
+        for pick in sel.genes[1:]:
+            # candidates that reach no new node leave c unchanged and are not evaluated (maxspec docs)
+            reached = coverage(graph, screened + chosen, hops)
+            values = {v: dense_criterion(graph, dense_p, screened + chosen + [v], hops)
+                      for v in candidates if v not in chosen and coverage(graph, screened + chosen + [v], hops) > reached}
+            if not values:
+                break
+            best = max(values.values()) if direction == "maximize" else min(values.values())
+            assert values[pick] == pytest.approx(best, rel=1e-9)
+            chosen.append(pick)
+        for i in range(4):
+            expected = dense_criterion(graph, dense_p, screened + sel.genes[: i + 1], hops)
+            assert sel.objective[i] == pytest.approx(expected, rel=1e-10)
+        np.testing.assert_allclose(np.diff(sel.objective, prepend=sel.params["start_objective"]), sel.gains)
+
+
+def test_maxspec_on_pairs_uses_the_union_of_fields():
+    rng = np.random.default_rng(5)
+    graph = random_graph(rng, 30, 0.1)
+    dense_p = dense_operator(graph)
+    genes = list(rng.choice(graph.genes, size=8, replace=False))
+    pairs = [f"{a}+{b}" for a, b in zip(genes[::2], genes[1::2])]
+    sel = maxspec(graph, pairs, 2, hops=1)
+    union = [g for pair in sel.genes[:1] for g in pair.split("+")]
+    assert sel.objective[0] == pytest.approx(dense_criterion(graph, dense_p, union, 1), rel=1e-10)
+    values = {p: dense_criterion(graph, dense_p, p.split("+"), 1) for p in pairs}
+    assert values[sel.genes[0]] == pytest.approx(max(values.values()), rel=1e-9)

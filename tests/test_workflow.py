@@ -364,22 +364,29 @@ def test_budget_larger_than_the_pool_fails_with_a_clear_error(pipeline_run):
 def test_design_target_ranks_the_replogle_list(tmp_path, shared_data):
     """`snakemake design` on config/test.yaml: GO files, graph, then the design outputs only."""
     config = _config(shared_data)
+    for design_entry in config["design"].values():
+        for key in ("genes", "screened"):
+            if key in design_entry:
+                design_entry[key] = str(shared_data / "genelists" / Path(design_entry[key]).name)
     entry = config["design"]["replogle_k562"]
-    entry["genes"] = str(shared_data / "genelists" / Path(entry["genes"]).name)
 
     bad = yaml.safe_load(yaml.safe_dump(config))
     bad["design"]["replogle_k562"]["method"] = "random"
     result = _snakemake(tmp_path, bad, "design", "--dry-run", check=False)
     assert result.returncode != 0 and "random" in result.stdout + result.stderr
+    both = yaml.safe_load(yaml.safe_dump(config))
+    both["design"]["k562_after_adamson"]["budget"] = 100  # a budget and a per-cycle plan
+    result = _snakemake(tmp_path, both, "design", "--dry-run", check=False)
+    assert result.returncode != 0 and "k562_after_adamson" in result.stdout + result.stderr
 
     _snakemake(tmp_path, config, "design")
     design = tmp_path / "results" / "design"
-    assert sorted(p.name for p in design.iterdir()) == [
-        "replogle_k562.coverage.svg", "replogle_k562.summary.json", "replogle_k562.tsv",
-        "replogle_k562.unresolved.tsv", "summary.tsv",
-    ]
+    assert sorted(p.name for p in design.iterdir()) == sorted(
+        f"{name}{suffix}" for name in ("replogle_k562", "k562_after_adamson", "norman_doubles")
+        for suffix in (".coverage.svg", ".summary.json", ".tsv", ".unresolved.tsv")
+    ) + ["summary.tsv"]
     picks = pd.read_csv(design / "replogle_k562.tsv", sep="\t")
-    assert picks.columns.tolist() == ["rank", "gene", "query", "gain", "covered_nodes", "coverage_fraction"]
+    assert picks.columns.tolist() == ["rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction"]
     assert picks["rank"].tolist() == list(range(1, entry["budget"] + 1))
     assert picks["covered_nodes"].is_monotonic_increasing
     unresolved = pd.read_csv(design / "replogle_k562.unresolved.tsv", sep="\t")
@@ -389,6 +396,17 @@ def test_design_target_ranks_the_replogle_list(tmp_path, shared_data):
     assert (summary["budget"], summary["method"], summary["hops"]) == (entry["budget"], "graphreach", 1)
     assert summary["covered_nodes"] == picks["covered_nodes"].iat[-1]
     assert (design / "replogle_k562.coverage.svg").read_text().startswith("<?xml")
+    # the next screen after Adamson: its genes covered from the start, 5 cycles of 20
+    after = pd.read_csv(design / "k562_after_adamson.tsv", sep="\t")
+    assert after["cycle"].tolist() == [c for c in range(1, 6) for _ in range(20)]
+    summary = pd.read_csv(design / "summary.tsv", sep="\t").set_index("design")
+    row = summary.loc["k562_after_adamson"]
+    assert (row["screened"], row["screened_perturbations"], row["start_covered_nodes"]) == (39, 83, 1186)
+    assert (row["budget"], row["cycles"], row["batch"]) == (100, 5, 20)
+    assert after["covered_nodes"].iat[0] > 1186
+    doubles = pd.read_csv(design / "norman_doubles.tsv", sep="\t")
+    assert len(doubles) == 20 and doubles["gene"].str.contains("+", regex=False).all()
+    assert (summary.loc["norman_doubles", "candidates"], summary.loc["norman_doubles", "method"]) == (128, "maxspec")
     # only what the design needs ran: no dataset, selection or training jobs
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["benchmarks", "design", "graph"]
 
