@@ -225,3 +225,12 @@ def baseline_files(wildcards):
         seed=SEEDS,
         cycle=CYCLES,
     )
+
+
+DESIGN_LISTS = ("screened", "require", "exclude")  # optional symbol files of a design entry
+
+
+def design_inputs(wildcards):
+    """The candidate list and the optional screened/require/exclude files of one design entry."""
+    entry = config["design"][wildcards.design]
+    return {"genes": entry["genes"], **{key: entry[key] for key in DESIGN_LISTS if entry.get(key)}}

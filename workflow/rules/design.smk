@@ -2,13 +2,6 @@
 # Not part of rule all: one entry under config `design:` per list.
 
 DESIGNS = list(config.get("design") or {})
-DESIGN_LISTS = ("screened", "require", "exclude")  # optional symbol files of a design entry
-
-
-def design_inputs(wildcards):
-    """The candidate list and the optional screened/require/exclude files of one design entry."""
-    entry = config["design"][wildcards.design]
-    return {"genes": entry["genes"], **{key: entry[key] for key in DESIGN_LISTS if entry.get(key)}}
 
 
 rule design_screen:
