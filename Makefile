@@ -41,6 +41,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
+	$(BIN)/snakefmt --check Snakefile workflow/
 
 clean:
 	rm -rf results logs .snakemake resources/go resources/datasets

@@ -23,12 +23,12 @@ rule baselines:
         selection=selection_input,
     output:
         "results/baselines/{dataset}/{strategy}/seed{seed}/cycle{cycle}.json",
-    params:
-        batch_size=config["experiment"]["batch_size"],
-        active=lambda w: w.strategy in ACTIVE_PARAMS,
     log:
         "logs/baselines/{dataset}/{strategy}/seed{seed}/cycle{cycle}.log",
     conda:
         "../../envs/go.yaml"
+    params:
+        batch_size=config["experiment"]["batch_size"],
+        active=lambda w: w.strategy in ACTIVE_PARAMS,
     script:
         "../../scripts/baselines.py"

@@ -3,7 +3,9 @@ import sys
 
 from snakemake.utils import validate
 
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))  # the library: strategy checks before any job
+sys.path.insert(
+    0, os.path.join(workflow.basedir, "src")
+)  # the library: strategy checks before any job
 
 from perturb_select.io import InputError
 from perturb_select.strategies import ACTIVE, ONE_SHOT, active_params, run_label
@@ -38,9 +40,12 @@ ONE_SHOT_STRATEGIES = [s for s in STRATEGIES if s in ONE_SHOT]
 ACTIVE_STRATEGIES = [s for s in STRATEGIES if s in ACTIVE]
 # Stability analysis: R initialisation seeds on one split (the first run is the main run of that seed).
 STABILITY = config["experiment"].get("stability") or {}
-STABILITY_SPLIT = int(STABILITY.get("split_seed") if STABILITY.get("split_seed") is not None else SEEDS[0])
+STABILITY_SPLIT = int(
+    STABILITY.get("split_seed") if STABILITY.get("split_seed") is not None else SEEDS[0]
+)
 STABILITY_RUNS = [
-    run_label(STABILITY_SPLIT, STABILITY_SPLIT + r) for r in range(int(STABILITY.get("inits", 5)))
+    run_label(STABILITY_SPLIT, STABILITY_SPLIT + r)
+    for r in range(int(STABILITY.get("inits", 5)))
 ]
 
 
@@ -80,12 +85,16 @@ def mirror_file(mirror, name):
 
 def go_mirror_input(wildcards):
     source = go_source(wildcards)
-    return mirror_file(source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or ""))
+    return mirror_file(
+        source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or "")
+    )
 
 
 def dataset_mirror_input(wildcards):
     source = dataset_source(wildcards)
-    return mirror_file(source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or ""))
+    return mirror_file(
+        source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or "")
+    )
 
 
 def graph_universe_input(wildcards):
@@ -149,7 +158,10 @@ def active_select_inputs(wildcards):
     """Cycle c of an active strategy: the picks of cycles 1..c-1 and what cycle c-1's model made of the pool."""
     cycle = int(wildcards.cycle)
     params = ACTIVE_PARAMS[wildcards.strategy]
-    inputs = {"split": split_file(wildcards), "picks": active_picks(wildcards, cycle - 1)}
+    inputs = {
+        "split": split_file(wildcards),
+        "picks": active_picks(wildcards, cycle - 1),
+    }
     if cycle > max(1, params.get("warmup_cycles", 0)):
         run = f"{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.seed}"
         inputs["pool_scores"] = f"results/train/{run}/cycle{cycle - 1}/pool_scores.npz"
@@ -184,7 +196,12 @@ def stability_runs(wildcards):
 
 
 def stability_files(wildcards):
-    return [f for runs in stability_runs(wildcards).values() for files in runs for f in files]
+    return [
+        f
+        for runs in stability_runs(wildcards).values()
+        for files in runs
+        for f in files
+    ]
 
 
 def all_outputs():
@@ -227,10 +244,17 @@ def baseline_files(wildcards):
     )
 
 
-DESIGN_LISTS = ("screened", "require", "exclude")  # optional symbol files of a design entry
+DESIGN_LISTS = (
+    "screened",
+    "require",
+    "exclude",
+)  # optional symbol files of a design entry
 
 
 def design_inputs(wildcards):
     """The candidate list and the optional screened/require/exclude files of one design entry."""
     entry = config["design"][wildcards.design]
-    return {"genes": entry["genes"], **{key: entry[key] for key in DESIGN_LISTS if entry.get(key)}}
+    return {
+        "genes": entry["genes"],
+        **{key: entry[key] for key in DESIGN_LISTS if entry.get(key)},
+    }

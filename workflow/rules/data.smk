@@ -3,12 +3,12 @@ rule fetch_dataset:
         dataset_mirror_input,
     output:
         "resources/datasets/{dataset}.h5ad",
-    params:
-        source=dataset_source,
     log:
         "logs/fetch_dataset/{dataset}.log",
     conda:
         "../../envs/go.yaml"
+    params:
+        source=dataset_source,
     script:
         "../../scripts/fetch_source.py"
 
@@ -33,15 +33,15 @@ rule preprocess_dataset:
             category="Data",
             subcategory="{dataset}",
         ),
-    params:
-        dataset=dataset_config,
-        taxid=config["go"]["taxid"],
     log:
         "logs/preprocess_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/preprocess_dataset/{dataset}.tsv"
     conda:
         "../../envs/scanpy.yaml"
+    params:
+        dataset=dataset_config,
+        taxid=config["go"]["taxid"],
     script:
         "../../scripts/preprocess_dataset.py"
 
@@ -51,12 +51,12 @@ rule split_test_set:
         candidates="results/data/{dataset}/candidates.tsv",
     output:
         "results/splits/{dataset}/seed{seed}.json",
-    params:
-        test_fraction=config["experiment"]["test_fraction"],
-        batch_size=config["experiment"]["batch_size"],
     log:
         "logs/split_test_set/{dataset}/seed{seed}.log",
     conda:
         "../../envs/go.yaml"
+    params:
+        test_fraction=config["experiment"]["test_fraction"],
+        batch_size=config["experiment"]["batch_size"],
     script:
         "../../scripts/split_test_set.py"

@@ -14,8 +14,15 @@ rule design_screen:
         unresolved="results/design/{design}.unresolved.tsv",
         plot="results/design/{design}.coverage.svg",
         summary="results/design/{design}.summary.json",
+    log:
+        "logs/design_screen/{design}.log",
+    benchmark:
+        "results/benchmarks/design_screen/{design}.tsv"
     wildcard_constraints:
         design="|".join(DESIGNS) if DESIGNS else "(?!)",
+    # scanpy.yaml: scipy, pandas, goatools pinned; matplotlib comes with scanpy
+    conda:
+        "../../envs/scanpy.yaml"
     params:
         # defaults: graphreach, K = GEARS's number of GO-graph layers, baseline seed 0
         design=lambda w: {
@@ -28,13 +35,6 @@ rule design_screen:
             **config["design"][w.design],
         },
         taxid=config["go"]["taxid"],
-    log:
-        "logs/design_screen/{design}.log",
-    benchmark:
-        "results/benchmarks/design_screen/{design}.tsv"
-    # scanpy.yaml: scipy, pandas, goatools pinned; matplotlib comes with scanpy
-    conda:
-        "../../envs/scanpy.yaml"
     script:
         "../../scripts/design_screen.py"
 
@@ -47,12 +47,12 @@ rule design:
         plots=expand("results/design/{design}.coverage.svg", design=DESIGNS),
     output:
         "results/design/summary.tsv",
-    params:
-        designs=DESIGNS,
-    localrule: True
     log:
         "logs/design.log",
+    localrule: True
     conda:
         "../../envs/report.yaml"
+    params:
+        designs=DESIGNS,
     script:
         "../../scripts/design_screen.py"

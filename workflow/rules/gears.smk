@@ -5,22 +5,22 @@ rule train_gears:
         selection="results/select/{dataset}/{strategy}/seed{seed}.tsv",
     output:
         predictions="results/train/{dataset}/{strategy}/seed{seed}/cycle{cycle}/predictions.npz",
+    log:
+        "logs/train_gears/{dataset}/{strategy}/seed{seed}/cycle{cycle}.log",
+    benchmark:
+        "results/benchmarks/train_gears/{dataset}/{strategy}/seed{seed}/cycle{cycle}.tsv"
     wildcard_constraints:
         strategy=_alternatives(ONE_SHOT_STRATEGIES),
+    conda:
+        "../../envs/gears.yaml"
+    threads: config["gears"].get("threads", 1)
+    resources:
+        gpu=config["gears"].get("gpus", 0),
     params:
         gears=config["gears"],
         strategy_params={},
         batch_size=config["experiment"]["batch_size"],
         work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.seed}/cycle{w.cycle}/gears_work",
-    threads: config["gears"].get("threads", 1)
-    resources:
-        gpu=config["gears"].get("gpus", 0),
-    log:
-        "logs/train_gears/{dataset}/{strategy}/seed{seed}/cycle{cycle}.log",
-    benchmark:
-        "results/benchmarks/train_gears/{dataset}/{strategy}/seed{seed}/cycle{cycle}.tsv"
-    conda:
-        "../../envs/gears.yaml"
     script:
         "../../scripts/train_gears.py"
 

@@ -3,12 +3,12 @@ rule fetch_go_annotation:
         go_mirror_input,
     output:
         "resources/go/{go_file}",
-    params:
-        source=go_source,
     log:
         "logs/fetch_go_annotation/{go_file}.log",
     conda:
         "../../envs/go.yaml"
+    params:
+        source=go_source,
     script:
         "../../scripts/fetch_source.py"
 
@@ -28,14 +28,14 @@ rule build_go_graph:
         npz="results/graph/go_jaccard.npz",
         stats="results/graph/go_jaccard.stats.json",
         gene2go="results/graph/gene2go.pkl",
-    params:
-        graph=config["graph"],
-        taxid=config["go"]["taxid"],
     log:
         "logs/build_go_graph.log",
     benchmark:
         "results/benchmarks/build_go_graph.tsv"
     conda:
         "../../envs/go.yaml"
+    params:
+        graph=config["graph"],
+        taxid=config["go"]["taxid"],
     script:
         "../../scripts/build_go_graph.py"

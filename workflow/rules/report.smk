@@ -59,12 +59,12 @@ rule aggregate_report:
             category="Results",
             subcategory="{dataset}",
         ),
-    params:
-        dataset="{dataset}",
     log:
         "logs/aggregate_report/{dataset}.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        dataset="{dataset}",
     script:
         "../../scripts/aggregate_report.py"
 
@@ -80,15 +80,15 @@ rule stability:
             category="Results",
             subcategory="{dataset}",
         ),
+    log:
+        "logs/stability/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
     params:
         runs=stability_runs,
         kinds={s: ("active" if s in ACTIVE_PARAMS else "one-shot") for s in STRATEGIES},
         batch_size=config["experiment"]["batch_size"],
         cycles=config["experiment"]["cycles"],
         dataset="{dataset}",
-    log:
-        "logs/stability/{dataset}.log",
-    conda:
-        "../../envs/report.yaml"
     script:
         "../../scripts/stability.py"

@@ -4,17 +4,17 @@ rule select:
         split=split_file,
     output:
         "results/select/{dataset}/{strategy}/seed{seed}.tsv",
-    wildcard_constraints:
-        strategy=_alternatives(ONE_SHOT_STRATEGIES),
-    params:
-        strategy_params=strategy_params,
-        batch_size=config["experiment"]["batch_size"],
     log:
         "logs/select/{dataset}/{strategy}/seed{seed}.log",
     benchmark:
         "results/benchmarks/select/{dataset}/{strategy}/seed{seed}.tsv"
+    wildcard_constraints:
+        strategy=_alternatives(ONE_SHOT_STRATEGIES),
     conda:
         "../../envs/go.yaml"
+    params:
+        strategy_params=strategy_params,
+        batch_size=config["experiment"]["batch_size"],
     script:
         "../../scripts/select.py"
 
@@ -24,16 +24,16 @@ rule select_active:
         unpack(active_select_inputs),
     output:
         "results/select/{dataset}/{strategy}/seed{seed}/cycle{cycle}.tsv",
-    wildcard_constraints:
-        strategy=_alternatives(ACTIVE_STRATEGIES),
-    params:
-        strategy_params=strategy_params,
-        batch_size=config["experiment"]["batch_size"],
     log:
         "logs/select_active/{dataset}/{strategy}/seed{seed}/cycle{cycle}.log",
     benchmark:
         "results/benchmarks/select_active/{dataset}/{strategy}/seed{seed}/cycle{cycle}.tsv"
+    wildcard_constraints:
+        strategy=_alternatives(ACTIVE_STRATEGIES),
     conda:
         "../../envs/active.yaml"
+    params:
+        strategy_params=strategy_params,
+        batch_size=config["experiment"]["batch_size"],
     script:
         "../../scripts/select_active.py"
