@@ -34,6 +34,7 @@ def run_snakemake_stage(snakemake, stage: Callable, **kwargs) -> None:
     message = None
     with _redirect_to_log(log_path):
         try:
+            _injected_fault(getattr(snakemake, "rule", ""))
             stage(**kwargs)
         except (InputError, ValueError, KeyError, FileNotFoundError) as err:
             message = f"{type(err).__name__}: {err}"
@@ -44,6 +45,33 @@ def run_snakemake_stage(snakemake, stage: Callable, **kwargs) -> None:
     if message is not None:
         sys.stderr.write(f"ERROR in rule {getattr(snakemake, 'rule', '?')}: {message}\n")
         raise SystemExit(1)
+
+
+#: Test hook (tests/test_slurm.py only; no config reaches it): ``RULE:once:DIR`` fails the first job of
+#: rule RULE (a marker file in DIR records it), ``RULE:always`` fails every job of RULE.
+FAULT_ENV = "PERTURB_SELECT_TEST_FAULT"
+
+
+def _injected_fault(rule: str) -> None:
+    """Raise ``RuntimeError`` when ``$PERTURB_SELECT_TEST_FAULT`` asks this rule's job to fail."""
+    import os
+
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    target, mode, *rest = spec.split(":", 2) + [""]
+    if target != rule:
+        return
+    if mode == "always":
+        raise RuntimeError(f"fault injected by {FAULT_ENV} (every {rule} job fails)")
+    if mode == "once":
+        marker = Path(rest[0]) / f"{rule}.failed-once"
+        try:
+            with open(marker, "x"):
+                pass
+        except FileExistsError:
+            return
+        raise RuntimeError(f"fault injected by {FAULT_ENV} (the first {rule} job fails)")
 
 
 @contextlib.contextmanager
@@ -69,8 +97,22 @@ def _redirect_to_log(log_path):
 
 
 # --------------------------------------------------------------------------- stages
-def fetch(output: str, url: str | None, mirror: str | None, mirror_name: str | None, sha256: str | None) -> None:
-    """Stage fetch_go_annotation / fetch_dataset: mirror first, then the URL (see ``go.fetch_source``)."""
+def fetch(
+    output: str,
+    url: str | None,
+    mirror: str | None,
+    mirror_name: str | None,
+    sha256: str | None,
+    archive_member: str | None = None,
+) -> None:
+    """Stage fetch_go_annotation / fetch_dataset: mirror first, then the URL (see ``go.fetch_source``).
+
+    ``archive_member`` (GEARS-layout datasets): the fetched file (checked against ``sha256``) is an
+    archive, and only that member is written to ``output`` (``gears_data.extract_member``: safe paths,
+    no links, atomic).
+    """
+    import tempfile
+
     from .go import fetch_source
 
     if not url:
@@ -79,7 +121,16 @@ def fetch(output: str, url: str | None, mirror: str | None, mirror_name: str | N
         if mirrored is None or not mirrored.is_file():
             raise InputError("config", "url", f"no URL configured for {output} and mirror file {mirrored} not found")
         url = mirrored.resolve().as_uri()
-    fetch_source(url, output, mirror=Path(mirror) if mirror else None, mirror_name=mirror_name, sha256=sha256)
+    mirror = Path(mirror) if mirror else None
+    if not archive_member:
+        fetch_source(url, output, mirror=mirror, mirror_name=mirror_name, sha256=sha256)
+        return
+    from .gears_data import extract_member
+
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(output).parent, prefix=".fetch-") as scratch:
+        archive = fetch_source(url, Path(scratch) / "archive", mirror=mirror, mirror_name=mirror_name, sha256=sha256)
+        extract_member(archive, output, archive_member)
 
 
 def build_go_graph(
@@ -143,6 +194,9 @@ def preprocess_dataset(
 ) -> None:
     """Stage preprocess_dataset: raw-count screen -> GEARS layout, candidates and dropped perturbations.
 
+    ``dataset['format'] == 'gears'``: the screen is already GEARS's ``perturb_processed.h5ad``; it is
+    validated and its perturbed genes resolved (``gears_data``), nothing is recomputed.
+
     ``arrays_out`` (optional): the processed screen as ``screen.npz`` (``screen.ScreenArrays``), what the
     batched GEARS trainer reads.
     """
@@ -150,24 +204,30 @@ def preprocess_dataset(
     from .go import SymbolResolver
     from .graph import KnowledgeGraph
 
-    graph = KnowledgeGraph.read(edges)
+    graph = KnowledgeGraph.read_npz(edges) if str(edges).endswith(".npz") else KnowledgeGraph.read(edges)
     graph_genes = set(graph.genes)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph_genes, taxid=taxid)
-    key = dataset.get("perturbation_key", "perturbation")
-    adata = read_screen(screen, key)
-    result = preprocess_screen(
-        adata,
-        graph_genes=graph_genes,
-        resolver=resolver,
-        perturbation_key=key,
-        control_label=dataset.get("control_label", "non-targeting"),
-        cell_type=dataset["cell_type"],
-        max_cells_per_condition=dataset.get("max_cells_per_condition"),
-        min_cells_per_condition=dataset.get("min_cells_per_condition", 1),
-        n_top_genes=dataset.get("n_top_genes"),
-        seed=int(dataset.get("seed", 0)),
-        source=screen,
-    )
+    if dataset.get("format") == "gears":
+        from .gears_data import prepare_gears_screen, read_gears_dataset
+
+        result = prepare_gears_screen(read_gears_dataset(screen), graph_genes=graph_genes, resolver=resolver, source=screen)
+        adata = result.adata
+    else:
+        key = dataset.get("perturbation_key", "perturbation")
+        adata = read_screen(screen, key)
+        result = preprocess_screen(
+            adata,
+            graph_genes=graph_genes,
+            resolver=resolver,
+            perturbation_key=key,
+            control_label=dataset.get("control_label", "non-targeting"),
+            cell_type=dataset["cell_type"],
+            max_cells_per_condition=dataset.get("max_cells_per_condition"),
+            min_cells_per_condition=dataset.get("min_cells_per_condition", 1),
+            n_top_genes=dataset.get("n_top_genes"),
+            seed=int(dataset.get("seed", 0)),
+            source=screen,
+        )
     log.info("%d candidates, %d dropped", len(result.candidates), len(result.dropped))
     if arrays_out:
         from .screen import ScreenArrays

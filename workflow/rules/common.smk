@@ -114,6 +114,12 @@ def dataset_source(wildcards):
         "mirror": ds.get("mirror"),
         "mirror_name": ds.get("mirror_name"),
         "sha256": ds.get("sha256"),
+        # GEARS-layout datasets come as archives: take their processed file out (gears_data.py)
+        "archive_member": (
+            ds.get("archive_member", "perturb_processed.h5ad")
+            if ds.get("format") == "gears"
+            else None
+        ),
     }
 
 
