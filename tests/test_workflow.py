@@ -444,3 +444,33 @@ def test_edited_mirror_file_and_universe_list_rerun_what_depends_on_them(tmp_pat
     os.utime(mirror / "go-basic.obo", (later + 10, later + 10))  # a replaced mirror file
     assert _planned_jobs(_snakemake(work, config, "--until", "build_go_graph", "--dry-run")) == {
         "fetch_go_annotation": 1, "build_go_graph": 1}
+
+
+@pytest.mark.slow
+def test_paper_config_plans_its_whole_dag_without_the_data(tmp_path):
+    """config/paper.yaml (the paper's protocol on GEARS's Replogle K562 and Adamson files): a dry run in an
+    empty folder, where no dataset is present, plans every job."""
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    assert {name: block["format"] for name, block in config["datasets"].items()} == {
+        "replogle_k562_essential": "gears", "adamson": "gears"}
+    assert {name: block["batch_size"] for name, block in config["datasets"].items()} == {
+        "replogle_k562_essential": 100, "adamson": 8}
+    seeds, cycles = len(config["experiment"]["seeds"]), config["experiment"]["cycles"]
+    assert (seeds, cycles, config["gears"]["epochs"], config["gears"]["gpus"]) == (10, 5, 20, 1)
+    assert sorted(config["experiment"]["strategies"]) == sorted(ONE_SHOT_STRATEGIES + ACTIVE_STRATEGIES)
+    config["go"]["mirror"] = str(REPO.parent / "shared" / "data" / "go")
+    start = time.perf_counter()
+    result = _snakemake(tmp_path, config, "--dry-run")
+    seconds = time.perf_counter() - start
+    print(f"config/paper.yaml dry run: {seconds:.1f} s")
+    jobs = _planned_jobs(result)
+    datasets, inits = 2, config["experiment"]["stability"]["inits"]
+    # one-shot runs train every cycle; the stability runs of one-shot strategies need no training
+    assert jobs["train_gears"] == 3 * datasets * seeds * cycles == 300
+    # active: every cycle of the main runs; the extra initialisations train only the models that pick
+    # cycles 2..5 (cycles 1..4; hybrid's GraphReach warm-up needs none before cycle 2)
+    extra = (3 * (cycles - 1) + (cycles - 2)) * (inits - 1) * datasets
+    assert jobs["train_gears_active"] == 4 * datasets * seeds * cycles + extra == 520
+    assert jobs["evaluate"] == jobs["baselines"] == 7 * datasets * seeds * cycles
+    assert (jobs["fetch_dataset"], jobs["preprocess_dataset"], jobs["aggregate_report"]) == (2, 2, 2)
+    assert sum(jobs.values()) == 2899  # `all` included

@@ -28,7 +28,7 @@ rule baselines:
     conda:
         "../../envs/go.yaml"
     params:
-        batch_size=config["experiment"]["batch_size"],
+        batch_size=batch_size_of,
         active=lambda w: w.strategy in ACTIVE_PARAMS,
     script:
         "../../scripts/baselines.py"

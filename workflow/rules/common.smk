@@ -107,6 +107,15 @@ def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+def batch_size_of(wildcards):
+    """Perturbations added per cycle: the dataset's own batch_size, else experiment.batch_size."""
+    return int(
+        config["datasets"][wildcards.dataset].get(
+            "batch_size", config["experiment"]["batch_size"]
+        )
+    )
+
+
 def dataset_source(wildcards):
     ds = dataset_config(wildcards)
     return {

@@ -57,6 +57,6 @@ rule split_test_set:
         "../../envs/go.yaml"
     params:
         test_fraction=config["experiment"]["test_fraction"],
-        batch_size=config["experiment"]["batch_size"],
+        batch_size=batch_size_of,
     script:
         "../../scripts/split_test_set.py"

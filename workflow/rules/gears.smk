@@ -15,11 +15,15 @@ rule train_gears:
         "../../envs/gears.yaml"
     threads: config["gears"].get("threads", 1)
     resources:
+        # GPUs only when configured; tasks_per_gpu=0 keeps the SLURM plugin from adding --ntasks-per-gpu
+        # (one copy of the job per GPU; clashes with --cpus-per-task: plugin issues 316, 342, 459). Here,
+        # not in the profile: a --set-resources on the command line replaces the profile's entry.
         gpu=config["gears"].get("gpus", 0),
+        tasks_per_gpu=0,
     params:
         gears=config["gears"],
         strategy_params={},
-        batch_size=config["experiment"]["batch_size"],
+        batch_size=batch_size_of,
         work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.seed}/cycle{w.cycle}/gears_work",
     script:
         "../../scripts/train_gears.py"
@@ -39,7 +43,7 @@ use rule train_gears as train_gears_active with:
     params:
         gears=config["gears"],
         strategy_params=strategy_params,
-        batch_size=config["experiment"]["batch_size"],
+        batch_size=batch_size_of,
         work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.seed}/cycle{w.cycle}/gears_work",
 
 

@@ -87,7 +87,7 @@ rule stability:
     params:
         runs=stability_runs,
         kinds={s: ("active" if s in ACTIVE_PARAMS else "one-shot") for s in STRATEGIES},
-        batch_size=config["experiment"]["batch_size"],
+        batch_size=batch_size_of,
         cycles=config["experiment"]["cycles"],
         dataset="{dataset}",
     script:

@@ -14,7 +14,7 @@ rule select:
         "../../envs/go.yaml"
     params:
         strategy_params=strategy_params,
-        batch_size=config["experiment"]["batch_size"],
+        batch_size=batch_size_of,
     script:
         "../../scripts/select.py"
 
@@ -34,6 +34,6 @@ rule select_active:
         "../../envs/active.yaml"
     params:
         strategy_params=strategy_params,
-        batch_size=config["experiment"]["batch_size"],
+        batch_size=batch_size_of,
     script:
         "../../scripts/select_active.py"
