@@ -28,7 +28,7 @@ unlock: setup
 	$(BIN)/snakemake --configfile $(CONFIG) --unlock
 
 report: setup
-	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
+	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.zip
 
 test: setup
 	$(BIN)/python -m pytest

@@ -43,6 +43,7 @@ SLURM_ARGS = [
     "train_gears:mem_mb=2000", "train_gears_active:mem_mb=2000",
     "--verbose",
 ]
+SBATCH_CALL = re.compile(r"sbatch call: (sbatch --parsable[^\n]*)")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 LOCAL_RULES = {"all"}
 
@@ -151,7 +152,7 @@ def test_every_job_goes_through_sbatch_and_a_failed_job_is_retried(slurm_run):
     assert (markers / "split_test_set.failed-once").exists()
     assert "fault injected by PERTURB_SELECT_TEST_FAULT (the first split_test_set job fails)" in output
     # no GPU asked for: gears.gpus is 0 in the test config
-    calls = [line for line in output.splitlines() if line.lstrip().startswith("sbatch ")]
+    calls = SBATCH_CALL.findall(output)  # logged once per submission with --verbose
     assert len(calls) == len(submissions)
     assert not [call for call in calls if "--gpus" in call or "--gres" in call]
 
@@ -199,7 +200,7 @@ def test_training_asks_for_a_gpu_only_when_configured(slurm_run):
     result = _snakemake(workdir, config, *SLURM_ARGS, "--retries", "0", target)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    calls = [line for line in output.splitlines() if line.lstrip().startswith("sbatch ")]
+    calls = SBATCH_CALL.findall(output)
     assert calls and all("--gpus=1" in call and "--ntasks-per-gpu" not in call for call in calls), output[-4000:]
     assert "rule_train_gears" in " ".join(calls)
 

@@ -5,6 +5,7 @@ absolute ones, so the repository's own results/ is never touched.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -37,7 +38,9 @@ def _config(shared_data: Path, **changes) -> dict:
     return config
 
 
-def _snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _snakemake(
+    workdir: Path, config: dict, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     command = SNAKEMAKE + [
@@ -47,7 +50,7 @@ def _snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> s
         "--cores", "2",
         *args,
     ]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
     return result
@@ -73,7 +76,8 @@ def _planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
 def pipeline_run(tmp_path_factory, shared_data):
     workdir = tmp_path_factory.mktemp("workflow")
     config = _config(shared_data)
-    _snakemake(workdir, config)
+    # every job lists the modules it imported (test_conda_envs_hold_what_each_rule_imports)
+    _snakemake(workdir, config, env={"PERTURB_SELECT_TRACE_IMPORTS": str(workdir / "import_trace")})
     return workdir, config
 
 
@@ -204,9 +208,20 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
 @pytest.mark.slow
 def test_report_html_is_built(pipeline_run):
     workdir, config = pipeline_run
-    _snakemake(workdir, config, "--report", "report.html")
-    html = (workdir / "report.html").read_text(errors="replace")
+    import zipfile
+
+    _snakemake(workdir, config, "--report", "results/report.zip")  # what `make report` writes
+    report = workdir / "results" / "report.zip"
+    with zipfile.ZipFile(report) as bundle:
+        names = bundle.namelist()
+        html = bundle.read("report/report.html").decode(errors="replace")
+    # the results are files beside report.html, linked from it, not embedded in it
+    assert any(n.endswith("/summary.tsv") for n in names) and any(n.endswith("/mse_top20_de.svg") for n in names)
     assert "summary.tsv" in html and "mse_top20_de.svg" in html
+    # the 409,214-edge table stays out (its caption names its path); the report stays small
+    assert not any("go_jaccard.tsv" in n for n in names) and any(n.endswith("/go_jaccard.stats.json") for n in names)
+    assert "results/graph/go_jaccard.tsv" in html
+    assert report.stat().st_size < 3_000_000
 
 
 @pytest.mark.slow
@@ -474,3 +489,75 @@ def test_paper_config_plans_its_whole_dag_without_the_data(tmp_path):
     assert jobs["evaluate"] == jobs["baselines"] == 7 * datasets * seeds * cycles
     assert (jobs["fetch_dataset"], jobs["preprocess_dataset"], jobs["aggregate_report"]) == (2, 2, 2)
     assert sum(jobs.values()) == 2899  # `all` included
+
+
+@pytest.mark.slow
+def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
+    """Every distribution a rule's job imports from our code (traced in the test run: each absolute import
+    that perturb_select's modules executed, lazy ones included, mapped to distributions with
+    importlib.metadata) is in that rule's envs/*.yaml: pinned there, or a requirement of a pinned
+    package (pip installs it with it, and so whatever that package needs)."""
+    import importlib.metadata as metadata
+
+    workdir, _ = pipeline_run
+    envs = _rule_envs()
+    owners = metadata.packages_distributions()
+    traced = sorted(p.name for p in (workdir / "import_trace").iterdir())
+    assert set(traced) >= {"build_go_graph", "preprocess_dataset", "train_gears", "train_gears_active", "select",
+                           "select_active", "evaluate", "baselines", "aggregate_report", "fetch_dataset"}
+    missing = []
+    for rule in traced:
+        env = envs[rule]
+        provided = _env_closure(REPO / env)
+        modules = set()
+        for trace in (workdir / "import_trace" / rule).iterdir():
+            modules |= set(trace.read_text().split())
+        for module in sorted(modules):
+            if module in sys.stdlib_module_names or module in ("perturb_select", "__main__"):
+                continue
+            distributions = {_normalise(d) for d in owners.get(module, [])}
+            if distributions and not distributions & provided:
+                missing.append(f"{env} (rule {rule}) lacks {'/'.join(sorted(distributions))} (imports {module})")
+    assert not missing, "\n".join(missing)
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _rule_envs() -> dict[str, str]:
+    """rule -> envs/<name>.yaml, from the rule files (`use rule X as Y` inherits X's environment)."""
+    text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    envs = {}
+    for block in re.split(r"\n(?=rule \w+:)", text):
+        match = re.match(r"rule (\w+):", block)
+        env = re.search(r'conda:\s*"\.\./\.\./(envs/[^"]+)"', block)
+        if match and env:
+            envs[match.group(1)] = env.group(1)
+    for base, alias in re.findall(r"use rule (\w+) as (\w+)", text):
+        envs[alias] = envs[base]
+    return envs
+
+
+def _env_closure(env_file: Path) -> set[str]:
+    """The pip pins of a conda env file and, transitively, what they require (installed metadata)."""
+    import importlib.metadata as metadata
+
+    spec = yaml.safe_load(env_file.read_text())
+    pins = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
+    todo = [_normalise(re.split(r"[=<>!~ ]", pin)[0]) for pin in pins]
+    seen = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in requires:
+            if "extra ==" in requirement:
+                continue
+            todo.append(_normalise(re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)))
+    return seen

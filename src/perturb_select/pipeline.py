@@ -45,6 +45,23 @@ def run_snakemake_stage(snakemake, stage: Callable, **kwargs) -> None:
     if message is not None:
         sys.stderr.write(f"ERROR in rule {getattr(snakemake, 'rule', '?')}: {message}\n")
         raise SystemExit(1)
+    _trace_imports(getattr(snakemake, "rule", "unknown"))
+
+
+def _trace_imports(rule: str) -> None:
+    """Write the top-level modules this package's code imported in this job (a test hook:
+    ``$PERTURB_SELECT_TRACE_IMPORTS/<rule>/<pid>.txt``; nothing without the variable)."""
+    import os
+
+    from . import IMPORTED_BY_US, TRACE_IMPORTS_ENV
+
+    folder = os.environ.get(TRACE_IMPORTS_ENV)
+    if not folder:
+        return
+    modules = sorted(IMPORTED_BY_US)
+    path = Path(folder) / rule / f"{os.getpid()}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(modules) + "\n")
 
 
 #: Test hook (tests/test_slurm.py only; no config reaches it): ``RULE:once:DIR`` fails the first job of
