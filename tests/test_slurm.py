@@ -19,11 +19,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from conftest import REPO, SHARED_DATA
+from test_workflow import _planned_jobs  # the 'Job stats' table of Snakemake's output
 from perturb_select.pipeline import FAULT_ENV
 
 pytestmark = pytest.mark.slow
@@ -65,18 +67,6 @@ def _snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None)
     command = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                            "--configfile", str(workdir / "config.yaml"), *args]
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=1800)
-
-
-def _job_stats(output: str) -> dict[str, int]:
-    table = output.split("Job stats:")[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
-        if not match:
-            break
-        counts[match.group(1)] = int(match.group(2))
-    counts.pop("total", None)
-    return counts
 
 
 def _slurm_states() -> dict[str, str]:
@@ -134,7 +124,7 @@ def slurm_run(tmp_path_factory, slurm_cluster, shared_data):
 
 def test_every_job_goes_through_sbatch_and_a_failed_job_is_retried(slurm_run):
     workdir, output, markers = slurm_run
-    jobs = _job_stats(output)
+    jobs = _planned_jobs(SimpleNamespace(stdout=output, stderr=''))
     submissions = SUBMITTED.findall(output)
     by_rule = {}
     for slurm_id, log in submissions:

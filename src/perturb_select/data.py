@@ -96,14 +96,20 @@ def read_screen(path: str | os.PathLike, perturbation_key: str = "perturbation")
         ``(path, perturbation_key, ...)`` if the column is missing.
     """
     path = Path(path)
+    adata = read_h5ad_file(path)
+    _check_key(adata, perturbation_key, path)
+    return adata
+
+
+def read_h5ad_file(path: str | os.PathLike) -> ad.AnnData:
+    """``anndata.read_h5ad`` with ``InputError(path, None, ...)`` for a missing or unreadable file."""
+    path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "file not found")
     try:
-        adata = ad.read_h5ad(path)
+        return ad.read_h5ad(path)
     except Exception as exc:  # h5py/anndata raise many types for a non-h5ad file
         raise InputError(path, None, f"not a readable h5ad file ({type(exc).__name__}: {exc})") from exc
-    _check_key(adata, perturbation_key, path)
-    return adata
 
 
 def preprocess_screen(

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .data import CANDIDATE_COLUMNS, CONTROL_CONDITION, DROPPED_COLUMNS, ScreenData
+from .data import CANDIDATE_COLUMNS, CONTROL_CONDITION, DROPPED_COLUMNS, ScreenData, read_h5ad_file
 from .io import InputError, atomic_path
 
 #: The member cell-gears reads from each dataset archive (``gears/pertdata.py::PertData.load``).
@@ -148,14 +148,8 @@ def read_gears_dataset(path: str | os.PathLike) -> ad.AnnData:
     InputError
         Not a readable h5ad file, or a layout error (source: the file, field: the part at fault).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "file not found")
-    try:
-        adata = ad.read_h5ad(path)
-    except Exception as exc:  # h5py/anndata raise many types for a non-h5ad file
-        raise InputError(path, None, f"not a readable h5ad file ({type(exc).__name__}: {exc})") from exc
-    validate_gears_adata(adata, path)
+    adata = read_h5ad_file(path)
+    validate_gears_adata(adata, Path(path))
     return adata
 
 
