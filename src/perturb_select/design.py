@@ -813,7 +813,8 @@ def run_design(
             kept.append(symbol)
     report = report.assign(status=statuses, reason=reasons)
     report = pd.concat([report, screened_report, required_report, excluded_report], ignore_index=True)
-    candidates = required + [c for c in kept if c not in set(required)]
+    required_set = set(required)
+    candidates = required + [c for c in kept if c not in required_set]
 
     queries = {row.symbol: row.query.strip() for row in report.itertuples()
                if row.status in USED_STATUSES and row.list in ("genes", "require")}
