@@ -292,8 +292,8 @@ def _run_design(args):
     result = run_design(
         graph, symbols, resolver, args.budget, method=args.method, hops=args.hops,
         cycles=args.cycles, batch=args.batch, **lists,
-        names={"budget": "--budget", "cycles": "--cycles/--batch", "genes": "--genes",
-               "screened": "--screened", "require": "--require", "exclude": "--exclude"},
+        names={"budget": "--budget", "cycles": "--cycles/--batch", "screened": "--screened",
+               "require": "--require", "exclude": "--exclude"},
     )
     timings["select"] = result.seconds["select"]
     timings["start"] = start
@@ -338,7 +338,7 @@ def _read_graph(path: Path):
     if not path.is_file():
         raise InputError(path, None, "graph file not found (--graph)")
     try:
-        return KnowledgeGraph.read_npz(path) if path.suffix.lower() == ".npz" else KnowledgeGraph.read(path)
+        return KnowledgeGraph.read(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(path, None, f"not a tab-separated source/target/importance table (--graph): {err}") from None
 

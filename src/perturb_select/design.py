@@ -37,8 +37,7 @@ METHODS = ("graphreach", "maxspec")
 #: candidates resolved but are skipped (already perturbed; listed in the exclusions).
 STATUSES = ("official", "alias", "ambiguous", "unknown", "not_in_graph", "invalid", "duplicate", "screened", "excluded")
 USED_STATUSES = ("official", "alias")
-#: The symbol lists of a design, as named in the report's ``list`` column.
-LISTS = ("genes", "screened", "require", "exclude")
+_STATUS_WORDS = {"not_in_graph": "not in the graph"}  # statuses as words in messages
 DESIGN_COLUMNS = ("rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction")
 REPORT_COLUMNS = ("list", "query", "status", "symbol", "reason")
 PLOT_FORMATS = ("svg", "png", "pdf")
@@ -135,7 +134,7 @@ def resolve_candidates(
         Queried perturbations in list order (e.g. from :func:`read_gene_list`).
     resolver : SymbolResolver
     list_name : str
-        The report's ``list`` column (one of :data:`LISTS`).
+        The report's ``list`` column: ``'genes'``, ``'screened'``, ``'require'`` or ``'exclude'``.
 
     Returns
     -------
@@ -559,11 +558,8 @@ def graph_cache_key(files: Sequence[str | os.PathLike], **params) -> str:
 
     digest = hashlib.sha256(json.dumps({"version": GRAPH_CACHE_VERSION, **params}, sort_keys=True).encode())
     for path in files:
-        file_digest = hashlib.sha256()
         with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                file_digest.update(chunk)
-        digest.update(file_digest.digest())
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()
 
 
@@ -690,8 +686,8 @@ class DesignResult:
 
 
 #: Default names of the design's options in error messages (the CLI passes ``--budget`` etc.).
-OPTION_NAMES = {"budget": "budget", "cycles": "cycles", "genes": "genes", "screened": "screened",
-                "require": "require", "exclude": "exclude"}
+OPTION_NAMES = {"budget": "budget", "cycles": "cycles", "screened": "screened", "require": "require",
+                "exclude": "exclude"}
 
 
 def design_budget(budget: int | None, cycles: int | None, batch: int | None) -> tuple[int, int | None]:
@@ -820,8 +816,9 @@ def run_design(
                if row.status in USED_STATUSES and row.list in ("genes", "require")}
     if len(candidates) < max(budget, 1):
         counts = resolution_counts(report[report["list"] == "genes"])
-        lost = ", ".join(f"{counts[status]} {status.replace('_', ' ')}" for status in STATUSES[2:] if counts[status])
-        lost = f" ({lost.replace('not in graph', 'not in the graph')})" if lost else ""
+        lost = ", ".join(f"{counts[status]} {_STATUS_WORDS.get(status, status)}"
+                         for status in STATUSES if status not in USED_STATUSES and counts[status])
+        lost = f" ({lost})" if lost else ""
         if not candidates:
             raise error("budget", f"none of the {counts['total']} listed symbols can be picked{lost}: nothing to pick from")
         raise error(

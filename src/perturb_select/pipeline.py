@@ -221,14 +221,13 @@ def preprocess_dataset(
     from .go import SymbolResolver
     from .graph import KnowledgeGraph
 
-    graph = KnowledgeGraph.read_npz(edges) if str(edges).endswith(".npz") else KnowledgeGraph.read(edges)
+    graph = KnowledgeGraph.read(edges)
     graph_genes = set(graph.genes)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph_genes, taxid=taxid)
     if dataset.get("format") == "gears":
         from .gears_data import prepare_gears_screen, read_gears_dataset
 
         result = prepare_gears_screen(read_gears_dataset(screen), graph_genes=graph_genes, resolver=resolver, source=screen)
-        adata = result.adata
     else:
         key = dataset.get("perturbation_key", "perturbation")
         adata = read_screen(screen, key)
@@ -696,7 +695,8 @@ def design(
 
     The same steps as ``perturb-select design`` (``perturb_select.design``): ``screened``, ``require``
     and ``exclude`` are optional symbol files, ``cycles`` and ``batch`` replace ``budget``; ``source``
-    names the config entry in errors (e.g. ``config: design.k562.budget``).
+    names the config entry in errors, the option being the field (``config: design.k562, field
+    'budget': ...``).
     """
     from .design import STATUSES, read_gene_list, run_design, write_design
     from .go import SymbolResolver
@@ -704,14 +704,13 @@ def design(
 
     start = time.perf_counter()
     symbols = read_gene_list(genes)
-    lists = {name: read_gene_list(path) if path else []
-             for name, path in (("screened", screened), ("require", require), ("exclude", exclude))}
-    graph = KnowledgeGraph.read_npz(edges) if str(edges).endswith(".npz") else KnowledgeGraph.read(edges)
+    list_files = {"screened": screened, "require": require, "exclude": exclude}
+    lists = {name: read_gene_list(path) if path else [] for name, path in list_files.items()}
+    graph = KnowledgeGraph.read(edges)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=taxid)
     result = run_design(graph, symbols, resolver, None if budget is None else int(budget), method=method,
                         hops=int(hops), cycles=cycles, batch=batch, source=source, **lists)
-    summary = {"genes": str(genes), **{f"{name}_file": str(path) for name, path in
-                                       (("screened", screened), ("require", require), ("exclude", exclude)) if path},
+    summary = {"genes": str(genes), **{f"{name}_file": str(path) for name, path in list_files.items() if path},
                **result.summary()}
     log.info(
         "%d symbols -> %d candidates (%s); %s K=%d budget %d covers %d of %d nodes (%.4f), %d before the first pick",

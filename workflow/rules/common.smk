@@ -3,9 +3,8 @@ import sys
 
 from snakemake.utils import validate
 
-sys.path.insert(
-    0, os.path.join(workflow.basedir, "src")
-)  # the library: strategy checks before any job
+# the library: strategy checks before any job
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from perturb_select.io import InputError
 from perturb_select.strategies import ACTIVE, ONE_SHOT, active_params, run_label
@@ -259,11 +258,8 @@ def baseline_files(wildcards):
     )
 
 
-DESIGN_LISTS = (
-    "screened",
-    "require",
-    "exclude",
-)  # optional symbol files of a design entry
+# optional symbol files of a design entry
+DESIGN_LISTS = ("screened", "require", "exclude")
 
 
 def design_inputs(wildcards):

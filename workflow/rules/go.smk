@@ -20,7 +20,7 @@ rule build_go_graph:
         gene_info=go_path("gene_info"),
         universe=graph_universe_input,
     output:
-        # the edge table (409,214 edges, ~17 MB) is linked from the caption, not embedded in the report
+        # the edge table (409,214 edges, 11 MB) stays out of the report; its caption names the path
         edges="results/graph/go_jaccard.tsv",
         npz="results/graph/go_jaccard.npz",
         stats=report(
