@@ -1,16 +1,12 @@
 # perturb-select: one-shot selection of gene perturbations from the GO graph, proven by training GEARS
 # cycle by cycle. Entry point: `snakemake --cores N` (see README.md).
+#
+# The experiment is the config file: profiles/default (Snakemake's workflow profile, read automatically)
+# names config/config.yaml, and `--configfile my.yaml` on the command line replaces it, so a config listing
+# one strategy runs that strategy alone; `--config key=value` edits whichever file is in use.
 from snakemake.utils import min_version
 
 min_version("8.0")
-
-
-# The default experiment, unless a config file is passed: `--configfile my.yaml` is then the whole experiment
-# (Snakemake would otherwise merge it into this file, so strategies or datasets could not be removed);
-# `--config key=value` still edits the default.
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"
@@ -20,8 +16,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/go.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/select.smk"
-include: "workflow/rules/gears.smk"
-include: "workflow/rules/baselines.smk"
+include: "workflow/rules/active.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/design.smk"
 

@@ -298,10 +298,11 @@ def prepare_inputs(data: str | os.PathLike, workdir: str | os.PathLike, k: int =
         The summary written to ``INPUTS_FILE``: genes with GO terms, graph nodes and edges, the
         Replogle list's length and how its symbols resolved (counts per status).
     """
-    from perturb_select.design import read_gene_list
-    from perturb_select.go import SymbolResolver, jaccard_topk_edges, read_gene2go_symbols
-    from perturb_select.graph import KnowledgeGraph
     from perturb_select.io import atomic_open, write_json
+    from perturb_select.knowledge.annotations import read_gene2go_symbols
+    from perturb_select.knowledge.graph import KnowledgeGraph
+    from perturb_select.knowledge.jaccard import jaccard_topk_edges
+    from perturb_select.knowledge.symbols import SymbolResolver, read_gene_list
 
     data, workdir = Path(data), Path(workdir)
     gene_terms = read_gene2go_symbols(
@@ -335,7 +336,7 @@ def prepare_inputs(data: str | os.PathLike, workdir: str | os.PathLike, k: int =
 
 def load_graph(workdir: str | os.PathLike):
     """The ``KnowledgeGraph`` written by :func:`prepare_inputs`."""
-    from perturb_select.graph import KnowledgeGraph
+    from perturb_select.knowledge.graph import KnowledgeGraph
 
     return KnowledgeGraph.read(Path(workdir) / GRAPH_FILE)
 
@@ -360,7 +361,7 @@ def candidate_pool(graph, workdir: str | os.PathLike, candidates: str, n_candida
     -------
     list of str
     """
-    from perturb_select.design import read_gene_list
+    from perturb_select.knowledge.symbols import read_gene_list
 
     if candidates == "all":
         pool = [str(g) for g in graph.genes]
@@ -380,7 +381,7 @@ def candidate_pool(graph, workdir: str | os.PathLike, candidates: str, n_candida
 
 def ours_greedy(fields: sp.csr_matrix, budget: int, lazy: bool = True) -> np.ndarray:
     """Row indices (int64, pick order) from perturb_select's greedy maximum coverage."""
-    from perturb_select.selection import greedy_max_coverage
+    from perturb_select.selection.graphreach import greedy_max_coverage
 
     order, _ = greedy_max_coverage(fields, budget, lazy=lazy)
     return np.asarray(order, dtype=np.int64)
@@ -455,8 +456,8 @@ def bench_coverage(
         A row for building the incidence matrix (``receptive_fields``), one per peer (ours = lazy
         greedy), and with ``full_call`` one for ``graphreach``.
     """
-    from perturb_select.graph import receptive_fields
-    from perturb_select.selection import graphreach
+    from perturb_select.knowledge.graph import receptive_fields
+    from perturb_select.selection.graphreach import graphreach
 
     graph = load_graph(workdir)
     pool = candidate_pool(graph, workdir, candidates)
@@ -532,8 +533,8 @@ def bench_maxspec(
     list of dict
         One row: seconds, coverage of the picks (nodes reached) and the final criterion value.
     """
-    from perturb_select.graph import receptive_fields
-    from perturb_select.selection import maxspec
+    from perturb_select.knowledge.graph import receptive_fields
+    from perturb_select.selection.maxspec import maxspec
 
     graph = load_graph(workdir)
     pool = candidate_pool(graph, workdir, candidates, n_candidates, seed)
@@ -567,8 +568,8 @@ def bench_maxspec_agreement(workdir: str | os.PathLike, budget: int = 40, hops: 
         One row: both times, both coverages; ``identical_prefix`` (how many first picks agree, in
         order) and ``max_objective_difference`` as fields and in the note.
     """
-    from perturb_select.graph import receptive_fields
-    from perturb_select.selection import maxspec
+    from perturb_select.knowledge.graph import receptive_fields
+    from perturb_select.selection.maxspec import maxspec
     from perturb_select.selection.maxspec import SHORTLIST
 
     graph = load_graph(workdir)
@@ -613,7 +614,8 @@ def bench_jaccard_full(data: str | os.PathLike, k: int = 20, threshold: float = 
     list of dict
         Rows for ``read_gene2go_symbols``, ``jaccard_topk_edges`` and their sum.
     """
-    from perturb_select.go import jaccard_topk_edges, read_gene2go_symbols
+    from perturb_select.knowledge.jaccard import jaccard_topk_edges
+    from perturb_select.knowledge.annotations import read_gene2go_symbols
 
     data = Path(data)
 
@@ -727,7 +729,7 @@ def bench_jaccard_gears(workdir: str | os.PathLike, n_genes: int = 2000, seed: i
         One row; the note holds the edge agreement and GEARS's worker peak memory is reported by
         the runner (``children_peak_rss_mib``).
     """
-    from perturb_select.go import jaccard_topk_edges
+    from perturb_select.knowledge.jaccard import jaccard_topk_edges
 
     with open(Path(workdir) / GENE_TERMS_FILE, "rb") as handle:
         gene_terms = pickle.load(handle)

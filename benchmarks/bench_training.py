@@ -56,6 +56,9 @@ def bench_gears_job(data: str | os.PathLike, workdir: str | os.PathLike, epochs:
     for dataset in config["datasets"].values():
         dataset["mirror"] = str(data / "perturbseq")
     config["design"] = None
+    # one strategy (the cell-gears trainer does not score the pool for active ones) and no stability runs
+    config["experiment"]["strategies"] = {"random": {}}
+    config["experiment"]["stability"] = {"inits": 0}
     # GEARS's own schedule for both (the cell-gears trainer cannot change its learning-rate decay)
     config["gears"].update(epochs=epochs, device="cpu", threads=1, lr=1e-3, lr_decay=0.5)
     target = f"results/train/papalexi2021/random/seed{seed}/cycle{cycle}/predictions.npz"
@@ -100,7 +103,9 @@ def synthetic_screen(perturbations, genes, cells_per_perturbation: int = 150, n_
     """
     import scipy.sparse as sp
 
-    from perturb_select.screen import N_DE, ScreenArrays
+    from perturb_select.screens.layout import N_DE
+
+    from perturb_select.screens.arrays import ScreenArrays
 
     rng = np.random.default_rng(seed)
     conditions = np.array(sorted([f"{p}+ctrl" for p in perturbations] + ["ctrl"]))
@@ -130,7 +135,7 @@ def synthetic_screen(perturbations, genes, cells_per_perturbation: int = 150, n_
 
 
 def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cells_per_perturbation: int = 150,
-                           n_perturbations: int | None = None, steps: int = 10, batch_size: int = 32,
+                           n_perturbations: int | None = None, steps: int = 10, cells_per_step: int = 32,
                            device: str = "cpu", fit_perturbations: int = 50) -> list[dict]:
     """Training cells per second, both trainers' steps on the same synthetic screen (module docstring)."""
     import torch
@@ -138,9 +143,9 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     import torch.optim as optim
 
     from bench_suite import candidate_pool, load_graph
-    from perturb_select.gears_batched import BatchedGears
-    from perturb_select.graph import compact_receptive_field, receptive_field_subgraph
-    from perturb_select.training import TrainingConfig
+    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
+    from perturb_select.config import TrainingConfig
 
     torch.set_num_threads(1)
     graph = load_graph(workdir)
@@ -151,7 +156,7 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     # all 160k cells is a dense 5,000-gene correlation, GEARS's own cost, not a step's); the GO graph is the
     # receptive field of all of them, as in a real cycle.
     fit = [f"{p}+ctrl" for p in perts[:fit_perturbations]]
-    config = TrainingConfig(batch_size=batch_size, device=device, epochs=1)
+    config = TrainingConfig(cells_per_step=cells_per_step, device=device, epochs=1)
     rows = []
 
     # ours
@@ -165,7 +170,7 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     order = np.random.default_rng(0).permutation(len(runner.train["cells"]))
 
     def step_ours(i):
-        idx = order[i * batch_size:(i + 1) * batch_size]
+        idx = order[i * cells_per_step:(i + 1) * cells_per_step]
         optimizer.zero_grad()
         loss = runner._loss(model(runner._batch(runner.train, idx)), runner._take(runner.train["y"], idx),
                             runner.train["conditions"][idx].tolist())
@@ -186,7 +191,7 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     sub = receptive_field_subgraph(graph, perts, 1)
     gears_model = _gears_model_like(runner, sub)
     t0 = time.perf_counter()
-    cells = order[: (steps + 1) * batch_size]
+    cells = order[: (steps + 1) * cells_per_step]
     x = screen.X[runner.train["inputs"][cells]].toarray()
     y = screen.X[runner.train["cells"][cells]].toarray()
     conds = runner.train["conditions"][cells]
@@ -194,7 +199,7 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     graphs = [PertData.create_cell_graph(None, x[i:i + 1], y[i:i + 1], [-1] * 20, str(conds[i]), node[i])
               for i in range(len(cells))]
     setup_peer_per_cell = (time.perf_counter() - t0) / len(cells)
-    loader = iter(DataLoader(graphs, batch_size=batch_size, shuffle=False, drop_last=True))
+    loader = iter(DataLoader(graphs, batch_size=cells_per_step, shuffle=False, drop_last=True))
     g_opt = optim.Adam(gears_model.parameters(), lr=1e-3, weight_decay=5e-4)
     gears_model.train()
     dict_filter = {c: screen.nonzero_genes(c) for c in set(conds.tolist()) if c != "ctrl"}
@@ -215,20 +220,20 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
         f"training throughput, synthetic Replogle shape ({len(perts)} perturbations x {cells_per_perturbation} "
         f"cells, {n_genes} genes), {device}",
         "batched", ours_s, peer="cell-gears step", peer_s=peer_s,
-        note=(f"seconds per {batch_size}-cell step (best of {steps}); cells/s {batch_size / ours_s:.1f} vs "
-              f"{batch_size / peer_s:.1f}; GO graph {compact.n_nodes} nodes (compact) vs {sub.n_nodes} "
-              f"(subgraph); one epoch = {n_train // batch_size} steps = {n_train // batch_size * ours_s / 3600:.1f} h "
+        note=(f"seconds per {cells_per_step}-cell step (best of {steps}); cells/s {cells_per_step / ours_s:.1f} vs "
+              f"{cells_per_step / peer_s:.1f}; GO graph {compact.n_nodes} nodes (compact) vs {sub.n_nodes} "
+              f"(subgraph); one epoch = {n_train // cells_per_step} steps = {n_train // cells_per_step * ours_s / 3600:.1f} h "
               f"(ours); setup: ours {setup_ours:.1f} s ({len(runner.train['cells'])} cells), cell graphs "
               f"{setup_peer_per_cell * 1e3:.2f} ms per cell"),
-        cells_per_s_ours=batch_size / ours_s, cells_per_s_peer=batch_size / peer_s,
+        cells_per_s_ours=cells_per_step / ours_s, cells_per_s_peer=cells_per_step / peer_s,
     ))
     return rows
 
 
 def _gears_model_like(runner, pert_graph):
     """A GEARS_Model with the runner's configuration on ``pert_graph`` (the cell-gears trainer's graph)."""
-    from perturb_select.gears_model import go_edge_index, graph_independent_init
-    from perturb_select.gears_upstream import gears_model_class
+    from perturb_select.gears.common import go_edge_index, graph_independent_init
+    from perturb_select.gears.upstream import gears_model_class
 
     GEARS_Model = gears_model_class()
     config = dict(runner.model.args)
@@ -270,7 +275,7 @@ def bench_active_selection(n_pool: int = 1000, n_labelled: int = 100, dim: int =
     """
     import torch
 
-    from perturb_select.active import acsfw_batch, typiclust_batch
+    from perturb_select.active.rules import acsfw_batch, typiclust_batch
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(seed)

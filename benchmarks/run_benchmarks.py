@@ -48,19 +48,20 @@ NEEDS_PREPARED = set(BENCHMARKS) - {"jaccard-full", "gears-job", "active-selecti
 
 # Libraries imported before a benchmark's baseline memory is taken, so that its RSS increase is data
 # and work, not library code.
-_BASE = ("numpy", "scipy.sparse", "pandas", "perturb_select.graph")
-_COVERAGE = _BASE + ("perturb_select.selection", "apricot")
+_BASE = ("numpy", "scipy.sparse", "pandas", "perturb_select.knowledge.graph")
+_COVERAGE = _BASE + ("perturb_select.selection.graphreach", "apricot")
 PRELOAD = {
     "graphreach-k1": _COVERAGE,
     "graphreach-k2": _COVERAGE,
     "replogle-graphreach": _COVERAGE,
-    "replogle-maxspec": _BASE + ("perturb_select.selection",),
-    "maxspec-agreement": _BASE + ("perturb_select.selection",),
-    "jaccard-full": _BASE + ("perturb_select.go", "goatools.anno.genetogo_reader", "goatools.obo_parser"),
-    "jaccard-gears": _BASE + ("perturb_select.go", "gears.utils"),
+    "replogle-maxspec": _BASE + ("perturb_select.selection.maxspec",),
+    "maxspec-agreement": _BASE + ("perturb_select.selection.maxspec",),
+    "jaccard-full": _BASE + ("perturb_select.knowledge.annotations", "perturb_select.knowledge.jaccard",
+                             "goatools.anno.genetogo_reader", "goatools.obo_parser"),
+    "jaccard-gears": _BASE + ("perturb_select.knowledge.jaccard", "gears.utils"),
     "gears-job": _BASE,
     "active-selection": _BASE + ("torch", "sklearn.cluster"),
-    "gears-throughput": _BASE + ("torch", "torch_geometric", "gears.utils", "perturb_select.gears_batched"),
+    "gears-throughput": _BASE + ("torch", "torch_geometric", "gears.utils", "perturb_select.gears.batched"),
 }
 
 

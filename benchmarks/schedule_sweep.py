@@ -37,19 +37,21 @@ def one_run(args: tuple) -> dict:
     screen_path, graph_path, candidates, name, schedule, seed, cycle, batch, epochs, test_fraction = args
     import torch
 
-    from perturb_select.experiment import split_test_set
-    from perturb_select.gears_batched import train_batched
-    from perturb_select.graph import KnowledgeGraph
-    from perturb_select.screen import ScreenArrays
-    from perturb_select.selection import select
-    from perturb_select.training import TrainingConfig
+    from perturb_select.experiment.splits import split_test_set
+    from perturb_select.gears import TrainingData
+    from perturb_select.gears.batched import train_batched
+    from perturb_select.knowledge.graph import KnowledgeGraph
+    from perturb_select.screens.arrays import ScreenArrays
+    from perturb_select.selection.registry import select
+    from perturb_select.config import TrainingConfig
 
     torch.set_num_threads(1)
     screen, graph = ScreenArrays.load(screen_path), KnowledgeGraph.read(graph_path)
     split = split_test_set(candidates, test_fraction=test_fraction, seed=seed)
     picks = select("random", graph, split["pool"], cycle * batch, seed=seed).genes
     config = TrainingConfig(epochs=epochs, device="cpu", **schedule)
-    run = train_batched(screen, graph, picks, split["test"], seed=seed, config=config)
+    run = train_batched(TrainingData(graph=graph, screen=screen), picks, split["test"], seed=seed,
+                        config=config).predictions
     diag = run.info["diagnostics"]  # validation only: the test predictions are not read
     return {"schedule": name, "seed": seed, "cycle": cycle, "val_mse_top20_de": diag["val_mse_top20_de"],
             "train_loss": diag["train_loss"], "baselines": diag["val_baselines"],
@@ -63,7 +65,7 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", required=True, help="candidates.tsv of preprocess_dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--cycles", type=int, nargs="+", default=[2, 5])
-    parser.add_argument("--batch", type=int, default=4, help="perturbations per cycle (config experiment.batch_size)")
+    parser.add_argument("--batch", type=int, default=4, help="perturbations per cycle (config experiment.perturbations_per_cycle)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)

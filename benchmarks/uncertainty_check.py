@@ -9,7 +9,7 @@ pool is trained with the uncertainty head (batched trainer), and every *other* p
 with GEARS's ``exp(-mean log-variance)`` over a fixed control sample (``BatchedGears.predict_perturbations``)
 and compared with its actual top-20 DE MSE (its cells are in the screen, the model never saw them).
 Prints the Spearman correlation per seed: negative means a small score goes with a large error, i.e.
-the least certain perturbations are those with the smallest score (``active.uncertainty_batch``).
+the least certain perturbations are those with the smallest score (``active.rules.uncertainty_batch``).
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ def main(argv=None) -> int:
     import torch
     from scipy.stats import spearmanr
 
-    from perturb_select.experiment import split_test_set
-    from perturb_select.gears_batched import BatchedGears
-    from perturb_select.gears_model import split_validation
-    from perturb_select.metrics import perturbation_metrics
-    from perturb_select.graph import KnowledgeGraph, compact_receptive_field
-    from perturb_select.screen import ScreenArrays
-    from perturb_select.selection import select
-    from perturb_select.training import TrainingConfig
+    from perturb_select.experiment.splits import split_test_set
+    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.common import split_validation
+    from perturb_select.evaluation.metrics import perturbation_metrics
+    from perturb_select.knowledge.graph import KnowledgeGraph, compact_receptive_field
+    from perturb_select.screens.arrays import ScreenArrays
+    from perturb_select.selection.registry import select
+    from perturb_select.config import TrainingConfig
 
     torch.set_num_threads(1)
     screen, graph = ScreenArrays.load(args.screen), KnowledgeGraph.read(args.graph)

@@ -4,11 +4,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
-from perturb_select.pipeline import baselines, run_snakemake_stage
+from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
+from perturb_select.stages.evaluate import baselines
 
 selection = snakemake.input.selection
 if snakemake.params.active:  # the pick files of cycles 1..cycle, however many
     selection = [selection] if isinstance(selection, str) else list(selection)
+wildcards = snakemake.wildcards
 
 run_snakemake_stage(
     snakemake,
@@ -17,8 +19,10 @@ run_snakemake_stage(
     kernels=snakemake.input.kernels,
     split=snakemake.input.split,
     selection=selection,
-    cycle=int(snakemake.wildcards.cycle),
-    batch_size=snakemake.params.batch_size,
     output=snakemake.output[0],
-    wildcards=dict(snakemake.wildcards.items()),
+    dataset=wildcards.dataset,
+    strategy=wildcards.strategy,
+    seed=int(wildcards.seed),
+    cycle=int(wildcards.cycle),
+    per_cycle=snakemake.params.per_cycle,
 )

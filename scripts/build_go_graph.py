@@ -4,7 +4,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
-from perturb_select.pipeline import build_go_graph, run_snakemake_stage
+from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
+from perturb_select.stages.go import build_go_graph
 
 run_snakemake_stage(
     snakemake,

@@ -4,11 +4,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
-from perturb_select.pipeline import graph_kernels, run_snakemake_stage
+from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
+from perturb_select.stages.evaluate import graph_kernel
 
 run_snakemake_stage(
     snakemake,
-    graph_kernels,
+    graph_kernel,
     edges=snakemake.input.edges,
     candidates=snakemake.input.candidates,
     output=snakemake.output[0],

@@ -1,10 +1,11 @@
-"""Rule preprocess_dataset: raw-count screen -> GEARS layout with DE genes; candidates and dropped."""
+"""Rule preprocess_dataset: a screen -> GEARS layout with DE genes, its arrays; candidates and dropped."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
-from perturb_select.pipeline import preprocess_dataset, run_snakemake_stage
+from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
+from perturb_select.stages.data import preprocess_dataset
 
 run_snakemake_stage(
     snakemake,
@@ -16,6 +17,7 @@ run_snakemake_stage(
     arrays_out=snakemake.output.arrays,
     candidates_out=snakemake.output.candidates,
     dropped_out=snakemake.output.dropped,
+    name=snakemake.wildcards.dataset,
     dataset=snakemake.params.dataset,
     taxid=snakemake.params.taxid,
 )

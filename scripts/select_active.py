@@ -4,8 +4,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
-from perturb_select.pipeline import run_snakemake_stage, select_active
-from perturb_select.strategies import run_seeds
+from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
+from perturb_select.experiment.strategies import run_seeds
+from perturb_select.stages.active import select_active
 
 picks = snakemake.input.get("picks", [])  # cycles 1..cycle-1: none, one (a str) or several
 picks = [picks] if isinstance(picks, str) else list(picks)
@@ -18,8 +19,8 @@ run_snakemake_stage(
     strategy=snakemake.wildcards.strategy,
     params=snakemake.params.strategy_params,
     cycle=int(snakemake.wildcards.cycle),
-    batch_size=snakemake.params.batch_size,
-    seed=run_seeds(snakemake.wildcards.seed)[1],
+    per_cycle=snakemake.params.per_cycle,
+    seed=run_seeds(snakemake.wildcards.run)[1],
     picks=picks,
     pool_scores=snakemake.input.get("pool_scores"),
     edges=snakemake.input.get("edges"),

@@ -4,7 +4,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
-from perturb_select.pipeline import run_snakemake_stage, split_test_set
+from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
+from perturb_select.stages.select import split_test_set
 
 run_snakemake_stage(
     snakemake,
@@ -13,7 +14,8 @@ run_snakemake_stage(
     output=snakemake.output[0],
     seed=int(snakemake.wildcards.seed),
     test_fraction=snakemake.params.test_fraction,
-    # only checked (cycles x batch must fit the pool), not a param: adding a cycle must not redo the split
+    # only checked (cycles x perturbations per cycle must fit the pool), not a param: adding a cycle must
+    # not redo the split
     cycles=snakemake.config["experiment"]["cycles"],
-    batch_size=snakemake.params.batch_size,
+    per_cycle=snakemake.params.per_cycle,
 )

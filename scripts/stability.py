@@ -4,14 +4,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
-from perturb_select.pipeline import run_snakemake_stage, stability
+from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
+from perturb_select.stages.report import stability
 
 run_snakemake_stage(
     snakemake,
     stability,
     runs=snakemake.params.runs,
     kinds=snakemake.params.kinds,
-    batch_size=snakemake.params.batch_size,
+    per_cycle=snakemake.params.per_cycle,
     cycles=snakemake.params.cycles,
     table_out=snakemake.output.table,
     plot_out=snakemake.output.plot,

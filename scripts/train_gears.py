@@ -1,11 +1,12 @@
-"""Rule train_gears: GEARS trained on one cycle's picks, predictions for the test perturbations."""
+"""Rules train_gears and train_gears_active: GEARS trained on one cycle's picks, predictions of the test set."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
-from perturb_select.pipeline import run_snakemake_stage, train_gears
-from perturb_select.strategies import run_seeds
+from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
+from perturb_select.experiment.strategies import run_seeds
+from perturb_select.stages.train import train_gears
 
 selection = snakemake.input.selection
 if snakemake.output.get("pool_scores"):  # active: the pick files of cycles 1..cycle, however many
@@ -18,9 +19,9 @@ run_snakemake_stage(
     selection=selection,
     output=snakemake.output.predictions,
     cycle=int(snakemake.wildcards.cycle),
-    seed=run_seeds(snakemake.wildcards.seed)[1],  # the run's initialisation seed
+    seed=run_seeds(snakemake.wildcards.run)[1],  # the run's initialisation seed
     gears=snakemake.params.gears,
-    batch_size=snakemake.params.batch_size,
+    per_cycle=snakemake.params.per_cycle,
     edges=snakemake.input.edges,
     screen=snakemake.input.get("screen"),
     adata=snakemake.input.get("adata"),

@@ -31,7 +31,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def human_graph():
     """The whole human GO Jaccard graph (k=20, threshold 0.1) from ../shared/data/go, built once (~15 s)."""
-    from perturb_select.design import knowledge_graph_from_go
+    from perturb_select.knowledge.build import GoFiles, build_knowledge_graph
 
     go = SHARED_DATA / "go"
-    return knowledge_graph_from_go(go / "gene2go_human.gz", go / "Homo_sapiens.gene_info.gz", go / "go-basic.obo")
+    files = GoFiles(gene2go=go / "gene2go_human.gz", obo=go / "go-basic.obo", gene_info=go / "Homo_sapiens.gene_info.gz")
+    return build_knowledge_graph(files).graph

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from perturb_select.active import typicality, typiclust_batch, uncertainty_batch
+from perturb_select.active.rules import typicality, typiclust_batch, uncertainty_batch
 from perturb_select.io import InputError
 
 
@@ -11,7 +11,7 @@ def test_uncertainty_takes_the_smallest_gears_scores():
     # GEARS's score exp(-mean logvar): small = large predicted variance = uncertain
     assert uncertainty_batch([0.5, 0.1, 0.9, 0.1], 2).tolist() == [1, 3]  # tie: pool order
     assert uncertainty_batch(np.exp(-np.array([0.0, 2.0, -1.0])), 1).tolist() == [1]  # largest logvar
-    with pytest.raises(InputError, match="experiment.batch_size.*larger than the 2"):
+    with pytest.raises(InputError, match="experiment.perturbations_per_cycle.*larger than the 2"):
         uncertainty_batch([0.1, 0.2], 3)
     with pytest.raises(ValueError, match="finite"):
         uncertainty_batch([0.1, np.nan], 1)
@@ -47,7 +47,7 @@ def test_typiclust_picks_the_typical_point_of_the_unlabelled_cluster():
 def test_acsfw_is_seeded_and_leaves_torch_state_alone():
     import torch
 
-    from perturb_select.active import acsfw_batch
+    from perturb_select.active.rules import acsfw_batch
 
     rng = np.random.default_rng(1)
     pool, train = rng.normal(size=(40, 8)), rng.normal(size=(6, 8))
@@ -66,7 +66,7 @@ def test_acsfw_is_seeded_and_leaves_torch_state_alone():
 
 
 def _scores(genes, labelled, features, uncertainty=None):
-    from perturb_select.active import PoolScores
+    from perturb_select.gears.results import PoolScores
 
     n = len(genes)
     return PoolScores(np.array(genes), np.array(labelled), np.asarray(features, dtype=np.float32),
@@ -74,7 +74,7 @@ def _scores(genes, labelled, features, uncertainty=None):
 
 
 def test_pool_scores_round_trip_and_bad_files(tmp_path):
-    from perturb_select.active import PoolScores
+    from perturb_select.gears.results import PoolScores
 
     scores = _scores(["A", "B", "C"], [True, False, False], np.arange(6).reshape(3, 2), [0.5, 0.1, 0.9])
     scores.save(tmp_path / "pool.npz")
@@ -85,13 +85,16 @@ def test_pool_scores_round_trip_and_bad_files(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="bad.npz.*not a readable"):
         PoolScores.load(tmp_path / "bad.npz")
-    np.savez(tmp_path / "partial.npz", genes=np.array(["A"]))
+    np.savez(tmp_path / "untagged.npz", genes=np.array(["A"]))
+    with pytest.raises(InputError, match="untagged.npz, field 'format'.*no format tag"):
+        PoolScores.load(tmp_path / "untagged.npz")
+    np.savez(tmp_path / "partial.npz", format=np.array("perturb-select pool scores v1"), genes=np.array(["A"]))
     with pytest.raises(InputError, match="partial.npz, field 'labelled'"):
         PoolScores.load(tmp_path / "partial.npz")
 
 
 def test_picks_files_in_order_and_their_checks(tmp_path):
-    from perturb_select.active import read_picks, write_picks
+    from perturb_select.active.picks import read_picks, write_picks
 
     write_picks(["B", "A"], [0.1, np.nan], cycle=1, method="random", path=tmp_path / "c1.tsv")
     write_picks(["D", "C"], [2.0, 1.0], cycle=2, method="typiclust", path=tmp_path / "c2.tsv")
@@ -110,7 +113,7 @@ def test_picks_files_in_order_and_their_checks(tmp_path):
 
 
 def test_next_batch_by_method_on_hand_made_scores():
-    from perturb_select.active import next_batch
+    from perturb_select.active.rules import next_batch
 
     genes = ["L1", "P1", "P2", "P3", "P4"]
     features = [[0, 0.1], [0.1, 0], [5, 5], [5.1, 5], [5, 5.1]]
@@ -128,7 +131,7 @@ def test_next_batch_by_method_on_hand_made_scores():
         next_batch("typiclust", {}, scores, ["P1"], ["P2", "P3"], 1, seed=0)
     with pytest.raises(InputError, match="no scores for \\['P9'\\]"):
         next_batch("typiclust", {}, scores, ["L1"], ["P9"], 1, seed=0)
-    with pytest.raises(InputError, match="experiment.batch_size.*larger than the 4"):
+    with pytest.raises(InputError, match="experiment.perturbations_per_cycle.*larger than the 4"):
         next_batch("uncertainty", {}, scores, ["L1"], remaining, 5, seed=0)
     no_head = _scores(genes, [True, False, False, False, False], features)
     with pytest.raises(InputError, match="without its head"):
@@ -136,7 +139,7 @@ def test_next_batch_by_method_on_hand_made_scores():
 
 
 def test_cycle_seeds_differ_by_run_and_cycle():
-    from perturb_select.active import cycle_seed
+    from perturb_select.active.rules import cycle_seed
 
     seeds = {cycle_seed(init, cycle) for init in range(5) for cycle in range(1, 6)}
     assert len(seeds) == 25 and cycle_seed(3, 2) == cycle_seed(3, 2)

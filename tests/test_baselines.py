@@ -5,9 +5,18 @@ import pandas as pd
 import pytest
 import scipy.linalg
 
-from perturb_select.baselines import (baseline_predictions, choose_kernel_ridge, diffusion_kernels,
-                                      kernel_ridge_predict)
-from perturb_select.graph import KnowledgeGraph
+from perturb_select.evaluation.baselines import (
+
+    baseline_predictions,
+
+    choose_kernel_ridge,
+
+    diffusion_kernels,
+
+    kernel_ridge_predict,
+
+)
+from perturb_select.knowledge.graph import KnowledgeGraph
 
 
 def _graph(edges):

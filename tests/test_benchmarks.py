@@ -52,7 +52,7 @@ def test_apricot_lazy_picks_a_zero_gain_row_when_two_stale_rows_are_exhausted():
 @pytest.fixture
 def tiny_workdir(tmp_path):
     """Six genes: R_1(B) = {A, B, C} and R_1(E) = {D, E, F}; every other field is the gene alone."""
-    from perturb_select.graph import KnowledgeGraph
+    from perturb_select.knowledge.graph import KnowledgeGraph
 
     edges = pd.DataFrame({
         "source": ["A", "C", "D", "F"],
@@ -140,7 +140,7 @@ def test_training_throughput_bench_on_the_tiny_graph(tiny_workdir):
     import bench_training
 
     (row,) = bench_training.bench_gears_throughput(tiny_workdir, n_genes=25, cells_per_perturbation=40, steps=2,
-                                                   batch_size=8, fit_perturbations=3)
+                                                   cells_per_step=8, fit_perturbations=3)
     assert row["ours"] == "batched" and row["peer"] == "cell-gears step"
     assert row["ours_s"] > 0 and row["peer_s"] > 0 and row["ratio"] == row["peer_s"] / row["ours_s"]
     assert "3 perturbations x 40 cells, 25 genes" in row["benchmark"]

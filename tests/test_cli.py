@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO
 from perturb_select.cli import GO_DIR_ENV, main
-from perturb_select.graph import KnowledgeGraph
+from perturb_select.knowledge.graph import KnowledgeGraph
 
 EDGES = [("B", "A"), ("C", "A"), ("D", "A"), ("A", "B"), ("C", "D"), ("E", "F")]
 GENE_INFO = (
@@ -301,8 +301,8 @@ def test_design_with_screened_required_excluded_and_cycles(inputs, tmp_path, cap
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--budget", 2, "--cycles", 1, "--batch", 2], "--budget/--cycles/--batch: give either a budget or cycles"),
-        (["--cycles", 2], "--cycles/--batch: a per-cycle plan needs both"),
+        (["--budget", 2, "--cycles", 1, "--batch", 2], "--budget/--cycles/--perturbations-per-cycle: give either a budget or cycles"),
+        (["--cycles", 2], "--cycles/--perturbations-per-cycle: a per-cycle plan needs both"),
         (["--budget", 2, "--require", "{list}", "--exclude", "{list}"],
          "--require/--exclude: 1 perturbations are both required and excluded: GENEF"),
         (["--budget", 2, "--require", "{list}", "--screened", "{list}"], "--require/--screened: 1 required"),

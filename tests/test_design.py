@@ -16,21 +16,34 @@ import pandas as pd
 import pytest
 
 from perturb_select.design import (
+
     DESIGN_COLUMNS,
+
     REPORT_COLUMNS,
+
     coverage_curve,
-    design_screen,
+
+    rank_perturbations,
+
     plot_coverage,
+
     random_coverage,
+
     reachable_nodes,
-    read_gene_list,
+
     resolution_counts,
+
     resolve_candidates,
+
     run_design,
+
     write_design,
+
 )
-from perturb_select.go import SymbolResolver, read_gene_info
-from perturb_select.graph import KnowledgeGraph, in_neighbourhood
+
+from perturb_select.knowledge.symbols import read_gene_list
+from perturb_select.knowledge.symbols import SymbolResolver, read_gene_info
+from perturb_select.knowledge.graph import KnowledgeGraph, in_neighbourhood
 from perturb_select.io import InputError
 
 EDGES = [("B", "A"), ("C", "A"), ("D", "A"), ("A", "B"), ("C", "D"), ("E", "F")]
@@ -156,7 +169,7 @@ def test_alias_listed_first_is_the_query_of_its_gene(resolver, gene_graph):
 # --------------------------------------------------------------------------------------------------
 
 def test_graphreach_picks_and_coverage_by_hand(graph):
-    table = design_screen(graph, list("ABCDEF"), 3, method="graphreach", hops=1)
+    table = rank_perturbations(graph, list("ABCDEF"), 3, method="graphreach", hops=1)
     assert list(table.columns) == list(DESIGN_COLUMNS)
     # A reaches 4 nodes; then F adds E, F; then every gain is 0 and symbol order decides: B.
     assert table["rank"].tolist() == [1, 2, 3]
@@ -171,20 +184,20 @@ def test_graphreach_picks_and_coverage_by_hand(graph):
 
 def test_graphreach_subset_ties_and_hops(graph):
     # B and D both reach 2 nodes: B first (symbol order), then D adds C, D.
-    table = design_screen(graph, ["E", "D", "B"], 2, hops=1, queries={"B": "oldB"})
+    table = rank_perturbations(graph, ["E", "D", "B"], 2, hops=1, queries={"B": "oldB"})
     assert table[["gene", "query"]].values.tolist() == [["B", "oldB"], ["D", "D"]]
     assert table["covered_nodes"].tolist() == [2, 4]
     # K = 0: every field is the node itself.
-    assert design_screen(graph, list("FEDCBA"), 3, hops=0)["covered_nodes"].tolist() == [1, 2, 3]
+    assert rank_perturbations(graph, list("FEDCBA"), 3, hops=0)["covered_nodes"].tolist() == [1, 2, 3]
     # K = 2: R2(A) = R2(B) = {A, B, C, D}, R2(F) = {E, F}.
-    table = design_screen(graph, list("ABCDEF"), 2, hops=2)
+    table = rank_perturbations(graph, list("ABCDEF"), 2, hops=2)
     assert table["gene"].tolist() == ["A", "F"] and table["covered_nodes"].tolist() == [4, 6]
 
 
 def test_maxspec_coverage_matches_its_picks(graph):
-    from perturb_select.selection import maxspec
+    from perturb_select.selection.maxspec import maxspec
 
-    table = design_screen(graph, list("ABCDEF"), 4, method="maxspec", hops=1)
+    table = rank_perturbations(graph, list("ABCDEF"), 4, method="maxspec", hops=1)
     selection = maxspec(graph, list("ABCDEF"), 4, hops=1)
     assert table["gene"].tolist() == selection.genes
     np.testing.assert_array_equal(table["gain"].to_numpy(), selection.gains)
@@ -197,13 +210,13 @@ def test_maxspec_coverage_matches_its_picks(graph):
 
 def test_budget_errors_name_the_option_and_counts(graph, gene_graph, resolver):
     with pytest.raises(InputError) as err:
-        design_screen(graph, list("ABC"), 4, source="--budget")
+        rank_perturbations(graph, list("ABC"), 4, source="--budget")
     assert (err.value.source, err.value.field) == ("--budget", "budget")
     assert "budget is 4 but 3 candidate perturbations" in err.value.problem
     with pytest.raises(InputError, match="between 1 and 3"):
-        design_screen(graph, list("ABC"), 0)
+        rank_perturbations(graph, list("ABC"), 0)
     with pytest.raises(InputError, match="unknown method 'random'"):
-        design_screen(graph, list("ABC"), 1, method="random")
+        rank_perturbations(graph, list("ABC"), 1, method="random")
     # run_design: the message also says where the listed symbols went
     with pytest.raises(InputError) as err:
         run_design(gene_graph, ["GENEA", "SHARED", "NOTAGENE", "OLDA"], resolver, 2, source="config: design.x")
@@ -214,7 +227,7 @@ def test_budget_errors_name_the_option_and_counts(graph, gene_graph, resolver):
         run_design(gene_graph, ["SHARED", "NOTAGENE"], resolver, 1, source="--budget")
     assert "none of the 2 listed symbols can be picked" in err.value.problem and "between 1 and 0" not in str(err.value)
     with pytest.raises(InputError, match="no candidate gene resolved"):
-        design_screen(graph, [], 1)
+        rank_perturbations(graph, [], 1)
 
 
 def test_coverage_curves_by_hand(graph):
@@ -233,7 +246,7 @@ def test_coverage_curves_by_hand(graph):
 # --------------------------------------------------------------------------------------------------
 
 def test_plot_svg_png_and_bad_suffix(graph, tmp_path):
-    table = design_screen(graph, list("ABCDEF"), 3)
+    table = rank_perturbations(graph, list("ABCDEF"), 3)
     svg = tmp_path / "coverage.svg"
     plot_coverage(table, svg, graph=graph, candidates=list("ABCDEF"), hops=1, method="graphreach")
     text = svg.read_text()
@@ -277,24 +290,30 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
     }
 
 
+def _design_stage(edges, gene_info, out, name, entry):
+    from perturb_select.stages.design import design_screen
+
+    design_screen(str(edges), str(gene_info), out / f"{name}.tsv", out / f"{name}.unresolved.tsv",
+                  out / f"{name}.coverage.svg", out / f"{name}.summary.json", name=name, design=entry,
+                  default_hops=1, taxid=9606)
+
+
 def test_pipeline_stages_design_and_summary(gene_graph, tmp_path):
-    from perturb_select.pipeline import design, design_summary
+    from perturb_select.stages.design import design
 
     edges, gene_info, genes = tmp_path / "graph.tsv", tmp_path / "gene_info", tmp_path / "genes.txt"
     gene_graph.write(edges)
     gene_info.write_text(GENE_INFO)
     genes.write_text("OLDA\nSHARED\nGENED\nGENEF\n")
     out = tmp_path / "results"
-    design(str(edges), str(gene_info), str(genes), out / "x.tsv", out / "x.unresolved.tsv", out / "x.coverage.svg",
-           out / "x.summary.json", budget=2, method="graphreach", hops=1, taxid=9606, source="config: design.x")
+    _design_stage(edges, gene_info, out, "x", {"genes": str(genes), "budget": 2})
     assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEA", "GENEF"]
-    design_summary({"x": out / "x.summary.json"}, out / "summary.tsv")
+    design({"x": out / "x.summary.json"}, out / "summary.tsv")
     row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
     assert (row["design"], row["queries"], row["alias"], row["ambiguous"], row["candidates"]) == ("x", 4, 1, 1, 3)
     assert (row["covered_nodes"], row["coverage_fraction"], row["genes"]) == (6, 1.0, str(genes))
-    with pytest.raises(InputError, match="config: design.x, field 'budget': budget is 4 but only 3"):
-        design(str(edges), str(gene_info), str(genes), out / "y.tsv", out / "y.unresolved.tsv", out / "y.svg",
-               out / "y.json", budget=4, method="graphreach", hops=1, taxid=9606, source="config: design.x")
+    with pytest.raises(InputError, match="config: design.y, field 'budget': budget is 4 but only 3"):
+        _design_stage(edges, gene_info, out, "y", {"genes": str(genes), "budget": 4})
     assert not list(out.glob("y*"))
 
 
@@ -401,7 +420,7 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
     # screened B covers {A,B} (2); C is required (+C: 3); greedy from {A,B,C}: F (+E,F: 5), then A and D
     # both add D: A first by symbol (6), then D adds nothing. E is excluded, and so is the pair E+A.
     symbols = ["GENEA", "GENEB", "GENEC", "GENED", "GENEE", "GENEF", "GENEE+GENEA"]
-    result = run_design(gene_graph, symbols, resolver, method="graphreach", hops=1, cycles=2, batch=2,
+    result = run_design(gene_graph, symbols, resolver, method="graphreach", hops=1, cycles=2, per_cycle=2,
                         screened=["GENEB"], require=["GENEC"], exclude=["GENEE"])
     assert result.table.to_dict("list") == {
         "rank": [1, 2, 3, 4], "cycle": [1, 1, 2, 2], "gene": ["GENEC", "GENEF", "GENEA", "GENED"],
@@ -433,7 +452,7 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
 
 
 def test_maxspec_design_starts_from_the_screened_set(gene_graph, resolver):
-    from perturb_select.graph import sgc_operator
+    from perturb_select.knowledge.graph import sgc_operator
 
     result = run_design(gene_graph, ["GENEC", "GENED", "GENEF"], resolver, 2, method="maxspec", hops=1,
                         screened=["GENEA"])
@@ -456,9 +475,9 @@ def test_maxspec_design_starts_from_the_screened_set(gene_graph, resolver):
          "both required and excluded: GENEA\\+GENEF"),
         ({"budget": 2, "require": ["GENEA"], "screened": ["GENEA"]}, "require/screened", "already screened"),
         ({"budget": 1, "require": ["GENEA", "GENEF"]}, "require/budget", "2 required perturbations but the budget is 1"),
-        ({"budget": 2, "cycles": 1, "batch": 2}, "budget/cycles", "not both"),
-        ({"cycles": 2}, "cycles", "needs both the number of cycles and the batch size"),
-        ({}, "budget", "give a budget, or cycles and a batch size"),
+        ({"budget": 2, "cycles": 1, "per_cycle": 2}, "budget/cycles", "not both"),
+        ({"cycles": 2}, "cycles", "needs both the number of cycles and the perturbations per cycle"),
+        ({}, "budget", "give a budget, or cycles and perturbations per cycle"),
         ({"budget": 5, "screened": ["GENED"], "exclude": ["GENEF"]}, "budget",
          "only 4 of the 6 listed symbols can be picked \\(1 screened, 1 excluded\\)"),
     ],
@@ -483,7 +502,7 @@ def test_coverage_from_screened_and_random_orders_start_like_the_selection(graph
 
 
 def test_pipeline_design_with_lists(gene_graph, tmp_path):
-    from perturb_select.pipeline import design, design_summary
+    from perturb_select.stages.design import design
 
     edges, gene_info = tmp_path / "graph.npz", tmp_path / "gene_info"
     gene_graph.save_npz(edges)
@@ -494,52 +513,53 @@ def test_pipeline_design_with_lists(gene_graph, tmp_path):
         files[name] = tmp_path / f"{name}.txt"
         files[name].write_text(text)
     out = tmp_path / "results"
-    design(str(edges), str(gene_info), str(files["genes"]), out / "x.tsv", out / "x.unresolved.tsv",
-           out / "x.coverage.svg", out / "x.summary.json", budget=None, cycles=2, batch=2, method="graphreach",
-           hops=1, taxid=9606, screened=str(files["screened"]), require=str(files["require"]),
-           exclude=str(files["exclude"]), source="config: design.x")
+    _design_stage(edges, gene_info, out, "x", {
+        "genes": str(files["genes"]), "cycles": 2, "perturbations_per_cycle": 2, "screened": str(files["screened"]),
+        "require": str(files["require"]), "exclude": str(files["exclude"])})
     assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEC", "GENEF", "GENEA", "GENED"]
-    design_summary({"x": out / "x.summary.json"}, out / "summary.tsv")
+    design({"x": out / "x.summary.json"}, out / "summary.tsv")
     row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
     assert (row["cycles"], row["batch"], row["start_covered_nodes"], row["screened"], row["excluded"]) == (2, 2, 2, 1, 1)
     svg = (out / "x.coverage.svg").read_text()
     assert "1 screened before" in svg and "cycle boundaries (2 per cycle)" in svg
     with pytest.raises(InputError, match="config: design.y, field 'require/exclude'"):
-        design(str(edges), str(gene_info), str(files["genes"]), out / "y.tsv", out / "y.unresolved.tsv",
-               out / "y.svg", out / "y.json", budget=2, method="graphreach", hops=1, taxid=9606,
-               require=str(files["exclude"]), exclude=str(files["exclude"]), source="config: design.y")
+        _design_stage(edges, gene_info, out, "y", {"genes": str(files["genes"]), "budget": 2,
+                                                   "require": str(files["exclude"]), "exclude": str(files["exclude"])})
     assert not list(out.glob("y*"))
 
 
 def test_graph_cache_hits_on_same_content_and_misses_on_change(tmp_path):
     import shutil
 
-    from perturb_select.design import cached_knowledge_graph
+    from perturb_select.knowledge.build import cached_knowledge_graph
+
+    from perturb_select.config import GraphConfig
+    from perturb_select.knowledge.build import GoFiles
 
     go = Path(__file__).parent / "data" / "go"
-    files = (go / "gene2go_tiny.gz", go / "gene_info_tiny.gz", go / "tiny.obo")
+    files = GoFiles(gene2go=go / "gene2go_tiny.gz", gene_info=go / "gene_info_tiny.gz", obo=go / "tiny.obo")
     cache = tmp_path / "cache"
-    first, hit, entry = cached_knowledge_graph(*files, cache_dir=cache)
+    first, hit, entry = cached_knowledge_graph(files, cache_dir=cache)
     assert not hit and entry.is_file() and entry.parent == cache
-    second, hit, same = cached_knowledge_graph(*files, cache_dir=cache)
+    second, hit, same = cached_knowledge_graph(files, cache_dir=cache)
     assert hit and same == entry
     pd.testing.assert_frame_equal(first.to_edges(), second.to_edges())
     # a copy with the same content hits; other parameters miss
     copies = tmp_path / "copies"
     copies.mkdir()
-    copied = [Path(shutil.copy(f, copies / f.name)) for f in files]
-    assert cached_knowledge_graph(*copied, cache_dir=cache)[1:] == (True, entry)
-    _, hit, other = cached_knowledge_graph(*files, cache_dir=cache, threshold=0.2)
+    copied = GoFiles(*(Path(shutil.copy(f, copies / f.name)) for f in (files.gene2go, files.obo, files.gene_info)))
+    assert cached_knowledge_graph(copied, cache_dir=cache)[1:] == (True, entry)
+    _, hit, other = cached_knowledge_graph(files, GraphConfig(threshold=0.2), cache_dir=cache)
     assert not hit and other != entry
     # a changed file misses
     (copies / "tiny.obo").write_text((go / "tiny.obo").read_text() + "\n")
-    assert not cached_knowledge_graph(*copied, cache_dir=cache)[1]
+    assert not cached_knowledge_graph(copied, cache_dir=cache)[1]
     # a damaged entry is rebuilt and replaced
     entry.write_bytes(b"not an npz")
-    rebuilt, hit, again = cached_knowledge_graph(*files, cache_dir=cache)
+    rebuilt, hit, again = cached_knowledge_graph(files, cache_dir=cache)
     assert not hit and again == entry
     pd.testing.assert_frame_equal(rebuilt.to_edges(), first.to_edges())
-    assert cached_knowledge_graph(*files, cache_dir=cache)[1]
+    assert cached_knowledge_graph(files, cache_dir=cache)[1]
 
 
 @pytest.fixture(scope="module")
@@ -549,7 +569,7 @@ def genelists(shared_data):
 
 @pytest.mark.slow
 def test_real_norman_doubles_resolved_and_ranked(replogle, genelists):
-    from perturb_select.selection import graphreach
+    from perturb_select.selection.graphreach import graphreach
 
     graph, resolver, _ = replogle
     symbols = read_gene_list(genelists / "norman2019_double_combos.txt")
@@ -570,11 +590,11 @@ def test_real_norman_doubles_resolved_and_ranked(replogle, genelists):
 
 @pytest.mark.slow
 def test_real_replogle_after_adamson(replogle, genelists):
-    from perturb_select.selection import graphreach
+    from perturb_select.selection.graphreach import graphreach
 
     graph, resolver, symbols = replogle
     adamson = read_gene_list(genelists / "adamson2016_genes.txt")
-    result = run_design(graph, symbols, resolver, method="graphreach", hops=1, cycles=5, batch=20,
+    result = run_design(graph, symbols, resolver, method="graphreach", hops=1, cycles=5, per_cycle=20,
                         screened=adamson)
     screened = result.screened
     start = in_neighbourhood(graph, graph.index_of(screened), 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perturb_select.experiment import check_budget, cycle_perturbations, split_test_set
+from perturb_select.experiment.splits import check_budget, cycle_perturbations, split_test_set
 from perturb_select.io import InputError
 
 from conftest import SHARED_DATA as DATA  # noqa: E402  (../shared/data beside the repository)
@@ -90,11 +90,11 @@ def test_check_budget():
     assert check_budget(20, 4, 5, "config.yaml") == 20
     with pytest.raises(InputError) as error:
         check_budget(23, 5, 5, "config.yaml")
-    assert error.value.source == "config.yaml" and error.value.field == "n_cycles"
+    assert error.value.source == "config.yaml" and error.value.field == "cycles"
     assert "25" in str(error.value) and "23" in str(error.value)
     with pytest.raises(InputError) as error:
         check_budget(23, 1, 0, "config.yaml")
-    assert error.value.field == "batch_size"
+    assert error.value.field == "perturbations_per_cycle"
 
 
 def test_split_of_the_real_papalexi_screen():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from perturb_select.go import fetch_source
+from perturb_select.knowledge.fetch import fetch_source
 from perturb_select.io import InputError
 
 PAYLOAD = b"#tax_id\tGeneID\tGO_ID\n9606\t1\tGO:0005515\n" * 50
@@ -220,7 +220,7 @@ def test_atomic_outputs_follow_the_umask(tmp_path):
 def test_corrupt_tables_written_by_the_project_are_one_input_error(tmp_path):
     import gzip
 
-    from perturb_select.graph import KnowledgeGraph
+    from perturb_select.knowledge.graph import KnowledgeGraph
     from perturb_select.io import InputError
     from perturb_select.selection.base import read_selection
 

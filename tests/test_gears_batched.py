@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from perturb_select.graph import KnowledgeGraph
+from perturb_select.knowledge.graph import KnowledgeGraph
 from perturb_select.io import InputError
-from perturb_select.screen import ScreenArrays
-from perturb_select.training import TrainingConfig
+from perturb_select.screens.arrays import ScreenArrays
+from perturb_select.config import TrainingConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,9 +47,9 @@ def _gears():
 
 def test_training_imports_neither_dcor_nor_scanpy_nor_pertdata():
     script = (
-        "import sys; from perturb_select.gears_upstream import gears_model_class, gears_loss_functions; "
+        "import sys; from perturb_select.gears.upstream import gears_model_class, gears_loss_functions; "
         "cls = gears_model_class(); fns = gears_loss_functions(); "
-        "import perturb_select.gears_batched, perturb_select.screen, perturb_select.training; "
+        "import perturb_select.gears.batched, perturb_select.screens.arrays, perturb_select.config; "
         "heavy = sorted(m for m in ('dcor', 'scanpy', 'anndata', 'gears', 'gears.pertdata', 'gears.utils', "
         "'sklearn', 'networkx') if m in sys.modules); "
         "print(cls.__module__, cls.__name__, fns.loss_fct.__code__.co_filename.endswith('gears/utils.py'), heavy)"
@@ -60,9 +60,9 @@ def test_training_imports_neither_dcor_nor_scanpy_nor_pertdata():
 
 
 def test_model_class_is_gears_own_when_gears_is_imported_too():
-    from perturb_select.gears_upstream import gears_model_class
+    from perturb_select.gears.upstream import gears_model_class
 
-    from perturb_select.gears_model import import_gears
+    from perturb_select.gears.cell_gears import import_gears
 
     cls = gears_model_class()
     g = import_gears()  # the cell-gears trainer's import, after ours
@@ -88,7 +88,7 @@ def _loss_inputs(seed=0, n_cells=9, n_genes=15):
 
 def test_loss_fct_is_gears_own():
     g = _gears()
-    from perturb_select.gears_upstream import gears_loss_functions
+    from perturb_select.gears.upstream import gears_loss_functions
 
     ours = gears_loss_functions().loss_fct
     pred, _, y, perts, ctrl, dict_filter = _loss_inputs()
@@ -105,7 +105,7 @@ def test_uncertainty_loss_trains_on_cpu_with_gears_value():
     import torch
 
     g = _gears()
-    from perturb_select.gears_upstream import gears_loss_functions
+    from perturb_select.gears.upstream import gears_loss_functions
 
     pred, logvar, y, perts, ctrl, dict_filter = _loss_inputs(seed=3)
     with pytest.raises(RuntimeError, match="leaf Variable"):
@@ -140,7 +140,7 @@ N_GENES = 14
 def _toy_model(uncertainty=False, seed=0):
     import torch
 
-    from perturb_select.gears_upstream import gears_model_class
+    from perturb_select.gears.upstream import gears_model_class
 
     rng = np.random.default_rng(11)
     torch.manual_seed(seed)
@@ -183,7 +183,7 @@ def _pyg_batch(x, y, node, cond):
 def _cell_batch(x, node):
     import torch
 
-    from perturb_select.gears_batched import CellBatch
+    from perturb_select.gears.batched import CellBatch
 
     return CellBatch(torch.from_numpy(x).reshape(-1, 1), [[int(n)] for n in node], torch.arange(len(x)))
 
@@ -192,7 +192,7 @@ def _cell_batch(x, node):
 def test_forward_loss_and_gradients_equal_gears_batch(uncertainty):
     import torch
 
-    from perturb_select.gears_upstream import gears_loss_functions
+    from perturb_select.gears.upstream import gears_loss_functions
 
     x, y, node, cond = _cells()
     dict_filter = {c: np.arange(0, N_GENES, 2) for c in set(cond.tolist()) if c != "ctrl"}
@@ -238,7 +238,7 @@ def test_predictions_equal_gears_inference_evaluate():
     import torch
     from torch_geometric.loader import DataLoader
 
-    from perturb_select.gears_batched import BatchedGears
+    from perturb_select.gears.batched import BatchedGears
 
     g = _gears()
     x, y, node, cond = _cells(seed=4)
@@ -258,13 +258,13 @@ def test_predictions_equal_gears_inference_evaluate():
     # Same batch size as GEARS's loader: GEARS_Model's co-expression SGConv reaches only the first cell of
     # each batch (its edge_index spans the first num_genes rows), so a cell's prediction depends on its
     # place in the batch; ours and GEARS's batches are cut the same way.
-    runner.config = TrainingConfig(test_batch_size=3)
+    runner.config = TrainingConfig(cells_per_prediction_step=3)
     runner.screen = type("S", (), {"n_genes": N_GENES})()
     data = {"cells": np.arange(8), "x": torch.from_numpy(x), "node": node}
     pred, logvar = runner.predict_cells(data)
     assert logvar is None
     np.testing.assert_allclose(pred, res["pred"], rtol=1e-6, atol=1e-6)
-    runner.config = TrainingConfig(test_batch_size=5)
+    runner.config = TrainingConfig(cells_per_prediction_step=5)
     shifted, _ = runner.predict_cells(data)
     assert np.abs(shifted[3] - res["pred"][3]).max() > 1e-5  # cell 3 is first of its batch only with 3
     np.testing.assert_array_equal(res["truth"], y)
@@ -274,7 +274,7 @@ def test_coexpression_graph_equals_gears(tmp_path):
     import anndata as ad
 
     g = _gears()
-    from perturb_select.gears_batched import coexpression_edges
+    from perturb_select.gears.batched import coexpression_edges
 
     rng = np.random.default_rng(2)
     n_cells, n_genes = 60, 30
@@ -370,11 +370,11 @@ def test_graph_npz_round_trip_and_errors(tmp_path):
 def test_training_config_defaults_are_gears_and_errors_name_the_key():
     config = TrainingConfig.from_config({"epochs": 3, "lr": 1, "gpus": 1})
     assert config.trainer == "batched" and config.lr == 1.0 and isinstance(config.lr, float)
-    assert (config.batch_size, config.lr_decay, config.weight_decay, config.hidden_size) == (32, 0.5, 5e-4, 64)
+    assert (config.cells_per_step, config.lr_decay, config.weight_decay, config.hidden_size) == (32, 0.5, 5e-4, 64)
     assert (config.direction_lambda, config.coexpress_k, config.coexpress_threshold) == (0.1, 20, 0.4)
     for bad, field in (({"epochs": 0}, "gears.epochs"), ({"lr_decay": 1.5}, "gears.lr_decay"),
                        ({"trainer": "fast"}, "gears.trainer"), ({"shuffle": True}, "gears.shuffle"),
-                       ({"batch_size": 2.5}, "gears.batch_size"), ({"uncertainty": "yes"}, "gears.uncertainty"),
+                       ({"cells_per_step": 2.5}, "gears.cells_per_step"), ({"uncertainty": "yes"}, "gears.uncertainty"),
                        ({"device": "tpu"}, "gears.device"), ({"val_fraction": 1.0}, "gears.val_fraction")):
         with pytest.raises(InputError, match=field.replace(".", r"\.")):
             TrainingConfig.from_config(bad)
@@ -392,7 +392,7 @@ TEST = ["SMAD4"]
 def real_cycle():
     """Papalexi (7 targets + control, 40 cells each) as screen arrays, and a toy graph over them."""
     adata = _processed_screen_with(TRAIN + TEST)
-    from test_gears_model import _toy_graph
+    from test_gears_cell_gears import _toy_graph
 
     graph, gene2go = _toy_graph(list(adata.var_names), targets=TRAIN + TEST)
     return {"adata": adata, "screen": ScreenArrays.from_anndata(adata), "graph": graph, "gene2go": gene2go}
@@ -402,8 +402,8 @@ def _processed_screen_with(targets):
     import anndata as ad
 
     from conftest import SHARED_DATA
-    from perturb_select.data import preprocess_screen
-    from test_gears_model import _IdentityResolver
+    from perturb_select.screens.raw import preprocess_screen
+    from test_gears_cell_gears import _IdentityResolver
 
     path = SHARED_DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
     if not path.exists():
@@ -415,10 +415,13 @@ def _processed_screen_with(targets):
 
 
 def _train(real_cycle, seed, **overrides):
-    from perturb_select.gears_batched import train_batched
+    from perturb_select.gears.batched import train_batched
+
+    from perturb_select.gears import TrainingData
 
     config = TrainingConfig(**{"epochs": 2, "hidden_size": 16, "device": "cpu", **overrides})
-    return train_batched(real_cycle["screen"], real_cycle["graph"], TRAIN, TEST, seed=seed, config=config)
+    data = TrainingData(graph=real_cycle["graph"], screen=real_cycle["screen"])
+    return train_batched(data, TRAIN, TEST, seed=seed, config=config).predictions
 
 
 @pytest.mark.slow
@@ -459,34 +462,38 @@ def test_uncertainty_head_trains_on_cpu(real_cycle):
 
 
 def test_bad_inputs_raise_clear_errors(real_cycle):
-    from perturb_select.gears_batched import train_batched
+    from perturb_select.gears import TrainingData
+    from perturb_select.gears.batched import train_batched
 
     screen, graph = real_cycle["screen"], real_cycle["graph"]
+    data = TrainingData(graph=graph, screen=screen)
     config = TrainingConfig(epochs=1, device="cpu")
     with pytest.raises(InputError, match="also in the test set"):
-        train_batched(screen, graph, TRAIN, [TRAIN[0]], seed=0, config=config)
-    with pytest.raises(InputError, match="batch_size"):
-        train_batched(screen, graph, TRAIN[:2], TEST, seed=0,
-                      config=TrainingConfig(epochs=1, device="cpu", batch_size=500))
+        train_batched(data, TRAIN, [TRAIN[0]], seed=0, config=config)
+    with pytest.raises(InputError, match="cells_per_step"):
+        train_batched(data, TRAIN[:2], TEST, seed=0, config=TrainingConfig(epochs=1, device="cpu", cells_per_step=500))
     nodes = [g for g in graph.genes if g not in TRAIN + TEST]
     with pytest.raises(InputError, match="no cells"):
-        train_batched(screen, graph, TRAIN[:2] + nodes[:1], TEST, seed=0, config=config)
+        train_batched(data, TRAIN[:2] + nodes[:1], TEST, seed=0, config=config)
     with pytest.raises(InputError, match="seed"):
-        train_batched(screen, graph, TRAIN, TEST, seed=-1, config=config)
+        train_batched(data, TRAIN, TEST, seed=-1, config=config)
+    with pytest.raises(InputError, match="screen arrays"):
+        train_batched(TrainingData(graph=graph), TRAIN, TEST, seed=0, config=config)
 
 
 @pytest.mark.slow
 def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
     """The batched and cell-gears trainers, 3 seeds each: top-20 DE MSE means within the seed spread."""
-    from perturb_select.gears_model import train_and_predict
-    from perturb_select.metrics import evaluate_predictions
+    from perturb_select.gears.cell_gears import train_and_predict
+    from perturb_select.evaluation.metrics import evaluate_predictions
 
     batched, reference = [], []
     for seed in (0, 1, 2):
         run = _train(real_cycle, seed, epochs=2, hidden_size=64)
         batched.append(evaluate_predictions(run)["mean"]["mse_top20_de"])
         ref = train_and_predict(real_cycle["adata"], real_cycle["graph"], real_cycle["gene2go"], TRAIN, TEST,
-                                seed=seed, work_dir=tmp_path / f"w{seed}", epochs=2, device="cpu", num_threads=1)
+                                seed=seed, work_dir=tmp_path / f"w{seed}",
+                                config=TrainingConfig(trainer="cell-gears", epochs=2, device="cpu", threads=1))
         assert ref.info["val_conditions"] == run.info["val_conditions"]  # same validation split
         reference.append(evaluate_predictions(ref)["mean"]["mse_top20_de"])
     gap = abs(np.mean(batched) - np.mean(reference))
@@ -505,10 +512,10 @@ def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
 def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
     import torch
 
-    from perturb_select.gears_batched import go_edges_with_self_loops
-    from perturb_select.graph import compact_receptive_field, receptive_field_subgraph
-    from perturb_select.gears_upstream import gears_model_class
-    from test_gears_model import _batch, _random_graph, _randomise_batchnorm, N_GENES as TOY_GENES
+    from perturb_select.gears.batched import go_edges_with_self_loops
+    from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
+    from perturb_select.gears.upstream import gears_model_class
+    from test_gears_cell_gears import _batch, _random_graph, _randomise_batchnorm, N_GENES as TOY_GENES
 
     GEARS_Model = gears_model_class()
     whole = _random_graph(seed=hops)
@@ -564,8 +571,9 @@ def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
 @pytest.mark.slow
 def test_predict_perturbations_scores_any_graph_gene(real_cycle):
     """GEARS.predict's use: one shared, seeded control sample; uncertainty score exp(-mean logvar)."""
-    from perturb_select.gears_batched import BatchedGears, split_validation
-    from perturb_select.graph import compact_receptive_field
+    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.common import split_validation
+    from perturb_select.knowledge.graph import compact_receptive_field
 
     screen, graph = real_cycle["screen"], real_cycle["graph"]
     fit, val = split_validation(TRAIN, 0.1, 0)
@@ -588,6 +596,6 @@ def test_predict_perturbations_scores_any_graph_gene(real_cycle):
     cells = runner.ctrl_cells[np.random.default_rng(3).integers(0, len(runner.ctrl_cells), 50)]
     x = runner._rows(cells)
     for i, node in enumerate(sub.index_of(genes).tolist()):
-        per_cell, logvar = runner.predict_cells({"cells": cells, "x": x, "node": np.full(50, node)}, batch_size=50)
+        per_cell, logvar = runner.predict_cells({"cells": cells, "x": x, "node": np.full(50, node)}, cells_per_step=50)
         np.testing.assert_allclose(pred[i], per_cell.mean(axis=0), rtol=1e-5, atol=1e-5)
         assert score[i] == pytest.approx(float(np.exp(-np.mean(logvar.mean(axis=0)))), rel=1e-5)

@@ -7,12 +7,18 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from perturb_select.graph import (
+from perturb_select.knowledge.graph import (
+
     KnowledgeGraph,
+
     in_neighbourhood,
+
     receptive_field_subgraph,
+
     receptive_fields,
+
     sgc_operator,
+
 )
 from perturb_select.io import InputError
 

@@ -13,12 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from perturb_select.metrics import (
-    METRICS,
-    evaluate_predictions,
-    pearson_or_zero,
-    perturbation_metrics,
-)
+from perturb_select.evaluation.metrics import METRICS, evaluate_predictions, pearson_or_zero, perturbation_metrics
 
 
 def _cycle(pred, truth, ctrl, de, conditions=None, de_nd=None):

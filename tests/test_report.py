@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perturb_select.io import InputError
-from perturb_select.report import METRICS, collect_metrics, plot_metric_curves, summarise
+from perturb_select.evaluation.report import REPORTED_METRICS as METRICS, collect_metrics, plot_metric_curves, summarise
 
 
 def _write(tmp_path, strategy, seed, cycle, value):
@@ -53,7 +53,7 @@ def test_plot_is_an_svg_with_one_line_per_strategy(tmp_path):
 
 
 def test_learning_curves_table_and_plot(tmp_path):
-    from perturb_select.report import collect_learning_curves, plot_learning_curves
+    from perturb_select.evaluation.report import collect_learning_curves, plot_learning_curves
 
     paths = []
     for strategy, seed, cycle in (("random", 2, 1), ("random", 1, 2), ("graphreach", 1, 2)):
@@ -113,7 +113,7 @@ def test_baselines_join_the_table_with_a_model_column(tmp_path):
 def test_paired_wilcoxon_on_known_inputs():
     from scipy.stats import wilcoxon
 
-    from perturb_select.report import paired_wilcoxon
+    from perturb_select.evaluation.report import paired_wilcoxon
 
     assert paired_wilcoxon(np.zeros(10)) == 1.0  # identical runs
     assert np.isnan(paired_wilcoxon([0.3]))
@@ -125,7 +125,7 @@ def test_paired_wilcoxon_on_known_inputs():
 
 
 def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
-    from perturb_select.report import conclusions, final_cycle_comparison, learning_curve_auc
+    from perturb_select.evaluation.report import conclusions, final_cycle_comparison, learning_curve_auc
 
     gears, base = [], []
     for seed in range(1, 8):
@@ -156,7 +156,7 @@ def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
 
 
 def test_model_curves_plot(tmp_path):
-    from perturb_select.report import plot_model_curves
+    from perturb_select.evaluation.report import plot_model_curves
 
     gears = [_write(tmp_path, "random", s, c, 1.0) for s in (1, 2) for c in (1, 2)]
     base = [_write_baselines(tmp_path, "random", s, c, {"train_mean": 0.5, "no_change": 2.0, "go_kernel_ridge": 0.4})

@@ -13,19 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perturb_select.graph import KnowledgeGraph, in_neighbourhood
+from perturb_select.knowledge.graph import KnowledgeGraph, in_neighbourhood
 from perturb_select.io import InputError
-from perturb_select.selection import (
-    STRATEGIES,
-    Selection,
-    graphreach,
-    greedy_max_coverage,
-    maxspec,
-    random_selection,
-    read_selection,
-    select,
-    write_selection,
-)
+from perturb_select.selection.registry import SELECTORS as STRATEGIES, select
+from perturb_select.selection.base import Selection, read_selection, write_selection
+from perturb_select.selection.graphreach import graphreach, greedy_max_coverage
+from perturb_select.selection.maxspec import maxspec
+from perturb_select.selection.random import random_selection
 
 # the package attribute `maxspec` is the function; the module holds DENSE_MAX_ROWS
 maxspec_module = importlib.import_module("perturb_select.selection.maxspec")
@@ -392,7 +386,7 @@ def test_budget_out_of_range(budget):
     with pytest.raises(InputError) as error:
         select("graphreach", hand_graph(), ["b", "c", "e"], budget, seed=0)
     assert error.value.field == "budget"
-    assert error.value.source == "config: strategies.graphreach"
+    assert error.value.source == "config: experiment.strategies.graphreach"
     assert str(budget) in str(error.value) and "3" in str(error.value)
 
 
@@ -432,7 +426,7 @@ def test_select_rejects_unknown_strategy_and_params():
         select("typiclust", hand_graph(), ["b"], 1, seed=0)
     with pytest.raises(InputError) as error:
         select("random", hand_graph(), ["b"], 1, seed=0, params={"hops": 1})
-    assert error.value.field == "hops" and error.value.source == "config: strategies.random"
+    assert error.value.field == "hops" and error.value.source == "config: experiment.strategies.random"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -441,7 +435,7 @@ def test_select_rejects_unknown_strategy_and_params():
 
 def test_to_frame_cycles():
     sel = Selection("random", list("abcdefg"), np.ones(7), np.arange(1.0, 8.0), {})
-    frame = sel.to_frame(batch_size=3)
+    frame = sel.to_frame(per_cycle=3)
     assert list(frame.columns) == ["rank", "gene", "cycle", "gain", "objective"]
     assert frame["rank"].tolist() == [1, 2, 3, 4, 5, 6, 7]
     assert frame["cycle"].tolist() == [1, 1, 1, 2, 2, 2, 3]
@@ -460,7 +454,7 @@ def test_write_read_round_trip_bit_for_bit(tmp_path):
     graph = random_graph(rng, 40, 0.1)
     sel = maxspec(graph, list(graph.genes[:12]), 9, hops=1)
     path = tmp_path / "maxspec" / "seed0.tsv"
-    write_selection(sel, path, batch_size=4)
+    write_selection(sel, path, per_cycle=4)
     back = read_selection(path)
     assert back.strategy == "maxspec"
     assert back.genes == sel.genes
@@ -607,7 +601,7 @@ def test_maxspec_directions_differ_on_real_screen(screen):
 
 @pytest.fixture(scope="module")
 def replogle(human_graph):
-    from perturb_select.go import SymbolResolver
+    from perturb_select.knowledge.symbols import SymbolResolver
 
     resolver = SymbolResolver.from_gene_info(
         DATA / "go" / "Homo_sapiens.gene_info.gz", universe=set(human_graph.genes), taxid=9606
@@ -645,7 +639,7 @@ def test_maxspec_shortlist_matches_plain_greedy_on_replogle(human_graph, replogl
 
 
 def test_perturbation_fields_of_a_pair_is_the_union():
-    from perturb_select.graph import perturbation_fields
+    from perturb_select.knowledge.graph import perturbation_fields
 
     graph = hand_graph()
     fields = perturbation_fields(graph, ["b+e", "c", "b+c"], 1).toarray()

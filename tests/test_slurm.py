@@ -3,7 +3,7 @@
 A reduced config/test.yaml (seed 1; random, graphreach and the active uncertainty strategy; 2 cycles)
 runs once locally and once through ``--profile profiles/slurm``; every job must go through sbatch and
 give the local run's results. Faults are injected through ``PERTURB_SELECT_TEST_FAULT``, read by the
-stage runner (``perturb_select.pipeline.FAULT_ENV``), which only these tests set.
+stage runner (``perturb_select.stages.runner.FAULT_ENV``), which only these tests set.
 
 Needs root and Debian packages (slurm-wlm, munge: installed by the script when missing). Outside CI a
 machine without them skips; under CI (``CI=true``) that is a failure.
@@ -26,7 +26,7 @@ import yaml
 
 from conftest import REPO, SHARED_DATA
 from test_workflow import _planned_jobs  # the 'Job stats' table of Snakemake's output
-from perturb_select.pipeline import FAULT_ENV
+from perturb_select.stages.runner import FAULT_ENV
 
 pytestmark = pytest.mark.slow
 

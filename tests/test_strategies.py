@@ -3,7 +3,15 @@
 import pytest
 
 from perturb_select.io import InputError
-from perturb_select.strategies import ACTIVE, ONE_SHOT, active_params, run_label, run_seeds, validate_strategies
+from perturb_select.experiment.strategies import (
+    ACTIVE,
+    ONE_SHOT,
+    active_params,
+    run_label,
+    ONE_SHOT_PARAMETERS,
+    run_seeds,
+    strategy_params,
+)
 
 
 def test_active_defaults_follow_their_sources():
@@ -34,14 +42,31 @@ def test_bad_blocks_name_the_field(strategy, block, cycles, field, words):
     assert err.value.source == "config" and err.value.field == field and words in str(err.value)
 
 
-def test_validate_strategies_covers_one_shot_and_active_blocks():
-    params = validate_strategies({"cycles": 3, "strategies": {"graphreach": {"hops": 2}, "typiclust": None}}, hops=1)
-    assert params == {"graphreach": {"hops": 2}, "typiclust": {"controls": 300, "neighbours": 20, "method": "typiclust"}}
+def test_strategy_params_cover_one_shot_and_active_blocks():
+    assert strategy_params("graphreach", {"hops": 2}, hops=1, cycles=3) == {"hops": 2}
+    assert strategy_params("graphreach", None, hops=1, cycles=3) == {"hops": 1}  # K = GEARS's layers
+    assert strategy_params("random", {}, hops=1, cycles=3) == {}
+    assert strategy_params("typiclust", None, hops=1, cycles=3) == {"controls": 300, "neighbours": 20,
+                                                                    "method": "typiclust"}
     with pytest.raises(InputError, match="experiment.strategies.maxspec.hopz"):
-        validate_strategies({"cycles": 3, "strategies": {"maxspec": {"hopz": 1}}}, hops=1)
+        strategy_params("maxspec", {"hopz": 1}, hops=1, cycles=3)
     with pytest.raises(InputError, match="unknown strategy"):
-        validate_strategies({"cycles": 3, "strategies": {"badge": {}}}, hops=1)
+        strategy_params("badge", {}, hops=1, cycles=3)
     assert not set(ONE_SHOT) & set(ACTIVE)
+
+
+def test_one_shot_parameters_are_the_selectors_keyword_arguments():
+    """The parameters a one-shot block may set are exactly what its selector takes (besides what the
+    select stage fills in)."""
+    import inspect
+
+    from perturb_select.selection.registry import SELECTORS
+
+    assert set(SELECTORS) == set(ONE_SHOT)
+    for name, function in SELECTORS.items():
+        keywords = {p for p, spec in inspect.signature(function).parameters.items()
+                    if spec.kind is inspect.Parameter.KEYWORD_ONLY} - {"seed", "source", "screened", "required"}
+        assert set(ONE_SHOT_PARAMETERS[name]) == keywords, name
 
 
 def test_run_labels_round_trip():

@@ -85,7 +85,7 @@ def pipeline_run(tmp_path_factory, shared_data):
 def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     workdir, config = pipeline_run
     strategies = sorted(config["experiment"]["strategies"])
-    seeds, cycles, batch = config["experiment"]["seeds"], config["experiment"]["cycles"], config["experiment"]["batch_size"]
+    seeds, cycles, batch = config["experiment"]["seeds"], config["experiment"]["cycles"], config["experiment"]["perturbations_per_cycle"]
 
     stats = json.loads((workdir / "results/graph/go_jaccard.stats.json").read_text())
     assert 20_000 < stats["nodes"] < 20_728
@@ -153,7 +153,7 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     assert (no_change.groupby("seed")["mse_top20_de"].nunique() == 1).all()
     assert metrics[["mse_top20_de", "pearson_delta"]].notna().all().all()
     # the training mean by hand, from the screen arrays, for one run
-    from perturb_select.screen import ScreenArrays
+    from perturb_select.screens.arrays import ScreenArrays
 
     screen = ScreenArrays.load(workdir / "results/data/papalexi2021/screen.npz")
     split = json.loads((workdir / f"results/splits/papalexi2021/seed{seeds[0]}.json").read_text())
@@ -322,7 +322,8 @@ def test_config_violating_the_schema_fails_before_any_job(tmp_path, shared_data)
 
 
 def test_the_config_passed_is_the_experiment_not_merged_into_the_default(tmp_path, shared_data):
-    # config/config.yaml (the Snakefile's default) lists 3 strategies and 10 seeds; the file passed lists one each
+    # config/config.yaml (the workflow profile's default) lists 7 strategies and 6 seeds; the file passed lists
+    # one each
     config = _config(shared_data)
     config["experiment"]["strategies"] = {"graphreach": {}}
     config["experiment"]["seeds"] = [7]
@@ -330,6 +331,45 @@ def test_the_config_passed_is_the_experiment_not_merged_into_the_default(tmp_pat
     cycles = config["experiment"]["cycles"]
     # one split; the main run's ranking and the stability analysis's second initialisation (seed 7-8)
     assert (jobs["split_test_set"], jobs["select"], jobs["train_gears"], jobs["evaluate"]) == (1, 2, cycles, cycles)
+    assert not (tmp_path / "results").exists()
+
+
+def test_without_a_configfile_the_default_experiment_runs_and_config_edits_it(tmp_path):
+    """profiles/default names config/config.yaml: a plain run in the repository plans the main job, and
+    ``--config key=value`` edits that file's experiment (public Snakemake: a workflow profile's options are
+    defaults that the command line overrides)."""
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    base = SNAKEMAKE + ["--dry-run", "--cores", "1", "--directory", str(tmp_path)]
+    plain = subprocess.run(base, capture_output=True, text=True, cwd=REPO)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    jobs = _planned_jobs(plain)
+    n_seeds, n_cycles = len(default["experiment"]["seeds"]), default["experiment"]["cycles"]
+    assert jobs["split_test_set"] == n_seeds and jobs["train_gears"] == 3 * n_seeds * n_cycles
+    # --config edits the default (nested values arrive as strings, so a string key is edited here)
+    edited = subprocess.run(base + ["--config", "gears={'device': 'cpu'}"], capture_output=True, text=True,
+                            cwd=REPO)
+    assert edited.returncode == 0, edited.stderr[-3000:]
+    assert _planned_jobs(edited) == jobs
+    bad = subprocess.run(base + ["--config", "gears={'device': 'tpu'}"], capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode != 0 and "device" in bad.stdout + bad.stderr
+    # without any configuration (the workflow profile switched off), one clear line
+    none = subprocess.run(base + ["--workflow-profile", "none"], capture_output=True, text=True, cwd=REPO)
+    assert none.returncode != 0 and "no configuration: pass --configfile" in none.stdout + none.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("changes, old, new", [
+    ({"experiment.batch_size": 3}, "experiment.batch_size", "experiment.perturbations_per_cycle"),
+    ({"gears.batch_size": 32}, "gears.batch_size", "gears.cells_per_step"),
+    ({"gears.test_batch_size": 64}, "gears.test_batch_size", "gears.cells_per_prediction_step"),
+    ({"datasets.papalexi2021.batch_size": 3}, "datasets.papalexi2021.batch_size",
+     "datasets.papalexi2021.perturbations_per_cycle"),
+])
+def test_renamed_keys_are_refused_with_their_new_name_before_any_job(tmp_path, shared_data, changes, old, new):
+    config = _config(shared_data, **changes)
+    result = _snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert f"config, field '{old}': renamed to {new}" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
 
 
@@ -367,7 +407,7 @@ def test_unknown_strategy_is_rejected_by_the_schema(tmp_path, shared_data):
 def test_budget_larger_than_the_pool_fails_with_a_clear_error(pipeline_run):
     # Last in this module: the failed job's outputs are removed from the shared working directory.
     workdir, config = pipeline_run
-    changed = _config(Path(config["go"]["mirror"]).parent, **{"experiment.batch_size": 12})
+    changed = _config(Path(config["go"]["mirror"]).parent, **{"experiment.perturbations_per_cycle": 12})
     result = _snakemake(workdir, changed, "--until", "split_test_set", check=False)
     assert result.returncode != 0
     log = "".join(p.read_text() for p in (workdir / "logs/split_test_set").rglob("*.log"))
@@ -468,7 +508,7 @@ def test_paper_config_plans_its_whole_dag_without_the_data(tmp_path):
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     assert {name: block["format"] for name, block in config["datasets"].items()} == {
         "replogle_k562_essential": "gears", "adamson": "gears"}
-    assert {name: block["batch_size"] for name, block in config["datasets"].items()} == {
+    assert {name: block["perturbations_per_cycle"] for name, block in config["datasets"].items()} == {
         "replogle_k562_essential": 100, "adamson": 8}
     seeds, cycles = len(config["experiment"]["seeds"]), config["experiment"]["cycles"]
     assert (seeds, cycles, config["gears"]["epochs"], config["gears"]["gpus"]) == (10, 5, 20, 1)
@@ -512,9 +552,13 @@ def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
             modules |= set(trace.read_text().split())
         missing += [f"{envs[rule]} (rule {rule}) lacks {m}" for m in _missing_distributions(modules, envs[rule], owners)]
     assert not missing, "\n".join(missing)
-    # the check can fail: the GO graph's imports against the report environment (no goatools there)
+    # the check can fail: the GO graph's imports against the active-learning environment (no goatools there)
     go_modules = {m for t in (workdir / "import_trace" / "build_go_graph").glob("*.txt") for m in t.read_text().split()}
-    assert _missing_distributions(go_modules, "envs/report.yaml", owners) == ["goatools (imports goatools)"]
+    assert _missing_distributions(go_modules, "envs/torch-bmdal.yaml", owners) == ["goatools (imports goatools)"]
+    # stages import no more than their rules need: evaluation and baseline jobs load neither torch nor PyG
+    for rule in ("evaluate", "baselines", "split_test_set", "aggregate_report"):
+        modules = {m for t in (workdir / "import_trace" / rule).glob("*.txt") for m in t.read_text().split()}
+        assert not modules & {"torch", "torch_geometric", "gears", "scanpy", "anndata"}, (rule, sorted(modules))
 
 
 def _missing_distributions(modules: set[str], env: str, owners: dict) -> list[str]:

@@ -17,18 +17,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from .config import DESIGN_METHODS, GO_FILE_NAMES, GRAPH_CACHE_ENV, DesignConfig, GraphConfig
+
 PROG = "perturb-select"
 GO_DIR_ENV = "PERTURB_SELECT_GO_DIR"
-GRAPH_CACHE_ENV = "PERTURB_SELECT_CACHE"  # = perturb_select.design.GRAPH_CACHE_ENV (not imported: fast --help)
-# Looked for in --go-dir, first match wins: the mirror's names (config/config.yaml mirror_name), then
-# the names the pipeline fetches them under (resources/go/), so `--go-dir resources/go` works too.
-GO_FILE_NAMES = {
-    "gene2go": ("gene2go_human.gz", "gene2go.gz"),
-    "obo": ("go-basic.obo",),
-    "gene_info": ("Homo_sapiens.gene_info.gz", "gene_info.gz"),
-}
-DEFAULT_K = 20
-DEFAULT_THRESHOLD = 0.1
 
 
 def _int_at_least(minimum: int):
@@ -55,7 +47,7 @@ def _threshold(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``perturb-select`` argument parser (subcommand ``design``)."""
+    """The ``perturb-select`` argument parser (subcommands ``design`` and ``graph``)."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Pick gene perturbations for a Perturb-seq screen from the GO knowledge graph.",
@@ -82,10 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="candidate symbols, one per line ('#' comments; first column of a TSV); a line "
                         "A+B is a double perturbation (receptive field: the union of both genes' fields)")
     design.add_argument("--budget", type=_int_at_least(1), metavar="N",
-                        help="number of perturbations to pick (or --cycles and --batch)")
+                        help="number of perturbations to pick (or --cycles and --perturbations-per-cycle)")
     design.add_argument("--cycles", type=_int_at_least(1), metavar="C",
-                        help="screen cycles; with --batch instead of --budget (budget = C x B): adds a cycle column")
-    design.add_argument("--batch", type=_int_at_least(1), metavar="B", help="perturbations per cycle (with --cycles)")
+                        help="screen cycles; with --perturbations-per-cycle instead of --budget (budget = C x B): "
+                        "adds a cycle column")
+    design.add_argument("--perturbations-per-cycle", "--batch", dest="per_cycle", type=_int_at_least(1), metavar="B",
+                        help="perturbations per cycle (with --cycles; --batch is the short form)")
     design.add_argument("--screened", metavar="FILE",
                         help="perturbations already screened: their receptive fields count as covered from the "
                         "start (MaxSpec: the starting set); never picked again")
@@ -93,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="perturbations picked first, in the file's order (reported as required)")
     design.add_argument("--exclude", metavar="FILE",
                         help="genes or pairs never picked (a pair with an excluded gene is excluded too)")
-    design.add_argument("--method", choices=("graphreach", "maxspec"), default="graphreach",
-                        help="selector (default: graphreach)")
+    design.add_argument("--method", choices=DESIGN_METHODS, default=DesignConfig.method,
+                        help=f"selector (default: {DesignConfig.method})")
     design.add_argument("--hops", type=_int_at_least(0), default=1, metavar="K",
                         help="receptive-field radius K = GEARS's GO-graph SGC layers (default: 1)")
     design.add_argument("--output", default="-", metavar="FILE",
@@ -108,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or .npz from `perturb-select graph`); default: build GEARS's Jaccard GO graph from "
                         "--go-dir, cached")
     _add_go_options(design)
-    design.add_argument("--seed", type=_int_at_least(0), default=0,
-                        help="seed of the random-order baseline in the plot (default: 0)")
+    design.add_argument("--seed", type=_int_at_least(0), default=DesignConfig.seed,
+                        help=f"seed of the random-order baseline in the plot (default: {DesignConfig.seed})")
     design.set_defaults(func=_design)
 
     graph = commands.add_parser(
@@ -134,10 +128,11 @@ def _add_go_options(parser: argparse.ArgumentParser) -> None:
                         help=f"offline GO mirror directory (default: ${GO_DIR_ENV})")
     parser.add_argument("--gene-info", metavar="FILE", help="NCBI gene_info (default: the one in --go-dir)")
     parser.add_argument("--k", type=_int_at_least(1), default=None,
-                        help=f"graph building: most similar genes kept per gene (default: {DEFAULT_K})")
+                        help=f"graph building: most similar genes kept per gene (default: {GraphConfig.k})")
     parser.add_argument("--threshold", type=_threshold, default=None,
-                        help=f"graph building: keep Jaccard similarities above this (default: {DEFAULT_THRESHOLD})")
-    parser.add_argument("--taxid", type=_int_at_least(1), default=9606, help="NCBI taxonomy id (default: 9606)")
+                        help=f"graph building: keep Jaccard similarities above this (default: {GraphConfig.threshold})")
+    parser.add_argument("--taxid", type=_int_at_least(1), default=GraphConfig.taxid,
+                        help=f"NCBI taxonomy id (default: {GraphConfig.taxid})")
     parser.add_argument("--cache-dir", metavar="DIR", default=None,
                         help=f"graph cache, keyed by the GO files' content and --k/--threshold/--taxid "
                         f"(default: ${GRAPH_CACHE_ENV} or ~/.cache/perturb-select)")
@@ -171,15 +166,6 @@ def _design(args: argparse.Namespace) -> int:
         return 2
     _print_summary(prog, args, result, outputs, timings)
     return 0
-
-
-def _go_file(go_dir: Path, key: str, option: str) -> Path:
-    from .io import InputError
-
-    for name in GO_FILE_NAMES[key]:
-        if (go_dir / name).is_file():
-            return go_dir / name
-    raise InputError(go_dir, None, f"no {' or '.join(GO_FILE_NAMES[key])} in the GO directory ({option})")
 
 
 def _outputs(args) -> dict:
@@ -240,7 +226,9 @@ def _go_inputs(args, need_go_files: bool):
         )
     if go_dir is not None and not Path(go_dir).is_dir():
         raise InputError(go_dir, None, "GO directory not found (--go-dir / " + GO_DIR_ENV + ")")
-    gene_info = Path(args.gene_info) if args.gene_info else _go_file(Path(go_dir), "gene_info", "--go-dir")
+    from .knowledge.build import go_file
+
+    gene_info = Path(args.gene_info) if args.gene_info else go_file(go_dir, "gene_info", "--go-dir")
     if not gene_info.is_file():
         raise InputError(gene_info, None, "gene_info file not found (--gene-info)")
     return go_dir, gene_info
@@ -248,26 +236,26 @@ def _go_inputs(args, need_go_files: bool):
 
 def _build_graph(args, go_dir, gene_info):
     """The GO graph from --go-dir, through the cache unless --no-cache; returns (graph, how)."""
-    from .design import cached_knowledge_graph, knowledge_graph_from_go
+    from .knowledge.build import GoFiles, build_knowledge_graph, cached_knowledge_graph
 
-    k = DEFAULT_K if args.k is None else args.k
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    files = (_go_file(Path(go_dir), "gene2go", "--go-dir"), gene_info, _go_file(Path(go_dir), "obo", "--go-dir"))
+    params = GraphConfig(k=GraphConfig.k if args.k is None else args.k,
+                         threshold=GraphConfig.threshold if args.threshold is None else args.threshold,
+                         taxid=args.taxid)
+    files = GoFiles.in_directory(go_dir, gene_info)
     if args.no_cache:
-        graph = knowledge_graph_from_go(*files, k=k, threshold=threshold, taxid=args.taxid)
-        return graph, f"built (k = {k}, threshold = {threshold}; cache not used)"
-    graph, hit, entry = cached_knowledge_graph(*files, k=k, threshold=threshold, taxid=args.taxid,
-                                               cache_dir=args.cache_dir)
+        graph = build_knowledge_graph(files, params).graph
+        return graph, f"built (k = {params.k}, threshold = {params.threshold}; cache not used)"
+    graph, hit, entry = cached_knowledge_graph(files, params, cache_dir=args.cache_dir)
     if hit:
         return graph, f"read from the cache {entry}"
     stored = f"cached as {entry}" if entry else "cache folder not writable"
-    return graph, f"built (k = {k}, threshold = {threshold}; {stored})"
+    return graph, f"built (k = {params.k}, threshold = {params.threshold}; {stored})"
 
 
 def _run_design(args):
-    from .design import read_gene_list, run_design
-    from .go import SymbolResolver
+    from .design import run_design
     from .io import InputError
+    from .knowledge.symbols import SymbolResolver, read_gene_list
 
     start = time.perf_counter()
     timings = {}
@@ -291,8 +279,8 @@ def _run_design(args):
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=args.taxid)
     result = run_design(
         graph, symbols, resolver, args.budget, method=args.method, hops=args.hops,
-        cycles=args.cycles, batch=args.batch, **lists,
-        names={"budget": "--budget", "cycles": "--cycles/--batch", "screened": "--screened",
+        cycles=args.cycles, per_cycle=args.per_cycle, **lists,
+        names={"budget": "--budget", "cycles": "--cycles/--perturbations-per-cycle", "screened": "--screened",
                "require": "--require", "exclude": "--exclude"},
     )
     timings["select"] = result.seconds["select"]
@@ -330,8 +318,8 @@ def _graph(args: argparse.Namespace) -> int:
 def _read_graph(path: Path):
     import pandas as pd
 
-    from .graph import KnowledgeGraph
     from .io import InputError
+    from .knowledge.graph import KnowledgeGraph
 
     if path.is_dir():
         raise InputError(path, None, "is a directory, not a graph file (--graph)")

@@ -1,7 +1,15 @@
-"""Whole-or-nothing file output and input errors that name the file and field.
+"""Whole-or-nothing file output, input errors that name the file and field, and the one container format.
 
 Every output of the pipeline is written to a temporary file in the destination directory and renamed
 into place (``os.replace`` is atomic on POSIX), so a killed job never leaves a partial file behind.
+
+Binary results (the graph, the screen arrays, predictions, pool scores, kernels) are ``.npz`` containers
+written by :func:`save_container` and read by :func:`load_container`: uncompressed, no pickles, a format
+tag naming what the file is, the arrays, and an optional ``info`` dict as a JSON string. One reader gives
+every container the same checks and the same errors.
+
+This module imports numpy and pandas only inside the functions that need them, so ``InputError`` is
+cheap to import (the command line's ``--help``, the Snakefile).
 """
 
 from __future__ import annotations
@@ -11,9 +19,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
-
-import pandas as pd
+from typing import IO, Iterator, Mapping, Sequence
 
 
 class InputError(ValueError):
@@ -83,25 +89,76 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
             yield handle
 
 
-def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+# --------------------------------------------------------------------------------------------------
+# Text inputs, plain or gzipped
+# --------------------------------------------------------------------------------------------------
+
+CHUNK_BYTES = 1 << 20
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    """True when the file starts with the gzip magic bytes (told by content, not by name)."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def open_text(path: str | os.PathLike, source_label=None) -> IO[str]:
+    """Open a plain or gzipped (detected by its magic bytes) UTF-8 text file.
+
+    Raises
+    ------
+    InputError
+        The file is missing (source ``source_label`` or the path).
+    """
+    import gzip
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(source_label or path, None, "file not found")
+    if is_gzip(path):
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, "r", encoding="utf-8", newline="")
+
+
+def gzip_intact(path: str | os.PathLike) -> bool:
+    """True when the whole gzip stream decompresses and its CRC checks (a bit flip can pass the header)."""
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(CHUNK_BYTES):
+                pass
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables and JSON
+# --------------------------------------------------------------------------------------------------
+
+def read_tsv(path: str | os.PathLike, **kwargs):
     """``pandas.read_csv(path, sep='\\t', **kwargs)``; an unparsable or binary file is an ``InputError`` naming it."""
+    import pandas as pd
+
     try:
         return pd.read_csv(path, sep="\t", **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(path, None, f"not a readable tab-separated table ({type(err).__name__}: {err})") from None
 
 
-def write_tsv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs) -> None:
-    """Write ``frame`` as a tab-separated file without index, atomically."""
+def write_tsv(frame, path: str | os.PathLike, **kwargs) -> None:
+    """Write the DataFrame ``frame`` as a tab-separated file without index, atomically."""
     kwargs.setdefault("index", False)
     with atomic_open(path, "w", newline="") as handle:
         frame.to_csv(handle, sep="\t", **kwargs)
 
 
 def write_json(obj, path: str | os.PathLike) -> None:
-    """Write ``obj`` as indented, key-sorted JSON, atomically."""
+    """Write ``obj`` (numpy values allowed, :func:`to_jsonable`) as indented, key-sorted JSON, atomically."""
     with atomic_open(path, "w") as handle:
-        json.dump(obj, handle, indent=2, sort_keys=True, default=_json_default)
+        json.dump(to_jsonable(obj), handle, indent=2, sort_keys=True)
         handle.write("\n")
 
 
@@ -114,13 +171,144 @@ def read_json(path: str | os.PathLike):
         raise InputError(path, None, f"not valid JSON ({err})") from None
 
 
-def _json_default(value):
+def to_jsonable(value):
+    """``value`` with numpy scalars and arrays turned into Python numbers and lists, recursively
+    (dict keys become ``str``; tuples become lists). The one converter for every JSON the project writes."""
     import numpy as np
 
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
         return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    if isinstance(value, np.str_):
+        return str(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------
+
+FIGURE_FORMATS = ("svg", "png", "pdf")
+
+
+def save_figure(fig, path: str | os.PathLike, fmt: str = "svg") -> None:
+    """Write a matplotlib figure atomically, reproducibly: the same numbers give the same file.
+
+    ``svg``: text kept as text (searchable), a fixed hash salt for element ids and no date; ``pdf``: no
+    creation date; ``png``: 150 dpi. The figure is left open (the caller closes it).
+    """
+    import matplotlib.pyplot as plt
+
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"figure format must be one of {FIGURE_FORMATS}, got {fmt!r}")
+    with atomic_path(path) as tmp:
+        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "perturb-select"}):
+            if fmt == "svg":
+                fig.savefig(tmp, format="svg", metadata={"Date": None})
+            elif fmt == "pdf":
+                fig.savefig(tmp, format="pdf", metadata={"CreationDate": None})
+            else:
+                fig.savefig(tmp, format="png", dpi=150)
+
+
+# --------------------------------------------------------------------------------------------------
+# The npz container
+# --------------------------------------------------------------------------------------------------
+
+FORMAT_KEY = "format"
+INFO_KEY = "info"
+
+
+def save_container(path: str | os.PathLike, format_tag: str, arrays: Mapping, info: Mapping | None = None) -> None:
+    """Write a container: an uncompressed ``.npz`` with the format tag, ``arrays`` and ``info`` as JSON.
+
+    Parameters
+    ----------
+    path : path-like
+        Written atomically (:func:`atomic_open`).
+    format_tag : str
+        Names the kind and version of the file (``'perturb-select predictions v1'``); checked on reading.
+    arrays : mapping of str to array-like
+        Saved with ``numpy.savez`` in the given order (no object arrays: nothing is pickled).
+    info : mapping, optional
+        JSON-ready provenance (:func:`to_jsonable` applied), stored as the string array ``info``.
+    """
+    import numpy as np
+
+    reserved = {FORMAT_KEY, INFO_KEY} & set(arrays)
+    if reserved:
+        raise ValueError(f"array names {sorted(reserved)} are reserved")
+    payload = {FORMAT_KEY: np.array(format_tag)}
+    payload.update(arrays)
+    if info is not None:
+        payload[INFO_KEY] = np.array(json.dumps(to_jsonable(dict(info)), sort_keys=True))
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **payload)
+
+
+def load_container(path: str | os.PathLike, format_tag: str, required: Sequence[str],
+                   optional: Sequence[str] = (), *, hint: str = "") -> tuple[dict, dict]:
+    """Read a :func:`save_container` file: ``(arrays, info)``.
+
+    Parameters
+    ----------
+    path : path-like
+    format_tag : str
+        The tag the file must carry.
+    required : sequence of str
+        Arrays that must be present; ``optional`` ones are returned when present.
+    hint : str
+        Appended to the format error (e.g. ``'rerun preprocess_dataset'``).
+
+    Returns
+    -------
+    arrays : dict of str to numpy.ndarray
+        The required and present optional arrays, fully read.
+    info : dict
+        The parsed ``info`` (empty when the file has none).
+
+    Raises
+    ------
+    InputError
+        Naming the file: not a readable ``.npz`` (missing, empty, truncated, corrupt), another format tag
+        (field ``format``), a missing array (field: its name), ``info`` that is not JSON (field ``info``).
+    """
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise InputError(path, None, "not an .npz container (a single array)")
+            tag = str(data[FORMAT_KEY]) if FORMAT_KEY in data.files else None
+            if tag != format_tag:
+                what = f"its format is {tag!r}" if tag else "it has no format tag"
+                raise InputError(path, FORMAT_KEY, f"not a {format_tag!r} file ({what})" + (f"; {hint}" if hint else ""))
+            missing = [name for name in required if name not in data.files]
+            if missing:
+                raise InputError(path, missing[0], "array missing from the file")
+            arrays = {name: data[name] for name in (*required, *optional) if name in data.files}
+            text = str(data[INFO_KEY]) if INFO_KEY in data.files else None
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(path, None, "file not found") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+        raise InputError(path, None, f"not a readable .npz file ({type(err).__name__}: {err})") from None
+    if text is None:
+        return arrays, {}
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(path, INFO_KEY, f"not valid JSON ({err})") from None
+    return arrays, info

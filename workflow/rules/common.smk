@@ -3,49 +3,29 @@ import sys
 
 from snakemake.utils import validate
 
-# the library: strategy checks before any job
+# the library: the typed configuration, checked before any job
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from perturb_select.io import InputError
-from perturb_select.strategies import ACTIVE, ONE_SHOT, active_params, run_label
+from perturb_select.config import check_before_schema, load_config
+from perturb_select.experiment.strategies import ACTIVE, ONE_SHOT
+from perturb_select.gears import TRAINER_INPUTS
 
+# No config at all, or a renamed key (named with its new name), before the schema's generic messages.
+check_before_schema(config)
 validate(config, schema="../schemas/config.schema.yaml")
+CONFIG = load_config(config)
 
 GO_FILES = {"gene2go": "gene2go.gz", "obo": "go-basic.obo", "gene_info": "gene_info.gz"}
 GO_FILE_KEYS = {name: key for key, name in GO_FILES.items()}
-DATASETS = list(config["datasets"])
-STRATEGIES = list(config["experiment"]["strategies"])
-SEEDS = [int(s) for s in config["experiment"]["seeds"]]
-CYCLES = list(range(1, int(config["experiment"]["cycles"]) + 1))
-GRAPH_STRATEGIES = {"graphreach", "maxspec"}
-# Active strategies' parameters over their documented defaults; a bad block fails here, before any job.
-ACTIVE_PARAMS = {
-    name: active_params(
-        name,
-        block,
-        hops=config["gears"]["num_go_gnn_layers"],
-        cycles=config["experiment"]["cycles"],
-    )
-    for name, block in config["experiment"]["strategies"].items()
-    if name in ACTIVE
-}
-if ACTIVE_PARAMS and config["gears"].get("trainer", "batched") != "batched":
-    raise InputError(
-        "config",
-        "gears.trainer",
-        f"the active strategies {sorted(ACTIVE_PARAMS)} need the batched trainer (it scores the pool)",
-    )
+DATASETS = list(CONFIG.datasets)
+STRATEGIES = list(CONFIG.experiment.strategies)
+SEEDS = list(CONFIG.experiment.seeds)
+CYCLES = list(range(1, CONFIG.experiment.cycles + 1))
 ONE_SHOT_STRATEGIES = [s for s in STRATEGIES if s in ONE_SHOT]
 ACTIVE_STRATEGIES = [s for s in STRATEGIES if s in ACTIVE]
 # Stability analysis: R initialisation seeds on one split (the first run is the main run of that seed).
-STABILITY = config["experiment"].get("stability") or {}
-STABILITY_SPLIT = int(
-    STABILITY.get("split_seed") if STABILITY.get("split_seed") is not None else SEEDS[0]
-)
-STABILITY_RUNS = [
-    run_label(STABILITY_SPLIT, STABILITY_SPLIT + r)
-    for r in range(int(STABILITY.get("inits", 5)))
-]
+STABILITY_RUNS = CONFIG.experiment.stability_runs
+DESIGNS = list(CONFIG.designs)
 
 
 def _alternatives(names):
@@ -55,7 +35,8 @@ def _alternatives(names):
 wildcard_constraints:
     dataset="|".join(DATASETS),
     strategy="|".join(STRATEGIES),
-    seed=r"\d+(?:-\d+)?",  # a run: SEED (split and initialisation), or SPLIT-INIT (stability analysis)
+    seed=r"\d+",  # a split seed (and the initialisation seed of its main run)
+    run=r"\d+(?:-\d+)?",  # a run: SEED, or SPLIT-INIT (stability analysis)
     cycle=r"\d+",
     go_file="|".join(GO_FILES.values()),
 
@@ -90,7 +71,7 @@ def go_mirror_input(wildcards):
 
 
 def dataset_mirror_input(wildcards):
-    source = dataset_source(wildcards)
+    source = CONFIG.datasets[wildcards.dataset].source()
     return mirror_file(
         source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or "")
     )
@@ -98,72 +79,56 @@ def dataset_mirror_input(wildcards):
 
 def graph_universe_input(wildcards):
     """The optional universe gene list: an input, so editing it rebuilds the graph."""
-    universe = config["graph"].get("universe")
-    return [universe] if universe else []
+    return [CONFIG.graph.universe] if CONFIG.graph.universe else []
 
 
-def dataset_config(wildcards):
+def dataset_block(wildcards):
+    """The dataset's config block as written (``config.DatasetConfig`` in the stage)."""
     return config["datasets"][wildcards.dataset]
 
 
-def batch_size_of(wildcards):
-    """Perturbations added per cycle: the dataset's own batch_size, else experiment.batch_size."""
-    return int(
-        config["datasets"][wildcards.dataset].get(
-            "batch_size", config["experiment"]["batch_size"]
-        )
-    )
-
-
-def dataset_source(wildcards):
-    ds = dataset_config(wildcards)
-    return {
-        "url": ds.get("url"),
-        "mirror": ds.get("mirror"),
-        "mirror_name": ds.get("mirror_name"),
-        "sha256": ds.get("sha256"),
-        # GEARS-layout datasets come as archives: take their processed file out (gears_data.py)
-        "archive_member": (
-            ds.get("archive_member", "perturb_processed.h5ad")
-            if ds.get("format") == "gears"
-            else None
-        ),
-    }
+def per_cycle_of(wildcards):
+    """Perturbations added per cycle: the dataset's own value, else experiment.perturbations_per_cycle."""
+    return CONFIG.per_cycle(wildcards.dataset)
 
 
 def strategy_params(wildcards):
     """Only this strategy's block reaches its rules, so editing one selector reruns only its jobs."""
-    if wildcards.strategy in ACTIVE_PARAMS:
-        return dict(ACTIVE_PARAMS[wildcards.strategy])
-    params = dict(config["experiment"]["strategies"][wildcards.strategy] or {})
-    if wildcards.strategy in GRAPH_STRATEGIES:
-        # K = GEARS's number of GO-graph SGC layers unless the strategy block says otherwise.
-        params.setdefault("hops", config["gears"]["num_go_gnn_layers"])
-    return params
+    return dict(CONFIG.experiment.strategies[wildcards.strategy])
 
 
 def training_inputs(wildcards):
-    """What a training job reads: the binary screen and graph (batched), or GEARS's own files (cell-gears)."""
-    if config["gears"].get("trainer", "batched") == "cell-gears":
-        return {
-            "adata": f"results/data/{wildcards.dataset}/perturb_processed.h5ad",
-            "edges": "results/graph/go_jaccard.tsv",
-            "gene2go": "results/graph/gene2go.pkl",
-        }
-    return {
+    """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``)."""
+    files = {
         "screen": f"results/data/{wildcards.dataset}/screen.npz",
-        "edges": "results/graph/go_jaccard.npz",
+        "adata": f"results/data/{wildcards.dataset}/perturb_processed.h5ad",
+        "gene2go": "results/graph/gene2go.pkl",
+        # the cell-gears trainer reads the edge table as GEARS would; the others the fast .npz
+        "edges": (
+            "results/graph/go_jaccard.tsv"
+            if CONFIG.training.trainer == "cell-gears"
+            else "results/graph/go_jaccard.npz"
+        ),
     }
+    return {key: files[key] for key in TRAINER_INPUTS[CONFIG.training.trainer]}
+
+
+def run_of(wildcards):
+    """The run label of a job: ``{run}`` (selection and training rules) or ``{seed}`` (a main run)."""
+    return wildcards.get("run") or wildcards.seed
 
 
 def split_file(wildcards):
     """The split of a run's split seed (``seed{s}`` or ``seed{s}-{init}``)."""
-    return f"results/splits/{wildcards.dataset}/seed{wildcards.seed.split('-')[0]}.json"
+    return (
+        f"results/splits/{wildcards.dataset}/seed{run_of(wildcards).split('-')[0]}.json"
+    )
 
 
 def active_picks(wildcards, cycles):
+    run = run_of(wildcards)
     return [
-        f"results/select/{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.seed}/cycle{c}.tsv"
+        f"results/select/{wildcards.dataset}/{wildcards.strategy}/seed{run}/cycle{c}.tsv"
         for c in range(1, cycles + 1)
     ]
 
@@ -171,15 +136,15 @@ def active_picks(wildcards, cycles):
 def active_select_inputs(wildcards):
     """Cycle c of an active strategy: the picks of cycles 1..c-1 and what cycle c-1's model made of the pool."""
     cycle = int(wildcards.cycle)
-    params = ACTIVE_PARAMS[wildcards.strategy]
+    warmup = CONFIG.experiment.strategies[wildcards.strategy].get("warmup_cycles", 0)
     inputs = {
         "split": split_file(wildcards),
         "picks": active_picks(wildcards, cycle - 1),
     }
-    if cycle > max(1, params.get("warmup_cycles", 0)):
-        run = f"{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.seed}"
+    if cycle > max(1, warmup):
+        run = f"{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.run}"
         inputs["pool_scores"] = f"results/train/{run}/cycle{cycle - 1}/pool_scores.npz"
-    if cycle <= params.get("warmup_cycles", 0):
+    if cycle <= warmup:
         inputs["edges"] = "results/graph/go_jaccard.npz"
     return inputs
 
@@ -190,7 +155,7 @@ def active_training_picks(wildcards):
 
 def selection_input(wildcards):
     """What a cycle trains on: a one-shot ranking, or an active strategy's pick files of cycles 1..c."""
-    if wildcards.strategy in ACTIVE_PARAMS:
+    if wildcards.strategy in ACTIVE:
         return active_training_picks(wildcards)
     return f"results/select/{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.seed}.tsv"
 
@@ -202,7 +167,7 @@ def stability_runs(wildcards):
         runs[strategy] = []
         for run in STABILITY_RUNS:
             base = f"results/select/{wildcards.dataset}/{strategy}/seed{run}"
-            if strategy in ACTIVE_PARAMS:
+            if strategy in ACTIVE:
                 runs[strategy].append([f"{base}/cycle{c}.tsv" for c in CYCLES])
             else:
                 runs[strategy].append([f"{base}.tsv"])
@@ -258,14 +223,7 @@ def baseline_files(wildcards):
     )
 
 
-# optional symbol files of a design entry
-DESIGN_LISTS = ("screened", "require", "exclude")
-
-
 def design_inputs(wildcards):
     """The candidate list and the optional screened/require/exclude files of one design entry."""
-    entry = config["design"][wildcards.design]
-    return {
-        "genes": entry["genes"],
-        **{key: entry[key] for key in DESIGN_LISTS if entry.get(key)},
-    }
+    entry = CONFIG.designs[wildcards.design]
+    return {"genes": entry.genes, **entry.lists()}

@@ -1,3 +1,6 @@
+# A screen, fetched and brought into GEARS's layout (perturb_select.stages.data).
+
+
 rule fetch_dataset:
     input:
         dataset_mirror_input,
@@ -6,11 +9,11 @@ rule fetch_dataset:
     log:
         "logs/fetch_dataset/{dataset}.log",
     conda:
-        "../../envs/go.yaml"
+        "../../envs/scanpy.yaml"
     params:
-        source=dataset_source,
+        dataset=dataset_block,
     script:
-        "../../scripts/fetch_source.py"
+        "../../scripts/fetch_dataset.py"
 
 
 rule preprocess_dataset:
@@ -40,23 +43,7 @@ rule preprocess_dataset:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        dataset=dataset_config,
+        dataset=dataset_block,
         taxid=config["go"]["taxid"],
     script:
         "../../scripts/preprocess_dataset.py"
-
-
-rule split_test_set:
-    input:
-        candidates="results/data/{dataset}/candidates.tsv",
-    output:
-        "results/splits/{dataset}/seed{seed}.json",
-    log:
-        "logs/split_test_set/{dataset}/seed{seed}.log",
-    conda:
-        "../../envs/go.yaml"
-    params:
-        test_fraction=config["experiment"]["test_fraction"],
-        batch_size=batch_size_of,
-    script:
-        "../../scripts/split_test_set.py"

@@ -1,7 +1,5 @@
 # Design a screen: a candidate gene list in, ranked perturbations out (`snakemake --cores 2 design`).
-# Not part of rule all: one entry under config `design:` per list.
-
-DESIGNS = list(config.get("design") or {})
+# Not part of rule all: one entry under config `design:` per list (perturb_select.stages.design).
 
 
 rule design_screen:
@@ -20,20 +18,11 @@ rule design_screen:
         "results/benchmarks/design_screen/{design}.tsv"
     wildcard_constraints:
         design="|".join(DESIGNS) if DESIGNS else "(?!)",
-    # scanpy.yaml: scipy, pandas, goatools pinned; matplotlib comes with scanpy
     conda:
-        "../../envs/scanpy.yaml"
+        "../../envs/numeric.yaml"
     params:
-        # defaults: graphreach, K = GEARS's number of GO-graph layers, baseline seed 0
-        design=lambda w: {
-            "method": "graphreach",
-            "hops": config["gears"]["num_go_gnn_layers"],
-            "seed": 0,
-            "budget": None,
-            "cycles": None,
-            "batch": None,
-            **config["design"][w.design],
-        },
+        design=lambda w: config["design"][w.design],
+        default_hops=CONFIG.training.num_go_gnn_layers,
         taxid=config["go"]["taxid"],
     script:
         "../../scripts/design_screen.py"
@@ -51,8 +40,8 @@ rule design:
         "logs/design.log",
     localrule: True
     conda:
-        "../../envs/report.yaml"
+        "../../envs/numeric.yaml"
     params:
         designs=DESIGNS,
     script:
-        "../../scripts/design_screen.py"
+        "../../scripts/design.py"

@@ -1,3 +1,6 @@
+# The GO annotations and GEARS's Jaccard GO graph (perturb_select.stages.go).
+
+
 rule fetch_go_annotation:
     input:
         go_mirror_input,
@@ -6,11 +9,11 @@ rule fetch_go_annotation:
     log:
         "logs/fetch_go_annotation/{go_file}.log",
     conda:
-        "../../envs/go.yaml"
+        "../../envs/numeric.yaml"
     params:
         source=go_source,
     script:
-        "../../scripts/fetch_source.py"
+        "../../scripts/fetch_go_annotation.py"
 
 
 rule build_go_graph:
@@ -34,7 +37,7 @@ rule build_go_graph:
     benchmark:
         "results/benchmarks/build_go_graph.tsv"
     conda:
-        "../../envs/go.yaml"
+        "../../envs/numeric.yaml"
     params:
         graph=config["graph"],
         taxid=config["go"]["taxid"],

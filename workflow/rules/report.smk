@@ -1,3 +1,7 @@
+# The runs aggregated over seeds, compared and plotted; the stability of the picks
+# (perturb_select.stages.report).
+
+
 rule aggregate_report:
     input:
         metrics=metric_files,
@@ -62,7 +66,7 @@ rule aggregate_report:
     log:
         "logs/aggregate_report/{dataset}.log",
     conda:
-        "../../envs/report.yaml"
+        "../../envs/numeric.yaml"
     params:
         dataset="{dataset}",
     script:
@@ -83,12 +87,12 @@ rule stability:
     log:
         "logs/stability/{dataset}.log",
     conda:
-        "../../envs/report.yaml"
+        "../../envs/numeric.yaml"
     params:
         runs=stability_runs,
-        kinds={s: ("active" if s in ACTIVE_PARAMS else "one-shot") for s in STRATEGIES},
-        batch_size=batch_size_of,
-        cycles=config["experiment"]["cycles"],
+        kinds={s: ("active" if s in ACTIVE else "one-shot") for s in STRATEGIES},
+        per_cycle=per_cycle_of,
+        cycles=CONFIG.experiment.cycles,
         dataset="{dataset}",
     script:
         "../../scripts/stability.py"

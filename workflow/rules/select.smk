@@ -1,39 +1,38 @@
+# The per-seed test split and the one-shot rankings (perturb_select.stages.select).
+
+
+rule split_test_set:
+    input:
+        candidates="results/data/{dataset}/candidates.tsv",
+    output:
+        "results/splits/{dataset}/seed{seed}.json",
+    log:
+        "logs/split_test_set/{dataset}/seed{seed}.log",
+    conda:
+        "../../envs/numeric.yaml"
+    params:
+        test_fraction=CONFIG.experiment.test_fraction,
+        per_cycle=per_cycle_of,
+    script:
+        "../../scripts/split_test_set.py"
+
+
 rule select:
     input:
         edges="results/graph/go_jaccard.npz",
         split=split_file,
     output:
-        "results/select/{dataset}/{strategy}/seed{seed}.tsv",
+        "results/select/{dataset}/{strategy}/seed{run}.tsv",
     log:
-        "logs/select/{dataset}/{strategy}/seed{seed}.log",
+        "logs/select/{dataset}/{strategy}/seed{run}.log",
     benchmark:
-        "results/benchmarks/select/{dataset}/{strategy}/seed{seed}.tsv"
+        "results/benchmarks/select/{dataset}/{strategy}/seed{run}.tsv"
     wildcard_constraints:
         strategy=_alternatives(ONE_SHOT_STRATEGIES),
     conda:
-        "../../envs/go.yaml"
+        "../../envs/numeric.yaml"
     params:
         strategy_params=strategy_params,
-        batch_size=batch_size_of,
+        per_cycle=per_cycle_of,
     script:
         "../../scripts/select.py"
-
-
-rule select_active:
-    input:
-        unpack(active_select_inputs),
-    output:
-        "results/select/{dataset}/{strategy}/seed{seed}/cycle{cycle}.tsv",
-    log:
-        "logs/select_active/{dataset}/{strategy}/seed{seed}/cycle{cycle}.log",
-    benchmark:
-        "results/benchmarks/select_active/{dataset}/{strategy}/seed{seed}/cycle{cycle}.tsv"
-    wildcard_constraints:
-        strategy=_alternatives(ACTIVE_STRATEGIES),
-    conda:
-        "../../envs/active.yaml"
-    params:
-        strategy_params=strategy_params,
-        batch_size=batch_size_of,
-    script:
-        "../../scripts/select_active.py"

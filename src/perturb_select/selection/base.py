@@ -1,7 +1,7 @@
 """The result of a one-shot selector, its TSV form, and the checks every selector shares.
 
 A one-shot selector orders ``budget`` perturbations of the candidate pool once, up front; cycle ``c`` of
-the screen then trains on the first ``c * batch_size`` picks (``experiment.cycle_perturbations``).
+the screen then trains on the first ``c * per_cycle`` picks (``experiment.splits.cycle_perturbations``).
 """
 
 from __future__ import annotations
@@ -58,44 +58,44 @@ class Selection:
     def __len__(self) -> int:
         return len(self.genes)
 
-    def to_frame(self, batch_size: int) -> pd.DataFrame:
+    def to_frame(self, per_cycle: int) -> pd.DataFrame:
         """The selection as a table, one row per pick.
 
         Parameters
         ----------
-        batch_size : int
+        per_cycle : int
             Perturbations added per cycle (>= 1).
 
         Returns
         -------
         pandas.DataFrame
             Columns ``rank`` (int, 1-based), ``gene`` (str), ``cycle`` (int,
-            ``(rank - 1) // batch_size + 1``: the first cycle that trains on this pick), ``gain`` and
+            ``(rank - 1) // per_cycle + 1``: the first cycle that trains on this pick), ``gain`` and
             ``objective`` (float64).
 
         Raises
         ------
         ValueError
-            If ``batch_size < 1``.
+            If ``per_cycle < 1``.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if per_cycle < 1:
+            raise ValueError(f"per_cycle must be >= 1, got {per_cycle}")
         rank = np.arange(1, len(self.genes) + 1, dtype=np.int64)
         return pd.DataFrame(
             {
                 "rank": rank,
                 "gene": self.genes,
-                "cycle": (rank - 1) // batch_size + 1,
+                "cycle": (rank - 1) // per_cycle + 1,
                 "gain": self.gains,
                 "objective": self.objective,
             }
         )
 
 
-def write_selection(selection: Selection, path: str | os.PathLike, batch_size: int) -> None:
-    """Write ``selection.to_frame(batch_size)`` as TSV, atomically (floats with 17 significant digits,
+def write_selection(selection: Selection, path: str | os.PathLike, per_cycle: int) -> None:
+    """Write ``selection.to_frame(per_cycle)`` as TSV, atomically (floats with 17 significant digits,
     so ``read_selection`` gives back the same values bit for bit)."""
-    write_tsv(selection.to_frame(batch_size), path, float_format="%.17g")
+    write_tsv(selection.to_frame(per_cycle), path, float_format="%.17g")
 
 
 def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Selection:
@@ -118,7 +118,7 @@ def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Sele
     ------
     InputError
         If a column is missing, ranks are not 1..n in order, a gene is empty or repeated, cycles do
-        not follow one batch size, or a gain/objective is not a number.
+        not follow one number of perturbations per cycle, or a gain/objective is not a number.
     """
     path = os.fspath(path)
     frame = read_tsv(
@@ -138,10 +138,10 @@ def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Sele
         raise InputError(path, "gene", f"genes picked twice: {sorted(set(genes[genes.duplicated()]))[:10]}")
     cycle = pd.to_numeric(frame["cycle"], errors="coerce")
     if n:
-        batch_size = int((cycle == 1).sum())
-        expected = (np.arange(n) // max(batch_size, 1)) + 1
-        if batch_size < 1 or not np.array_equal(cycle.to_numpy(), expected):
-            raise InputError(path, "cycle", "cycles must be (rank - 1) // batch_size + 1 for one batch size")
+        per_cycle = int((cycle == 1).sum())
+        expected = (np.arange(n) // max(per_cycle, 1)) + 1
+        if per_cycle < 1 or not np.array_equal(cycle.to_numpy(), expected):
+            raise InputError(path, "cycle", "cycles must be (rank - 1) // per_cycle + 1 for one number of perturbations per cycle")
     values = {}
     for column in ("gain", "objective"):
         values[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)

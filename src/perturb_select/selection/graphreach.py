@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..graph import KnowledgeGraph, covered_by, perturbation_fields
+from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
 from .base import Selection, sorted_candidates, starting_set
 
 

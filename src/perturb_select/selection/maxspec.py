@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.linalg as sla
 
-from ..graph import KnowledgeGraph, covered_by, perturbation_fields, sgc_operator
+from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields, sgc_operator
 from .base import Selection, sorted_candidates, starting_set
 
 DIRECTIONS = ("maximize", "minimize")
@@ -35,33 +35,6 @@ PREFILTER_FACTOR = 8
 PREFILTER_MIN = 64
 # Dense receptive-field blocks up to this size are kept between steps (at most m * 128^2 * 8 B).
 MAX_CACHED_FIELD = 128
-
-
-def spectral_norm(matrix: sp.spmatrix) -> float:
-    """Largest singular value of a square sparse matrix, deterministically.
-
-    The same computation as every exact evaluation of MaxSpec's criterion (``_top_singular_triplet``):
-    dense ``numpy.linalg.svd`` up to ``DENSE_MAX_ROWS`` rows, else Lanczos on ``M^T M`` started from
-    the constant vector. The constant start suits ``P``: it is non-negative, so its top singular vectors
-    are non-negative (Perron-Frobenius) and never orthogonal to the start vector.
-
-    Parameters
-    ----------
-    matrix : scipy.sparse matrix, shape (r, r)
-
-    Returns
-    -------
-    float
-        ``||matrix||_2``; 0.0 for an empty matrix.
-    """
-    if matrix.shape[0] == 0:
-        return 0.0
-    return _top_singular_triplet(sp.csr_matrix(matrix), None)[0]
-
-
-def restricted_norm(operator: sp.csr_matrix, nodes: np.ndarray) -> float:
-    """``||operator[nodes][:, nodes]||_2`` for sorted node indices ``nodes`` (int64, shape (r,))."""
-    return spectral_norm(operator[nodes][:, nodes])
 
 
 def maxspec(
@@ -170,104 +143,136 @@ def maxspec(
         raise ValueError(f"shortlist must be a positive integer or None, got {shortlist!r}")
     names = sorted_candidates(candidates, budget, source)
     screened, required_rows = starting_set(names, screened, required, budget, source)
-    # rows: the candidates, then the screened perturbations (the starting set)
-    fields = perturbation_fields(graph, names + screened, hops, source)  # (m + s, n) bool csr
-    # Only nodes of some field ever enter c(S): restrict P to them once (the kept indices are sorted,
-    # so every restricted matrix is the same as when slicing the whole operator).
-    universe = np.flatnonzero(np.diff(fields.tocsc().indptr))
-    fields = fields[:, universe].tocsr()
-    start_reached = covered_by(fields[len(names):], universe.size)
-    fields = fields[: len(names)]
-    counts = fields.astype(np.float64)
-    operator = sgc_operator(graph)[universe][:, universe].tocsr()
-    operator_t = operator.T.tocsr()
-    sign = 1.0 if direction == "maximize" else -1.0
-    prefilter = None if shortlist is None else max(PREFILTER_MIN, PREFILTER_FACTOR * int(shortlist))
-
-    m, r = fields.shape
-    available = np.ones(m, dtype=bool)
-    seen = np.zeros(m)  # c(S_t + {v}) at the last step t that evaluated v: a lower bound of later values
-    # top singular triplet (current, left, right) of P[R(S), R(S)], zero outside R(S)
-    reached = start_reached
-    current, left, right = _restricted_triplet(operator, reached)
-    start_value = current
-    blocks = {}  # candidate -> dense P[R(v), R(v)], for the Ritz step
-    order, objective = [], []
+    state = _GreedyState.start(graph, names, screened, hops, source,
+                               sign=1.0 if direction == "maximize" else -1.0, shortlist=shortlist)
+    start_value = state.current
     for row in required_rows:
-        reached = reached | covered_by(fields[int(row)], r)
-        current, left, right = _restricted_triplet(operator, reached)
-        order.append(int(row))
-        objective.append(current)
-        available[row] = False
-    for step in range(len(order), budget):
-        unreached = (~reached).astype(np.float64)
-        new = np.rint(counts @ unreached).astype(np.int64)
-        pool = np.flatnonzero(available & (new > 0))
-        if pool.size == 0:  # everything reachable is reached: c stays, the first available wins
-            best = int(np.flatnonzero(available)[0])
-            order.append(best)
-            objective.append(current)
-            available[best] = False
-            continue
-        starts = {}
-        if prefilter is not None and reached.any() and pool.size > shortlist:
-            # 1. power-step bound for the whole pool, in two sparse products
-            projected_left = operator_t @ left  # (P^T x)[j]: coupling of node j to the left vector
-            projected_right = operator @ right
-            along_left = projected_left**2 * unreached
-            along_right = projected_right**2 * unreached
-            pool_counts = counts[pool]
-            bound = np.sqrt(current**2 + np.maximum(pool_counts @ along_left, pool_counts @ along_right))
-            bound = np.maximum(bound, seen[pool])
-            pool = pool[np.lexsort((pool, -new[pool], -sign * bound))][:prefilter]
-            # 2. Ritz value on the compressed operator
-            ritz = np.empty(pool.size)
-            for i, position in enumerate(pool):
-                field_nodes = fields.indices[fields.indptr[position] : fields.indptr[position + 1]]
-                fresh = ~reached[field_nodes]
-                added = field_nodes[fresh]
-                block = blocks.get(position)
-                if block is None:  # P[R(v), R(v)] dense; kept for small fields (K = 1: <= 21 nodes)
-                    block = operator[field_nodes][:, field_nodes].toarray()
-                    if field_nodes.size <= MAX_CACHED_FIELD:
-                        blocks[position] = block
-                ritz[i], starts[position] = _ritz(current, projected_left[added], projected_right[added],
-                                                  block[np.ix_(fresh, fresh)], right, added)
-            pool = pool[np.lexsort((pool, -new[pool], -sign * ritz))][:shortlist]
-        best, best_value, best_new, best_triplet = -1, 0.0, -1, None
-        for position in sorted(int(p) for p in pool):
-            union = reached.copy()
-            union[_new_nodes(fields, position, reached)] = True
-            members = np.flatnonzero(union)
-            start = starts.get(position)
-            triplet = _top_singular_triplet(operator[members][:, members],
-                                            None if start is None else start[members])
-            value = triplet[0]
-            seen[position] = max(seen[position], value)
-            difference = sign * (value - best_value)
-            tolerance = TIE_RTOL * max(abs(best_value), 1.0)
-            new_nodes = int(new[position])
-            if best < 0 or difference > tolerance or (abs(difference) <= tolerance and new_nodes > best_new):
-                best, best_value, best_new, best_triplet = position, value, new_nodes, (members, triplet)
-        order.append(best)
-        objective.append(best_value)
-        available[best] = False
-        reached[_new_nodes(fields, best, reached)] = True
-        current = best_value
-        members, (_, left_sub, right_sub) = best_triplet
-        left, right = np.zeros(r), np.zeros(r)
-        left[members], right[members] = left_sub, right_sub
-    objective = np.asarray(objective, dtype=np.float64)
+        state.take_required(int(row))
+    for _ in range(len(state.order), budget):
+        state.step()
+    objective = np.asarray(state.objective, dtype=np.float64)
     params = {"hops": int(hops), "direction": direction, "shortlist": shortlist}
     if screened or required_rows.size:
         params.update(screened=len(screened), required=int(required_rows.size), start_objective=start_value)
     return Selection(
         strategy="maxspec",
-        genes=[names[i] for i in order],
+        genes=[names[i] for i in state.order],
         gains=np.diff(objective, prepend=start_value),
         objective=objective,
         params=params,
     )
+
+
+class _GreedyState:
+    """The greedy's state: the reached nodes, the current criterion with its top singular triplet, the
+    picks so far, and per candidate the best value seen (a lower bound of later values)."""
+
+    def __init__(self, fields, operator, reached, sign, shortlist):
+        self.fields = fields  # (m, r) bool csr over the universe of reachable nodes
+        self.counts = fields.astype(np.float64)
+        self.operator = operator
+        self.operator_t = operator.T.tocsr()
+        self.sign, self.shortlist = sign, shortlist
+        self.prefilter = None if shortlist is None else max(PREFILTER_MIN, PREFILTER_FACTOR * int(shortlist))
+        m, r = fields.shape
+        self.available = np.ones(m, dtype=bool)
+        self.seen = np.zeros(m)
+        self.reached = reached
+        self.current, self.left, self.right = _restricted_triplet(operator, reached)
+        self.blocks = {}  # candidate -> dense P[R(v), R(v)], for the Ritz step
+        self.order, self.objective = [], []
+
+    @classmethod
+    def start(cls, graph, names, screened, hops, source, sign, shortlist):
+        """Fields of the candidates over the nodes some field reaches, started from the screened set."""
+        fields = perturbation_fields(graph, names + screened, hops, source)  # (m + s, n) bool csr
+        # Only nodes of some field ever enter c(S): restrict P to them once (the kept indices are sorted,
+        # so every restricted matrix is the same as when slicing the whole operator).
+        universe = np.flatnonzero(np.diff(fields.tocsc().indptr))
+        fields = fields[:, universe].tocsr()
+        start_reached = covered_by(fields[len(names):], universe.size)
+        operator = sgc_operator(graph)[universe][:, universe].tocsr()
+        return cls(fields[: len(names)], operator, start_reached, sign, shortlist)
+
+    def take_required(self, row: int) -> None:
+        self.reached = self.reached | covered_by(self.fields[row], self.fields.shape[1])
+        self.current, self.left, self.right = _restricted_triplet(self.operator, self.reached)
+        self.order.append(row)
+        self.objective.append(self.current)
+        self.available[row] = False
+
+    def step(self) -> None:
+        """One greedy pick: shortlist by the two lower bounds, then the exact criterion on the shortlist."""
+        unreached = (~self.reached).astype(np.float64)
+        new = np.rint(self.counts @ unreached).astype(np.int64)
+        pool = np.flatnonzero(self.available & (new > 0))
+        if pool.size == 0:  # everything reachable is reached: c stays, the first available wins
+            best = int(np.flatnonzero(self.available)[0])
+            self.order.append(best)
+            self.objective.append(self.current)
+            self.available[best] = False
+            return
+        starts = {}
+        if self.prefilter is not None and self.reached.any() and pool.size > self.shortlist:
+            pool, starts = self._shortlisted(pool, new, unreached)
+        best, best_value, members, (_, left_sub, right_sub) = self._best_exact(pool, new, starts)
+        self.order.append(best)
+        self.objective.append(best_value)
+        self.available[best] = False
+        self.reached[_new_nodes(self.fields, best, self.reached)] = True
+        self.current = best_value
+        r = self.fields.shape[1]
+        self.left, self.right = np.zeros(r), np.zeros(r)
+        self.left[members], self.right[members] = left_sub, right_sub
+
+    def _shortlisted(self, pool, new, unreached):
+        """The ``shortlist`` best of ``pool`` by the power-step bound, then the Ritz value (with the Ritz
+        vectors that warm-start the exact solves)."""
+        fields, sign = self.fields, self.sign
+        # 1. power-step bound for the whole pool, in two sparse products
+        projected_left = self.operator_t @ self.left  # (P^T x)[j]: coupling of node j to the left vector
+        projected_right = self.operator @ self.right
+        along_left = projected_left**2 * unreached
+        along_right = projected_right**2 * unreached
+        pool_counts = self.counts[pool]
+        bound = np.sqrt(self.current**2 + np.maximum(pool_counts @ along_left, pool_counts @ along_right))
+        bound = np.maximum(bound, self.seen[pool])
+        pool = pool[np.lexsort((pool, -new[pool], -sign * bound))][: self.prefilter]
+        # 2. Ritz value on the compressed operator
+        ritz = np.empty(pool.size)
+        starts = {}
+        for i, position in enumerate(pool):
+            field_nodes = fields.indices[fields.indptr[position] : fields.indptr[position + 1]]
+            fresh = ~self.reached[field_nodes]
+            added = field_nodes[fresh]
+            block = self.blocks.get(position)
+            if block is None:  # P[R(v), R(v)] dense; kept for small fields (K = 1: <= 21 nodes)
+                block = self.operator[field_nodes][:, field_nodes].toarray()
+                if field_nodes.size <= MAX_CACHED_FIELD:
+                    self.blocks[position] = block
+            ritz[i], starts[position] = _ritz(self.current, projected_left[added], projected_right[added],
+                                              block[np.ix_(fresh, fresh)], self.right, added)
+        return pool[np.lexsort((pool, -new[pool], -sign * ritz))][: self.shortlist], starts
+
+    def _best_exact(self, pool, new, starts):
+        """The candidate of ``pool`` with the best exact criterion (ties: reach gain, then position)."""
+        best, best_value, best_new, best_triplet = -1, 0.0, -1, None
+        for position in sorted(int(p) for p in pool):
+            union = self.reached.copy()
+            union[_new_nodes(self.fields, position, self.reached)] = True
+            members = np.flatnonzero(union)
+            start = starts.get(position)
+            triplet = _top_singular_triplet(self.operator[members][:, members],
+                                            None if start is None else start[members])
+            value = triplet[0]
+            self.seen[position] = max(self.seen[position], value)
+            difference = self.sign * (value - best_value)
+            tolerance = TIE_RTOL * max(abs(best_value), 1.0)
+            new_nodes = int(new[position])
+            if best < 0 or difference > tolerance or (abs(difference) <= tolerance and new_nodes > best_new):
+                best, best_value, best_new, best_triplet = position, value, new_nodes, (members, triplet)
+        members, triplet = best_triplet
+        return best, best_value, members, triplet
 
 
 def _restricted_triplet(operator: sp.csr_matrix, reached: np.ndarray):

@@ -1,0 +1,610 @@
+"""Typed configuration blocks: the single home of every default of the workflow and the command line.
+
+Each block of ``config/*.yaml`` becomes one frozen dataclass through its ``from_config``, which fills the
+defaults, checks types and ranges, and names the offending key in an ``InputError`` (source ``config``,
+field ``<block>.<key>``). The JSON schema (``workflow/schemas/config.schema.yaml``) checks the file's shape
+before any job and documents the same defaults; ``tests/test_config.py`` asserts that they agree.
+
+Blocks: :class:`GraphConfig` (``graph:`` and ``go.taxid``), :class:`DatasetConfig` (one entry of
+``datasets:``), :class:`ExperimentConfig` (``experiment:``, with :class:`StabilityConfig`),
+:class:`DesignConfig` (one entry of ``design:``) and :class:`TrainingConfig` (``gears:``).
+
+Keys renamed since 0.1 (``RENAMED_KEYS``) are refused by :func:`check_renamed_keys` with their new name.
+This module imports no numpy, torch or pandas: the Snakefile and the command line read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+from .io import InputError
+
+# --------------------------------------------------------------------------------------------------
+# Renamed keys
+# --------------------------------------------------------------------------------------------------
+
+#: Old key path -> (new key, why). ``*`` stands for any dataset or design name.
+RENAMED_KEYS = {
+    "experiment.batch_size": ("perturbations_per_cycle", "perturbations added per cycle"),
+    "datasets.*.batch_size": ("perturbations_per_cycle", "perturbations added per cycle for this dataset"),
+    "design.*.batch": ("perturbations_per_cycle", "perturbations per cycle of the design"),
+    "gears.batch_size": ("cells_per_step", "cells per GEARS training step"),
+    "gears.test_batch_size": ("cells_per_prediction_step", "cells per forward pass when predicting"),
+}
+
+
+def check_before_schema(config: Mapping) -> None:
+    """What the JSON schema cannot say clearly: no configuration at all, and keys that were renamed.
+
+    Raises
+    ------
+    InputError
+        Source ``config``: empty (no ``--configfile`` and no default), or a renamed key
+        (:func:`check_renamed_keys`).
+    """
+    if not config:
+        raise InputError("config", None, "no configuration: pass --configfile FILE (in the repository, "
+                         "profiles/default makes config/config.yaml the default)")
+    check_renamed_keys(config)
+
+
+def check_renamed_keys(config: Mapping) -> None:
+    """Refuse a key that was renamed, naming the new one (before the schema's generic message).
+
+    Raises
+    ------
+    InputError
+        Source ``config``, field the old key path, e.g. ``experiment.batch_size: renamed to
+        experiment.perturbations_per_cycle (perturbations added per cycle)``.
+    """
+    for old, (new, meaning) in RENAMED_KEYS.items():
+        *parents, leaf = old.split(".")
+        blocks = [((), config)]
+        for part in parents:  # follow the path; '*' fans out over every entry of the block
+            blocks = [((*path, name), child) for path, node in blocks if isinstance(node, Mapping)
+                      for name, child in (node.items() if part == "*" else [(part, node.get(part))])]
+        for path, node in blocks:
+            if isinstance(node, Mapping) and leaf in node:
+                where = ".".join(path)
+                raise InputError("config", f"{where}.{leaf}", f"renamed to {where}.{new} ({meaning})")
+
+
+#: NCBI taxonomy id of human, the default species of the GO files.
+HUMAN_TAXID = 9606
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared checks
+# --------------------------------------------------------------------------------------------------
+
+def _bad(field_path: str, problem: str) -> InputError:
+    return InputError("config", field_path, problem)
+
+
+def _integer(value, field_path: str, minimum: int | None = None, optional: bool = False):
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise _bad(field_path, f"must be an integer{bound}{' or null' if optional else ''}, got {value!r}")
+    return value
+
+
+def _number(value, field_path: str, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(field_path, f"must be a number, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise _bad(field_path, f"must lie in {left}{low if low is not None else '-inf'}, "
+                               f"{high if high is not None else 'inf'}{right}, got {value!r}")
+    return float(value)
+
+
+def _choice(value, choices, field_path: str):
+    if value not in choices:
+        raise _bad(field_path, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _unknown_keys(block: Mapping, known: set, where: str) -> None:
+    unknown = sorted(set(block) - known)
+    if unknown:
+        raise _bad(f"{where}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _field_names(cls) -> set:
+    return {f.name for f in fields(cls) if f.init}
+
+
+# --------------------------------------------------------------------------------------------------
+# graph: GEARS's Jaccard GO graph
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """How GEARS's GO graph is built (``gears/utils.py::make_GO``; the ``build_go_graph`` stage, ``design``
+    and ``perturb-select graph`` all build it from this one object).
+
+    Attributes
+    ----------
+    k : int
+        Most similar other genes kept per gene (GEARS: ``num_similar_genes_go_graph=20``).
+    threshold : float
+        Jaccard similarities kept strictly above this, in [0, 1) (GEARS: 0.1).
+    taxid : int
+        NCBI taxonomy id of the annotations (``go.taxid``; 9606 human).
+    evidence_codes, namespaces : tuple of str or None
+        Keep only these gene2go evidence codes / GO namespaces (None: all, as GEARS's pickle).
+    universe : str or None
+        A gene list file restricting the graph's genes.
+    """
+
+    k: int = 20
+    threshold: float = 0.1
+    taxid: int = HUMAN_TAXID
+    evidence_codes: tuple[str, ...] | None = None
+    namespaces: tuple[str, ...] | None = None
+    universe: str | None = None
+
+    def __post_init__(self):
+        _integer(self.k, "graph.k", 1)
+        _number(self.threshold, "graph.threshold", 0.0, 1.0, high_open=True)
+        _integer(self.taxid, "go.taxid", 1)
+        for name in ("evidence_codes", "namespaces"):
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, str) or not all(isinstance(v, str) for v in value) or not value:
+                    raise _bad(f"graph.{name}", f"must be a non-empty list of strings or null, got {value!r}")
+                object.__setattr__(self, name, tuple(value))
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "GraphConfig":
+        """From the whole config: the ``graph:`` block and ``go.taxid``."""
+        return cls.from_block(config.get("graph") or {}, (config.get("go") or {}).get("taxid"))
+
+    @classmethod
+    def from_block(cls, block: Mapping, taxid: int | None = None) -> "GraphConfig":
+        """From the ``graph:`` block and the taxonomy id (``go.taxid``; None: the default)."""
+        block = dict(block or {})
+        _unknown_keys(block, _field_names(cls) - {"taxid"}, "graph")
+        return cls(**block, taxid=cls.taxid if taxid is None else taxid)
+
+    def cache_params(self) -> dict:
+        """The parameters a cached graph is keyed by (with the input files' content)."""
+        return {"k": int(self.k), "threshold": float(self.threshold), "taxid": int(self.taxid),
+                **({"evidence_codes": list(self.evidence_codes)} if self.evidence_codes else {}),
+                **({"namespaces": list(self.namespaces)} if self.namespaces else {}),
+                **({"universe": self.universe} if self.universe else {})}
+
+    def record(self) -> dict:
+        """The build parameters as written to ``go_jaccard.stats.json`` (``params``)."""
+        return {"k": self.k, "threshold": self.threshold,
+                "evidence_codes": list(self.evidence_codes) if self.evidence_codes is not None else None,
+                "namespaces": list(self.namespaces) if self.namespaces is not None else None,
+                "universe": self.universe}
+
+
+#: Environment variable naming the graph cache folder (default ``$XDG_CACHE_HOME/perturb-select``).
+GRAPH_CACHE_ENV = "PERTURB_SELECT_CACHE"
+#: The GO files looked for in a GO directory, first match wins: the mirror's names (config/config.yaml
+#: ``mirror_name``), then the names the pipeline fetches them under (``resources/go/``).
+GO_FILE_NAMES = {
+    "gene2go": ("gene2go_human.gz", "gene2go.gz"),
+    "obo": ("go-basic.obo",),
+    "gene_info": ("Homo_sapiens.gene_info.gz", "gene_info.gz"),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# datasets: one screen
+# --------------------------------------------------------------------------------------------------
+
+DATASET_FORMATS = ("raw", "gears")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One entry of ``datasets:``.
+
+    Attributes
+    ----------
+    name : str
+    format : {'raw', 'gears'}
+        ``raw``: a raw-count screen processed here (``screens.raw``); ``gears``: GEARS's own
+        ``perturb_processed.h5ad``, or an archive holding it (``screens.published``).
+    url, mirror, mirror_name, sha256
+        Where the file comes from (``knowledge.fetch.fetch_source``).
+    archive_member : str
+        ``format: gears``: the file taken from the archive.
+    perturbations_per_cycle : int or None
+        This dataset's perturbations per cycle (None: ``experiment.perturbations_per_cycle``).
+    perturbation_key, control_label, cell_type
+        Raw screens: the ``obs`` column of the targets, the label of control cells, the cell type.
+    max_cells_per_condition, min_cells_per_condition, n_top_genes, seed
+        Raw screens: cell cap per condition (seeded), minimum cells, optional HVG count.
+    """
+
+    name: str
+    format: str = "raw"
+    url: str | None = None
+    mirror: str | None = None
+    mirror_name: str | None = None
+    sha256: str | None = None
+    archive_member: str = "perturb_processed.h5ad"
+    perturbations_per_cycle: int | None = None
+    perturbation_key: str = "perturbation"
+    control_label: str = "non-targeting"
+    cell_type: str | None = None
+    max_cells_per_condition: int | None = None
+    min_cells_per_condition: int = 1
+    n_top_genes: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        where = f"datasets.{self.name}"
+        _choice(self.format, DATASET_FORMATS, f"{where}.format")
+        if self.format == "raw" and not self.cell_type:
+            raise _bad(f"{where}.cell_type", "a raw-count screen needs its cell type")
+        _integer(self.perturbations_per_cycle, f"{where}.perturbations_per_cycle", 1, optional=True)
+        _integer(self.min_cells_per_condition, f"{where}.min_cells_per_condition", 1)
+        _integer(self.max_cells_per_condition, f"{where}.max_cells_per_condition", 2, optional=True)
+        _integer(self.n_top_genes, f"{where}.n_top_genes", 2, optional=True)
+        _integer(self.seed, f"{where}.seed", 0)
+
+    @classmethod
+    def from_config(cls, name: str, block: Mapping) -> "DatasetConfig":
+        block = dict(block or {})
+        _unknown_keys(block, _field_names(cls) - {"name"}, f"datasets.{name}")
+        return cls(name=name, **block)
+
+    def source(self) -> dict:
+        """Keyword arguments of the fetch stage: url, mirror, mirror_name, sha256, archive_member
+        (``None`` for a raw screen: the file is taken as it is)."""
+        return {"url": self.url, "mirror": self.mirror, "mirror_name": self.mirror_name, "sha256": self.sha256,
+                "archive_member": self.archive_member if self.format == "gears" else None}
+
+
+# --------------------------------------------------------------------------------------------------
+# experiment: seeds, split, cycles, strategies, stability
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StabilityConfig:
+    """``experiment.stability``: the paper's Figure 1, ``inits`` initialisation seeds on one split.
+
+    Attributes
+    ----------
+    inits : int
+        Initialisation seeds ``split_seed, split_seed + 1, ...``; fewer than 2 = no analysis.
+    split_seed : int or None
+        The split (None: the first of ``experiment.seeds``); its first initialisation is that seed's main run.
+    """
+
+    inits: int = 5
+    split_seed: int | None = None
+
+    def __post_init__(self):
+        _integer(self.inits, "experiment.stability.inits", 0)
+        _integer(self.split_seed, "experiment.stability.split_seed", 0, optional=True)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """``experiment:``.
+
+    Attributes
+    ----------
+    seeds : tuple of int
+        One fixed test split per seed (also the initialisation seed of the seed's main run).
+    cycles : int
+    perturbations_per_cycle : int
+        Perturbations added per cycle (a dataset may set its own).
+    test_fraction : float
+        Share of candidates held out per seed (``experiment.splits.split_test_set``).
+    strategies : dict of str to dict
+        Strategy name -> its parameters: one-shot blocks as written plus ``hops`` for the graph
+        selectors (default ``gears.num_go_gnn_layers``), active blocks over their documented defaults
+        (``experiment.strategies.active_params``).
+    stability : StabilityConfig
+    """
+
+    seeds: tuple[int, ...]
+    cycles: int
+    perturbations_per_cycle: int
+    strategies: dict = field(default_factory=dict)
+    test_fraction: float = 0.1
+    stability: StabilityConfig = field(default_factory=StabilityConfig)
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "ExperimentConfig":
+        """From the whole config (strategy defaults need ``gears.num_go_gnn_layers``).
+
+        Raises
+        ------
+        InputError
+            Naming ``experiment.<key>`` or ``experiment.strategies.<name>[.<key>]``.
+        """
+        from .experiment.strategies import strategy_params
+
+        block = dict(config.get("experiment") or {})
+        _unknown_keys(block, _field_names(cls), "experiment")
+        for key in ("seeds", "cycles", "perturbations_per_cycle", "strategies"):
+            if key not in block:
+                raise _bad(f"experiment.{key}", "missing")
+        seeds = block["seeds"]
+        if not isinstance(seeds, (list, tuple)) or not seeds:
+            raise _bad("experiment.seeds", f"must be a non-empty list of integers, got {seeds!r}")
+        for seed in seeds:
+            _integer(seed, "experiment.seeds", 0)
+        if len(set(seeds)) != len(seeds):
+            raise _bad("experiment.seeds", "a seed is listed twice")
+        cycles = _integer(block["cycles"], "experiment.cycles", 1)
+        per_cycle = _integer(block["perturbations_per_cycle"], "experiment.perturbations_per_cycle", 1)
+        test_fraction = _number(block.get("test_fraction", cls.test_fraction), "experiment.test_fraction",
+                                0.0, 1.0, low_open=True, high_open=True)
+        stability_block = dict(block.get("stability") or {})
+        _unknown_keys(stability_block, _field_names(StabilityConfig), "experiment.stability")
+        hops = TrainingConfig.from_config(config.get("gears") or {}).num_go_gnn_layers
+        strategies = dict(block["strategies"] or {})
+        if not strategies:
+            raise _bad("experiment.strategies", "no strategy")
+        params = {name: strategy_params(name, strategies[name], hops=hops, cycles=cycles) for name in strategies}
+        return cls(seeds=tuple(int(s) for s in seeds), cycles=cycles, perturbations_per_cycle=per_cycle,
+                   strategies=params, test_fraction=test_fraction, stability=StabilityConfig(**stability_block))
+
+    def per_cycle(self, dataset: DatasetConfig | None = None) -> int:
+        """Perturbations per cycle for ``dataset`` (its own value, else the experiment's)."""
+        if dataset is not None and dataset.perturbations_per_cycle is not None:
+            return dataset.perturbations_per_cycle
+        return self.perturbations_per_cycle
+
+    @property
+    def stability_split(self) -> int:
+        """The split seed of the stability analysis."""
+        split = self.stability.split_seed
+        return self.seeds[0] if split is None else split
+
+    @property
+    def stability_runs(self) -> list[str]:
+        """Run labels of the stability analysis (``experiment.strategies.run_label``)."""
+        from .experiment.strategies import run_label
+
+        split = self.stability_split
+        return [run_label(split, split + r) for r in range(self.stability.inits)]
+
+
+# --------------------------------------------------------------------------------------------------
+# design: one screen to design from a gene list
+# --------------------------------------------------------------------------------------------------
+
+DESIGN_METHODS = ("graphreach", "maxspec")
+#: Optional symbol files of a design entry.
+DESIGN_LISTS = ("screened", "require", "exclude")
+
+
+@dataclass(frozen=True)
+class DesignConfig:
+    """One entry of ``design:`` (the ``design_screen`` rule; ``perturb-select design`` takes the same).
+
+    Attributes
+    ----------
+    name : str
+    genes : str
+        Candidate symbols or pairs ``A+B``, one per line.
+    budget : int or None
+        Perturbations to pick; or ``cycles`` and ``perturbations_per_cycle`` (budget = their product).
+    screened, require, exclude : str or None
+        Symbol files: already screened (their coverage is the start), picked first, never picked.
+    method : {'graphreach', 'maxspec'}
+    hops : int or None
+        Receptive-field radius K (None: ``gears.num_go_gnn_layers``, filled in by ``from_config``).
+    seed : int
+        Seed of the random-order baseline of the coverage plot.
+    """
+
+    name: str
+    genes: str
+    budget: int | None = None
+    cycles: int | None = None
+    perturbations_per_cycle: int | None = None
+    screened: str | None = None
+    require: str | None = None
+    exclude: str | None = None
+    method: str = "graphreach"
+    hops: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        _choice(self.method, DESIGN_METHODS, f"design.{self.name}.method")
+        for name, minimum in (("hops", 0), ("budget", 1), ("cycles", 1), ("perturbations_per_cycle", 1)):
+            _integer(getattr(self, name), f"design.{self.name}.{name}", minimum, optional=True)
+        _integer(self.seed, f"design.{self.name}.seed", 0)
+
+    @classmethod
+    def from_config(cls, name: str, block: Mapping, *, default_hops: int) -> "DesignConfig":
+        """From one ``design:`` entry; ``hops`` defaults to ``default_hops`` (``gears.num_go_gnn_layers``)."""
+        block = dict(block or {})
+        _unknown_keys(block, _field_names(cls) - {"name"}, f"design.{name}")
+        if block.get("hops") is None:
+            block["hops"] = int(default_hops)
+        return cls(name=name, **block)
+
+    def lists(self) -> dict:
+        """The optional symbol files that are set, ``{'screened': path, ...}``."""
+        return {key: getattr(self, key) for key in DESIGN_LISTS if getattr(self, key)}
+
+
+# --------------------------------------------------------------------------------------------------
+# gears: GEARS training
+# --------------------------------------------------------------------------------------------------
+
+#: The trainers (``perturb_select.gears.TRAINERS`` implements them) and those that score the pool for the
+#: active strategies.
+TRAINERS = ("batched", "cell-gears")
+POOL_SCORING_TRAINERS = ("batched",)
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything one GEARS training job needs to know besides its data (the ``gears:`` block).
+
+    Defaults are GEARS's own (cell-gears 0.1.2): ``GEARS.model_initialize`` (hidden 64, 1 GO-graph SGC
+    layer, co-expression graph k = 20 at |r| > 0.4, ``direction_lambda`` 0.1, ``uncertainty_reg`` 1),
+    ``GEARS.train`` (20 epochs, Adam lr 1e-3, weight decay 5e-4, ``StepLR(step_size=1, gamma=0.5)``,
+    gradient values clipped at 1.0) and ``PertData.get_dataloader`` (32 cells per step, last incomplete
+    batch dropped).
+
+    Attributes
+    ----------
+    trainer : {'batched', 'cell-gears'}
+        The trainer (``perturb_select.gears.TRAINERS``): ``batched`` (default) or cell-gears's own
+        ``PertData``/``GEARS.train`` (the reference).
+    epochs, cells_per_step, lr, weight_decay, lr_decay
+        The schedule: Adam over steps of ``cells_per_step`` cells, learning rate multiplied by
+        ``lr_decay`` after every epoch (``StepLR`` step 1; GEARS: 0.5).
+    cells_per_prediction_step : int
+        Cells per forward pass when predicting. It matters slightly: ``GEARS_Model``'s co-expression
+        ``SGConv`` gets an ``edge_index`` over the first ``num_genes`` rows of the batch, so only the first
+        cell of each batch receives co-expression messages (cell-gears 0.1.2 behaviour, kept as it is).
+    hidden_size, num_go_gnn_layers, direction_lambda, coexpress_k, coexpress_threshold
+        ``GEARS.model_initialize`` arguments (``num_similar_genes_co_express_graph``,
+        ``coexpress_threshold``).
+    uncertainty, uncertainty_reg
+        GEARS's uncertainty head and the weight of its loss term.
+    val_fraction : float
+        Share of a cycle's training perturbations held out for validation (model selection by top-20
+        DE MSE): ``max(1, round(val_fraction * n))``.
+    eval_train : bool
+        Also evaluate the training set after every epoch (``GEARS.train`` always does; off by default:
+        it costs about as much as the epoch and selects nothing).
+    device : {'auto', 'cpu', 'cuda', 'cuda:N'}
+    use_subgraph : bool
+        Train on the receptive field of the cycle's genes (same model, far cheaper).
+    threads : int
+        torch CPU threads of the job.
+    gpus : int
+        GPUs a training job asks the scheduler for (workflow only; 0 on CPU clusters).
+    """
+
+    trainer: str = "batched"
+    epochs: int = 20
+    cells_per_step: int = 32
+    cells_per_prediction_step: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    lr_decay: float = 0.5
+    hidden_size: int = 64
+    num_go_gnn_layers: int = 1
+    direction_lambda: float = 0.1
+    coexpress_k: int = 20
+    coexpress_threshold: float = 0.4
+    uncertainty: bool = False
+    uncertainty_reg: float = 1.0
+    val_fraction: float = 0.1
+    eval_train: bool = False
+    device: str = "auto"
+    use_subgraph: bool = True
+    threads: int = 1
+    gpus: int = 0
+
+    def __post_init__(self):
+        _choice(self.trainer, TRAINERS, "gears.trainer")
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise _bad("gears.device", f"must be one of {', '.join(DEVICES)} or 'cuda:N', got {self.device!r}")
+        for name, low in (("epochs", 1), ("cells_per_step", 2), ("cells_per_prediction_step", 1),
+                          ("hidden_size", 1), ("num_go_gnn_layers", 1), ("coexpress_k", 1), ("threads", 1),
+                          ("gpus", 0)):
+            _integer(getattr(self, name), f"gears.{name}", low)
+        for name, low, high, low_open, high_open in (
+                ("lr", 0.0, None, True, False), ("weight_decay", 0.0, None, False, False),
+                ("lr_decay", 0.0, 1.0, True, False), ("direction_lambda", 0.0, None, False, False),
+                ("uncertainty_reg", 0.0, None, False, False), ("coexpress_threshold", 0.0, 1.0, False, False),
+                ("val_fraction", 0.0, 1.0, True, True)):
+            _number(getattr(self, name), f"gears.{name}", low, high, low_open, high_open)
+        for name in ("uncertainty", "eval_train", "use_subgraph"):
+            if not isinstance(getattr(self, name), bool):
+                raise _bad(f"gears.{name}", f"must be true or false, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_config(cls, gears: Mapping[str, Any]) -> "TrainingConfig":
+        """Build from the config's ``gears:`` block.
+
+        Raises
+        ------
+        InputError
+            A renamed or unknown key, or a value of the wrong type or range, naming ``gears.<key>``.
+        """
+        gears = dict(gears or {})
+        check_renamed_keys({"gears": gears})
+        _unknown_keys(gears, _field_names(cls), "gears")
+        for f in fields(cls):  # YAML reads `lr: 1` as an int
+            value = gears.get(f.name)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                gears[f.name] = float(value)
+        return cls(**gears)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole configuration
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Config:
+    """A whole configuration, every block typed and checked (what ``workflow/rules/common.smk`` reads).
+
+    Attributes
+    ----------
+    graph : GraphConfig
+    datasets : dict of str to DatasetConfig
+    experiment : ExperimentConfig
+    training : TrainingConfig
+        The ``gears:`` block.
+    designs : dict of str to DesignConfig
+    """
+
+    graph: GraphConfig
+    datasets: dict
+    experiment: ExperimentConfig
+    training: TrainingConfig
+    designs: dict
+
+    def per_cycle(self, dataset: str) -> int:
+        """Perturbations per cycle of ``dataset`` (its own value, else the experiment's)."""
+        return self.experiment.per_cycle(self.datasets[dataset])
+
+
+def load_config(config: Mapping) -> Config:
+    """Type and check a whole configuration (after the JSON schema): renamed keys, every block, and what
+    spans blocks (the active strategies need a trainer that scores the pool).
+
+    Raises
+    ------
+    InputError
+        Source ``config``, naming the key at fault.
+    """
+    check_before_schema(config)
+    training = TrainingConfig.from_config(config.get("gears") or {})
+    experiment = ExperimentConfig.from_config(config)
+    from .experiment.strategies import ACTIVE
+
+    active = sorted(name for name in experiment.strategies if name in ACTIVE)
+    if active and training.trainer not in POOL_SCORING_TRAINERS:
+        raise InputError("config", "gears.trainer",
+                         f"the active strategies {active} need a trainer that scores the pool "
+                         f"({', '.join(POOL_SCORING_TRAINERS)}), got {training.trainer!r}")
+    datasets = {name: DatasetConfig.from_config(name, block) for name, block in (config.get("datasets") or {}).items()}
+    if not datasets:
+        raise InputError("config", "datasets", "no dataset")
+    designs = {name: DesignConfig.from_config(name, block, default_hops=training.num_go_gnn_layers)
+               for name, block in (config.get("design") or {}).items()}
+    return Config(graph=GraphConfig.from_config(config), datasets=datasets, experiment=experiment,
+                  training=training, designs=designs)

@@ -1,0 +1,6 @@
+"""How well a cycle's model predicts held-out perturbations, and what the runs say together.
+
+``metrics`` (top-20 DE MSE, Pearson, Pearson delta, as GEARS computes them), ``baselines`` (no change,
+training mean, GO kernel ridge on the same picks), ``report`` (aggregation over seeds, paired comparisons,
+AUC, conclusions, figures) and ``stability`` (the paper's Figure 1). Neither torch nor cell-gears is needed.
+"""

@@ -1,0 +1,244 @@
+"""Models every GEARS score is reported beside, trained on the same picks and tested on the same split.
+
+* ``no_change``: the prediction is the control mean (the perturbation does nothing).
+* ``train_mean``: the mean over the cycle's training perturbations of each perturbation's mean
+  expression (the "mean baseline" of Ahlmann-Eltze, Huber & Anders 2025).
+* ``go_kernel_ridge``: kernel ridge regression of perturbation effects on a diffusion kernel over the
+  GO knowledge graph. A perturbation's effect is its mean expression minus the control mean,
+  ``y_g`` (n_genes,). With the training perturbations' effects ``Y`` (n, G), their mean effect ``mu``
+  and the kernel ``K``, a test perturbation ``t`` is predicted as
+
+      ctrl + mu + K[t, train] (K[train, train] + lambda I)^-1 (Y - mu)
+
+  (kernel ridge regression with an unpenalised intercept, Hastie, Tibshirani & Friedman, *Elements of
+  Statistical Learning* 2009, eq. 5.61 / 12.2 with the data centred; as ``lambda -> inf`` the prediction
+  is ``train_mean``, and a test perturbation unrelated in the graph to every training one (kernel 0) is
+  predicted as ``train_mean`` too). The kernel is the diffusion kernel ``exp(-beta L)`` (Kondor &
+  Lafferty 2002) with the normalised Laplacian ``L = I - S`` of the symmetrised graph with self-loops,
+  ``S = D^-1/2 (W + I) D^-1/2``, ``W = (A + A^T) / 2``, ``D`` the row sums of ``W + I`` (GEARS's
+  ``gcn_norm`` on the undirected graph). ``lambda`` (relative to the mean diagonal of ``K``) and
+  ``beta`` are chosen by leave-one-out mean squared error over all genes on the training perturbations
+  only (closed form ``(y_i - yhat_i) / (1 - H_ii)``, ``H = K (K + lambda I)^-1``, on the centred effects).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Sequence
+
+import numpy as np
+
+from ..io import InputError, load_container, save_container
+from ..screens.layout import CTRL, condition_of
+from .metrics import evaluate_predictions
+
+MODELS = ("no_change", "train_mean", "go_kernel_ridge")
+BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
+"""Diffusion times: at 8 on the human GO graph, kernel correlations of STAT1 with STAT2 0.43, with BRD4 0.006;
+at 32 nearly every pair of Papalexi targets correlates above 0.99 (the kernel forgets the graph)."""
+LAMBDAS = tuple(10.0 ** np.arange(-3, 4))
+KERNELS_FORMAT = "perturb-select diffusion kernels v1"
+
+
+def diffusion_kernels(graph, genes: Sequence[str], betas: Sequence[float] = BETAS) -> np.ndarray:
+    """Diffusion kernels ``exp(-beta L)`` (module docstring) between ``genes``, one per ``beta``.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+    genes : sequence of str, length m
+        Nodes of ``graph``.
+    betas : sequence of float, length B
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (B, m, m)
+        Symmetric positive semi-definite (up to round-off; symmetrised exactly).
+
+    Raises
+    ------
+    KeyError
+        A gene that is not a node.
+
+    Notes
+    -----
+    ``scipy.sparse.linalg.expm_multiply`` on the m indicator columns, so the cost grows with the edges
+    times m, not with the square of the graph.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import expm_multiply
+
+    idx = graph.index_of([str(g) for g in genes])
+    adjacency = graph.adjacency.astype(np.float64)
+    w = ((adjacency + adjacency.T) * 0.5 + sp.identity(graph.n_nodes, format="csr")).tocsr()
+    degree = np.asarray(w.sum(axis=1)).ravel()
+    scale = sp.diags(1.0 / np.sqrt(degree))
+    s = (scale @ w @ scale).tocsc()
+    columns = sp.csc_matrix((np.ones(len(idx)), (idx, np.arange(len(idx)))), shape=(graph.n_nodes, len(idx)))
+    out = np.empty((len(betas), len(idx), len(idx)))
+    for b, beta in enumerate(betas):
+        # exp(-beta (I - S)) = exp(-beta) exp(beta S)
+        spread = expm_multiply(float(beta) * s, columns.toarray()) * np.exp(-float(beta))
+        block = spread[idx]
+        out[b] = (block + block.T) * 0.5
+    return out
+
+
+@dataclass
+class KernelRidgeFit:
+    """The chosen ``beta`` and ``lambda`` and the leave-one-out MSE of every pair (B, L)."""
+
+    beta_index: int
+    lam: float
+    loo_mse: np.ndarray
+
+
+def choose_kernel_ridge(kernels: np.ndarray, effects: np.ndarray, lambdas: Sequence[float] = LAMBDAS) -> KernelRidgeFit:
+    """Pick ``beta`` (a kernel of ``kernels``) and ``lambda`` by leave-one-out MSE (module docstring).
+
+    Parameters
+    ----------
+    kernels : numpy.ndarray, shape (B, n, n)
+        Kernels between the n training perturbations.
+    effects : numpy.ndarray, shape (n, G)
+    lambdas : sequence of float
+        Multiples of the kernel's mean diagonal.
+
+    Returns
+    -------
+    KernelRidgeFit
+        With fewer than 3 training perturbations leave-one-out says nothing: the largest ``lambda``
+        (closest to ``train_mean``) and the first ``beta`` are kept, ``loo_mse`` all NaN.
+        Ties go to the larger ``lambda``, then the smaller ``beta``.
+    """
+    kernels = np.asarray(kernels, dtype=np.float64)
+    effects = np.asarray(effects, dtype=np.float64)
+    n = effects.shape[0]
+    lambdas = np.asarray(lambdas, dtype=np.float64)
+    loo = np.full((len(kernels), len(lambdas)), np.nan)
+    if n < 3:
+        return KernelRidgeFit(0, float(lambdas.max() * max(np.mean(np.diag(kernels[0])), 1e-12)), loo)
+    centred = effects - effects.mean(axis=0)
+    for b, k in enumerate(kernels):
+        scale = max(float(np.mean(np.diag(k))), 1e-12)
+        for j, lam in enumerate(lambdas):
+            hat = k @ np.linalg.inv(k + lam * scale * np.eye(n))
+            residual = (centred - hat @ centred) / (1.0 - np.diag(hat))[:, None]
+            loo[b, j] = float(np.mean(residual ** 2))
+    best = min(((loo[b, j], -lambdas[j], b, j) for b in range(len(kernels)) for j in range(len(lambdas))))
+    b, j = best[2], best[3]
+    return KernelRidgeFit(b, float(lambdas[j] * max(float(np.mean(np.diag(kernels[b]))), 1e-12)), loo)
+
+
+def kernel_ridge_predict(k_train: np.ndarray, k_test_train: np.ndarray, effects: np.ndarray, lam: float) -> np.ndarray:
+    """Predicted effects ``mu + K[test, train] (K[train, train] + lam I)^-1 (Y - mu)``, shape (m, G)."""
+    effects = np.asarray(effects, dtype=np.float64)
+    mu = effects.mean(axis=0)
+    alpha = np.linalg.solve(np.asarray(k_train) + lam * np.eye(len(effects)), effects - mu)
+    return mu + np.asarray(k_test_train) @ alpha
+
+
+def baseline_predictions(ctrl_mean: np.ndarray, train_means: np.ndarray, kernels: np.ndarray | None = None,
+                         n_test: int = 1) -> dict:
+    """Predicted mean expression of the test perturbations by every model of ``MODELS``.
+
+    Parameters
+    ----------
+    ctrl_mean : numpy.ndarray, shape (G,)
+    train_means : numpy.ndarray, shape (n, G)
+        Mean expression of each training perturbation.
+    kernels : numpy.ndarray, shape (B, n + n_test, n + n_test), optional
+        Kernels between the training perturbations (first n) and the test ones; without them
+        ``go_kernel_ridge`` is left out.
+    n_test : int
+
+    Returns
+    -------
+    dict
+        ``{model: (n_test, G) float64}`` and ``'fit': KernelRidgeFit`` when kernels are given.
+    """
+    ctrl_mean = np.asarray(ctrl_mean, dtype=np.float64)
+    train_means = np.asarray(train_means, dtype=np.float64)
+    out = {
+        "no_change": np.tile(ctrl_mean, (n_test, 1)),
+        "train_mean": np.tile(train_means.mean(axis=0), (n_test, 1)),
+    }
+    if kernels is not None:
+        n = len(train_means)
+        effects = train_means - ctrl_mean
+        fit = choose_kernel_ridge(kernels[:, :n, :n], effects)
+        k = kernels[fit.beta_index]
+        out["go_kernel_ridge"] = ctrl_mean + kernel_ridge_predict(k[:n, :n], k[n:, :n], effects, fit.lam)
+        out["fit"] = fit
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The kernels file and one cycle's scores
+# --------------------------------------------------------------------------------------------------
+
+def save_kernels(path: str | os.PathLike, genes: Sequence[str], betas: Sequence[float], kernels: np.ndarray) -> None:
+    """Write the diffusion kernels between a dataset's candidates (``kernels.npz``), atomically."""
+    save_container(path, KERNELS_FORMAT, {"genes": np.array([str(g) for g in genes]),
+                                          "betas": np.asarray(betas, dtype=np.float64), "kernels": kernels})
+
+
+def load_kernels(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(genes, betas (B,), kernels (B, m, m))`` of a :func:`save_kernels` file; ``InputError`` naming it."""
+    arrays, _ = load_container(path, KERNELS_FORMAT, ("genes", "betas", "kernels"), hint="rerun graph_kernel")
+    genes, betas, kernels = arrays["genes"].astype(str).tolist(), arrays["betas"], arrays["kernels"]
+    if kernels.shape != (len(betas), len(genes), len(genes)):
+        raise InputError(path, "kernels", f"shape {kernels.shape} does not match {len(betas)} betas and {len(genes)} genes")
+    return genes, betas, kernels
+
+
+def score_baselines(screen, kernel_genes: Sequence[str], betas: np.ndarray, kernels: np.ndarray,
+                    train_genes: Sequence[str], test_genes: Sequence[str], source: str = "kernels") -> dict:
+    """Every model of :data:`MODELS` trained on ``train_genes`` and scored on ``test_genes`` with the metrics
+    GEARS gets (``metrics.evaluate_predictions``).
+
+    Parameters
+    ----------
+    screen : perturb_select.screens.arrays.ScreenArrays
+    kernel_genes, betas, kernels
+        :func:`load_kernels`'s output; must cover every training and test gene.
+    train_genes, test_genes : sequence of str
+
+    Returns
+    -------
+    dict
+        ``n_train_perturbations``, ``models`` {model: evaluate_predictions's dict} and ``kernel_ridge``
+        (the chosen ``beta`` and ``lambda`` and the leave-one-out MSE grid, NaN as None).
+
+    Raises
+    ------
+    InputError
+        A gene without a kernel row (source ``source``).
+    """
+    train_genes, test_genes = list(train_genes), list(test_genes)
+    position = {g: i for i, g in enumerate(kernel_genes)}
+    missing = [g for g in train_genes + test_genes if g not in position]
+    if missing:
+        raise InputError(source, "genes", f"no kernel rows for {missing[:10]}")
+    rows = [position[g] for g in train_genes + test_genes]
+    ctrl_mean = screen.mean_expression(CTRL)
+    train_means = np.stack([screen.mean_expression(condition_of(g)) for g in train_genes])
+    test_conds = sorted(condition_of(g) for g in test_genes)
+    order = [test_genes.index(c.split("+")[0]) for c in test_conds]
+    predicted = baseline_predictions(ctrl_mean, train_means, kernels[:, rows][:, :, rows], n_test=len(test_genes))
+    idx = [screen.condition_index(c) for c in test_conds]
+    truth = np.stack([screen.mean_expression(c) for c in test_conds])
+    scores = {}
+    for model in MODELS:
+        run = SimpleNamespace(conditions=np.array(test_conds), pred=predicted[model][order], truth=truth,
+                              ctrl_mean=ctrl_mean, de_idx=screen.de_idx[idx], de_idx_non_dropout=screen.de_idx_non_dropout[idx])
+        scores[model] = evaluate_predictions(run)
+    fit = predicted["fit"]
+    return {
+        "n_train_perturbations": len(train_genes),
+        "models": scores,
+        "kernel_ridge": {"beta": float(betas[fit.beta_index]), "lambda": fit.lam,
+                         "loo_mse": [[None if np.isnan(v) else float(v) for v in row] for row in fit.loo_mse]},
+    }

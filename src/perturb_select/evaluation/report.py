@@ -1,0 +1,337 @@
+"""Aggregate per-run metrics over seeds and plot metric-vs-cycle curves (the paper's Fig. 2 layout)."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..io import InputError, read_json, save_figure
+
+#: ``metrics.METRICS`` in the order tables and plots show them (``mse_top20_de``, the paper's primary metric, first).
+REPORTED_METRICS = ("mse_top20_de", "pearson_delta", "pearson_delta_top20_de", "pearson", "mse")
+LOWER_IS_BETTER = {"mse_top20_de": True, "mse": True}
+KEYS = ("dataset", "strategy", "seed", "cycle")
+
+
+def collect_metrics(paths: Sequence[str | os.PathLike], baseline_paths: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
+    """One row per run (dataset, strategy, seed, cycle) and model with the mean over test perturbations of
+    each metric.
+
+    Reads the JSON written by the ``evaluate`` stage (model ``gears``: the run's keys at top level, the
+    means over test perturbations under ``mean``, ``metrics.evaluate_predictions``) and, optionally, by
+    the ``baselines`` stage (one ``evaluate_predictions`` dict per model under ``models``).
+
+    Raises
+    ------
+    InputError
+        If a metrics file lacks a key or metric.
+    """
+    rows = []
+    for path, models in [(p, None) for p in paths] + [(p, "models") for p in baseline_paths]:
+        record = read_json(path)
+        keys = {}
+        for field in KEYS:
+            if field not in record:
+                raise InputError(path, field, "missing from the metrics file")
+            keys[field] = record[field]
+        runs = {"gears": record} if models is None else record.get("models")
+        if not runs:
+            raise InputError(path, "models", "missing from the baselines file")
+        for model, run in runs.items():
+            row = {**keys, "model": model}
+            means = run.get("mean", {})
+            for metric in REPORTED_METRICS:
+                if metric not in means:
+                    prefix = "mean" if models is None else f"models.{model}.mean"
+                    raise InputError(path, f"{prefix}.{metric}", "missing from the metrics file")
+                row[metric] = means[metric]
+            row["n_train_perturbations"] = record.get("n_train_perturbations")
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=list(KEYS) + ["model"] + list(REPORTED_METRICS) + ["n_train_perturbations"])
+    return table.sort_values(list(KEYS) + ["model"], kind="stable").reset_index(drop=True)
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Strategy x model x cycle table of mean, std (ddof=1, NaN for one seed) and number of seeds per metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``dataset, strategy, model, cycle, n_seeds`` then ``<metric>_mean, <metric>_std`` for each
+        metric and ``<metric>`` as a ``mean ± std`` string (4 significant digits) for reading. A table
+        without a ``model`` column is taken as GEARS's.
+    """
+    if "model" not in table.columns:
+        table = table.assign(model="gears")
+    grouped = table.groupby(["dataset", "strategy", "model", "cycle"], sort=True)
+    out = grouped.size().rename("n_seeds").reset_index()
+    for metric in REPORTED_METRICS:
+        mean = grouped[metric].mean().to_numpy()
+        std = grouped[metric].std(ddof=1).to_numpy()
+        out[f"{metric}_mean"] = mean
+        out[f"{metric}_std"] = std
+        out[metric] = [f"{m:.4g} ± {s:.2g}" if np.isfinite(s) else f"{m:.4g}" for m, s in zip(mean, std)]
+    return out
+
+
+#: Panels per row of the per-strategy figures (seven strategies: two rows, readable without scrolling).
+PANELS_PER_ROW = 4
+
+
+def panel_grid(n: int, width: float, height: float):
+    """A figure of ``n`` panels (at least one) in rows of :data:`PANELS_PER_ROW`, sharing the y axis; returns
+    ``(fig, panels)`` with ``panels`` the ``n`` axes in reading order (unused grid cells are hidden)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(1, n)
+    columns = min(n, PANELS_PER_ROW)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), sharey=True, squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "") -> None:
+    """GEARS's metric vs cycle, one line per strategy (mean over seeds, shaded ± std), written atomically as
+    SVG (rows of other models in ``table`` are left out: ``plot_model_curves`` shows them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if "model" in table.columns:
+        table = table[table["model"] == "gears"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for strategy, frame in table.groupby("strategy", sort=True):
+        stats = frame.groupby("cycle")[metric].agg(["mean", "std"]).reset_index()
+        std = stats["std"].fillna(0.0)
+        ax.plot(stats["cycle"], stats["mean"], marker="o", label=strategy)
+        ax.fill_between(stats["cycle"], stats["mean"] - std, stats["mean"] + std, alpha=0.2)
+    ax.set_xlabel("cycle")
+    better = "lower is better" if LOWER_IS_BETTER.get(metric) else "higher is better"
+    ax.set_ylabel(f"{metric} ({better})")
+    ax.set_xticks(sorted(table["cycle"].unique()))
+    n_seeds = table.groupby(["strategy", "cycle"]).size().max()
+    ax.set_title(f"{title} — mean ± std over {n_seeds} seeds".strip(" —"))
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+LEARNING_COLUMNS = ("dataset", "strategy", "seed", "cycle", "epoch", "train_loss", "val_mse_top20_de",
+                    "val_no_change", "val_train_mean", "lr", "best_epoch")
+
+
+def collect_learning_curves(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per (run, epoch): training loss, validation top-20 DE MSE and the validation baselines.
+
+    Reads ``diagnostics`` from the ``evaluate`` stage's JSON (runs of the batched trainer; runs without
+    diagnostics, e.g. of the cell-gears trainer, are skipped). ``val_no_change`` and ``val_train_mean`` are
+    the top-20 DE MSE of the control mean and of the mean of the training perturbations on the same
+    validation perturbations (``gears.batched.BatchedGears.baselines``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``LEARNING_COLUMNS``, sorted by run then epoch; empty if no run has diagnostics.
+    """
+    rows = []
+    for path in paths:
+        record = read_json(path)
+        diag = record.get("diagnostics")
+        if not diag:
+            continue
+        base = diag.get("val_baselines", {})
+        for i, epoch in enumerate(diag["epoch"]):
+            rows.append({
+                **{k: record[k] for k in KEYS},
+                "epoch": epoch,
+                "train_loss": diag["train_loss"][i],
+                "val_mse_top20_de": diag["val_mse_top20_de"][i],
+                "val_no_change": base.get("no_change"),
+                "val_train_mean": base.get("train_mean"),
+                "lr": diag["lr"][i],
+                "best_epoch": diag.get("best_epoch"),
+            })
+    table = pd.DataFrame(rows, columns=list(LEARNING_COLUMNS))
+    return table.sort_values(list(KEYS) + ["epoch"], kind="stable").reset_index(drop=True)
+
+
+def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: str = "") -> None:
+    """Validation top-20 DE MSE per epoch for the final cycle of the first seed, one panel per strategy,
+    with the two validation baselines of the same run as horizontal lines; SVG, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    strategies = sorted(curves["strategy"].unique()) if len(curves) else []
+    fig, panels = panel_grid(len(strategies), width=3.2, height=3.2)
+    for ax, strategy in zip(panels, strategies):
+        frame = curves[curves["strategy"] == strategy]
+        seed = frame["seed"].min()
+        frame = frame[frame["seed"] == seed]
+        cycle = frame["cycle"].max()
+        run = frame[frame["cycle"] == cycle].sort_values("epoch")
+        ax.plot(run["epoch"], run["val_mse_top20_de"], marker="o", label="GEARS")
+        ax.axhline(run["val_no_change"].iloc[0], color="grey", linestyle="--", label="no change")
+        ax.axhline(run["val_train_mean"].iloc[0], color="black", linestyle=":", label="training mean")
+        ax.set_title(f"{strategy}, seed {seed}, cycle {cycle}", fontsize=9)
+        ax.set_xlabel("epoch")
+    if not strategies:
+        panels[0].text(0.5, 0.5, "no learning curves (cell-gears trainer)", ha="center", va="center")
+    panels[0].set_ylabel("validation top-20 DE MSE")
+    if strategies:
+        panels[0].legend(frameon=False, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- GEARS beside its baselines
+MODEL_STYLE = {"gears": ("-", "o"), "no_change": ("--", ""), "train_mean": (":", ""), "go_kernel_ridge": ("-.", "s")}
+COMPARED_METRICS = ("mse_top20_de", "pearson_delta")
+
+
+def plot_model_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "") -> None:
+    """Per strategy (one panel each), the metric vs cycle of every model (mean over seeds, ± std shaded
+    for GEARS); ``no_change`` does not depend on the picks, so it is the same line in every panel. SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    strategies = sorted(table["strategy"].unique())
+    fig, panels = panel_grid(len(strategies), width=2.8, height=3.0)
+    for ax, strategy in zip(panels, strategies):
+        frame = table[table["strategy"] == strategy]
+        for model in sorted(frame["model"].unique(), key=lambda m: list(MODEL_STYLE).index(m) if m in MODEL_STYLE else 9):
+            stats = frame[frame["model"] == model].groupby("cycle")[metric].agg(["mean", "std"]).reset_index()
+            line, marker = MODEL_STYLE.get(model, ("-", ""))
+            ax.plot(stats["cycle"], stats["mean"], linestyle=line, marker=marker or None, label=model)
+            if model == "gears":
+                std = stats["std"].fillna(0.0)
+                ax.fill_between(stats["cycle"], stats["mean"] - std, stats["mean"] + std, alpha=0.15)
+        ax.set_title(strategy, fontsize=9)
+        ax.set_xlabel("cycle")
+        ax.set_xticks(sorted(frame["cycle"].unique()))
+    better = "lower is better" if LOWER_IS_BETTER.get(metric) else "higher is better"
+    panels[0].set_ylabel(f"{metric} ({better})")
+    panels[0].legend(frameon=False, fontsize=7)
+    n_seeds = int(table.groupby(["strategy", "model", "cycle"]).size().max()) if len(table) else 0
+    fig.suptitle(f"{title} — test set, mean over {n_seeds} seeds".strip(" —"), fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def paired_wilcoxon(differences: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``) of paired differences; 1.0 when
+    every difference is 0 (identical runs), NaN for fewer than 2 pairs."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(differences, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return float("nan")
+    if np.all(d == 0):
+        return 1.0
+    return float(wilcoxon(d).pvalue)
+
+
+def final_cycle_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,
+                           reference: str = "random") -> pd.DataFrame:
+    """At the final cycle, per metric, strategy and model: mean ± std over seeds; the paired difference to
+    ``reference`` (same model, same seed: every strategy shares the seed's split) with its Wilcoxon p; and
+    how often the model beats ``train_mean`` of the same run (same picks), with that paired p.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``metric, strategy, model, n_seeds, mean, std, diff_to_<reference>_mean,
+        diff_to_<reference>_std, n_pairs, p_vs_<reference>, beats_train_mean, p_vs_train_mean``;
+        differences are ``strategy - reference`` (negative = lower); ``beats_train_mean`` counts seeds
+        where the model is better (lower MSE, higher correlation), as ``"k/n"``.
+    """
+    final = table[table["cycle"] == table["cycle"].max()]
+    rows = []
+    for metric in metrics:
+        sign = 1.0 if LOWER_IS_BETTER.get(metric) else -1.0
+        wide = final.pivot_table(index="seed", columns=["strategy", "model"], values=metric)
+        for strategy, model in sorted(wide.columns):
+            values = wide[(strategy, model)]
+            row = {"metric": metric, "strategy": strategy, "model": model, "n_seeds": int(values.notna().sum()),
+                   "mean": float(values.mean()), "std": float(values.std(ddof=1))}
+            if (reference, model) in wide.columns:
+                diff = (values - wide[(reference, model)]).dropna()
+                row.update({f"diff_to_{reference}_mean": float(diff.mean()),
+                            f"diff_to_{reference}_std": float(diff.std(ddof=1)), "n_pairs": len(diff),
+                            f"p_vs_{reference}": paired_wilcoxon(diff.to_numpy())})
+            if (strategy, "train_mean") in wide.columns and model != "train_mean":
+                diff = (values - wide[(strategy, "train_mean")]).dropna()
+                row["beats_train_mean"] = f"{int((sign * diff < 0).sum())}/{len(diff)}"
+                row["p_vs_train_mean"] = paired_wilcoxon(diff.to_numpy())
+            rows.append(row)
+    columns = ["metric", "strategy", "model", "n_seeds", "mean", "std", f"diff_to_{reference}_mean",
+               f"diff_to_{reference}_std", "n_pairs", f"p_vs_{reference}", "beats_train_mean", "p_vs_train_mean"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def learning_curve_auc(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS) -> pd.DataFrame:
+    """Area under each learning curve as the mean of the metric over cycles (per run), then mean ± std over
+    seeds, per metric, strategy and model: one number per curve (IterPert reports a normalised AUC)."""
+    rows = []
+    for metric in metrics:
+        per_run = table.groupby(["strategy", "model", "seed"])[metric].mean().reset_index()
+        for (strategy, model), frame in per_run.groupby(["strategy", "model"], sort=True):
+            rows.append({"metric": metric, "strategy": strategy, "model": model, "n_seeds": len(frame),
+                         "auc_mean": float(frame[metric].mean()), "auc_std": float(frame[metric].std(ddof=1))})
+    return pd.DataFrame(rows, columns=["metric", "strategy", "model", "n_seeds", "auc_mean", "auc_std"])
+
+
+def conclusions(comparison: pd.DataFrame, alpha: float = 0.05, reference: str = "random") -> str:
+    """What a reader should conclude from ``final_cycle_comparison``, in sentences (primary metric first).
+
+    States, for GEARS and for the GO kernel ridge model, whether any strategy differs from ``reference``
+    beyond seed noise (paired Wilcoxon p < ``alpha``, without correction for the number of strategies,
+    which only makes a "no difference" statement safer), and whether GEARS beats the training mean.
+    """
+    lines = []
+    for metric in comparison["metric"].unique():
+        frame = comparison[comparison["metric"] == metric]
+        for model in ("gears", "go_kernel_ridge"):
+            rows = frame[(frame["model"] == model) & (frame["strategy"] != reference)]
+            if rows.empty or f"p_vs_{reference}" not in rows:
+                continue
+            n = int(rows["n_pairs"].max()) if rows["n_pairs"].notna().any() else 0
+            differ = rows[rows[f"p_vs_{reference}"] < alpha]
+            if n < 6:
+                lines.append(f"{metric}, {model}: {n} paired seeds cannot show a difference at p < {alpha} "
+                             "(the Wilcoxon test needs at least 6).")
+            elif differ.empty:
+                best = rows.sort_values(f"p_vs_{reference}").iloc[0]
+                lines.append(f"{metric}, {model}: no strategy differs from {reference} beyond seed noise "
+                             f"(smallest paired Wilcoxon p = {best[f'p_vs_{reference}']:.2g}, {best['strategy']}, "
+                             f"{n} seeds).")
+            else:
+                lines.append(f"{metric}, {model}: " + "; ".join(
+                    f"{r.strategy} differs from {reference} by {r[f'diff_to_{reference}_mean']:+.3g} "
+                    f"(p = {r[f'p_vs_{reference}']:.2g})" for _, r in differ.iterrows()) + ".")
+        gears = frame[(frame["model"] == "gears") & frame["beats_train_mean"].notna()]
+        if not gears.empty:
+            wins = [tuple(int(x) for x in b.split("/")) for b in gears["beats_train_mean"]]
+            lines.append(f"{metric}: GEARS beats the training mean in {sum(w for w, _ in wins)} of "
+                         f"{sum(t for _, t in wins)} runs at the final cycle" +
+                         ("; strategy comparisons of GEARS say little while it does not." if
+                          sum(w for w, _ in wins) * 2 < sum(t for _, t in wins) else "."))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,158 @@
+"""The experiment's bookkeeping: the per-seed test split and the perturbations of each cycle.
+
+Each seed holds out a test set of perturbations (never selected, used to evaluate every cycle) and leaves
+the rest as the pool the strategies pick from; cycle ``c`` trains on the first ``c * per_cycle`` picks: of a
+one-shot ranking, or of an active strategy's pick files of cycles 1..c (:func:`cycle_picks`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from ..io import InputError
+
+
+def split_test_set(
+    candidates: Sequence[str],
+    *,
+    test_fraction: float = 0.1,
+    seed: int,
+    source: str = "candidates",
+) -> dict:
+    """Hold out a random test set of perturbations.
+
+    ``n_test = max(1, round(test_fraction * n))`` with Python's ``round`` (halves go to the even
+    integer: 25 candidates at 0.1 give 2), capped at ``n - 1`` so the pool is never empty. The test
+    perturbations are ``numpy.random.default_rng(seed).permutation(n)[:n_test]`` over the candidates
+    sorted by symbol, so the split depends only on the candidate set, the fraction and the seed.
+
+    Parameters
+    ----------
+    candidates : sequence of str, length n >= 2
+        Perturbations with data; order is irrelevant.
+    test_fraction : float, default 0.1
+        Fraction held out, in (0, 1).
+    seed : int
+    source : str, default 'candidates'
+        Names the file or config key in ``InputError`` messages.
+
+    Returns
+    -------
+    dict
+        ``{'seed': seed, 'test_fraction': test_fraction, 'test': [...], 'pool': [...]}``; ``test`` and
+        ``pool`` are sorted, disjoint, and together the candidates.
+
+    Raises
+    ------
+    InputError
+        Fewer than 2 candidates, a repeated candidate (field ``candidates``), or ``test_fraction``
+        outside (0, 1) (field ``test_fraction``).
+    """
+    names = [str(c) for c in candidates]
+    ordered = sorted(set(names))
+    if len(ordered) != len(names):
+        raise InputError(source, "candidates", "a candidate is listed more than once")
+    n = len(ordered)
+    if n < 2:
+        raise InputError(source, "candidates", f"need at least 2 candidates to hold out a test set, got {n}")
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise InputError(source, "test_fraction", f"must be in (0, 1), got {test_fraction!r}")
+    n_test = min(n - 1, max(1, round(test_fraction * n)))
+    held_out = np.random.default_rng(seed).permutation(n)[:n_test]
+    is_test = np.zeros(n, dtype=bool)
+    is_test[held_out] = True
+    return {
+        "seed": int(seed),
+        "test_fraction": float(test_fraction),
+        "test": [g for g, t in zip(ordered, is_test) if t],
+        "pool": [g for g, t in zip(ordered, is_test) if not t],
+    }
+
+
+def cycle_perturbations(selection_genes: Sequence[str], cycle: int, per_cycle: int) -> list[str]:
+    """The perturbations trained on in ``cycle``: the first ``cycle * per_cycle`` picks.
+
+    Parameters
+    ----------
+    selection_genes : sequence of str
+        A selector's picks, in order (``Selection.genes``).
+    cycle : int
+        1-based cycle number.
+    per_cycle : int
+        Perturbations added per cycle.
+
+    Returns
+    -------
+    list of str, length cycle * per_cycle
+
+    Raises
+    ------
+    ValueError
+        ``cycle < 1``, ``per_cycle < 1``, or fewer than ``cycle * per_cycle`` picks.
+    """
+    if cycle < 1 or per_cycle < 1:
+        raise ValueError(f"cycle and per_cycle must be >= 1, got cycle={cycle}, per_cycle={per_cycle}")
+    needed = cycle * per_cycle
+    if needed > len(selection_genes):
+        raise ValueError(
+            f"cycle {cycle} with {per_cycle} perturbations per cycle needs {needed} picks, "
+            f"the selection has {len(selection_genes)}"
+        )
+    return list(selection_genes[:needed])
+
+
+def cycle_picks(selection: str | os.PathLike | Sequence[str | os.PathLike], cycle: int, per_cycle: int) -> list[str]:
+    """The perturbations of cycle ``cycle``, read from the strategy's files.
+
+    Parameters
+    ----------
+    selection : path, or sequence of paths
+        A one-shot ranking (one TSV, ``selection.base.read_selection``): its first ``cycle * per_cycle``
+        picks; or an active strategy's pick files of cycles 1..cycle (``active.picks.read_picks``).
+
+    Raises
+    ------
+    InputError
+        A file that is not a ranking or pick file (naming it); ValueError for a wrong number of files.
+    """
+    if isinstance(selection, (str, os.PathLike)):
+        from ..selection.base import read_selection
+
+        return cycle_perturbations(read_selection(selection).genes, int(cycle), int(per_cycle))
+    from ..active.picks import read_picks
+
+    if len(selection) != int(cycle):
+        raise ValueError(f"cycle {cycle} trains on the picks of {cycle} cycles, got {len(selection)} files")
+    return read_picks(selection, int(per_cycle))
+
+
+def check_budget(pool_size: int, n_cycles: int, per_cycle: int, source: str) -> int:
+    """Check that ``n_cycles`` cycles of ``per_cycle`` perturbations fit in the pool.
+
+    Returns
+    -------
+    int
+        The selection budget, ``n_cycles * per_cycle``.
+
+    Raises
+    ------
+    InputError
+        Field ``cycles`` if ``n_cycles * per_cycle > pool_size``; field ``cycles`` or
+        ``perturbations_per_cycle`` if either is below 1.
+    """
+    if n_cycles < 1:
+        raise InputError(source, "cycles", f"must be >= 1, got {n_cycles}")
+    if per_cycle < 1:
+        raise InputError(source, "perturbations_per_cycle", f"must be >= 1, got {per_cycle}")
+    budget = n_cycles * per_cycle
+    if budget > pool_size:
+        raise InputError(
+            source,
+            "cycles",
+            f"budget of {n_cycles} cycles x {per_cycle} perturbations per cycle = {budget} perturbations "
+            f"exceeds the pool of {pool_size}",
+        )
+    return budget

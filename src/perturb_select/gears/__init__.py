@@ -1,0 +1,102 @@
+"""GEARS (Roohani et al. 2023, cell-gears 0.1.2) trained for one cycle, behind one trainer interface.
+
+Every trainer is a function ``(data, train_genes, test_genes, *, seed, config, score_genes=None,
+score_controls=None) -> TrainingResult``: :class:`TrainingData` (the graph and the screen), the cycle's
+training perturbations, the fixed test perturbations, the run's seed and a
+:class:`perturb_select.config.TrainingConfig`; it returns the test predictions with one run-record schema
+and, when ``score_genes`` are given, the model's view of them (``results``). :func:`train` picks the trainer
+named by ``config.trainer`` from :data:`TRAINERS`.
+
+Modules: ``upstream`` (cell-gears's network and losses, loaded without the ``gears`` package), ``common``
+(seeds, devices, initial weights, the validation split), ``results`` (predictions, pool scores, run record),
+``batched`` (the default trainer) and ``cell_gears`` (cell-gears's own ``GEARS.train``, the reference).
+Nothing is imported from torch until a trainer runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..config import TRAINERS as TRAINER_NAMES
+from ..config import TrainingConfig
+from ..knowledge.graph import KnowledgeGraph
+
+#: Trainer name (``gears.trainer``) -> (module, function) implementing the interface.
+TRAINERS = {
+    "batched": ("perturb_select.gears.batched", "train_batched"),
+    "cell-gears": ("perturb_select.gears.cell_gears", "train_cell_gears"),
+}
+#: Which of the training job's inputs each trainer reads (the workflow passes only those).
+TRAINER_INPUTS = {
+    "batched": ("screen", "edges"),
+    "cell-gears": ("adata", "gene2go", "edges"),
+}
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a trainer reads besides the cycle's perturbations.
+
+    Attributes
+    ----------
+    graph : KnowledgeGraph
+        The whole GO graph (a trainer takes the receptive field it needs).
+    screen : perturb_select.screens.arrays.ScreenArrays or None
+        The processed screen as arrays (``screen.npz``): the batched trainer's input.
+    adata_path, gene2go_path : path or None
+        GEARS's processed h5ad and gene2go pickle: the cell-gears trainer's inputs.
+    work_dir : path or None
+        Scratch folder of the cell-gears trainer (emptied first, removed after).
+    """
+
+    graph: KnowledgeGraph
+    screen: object = None
+    adata_path: Path | None = None
+    gene2go_path: Path | None = None
+    work_dir: Path | None = None
+
+
+def trainer(name: str):
+    """The trainer function registered as ``name`` in :data:`TRAINERS` (imported on demand)."""
+    module, function = TRAINERS[name]
+    return getattr(importlib.import_module(module), function)
+
+
+def train(data: TrainingData, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int,
+          config: TrainingConfig, score_genes: Sequence[str] | None = None, score_controls: int | None = None):
+    """Train GEARS with the trainer ``config.trainer`` and predict the test perturbations.
+
+    ``score_genes`` (an active strategy's labelled and remaining pool perturbations) are scored from a fixed,
+    seeded sample of ``score_controls`` control cells (the strategy's ``controls``).
+
+    Returns
+    -------
+    perturb_select.gears.results.TrainingResult
+
+    Raises
+    ------
+    InputError
+        The trainer's own errors (bad genes, missing inputs, settings it cannot apply).
+    """
+    if score_genes is not None and not score_controls:
+        raise ValueError("scoring perturbations needs score_controls, the size of the control sample")
+    return trainer(config.trainer)(data, train_genes, test_genes, seed=seed, config=config,
+                                   score_genes=score_genes, score_controls=score_controls)
+
+
+def training_data(graph: KnowledgeGraph, *, screen: str | os.PathLike | None = None,
+                  adata: str | os.PathLike | None = None, gene2go: str | os.PathLike | None = None,
+                  work_dir: str | os.PathLike | None = None) -> TrainingData:
+    """:class:`TrainingData` from the training job's files (the screen arrays are loaded here)."""
+    arrays = None
+    if screen:
+        from ..screens.arrays import ScreenArrays
+
+        arrays = ScreenArrays.load(screen)
+    return TrainingData(graph=graph, screen=arrays, adata_path=Path(adata) if adata else None,
+                        gene2go_path=Path(gene2go) if gene2go else None,
+                        work_dir=Path(work_dir) if work_dir else None)

@@ -1,0 +1,154 @@
+"""What both GEARS trainers share: devices and seeds, GEARS's GO graph tensors, graph-independent initial
+weights, the validation split and the checks of a cycle's genes.
+
+torch is imported inside the functions (this module is imported by the trainers only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..io import InputError
+from ..knowledge.graph import KnowledgeGraph
+from ..screens.layout import condition_of
+
+
+def resolve_device(device: str) -> str:
+    """``'auto'`` -> ``'cuda'`` when ``torch.cuda.is_available()``, else ``'cpu'``; others unchanged."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("config", "gears.device", f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, the global ``np.random`` (GEARS's control-cell pairing) and torch."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def go_edge_index(graph: KnowledgeGraph, node_map: Mapping[str, int] | None = None):
+    """Our graph as GEARS's ``G_go`` / ``G_go_weight``.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+    node_map : mapping str -> int, optional
+        Node index of every gene in the model (``PertData.node_map_pert``); default the graph's order.
+
+    Returns
+    -------
+    edge_index : torch.LongTensor, shape (2, n_edges)
+        ``[source, target]`` per edge, as ``gears/utils.py::GeneSimNetwork`` builds it (PyG aggregates
+        at the target).
+    edge_weight : torch.FloatTensor, shape (n_edges,)
+        The edge importances.
+    """
+    import torch
+
+    coo = graph.adjacency.tocoo()
+    if node_map is None:
+        src, dst = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    else:
+        lookup = np.array([node_map[g] for g in graph.genes], dtype=np.int64)
+        src, dst = lookup[coo.row], lookup[coo.col]
+    edge_index = torch.from_numpy(np.vstack([src, dst]).astype(np.int64))
+    edge_weight = torch.from_numpy(coo.data.astype(np.float32))
+    return edge_index, edge_weight
+
+
+def gene_embedding_rows(genes: Sequence[str], seed: int, hidden_size: int) -> np.ndarray:
+    """Initial perturbation embedding of each gene, drawn from the gene's own stream.
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(genes), hidden_size), float32
+        Row ``i`` ~ N(0, 1) (``torch.nn.Embedding``'s default init) from
+        ``np.random.default_rng([seed, sha256(gene)[:8]])``: the same for a gene whatever graph or
+        subgraph it sits in.
+    """
+    out = np.empty((len(genes), hidden_size), dtype=np.float32)
+    for i, gene in enumerate(genes):
+        key = int.from_bytes(hashlib.sha256(str(gene).encode()).digest()[:8], "little")
+        out[i] = np.random.default_rng([int(seed), key]).standard_normal(hidden_size)
+    return out
+
+
+def graph_independent_init(model, pert_names: Sequence[str], seed: int, model_class) -> None:
+    """Re-initialise a ``GEARS_Model`` so that its weights do not depend on the perturbation graph.
+
+    ``GEARS_Model.__init__`` draws ``pert_emb`` (num_perts x hidden) from the global torch stream
+    before most other layers, so the whole graph and a receptive-field subgraph would start from
+    different weights everywhere. Here every parameter and buffer except ``pert_emb`` is taken from
+    a reference model built under ``torch.manual_seed(seed)`` with a single perturbation node, and
+    ``pert_emb`` rows come from ``gene_embedding_rows``. The torch stream is left in a state that
+    depends only on ``seed`` (it then shuffles the training batches). Same distributions as GEARS.
+    """
+    import torch
+
+    config = dict(model.args)
+    config["num_perts"] = 1
+    config["G_go"] = torch.zeros((2, 0), dtype=torch.long)
+    config["G_go_weight"] = torch.zeros(0, dtype=torch.float32)
+    torch.manual_seed(seed)
+    reference = model_class(config)
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    hidden = model.pert_emb.weight.shape[1]
+    state["pert_emb.weight"] = torch.from_numpy(gene_embedding_rows(list(pert_names), seed, hidden))
+    model.load_state_dict(state)
+
+
+def split_validation(train_genes: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded split of a cycle's training perturbations into fit and validation conditions.
+
+    ``n_val = max(1, round(val_fraction * n))`` taken by ``np.random.default_rng(seed).permutation`` over the
+    sorted conditions; both trainers (``cell_gears.train_and_predict``, ``batched.train_batched``) use it, so they
+    validate on the same perturbations.
+    """
+    train_conds = sorted(condition_of(g) for g in train_genes)
+    n_val = max(1, int(round(val_fraction * len(train_conds))))
+    order = np.random.default_rng(seed).permutation(len(train_conds))
+    val = sorted(train_conds[i] for i in order[:n_val])
+    fit = sorted(train_conds[i] for i in order[n_val:])
+    return fit, val
+
+
+def check_genes(graph: KnowledgeGraph, train_genes: list[str], test_genes: list[str]) -> None:
+    """A cycle's training and test perturbations: unique graph nodes, disjoint, at least 2 to train on
+    (one is held out for validation) and 1 to test.
+
+    Raises
+    ------
+    InputError
+        Source ``train_genes`` or ``test_genes``, naming the genes at fault.
+    """
+    for name, genes in (("train_genes", train_genes), ("test_genes", test_genes)):
+        dup = sorted({g for g in genes if genes.count(g) > 1})
+        if dup:
+            raise InputError(name, None, f"duplicated genes: {dup[:10]}")
+        missing = [g for g in genes if g not in graph]
+        if missing:
+            raise InputError(name, None, f"{len(missing)} genes are not nodes of the GO graph: {missing[:10]}")
+    overlap = sorted(set(train_genes) & set(test_genes))
+    if overlap:
+        raise InputError("train_genes", None, f"genes also in the test set: {overlap[:10]}")
+    if len(train_genes) < 2:
+        raise InputError(
+            "train_genes", None, f"a cycle needs >= 2 training perturbations (1 for validation), got {len(train_genes)}"
+        )
+    if not test_genes:
+        raise InputError("test_genes", None, "no test perturbations")

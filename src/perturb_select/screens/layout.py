@@ -1,0 +1,121 @@
+"""GEARS's processed layout of a screen: its names, the tables every screen gives, and its files.
+
+GEARS (cell-gears 0.1.2) names a single perturbation of gene G ``'G+ctrl'`` and control cells ``'ctrl'``
+(``obs['condition']``); its DE genes are the top :data:`N_DE` of ``rank_genes_groups_cov_all``. Every screen,
+raw or published, ends up as a :class:`ScreenData`: the processed AnnData, the candidates (perturbations
+with data whose gene is a graph node) and the dropped perturbations with the reason.
+
+anndata is imported only where an h5ad file is read, so the names here are cheap to import.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import InputError, atomic_path, read_tsv, write_tsv
+
+#: GEARS's control condition.
+CTRL = "ctrl"
+#: DE genes per perturbation that GEARS's metrics and this project's primary metric use (top-20 DE MSE).
+N_DE = 20
+CANDIDATE_COLUMNS = ("gene", "perturbation", "condition", "n_cells", "resolution")
+DROPPED_COLUMNS = ("perturbation", "n_cells", "status", "reason")
+#: ``uns`` keys keyed by condition name that GEARS writes (``PertData.new_data_process``).
+DE_KEYS = (
+    "rank_genes_groups_cov_all",
+    "top_non_dropout_de_20",
+    "top_non_zero_de_20",
+    "non_zeros_gene_idx",
+    "non_dropout_gene_idx",
+)
+#: The ``uns`` keys the pipeline reads (``screens.arrays.ScreenArrays.from_anndata``).
+REQUIRED_DE_KEYS = ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "non_zeros_gene_idx")
+
+
+def condition_of(gene: str) -> str:
+    """GEARS's condition label of a single perturbation of ``gene``: ``'GENE+ctrl'``."""
+    return f"{gene}+{CTRL}"
+
+
+def condition_genes(condition: str) -> tuple[str, ...] | None:
+    """The perturbed genes of a GEARS condition: ``'ctrl'`` -> ``()``, ``'A+ctrl'`` / ``'ctrl+A'`` ->
+    ``('A',)``, ``'A+B'`` -> ``('A', 'B')``; None for any other form (empty parts, three parts)."""
+    if condition == CTRL:
+        return ()
+    parts = condition.split("+")
+    if len(parts) != 2 or not all(p.strip() == p and p for p in parts):
+        return None
+    genes = tuple(p for p in parts if p != CTRL)
+    return genes if genes else None
+
+
+@dataclass(frozen=True)
+class ScreenData:
+    """A preprocessed screen.
+
+    Attributes
+    ----------
+    adata : anndata.AnnData
+        The processed screen in GEARS's layout, cells x measured genes.
+    candidates : pandas.DataFrame
+        One row per kept perturbation, sorted by ``gene``: ``gene`` (graph symbol), ``perturbation``
+        (the screen's label), ``condition`` (``'GENE+ctrl'``), ``n_cells`` (int64), ``resolution``
+        (``'official'`` or ``'alias'``); columns :data:`CANDIDATE_COLUMNS`.
+    dropped : pandas.DataFrame
+        One row per dropped perturbation label, sorted by ``perturbation``: ``perturbation``,
+        ``n_cells``, ``status`` (a resolver status, ``'duplicate'``, ``'too_few_cells'``,
+        ``'combination'``), ``reason``; columns :data:`DROPPED_COLUMNS`. May be empty.
+    """
+
+    adata: object
+    candidates: object
+    dropped: object
+
+
+def read_h5ad_file(path: str | os.PathLike):
+    """``anndata.read_h5ad`` with ``InputError(path, None, ...)`` for a missing or unreadable file."""
+    import anndata as ad
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "file not found")
+    try:
+        return ad.read_h5ad(path)
+    except Exception as exc:  # h5py/anndata raise many types for a non-h5ad file
+        raise InputError(path, None, f"not a readable h5ad file ({type(exc).__name__}: {exc})") from exc
+
+
+def write_screen_outputs(
+    screen: ScreenData,
+    h5ad_path: str | os.PathLike,
+    candidates_path: str | os.PathLike,
+    dropped_path: str | os.PathLike,
+) -> None:
+    """Write the processed screen (h5ad) and the candidates / dropped tables (TSV).
+
+    All three are written to temporary files beside their destinations and renamed into place only
+    after all three were written (``io.atomic_path``), so a failure leaves none of them behind.
+    The h5ad is written uncompressed with ``anndata.AnnData.write_h5ad``.
+    """
+    with atomic_path(h5ad_path) as tmp_h5ad, atomic_path(candidates_path) as tmp_cand, atomic_path(
+        dropped_path
+    ) as tmp_drop:
+        screen.adata.write_h5ad(tmp_h5ad)
+        write_tsv(screen.candidates, tmp_cand)
+        write_tsv(screen.dropped, tmp_drop)
+
+
+def read_candidates(path: str | os.PathLike) -> list[str]:
+    """The ``gene`` column of a candidates table (``candidates.tsv``), in file order.
+
+    Raises
+    ------
+    InputError
+        The table is unreadable or has no ``gene`` column.
+    """
+    frame = read_tsv(path)
+    if "gene" not in frame.columns:
+        raise InputError(path, "gene", "column missing from the candidates table")
+    return frame["gene"].astype(str).tolist()

@@ -1,0 +1,64 @@
+"""Stages of ``workflow/rules/report.smk``: the runs aggregated over seeds, compared and plotted, and the
+stability of each strategy's picks (env ``envs/numeric.yaml``; matplotlib draws the figures)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+from ..active.picks import read_picks
+from ..evaluation.report import (collect_learning_curves, collect_metrics, conclusions, final_cycle_comparison,
+                                 learning_curve_auc, plot_learning_curves, plot_metric_curves, plot_model_curves,
+                                 summarise)
+from ..evaluation.stability import plot_stability, stability_statement, stability_table
+from ..io import atomic_open, write_tsv
+from ..selection.base import read_selection
+
+log = logging.getLogger("perturb_select")
+
+
+def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str], metrics_out: str, summary_out: str,
+                     plots: Mapping[str, str], model_plots: Mapping[str, str], comparison_out: str, auc_out: str,
+                     conclusions_out: str, learning_out: str, learning_plot: str, dataset: str) -> None:
+    """Rule aggregate_report: every run's metrics (GEARS and the baselines, a ``model`` column), the strategy x
+    model x cycle summary (mean ± std over seeds), the final-cycle paired comparisons and their conclusions in
+    words, the AUC per curve, the validation learning curves, and the figures.
+
+    ``plots`` {metric: SVG}: GEARS per strategy; ``model_plots`` {metric: SVG}: every model per strategy.
+    """
+    table = collect_metrics(metric_files, baseline_files)
+    write_tsv(table, metrics_out, float_format="%.6g")
+    write_tsv(summarise(table), summary_out)
+    for metric, path in plots.items():
+        plot_metric_curves(table, metric, path, title=dataset)
+    for metric, path in model_plots.items():
+        plot_model_curves(table, metric, path, title=dataset)
+    comparison = final_cycle_comparison(table)
+    write_tsv(comparison, comparison_out, float_format="%.6g")
+    text = conclusions(comparison)
+    log.info("%s", text.strip())
+    with atomic_open(conclusions_out, "w") as handle:
+        handle.write(text)
+    write_tsv(learning_curve_auc(table), auc_out, float_format="%.6g")
+    curves = collect_learning_curves(metric_files)
+    write_tsv(curves, learning_out, float_format="%.6g")
+    plot_learning_curves(curves, learning_plot, title=dataset)
+
+
+def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, str], per_cycle: int, cycles: int,
+              table_out: str, plot_out: str, dataset: str) -> None:
+    """Rule stability: picks of R initialisations on one split -> table and figure (``evaluation.stability``).
+
+    ``runs[strategy]`` lists each run's files: one ranking TSV when ``kinds[strategy] == 'one-shot'``,
+    else the pick files of cycles 1..cycles.
+    """
+    orders = {}
+    for strategy, files in runs.items():
+        if kinds[strategy] == "one-shot":
+            orders[strategy] = [read_selection(f[0]).genes for f in files]
+        else:
+            orders[strategy] = [read_picks(f, int(per_cycle)) for f in files]
+    table = stability_table(orders, int(per_cycle), int(cycles), kinds)
+    log.info("%s", stability_statement(table))
+    write_tsv(table, table_out, float_format="%.6g")
+    plot_stability(table, plot_out, title=dataset)

@@ -1,0 +1,45 @@
+"""Stages of ``workflow/rules/select.smk``: the per-seed test split and the one-shot rankings (env
+``envs/numeric.yaml``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Mapping
+
+from ..experiment.splits import check_budget, split_test_set as split
+from ..io import read_json, write_json
+from ..knowledge.graph import KnowledgeGraph
+from ..screens.layout import read_candidates
+from ..selection.base import write_selection
+from ..selection.registry import select as run_selection
+
+log = logging.getLogger("perturb_select")
+
+
+def split_test_set(candidates: str, output: str, seed: int, test_fraction: float, cycles: int, per_cycle: int) -> None:
+    """Rule split_test_set: a fixed random test set per seed; the rest is the pool the strategies pick from.
+
+    ``cycles`` and ``per_cycle`` are only checked (``cycles * per_cycle`` must fit in the pool): the split
+    does not depend on them, so adding a cycle does not redo it.
+    """
+    result = split(read_candidates(candidates), test_fraction=test_fraction, seed=seed)
+    check_budget(len(result["pool"]), cycles, per_cycle,
+                 source=f"{candidates} (config experiment.cycles x perturbations_per_cycle)")
+    write_json(result, output)
+
+
+def select(edges: str, split: str, output: str, strategy: str, seed: int, params: Mapping, per_cycle: int) -> None:
+    """Rule select: a one-shot strategy's ranking of the whole pool of the split.
+
+    Cycle ``c`` trains on the first ``c * per_cycle`` of the ranking, so adding a cycle reuses this file.
+    The greedy selectors are prefix-consistent (the first ``b`` picks of a longer ranking are the picks
+    of budget ``b``); ``random`` is a seeded permutation (``seed``: the run's initialisation seed).
+    """
+    graph = KnowledgeGraph.read(edges)
+    pool = read_json(split)["pool"]
+    start = time.perf_counter()
+    selection = run_selection(strategy, graph, pool, len(pool), seed=int(seed), params=dict(params),
+                              source=f"config: experiment.strategies.{strategy}")
+    log.info("%s ranked the pool of %d in %.3f s", strategy, len(pool), time.perf_counter() - start)
+    write_selection(selection, output, per_cycle=int(per_cycle))

@@ -1,0 +1,52 @@
+"""Stage of ``workflow/rules/train.smk``: GEARS trained on one cycle's picks (env ``envs/torch-gears.yaml``;
+torch and PyG are imported when the trainer runs)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Sequence
+
+from ..config import TrainingConfig
+from ..experiment.splits import cycle_picks
+from ..gears import train, training_data
+from ..io import read_json
+from ..knowledge.graph import KnowledgeGraph
+
+
+def train_gears(split: str, selection: str | Sequence[str], output: str, cycle: int, seed: int, gears: Mapping,
+                per_cycle: int, edges: str, screen: str | None = None, adata: str | None = None,
+                gene2go: str | None = None, work_dir: str | None = None, threads: int = 1,
+                strategy_params: Mapping | None = None, pool_out: str | None = None) -> None:
+    """Rules train_gears and train_gears_active: GEARS on the first ``cycle * per_cycle`` picks, predictions
+    of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names).
+
+    ``gears`` is the config's ``gears:`` block (``config.TrainingConfig``); ``threads`` (the job's cores)
+    overrides its ``threads``. The trainer reads what ``gears.TRAINER_INPUTS`` lists: ``screen``
+    (``screen.npz``) and ``edges`` for the batched trainer; ``adata``, ``gene2go`` and ``edges`` for
+    cell-gears's, with ``work_dir`` as its scratch.
+
+    ``selection`` is a one-shot ranking (one TSV) or, for an active strategy, the pick files of cycles
+    1..cycle. Then ``strategy_params`` (``experiment.strategies.active_params``) and ``pool_out`` are given:
+    the model also scores the labelled and the remaining pool perturbations (``gears.results.PoolScores``,
+    written to ``pool_out``) for the next cycle's selection; the ``uncertainty`` method trains GEARS with its
+    uncertainty head (``uncertainty_reg`` from the strategy's block). ``seed`` is the run's initialisation
+    seed.
+    """
+    config = dataclasses.replace(TrainingConfig.from_config(gears), threads=max(1, int(threads)))
+    params = dict(strategy_params or {})
+    if params.get("method") == "uncertainty":
+        config = dataclasses.replace(config, uncertainty=True, uncertainty_reg=float(params["uncertainty_reg"]))
+    train_genes = cycle_picks(selection, int(cycle), int(per_cycle))
+    split_record = read_json(split)
+    score_genes = None
+    if pool_out:
+        trained = set(train_genes)
+        score_genes = train_genes + [g for g in split_record["pool"] if g not in trained]
+    data = training_data(KnowledgeGraph.read(edges), screen=screen, adata=adata, gene2go=gene2go, work_dir=work_dir)
+    result = train(data, train_genes, split_record["test"], seed=int(seed), config=config, score_genes=score_genes,
+                   score_controls=int(params["controls"]) if pool_out else 0)
+    result.predictions.info["cycle"] = int(cycle)
+    if pool_out:
+        result.pool.info["cycle"] = int(cycle)
+        result.pool.save(pool_out)
+    result.predictions.save(output)

@@ -1,0 +1,122 @@
+"""The typed config blocks: one home for every default (the schema documents the same values), renamed keys
+named with their new name, and the checks that span blocks."""
+
+import dataclasses
+
+import pytest
+import yaml
+
+from conftest import REPO
+from perturb_select.config import (
+    RENAMED_KEYS,
+    DatasetConfig,
+    DesignConfig,
+    ExperimentConfig,
+    GraphConfig,
+    StabilityConfig,
+    TrainingConfig,
+    check_before_schema,
+    check_renamed_keys,
+    load_config,
+)
+from perturb_select.io import InputError
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def _properties(*path):
+    node = SCHEMA
+    for key in path:
+        node = node["properties"][key] if key != "*" else node["additionalProperties"]
+    return node["properties"]
+
+
+# block of the schema -> dataclass, and the schema keys that are not fields of the dataclass
+BLOCKS = [
+    (("graph",), GraphConfig, set()),
+    (("datasets", "*"), DatasetConfig, {"mirror", "url", "mirror_name", "sha256"}),
+    (("experiment",), ExperimentConfig, {"seeds", "cycles", "perturbations_per_cycle", "strategies", "stability"}),
+    (("experiment", "stability"), StabilityConfig, set()),
+    (("design", "*"), DesignConfig, {"genes", "budget", "cycles", "perturbations_per_cycle", "screened", "require",
+                                     "exclude"}),
+    (("gears",), TrainingConfig, set()),
+]
+
+
+@pytest.mark.parametrize("path, cls, without_default", BLOCKS, ids=[".".join(b[0]) for b in BLOCKS])
+def test_schema_defaults_equal_the_dataclass_defaults(path, cls, without_default):
+    properties = _properties(*path)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "name"}
+    # every field is a schema key (taxid lives in the go block), and the other way round
+    assert set(properties) - {"format"} <= set(fields) | without_default, path
+    for name, spec in properties.items():
+        if name in without_default:
+            assert "default" not in spec or spec["default"] is None, name
+            continue
+        assert "default" in spec, f"{'.'.join(path)}.{name} documents no default"
+        value = fields[name].default
+        assert spec["default"] == value, f"{'.'.join(path)}.{name}: schema {spec['default']!r}, dataclass {value!r}"
+    assert _properties("go")["taxid"]["default"] == GraphConfig.taxid
+
+
+def test_every_config_loads_into_typed_blocks():
+    for name in ("config.yaml", "test.yaml", "paper.yaml"):
+        config = load_config(yaml.safe_load((REPO / "config" / name).read_text()))
+        assert config.experiment.perturbations_per_cycle >= 1
+        assert set(config.experiment.strategies) >= {"random", "graphreach", "maxspec"}
+    paper = load_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    assert (paper.per_cycle("replogle_k562_essential"), paper.per_cycle("adamson")) == (100, 8)
+    assert paper.training == TrainingConfig(trainer="batched", epochs=20, threads=4, gpus=1)  # GEARS's defaults
+    main = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    assert main.experiment.strategies["graphreach"] == {"hops": 1}  # K = gears.num_go_gnn_layers
+    assert main.experiment.stability_runs == ["1", "1-2", "1-3"]
+    assert main.designs["k562_after_adamson"].hops == 1 and main.designs["k562_after_adamson"].lists() == {
+        "screened": "../shared/data/genelists/adamson2016_genes.txt"}
+
+
+@pytest.mark.parametrize("old", sorted(RENAMED_KEYS))
+def test_renamed_keys_name_their_new_name(old):
+    *parents, leaf = old.split(".")
+    config, node = {}, None
+    node = config
+    for part in parents:
+        node = node.setdefault("x" if part == "*" else part, {})
+    node[leaf] = 1
+    new, meaning = RENAMED_KEYS[old]
+    with pytest.raises(InputError) as err:
+        check_renamed_keys(config)
+    where = ".".join("x" if p == "*" else p for p in parents)
+    assert err.value.field == f"{where}.{leaf}"
+    assert err.value.problem == f"renamed to {where}.{new} ({meaning})"
+
+
+def test_empty_config_and_cross_block_errors():
+    with pytest.raises(InputError, match="no configuration: pass --configfile"):
+        check_before_schema({})
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["gears"]["trainer"] = "cell-gears"
+    with pytest.raises(InputError, match=r"gears.trainer.*active strategies \['acsfw', 'hybrid', 'typiclust', "
+                                         r"'uncertainty'\] need a trainer that scores the pool"):
+        load_config(config)
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["experiment"]["strategies"]["graphreach"] = {"hopz": 2}
+    with pytest.raises(InputError, match="experiment.strategies.graphreach.hopz"):
+        load_config(config)
+    with pytest.raises(InputError, match="gears.epochz.*unknown key"):
+        TrainingConfig.from_config({"epochz": 3})
+    with pytest.raises(InputError, match="datasets.s.cell_type"):
+        DatasetConfig.from_config("s", {})
+    with pytest.raises(InputError, match="design.d.method"):
+        DesignConfig.from_config("d", {"genes": "g.txt", "method": "random"}, default_hops=1)
+    assert DesignConfig.from_config("d", {"genes": "g.txt", "hops": 2}, default_hops=1).hops == 2
+    assert DatasetConfig.from_config("g", {"format": "gears"}).source()["archive_member"] == "perturb_processed.h5ad"
+    assert DatasetConfig.from_config("r", {"cell_type": "T"}).source()["archive_member"] is None
+
+
+def test_trainer_registry_matches_the_config():
+    from perturb_select.config import TRAINERS
+    from perturb_select.gears import TRAINER_INPUTS
+    from perturb_select.gears import TRAINERS as IMPLEMENTATIONS
+
+    assert set(TRAINERS) == set(IMPLEMENTATIONS) == set(TRAINER_INPUTS)
+    assert set(SCHEMA["properties"]["gears"]["properties"]["trainer"]["enum"]) == set(TRAINERS)

@@ -1,0 +1,252 @@
+"""GEARS-layout datasets (format: gears): safe archive extraction, validation, candidates, the stage.
+
+The GEARS-layout file is the Papalexi screen processed by the raw path (``preprocess_dataset``), which
+writes GEARS's layout; reading it back as ``format: gears`` must give the same candidates and arrays.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SHARED_DATA
+from perturb_select.screens.layout import condition_genes
+from perturb_select.knowledge.fetch import extract_member
+from perturb_select.screens.published import prepare_gears_screen, read_gears_dataset, validate_gears_adata
+from perturb_select.knowledge.symbols import SymbolResolver
+from perturb_select.io import InputError
+from perturb_select.stages.data import fetch_dataset, preprocess_dataset
+from perturb_select.screens.arrays import ScreenArrays
+
+GO = SHARED_DATA / "go"
+PAPALEXI = SHARED_DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
+RAW_DATASET = {"perturbation_key": "perturbation", "control_label": "non-targeting", "cell_type": "THP-1",
+               "max_cells_per_condition": 40, "min_cells_per_condition": 20, "seed": 0}
+
+
+# --------------------------------------------------------------------------------------------------
+# Archives
+# --------------------------------------------------------------------------------------------------
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return path
+
+
+def _tar(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with tarfile.open(path, "w:gz") as bundle:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            bundle.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            bundle.addfile(info)
+    return path
+
+
+def test_condition_genes_forms():
+    assert condition_genes("ctrl") == ()
+    assert condition_genes("CD86+ctrl") == ("CD86",) == condition_genes("ctrl+CD86")
+    assert condition_genes("CBL+CNN1") == ("CBL", "CNN1")
+    for bad in ("CD86", "CD86_ctrl", "A+B+C", "+ctrl", "ctrl+ctrl", "A+", " A+ctrl"):
+        assert condition_genes(bad) is None, bad
+
+
+def test_extract_member_from_zip_and_tar(tmp_path):
+    payload = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 10
+    members = {"adamson/perturb_processed.h5ad": payload, "adamson/go.csv": b"x", "adamson/": b""}
+    zipped = _zip(tmp_path / "adamson.zip", {k: v for k, v in members.items() if not k.endswith("/")})
+    assert extract_member(zipped, tmp_path / "a.h5ad").read_bytes() == payload
+    tarred = _tar(tmp_path / "adamson.tar.gz", {k: v for k, v in members.items() if not k.endswith("/")})
+    assert extract_member(tarred, tmp_path / "b.h5ad", "adamson/perturb_processed.h5ad").read_bytes() == payload
+    # an h5ad file is copied as it is
+    (tmp_path / "plain.h5ad").write_bytes(payload)
+    assert extract_member(tmp_path / "plain.h5ad", tmp_path / "c.h5ad").read_bytes() == payload
+
+
+@pytest.mark.parametrize(
+    "make, field, message",
+    [
+        (lambda p: _tar(p / "x.tar.gz", {"../evil.h5ad": b"x", "d/perturb_processed.h5ad": b"y"}), "../evil.h5ad",
+         "outside the target folder"),
+        (lambda p: _zip(p / "x.zip", {"/etc/perturb_processed.h5ad": b"y"}), "/etc/perturb_processed.h5ad",
+         "outside the target folder"),
+        (lambda p: _tar(p / "x.tar.gz", {"d/a.txt": b"x"}, links={"d/perturb_processed.h5ad": "/etc/passwd"}),
+         "d/perturb_processed.h5ad", "a link or device"),
+        (lambda p: _zip(p / "x.zip", {"d/other.h5ad": b"y"}), "member", "no perturb_processed.h5ad in the archive"),
+        (lambda p: _zip(p / "x.zip", {"a/perturb_processed.h5ad": b"y", "b/perturb_processed.h5ad": b"z"}), "member",
+         "matches several files"),
+        (lambda p: (p / "x.bin").write_bytes(b"not an archive") and p / "x.bin", None, "neither a zip nor a tar"),
+    ],
+)
+def test_unsafe_or_unusable_archives_are_refused_without_output(tmp_path, make, field, message):
+    archive = make(tmp_path)
+    out = tmp_path / "out" / "screen.h5ad"
+    with pytest.raises(InputError, match=message) as err:
+        extract_member(archive, out)
+    assert err.value.field == field and err.value.source == str(archive)
+    assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))
+    assert not (tmp_path / "evil.h5ad").exists()
+
+
+def test_fetch_stage_extracts_the_member_and_checks_the_archive_checksum(tmp_path):
+    import hashlib
+
+    payload = b"\x89HDF\r\n\x1a\n" + b"data"
+    (tmp_path / "mirror").mkdir()
+    archive = _zip(tmp_path / "mirror" / "adamson.zip", {"adamson/perturb_processed.h5ad": payload})
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    out = tmp_path / "resources" / "adamson.h5ad"
+    fetch_dataset(str(out), "adamson", {"format": "gears", "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
+                                        "mirror": str(tmp_path / "mirror"), "mirror_name": "adamson.zip", "sha256": digest})
+    assert out.read_bytes() == payload
+    assert sorted(p.name for p in out.parent.iterdir()) == ["adamson.h5ad"]  # no archive or scratch left
+    with pytest.raises(InputError, match="sha256"):
+        fetch_dataset(str(tmp_path / "resources" / "b.h5ad"), "b", {
+            "format": "gears", "url": "https://example.org/x.zip", "mirror": str(tmp_path / "mirror"),
+            "mirror_name": "adamson.zip", "sha256": "0" * 64})
+    assert sorted(p.name for p in out.parent.iterdir()) == ["adamson.h5ad"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The Papalexi screen in GEARS's layout
+# --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory, human_graph):
+    """(GEARS-layout h5ad, graph npz, raw-path outputs folder): the Papalexi screen processed once."""
+    if not PAPALEXI.exists():
+        pytest.skip(f"{PAPALEXI} not found")
+    folder = tmp_path_factory.mktemp("papalexi")
+    edges = folder / "graph.npz"
+    human_graph.save_npz(edges)
+    preprocess_dataset(str(PAPALEXI), str(edges), str(GO / "Homo_sapiens.gene_info.gz"), adata_out=str(folder / "raw.h5ad"),
+                       arrays_out=str(folder / "raw_screen.npz"), candidates_out=str(folder / "raw_candidates.tsv"),
+                       dropped_out=str(folder / "raw_dropped.tsv"), name="papalexi", dataset=RAW_DATASET, taxid=9606)
+    return folder / "raw.h5ad", edges, folder
+
+
+@pytest.fixture(scope="module")
+def resolver(human_graph):
+    return SymbolResolver.from_gene_info(GO / "Homo_sapiens.gene_info.gz", universe=human_graph.genes)
+
+
+@pytest.mark.slow
+def test_gears_layout_file_gives_the_raw_paths_candidates_and_arrays(processed, tmp_path):
+    h5ad, edges, folder = processed
+    archive = _zip(tmp_path / "papalexi_gears.zip", {"papalexi/perturb_processed.h5ad": h5ad.read_bytes()})
+    screen = extract_member(archive, tmp_path / "screen.h5ad")
+    out = tmp_path / "gears"
+    preprocess_dataset(str(screen), str(edges), str(GO / "Homo_sapiens.gene_info.gz"), adata_out=str(out / "p.h5ad"),
+                       arrays_out=str(out / "screen.npz"), candidates_out=str(out / "candidates.tsv"),
+                       dropped_out=str(out / "dropped.tsv"), name="papalexi", dataset={"format": "gears"}, taxid=9606)
+    raw = pd.read_csv(folder / "raw_candidates.tsv", sep="\t")
+    got = pd.read_csv(out / "candidates.tsv", sep="\t")
+    assert len(got) == 25
+    # the raw path's labels are the screen's (MARCH8); here they are the file's conditions (MARCHF8)
+    pd.testing.assert_frame_equal(got[["gene", "condition", "n_cells"]], raw[["gene", "condition", "n_cells"]])
+    assert (got["resolution"] == "official").all()
+    assert len(pd.read_csv(out / "dropped.tsv", sep="\t")) == 0
+    a, b = ScreenArrays.load(folder / "raw_screen.npz"), ScreenArrays.load(out / "screen.npz")
+    for name in ("genes", "conditions", "cell_condition", "de_idx", "de_idx_non_dropout", "nz_offsets", "nz_indices"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert (a.X != b.X).nnz == 0
+
+
+def _variant(h5ad: Path, tmp_path: Path, change) -> Path:
+    adata = ad.read_h5ad(h5ad)
+    change(adata)
+    path = tmp_path / "variant.h5ad"
+    adata.write_h5ad(path)
+    return path
+
+
+def _rename(adata, old: str, new: str) -> None:
+    old_name = adata.obs.loc[adata.obs["condition"] == old, "condition_name"].iat[0]
+    new_name = old_name.replace(old, new)
+    adata.obs["condition"] = adata.obs["condition"].astype(str).replace({old: new})
+    adata.obs["condition_name"] = adata.obs["condition_name"].astype(str).replace({old_name: new_name})
+    for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20", "non_zeros_gene_idx",
+                "non_dropout_gene_idx"):
+        adata.uns[key] = {new_name if k == old_name else k: v for k, v in adata.uns[key].items()}
+
+
+@pytest.mark.slow
+def test_outdated_symbols_renamed_and_doubles_and_unknown_genes_dropped(processed, resolver, human_graph, tmp_path):
+    h5ad, _, _ = processed
+
+    def change(adata):
+        _rename(adata, "MARCHF8+ctrl", "MARCH8+ctrl")   # the screen's outdated symbol
+        _rename(adata, "CD86+ctrl", "CD86+IRF7")        # a double perturbation
+        _rename(adata, "IRF7+ctrl", "ctrl+NOTAGENE1")   # an unknown gene, written ctrl+GENE
+
+    adata = read_gears_dataset(_variant(h5ad, tmp_path, change))
+    result = prepare_gears_screen(adata, graph_genes=set(human_graph.genes), resolver=resolver, source="variant")
+    cands = result.candidates.set_index("gene")
+    assert len(cands) == 23 and "CD86" not in cands.index and "IRF7" not in cands.index
+    assert tuple(cands.loc["MARCHF8", ["perturbation", "condition", "resolution"]]) == ("MARCH8", "MARCHF8+ctrl", "alias")
+    dropped = result.dropped.set_index("perturbation")
+    assert dropped.loc["CD86+IRF7", "status"] == "combination"
+    assert dropped.loc["ctrl+NOTAGENE1", "status"] == "unknown"
+    out = result.adata
+    assert set(out.obs["condition"]) == set(cands["condition"]) | {"ctrl"}
+    name = out.obs.loc[out.obs["condition"] == "MARCHF8+ctrl", "condition_name"].iat[0]
+    assert name == "THP-1_MARCHF8+ctrl_1+1" and name in out.uns["top_non_dropout_de_20"]
+    assert not [k for k in out.uns["rank_genes_groups_cov_all"] if "MARCH8" in k]
+    ScreenArrays.from_anndata(out)  # the arrays the trainer reads build from it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        (lambda a: a.uns.pop("top_non_dropout_de_20"), "uns['top_non_dropout_de_20']", "missing: DE genes"),
+        (lambda a: a.uns["non_zeros_gene_idx"].pop(sorted(a.uns["non_zeros_gene_idx"])[0]),
+         "uns['non_zeros_gene_idx']", "no entry for 1 conditions"),
+        (lambda a: _rename(a, "CD86+ctrl", "CD86_ctrl"), "obs['condition']", "neither ctrl, GENE\\+ctrl nor A\\+B"),
+        (lambda a: _rename(a, "CD86+ctrl", "CD86+IRF7+ctrl"), "obs['condition']", "\\['CD86\\+IRF7\\+ctrl'\\]"),
+        (lambda a: setattr(a, "X", np.where(np.arange(a.n_vars) == 3, np.nan, a.X.toarray())), "X",
+         "values are NaN or infinite"),
+        (lambda a: a.var.drop(columns="gene_name", inplace=True), "var['gene_name']", "column missing"),
+        (lambda a: a.obs.drop(columns="cell_type", inplace=True), "obs['cell_type']", "column missing"),
+    ],
+)
+def test_malformed_gears_files_fail_the_stage_with_the_field_and_no_output(processed, tmp_path, change, field, message):
+    h5ad, edges, _ = processed
+    variant = _variant(h5ad, tmp_path, change)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=message) as err:
+        preprocess_dataset(str(variant), str(edges), str(GO / "Homo_sapiens.gene_info.gz"), adata_out=str(out / "p.h5ad"),
+                           arrays_out=str(out / "screen.npz"), candidates_out=str(out / "candidates.tsv"),
+                           dropped_out=str(out / "dropped.tsv"), name="variant", dataset={"format": "gears"},
+                           taxid=9606)
+    assert err.value.field == field and err.value.source == str(variant)
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_validate_accepts_dense_finite_x_and_makes_it_sparse():
+    import scipy.sparse as sp
+
+    obs = pd.DataFrame({"condition": ["ctrl", "A+ctrl"], "condition_name": ["T_ctrl_1", "T_A+ctrl_1+1"],
+                        "cell_type": ["T", "T"]}, index=["c1", "c2"])
+    var = pd.DataFrame({"gene_name": ["g1", "g2"]}, index=["ENSG1", "ENSG2"])
+    adata = ad.AnnData(X=np.array([[0.0, 1.0], [2.0, 0.0]], dtype=np.float32), obs=obs, var=var)
+    adata.uns = {key: {"T_A+ctrl_1+1": ["ENSG1"]} for key in
+                 ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "non_zeros_gene_idx")}
+    validate_gears_adata(adata, "tiny")
+    assert sp.issparse(adata.X)
+    adata.X = -adata.X
+    with pytest.raises(InputError, match="negative values"):
+        validate_gears_adata(adata, "tiny")

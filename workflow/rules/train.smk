@@ -1,0 +1,50 @@
+# GEARS trained on each cycle's picks (perturb_select.stages.train); an active strategy's training also
+# scores the pool for the next cycle's selection.
+
+
+rule train_gears:
+    input:
+        unpack(training_inputs),
+        split=split_file,
+        selection="results/select/{dataset}/{strategy}/seed{run}.tsv",
+    output:
+        predictions="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
+    log:
+        "logs/train_gears/{dataset}/{strategy}/seed{run}/cycle{cycle}.log",
+    benchmark:
+        "results/benchmarks/train_gears/{dataset}/{strategy}/seed{run}/cycle{cycle}.tsv"
+    wildcard_constraints:
+        strategy=_alternatives(ONE_SHOT_STRATEGIES),
+    conda:
+        "../../envs/torch-gears.yaml"
+    threads: CONFIG.training.threads
+    resources:
+        # GPUs only when configured; tasks_per_gpu=0 keeps the SLURM plugin from adding --ntasks-per-gpu
+        # (one copy of the job per GPU; clashes with --cpus-per-task: plugin issues 316, 342, 459). Here,
+        # not in the profile: a --set-resources on the command line replaces the profile's entry.
+        gpu=CONFIG.training.gpus,
+        tasks_per_gpu=0,
+    params:
+        gears=config["gears"],
+        strategy_params={},
+        per_cycle=per_cycle_of,
+        work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.run}/cycle{w.cycle}/gears_work",
+    script:
+        "../../scripts/train_gears.py"
+
+
+use rule train_gears as train_gears_active with:
+    input:
+        unpack(training_inputs),
+        split=split_file,
+        selection=active_training_picks,
+    output:
+        predictions="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
+        pool_scores="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/pool_scores.npz",
+    wildcard_constraints:
+        strategy=_alternatives(ACTIVE_STRATEGIES),
+    params:
+        gears=config["gears"],
+        strategy_params=strategy_params,
+        per_cycle=per_cycle_of,
+        work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.run}/cycle{w.cycle}/gears_work",
