@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
 from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
-from perturb_select.experiment.strategies import run_seeds
+from perturb_select.experiment.runs import run_seeds
 from perturb_select.stages.active import select_active
 
 picks = snakemake.input.get("picks", [])  # cycles 1..cycle-1: none, one (a str) or several

@@ -69,7 +69,7 @@ def test_every_config_loads_into_typed_blocks():
     assert paper.training == TrainingConfig(trainer="batched", epochs=20, threads=4, gpus=1)  # GEARS's defaults
     main = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     assert main.experiment.strategies["graphreach"] == {"hops": 1}  # K = gears.num_go_gnn_layers
-    assert main.experiment.stability_runs == ["1", "1-2", "1-3"]
+    assert main.experiment.stability_seeds == [(1, 1), (1, 2), (1, 3)]
     assert main.designs["k562_after_adamson"].hops == 1 and main.designs["k562_after_adamson"].lists() == {
         "screened": "../shared/data/genelists/adamson2016_genes.txt"}
 

@@ -3,13 +3,12 @@
 import pytest
 
 from perturb_select.io import InputError
-from perturb_select.experiment.strategies import (
+from perturb_select.experiment.runs import run_label, run_seeds
+from perturb_select.strategies import (
     ACTIVE,
     ONE_SHOT,
     active_params,
-    run_label,
     ONE_SHOT_PARAMETERS,
-    run_seeds,
     strategy_params,
 )
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .io import InputError
+from .strategies import ACTIVE, UNCERTAINTY_REG, strategy_params
 
 # --------------------------------------------------------------------------------------------------
 # Renamed keys
@@ -309,7 +310,7 @@ class ExperimentConfig:
     strategies : dict of str to dict
         Strategy name -> its parameters: one-shot blocks as written plus ``hops`` for the graph
         selectors (default ``gears.num_go_gnn_layers``), active blocks over their documented defaults
-        (``experiment.strategies.active_params``).
+        (``strategies.active_params``).
     stability : StabilityConfig
     """
 
@@ -329,8 +330,6 @@ class ExperimentConfig:
         InputError
             Naming ``experiment.<key>`` or ``experiment.strategies.<name>[.<key>]``.
         """
-        from .experiment.strategies import strategy_params
-
         block = dict(config.get("experiment") or {})
         _unknown_keys(block, _field_names(cls), "experiment")
         for key in ("seeds", "cycles", "perturbations_per_cycle", "strategies"):
@@ -370,12 +369,10 @@ class ExperimentConfig:
         return self.seeds[0] if split is None else split
 
     @property
-    def stability_runs(self) -> list[str]:
-        """Run labels of the stability analysis (``experiment.strategies.run_label``)."""
-        from .experiment.strategies import run_label
-
+    def stability_seeds(self) -> list[tuple[int, int]]:
+        """(split seed, initialisation seed) of every run of the stability analysis, the main run first."""
         split = self.stability_split
-        return [run_label(split, split + r) for r in range(self.stability.inits)]
+        return [(split, split + r) for r in range(self.stability.inits)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -505,7 +502,7 @@ class TrainingConfig:
     coexpress_k: int = 20
     coexpress_threshold: float = 0.4
     uncertainty: bool = False
-    uncertainty_reg: float = 1.0
+    uncertainty_reg: float = UNCERTAINTY_REG
     val_fraction: float = 0.1
     eval_train: bool = False
     device: str = "auto"
@@ -594,8 +591,6 @@ def load_config(config: Mapping) -> Config:
     check_before_schema(config)
     training = TrainingConfig.from_config(config.get("gears") or {})
     experiment = ExperimentConfig.from_config(config)
-    from .experiment.strategies import ACTIVE
-
     active = sorted(name for name in experiment.strategies if name in ACTIVE)
     if active and training.trainer not in POOL_SCORING_TRAINERS:
         raise InputError("config", "gears.trainer",

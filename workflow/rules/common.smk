@@ -7,7 +7,8 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from perturb_select.config import check_before_schema, load_config
-from perturb_select.experiment.strategies import ACTIVE, ONE_SHOT
+from perturb_select.experiment.runs import run_label
+from perturb_select.strategies import ACTIVE, ONE_SHOT
 from perturb_select.gears import TRAINER_INPUTS
 
 # No config at all, or a renamed key (named with its new name), before the schema's generic messages.
@@ -24,7 +25,7 @@ CYCLES = list(range(1, CONFIG.experiment.cycles + 1))
 ONE_SHOT_STRATEGIES = [s for s in STRATEGIES if s in ONE_SHOT]
 ACTIVE_STRATEGIES = [s for s in STRATEGIES if s in ACTIVE]
 # Stability analysis: R initialisation seeds on one split (the first run is the main run of that seed).
-STABILITY_RUNS = CONFIG.experiment.stability_runs
+STABILITY_RUNS = [run_label(split, init) for split, init in CONFIG.experiment.stability_seeds]
 DESIGNS = list(CONFIG.designs)
 
 

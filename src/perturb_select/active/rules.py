@@ -24,12 +24,7 @@ import numpy as np
 
 from ..gears.results import PoolScores
 from ..io import InputError
-
-#: K of TypiClust's typicality (Hacohen et al. 2022; IterPert: 20).
-TYPICLUST_NEIGHBOURS = 20
-#: ACS-FW's random features and GP noise standard deviation (IterPert's ``('acs-rf', [512, 0.1, None])``).
-ACS_RANDOM_FEATURES = 512
-ACS_SIGMA = 0.1
+from ..strategies import ACS_RANDOM_FEATURES, ACS_SIGMA, TYPICLUST_NEIGHBOURS
 
 
 def _check_batch(batch: int, available: int, what: str) -> None:
@@ -222,7 +217,7 @@ def next_batch(method: str, params: dict, scores: PoolScores, labelled: Sequence
     ----------
     method : {'uncertainty', 'typiclust', 'acsfw'}
     params : dict
-        The strategy's parameters (``experiment.strategies.active_params``).
+        The strategy's parameters (``strategies.active_params``).
     scores : PoolScores
         Written by the previous cycle's training job; must hold every ``labelled`` and ``remaining`` gene.
     labelled : sequence of str
@@ -291,7 +286,7 @@ def choose_batch(strategy: str, params: dict, pool: Sequence[str], labelled: Seq
     strategy : str
         The strategy's name (for messages).
     params : dict
-        ``experiment.strategies.active_params(strategy, ...)``.
+        ``strategies.active_params(strategy, ...)``.
     pool : sequence of str
         The split's pool.
     labelled : sequence of str

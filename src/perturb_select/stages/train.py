@@ -26,7 +26,7 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, cycle: 
     cell-gears's, with ``work_dir`` as its scratch.
 
     ``selection`` is a one-shot ranking (one TSV) or, for an active strategy, the pick files of cycles
-    1..cycle. Then ``strategy_params`` (``experiment.strategies.active_params``) and ``pool_out`` are given:
+    1..cycle. Then ``strategy_params`` (``strategies.active_params``) and ``pool_out`` are given:
     the model also scores the labelled and the remaining pool perturbations (``gears.results.PoolScores``,
     written to ``pool_out``) for the next cycle's selection; the ``uncertainty`` method trains GEARS with its
     uncertainty head (``uncertainty_reg`` from the strategy's block). ``seed`` is the run's initialisation

@@ -19,19 +19,16 @@ Active strategies and their parameters (defaults and their sources):
 Every active strategy also takes ``controls``: the control cells of the fixed, seeded sample the model
 predicts each pool perturbation from (``GEARS.predict``: 300).
 
-The run of an experiment is ``(split seed, initialisation seed)``: the main runs use the same seed for
-both (``seed{s}`` in file paths); the stability analysis adds runs on one split with other
-initialisation seeds (``seed{s}-{i}``).
+The defaults here are the single home of the strategies' parameters (the rules in ``active.rules`` and
+``config.TrainingConfig`` take theirs from here). This module imports nothing but ``io``: the typed config
+(``config.ExperimentConfig``) and the Snakefile read it.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
-from ..active.rules import ACS_RANDOM_FEATURES, ACS_SIGMA, TYPICLUST_NEIGHBOURS
-from ..config import TrainingConfig
-from ..io import InputError
+from .io import InputError
 
 ONE_SHOT = ("random", "graphreach", "maxspec")
 #: Keyword parameters a one-shot block may set (``selection.registry.select`` passes them on; tested
@@ -43,30 +40,20 @@ ALL = ONE_SHOT + ACTIVE
 
 #: Control cells of the fixed, seeded sample a model predicts each pool perturbation from (``GEARS.predict``).
 SCORING_CONTROLS = 300
-#: Every active method's parameters and their defaults (the rules' own constants, ``active.rules``).
+#: Weight of the uncertainty head's loss term (GEARS's ``uncertainty_reg``; also ``gears.uncertainty_reg``).
+UNCERTAINTY_REG = 1.0
+#: K of TypiClust's typicality (Hacohen et al. 2022; IterPert: 20).
+TYPICLUST_NEIGHBOURS = 20
+#: ACS-FW's random features and GP noise standard deviation (IterPert's ``('acs-rf', [512, 0.1, None])``).
+ACS_RANDOM_FEATURES = 512
+ACS_SIGMA = 0.1
+#: Every active method's parameters and their defaults.
 ACTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "uncertainty": {"controls": SCORING_CONTROLS, "uncertainty_reg": TrainingConfig.uncertainty_reg},
+    "uncertainty": {"controls": SCORING_CONTROLS, "uncertainty_reg": UNCERTAINTY_REG},
     "typiclust": {"controls": SCORING_CONTROLS, "neighbours": TYPICLUST_NEIGHBOURS},
     "acsfw": {"controls": SCORING_CONTROLS, "random_features": ACS_RANDOM_FEATURES, "sigma": ACS_SIGMA},
 }
 HYBRID_DEFAULTS: dict[str, Any] = {"warmup_cycles": 2, "then": "typiclust"}
-
-_RUN = re.compile(r"^(\d+)(?:-(\d+))?$")
-
-
-def run_seeds(run: str) -> tuple[int, int]:
-    """``'3'`` -> (3, 3); ``'3-7'`` -> (3, 7): the split seed and the initialisation seed of a run label."""
-    match = _RUN.match(str(run))
-    if not match:
-        raise ValueError(f"run label {run!r} is not 'SEED' or 'SPLIT-INIT'")
-    split = int(match.group(1))
-    return split, int(match.group(2)) if match.group(2) is not None else split
-
-
-def run_label(split_seed: int, init_seed: int) -> str:
-    """Inverse of ``run_seeds``: the main run of a seed is plain ``'{seed}'``."""
-    return str(split_seed) if int(split_seed) == int(init_seed) else f"{split_seed}-{init_seed}"
-
 
 def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: int) -> dict:
     """The full parameters of an active strategy: its config block over the documented defaults.

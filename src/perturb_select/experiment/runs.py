@@ -1,0 +1,23 @@
+"""Runs of an experiment: a run is ``(split seed, initialisation seed)``. The main runs use the same seed for
+both (``seed{s}`` in file paths, the ``{run}`` wildcard ``s``); the stability analysis adds runs on one split
+with other initialisation seeds (``seed{s}-{i}``)."""
+
+from __future__ import annotations
+
+import re
+
+_RUN = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def run_seeds(run: str) -> tuple[int, int]:
+    """``'3'`` -> (3, 3); ``'3-7'`` -> (3, 7): the split seed and the initialisation seed of a run label."""
+    match = _RUN.match(str(run))
+    if not match:
+        raise ValueError(f"run label {run!r} is not 'SEED' or 'SPLIT-INIT'")
+    split = int(match.group(1))
+    return split, int(match.group(2)) if match.group(2) is not None else split
+
+
+def run_label(split_seed: int, init_seed: int) -> str:
+    """Inverse of ``run_seeds``: the main run of a seed is plain ``'{seed}'``."""
+    return str(split_seed) if int(split_seed) == int(init_seed) else f"{split_seed}-{init_seed}"
