@@ -25,7 +25,9 @@ CYCLES = list(range(1, CONFIG.experiment.cycles + 1))
 ONE_SHOT_STRATEGIES = [s for s in STRATEGIES if s in ONE_SHOT]
 ACTIVE_STRATEGIES = [s for s in STRATEGIES if s in ACTIVE]
 # Stability analysis: R initialisation seeds on one split (the first run is the main run of that seed).
-STABILITY_RUNS = [run_label(split, init) for split, init in CONFIG.experiment.stability_seeds]
+STABILITY_RUNS = [
+    run_label(split, init) for split, init in CONFIG.experiment.stability_seeds
+]
 DESIGNS = list(CONFIG.designs)
 
 
