@@ -591,7 +591,7 @@ def test_predict_perturbations_scores_any_graph_gene(real_cycle):
     assert np.isfinite(score).all() and (score > 0).all()
     assert np.abs(pred[1] - pred[2]).max() > 1e-6  # the perturbed gene matters
     with pytest.raises(KeyError, match="not nodes"):
-        runner.predict_perturbations(["NOT_A_GENE"])
+        runner.predict_perturbations(["NOT_A_GENE"], n_ctrl=10, seed=0)
     # GEARS.predict's computation itself: every gene forwarded with each of the 50 sampled control cells
     cells = runner.ctrl_cells[np.random.default_rng(3).integers(0, len(runner.ctrl_cells), 50)]
     x = runner._rows(cells)

@@ -449,7 +449,11 @@ def test_train_and_predict_shapes_and_values(cycle_runs):
     sub = receptive_field_subgraph(graph, TRAIN + TEST, hops=1)
     assert info["graph"]["nodes"] == sub.n_nodes < graph.n_nodes
     assert info["graph"]["edges"] == sub.n_edges
-    assert info["device"] == "cpu" and info["epochs"] == 1 and info["torch_threads"] == 1
+    assert info["device"] == "cpu" and info["config"]["epochs"] == 1 and info["torch_threads"] == 1
+    assert info["trainer"] == "cell-gears" and info["diagnostics"] is None  # one run-record schema
+    from perturb_select.gears.results import RUN_INFO_KEYS
+
+    assert tuple(info) == RUN_INFO_KEYS
     assert np.isfinite(info["best_val_mse_top20_de"])
 
 

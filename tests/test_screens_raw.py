@@ -407,12 +407,13 @@ def test_read_screen_errors(tmp_path):
 def papalexi():
     if not SCREEN.exists() or not (GO_DIR / "gene2go_human.gz").exists():
         pytest.skip(f"real data not found under {DATA}")
-    from perturb_select import go
+    from perturb_select.knowledge.annotations import read_gene2go_symbols
+    from perturb_select.knowledge.symbols import SymbolResolver
 
     # genes with at least one GO annotation: the nodes GEARS's GO graph can have
     gene_info = GO_DIR / "Homo_sapiens.gene_info.gz"
-    graph_genes = set(go.read_gene2go_symbols(GO_DIR / "gene2go_human.gz", gene_info))
-    resolver = go.SymbolResolver.from_gene_info(gene_info, universe=graph_genes)
+    graph_genes = set(read_gene2go_symbols(GO_DIR / "gene2go_human.gz", gene_info))
+    resolver = SymbolResolver.from_gene_info(gene_info, universe=graph_genes)
     raw = read_screen(SCREEN)
     return raw, graph_genes, resolver
 
