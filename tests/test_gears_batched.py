@@ -9,6 +9,7 @@ CPU, and agreement with the cell-gears trainer within seed-to-seed spread.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -96,8 +97,29 @@ def test_loss_fct_is_gears_own():
     (grad_ours,) = __import__("torch").autograd.grad(l_ours, pred)
     l_gears = g.utils.loss_fct(pred, y, perts, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1)
     (grad_gears,) = __import__("torch").autograd.grad(l_gears, pred)
-    assert float(l_ours) == float(l_gears) > 0
+    # the same terms, summed in sorted instead of hash order: the value up to float32 rounding, the
+    # gradient bit for bit (the terms touch disjoint rows)
+    assert float(l_ours) == pytest.approx(float(l_gears), rel=1e-6) and float(l_ours) > 0
     assert np.array_equal(grad_ours.numpy(), grad_gears.numpy())
+
+
+def test_loss_value_does_not_depend_on_the_hash_seed():
+    """cell-gears sums its per-condition terms in set order, which PYTHONHASHSEED changes; ours is sorted, so
+    the recorded training loss is the same bytes in every process."""
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import torch; "
+              "from test_gears_batched import _loss_inputs; "
+              "from perturb_select.gears.upstream import gears_loss_functions; "
+              "pred, _, y, perts, ctrl, f = _loss_inputs(n_cells=40, seed=5); "
+              "perts = [f'C{i % 13}+ctrl' if i % 13 else 'ctrl' for i in range(40)]; "
+              "f = {p: __import__('numpy').arange(12) for p in perts if p != 'ctrl'}; "
+              "print(float(gears_loss_functions().loss_fct(pred, y, perts, ctrl=ctrl, dict_filter=f, "
+              "direction_lambda=0.1)).hex())")
+    values = set()
+    for hash_seed in ("1", "2", "3", "4"):
+        result = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], capture_output=True,
+                                text=True, env={**os.environ, "PYTHONHASHSEED": hash_seed}, check=True)
+        values.add(result.stdout.strip())
+    assert len(values) == 1
 
 
 def test_uncertainty_loss_trains_on_cpu_with_gears_value():

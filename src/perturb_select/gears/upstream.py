@@ -20,6 +20,13 @@ being used in an in-place operation"). The namespace's ``torch`` is therefore a 
 ``tensor(..., requires_grad=True)`` returns a non-leaf copy (``.clone()``), which is what CUDA gives: the
 value and every gradient are the same (the starting zero has no parameters behind it). site-packages is
 never edited.
+
+One adapter, for reproducibility: both losses sum their per-perturbation terms in the iteration order of
+``set(perts)``, and a set of strings iterates in hash order, which Python randomises per process
+(``PYTHONHASHSEED``). The float sum, and so the recorded training loss, then differed at ~1e-8 between
+identical runs. The namespace's ``set`` is :func:`_sorted_set`: the same distinct conditions, always in
+sorted order. Training is unchanged bit for bit (the terms touch disjoint rows of ``pred``, so every
+gradient is the same whatever the order); only the loss value's rounding is now the same in every run.
 """
 
 from __future__ import annotations
@@ -84,6 +91,12 @@ class _TorchForLosses(types.ModuleType):
         return out.clone() if out.requires_grad else out
 
 
+def _sorted_set(values) -> list:
+    """``set(values)`` for the loss functions: the distinct values, in sorted (not hash) order (module
+    docstring); they only iterate over it and take its length."""
+    return sorted(set(values))
+
+
 @lru_cache(maxsize=1)
 def gears_loss_functions() -> types.SimpleNamespace:
     """cell-gears's ``loss_fct`` and ``uncertainty_loss_fct`` (``gears/utils.py``), unchanged bodies.
@@ -111,6 +124,7 @@ def gears_loss_functions() -> types.SimpleNamespace:
     found = {node.name for node in defs}
     if found != set(LOSS_FUNCTIONS):
         raise RuntimeError(f"{path} does not define {sorted(set(LOSS_FUNCTIONS) - found)} (cell-gears 0.1.2 does)")
-    namespace = {"np": np, "torch": _TorchForLosses(torch), "__name__": "gears.utils", "__file__": str(path)}
+    namespace = {"np": np, "torch": _TorchForLosses(torch), "set": _sorted_set, "__name__": "gears.utils",
+                 "__file__": str(path)}
     exec(compile(ast.Module(body=defs, type_ignores=[]), str(path), "exec"), namespace)
     return types.SimpleNamespace(**{name: namespace[name] for name in LOSS_FUNCTIONS})
