@@ -39,7 +39,7 @@ def one_run(args: tuple) -> dict:
 
     from perturb_select.experiment.splits import split_test_set
     from perturb_select.gears import TrainingData
-    from perturb_select.gears.batched import train_batched
+    from perturb_select.gears.batched import train_cells
     from perturb_select.knowledge.graph import KnowledgeGraph
     from perturb_select.screens.arrays import ScreenArrays
     from perturb_select.selection.registry import select
@@ -50,7 +50,7 @@ def one_run(args: tuple) -> dict:
     split = split_test_set(candidates, test_fraction=test_fraction, seed=seed)
     picks = select("random", graph, split["pool"], cycle * batch, seed=seed).genes
     config = TrainingConfig(epochs=epochs, device="cpu", **schedule)
-    run = train_batched(TrainingData(graph=graph, screen=screen), picks, split["test"], seed=seed,
+    run = train_cells(TrainingData(graph=graph, screen=screen), picks, split["test"], seed=seed,
                         config=config).predictions
     diag = run.info["diagnostics"]  # validation only: the test predictions are not read
     return {"schedule": name, "seed": seed, "cycle": cycle, "val_mse_top20_de": diag["val_mse_top20_de"],

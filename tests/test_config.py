@@ -66,7 +66,7 @@ def test_every_config_loads_into_typed_blocks():
         assert set(config.experiment.strategies) >= {"random", "graphreach", "maxspec"}
     paper = load_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
     assert (paper.per_cycle("replogle_k562_essential"), paper.per_cycle("adamson")) == (100, 8)
-    assert paper.training == TrainingConfig(trainer="batched", epochs=20, threads=4, gpus=1)  # GEARS's defaults
+    assert paper.training == TrainingConfig(trainer="cells", epochs=20, threads=4, gpus=1)  # GEARS's defaults
     main = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     assert main.experiment.strategies["graphreach"] == {"hops": 1}  # K = gears.num_go_gnn_layers
     assert main.experiment.stability_seeds == [(1, 1), (1, 2), (1, 3)]

@@ -391,7 +391,7 @@ def test_graph_npz_round_trip_and_errors(tmp_path):
 
 def test_training_config_defaults_are_gears_and_errors_name_the_key():
     config = TrainingConfig.from_config({"epochs": 3, "lr": 1, "gpus": 1})
-    assert config.trainer == "batched" and config.lr == 1.0 and isinstance(config.lr, float)
+    assert config.trainer == "cells" and config.lr == 1.0 and isinstance(config.lr, float)
     assert (config.cells_per_step, config.lr_decay, config.weight_decay, config.hidden_size) == (32, 0.5, 5e-4, 64)
     assert (config.direction_lambda, config.coexpress_k, config.coexpress_threshold) == (0.1, 20, 0.4)
     for bad, field in (({"epochs": 0}, "gears.epochs"), ({"lr_decay": 1.5}, "gears.lr_decay"),
@@ -437,13 +437,13 @@ def _processed_screen_with(targets):
 
 
 def _train(real_cycle, seed, **overrides):
-    from perturb_select.gears.batched import train_batched
+    from perturb_select.gears.batched import train_cells
 
     from perturb_select.gears import TrainingData
 
     config = TrainingConfig(**{"epochs": 2, "hidden_size": 16, "device": "cpu", **overrides})
     data = TrainingData(graph=real_cycle["graph"], screen=real_cycle["screen"])
-    return train_batched(data, TRAIN, TEST, seed=seed, config=config).predictions
+    return train_cells(data, TRAIN, TEST, seed=seed, config=config).predictions
 
 
 @pytest.mark.slow
@@ -458,7 +458,7 @@ def test_batched_trainer_on_real_screen(real_cycle):
     np.testing.assert_allclose(a.ctrl_mean, screen.X[screen.cells_of("ctrl")].toarray().mean(axis=0), rtol=1e-5)
     assert np.abs(a.pred[0] - a.ctrl_mean).max() > 1e-3  # the model moved away from its input
     info = a.info
-    assert info["trainer"] == "batched" and info["torch_threads"] == 1
+    assert info["trainer"] == "cells" and info["torch_threads"] == 1
     assert info["n_cells"] == {"ctrl": 40, "train": 40 * 6, "val": 40, "test": 40}  # 5 fit + ctrl, 1 val
     d = info["diagnostics"]
     assert d["epoch"] == [1, 2] and len(d["train_loss"]) == len(d["val_mse_top20_de"]) == 2
@@ -485,22 +485,22 @@ def test_uncertainty_head_trains_on_cpu(real_cycle):
 
 def test_bad_inputs_raise_clear_errors(real_cycle):
     from perturb_select.gears import TrainingData
-    from perturb_select.gears.batched import train_batched
+    from perturb_select.gears.batched import train_cells
 
     screen, graph = real_cycle["screen"], real_cycle["graph"]
     data = TrainingData(graph=graph, screen=screen)
     config = TrainingConfig(epochs=1, device="cpu")
     with pytest.raises(InputError, match="also in the test set"):
-        train_batched(data, TRAIN, [TRAIN[0]], seed=0, config=config)
+        train_cells(data, TRAIN, [TRAIN[0]], seed=0, config=config)
     with pytest.raises(InputError, match="cells_per_step"):
-        train_batched(data, TRAIN[:2], TEST, seed=0, config=TrainingConfig(epochs=1, device="cpu", cells_per_step=500))
+        train_cells(data, TRAIN[:2], TEST, seed=0, config=TrainingConfig(epochs=1, device="cpu", cells_per_step=500))
     nodes = [g for g in graph.genes if g not in TRAIN + TEST]
     with pytest.raises(InputError, match="no cells"):
-        train_batched(data, TRAIN[:2] + nodes[:1], TEST, seed=0, config=config)
+        train_cells(data, TRAIN[:2] + nodes[:1], TEST, seed=0, config=config)
     with pytest.raises(InputError, match="seed"):
-        train_batched(data, TRAIN, TEST, seed=-1, config=config)
+        train_cells(data, TRAIN, TEST, seed=-1, config=config)
     with pytest.raises(InputError, match="screen arrays"):
-        train_batched(TrainingData(graph=graph), TRAIN, TEST, seed=0, config=config)
+        train_cells(TrainingData(graph=graph), TRAIN, TEST, seed=0, config=config)
 
 
 @pytest.mark.slow

@@ -93,6 +93,6 @@ def test_cell_gears_trainer_refuses_settings_it_cannot_apply(tmp_path):
         train_cell_gears(data, [], [], seed=1, config=TrainingConfig(trainer="cell-gears", lr_decay=0.9))
     with pytest.raises(InputError, match=r"gears\.uncertainty"):
         train_cell_gears(data, [], [], seed=1, config=TrainingConfig(trainer="cell-gears", uncertainty=True))
-    with pytest.raises(InputError, match="active strategies need the batched trainer"):
+    with pytest.raises(InputError, match="active strategies need a trainer that scores the pool"):
         train_cell_gears(data, [], [], seed=1, config=TrainingConfig(trainer="cell-gears"), score_genes=["A"],
                          score_controls=10)

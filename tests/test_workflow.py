@@ -201,7 +201,7 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     assert (random_runs["mean_pairwise_jaccard"] < 1).any()  # another seed, another permutation
     assert "initialisations on one split" in (workdir / "results/report/papalexi2021/stability.svg").read_text()
     record = json.loads((workdir / f"results/metrics/papalexi2021/random/seed{seeds[0]}/cycle1.json").read_text())
-    assert record["trainer"] == "batched" and record["diagnostics"]["epoch"] == list(range(1, epochs + 1))
+    assert record["trainer"] == "cells" and record["diagnostics"]["epoch"] == list(range(1, epochs + 1))
     assert (workdir / "results/graph/go_jaccard.npz").exists() and (workdir / "results/data/papalexi2021/screen.npz").exists()
 
 
@@ -301,7 +301,7 @@ def test_switching_the_trainer_reruns_only_training_and_what_follows(pipeline_ru
     workdir, config = pipeline_run
     changed = _config(Path(config["go"]["mirror"]).parent, **{"gears.trainer": "cell-gears"})
     result = _snakemake(workdir, changed, "--dry-run", check=False)
-    # active strategies need the batched trainer's pool scores: refused before any job
+    # active strategies need a trainer that scores the pool: refused before any job
     assert result.returncode != 0
     assert "config, field 'gears.trainer': the active strategies" in result.stdout + result.stderr
     for strategy in ACTIVE_STRATEGIES:

@@ -441,9 +441,12 @@ class DesignConfig:
 # --------------------------------------------------------------------------------------------------
 
 #: The trainers (``perturb_select.gears.TRAINERS`` implements them) and those that score the pool for the
-#: active strategies.
-TRAINERS = ("batched", "cell-gears")
-POOL_SCORING_TRAINERS = ("batched",)
+#: active strategies: ``perturbations`` (mini-batches of perturbations, one network row each), ``cells``
+#: (GEARS's mini-batches of cells) and ``cell-gears`` (cell-gears's own ``GEARS.train``, the reference).
+TRAINERS = ("perturbations", "cells", "cell-gears")
+POOL_SCORING_TRAINERS = ("perturbations", "cells")
+#: Trainer names of earlier releases -> their name now.
+RENAMED_TRAINERS = {"batched": "cells"}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -459,12 +462,22 @@ class TrainingConfig:
 
     Attributes
     ----------
-    trainer : {'batched', 'cell-gears'}
-        The trainer (``perturb_select.gears.TRAINERS``): ``batched`` (default) or cell-gears's own
-        ``PertData``/``GEARS.train`` (the reference).
-    epochs, cells_per_step, lr, weight_decay, lr_decay
-        The schedule: Adam over steps of ``cells_per_step`` cells, learning rate multiplied by
-        ``lr_decay`` after every epoch (``StepLR`` step 1; GEARS: 0.5).
+    trainer : {'perturbations', 'cells', 'cell-gears'}
+        The trainer (``perturb_select.gears.TRAINERS``): ``perturbations`` (``gears.perturbations``: each
+        step evaluates the network once per perturbation and scores all of its cells), ``cells`` (GEARS's
+        mini-batches of cells, ``gears.batched``) or cell-gears's own ``PertData``/``GEARS.train`` (the
+        reference, ``gears.cell_gears``). Default ``cells``: GEARS's own way (the shipped configs choose).
+    epochs, lr, weight_decay, lr_decay
+        The schedule: Adam, learning rate multiplied by ``lr_decay`` after every epoch (``StepLR`` step 1;
+        GEARS: 0.5), the best epoch by validation top-20 DE MSE kept.
+    patience : int or None
+        Stop after this many epochs without a better validation score (None: run every epoch, as GEARS).
+    cells_per_step : int
+        ``cells``: cells per step (GEARS: 32); an epoch is one pass over the training cells.
+    perturbations_per_step, cells_per_perturbation, steps_per_epoch
+        ``perturbations``: perturbations per step (the control counts as one), their training cells scored
+        per step (None: all; else a seeded sample of at most that many), steps per epoch (None: one pass over
+        the training perturbations).
     cells_per_prediction_step : int
         Cells per forward pass when predicting. It matters slightly: ``GEARS_Model``'s co-expression
         ``SGConv`` gets an ``edge_index`` over the first ``num_genes`` rows of the batch, so only the first
@@ -489,9 +502,13 @@ class TrainingConfig:
         GPUs a training job asks the scheduler for (workflow only; 0 on CPU clusters).
     """
 
-    trainer: str = "batched"
+    trainer: str = "cells"
     epochs: int = 20
+    patience: int | None = None
     cells_per_step: int = 32
+    perturbations_per_step: int = 32
+    cells_per_perturbation: int | None = None
+    steps_per_epoch: int | None = None
     cells_per_prediction_step: int = 128
     lr: float = 1e-3
     weight_decay: float = 5e-4
@@ -511,13 +528,19 @@ class TrainingConfig:
     gpus: int = 0
 
     def __post_init__(self):
+        if self.trainer in RENAMED_TRAINERS:
+            raise _bad("gears.trainer", f"{self.trainer!r} was renamed {RENAMED_TRAINERS[self.trainer]!r} (GEARS's "
+                                        "mini-batches of cells); 'perturbations' trains one network row per "
+                                        "perturbation")
         _choice(self.trainer, TRAINERS, "gears.trainer")
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
             raise _bad("gears.device", f"must be one of {', '.join(DEVICES)} or 'cuda:N', got {self.device!r}")
         for name, low in (("epochs", 1), ("cells_per_step", 2), ("cells_per_prediction_step", 1),
                           ("hidden_size", 1), ("num_go_gnn_layers", 1), ("coexpress_k", 1), ("threads", 1),
-                          ("gpus", 0)):
+                          ("gpus", 0), ("perturbations_per_step", 2)):
             _integer(getattr(self, name), f"gears.{name}", low)
+        for name in ("patience", "cells_per_perturbation", "steps_per_epoch"):
+            _integer(getattr(self, name), f"gears.{name}", 1, optional=True)
         for name, low, high, low_open, high_open in (
                 ("lr", 0.0, None, True, False), ("weight_decay", 0.0, None, False, False),
                 ("lr_decay", 0.0, 1.0, True, False), ("direction_lambda", 0.0, None, False, False),

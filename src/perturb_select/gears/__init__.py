@@ -9,7 +9,9 @@ named by ``config.trainer`` from :data:`TRAINERS`.
 
 Modules: ``upstream`` (cell-gears's network and losses, loaded without the ``gears`` package), ``common``
 (seeds, devices, initial weights, the validation split), ``results`` (predictions, pool scores, run record),
-``batched`` (the default trainer) and ``cell_gears`` (cell-gears's own ``GEARS.train``, the reference).
+``batched`` (the tensor model shared by the ``cells`` and ``perturbations`` trainers, and the ``cells``
+trainer), ``perturbations`` (one network row per perturbation) and ``cell_gears`` (cell-gears's own
+``GEARS.train``, the reference).
 Nothing is imported from torch until a trainer runs.
 """
 
@@ -21,18 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..config import TRAINERS as TRAINER_NAMES
 from ..config import TrainingConfig
 from ..knowledge.graph import KnowledgeGraph
 
 #: Trainer name (``gears.trainer``) -> (module, function) implementing the interface.
 TRAINERS = {
-    "batched": ("perturb_select.gears.batched", "train_batched"),
+    "perturbations": ("perturb_select.gears.perturbations", "train_perturbations"),
+    "cells": ("perturb_select.gears.batched", "train_cells"),
     "cell-gears": ("perturb_select.gears.cell_gears", "train_cell_gears"),
 }
 #: Which of the training job's inputs each trainer reads (the workflow passes only those).
 TRAINER_INPUTS = {
-    "batched": ("screen", "edges"),
+    "perturbations": ("screen", "edges"),
+    "cells": ("screen", "edges"),
     "cell-gears": ("adata", "gene2go", "edges"),
 }
 
@@ -46,7 +49,8 @@ class TrainingData:
     graph : KnowledgeGraph
         The whole GO graph (a trainer takes the receptive field it needs).
     screen : perturb_select.screens.arrays.ScreenArrays or None
-        The processed screen as arrays (``screen.npz``): the batched trainer's input.
+        The processed screen as arrays (``screen.npz``): the input of the ``perturbations`` and ``cells``
+        trainers.
     adata_path, gene2go_path : path or None
         GEARS's processed h5ad and gene2go pickle: the cell-gears trainer's inputs.
     work_dir : path or None

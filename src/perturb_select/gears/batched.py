@@ -168,12 +168,7 @@ class BatchedGears:
 
         fit_cells = np.concatenate([self.ctrl_cells] + [screen.cells_of(c) for c in self.fit_conditions])
         self.train = self._cell_set(fit_cells)
-        if len(fit_cells) < config.cells_per_step:
-            raise InputError(
-                "config", "gears.cells_per_step",
-                f"{len(fit_cells)} training cells (control included) < cells_per_step {config.cells_per_step}: the last "
-                "incomplete batch is dropped (as GEARS's train loader does), so nothing would be trained",
-            )
+        self._check_training_set()
         self.val = self._cell_set(np.concatenate([screen.cells_of(c) for c in self.val_conditions]))
 
         self.dict_filter = {
@@ -272,7 +267,11 @@ class BatchedGears:
         )
 
     def fit(self) -> dict:
-        """Train for ``config.epochs``; keep the weights with the best validation top-20 DE MSE.
+        """Train for ``config.epochs`` (or until ``config.patience`` epochs pass without a better validation
+        score); keep the weights with the best validation top-20 DE MSE (``GEARS.train``'s rule).
+
+        GEARS's schedule: Adam (``lr``, ``weight_decay``), ``StepLR(step_size=1, gamma=lr_decay)`` per epoch,
+        gradient values clipped at 1.0. What an epoch is belongs to the trainer (``_train_epoch``).
 
         Returns
         -------
@@ -284,7 +283,6 @@ class BatchedGears:
             perturbations.
         """
         import torch
-        import torch.nn as nn
         import torch.optim as optim
         from torch.optim.lr_scheduler import StepLR
 
@@ -292,33 +290,20 @@ class BatchedGears:
         optimizer = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = StepLR(optimizer, step_size=1, gamma=cfg.lr_decay)
         generator = torch.Generator().manual_seed(self.seed)
-        n_train = len(self.train["cells"])
-        steps = n_train // cfg.cells_per_step
         diag = {"epoch": [], "train_loss": [], "val_mse_top20_de": [], "val_mse": [], "lr": []}
         if cfg.eval_train:
             diag["train_mse_top20_de"] = []
         best = np.inf
         self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        best_epoch = 0
+        best_epoch = steps = 0
         for epoch in range(1, cfg.epochs + 1):
             model.train()
-            order = torch.randperm(n_train, generator=generator).numpy()
-            total = 0.0
             diag["lr"].append(float(optimizer.param_groups[0]["lr"]))
-            for step in range(steps):
-                idx = order[step * cfg.cells_per_step: (step + 1) * cfg.cells_per_step]
-                batch = self._batch(self.train, idx)
-                y = self._take(self.train["y"], idx)
-                optimizer.zero_grad()
-                loss = self._loss(model(batch), y, self.train["conditions"][idx].tolist())
-                loss.backward()
-                nn.utils.clip_grad_value_(model.parameters(), clip_value=1.0)
-                optimizer.step()
-                total += float(loss.detach())
+            mean_loss, steps = self._train_epoch(optimizer, generator)
             scheduler.step()
             val = self.evaluate_set(self.val)
             diag["epoch"].append(epoch)
-            diag["train_loss"].append(total / steps)
+            diag["train_loss"].append(mean_loss)
             diag["val_mse_top20_de"].append(float(np.mean(val["mse_top20_de"])))
             diag["val_mse"].append(float(np.mean(val["mse"])))
             if cfg.eval_train:
@@ -327,12 +312,52 @@ class BatchedGears:
                 best = diag["val_mse_top20_de"][-1]
                 best_epoch = epoch
                 self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if cfg.patience is not None and epoch - best_epoch >= cfg.patience:
+                break
         model.load_state_dict(self.best_state)
         diag["best_epoch"] = best_epoch
         diag["steps_per_epoch"] = steps
         diag["val_baselines"] = self.baselines(self.val_conditions)
         self.diagnostics = diag
         return diag
+
+    def _check_training_set(self) -> None:
+        """Enough training cells for one step of ``cells_per_step`` cells (GEARS drops the last incomplete one)."""
+        n_cells, per_step = len(self.train["cells"]), self.config.cells_per_step
+        if n_cells < per_step:
+            raise InputError(
+                "config", "gears.cells_per_step",
+                f"{n_cells} training cells (control included) < cells_per_step {per_step}: the last "
+                "incomplete batch is dropped (as GEARS's train loader does), so nothing would be trained",
+            )
+
+    def _optimizer_step(self, optimizer, loss) -> float:
+        """Backward, GEARS's gradient clipping (values at 1.0), one Adam step; returns the loss value."""
+        import torch.nn as nn
+
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_value_(self.model.parameters(), clip_value=1.0)
+        optimizer.step()
+        return float(loss.detach())
+
+    def _train_epoch(self, optimizer, generator) -> tuple[float, int]:
+        """One epoch of GEARS's cell mini-batches: a seeded permutation of the training cells in steps of
+        ``cells_per_step`` (the last incomplete one dropped, as GEARS's loader). Returns (mean loss, steps)."""
+        import torch
+
+        cfg = self.config
+        n_train = len(self.train["cells"])
+        steps = n_train // cfg.cells_per_step
+        order = torch.randperm(n_train, generator=generator).numpy()
+        total = 0.0
+        for step in range(steps):
+            idx = order[step * cfg.cells_per_step: (step + 1) * cfg.cells_per_step]
+            batch = self._batch(self.train, idx)
+            y = self._take(self.train["y"], idx)
+            loss = self._loss(self.model(batch), y, self.train["conditions"][idx].tolist())
+            total += self._optimizer_step(optimizer, loss)
+        return total / steps, steps
 
     # ------------------------------------------------------------------ prediction
     def predict_cells(self, data: dict, cells_per_step: int | None = None):
@@ -446,13 +471,26 @@ class BatchedGears:
         return self._cell_set(np.concatenate([self.screen.cells_of(c) for c in conditions]))
 
 
-def train_batched(data, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int, config: TrainingConfig,
-                  score_genes: Sequence[str] | None = None, score_controls: int | None = None) -> TrainingResult:
-    """The trainer interface (``perturb_select.gears.train``) for the batched trainer: train GEARS on one
-    cycle's perturbations, predict the test perturbations, optionally score pool perturbations.
+def train_cells(data, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int, config: TrainingConfig,
+                score_genes: Sequence[str] | None = None, score_controls: int | None = None) -> TrainingResult:
+    """The trainer interface (``perturb_select.gears.train``) for GEARS's mini-batches of cells
+    (``gears.trainer: cells``): :class:`BatchedGears` through :func:`run_trainer`."""
+    return run_trainer(BatchedGears, "cells", data, train_genes, test_genes, seed=seed, config=config,
+                       score_genes=score_genes, score_controls=score_controls)
+
+
+def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], test_genes: Sequence[str], *,
+                seed: int, config: TrainingConfig, score_genes: Sequence[str] | None = None,
+                score_controls: int | None = None) -> TrainingResult:
+    """Train GEARS on one cycle's perturbations with ``runner_class`` (a :class:`BatchedGears`), predict the
+    test perturbations, optionally score pool perturbations: what every tensor trainer shares.
 
     Parameters
     ----------
+    runner_class : type
+        :class:`BatchedGears` (cell mini-batches) or a subclass (``gears.perturbations.PerturbationGears``).
+    trainer : str
+        The trainer's name, recorded in the run record.
     data : perturb_select.gears.TrainingData
         ``data.screen`` (``ScreenArrays``, from ``screen.npz``) and ``data.graph`` (the whole GO graph; the
         receptive field of train + test genes is taken here when ``config.use_subgraph``).
@@ -478,15 +516,15 @@ def train_batched(data, train_genes: Sequence[str], test_genes: Sequence[str], *
     Raises
     ------
     InputError
-        Bad genes (``gears.common.check_genes``), a condition without cells or DE genes, fewer training
-        cells than ``cells_per_step``, an unavailable CUDA device, no screen arrays.
+        Bad genes (``gears.common.check_genes``), a condition without cells or DE genes, too few
+        training cells, an unavailable CUDA device, no screen arrays.
     """
     import torch
 
     started = time.perf_counter()
     screen, graph = data.screen, data.graph
     if screen is None:
-        raise InputError("config", "gears.trainer", "the batched trainer needs the screen arrays (screen.npz)")
+        raise InputError("config", "gears.trainer", f"the {trainer} trainer needs the screen arrays (screen.npz)")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError("config", "seed", f"must be an integer >= 0, got {seed!r}")
     train_genes, test_genes = [str(g) for g in train_genes], [str(g) for g in test_genes]
@@ -503,7 +541,7 @@ def train_batched(data, train_genes: Sequence[str], test_genes: Sequence[str], *
     torch.set_num_threads(config.threads)
     try:
         t0 = time.perf_counter()
-        runner = BatchedGears(screen, pert_graph, fit_conds, val_conds, config, int(seed), self_loop=self_loop)
+        runner = runner_class(screen, pert_graph, fit_conds, val_conds, config, int(seed), self_loop=self_loop)
         seconds = {"load": time.perf_counter() - t0}
         t0 = time.perf_counter()
         diagnostics = runner.fit()
@@ -523,7 +561,7 @@ def train_batched(data, train_genes: Sequence[str], test_genes: Sequence[str], *
         torch.set_num_threads(previous_threads)
     seconds["total"] = time.perf_counter() - started
     info = run_info(
-        trainer="batched", seed=int(seed), train_conditions=fit_conds, val_conditions=val_conds,
+        trainer=trainer, seed=int(seed), train_conditions=fit_conds, val_conditions=val_conds,
         test_conditions=test_conds,
         n_cells={"ctrl": int(len(runner.ctrl_cells)), "train": int(len(runner.train["cells"])),
                  "val": int(len(runner.val["cells"])), "test": int(len(test["cells"]))},

@@ -63,7 +63,7 @@ WORK_MARKER = ".perturb_select_gears_work"
 
 LAYOUT_SOURCE = "perturb_processed.h5ad"
 #: Settings ``GEARS.train`` cannot take: the cell-gears trainer refuses any value but GEARS's own.
-FIXED_BY_GEARS = ("lr_decay", "direction_lambda", "coexpress_k", "coexpress_threshold", "uncertainty")
+FIXED_BY_GEARS = ("lr_decay", "direction_lambda", "coexpress_k", "coexpress_threshold", "uncertainty", "patience")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,10 +210,11 @@ def train_cell_gears(data, train_genes: Sequence[str], test_genes: Sequence[str]
         name = unsupported[0]
         raise InputError("config", f"gears.{name}",
                          f"the cell-gears trainer runs GEARS.train as it is (GEARS's value "
-                         f"{getattr(gears_defaults, name)!r}); set gears.trainer: batched to change it")
+                         f"{getattr(gears_defaults, name)!r}); set gears.trainer: perturbations or cells to change it")
     if score_genes is not None:
         raise InputError("config", "gears.trainer",
-                         "active strategies need the batched trainer (it scores the pool); set gears.trainer: batched")
+                         "active strategies need a trainer that scores the pool; set gears.trainer: perturbations or "
+                         "cells")
     if not (data.adata_path and data.gene2go_path and data.work_dir):
         raise InputError("config", "gears.trainer", "the cell-gears trainer needs the h5ad, gene2go pickle and work_dir")
     predictions = train_and_predict(read_h5ad_file(data.adata_path), data.graph, read_gears_gene2go(data.gene2go_path),
