@@ -18,7 +18,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/active.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/baselines.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/design.smk"
 

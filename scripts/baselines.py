@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
 from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
-from perturb_select.stages.evaluate import baselines
+from perturb_select.stages.baselines import baselines
 
 selection = snakemake.input.selection
 if snakemake.params.active:  # the pick files of cycles 1..cycle, however many

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
 from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
-from perturb_select.stages.evaluate import graph_kernel
+from perturb_select.stages.baselines import graph_kernel
 
 run_snakemake_stage(
     snakemake,

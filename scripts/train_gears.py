@@ -1,11 +1,10 @@
-"""Rules train_gears and train_gears_active: GEARS trained on one cycle's picks, predictions of the test set."""
+"""Rules train_gears and train_gears_active: GEARS trained on one cycle's picks, predictions and metrics of the test set."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the library, in conda jobs too
 
 from perturb_select.stages.runner import run_snakemake_stage  # first: the test hooks' import trace
-from perturb_select.experiment.runs import run_seeds
 from perturb_select.stages.train import train_gears
 
 selection = snakemake.input.selection
@@ -18,8 +17,11 @@ run_snakemake_stage(
     split=snakemake.input.split,
     selection=selection,
     output=snakemake.output.predictions,
+    metrics_out=snakemake.output.metrics,
+    dataset=snakemake.wildcards.dataset,
+    strategy=snakemake.wildcards.strategy,
+    run=snakemake.wildcards.run,
     cycle=int(snakemake.wildcards.cycle),
-    seed=run_seeds(snakemake.wildcards.run)[1],  # the run's initialisation seed
     gears=snakemake.params.gears,
     per_cycle=snakemake.params.per_cycle,
     edges=snakemake.input.edges,

@@ -236,7 +236,6 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
     assert jobs == {
         "select": n_seeds + n_inits - 1,  # the first initialisation is the main run of the split's seed
         "train_gears": n_seeds * n_cycles,
-        "evaluate": n_seeds * n_cycles,
         "baselines": n_seeds * n_cycles,
         "aggregate_report": 1,
         "stability": 1,
@@ -255,7 +254,6 @@ def test_an_active_strategy_change_reruns_only_that_strategy(pipeline_run):
         "select_active": (n_seeds + n_extra) * n_cycles,
         # stability runs train only the cycles whose model picks a later batch
         "train_gears_active": n_seeds * n_cycles + n_extra * (n_cycles - 1),
-        "evaluate": n_seeds * n_cycles,
         "baselines": n_seeds * n_cycles,
         "aggregate_report": 1,
         "stability": 1,
@@ -275,7 +273,6 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
         "select_active": n_active * (n_seeds + n_extra),  # the new cycle's batch of every active run
         "train_gears": n_one_shot * n_seeds,
         "train_gears_active": n_active * (n_seeds + n_extra),  # the new cycle, and the stability runs' last
-        "evaluate": (n_one_shot + n_active) * n_seeds,
         "baselines": (n_one_shot + n_active) * n_seeds,
         "aggregate_report": 1,
         "stability": 1,
@@ -289,7 +286,6 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
         "select_active": n_active * n_cycles,
         "train_gears": n_one_shot * n_cycles,
         "train_gears_active": n_active * n_cycles,
-        "evaluate": (n_one_shot + n_active) * n_cycles,
         "baselines": (n_one_shot + n_active) * n_cycles,
         "aggregate_report": 1,
         "all": 1,
@@ -309,7 +305,7 @@ def test_switching_the_trainer_reruns_only_training_and_what_follows(pipeline_ru
     jobs = _planned_jobs(_snakemake(workdir, changed, "--dry-run"))
     n_runs = len(config["experiment"]["seeds"]) * config["experiment"]["cycles"] * len(ONE_SHOT_STRATEGIES)
     # the report and the stability figure now cover fewer strategies
-    assert jobs == {"train_gears": n_runs, "evaluate": n_runs, "aggregate_report": 1, "stability": 1, "all": 1}
+    assert jobs == {"train_gears": n_runs, "aggregate_report": 1, "stability": 1, "all": 1}
 
 
 def test_config_violating_the_schema_fails_before_any_job(tmp_path, shared_data):
@@ -330,7 +326,7 @@ def test_the_config_passed_is_the_experiment_not_merged_into_the_default(tmp_pat
     jobs = _planned_jobs(_snakemake(tmp_path, config, "--dry-run"))
     cycles = config["experiment"]["cycles"]
     # one split; the main run's ranking and the stability analysis's second initialisation (seed 7-8)
-    assert (jobs["split_test_set"], jobs["select"], jobs["train_gears"], jobs["evaluate"]) == (1, 2, cycles, cycles)
+    assert (jobs["split_test_set"], jobs["select"], jobs["train_gears"]) == (1, 2, cycles)
     assert not (tmp_path / "results").exists()
 
 
@@ -526,9 +522,9 @@ def test_paper_config_plans_its_whole_dag_without_the_data(tmp_path):
     # cycles 2..5 (cycles 1..4; hybrid's GraphReach warm-up needs none before cycle 2)
     extra = (3 * (cycles - 1) + (cycles - 2)) * (inits - 1) * datasets
     assert jobs["train_gears_active"] == 4 * datasets * seeds * cycles + extra == 520
-    assert jobs["evaluate"] == jobs["baselines"] == 7 * datasets * seeds * cycles
+    assert jobs["baselines"] == 7 * datasets * seeds * cycles
     assert (jobs["fetch_dataset"], jobs["preprocess_dataset"], jobs["aggregate_report"]) == (2, 2, 2)
-    assert sum(jobs.values()) == 2899  # `all` included
+    assert sum(jobs.values()) == 2199  # `all` included
 
 
 @pytest.mark.slow
@@ -544,7 +540,7 @@ def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
     owners = metadata.packages_distributions()
     traced = sorted(p.name for p in (workdir / "import_trace").iterdir())
     assert set(traced) >= {"build_go_graph", "preprocess_dataset", "train_gears", "train_gears_active", "select",
-                           "select_active", "evaluate", "baselines", "aggregate_report", "fetch_dataset"}
+                           "select_active", "baselines", "aggregate_report", "fetch_dataset"}
     missing = []
     for rule in traced:
         modules = set()
@@ -556,7 +552,7 @@ def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
     go_modules = {m for t in (workdir / "import_trace" / "build_go_graph").glob("*.txt") for m in t.read_text().split()}
     assert _missing_distributions(go_modules, "envs/torch-bmdal.yaml", owners) == ["goatools (imports goatools)"]
     # stages import no more than their rules need: evaluation and baseline jobs load neither torch nor PyG
-    for rule in ("evaluate", "baselines", "split_test_set", "aggregate_report"):
+    for rule in ("baselines", "split_test_set", "aggregate_report"):
         modules = {m for t in (workdir / "import_trace" / rule).glob("*.txt") for m in t.read_text().split()}
         assert not modules & {"torch", "torch_geometric", "gears", "scanpy", "anndata"}, (rule, sorted(modules))
 

@@ -1,5 +1,5 @@
-# GEARS trained on each cycle's picks (perturb_select.stages.train); an active strategy's training also
-# scores the pool for the next cycle's selection.
+# GEARS trained on each cycle's picks and scored on the test perturbations (perturb_select.stages.train);
+# an active strategy's training also scores the pool for the next cycle's selection.
 
 
 rule train_gears:
@@ -9,6 +9,7 @@ rule train_gears:
         selection="results/select/{dataset}/{strategy}/seed{run}.tsv",
     output:
         predictions="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
+        metrics="results/metrics/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
     log:
         "logs/train_gears/{dataset}/{strategy}/seed{run}/cycle{cycle}.log",
     benchmark:
@@ -40,6 +41,7 @@ use rule train_gears as train_gears_active with:
         selection=active_training_picks,
     output:
         predictions="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
+        metrics="results/metrics/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
         pool_scores="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/pool_scores.npz",
     wildcard_constraints:
         strategy=_alternatives(ACTIVE_STRATEGIES),

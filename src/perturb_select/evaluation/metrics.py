@@ -198,3 +198,24 @@ def evaluate_predictions(pred: Any) -> dict:
             for i, cond in enumerate(conditions)
         },
     }
+
+
+def run_record(predictions: Any, **keys) -> dict:
+    """The metrics file of one training run (``results/metrics/...json``): :func:`evaluate_predictions` of the
+    test predictions, the run's ``keys`` (dataset, strategy, seed, cycle), the trainer, the perturbations it
+    learnt from and, when the trainer records them, its learning curves.
+
+    Parameters
+    ----------
+    predictions : perturb_select.gears.results.CyclePredictions
+        With ``info`` holding ``trainer``, ``train_conditions``, ``val_conditions`` and ``diagnostics``.
+    """
+    info = predictions.info
+    record = evaluate_predictions(predictions)
+    # Perturbations GEARS learnt from in this cycle (its own train + validation split of the picks).
+    record["n_train_perturbations"] = len(info["train_conditions"]) + len(info["val_conditions"])
+    record["trainer"] = info["trainer"]
+    if info.get("diagnostics") is not None:
+        record["diagnostics"] = info["diagnostics"]
+    record.update(keys)
+    return record

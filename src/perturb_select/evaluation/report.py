@@ -20,7 +20,7 @@ def collect_metrics(paths: Sequence[str | os.PathLike], baseline_paths: Sequence
     """One row per run (dataset, strategy, seed, cycle) and model with the mean over test perturbations of
     each metric.
 
-    Reads the JSON written by the ``evaluate`` stage (model ``gears``: the run's keys at top level, the
+    Reads the JSON written by the training stage (model ``gears``: the run's keys at top level, the
     means over test perturbations under ``mean``, ``metrics.evaluate_predictions``) and, optionally, by
     the ``baselines`` stage (one ``evaluate_predictions`` dict per model under ``models``).
 
@@ -134,7 +134,7 @@ LEARNING_COLUMNS = ("dataset", "strategy", "seed", "cycle", "epoch", "train_loss
 def collect_learning_curves(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """One row per (run, epoch): training loss, validation top-20 DE MSE and the validation baselines.
 
-    Reads ``diagnostics`` from the ``evaluate`` stage's JSON (runs of the batched trainer; runs without
+    Reads ``diagnostics`` from the training stage's metrics JSON (runs of the tensor trainers; runs without
     diagnostics, e.g. of the cell-gears trainer, are skipped). ``val_no_change`` and ``val_train_mean`` are
     the top-20 DE MSE of the control mean and of the mean of the training perturbations on the same
     validation perturbations (``gears.batched.BatchedGears.baselines``).

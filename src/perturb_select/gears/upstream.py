@@ -1,17 +1,25 @@
-"""cell-gears's network and loss functions, loaded without the ``gears`` package's import side effects.
+"""cell-gears's network and loss functions, loaded without the ``gears`` package and without PyG's import.
 
 ``import gears.model`` first runs ``gears/__init__.py``, which imports ``gears.gears``, ``gears.pertdata``,
 ``gears.inference`` and ``gears.utils``: scanpy, scikit-learn, networkx, requests, and ``dcor`` (which
 compiles numba kernels at import, ~9 s), and switches every warning off process-wide. A training job needs
-none of that: only ``GEARS_Model`` (``gears/model.py``, which imports torch and PyG's ``SGConv``) and the two
-loss functions of ``gears/utils.py``.
+none of that: only ``GEARS_Model`` (``gears/model.py``) and the two loss functions of ``gears/utils.py``.
 
-* ``GEARS_Model``: ``gears/model.py`` is executed as the module ``gears.model`` from cell-gears's installed
-  file (``importlib.util.spec_from_file_location``). If ``gears`` is imported later in the same process,
-  ``gears/gears.py``'s ``from .model import GEARS_Model`` finds this module in ``sys.modules``: one class.
+* ``GEARS_Model``: the statements of the installed ``gears/model.py`` are compiled under that file name
+  (tracebacks point into cell-gears) and executed as the module ``perturb_select.gears._gears_model``, with one
+  name bound differently: its only PyG import, ``from torch_geometric.nn import SGConv``, is replaced by
+  :func:`sgconv_class`, the same operator written against torch alone. Importing PyG costs a training job 4.3 s of
+  its ~7 s start-up (PyG 2.6.1 imports ``torch._dynamo`` at package import); the main job starts 240
+  training jobs. :func:`sgconv_class` is PyG 2.6.1's ``SGConv(in, out, K)`` with its defaults (``cached=False``,
+  ``add_self_loops=True``, ``bias=True``, flow source to target, sum aggregation): ``gcn_norm`` with
+  ``add_remaining_self_loops`` (an existing self-loop keeps its weight), messages ``w_st x_s`` summed at the
+  target by ``scatter_add_``, then ``Linear`` with PyG's initialisation drawn the same way (so the same seed
+  gives the same initial weights). ``tests/test_gears_upstream.py`` checks parameters, outputs and gradients
+  against PyG's ``SGConv`` and the whole ``GEARS_Model`` against cell-gears's own class. The cell-gears
+  trainer (``gears.cell_gears``) runs cell-gears's own classes on PyG, unchanged.
 * ``loss_fct``, ``uncertainty_loss_fct``: their ``def`` statements are taken from the installed
-  ``gears/utils.py`` with ``ast`` and compiled under that file name (tracebacks point into cell-gears), in
-  a namespace holding what they use (``np``, ``torch``). The bodies are cell-gears's, unchanged.
+  ``gears/utils.py`` with ``ast`` and compiled under that file name, in a namespace holding what they use
+  (``np``, ``torch``). The bodies are cell-gears's, unchanged.
 
 One adapter, for CPU: ``uncertainty_loss_fct`` starts from ``torch.tensor(0.0, requires_grad=True)
 .to(pred.device)`` and adds to it in place. On CUDA ``.to`` returns a copy (not a leaf); on CPU it
@@ -55,24 +63,92 @@ def gears_source_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+#: Where cell-gears's ``GEARS_Model`` runs on :func:`sgconv_class` (not ``gears.model``: cell-gears keeps its own).
+MODEL_MODULE = "perturb_select.gears._gears_model"
+PYG_IMPORT = ("torch_geometric.nn", ("SGConv",))
+
+
 @lru_cache(maxsize=1)
 def gears_model_class():
-    """``gears.model.GEARS_Model``, importing only torch and PyG (see module docstring)."""
-    module = sys.modules.get("gears.model")
-    if module is None:
-        path = gears_source_dir() / "model.py"
-        spec = importlib.util.spec_from_file_location("gears.model", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["gears.model"] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules["gears.model"]
-            raise
-        parent = sys.modules.get("gears")
-        if parent is not None:  # gears already imported: bind the submodule as the import system would
-            parent.model = module
+    """cell-gears's ``GEARS_Model`` with :func:`sgconv_class` in place of PyG's (module docstring).
+
+    Raises
+    ------
+    RuntimeError
+        If the installed ``gears/model.py`` does not import exactly ``SGConv`` from PyG (cell-gears 0.1.2 does).
+    """
+    module = sys.modules.get(MODEL_MODULE)
+    if module is not None:
+        return module.GEARS_Model
+    path = gears_source_dir() / "model.py"
+    tree = ast.parse(path.read_text(), filename=str(path))
+    pyg = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == PYG_IMPORT[0]]
+    if len(pyg) != 1 or tuple(alias.name for alias in pyg[0].names) != PYG_IMPORT[1]:
+        raise RuntimeError(f"{path} does not import exactly {PYG_IMPORT[1]} from {PYG_IMPORT[0]} (cell-gears 0.1.2 does)")
+    tree.body = [node for node in tree.body if node is not pyg[0]]
+    module = types.ModuleType(MODEL_MODULE)
+    module.__file__ = str(path)
+    module.SGConv = sgconv_class()
+    sys.modules[MODEL_MODULE] = module
+    try:
+        exec(compile(tree, str(path), "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[MODEL_MODULE]
+        raise
     return module.GEARS_Model
+
+
+@lru_cache(maxsize=1)
+def sgconv_class():
+    """PyG 2.6.1's ``SGConv`` (defaults: ``cached=False``, ``add_self_loops=True``, ``bias=True``) on torch alone."""
+    import math
+
+    import torch
+
+    class SGConvTorch(torch.nn.Module):
+        """``X' = (D^-1/2 (A + I) D^-1/2)^K X Theta`` (Wu et al. 2019), as PyG's ``SGConv``: ``A[s, t]`` the weight
+        of edge ``s -> t`` (``edge_index[0]`` the source), messages summed at the target, an existing self-loop
+        kept with its weight and every other node given one of weight 1 (``add_remaining_self_loops``)."""
+
+        def __init__(self, in_channels: int, out_channels: int, K: int = 1):
+            super().__init__()
+            self.in_channels, self.out_channels, self.K = in_channels, out_channels, K
+            self.lin = torch.nn.Linear(in_channels, out_channels, bias=True)
+            self.reset_parameters()
+
+        def reset_parameters(self):
+            # PyG's Linear: kaiming_uniform(a = sqrt(5)) over in_channels, bias uniform(1 / sqrt(in_channels)),
+            # drawn in Linear.__init__ (torch.nn.Linear draws the same) and again by SGConv.reset_parameters
+            # (here): the same random stream, so the same seed gives PyG's initial weights.
+            bound = math.sqrt(6 / ((1 + 5) * self.in_channels))
+            self.lin.weight.data.uniform_(-bound, bound)
+            bound = 1.0 / math.sqrt(self.in_channels)
+            self.lin.bias.data.uniform_(-bound, bound)
+
+        def forward(self, x, edge_index, edge_weight=None):
+            n = x.size(0)
+            if edge_weight is None:
+                edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype, device=x.device)
+            keep = edge_index[0] != edge_index[1]
+            loop_weight = torch.ones(n, dtype=edge_weight.dtype, device=x.device)
+            loop_weight[edge_index[0][~keep]] = edge_weight[~keep]
+            loops = torch.arange(n, device=x.device)
+            source = torch.cat([edge_index[0][keep], loops])
+            target = torch.cat([edge_index[1][keep], loops])
+            weight = torch.cat([edge_weight[keep], loop_weight])
+            degree = weight.new_zeros(n).scatter_add_(0, target, weight)
+            scale = degree.pow_(-0.5)
+            scale.masked_fill_(scale == float("inf"), 0)
+            weight = scale[source] * weight * scale[target]
+            for _ in range(self.K):
+                messages = weight.view(-1, 1) * x.index_select(0, source)
+                x = x.new_zeros(x.shape).scatter_add_(0, target.view(-1, 1).expand_as(messages), messages)
+            return self.lin(x)
+
+        def __repr__(self):
+            return f"SGConv({self.in_channels}, {self.out_channels}, K={self.K})"
+
+    return SGConvTorch
 
 
 class _TorchForLosses(types.ModuleType):

@@ -1,5 +1,5 @@
-"""Stage of ``workflow/rules/train.smk``: GEARS trained on one cycle's picks (env ``envs/torch-gears.yaml``;
-torch and PyG are imported when the trainer runs)."""
+"""Stage of ``workflow/rules/train.smk``: GEARS trained on one cycle's picks and scored on the test
+perturbations (env ``envs/torch-gears.yaml``; torch and PyG are imported when the trainer runs)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,25 @@ import dataclasses
 from typing import Mapping, Sequence
 
 from ..config import TrainingConfig
+from ..evaluation.metrics import run_record
+from ..experiment.runs import run_seeds
 from ..experiment.splits import cycle_picks
 from ..gears import train, training_data
-from ..io import read_json
+from ..io import read_json, write_json
 from ..knowledge.graph import KnowledgeGraph
 
 
-def train_gears(split: str, selection: str | Sequence[str], output: str, cycle: int, seed: int, gears: Mapping,
-                per_cycle: int, edges: str, screen: str | None = None, adata: str | None = None,
-                gene2go: str | None = None, work_dir: str | None = None, threads: int = 1,
-                strategy_params: Mapping | None = None, pool_out: str | None = None) -> None:
+def train_gears(split: str, selection: str | Sequence[str], output: str, metrics_out: str, dataset: str,
+                strategy: str, run: str, cycle: int, gears: Mapping, per_cycle: int, edges: str,
+                screen: str | None = None, adata: str | None = None, gene2go: str | None = None,
+                work_dir: str | None = None, threads: int = 1, strategy_params: Mapping | None = None,
+                pool_out: str | None = None) -> None:
     """Rules train_gears and train_gears_active: GEARS on the first ``cycle * per_cycle`` picks, predictions
-    of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names).
+    of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
+    (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle).
+
+    ``run`` is the run label (``experiment.runs``): its split seed is the metrics' ``seed``, its
+    initialisation seed seeds the training; a stability run's record also holds ``run``.
 
     ``gears`` is the config's ``gears:`` block (``config.TrainingConfig``); ``threads`` (the job's cores)
     overrides its ``threads``. The trainer reads what ``gears.TRAINER_INPUTS`` lists: ``screen``
@@ -29,9 +36,9 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, cycle: 
     1..cycle. Then ``strategy_params`` (``strategies.active_params``) and ``pool_out`` are given:
     the model also scores the labelled and the remaining pool perturbations (``gears.results.PoolScores``,
     written to ``pool_out``) for the next cycle's selection; the ``uncertainty`` method trains GEARS with its
-    uncertainty head (``uncertainty_reg`` from the strategy's block). ``seed`` is the run's initialisation
-    seed.
+    uncertainty head (``uncertainty_reg`` from the strategy's block).
     """
+    split_seed, init_seed = run_seeds(run)
     config = dataclasses.replace(TrainingConfig.from_config(gears), threads=max(1, int(threads)))
     params = dict(strategy_params or {})
     if params.get("method") == "uncertainty":
@@ -43,10 +50,14 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, cycle: 
         trained = set(train_genes)
         score_genes = train_genes + [g for g in split_record["pool"] if g not in trained]
     data = training_data(KnowledgeGraph.read(edges), screen=screen, adata=adata, gene2go=gene2go, work_dir=work_dir)
-    result = train(data, train_genes, split_record["test"], seed=int(seed), config=config, score_genes=score_genes,
+    result = train(data, train_genes, split_record["test"], seed=init_seed, config=config, score_genes=score_genes,
                    score_controls=int(params["controls"]) if pool_out else 0)
     result.predictions.info["cycle"] = int(cycle)
     if pool_out:
         result.pool.info["cycle"] = int(cycle)
         result.pool.save(pool_out)
     result.predictions.save(output)
+    keys = {"dataset": dataset, "strategy": strategy, "seed": split_seed, "cycle": int(cycle)}
+    if split_seed != init_seed:
+        keys["run"] = run
+    write_json(run_record(result.predictions, **keys), metrics_out)

@@ -1,5 +1,5 @@
-"""Stages of ``workflow/rules/evaluate.smk``: GEARS's predictions scored, and the models every score is
-reported beside (env ``envs/numeric.yaml``; no torch)."""
+"""Stages of ``workflow/rules/baselines.smk``: the models every GEARS score is reported beside, trained on the
+same picks and scored on the same split (env ``envs/numeric.yaml``; no torch)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,13 @@ import time
 from typing import Sequence
 
 from ..evaluation.baselines import BETAS, diffusion_kernels, load_kernels, save_kernels, score_baselines
-from ..evaluation.metrics import evaluate_predictions
 from ..experiment.splits import cycle_picks
-from ..gears.results import CyclePredictions
 from ..io import read_json, write_json
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.arrays import ScreenArrays
 from ..screens.layout import read_candidates
 
 log = logging.getLogger("perturb_select")
-
-
-def evaluate(predictions: str, output: str, dataset: str, strategy: str, seed: int, cycle: int) -> None:
-    """Rule evaluate: our metrics on one run's saved predictions (``evaluation.metrics``), with the run's keys,
-    the trainer and its learning curves (when it records them)."""
-    run = CyclePredictions.load(predictions)
-    result = evaluate_predictions(run)
-    # Perturbations GEARS learnt from in this cycle (its own train + validation split of the picks).
-    result["n_train_perturbations"] = len(run.info["train_conditions"]) + len(run.info["val_conditions"])
-    result["trainer"] = run.info["trainer"]
-    if run.info.get("diagnostics") is not None:
-        result["diagnostics"] = run.info["diagnostics"]
-    result.update(dataset=dataset, strategy=strategy, seed=int(seed), cycle=int(cycle))
-    write_json(result, output)
 
 
 def graph_kernel(edges: str, candidates: str, output: str) -> None:

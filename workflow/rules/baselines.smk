@@ -1,18 +1,5 @@
-# GEARS's predictions scored, and the models every score is reported beside, trained on the same picks
-# and scored on the same split: no GEARS, no GPU (perturb_select.stages.evaluate).
-
-
-rule evaluate:
-    input:
-        "results/train/{dataset}/{strategy}/seed{seed}/cycle{cycle}/predictions.npz",
-    output:
-        "results/metrics/{dataset}/{strategy}/seed{seed}/cycle{cycle}.json",
-    log:
-        "logs/evaluate/{dataset}/{strategy}/seed{seed}/cycle{cycle}.log",
-    conda:
-        "../../envs/numeric.yaml"
-    script:
-        "../../scripts/evaluate.py"
+# The models every GEARS score is reported beside, trained on the same picks and scored on the same split:
+# no GEARS, no GPU (perturb_select.stages.baselines).
 
 
 rule graph_kernel:
