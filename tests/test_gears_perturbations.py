@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_gears_batched import N_GENES, TEST, TRAIN, _cell_batch, _gears, _pyg_batch, _toy_model, real_cycle  # noqa: F401
+from test_gears_batched import N_GENES, TEST, TRAIN, _pyg_batch, _toy_model, real_cycle  # noqa: F401 - a fixture
 
 
 def _cells_first_control(seed=1):
@@ -203,10 +203,10 @@ def test_steps_draw_distinct_conditions_and_sample_cells(real_cycle, monkeypatch
         return original(out, y, perts)
 
     monkeypatch.setattr(runner, "_loss", spy)
-    generator = torch.Generator().manual_seed(0)
-    import torch.optim as optim
+    from perturb_select.gears.common import Adam
 
-    optimizer = optim.Adam(runner.model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    optimizer = Adam(runner.model.parameters(), lr=1e-3)
     mean_loss, steps = runner._train_epoch(optimizer, generator)
     assert steps == 5 and np.isfinite(mean_loss)
     for perts in seen:

@@ -91,7 +91,35 @@ def test_training_imports_no_pyg_dcor_scanpy_or_gears_package():
     code = ("import sys; from perturb_select.gears.upstream import gears_model_class, gears_loss_functions; "
             "cls = gears_model_class(); fns = gears_loss_functions(); "
             "import perturb_select.gears.perturbations, perturb_select.stages.train; "
-            "heavy = sorted(m for m in ('torch_geometric', 'dcor', 'scanpy', 'anndata', 'gears', 'gears.utils', "
-            "'sklearn', 'networkx') if m in sys.modules); print(heavy)")
+            "heavy = sorted(m for m in ('torch_geometric', 'torch._dynamo', 'dcor', 'scanpy', 'anndata', 'gears', "
+            "'gears.utils', 'sklearn', 'networkx') if m in sys.modules); print(heavy)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_adam_is_torch_adam_with_steplr_bit_for_bit():
+    """``gears.common.Adam`` (no torch.optim import) = ``torch.optim.Adam`` + ``StepLR(1, gamma)``: the same
+    parameters after every step, with weight decay, a parameter without gradient, and the decay per epoch."""
+    import torch
+
+    from perturb_select.gears.common import Adam
+    from test_gears_batched import _cells, _cell_batch, _toy_model
+
+    x, _, node, _ = _cells()
+    models = [_toy_model(seed=2), _toy_model(seed=2)]
+    ours = Adam(models[0].parameters(), lr=3e-3, weight_decay=5e-4, lr_decay=0.8)
+    theirs = torch.optim.Adam(models[1].parameters(), lr=3e-3, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.StepLR(theirs, step_size=1, gamma=0.8)
+    for epoch in range(3):
+        for step in range(4):
+            for model, optimizer in zip(models, (ours, theirs)):
+                optimizer.zero_grad()
+                out = model(_cell_batch(x * (1 + step), node))
+                (out ** 2).mean().backward()
+                torch.nn.utils.clip_grad_value_(model.parameters(), clip_value=1.0)
+                optimizer.step()
+            for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
+                assert torch.equal(a, b), (epoch, step, name)
+        ours.end_epoch()
+        schedule.step()
+        assert ours.lr == theirs.param_groups[0]["lr"]

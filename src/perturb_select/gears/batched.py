@@ -43,7 +43,7 @@ from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, compact_receptive_field
 from ..screens.arrays import ScreenArrays
 from ..screens.layout import CTRL, condition_of
-from .common import check_genes, go_edge_index, graph_independent_init, resolve_device, split_validation
+from .common import Adam, check_genes, go_edge_index, graph_independent_init, resolve_device, split_validation
 from .results import CyclePredictions, PoolScores, TrainingResult, package_versions, run_info
 
 DENSE_LIMIT_BYTES = 2 << 30
@@ -270,8 +270,9 @@ class BatchedGears:
         """Train for ``config.epochs`` (or until ``config.patience`` epochs pass without a better validation
         score); keep the weights with the best validation top-20 DE MSE (``GEARS.train``'s rule).
 
-        GEARS's schedule: Adam (``lr``, ``weight_decay``), ``StepLR(step_size=1, gamma=lr_decay)`` per epoch,
-        gradient values clipped at 1.0. What an epoch is belongs to the trainer (``_train_epoch``).
+        GEARS's schedule: Adam (``lr``, ``weight_decay``), ``StepLR(step_size=1, gamma=lr_decay)`` per epoch
+        (``gears.common.Adam``: torch's arithmetic without torch.optim's import), gradient values clipped at 1.0.
+        What an epoch is belongs to the trainer (``_train_epoch``).
 
         Returns
         -------
@@ -283,12 +284,9 @@ class BatchedGears:
             perturbations.
         """
         import torch
-        import torch.optim as optim
-        from torch.optim.lr_scheduler import StepLR
 
         cfg, model = self.config, self.model
-        optimizer = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        scheduler = StepLR(optimizer, step_size=1, gamma=cfg.lr_decay)
+        optimizer = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, lr_decay=cfg.lr_decay)
         generator = torch.Generator().manual_seed(self.seed)
         diag = {"epoch": [], "train_loss": [], "val_mse_top20_de": [], "val_mse": [], "lr": []}
         if cfg.eval_train:
@@ -298,9 +296,9 @@ class BatchedGears:
         best_epoch = steps = 0
         for epoch in range(1, cfg.epochs + 1):
             model.train()
-            diag["lr"].append(float(optimizer.param_groups[0]["lr"]))
+            diag["lr"].append(float(optimizer.lr))
             mean_loss, steps = self._train_epoch(optimizer, generator)
-            scheduler.step()
+            optimizer.end_epoch()
             val = self.evaluate_set(self.val)
             diag["epoch"].append(epoch)
             diag["train_loss"].append(mean_loss)
