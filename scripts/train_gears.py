@@ -1,4 +1,4 @@
-"""Rules train_gears and train_gears_active: GEARS trained on one cycle's picks, predictions and metrics of the test set."""
+"""Rules train_gears and train_gears_active: GEARS and the baselines trained on one cycle's picks, scored on the test set."""
 import sys
 from pathlib import Path
 
@@ -18,6 +18,7 @@ run_snakemake_stage(
     selection=selection,
     output=snakemake.output.predictions,
     metrics_out=snakemake.output.metrics,
+    baselines_out=snakemake.output.baselines,
     dataset=snakemake.wildcards.dataset,
     strategy=snakemake.wildcards.strategy,
     run=snakemake.wildcards.run,
@@ -25,7 +26,8 @@ run_snakemake_stage(
     gears=snakemake.params.gears,
     per_cycle=snakemake.params.per_cycle,
     edges=snakemake.input.edges,
-    screen=snakemake.input.get("screen"),
+    screen=snakemake.input.screen,
+    kernels=snakemake.input.kernels,
     adata=snakemake.input.get("adata"),
     gene2go=snakemake.input.get("gene2go"),
     work_dir=snakemake.params.work_dir,

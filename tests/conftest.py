@@ -36,3 +36,10 @@ def human_graph():
     go = SHARED_DATA / "go"
     files = GoFiles(gene2go=go / "gene2go_human.gz", obo=go / "go-basic.obo", gene_info=go / "Homo_sapiens.gene_info.gz")
     return build_knowledge_graph(files).graph
+
+
+def pytest_collection_modifyitems(items):
+    """The SLURM tests run last. Their cluster installs the SLURM client and stops at the end; from then on
+    every snakemake start waits 10 s: the SLURM executor plugin (2.6.1) runs `scontrol show config`, with a
+    10 s timeout, when Snakemake loads it, and no controller answers."""
+    items.sort(key=lambda item: item.module.__name__ == "test_slurm")

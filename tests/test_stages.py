@@ -74,13 +74,14 @@ def test_train_stage_checks_the_training_config_before_reading_data(tmp_path):
     from perturb_select.stages.train import train_gears
 
     out = tmp_path / "predictions.npz"
-    common = dict(split="absent.json", selection="absent.tsv", output=str(out), cycle=1, seed=1, per_cycle=2,
-                  edges="absent.npz")
+    common = dict(split="absent.json", selection="absent.tsv", output=str(out), metrics_out=str(tmp_path / "m.json"),
+                  baselines_out=str(tmp_path / "b.json"), dataset="d", strategy="random", run="1", cycle=1,
+                  per_cycle=2, edges="absent.npz", screen="absent.npz", kernels="absent.npz")
     with pytest.raises(InputError, match=r"gears\.epochs"):
         train_gears(gears={"epochs": 0}, **common)
     with pytest.raises(InputError, match=r"gears\.schedule.*unknown key"):
         train_gears(gears={"epochs": 1, "schedule": "cosine"}, **common)
-    assert not out.exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_cell_gears_trainer_refuses_settings_it_cannot_apply(tmp_path):

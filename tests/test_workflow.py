@@ -236,7 +236,6 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
     assert jobs == {
         "select": n_seeds + n_inits - 1,  # the first initialisation is the main run of the split's seed
         "train_gears": n_seeds * n_cycles,
-        "baselines": n_seeds * n_cycles,
         "aggregate_report": 1,
         "stability": 1,
         "all": 1,
@@ -254,7 +253,6 @@ def test_an_active_strategy_change_reruns_only_that_strategy(pipeline_run):
         "select_active": (n_seeds + n_extra) * n_cycles,
         # stability runs train only the cycles whose model picks a later batch
         "train_gears_active": n_seeds * n_cycles + n_extra * (n_cycles - 1),
-        "baselines": n_seeds * n_cycles,
         "aggregate_report": 1,
         "stability": 1,
         "all": 1,
@@ -273,7 +271,6 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
         "select_active": n_active * (n_seeds + n_extra),  # the new cycle's batch of every active run
         "train_gears": n_one_shot * n_seeds,
         "train_gears_active": n_active * (n_seeds + n_extra),  # the new cycle, and the stability runs' last
-        "baselines": (n_one_shot + n_active) * n_seeds,
         "aggregate_report": 1,
         "stability": 1,
         "all": 1,
@@ -286,7 +283,6 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
         "select_active": n_active * n_cycles,
         "train_gears": n_one_shot * n_cycles,
         "train_gears_active": n_active * n_cycles,
-        "baselines": (n_one_shot + n_active) * n_cycles,
         "aggregate_report": 1,
         "all": 1,
     }
@@ -522,9 +518,8 @@ def test_paper_config_plans_its_whole_dag_without_the_data(tmp_path):
     # cycles 2..5 (cycles 1..4; hybrid's GraphReach warm-up needs none before cycle 2)
     extra = (3 * (cycles - 1) + (cycles - 2)) * (inits - 1) * datasets
     assert jobs["train_gears_active"] == 4 * datasets * seeds * cycles + extra == 520
-    assert jobs["baselines"] == 7 * datasets * seeds * cycles
     assert (jobs["fetch_dataset"], jobs["preprocess_dataset"], jobs["aggregate_report"]) == (2, 2, 2)
-    assert sum(jobs.values()) == 2199  # `all` included
+    assert sum(jobs.values()) == 1499  # `all` included
 
 
 @pytest.mark.slow
@@ -540,7 +535,7 @@ def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
     owners = metadata.packages_distributions()
     traced = sorted(p.name for p in (workdir / "import_trace").iterdir())
     assert set(traced) >= {"build_go_graph", "preprocess_dataset", "train_gears", "train_gears_active", "select",
-                           "select_active", "baselines", "aggregate_report", "fetch_dataset"}
+                           "select_active", "graph_kernel", "aggregate_report", "fetch_dataset"}
     missing = []
     for rule in traced:
         modules = set()
@@ -551,10 +546,14 @@ def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
     # the check can fail: the GO graph's imports against the active-learning environment (no goatools there)
     go_modules = {m for t in (workdir / "import_trace" / "build_go_graph").glob("*.txt") for m in t.read_text().split()}
     assert _missing_distributions(go_modules, "envs/torch-bmdal.yaml", owners) == ["goatools (imports goatools)"]
-    # stages import no more than their rules need: evaluation and baseline jobs load neither torch nor PyG
-    for rule in ("baselines", "split_test_set", "aggregate_report"):
+    # stages import no more than their rules need: split, kernel and report jobs load neither torch nor PyG,
+    # training jobs torch alone (GEARS's network on a torch-only SGConv, not PyG; not the gears package)
+    for rule in ("graph_kernel", "split_test_set", "aggregate_report"):
         modules = {m for t in (workdir / "import_trace" / rule).glob("*.txt") for m in t.read_text().split()}
         assert not modules & {"torch", "torch_geometric", "gears", "scanpy", "anndata"}, (rule, sorted(modules))
+    for rule in ("train_gears", "train_gears_active"):
+        modules = {m for t in (workdir / "import_trace" / rule).glob("*.txt") for m in t.read_text().split()}
+        assert "torch" in modules and not modules & {"torch_geometric", "gears", "scanpy", "anndata"}, (rule, sorted(modules))
 
 
 def _missing_distributions(modules: set[str], env: str, owners: dict) -> list[str]:

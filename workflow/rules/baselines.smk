@@ -1,5 +1,5 @@
-# The models every GEARS score is reported beside, trained on the same picks and scored on the same split:
-# no GEARS, no GPU (perturb_select.stages.baselines).
+# The GO diffusion kernels of the kernel ridge baseline, once per dataset (perturb_select.stages.baselines).
+# The baselines themselves are scored by the training jobs, on the same picks and split as GEARS.
 
 
 rule graph_kernel:
@@ -16,22 +16,3 @@ rule graph_kernel:
         "../../envs/numeric.yaml"
     script:
         "../../scripts/graph_kernel.py"
-
-
-rule baselines:
-    input:
-        screen="results/data/{dataset}/screen.npz",
-        kernels="results/baselines/{dataset}/kernels.npz",
-        split=split_file,
-        selection=selection_input,
-    output:
-        "results/baselines/{dataset}/{strategy}/seed{seed}/cycle{cycle}.json",
-    log:
-        "logs/baselines/{dataset}/{strategy}/seed{seed}/cycle{cycle}.log",
-    conda:
-        "../../envs/numeric.yaml"
-    params:
-        per_cycle=per_cycle_of,
-        active=lambda w: w.strategy in ACTIVE,
-    script:
-        "../../scripts/baselines.py"

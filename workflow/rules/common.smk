@@ -101,7 +101,8 @@ def strategy_params(wildcards):
 
 
 def training_inputs(wildcards):
-    """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``)."""
+    """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``) and the
+    screen arrays, which the baselines scored in the same job read."""
     files = {
         "screen": f"results/data/{wildcards.dataset}/screen.npz",
         "adata": f"results/data/{wildcards.dataset}/perturb_processed.h5ad",
@@ -113,7 +114,8 @@ def training_inputs(wildcards):
             else "results/graph/go_jaccard.npz"
         ),
     }
-    return {key: files[key] for key in TRAINER_INPUTS[CONFIG.training.trainer]}
+    keys = {"screen", *TRAINER_INPUTS[CONFIG.training.trainer]}
+    return {key: files[key] for key in sorted(keys)}
 
 
 def run_of(wildcards):
@@ -154,13 +156,6 @@ def active_select_inputs(wildcards):
 
 def active_training_picks(wildcards):
     return active_picks(wildcards, int(wildcards.cycle))
-
-
-def selection_input(wildcards):
-    """What a cycle trains on: a one-shot ranking, or an active strategy's pick files of cycles 1..c."""
-    if wildcards.strategy in ACTIVE:
-        return active_training_picks(wildcards)
-    return f"results/select/{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.seed}.tsv"
 
 
 def stability_runs(wildcards):

@@ -1,15 +1,18 @@
-# GEARS trained on each cycle's picks and scored on the test perturbations (perturb_select.stages.train);
-# an active strategy's training also scores the pool for the next cycle's selection.
+# GEARS trained on each cycle's picks and scored on the test perturbations beside the baselines trained on
+# the same picks (perturb_select.stages.train); an active strategy's training also scores the pool for the
+# next cycle's selection.
 
 
 rule train_gears:
     input:
         unpack(training_inputs),
+        kernels="results/baselines/{dataset}/kernels.npz",
         split=split_file,
         selection="results/select/{dataset}/{strategy}/seed{run}.tsv",
     output:
         predictions="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
         metrics="results/metrics/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
+        baselines="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
     log:
         "logs/train_gears/{dataset}/{strategy}/seed{run}/cycle{cycle}.log",
     benchmark:
@@ -37,11 +40,13 @@ rule train_gears:
 use rule train_gears as train_gears_active with:
     input:
         unpack(training_inputs),
+        kernels="results/baselines/{dataset}/kernels.npz",
         split=split_file,
         selection=active_training_picks,
     output:
         predictions="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
         metrics="results/metrics/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
+        baselines="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
         pool_scores="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/pool_scores.npz",
     wildcard_constraints:
         strategy=_alternatives(ACTIVE_STRATEGIES),

@@ -1,5 +1,6 @@
 """Stage of ``workflow/rules/train.smk``: GEARS trained on one cycle's picks and scored on the test
-perturbations (env ``envs/torch-gears.yaml``; torch and PyG are imported when the trainer runs)."""
+perturbations beside the baselines trained on the same picks (env ``envs/torch-gears.yaml``; torch is
+imported when the trainer runs)."""
 
 from __future__ import annotations
 
@@ -7,30 +8,36 @@ import dataclasses
 from typing import Mapping, Sequence
 
 from ..config import TrainingConfig
+from ..evaluation.baselines import load_kernels, score_baselines
 from ..evaluation.metrics import run_record
 from ..experiment.runs import run_seeds
 from ..experiment.splits import cycle_picks
-from ..gears import train, training_data
+from ..gears import TRAINER_INPUTS, train, training_data
 from ..io import read_json, write_json
 from ..knowledge.graph import KnowledgeGraph
+from ..screens.arrays import ScreenArrays
 
 
-def train_gears(split: str, selection: str | Sequence[str], output: str, metrics_out: str, dataset: str,
-                strategy: str, run: str, cycle: int, gears: Mapping, per_cycle: int, edges: str,
-                screen: str | None = None, adata: str | None = None, gene2go: str | None = None,
+def train_gears(split: str, selection: str | Sequence[str], output: str, metrics_out: str, baselines_out: str,
+                dataset: str, strategy: str, run: str, cycle: int, gears: Mapping, per_cycle: int, edges: str,
+                screen: str, kernels: str, adata: str | None = None, gene2go: str | None = None,
                 work_dir: str | None = None, threads: int = 1, strategy_params: Mapping | None = None,
                 pool_out: str | None = None) -> None:
     """Rules train_gears and train_gears_active: GEARS on the first ``cycle * per_cycle`` picks, predictions
     of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
-    (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle).
+    (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle); and
+    the baselines trained on the same picks and scored on the same split (``evaluation.baselines
+    .score_baselines`` with the GO kernels ``kernels``: ``baselines_out``, the same keys). The baselines
+    share the job because they share its inputs and take milliseconds: a job of their own cost more in
+    start-up than their work.
 
-    ``run`` is the run label (``experiment.runs``): its split seed is the metrics' ``seed``, its
-    initialisation seed seeds the training; a stability run's record also holds ``run``.
+    ``run`` is the run label (``experiment.runs``): its split seed is the records' ``seed``, its
+    initialisation seed seeds the training; a stability run's records also hold ``run``.
 
     ``gears`` is the config's ``gears:`` block (``config.TrainingConfig``); ``threads`` (the job's cores)
     overrides its ``threads``. The trainer reads what ``gears.TRAINER_INPUTS`` lists: ``screen``
-    (``screen.npz``) and ``edges`` for the batched trainer; ``adata``, ``gene2go`` and ``edges`` for
-    cell-gears's, with ``work_dir`` as its scratch.
+    (``screen.npz``) and ``edges`` for the ``perturbations`` and ``cells`` trainers; ``adata``, ``gene2go``
+    and ``edges`` for cell-gears's, with ``work_dir`` as its scratch. The baselines read ``screen``.
 
     ``selection`` is a one-shot ranking (one TSV) or, for an active strategy, the pick files of cycles
     1..cycle. Then ``strategy_params`` (``strategies.active_params``) and ``pool_out`` are given:
@@ -49,7 +56,15 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     if pool_out:
         trained = set(train_genes)
         score_genes = train_genes + [g for g in split_record["pool"] if g not in trained]
-    data = training_data(KnowledgeGraph.read(edges), screen=screen, adata=adata, gene2go=gene2go, work_dir=work_dir)
+    trainer_reads_screen = "screen" in TRAINER_INPUTS[config.trainer]
+    data = training_data(KnowledgeGraph.read(edges), screen=screen if trainer_reads_screen else None, adata=adata,
+                         gene2go=gene2go, work_dir=work_dir)
+    keys = {"dataset": dataset, "strategy": strategy, "seed": split_seed, "cycle": int(cycle)}
+    if split_seed != init_seed:
+        keys["run"] = run
+    kernel_genes, betas, kernel_values = load_kernels(kernels)
+    baselines = score_baselines(data.screen if trainer_reads_screen else ScreenArrays.load(screen), kernel_genes,
+                                betas, kernel_values, train_genes, split_record["test"], source=kernels)
     result = train(data, train_genes, split_record["test"], seed=init_seed, config=config, score_genes=score_genes,
                    score_controls=int(params["controls"]) if pool_out else 0)
     result.predictions.info["cycle"] = int(cycle)
@@ -57,7 +72,5 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
         result.pool.info["cycle"] = int(cycle)
         result.pool.save(pool_out)
     result.predictions.save(output)
-    keys = {"dataset": dataset, "strategy": strategy, "seed": split_seed, "cycle": int(cycle)}
-    if split_seed != init_seed:
-        keys["run"] = run
     write_json(run_record(result.predictions, **keys), metrics_out)
+    write_json({**baselines, **keys}, baselines_out)
