@@ -1,15 +1,18 @@
-"""GEARS training benchmarks: the batched trainer against cell-gears's own path, in the same run.
+"""GEARS training benchmarks: the three trainers side by side in the same run.
 
 * ``bench_gears_job``: one ``train_gears`` job of the main job (Papalexi, cycle 5 of ``random`` seed 1:
   20 training perturbations of 100 cells) as Snakemake starts it (a cold process running
-  ``scripts/train_gears.py``); wall seconds and peak RSS from the rule's ``benchmark:`` file, for both
-  trainers, after the upstream jobs (GO graph, preprocessing, split, selection) ran once.
-* ``bench_gears_throughput``: warm training throughput (cells per second over a fixed number of steps) on
-  a synthetic screen with the shape of Replogle K562 essential (the resolved Replogle targets as
-  perturbations, ~150 cells each, 5,000 measured genes, sparse log1p-like values). Labelled synthetic:
-  timing only. Ours: ``BatchedGears`` steps. Peer: ``GEARS.train``'s step (PyG ``DataLoader`` over
-  cell graphs made by ``PertData.create_cell_graph``, ``model(batch)``, ``loss_fct``, backward, clipping,
-  Adam) on the same model size, graph and cells.
+  ``scripts/train_gears.py``); wall seconds and peak RSS from the rule's ``benchmark:`` file, after the
+  upstream jobs (GO graph, preprocessing, split, selection) ran once. Two rows: the main job's trainer and
+  schedule (``perturbations``, config/config.yaml) against the cells trainer's schedule of the previous main
+  job; and the cells trainer against cell-gears's own ``GEARS.train`` on GEARS's schedule.
+* ``bench_gears_throughput``: one training epoch at the shape of Replogle K562 essential (the resolved
+  Replogle targets as perturbations, ~150 cells each, 5,000 measured genes, sparse log1p-like values:
+  synthetic, timing only), one thread. The perturbations trainer's step (``perturbations_per_step``
+  perturbations, all their cells) against the cells trainer's step (32 cells) and cell-gears's step (PyG
+  ``DataLoader`` over cell graphs made by ``PertData.create_cell_graph``, ``model(batch)``, ``loss_fct``,
+  backward, clipping, Adam) on the same model size, graph and cells; an epoch is the step's mean time times
+  the steps of one pass (over the perturbations, or over the cells).
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ def _benchmark_file(path: Path) -> dict:
 
 def bench_gears_job(data: str | os.PathLike, workdir: str | os.PathLike, epochs: int = 5,
                     cycle: int = 5, seed: int = 1) -> list[dict]:
-    """Both trainers on the same cold job (see module docstring); returns one table row."""
+    """The trainers on the same cold job (module docstring); ``epochs`` is the GEARS-schedule comparison's.
+    Returns two table rows."""
     import yaml
+
+    from perturb_select.config import GEARS_SCHEDULE
 
     data, workdir = Path(data), Path(workdir) / "gears_job"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -59,14 +65,20 @@ def bench_gears_job(data: str | os.PathLike, workdir: str | os.PathLike, epochs:
     # one strategy (the cell-gears trainer does not score the pool for active ones) and no stability runs
     config["experiment"]["strategies"] = {"random": {}}
     config["experiment"]["stability"] = {"inits": 0}
-    # GEARS's own schedule for both (the cell-gears trainer cannot change its learning-rate decay)
-    config["gears"].update(epochs=epochs, device="cpu", threads=1, lr=1e-3, lr_decay=0.5)
+    main_job = dict(config["gears"], device="cpu", threads=1)
+    gears_schedule = {**main_job, **GEARS_SCHEDULE, "epochs": epochs}
+    runs = {
+        "perturbations (main job)": main_job,
+        "cells (previous main job)": {**main_job, "trainer": "cells", "epochs": 5, "lr": 3e-3, "lr_decay": 0.8},
+        "cells (GEARS's schedule)": {**gears_schedule, "trainer": "cells"},
+        "cell-gears (GEARS's schedule)": {**gears_schedule, "trainer": "cell-gears"},
+    }
     target = f"results/train/papalexi2021/random/seed{seed}/cycle{cycle}/predictions.npz"
     bench = workdir / f"results/benchmarks/train_gears/papalexi2021/random/seed{seed}/cycle{cycle}.tsv"
     measured = {}
-    for trainer in ("batched", "cell-gears"):
-        config["gears"]["trainer"] = trainer
-        config_path = workdir / f"config_{trainer}.yaml"
+    for i, (name, gears) in enumerate(runs.items()):
+        config["gears"] = gears
+        config_path = workdir / f"config_{i}.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         for path in (workdir / target, bench):
             path.unlink(missing_ok=True)
@@ -75,16 +87,21 @@ def bench_gears_job(data: str | os.PathLike, workdir: str | os.PathLike, epochs:
                    "--rerun-triggers", "mtime"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
-            raise RuntimeError(f"snakemake failed for {trainer}:\n{result.stderr[-3000:]}")
+            raise RuntimeError(f"snakemake failed for {name}:\n{result.stderr[-3000:]}")
         with np.load(workdir / target, allow_pickle=False) as npz:
             info = json.loads(str(npz["info"]))
-        measured[trainer] = {**_benchmark_file(bench), "seconds": info["seconds"], "n_cells": info["n_cells"]}
-    ours, peer = measured["batched"], measured["cell-gears"]
-    note = (f"{epochs} epochs, {ours['n_cells']['train']} training cells; inside the job, batched "
-            f"{_stages(ours['seconds'])}, cell-gears {_stages(peer['seconds'])}; peak RSS "
-            f"{ours['max_rss_mib']:.0f} vs {peer['max_rss_mib']:.0f} MiB")
-    return [_row(f"train_gears job, Papalexi cycle {cycle}, cold process", "batched", ours["s"], peer="cell-gears",
-                 peer_s=peer["s"], note=note, ours_rss_mib=ours["max_rss_mib"], peer_rss_mib=peer["max_rss_mib"])]
+        measured[name] = {**_benchmark_file(bench), "seconds": info["seconds"], "n_cells": info["n_cells"],
+                          "epochs": gears["epochs"]}
+    rows = []
+    for ours, peer in (("perturbations (main job)", "cells (previous main job)"),
+                       ("cells (GEARS's schedule)", "cell-gears (GEARS's schedule)")):
+        a, b = measured[ours], measured[peer]
+        note = (f"{a['epochs']} vs {b['epochs']} epochs, {a['n_cells']['train']} training cells; inside the job, "
+                f"{_stages(a['seconds'])} vs {_stages(b['seconds'])}; peak RSS {a['max_rss_mib']:.0f} vs "
+                f"{b['max_rss_mib']:.0f} MiB")
+        rows.append(_row(f"train_gears job, Papalexi cycle {cycle}, cold process", ours, a["s"], peer=peer,
+                         peer_s=b["s"], note=note, ours_rss_mib=a["max_rss_mib"], peer_rss_mib=b["max_rss_mib"]))
+    return rows
 
 
 def _stages(seconds: dict) -> str:
@@ -137,15 +154,16 @@ def synthetic_screen(perturbations, genes, cells_per_perturbation: int = 150, n_
 def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cells_per_perturbation: int = 150,
                            n_perturbations: int | None = None, steps: int = 10, cells_per_step: int = 32,
                            device: str = "cpu", fit_perturbations: int = 50) -> list[dict]:
-    """Training cells per second, both trainers' steps on the same synthetic screen (module docstring)."""
+    """One epoch's time, the three trainers' steps on the same synthetic screen (module docstring)."""
     import torch
     import torch.nn as nn
     import torch.optim as optim
 
     from bench_suite import candidate_pool, load_graph
-    from perturb_select.gears.batched import BatchedGears
-    from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
     from perturb_select.config import TrainingConfig
+    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.perturbations import PerturbationGears
+    from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
 
     torch.set_num_threads(1)
     graph = load_graph(workdir)
@@ -156,29 +174,44 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     # all 160k cells is a dense 5,000-gene correlation, GEARS's own cost, not a step's); the GO graph is the
     # receptive field of all of them, as in a real cycle.
     fit = [f"{p}+ctrl" for p in perts[:fit_perturbations]]
+    n_train = len(perts) * cells_per_perturbation + 1000  # an epoch over every perturbation's cells
     config = TrainingConfig(cells_per_step=cells_per_step, device=device, epochs=1)
-    rows = []
-
-    # ours
-    t0 = time.perf_counter()
     compact, loops = compact_receptive_field(graph, perts, 1)
-    runner = BatchedGears(screen, compact, fit[:-1], fit[-1:], config, seed=0, self_loop=loops)
-    setup_ours = time.perf_counter() - t0
-    model = runner.model
-    model.train()
-    optimizer = optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-4)
-    order = np.random.default_rng(0).permutation(len(runner.train["cells"]))
 
-    def step_ours(i):
-        idx = order[i * cells_per_step:(i + 1) * cells_per_step]
+    def optimizer_step(model, optimizer, loss):
         optimizer.zero_grad()
-        loss = runner._loss(model(runner._batch(runner.train, idx)), runner._take(runner.train["y"], idx),
-                            runner.train["conditions"][idx].tolist())
         loss.backward()
         nn.utils.clip_grad_value_(model.parameters(), clip_value=1.0)
         optimizer.step()
 
-    ours_s = _time_steps(step_ours, steps, device)
+    # the perturbations trainer
+    t0 = time.perf_counter()
+    ours = PerturbationGears(screen, compact, fit[:-1], fit[-1:], config, seed=0, self_loop=loops)
+    setup_ours = time.perf_counter() - t0
+    ours.model.train()
+    ours_optimizer = optim.Adam(ours.model.parameters(), lr=1e-3, weight_decay=5e-4)
+    generator = torch.Generator().manual_seed(0)
+    per_step = config.perturbations_per_step
+    ours_s = _time_steps(lambda i: optimizer_step(ours.model, ours_optimizer, ours._step_loss(
+        ours._next_conditions(per_step, generator))), steps, device)
+    ours_epoch = -(-(len(perts) + 1) // per_step) * ours_s
+    cells_in_step = int(np.mean([len(ours.train_groups[c]) for c in ours._names]) * per_step)
+
+    # the cells trainer
+    cells = BatchedGears(screen, compact, fit[:-1], fit[-1:], config, seed=0, self_loop=loops)
+    model = cells.model
+    model.train()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-4)
+    order = np.random.default_rng(0).permutation(len(cells.train["cells"]))
+
+    def step_cells(i):
+        idx = order[i * cells_per_step:(i + 1) * cells_per_step]
+        loss = cells._loss(model(cells._batch(cells.train, idx)), cells._take(cells.train["y"], idx),
+                           cells.train["conditions"][idx].tolist())
+        optimizer_step(model, optimizer, loss)
+
+    cells_s = _time_steps(step_cells, steps, device)
+    cells_epoch = n_train // cells_per_step * cells_s
 
     # cell-gears's step on its own cell graphs
     import warnings
@@ -189,16 +222,16 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
         from gears.pertdata import PertData
         from gears.utils import loss_fct
     sub = receptive_field_subgraph(graph, perts, 1)
-    gears_model = _gears_model_like(runner, sub)
+    gears_model = _gears_model_like(cells, sub)
     t0 = time.perf_counter()
-    cells = order[: (steps + 1) * cells_per_step]
-    x = screen.X[runner.train["inputs"][cells]].toarray()
-    y = screen.X[runner.train["cells"][cells]].toarray()
-    conds = runner.train["conditions"][cells]
+    picked = order[: (steps + 1) * cells_per_step]
+    x = screen.X[cells.train["inputs"][picked]].toarray()
+    y = screen.X[cells.train["cells"][picked]].toarray()
+    conds = cells.train["conditions"][picked]
     node = [None if c == "ctrl" else [int(sub.index_of([c.split("+")[0]])[0])] for c in conds]
     graphs = [PertData.create_cell_graph(None, x[i:i + 1], y[i:i + 1], [-1] * 20, str(conds[i]), node[i])
-              for i in range(len(cells))]
-    setup_peer_per_cell = (time.perf_counter() - t0) / len(cells)
+              for i in range(len(picked))]
+    setup_peer_per_cell = (time.perf_counter() - t0) / len(picked)
     loader = iter(DataLoader(graphs, batch_size=cells_per_step, shuffle=False, drop_last=True))
     g_opt = optim.Adam(gears_model.parameters(), lr=1e-3, weight_decay=5e-4)
     gears_model.train()
@@ -207,27 +240,28 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     def step_peer(i):
         batch = next(loader)
         batch.to(device)
-        g_opt.zero_grad()
-        loss = loss_fct(gears_model(batch), batch.y, batch.pert, ctrl=runner.ctrl_expression,
+        loss = loss_fct(gears_model(batch), batch.y, batch.pert, ctrl=cells.ctrl_expression,
                         dict_filter=dict_filter, direction_lambda=0.1)
-        loss.backward()
-        nn.utils.clip_grad_value_(gears_model.parameters(), clip_value=1.0)
-        g_opt.step()
+        optimizer_step(gears_model, g_opt, loss)
 
     peer_s = _time_steps(step_peer, steps, device)
-    n_train = len(perts) * cells_per_perturbation + 1000
-    rows.append(_row(
-        f"training throughput, synthetic Replogle shape ({len(perts)} perturbations x {cells_per_perturbation} "
-        f"cells, {n_genes} genes), {device}",
-        "batched", ours_s, peer="cell-gears step", peer_s=peer_s,
-        note=(f"seconds per {cells_per_step}-cell step (best of {steps}); cells/s {cells_per_step / ours_s:.1f} vs "
-              f"{cells_per_step / peer_s:.1f}; GO graph {compact.n_nodes} nodes (compact) vs {sub.n_nodes} "
-              f"(subgraph); one epoch = {n_train // cells_per_step} steps = {n_train // cells_per_step * ours_s / 3600:.1f} h "
-              f"(ours); setup: ours {setup_ours:.1f} s ({len(runner.train['cells'])} cells), cell graphs "
-              f"{setup_peer_per_cell * 1e3:.2f} ms per cell"),
-        cells_per_s_ours=cells_per_step / ours_s, cells_per_s_peer=cells_per_step / peer_s,
-    ))
-    return rows
+    shape = (f"synthetic Replogle K562 shape ({len(perts)} perturbations x {cells_per_perturbation} cells, "
+             f"{n_genes} genes), {device}, 1 thread")
+    return [
+        _row(f"one training epoch, {shape}", "perturbations", ours_epoch, peer="cells", peer_s=cells_epoch,
+             note=(f"a step: {per_step} perturbations (~{cells_in_step} cells) in {ours_s * 1e3:.0f} ms, "
+                   f"{-(-(len(perts) + 1) // per_step)} steps per epoch; cells: {cells_per_step} cells in "
+                   f"{cells_s * 1e3:.0f} ms, {n_train // cells_per_step} steps ({cells_epoch / 3600:.1f} h); "
+                   f"mean of {steps} steps after one warm-up; GO graph {compact.n_nodes} nodes (compact); "
+                   f"setup {setup_ours:.1f} s"),
+             epoch_s_ours=ours_epoch, epoch_s_peer=cells_epoch),
+        _row(f"training step of {cells_per_step} cells, {shape}", "cells", cells_s, peer="cell-gears step",
+             peer_s=peer_s,
+             note=(f"cells/s {cells_per_step / cells_s:.1f} vs {cells_per_step / peer_s:.1f}; GO graph "
+                   f"{compact.n_nodes} nodes (compact) vs {sub.n_nodes} (subgraph); cell graphs "
+                   f"{setup_peer_per_cell * 1e3:.2f} ms per cell"),
+             cells_per_s_ours=cells_per_step / cells_s, cells_per_s_peer=cells_per_step / peer_s),
+    ]
 
 
 def _gears_model_like(runner, pert_graph):
@@ -245,20 +279,18 @@ def _gears_model_like(runner, pert_graph):
 
 
 def _time_steps(step, steps: int, device: str) -> float:
-    """Best seconds of one step over ``steps`` steps, after one warm-up step."""
+    """Mean seconds of one step over ``steps`` steps, after one warm-up step."""
     import torch
 
     step(0)
-    best = np.inf
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
     for i in range(1, steps + 1):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
         step(i)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / steps
 
 
 # --------------------------------------------------------------------------------------------------

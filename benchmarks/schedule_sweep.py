@@ -51,6 +51,15 @@ SCHEDULES = {
                                                         "epochs": 150},
     "perts: all per step, lr 3e-3, decay 0.99": {"trainer": "perturbations", "lr": 3e-3, "lr_decay": 0.99,
                                                 "epochs": 150},
+    # the second sweep: 4 per step with a decay that lets the learning rate fall within the main job's epochs
+    "perts: 4 per step, lr 3e-3, decay 0.97, 60 ep": {"trainer": "perturbations", "perturbations_per_step": 4,
+                                                     "lr": 3e-3, "lr_decay": 0.97, "epochs": 60},
+    "perts: 4 per step, lr 3e-3, decay 0.95, 60 ep": {"trainer": "perturbations", "perturbations_per_step": 4,
+                                                     "lr": 3e-3, "lr_decay": 0.95, "epochs": 60},
+    "perts: 4 per step, lr 1e-2, decay 0.95, 60 ep": {"trainer": "perturbations", "perturbations_per_step": 4,
+                                                     "lr": 1e-2, "lr_decay": 0.95, "epochs": 60},
+    "perts: 2 per step, lr 3e-3, decay 0.95, 60 ep": {"trainer": "perturbations", "perturbations_per_step": 2,
+                                                     "lr": 3e-3, "lr_decay": 0.95, "epochs": 60},
 }
 
 

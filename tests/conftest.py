@@ -8,6 +8,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def gears_config(**settings):
+    """A ``TrainingConfig`` on GEARS's own schedule (``config.GEARS_SCHEDULE``: what the cell-gears trainer
+    runs) with ``settings`` on top: the cells and cell-gears trainers are tested and compared under it."""
+    from perturb_select.config import GEARS_SCHEDULE, TrainingConfig
+
+    return TrainingConfig(**{**GEARS_SCHEDULE, **settings})
+
+
 @pytest.fixture(autouse=True)
 def graph_cache(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own empty graph cache: none writes to ~/.cache, none sees another's entries."""

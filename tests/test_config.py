@@ -8,6 +8,7 @@ import yaml
 
 from conftest import REPO
 from perturb_select.config import (
+    GEARS_SCHEDULE,
     RENAMED_KEYS,
     DatasetConfig,
     DesignConfig,
@@ -66,7 +67,7 @@ def test_every_config_loads_into_typed_blocks():
         assert set(config.experiment.strategies) >= {"random", "graphreach", "maxspec"}
     paper = load_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
     assert (paper.per_cycle("replogle_k562_essential"), paper.per_cycle("adamson")) == (100, 8)
-    assert paper.training == TrainingConfig(trainer="cells", epochs=20, threads=4, gpus=1)  # GEARS's defaults
+    assert paper.training == TrainingConfig(trainer="cells", **GEARS_SCHEDULE, threads=4, gpus=1)  # GEARS's own
     main = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     assert main.experiment.strategies["graphreach"] == {"hops": 1}  # K = gears.num_go_gnn_layers
     assert main.experiment.stability_seeds == [(1, 1), (1, 2), (1, 3)]
@@ -94,7 +95,7 @@ def test_empty_config_and_cross_block_errors():
     with pytest.raises(InputError, match="no configuration: pass --configfile"):
         check_before_schema({})
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    config["gears"]["trainer"] = "cell-gears"
+    config["gears"].update(trainer="cell-gears", **GEARS_SCHEDULE)
     with pytest.raises(InputError, match=r"gears.trainer.*active strategies \['acsfw', 'hybrid', 'typiclust', "
                                          r"'uncertainty'\] need a trainer that scores the pool"):
         load_config(config)

@@ -25,6 +25,8 @@ from perturb_select.io import InputError
 from perturb_select.screens.arrays import ScreenArrays
 from perturb_select.config import TrainingConfig
 
+from conftest import gears_config  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.gears
@@ -377,10 +379,12 @@ def test_graph_npz_round_trip_and_errors(tmp_path):
         KnowledgeGraph.read_npz(tmp_path / "t.npz")
 
 
-def test_training_config_defaults_are_gears_and_errors_name_the_key():
+def test_training_config_defaults_and_errors_name_the_key():
     config = TrainingConfig.from_config({"epochs": 3, "lr": 1, "gpus": 1})
-    assert config.trainer == "cells" and config.lr == 1.0 and isinstance(config.lr, float)
-    assert (config.cells_per_step, config.lr_decay, config.weight_decay, config.hidden_size) == (32, 0.5, 5e-4, 64)
+    assert config.trainer == "perturbations" and config.lr == 1.0 and isinstance(config.lr, float)
+    # the perturbations trainer's chosen schedule; GEARS's model and optimiser settings
+    assert (config.perturbations_per_step, config.lr_decay, TrainingConfig().lr, TrainingConfig().epochs) == (4, 0.95, 1e-2, 40)
+    assert (config.cells_per_step, config.weight_decay, config.hidden_size) == (32, 5e-4, 64)
     assert (config.direction_lambda, config.coexpress_k, config.coexpress_threshold) == (0.1, 20, 0.4)
     for bad, field in (({"epochs": 0}, "gears.epochs"), ({"lr_decay": 1.5}, "gears.lr_decay"),
                        ({"trainer": "fast"}, "gears.trainer"), ({"shuffle": True}, "gears.shuffle"),
@@ -429,7 +433,7 @@ def _train(real_cycle, seed, **overrides):
 
     from perturb_select.gears import TrainingData
 
-    config = TrainingConfig(**{"epochs": 2, "hidden_size": 16, "device": "cpu", **overrides})
+    config = gears_config(**{"trainer": "cells", "epochs": 2, "hidden_size": 16, "device": "cpu", **overrides})
     data = TrainingData(graph=real_cycle["graph"], screen=real_cycle["screen"])
     return train_cells(data, TRAIN, TEST, seed=seed, config=config).predictions
 
@@ -477,11 +481,11 @@ def test_bad_inputs_raise_clear_errors(real_cycle):
 
     screen, graph = real_cycle["screen"], real_cycle["graph"]
     data = TrainingData(graph=graph, screen=screen)
-    config = TrainingConfig(epochs=1, device="cpu")
+    config = gears_config(trainer="cells", epochs=1, device="cpu")
     with pytest.raises(InputError, match="also in the test set"):
         train_cells(data, TRAIN, [TRAIN[0]], seed=0, config=config)
     with pytest.raises(InputError, match="cells_per_step"):
-        train_cells(data, TRAIN[:2], TEST, seed=0, config=TrainingConfig(epochs=1, device="cpu", cells_per_step=500))
+        train_cells(data, TRAIN[:2], TEST, seed=0, config=gears_config(trainer="cells", epochs=1, device="cpu", cells_per_step=500))
     nodes = [g for g in graph.genes if g not in TRAIN + TEST]
     with pytest.raises(InputError, match="no cells"):
         train_cells(data, TRAIN[:2] + nodes[:1], TEST, seed=0, config=config)
@@ -503,7 +507,7 @@ def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
         batched.append(evaluate_predictions(run)["mean"]["mse_top20_de"])
         ref = train_and_predict(real_cycle["adata"], real_cycle["graph"], real_cycle["gene2go"], TRAIN, TEST,
                                 seed=seed, work_dir=tmp_path / f"w{seed}",
-                                config=TrainingConfig(trainer="cell-gears", epochs=2, device="cpu", threads=1))
+                                config=gears_config(trainer="cell-gears", epochs=2, device="cpu", threads=1))
         assert ref.info["val_conditions"] == run.info["val_conditions"]  # same validation split
         reference.append(evaluate_predictions(ref)["mean"]["mse_top20_de"])
     gap = abs(np.mean(batched) - np.mean(reference))
@@ -589,7 +593,7 @@ def test_predict_perturbations_scores_any_graph_gene(real_cycle):
     fit, val = split_validation(TRAIN, 0.1, 0)
     unscreened = [g for g in graph.genes if g not in TRAIN + TEST][:2]  # graph genes without cells
     sub, loops = compact_receptive_field(graph, TRAIN + TEST + unscreened, 1)
-    runner = BatchedGears(screen, sub, fit, val, TrainingConfig(epochs=1, hidden_size=16, device="cpu",
+    runner = BatchedGears(screen, sub, fit, val, gears_config(trainer="cells", epochs=1, hidden_size=16, device="cpu",
                                                                 uncertainty=True), seed=0, self_loop=loops)
     runner.fit()
     genes = [TEST[0], *unscreened]

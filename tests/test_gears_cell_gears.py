@@ -30,7 +30,7 @@ from perturb_select.knowledge.annotations import read_gears_gene2go, write_gears
 from perturb_select.knowledge.graph import KnowledgeGraph, receptive_field_subgraph
 from perturb_select.io import InputError
 
-from conftest import SHARED_DATA  # noqa: E402  (../shared/data beside the repository)
+from conftest import SHARED_DATA, gears_config  # noqa: E402  (../shared/data beside the repository)
 PAPALEXI = SHARED_DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
 
 
@@ -402,7 +402,7 @@ def cycle_runs(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(requests, "get", offline)
     mp.chdir(cwd)
-    config = TrainingConfig(trainer="cell-gears", epochs=1, cells_per_step=32, hidden_size=16, device="cpu", threads=1)
+    config = gears_config(trainer="cell-gears", epochs=1, cells_per_step=32, hidden_size=16, device="cpu", threads=1)
     whole = dataclasses.replace(config, use_subgraph=False)
     try:
         runs = {
@@ -534,7 +534,7 @@ def test_bad_inputs_raise_before_any_file(tmp_path):
     gene2go = {g: {"GO:1"} for g in "ABCD"}
     work = tmp_path / "work"
     def call(train, test, g2g=gene2go, seed=0, **settings):
-        config = TrainingConfig(trainer="cell-gears", **settings)
+        config = gears_config(trainer="cell-gears", **settings)
         return train_and_predict(adata, graph, g2g, train, test, seed=seed, work_dir=work, config=config)
 
     with pytest.raises(InputError, match=">= 2 training perturbations"):
@@ -568,7 +568,7 @@ def test_foreign_work_dir_is_not_emptied(tmp_path):
     (work / "predictions.npz").write_text("precious")
     with pytest.raises(InputError, match="marker"):
         train_and_predict(adata, graph, {g: {"GO:1"} for g in "ABC"}, ["A", "B"], ["C"], seed=0,
-                          work_dir=work, config=TrainingConfig(trainer="cell-gears", cells_per_step=2))
+                          work_dir=work, config=gears_config(trainer="cell-gears", cells_per_step=2))
     assert (work / "predictions.npz").read_text() == "precious"
 
 

@@ -230,7 +230,7 @@ def test_trainer_is_seeded_patient_and_records_its_schedule(real_cycle):
 
     def run(seed, **overrides):
         config = TrainingConfig(**{"trainer": "perturbations", "epochs": 12, "hidden_size": 16, "device": "cpu",
-                                   "lr": 3e-3, "lr_decay": 0.95, **overrides})
+                                   "lr": 3e-3, "lr_decay": 0.95, "perturbations_per_step": 32, **overrides})
         return train(data, TRAIN, TEST, seed=seed, config=config).predictions
 
     a, b, c = run(0), run(0), run(1)

@@ -6,7 +6,7 @@ import pytest
 
 from perturb_select.io import InputError
 from perturb_select.knowledge.fetch import fetch_input
-from perturb_select.stages.runner import run_snakemake_stage
+from perturb_select.stages.runner import run_stage
 from perturb_select.stages.select import split_test_set
 
 
@@ -19,7 +19,7 @@ def test_stage_error_goes_to_log_and_stderr_and_exits_1(tmp_path, capsys):
         raise InputError("screen.h5ad", "perturbation", "column missing")
 
     with pytest.raises(SystemExit) as exit_info:
-        run_snakemake_stage(_fake_snakemake(tmp_path / "job.log"), failing_stage)
+        run_stage(_fake_snakemake(tmp_path / "job.log"), failing_stage)
     assert exit_info.value.code == 1
     assert "screen.h5ad, field 'perturbation': column missing" in (tmp_path / "job.log").read_text()
     assert "ERROR in rule demo: InputError: screen.h5ad, field 'perturbation'" in capsys.readouterr().err
@@ -33,9 +33,9 @@ def test_unexpected_error_keeps_its_traceback_in_the_log(tmp_path):
         raise RuntimeError("boom")
 
     with pytest.raises(SystemExit):
-        run_snakemake_stage(_fake_snakemake(tmp_path / "a.log"), broken_stage)
+        run_stage(_fake_snakemake(tmp_path / "a.log"), broken_stage)
     with pytest.raises(SystemExit):
-        run_snakemake_stage(_fake_snakemake(tmp_path / "b.log"), crashing_stage)
+        run_stage(_fake_snakemake(tmp_path / "b.log"), crashing_stage)
     assert "KeyError" in (tmp_path / "a.log").read_text()
     text = (tmp_path / "b.log").read_text()
     assert "RuntimeError: boom" in text and "Traceback" in text
@@ -45,8 +45,49 @@ def test_stage_success_logs_library_output(tmp_path):
     def chatty_stage(value):
         print("GEARS-style print", value)
 
-    run_snakemake_stage(_fake_snakemake(tmp_path / "ok.log"), chatty_stage, value=3)
+    run_stage(_fake_snakemake(tmp_path / "ok.log"), chatty_stage, value=3)
     assert "GEARS-style print 3" in (tmp_path / "ok.log").read_text()
+
+
+def test_a_job_process_ends_at_once_with_its_outputs_and_log_whole(tmp_path):
+    """run_snakemake_stage ends a successful job's process with status 0 (os._exit, no teardown): what the
+    stage wrote and logged is all there; a failed job still exits 1 through SystemExit."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import REPO
+
+    script = textwrap.dedent(f"""
+        import logging, sys, atexit
+        sys.path.insert(0, {str(REPO / "src")!r})
+        from types import SimpleNamespace
+        from perturb_select.io import atomic_open
+        from perturb_select.stages.runner import run_snakemake_stage
+
+        def stage(path, fail):
+            if fail:
+                raise ValueError("bad input")
+            logging.getLogger("perturb_select").info("wrote %s", path)
+            print("library print")
+            with atomic_open(path, "w") as handle:
+                handle.write("x" * 100000)
+
+        atexit.register(lambda: open({str(tmp_path / "teardown_ran")!r}, "w").close())
+        fail = sys.argv[1] == "fail"
+        run_snakemake_stage(SimpleNamespace(log=[{str(tmp_path / "job.log")!r}], rule="demo"), stage,
+                            path={str(tmp_path / "out.txt")!r}, fail=fail)
+        print("not reached")
+    """)
+    ok = subprocess.run([sys.executable, "-c", script, "ok"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "not reached" not in ok.stdout
+    assert (tmp_path / "out.txt").read_text() == "x" * 100000
+    log_text = (tmp_path / "job.log").read_text()
+    assert "wrote" in log_text and "library print" in log_text
+    assert not (tmp_path / "teardown_ran").exists()  # the interpreter's teardown was skipped
+    failed = subprocess.run([sys.executable, "-c", script, "fail"], capture_output=True, text=True)
+    assert failed.returncode == 1 and "ERROR in rule demo: ValueError: bad input" in failed.stderr
 
 
 def test_fetch_without_url_needs_the_mirror_file(tmp_path):
@@ -85,15 +126,20 @@ def test_train_stage_checks_the_training_config_before_reading_data(tmp_path):
 
 
 def test_cell_gears_trainer_refuses_settings_it_cannot_apply(tmp_path):
-    from perturb_select.config import TrainingConfig
+    """With the config, before any job: GEARS.train cannot change these; the message says what to set."""
+    from perturb_select.config import GEARS_SCHEDULE, TrainingConfig
     from perturb_select.gears import TrainingData
     from perturb_select.gears.cell_gears import train_cell_gears
 
+    gears = dict(trainer="cell-gears", **GEARS_SCHEDULE)
+    expected = r"config, field 'gears\.lr_decay': the cell-gears trainer runs GEARS\.train as it is: set " \
+               r"gears\.lr_decay: 0\.5 \(GEARS's value, not 0\.95\)"
+    with pytest.raises(InputError, match=expected):  # the default schedule is the perturbations trainer's
+        TrainingConfig(trainer="cell-gears")
+    with pytest.raises(InputError, match=r"gears\.uncertainty.*set gears\.uncertainty: false"):
+        TrainingConfig.from_config({**gears, "uncertainty": True})
+    with pytest.raises(InputError, match=r"gears\.patience.*set gears\.patience: null"):
+        TrainingConfig(**gears, patience=3)
     data = TrainingData(graph=None, adata_path="a.h5ad", gene2go_path="g.pkl", work_dir=tmp_path / "work")
-    with pytest.raises(InputError, match=r"gears\.lr_decay.*GEARS's value 0.5"):
-        train_cell_gears(data, [], [], seed=1, config=TrainingConfig(trainer="cell-gears", lr_decay=0.9))
-    with pytest.raises(InputError, match=r"gears\.uncertainty"):
-        train_cell_gears(data, [], [], seed=1, config=TrainingConfig(trainer="cell-gears", uncertainty=True))
     with pytest.raises(InputError, match="active strategies need a trainer that scores the pool"):
-        train_cell_gears(data, [], [], seed=1, config=TrainingConfig(trainer="cell-gears"), score_genes=["A"],
-                         score_controls=10)
+        train_cell_gears(data, [], [], seed=1, config=TrainingConfig(**gears), score_genes=["A"], score_controls=10)

@@ -291,7 +291,8 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
 @pytest.mark.slow
 def test_switching_the_trainer_reruns_only_training_and_what_follows(pipeline_run):
     workdir, config = pipeline_run
-    changed = _config(Path(config["go"]["mirror"]).parent, **{"gears.trainer": "cell-gears"})
+    changed = _config(Path(config["go"]["mirror"]).parent, **{"gears.trainer": "cell-gears", "gears.lr": 1e-3,
+                                                                "gears.lr_decay": 0.5})
     result = _snakemake(workdir, changed, "--dry-run", check=False)
     # active strategies need a trainer that scores the pool: refused before any job
     assert result.returncode != 0

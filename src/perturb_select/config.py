@@ -15,6 +15,7 @@ This module imports no numpy, torch or pandas: the Snakefile and the command lin
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
@@ -448,17 +449,26 @@ POOL_SCORING_TRAINERS = ("perturbations", "cells")
 #: Trainer names of earlier releases -> their name now.
 RENAMED_TRAINERS = {"batched": "cells"}
 DEVICES = ("auto", "cpu", "cuda")
+#: GEARS's own schedule (cell-gears 0.1.2 ``GEARS.train`` and ``PertData.get_dataloader``): what the
+#: ``cell-gears`` trainer runs, and the ``cells`` trainer's schedule when it reproduces GEARS.
+GEARS_SCHEDULE = {"epochs": 20, "lr": 1e-3, "lr_decay": 0.5, "cells_per_step": 32}
+#: Settings ``GEARS.train`` (cell-gears 0.1.2) cannot take, at GEARS's values: the ``cell-gears`` trainer
+#: is refused any other value.
+GEARS_FIXED = {"lr_decay": GEARS_SCHEDULE["lr_decay"], "direction_lambda": 0.1, "coexpress_k": 20,
+               "coexpress_threshold": 0.4, "uncertainty": False, "patience": None}
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     """Everything one GEARS training job needs to know besides its data (the ``gears:`` block).
 
-    Defaults are GEARS's own (cell-gears 0.1.2): ``GEARS.model_initialize`` (hidden 64, 1 GO-graph SGC
-    layer, co-expression graph k = 20 at |r| > 0.4, ``direction_lambda`` 0.1, ``uncertainty_reg`` 1),
-    ``GEARS.train`` (20 epochs, Adam lr 1e-3, weight decay 5e-4, ``StepLR(step_size=1, gamma=0.5)``,
-    gradient values clipped at 1.0) and ``PertData.get_dataloader`` (32 cells per step, last incomplete
-    batch dropped).
+    The model's defaults are GEARS's own (cell-gears 0.1.2, ``GEARS.model_initialize``: hidden 64, 1 GO-graph
+    SGC layer, co-expression graph k = 20 at |r| > 0.4, ``direction_lambda`` 0.1, ``uncertainty_reg`` 1;
+    Adam with weight decay 5e-4, gradient values clipped at 1.0). The default trainer is ``perturbations``
+    with the schedule chosen for it on validation data only (docs/benchmarks.md, "Training schedule"):
+    4 perturbations per step, lr 1e-2, decay 0.95 per epoch, 40 epochs. GEARS's own schedule
+    (``GEARS.train``: 20 epochs, lr 1e-3, ``StepLR(step_size=1, gamma=0.5)``; ``PertData.get_dataloader``:
+    32 cells per step) is :data:`GEARS_SCHEDULE`, which the ``cell-gears`` trainer requires.
 
     Attributes
     ----------
@@ -466,7 +476,7 @@ class TrainingConfig:
         The trainer (``perturb_select.gears.TRAINERS``): ``perturbations`` (``gears.perturbations``: each
         step evaluates the network once per perturbation and scores all of its cells), ``cells`` (GEARS's
         mini-batches of cells, ``gears.batched``) or cell-gears's own ``PertData``/``GEARS.train`` (the
-        reference, ``gears.cell_gears``). Default ``cells``: GEARS's own way (the shipped configs choose).
+        reference, ``gears.cell_gears``).
     epochs, lr, weight_decay, lr_decay
         The schedule: Adam, learning rate multiplied by ``lr_decay`` after every epoch (``StepLR`` step 1;
         GEARS: 0.5), the best epoch by validation top-20 DE MSE kept.
@@ -502,17 +512,17 @@ class TrainingConfig:
         GPUs a training job asks the scheduler for (workflow only; 0 on CPU clusters).
     """
 
-    trainer: str = "cells"
-    epochs: int = 20
+    trainer: str = "perturbations"
+    epochs: int = 40
     patience: int | None = None
     cells_per_step: int = 32
-    perturbations_per_step: int = 32
+    perturbations_per_step: int = 4
     cells_per_perturbation: int | None = None
     steps_per_epoch: int | None = None
     cells_per_prediction_step: int = 128
-    lr: float = 1e-3
+    lr: float = 1e-2
     weight_decay: float = 5e-4
-    lr_decay: float = 0.5
+    lr_decay: float = 0.95
     hidden_size: int = 64
     num_go_gnn_layers: int = 1
     direction_lambda: float = 0.1
@@ -550,6 +560,13 @@ class TrainingConfig:
         for name in ("uncertainty", "eval_train", "use_subgraph"):
             if not isinstance(getattr(self, name), bool):
                 raise _bad(f"gears.{name}", f"must be true or false, got {getattr(self, name)!r}")
+        if self.trainer == "cell-gears":
+            for name, value in GEARS_FIXED.items():
+                if getattr(self, name) != value:
+                    raise _bad(f"gears.{name}", (
+                        f"the cell-gears trainer runs GEARS.train as it is: set gears.{name}: {json.dumps(value)} "
+                        f"(GEARS's value, not {json.dumps(getattr(self, name))}), or gears.trainer: perturbations "
+                        f"or cells to change it"))
 
     @classmethod
     def from_config(cls, gears: Mapping[str, Any]) -> "TrainingConfig":

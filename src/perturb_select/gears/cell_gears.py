@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..config import TrainingConfig
+from ..config import GEARS_SCHEDULE, TrainingConfig
 from ..io import InputError, atomic_open, atomic_path
 from ..knowledge.annotations import read_gears_gene2go, write_gears_gene2go
 from ..knowledge.graph import KnowledgeGraph, receptive_field_subgraph
@@ -62,9 +62,6 @@ WORK_MARKER = ".perturb_select_gears_work"
 """File that marks a directory as ours to empty (guards against wiping an unrelated directory)."""
 
 LAYOUT_SOURCE = "perturb_processed.h5ad"
-#: Settings ``GEARS.train`` cannot take: the cell-gears trainer refuses any value but GEARS's own.
-FIXED_BY_GEARS = ("lr_decay", "direction_lambda", "coexpress_k", "coexpress_threshold", "uncertainty", "patience")
-
 
 # --------------------------------------------------------------------------------------------------
 # GEARS plumbing
@@ -200,17 +197,9 @@ def train_cell_gears(data, train_genes: Sequence[str], test_genes: Sequence[str]
     Raises
     ------
     InputError
-        A setting ``GEARS.train`` cannot apply (:data:`FIXED_BY_GEARS`, field ``gears.<name>``), pool scoring
-        (active strategies need a trainer that scores the pool), missing inputs; and
+        Pool scoring (active strategies need a trainer that scores the pool), missing inputs; and
         :func:`train_and_predict`'s errors.
     """
-    gears_defaults = TrainingConfig()  # GEARS's values; GEARS.train cannot change these
-    unsupported = [name for name in FIXED_BY_GEARS if getattr(config, name) != getattr(gears_defaults, name)]
-    if unsupported:
-        name = unsupported[0]
-        raise InputError("config", f"gears.{name}",
-                         f"the cell-gears trainer runs GEARS.train as it is (GEARS's value "
-                         f"{getattr(gears_defaults, name)!r}); set gears.trainer: perturbations or cells to change it")
     if score_genes is not None:
         raise InputError("config", "gears.trainer",
                          "active strategies need a trainer that scores the pool; set gears.trainer: perturbations or "
@@ -232,7 +221,7 @@ def train_and_predict(
     *,
     seed: int,
     work_dir: str | os.PathLike,
-    config: TrainingConfig = TrainingConfig(trainer="cell-gears"),
+    config: TrainingConfig = TrainingConfig(trainer="cell-gears", **GEARS_SCHEDULE),
 ) -> CyclePredictions:
     """Train GEARS on the cycle's training perturbations and predict the test perturbations.
 
