@@ -198,6 +198,11 @@ def test_write_read_round_trip(tmp_path):
     assert back.adjacency.nnz == graph.adjacency.nnz
     table = pd.read_csv(path, sep="\t")
     assert list(table.columns) == ["source", "target", "importance"]
+    # a .npz path gets the container, as read reads it: the same graph exactly
+    graph.write(tmp_path / "graph.npz")
+    same = KnowledgeGraph.read(tmp_path / "graph.npz")
+    np.testing.assert_array_equal(same.genes, graph.genes)
+    assert (same.adjacency != graph.adjacency).nnz == 0
     assert len(table) == graph.n_edges
 
 

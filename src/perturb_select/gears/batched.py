@@ -204,6 +204,7 @@ class BatchedGears:
         self.model.to(device)
         self.best_state = None
         self.diagnostics: dict = {}
+        self.epoch_seconds: list[float] = []  # wall seconds since training began, after each epoch's validation
 
     # ------------------------------------------------------------------ data
     def _cell_set(self, cells: np.ndarray) -> dict:
@@ -289,6 +290,8 @@ class BatchedGears:
         optimizer = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, lr_decay=cfg.lr_decay)
         generator = torch.Generator().manual_seed(self.seed)
         diag = {"epoch": [], "train_loss": [], "val_mse_top20_de": [], "val_mse": [], "lr": []}
+        started = time.perf_counter()
+        self.epoch_seconds = []
         if cfg.eval_train:
             diag["train_mse_top20_de"] = []
         best = np.inf
@@ -304,6 +307,7 @@ class BatchedGears:
             diag["train_loss"].append(mean_loss)
             diag["val_mse_top20_de"].append(float(np.mean(val["mse_top20_de"])))
             diag["val_mse"].append(float(np.mean(val["mse"])))
+            self.epoch_seconds.append(time.perf_counter() - started)
             if cfg.eval_train:
                 diag["train_mse_top20_de"].append(float(np.nanmean(self.evaluate_set(self.train)["mse_top20_de"])))
             if diag["val_mse_top20_de"][-1] < best:  # GEARS.train: strictly better
@@ -574,7 +578,8 @@ def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], te
         diagnostics=diagnostics,
         # GEARS.predict's uncertainty score: exp(-mean log-variance) per perturbation
         test_uncertainty=None if logvar is None else {c: float(np.exp(-np.mean(row))) for c, row in zip(test_conds, logvar)},
-        seconds={k: round(v, 3) for k, v in seconds.items()},
+        seconds={**{k: round(v, 3) for k, v in seconds.items()},
+                 "epochs": [round(v, 3) for v in runner.epoch_seconds]},
         versions=package_versions(),
     )
     idx = [screen.condition_index(c) for c in test_conds]

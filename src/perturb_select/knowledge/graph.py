@@ -138,7 +138,11 @@ class KnowledgeGraph:
         )
 
     def write(self, path: str | os.PathLike) -> None:
-        """Write the edge table as TSV, atomically (9 significant digits: float32 weights round-trip)."""
+        """Write the edge table as TSV, atomically (9 significant digits: float32 weights round-trip); a path
+        ending in ``.npz`` gets the container (``save_npz``), as ``read`` reads it."""
+        if str(path).endswith(".npz"):
+            self.save_npz(path)
+            return
         write_tsv(self.to_edges(), path, float_format="%.9g")
 
     def save_npz(self, path: str | os.PathLike) -> None:

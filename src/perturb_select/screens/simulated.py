@@ -12,11 +12,14 @@ this screen knows it):
   has a size factor ``s_c = exp(N(-sd^2/2, sd^2))`` (mean 1) with ``sd`` the real cells' standard
   deviation of log library size. Counts: ``y_cg ~ NB(s_c mu_g exp(E[p_c, g]), phi_g)`` (a gamma-Poisson
   draw), ``E[p]`` the log fold changes of cell ``c``'s perturbation (0 for control cells).
-* **Effects: latent programmes on a Gaussian process over the GO graph.** ``K`` programmes each move a
-  random set of ``genes_per_programme`` readout genes with N(0, 1) loadings ``V`` (K x G). A
-  perturbation's activation of the programmes is ``Z[p] (K,)``; its log fold changes are
-  ``E[p] = a_p Z[p] V / sqrt(K)``. Over the perturbations each column of ``Z`` is a Gaussian process
-  draw:
+* **Effects: a shared response and latent programmes on a Gaussian process over the GO graph.** ``K``
+  programmes and one shared response each move a random set of ``genes_per_programme`` readout genes
+  with N(0, 1) loadings (``V``, K x G, and ``u``, G). A perturbation's activation of the programmes is
+  ``Z[p] (K,)``; its log fold changes are ``E[p] = a_p (shared u + Z[p] V / sqrt(K))``. The shared
+  response is what perturbations of a screen have in common (real screens have one: the mean of the
+  training perturbations predicts a held-out perturbation far better than no change, Ahlmann-Eltze,
+  Huber & Anders 2025; on the Papalexi screen 0.18 against 0.33 top-20 DE MSE); it carries no graph
+  information. Over the perturbations each column of ``Z`` is a Gaussian process draw:
 
       Z = sqrt(graph_signal) C z1 + sqrt(1 - graph_signal) P C z2,   z1, z2 ~ N(0, I)
 
@@ -142,7 +145,9 @@ class SimulationSettings:
         until ``n_genes``; fewer candidates than that are all readouts.
     cells_per_perturbation, control_cells : int
     programmes, genes_per_programme : int
-        ``K`` and the genes each programme moves.
+        ``K`` and the genes each programme (and the shared response) moves.
+    shared : float
+        Weight of the shared response against the programmes.
     strong_share : float in [0, 1]
     strong_effect, weak_effect : float
         Amplitudes ``a_p`` (natural-log fold change per unit of a programme's loading).
@@ -160,6 +165,7 @@ class SimulationSettings:
     control_cells: int = 1000
     programmes: int = 10
     genes_per_programme: int = 100
+    shared: float = 1.0
     strong_share: float = 0.53
     strong_effect: float = 1.0
     weak_effect: float = 0.1
@@ -177,7 +183,7 @@ class SimulationSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 2:
                 raise InputError("config", f"simulation.{name}", f"must be an integer >= 2, got {value!r}")
-        for name in ("strong_effect", "weak_effect", "beta"):
+        for name in ("strong_effect", "weak_effect", "beta", "shared"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise InputError("config", f"simulation.{name}", f"must be a number >= 0, got {value!r}")
@@ -288,9 +294,12 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     for k in range(s.programmes):
         chosen = streams["loadings"].choice(n_genes, per_programme, replace=False)
         loadings[k, chosen] = streams["loadings"].standard_normal(per_programme)
+    response = np.zeros(n_genes)
+    chosen = streams["loadings"].choice(n_genes, per_programme, replace=False)
+    response[chosen] = streams["loadings"].standard_normal(per_programme)
     strong = streams["strength"].random(len(candidates)) < s.strong_share
     amplitude = np.where(strong, s.strong_effect, s.weak_effect)
-    effects = amplitude[:, None] * (z @ loadings) / np.sqrt(s.programmes)
+    effects = amplitude[:, None] * (s.shared * response[None, :] + (z @ loadings) / np.sqrt(s.programmes))
     position = {g: i for i, g in enumerate(genes)}
     for p, gene in enumerate(candidates):
         if gene in position:
