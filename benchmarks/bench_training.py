@@ -191,7 +191,7 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     ours.model.train()
     ours_optimizer = optim.Adam(ours.model.parameters(), lr=1e-3, weight_decay=5e-4)
     generator = torch.Generator().manual_seed(0)
-    per_step = config.perturbations_per_step
+    per_step = min(config.perturbations_per_step, len(ours._names))
     ours_s = _time_steps(lambda i: optimizer_step(ours.model, ours_optimizer, ours._step_loss(
         ours._next_conditions(per_step, generator))), steps, device)
     ours_epoch = -(-(len(perts) + 1) // per_step) * ours_s

@@ -139,9 +139,14 @@ def test_jaccard_against_gears_make_go_on_a_hand_example(tiny_workdir, monkeypat
 def test_training_throughput_bench_on_the_tiny_graph(tiny_workdir):
     import bench_training
 
-    (row,) = bench_training.bench_gears_throughput(tiny_workdir, n_genes=25, cells_per_perturbation=40, steps=2,
-                                                   cells_per_step=8, fit_perturbations=3)
-    assert row["ours"] == "batched" and row["peer"] == "cell-gears step"
+    epoch, row = bench_training.bench_gears_throughput(tiny_workdir, n_genes=25, cells_per_perturbation=40, steps=2,
+                                                       cells_per_step=8, fit_perturbations=3)
+    # an epoch: the perturbations trainer's steps over 3 perturbations + control (3 per step: 2 steps) against
+    # the cells trainer's over 3 x 40 + 1000 cells (140 steps of 8)
+    assert (epoch["ours"], epoch["peer"]) == ("perturbations", "cells")
+    assert "2 steps per epoch" in epoch["note"] and "140 steps" in epoch["note"]
+    assert epoch["epoch_s_peer"] == pytest.approx(140 * row["ours_s"])
+    assert row["ours"] == "cells" and row["peer"] == "cell-gears step"
     assert row["ours_s"] > 0 and row["peer_s"] > 0 and row["ratio"] == row["peer_s"] / row["ours_s"]
     assert "3 perturbations x 40 cells, 25 genes" in row["benchmark"]
     assert row["cells_per_s_ours"] == pytest.approx(8 / row["ours_s"])

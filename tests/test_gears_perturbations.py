@@ -219,6 +219,9 @@ def test_steps_draw_distinct_conditions_and_sample_cells(real_cycle, monkeypatch
             counts[c] = counts.get(c, 0) + 1
     # 15 draws over 6 training conditions (control + 5): every condition 2 or 3 times
     assert sum(counts.values()) == 15 and set(counts.values()) <= {2, 3}
+    # more distinct conditions than there are: refused (the epoch caps the step at the conditions)
+    with pytest.raises(ValueError, match="cannot draw 7 distinct conditions of 6"):
+        runner._next_conditions(7, generator)
 
 
 @pytest.mark.slow

@@ -80,6 +80,8 @@ class PerturbationGears(BatchedGears):
         often over the stream; one that repeats within a step waits for the next step)."""
         import torch
 
+        if not 0 < k <= len(self._names):
+            raise ValueError(f"cannot draw {k} distinct conditions of {len(self._names)}")
         chosen: list[int] = []
         deferred: list[int] = []
         while len(chosen) < k:
