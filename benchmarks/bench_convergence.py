@@ -80,8 +80,8 @@ def simulated_replogle_screen(data: str | os.PathLike, workdir: str | os.PathLik
     from perturb_select.knowledge.symbols import SymbolResolver
     from perturb_select.screens.arrays import ScreenArrays
     from perturb_select.screens.raw import preprocess_screen
-    from perturb_select.screens.simulated import (SimulationSettings, fit_control_model, simulate_screen,
-                                                   simulated_anndata)
+    from perturb_select.config import SimulationConfig
+    from perturb_select.screens.simulated import fit_control_model, simulate_screen, simulated_anndata
 
     name = f"simulated_replogle_g{n_genes}_c{cells_per_perturbation}_s{graph_signal}_seed{seed}"
     folder = Path(workdir) / name
@@ -95,7 +95,7 @@ def simulated_replogle_screen(data: str | os.PathLike, workdir: str | os.PathLik
     papalexi = ad.read_h5ad(Path(data) / "perturbseq" / "papalexi2021_thp1.h5ad")
     control = fit_control_model(papalexi[papalexi.obs["perturbation"] == "non-targeting"].X, "papalexi2021 controls")
     t0 = time.perf_counter()
-    settings = SimulationSettings(graph_signal=graph_signal, n_genes=n_genes,
+    settings = SimulationConfig(graph_signal=graph_signal, n_genes=n_genes,
                                   cells_per_perturbation=cells_per_perturbation)
     screen = simulate_screen(graph, candidates, control, settings, seed=seed, with_truth=False)
     simulate_s = time.perf_counter() - t0

@@ -23,4 +23,6 @@ run_snakemake_stage(
     learning_out=output.learning_curves,
     learning_plot=output.learning_plot,
     dataset=snakemake.params.dataset,
+    models_out=output.models,
+    simulation=snakemake.params.simulation,
 )

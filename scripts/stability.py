@@ -17,4 +17,5 @@ run_snakemake_stage(
     table_out=snakemake.output.table,
     plot_out=snakemake.output.plot,
     dataset=snakemake.params.dataset,
+    simulated=snakemake.params.simulated,
 )

@@ -34,4 +34,5 @@ run_snakemake_stage(
     threads=snakemake.threads,
     strategy_params=snakemake.params.strategy_params,
     pool_out=snakemake.output.get("pool_scores"),
+    truth=snakemake.input.get("truth"),
 )

@@ -14,6 +14,7 @@ from perturb_select.config import (
     DesignConfig,
     ExperimentConfig,
     GraphConfig,
+    SimulationConfig,
     StabilityConfig,
     TrainingConfig,
     check_before_schema,
@@ -35,7 +36,8 @@ def _properties(*path):
 # block of the schema -> dataclass, and the schema keys that are not fields of the dataclass
 BLOCKS = [
     (("graph",), GraphConfig, set()),
-    (("datasets", "*"), DatasetConfig, {"mirror", "url", "mirror_name", "sha256"}),
+    (("datasets", "*"), DatasetConfig, {"mirror", "url", "mirror_name", "sha256", "simulation"}),
+    (("datasets", "*", "simulation"), SimulationConfig, set()),
     (("experiment",), ExperimentConfig, {"seeds", "cycles", "perturbations_per_cycle", "strategies", "stability"}),
     (("experiment", "stability"), StabilityConfig, set()),
     (("design", "*"), DesignConfig, {"genes", "budget", "cycles", "perturbations_per_cycle", "screened", "require",
@@ -61,7 +63,7 @@ def test_schema_defaults_equal_the_dataclass_defaults(path, cls, without_default
 
 
 def test_every_config_loads_into_typed_blocks():
-    for name in ("config.yaml", "test.yaml", "paper.yaml"):
+    for name in ("config.yaml", "test.yaml", "paper.yaml", "simulated.yaml"):
         config = load_config(yaml.safe_load((REPO / "config" / name).read_text()))
         assert config.experiment.perturbations_per_cycle >= 1
         assert set(config.experiment.strategies) >= {"random", "graphreach", "maxspec"}
@@ -89,6 +91,27 @@ def test_renamed_keys_name_their_new_name(old):
     where = ".".join("x" if p == "*" else p for p in parents)
     assert err.value.field == f"{where}.{leaf}"
     assert err.value.problem == f"renamed to {where}.{new} ({meaning})"
+
+
+def test_simulated_datasets_are_named_simulated_and_take_their_own_keys():
+    simulated = load_config(yaml.safe_load((REPO / "config" / "simulated.yaml").read_text()))
+    signals = {name: block.simulation.graph_signal for name, block in simulated.datasets.items()}
+    assert signals == {"simulated_gs0": 0.0, "simulated_gs05": 0.5, "simulated_gs09": 0.9}
+    assert all(block.simulated and block.cell_type == "simulated" for block in simulated.datasets.values())
+    assert simulated.datasets["simulated_gs0"].simulation.n_genes == 1500  # the YAML anchor's settings, shared
+    block = {"format": "simulated", "candidates": "c.txt", "reference": "r.h5ad"}
+    with pytest.raises(InputError, match="datasets.screen_a.*must contain 'simulated'"):
+        DatasetConfig.from_config("screen_a", block)
+    with pytest.raises(InputError, match="datasets.simulated_a.reference.*needs it"):
+        DatasetConfig.from_config("simulated_a", {**block, "reference": None})
+    with pytest.raises(InputError, match="datasets.papalexi.candidates.*only a simulated dataset"):
+        DatasetConfig.from_config("papalexi", {"cell_type": "THP-1", "candidates": "c.txt"})
+    with pytest.raises(InputError, match="datasets.simulated_a.simulation.graph_signal"):
+        DatasetConfig.from_config("simulated_a", {**block, "simulation": {"graph_signal": 1.5}})
+    with pytest.raises(InputError, match="datasets.simulated_a.simulation.*noise"):
+        DatasetConfig.from_config("simulated_a", {**block, "simulation": {"noise": 1}})
+    assert DatasetConfig.from_config("simulated_a", {**block, "simulation": {"graph_signal": 0}}).simulation == \
+        SimulationConfig(graph_signal=0.0)
 
 
 def test_empty_config_and_cross_block_errors():

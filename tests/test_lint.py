@@ -11,7 +11,7 @@ from conftest import REPO
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "config/test.yaml", "config/paper.yaml"])
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/test.yaml", "config/paper.yaml", "config/simulated.yaml"])
 def test_snakemake_lint_prints_no_warning(config):
     result = subprocess.run(
         [str(BIN / "snakemake"), "--lint", "--configfile", config], cwd=REPO, capture_output=True, text=True

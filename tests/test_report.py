@@ -155,6 +155,42 @@ def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
     assert "mse_top20_de, gears: no strategy differs from random beyond seed noise" in text
 
 
+def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_path):
+    from perturb_select.evaluation.report import model_comparison, model_statements, simulated_statement
+
+    gears, base = [], []
+    for seed in range(1, 7):
+        for cycle in (1, 2):
+            for strategy, offset in (("random", 0.0), ("graphreach", 0.02)):
+                gears.append(_write(tmp_path, strategy, seed, cycle, 0.6 + offset))
+                # the kernel ridge model beats train_mean by 0.1 + seed/100 at cycle 2 only; the oracle is 0.1
+                ridge = 0.5 - (0.1 + seed / 100) * (cycle == 2)
+                base.append(_write_baselines(tmp_path, strategy, seed, cycle, {
+                    "train_mean": 0.5, "no_change": 1.0, "go_kernel_ridge": ridge, "oracle": 0.1}))
+    table = collect_metrics(gears, base)
+    models = model_comparison(table, metrics=["mse_top20_de"]).set_index(["cycle", "strategy", "model", "reference"])
+    # 2 cycles x (2 strategies + all) x 2 models x 3 references
+    assert len(models) == 2 * 3 * 2 * 3
+    row = models.loc[(2, "all", "go_kernel_ridge", "train_mean")]
+    assert row["n_pairs"] == 6 and row["better"] == "6/6"
+    assert row["diff_mean"] == pytest.approx(-(0.1 + 3.5 / 100)) and row["p"] == pytest.approx(2 / 64)
+    assert models.loc[(1, "all", "go_kernel_ridge", "train_mean"), "p"] == 1.0  # identical at cycle 1
+    # all: a seed's differences averaged over strategies (gears: 0.1 for random, 0.12 for graphreach)
+    assert models.loc[(1, "all", "gears", "train_mean"), "diff_mean"] == pytest.approx(0.11)
+    assert models.loc[(1, "graphreach", "gears", "oracle"), "diff_mean"] == pytest.approx(0.52)
+    assert models.loc[(2, "random", "gears", "no_change"), "better"] == "6/6"
+    lines = model_statements(model_comparison(table, metrics=["mse_top20_de"]))
+    assert ("mse_top20_de, go_kernel_ridge vs train_mean (6 seeds, the strategies' mean difference per seed): "
+            "better at cycles [2], worse at cycles [], within seed noise at the others") in "\n".join(lines)
+    assert any(line.startswith("mse_top20_de, gears vs train_mean") and "worse at every cycle" in line for line in lines)
+    # a real screen has no oracle rows: its reference is skipped, nothing else changes
+    real = model_comparison(table[table["model"] != "oracle"], metrics=["mse_top20_de"])
+    assert set(real["reference"]) == {"train_mean", "no_change"} and len(real) == 2 * 3 * 2 * 2
+    assert simulated_statement(None, "papalexi2021") == ""
+    assert simulated_statement({"graph_signal": 0.9, "n_genes": 1500}, "simulated_gs09").startswith(
+        "SIMULATED screen simulated_gs09 (graph_signal 0.9, n_genes 1500;")
+
+
 def test_model_curves_plot(tmp_path):
     from perturb_select.evaluation.report import plot_model_curves
 

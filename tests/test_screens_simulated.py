@@ -5,14 +5,16 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from perturb_select.config import SimulationConfig
 from perturb_select.io import InputError
 from perturb_select.knowledge.graph import KnowledgeGraph
 from perturb_select.screens.simulated import (
     ControlModel,
-    SimulationSettings,
     fit_control_model,
+    read_truth,
     readout_genes,
     simulate_screen,
+    write_simulated_screen,
 )
 
 
@@ -56,7 +58,7 @@ def test_simulated_counts_have_the_control_model_statistics_and_the_knockdown():
     graph = _chain_graph()
     control = _control()
     candidates = [f"G{i:02d}" for i in range(0, 60, 3)]  # 20 candidates
-    settings = SimulationSettings(graph_signal=0.5, n_genes=40, cells_per_perturbation=30, control_cells=6000,
+    settings = SimulationConfig(graph_signal=0.5, n_genes=40, cells_per_perturbation=30, control_cells=6000,
                                   programmes=4, genes_per_programme=10, knockdown=0.2, truth_cells=3000)
     screen = simulate_screen(graph, candidates, control, settings, seed=3)
     assert screen.counts.shape == (6000 + 20 * 30, 40)
@@ -86,7 +88,7 @@ def test_simulated_counts_have_the_control_model_statistics_and_the_knockdown():
 def _neighbour_correlation(graph_signal: float, seed: int) -> float:
     graph = _chain_graph()
     candidates = graph.genes.tolist()
-    settings = SimulationSettings(graph_signal=graph_signal, n_genes=60, cells_per_perturbation=2, control_cells=10,
+    settings = SimulationConfig(graph_signal=graph_signal, n_genes=60, cells_per_perturbation=2, control_cells=10,
                                   programmes=20, genes_per_programme=30, strong_share=1.0, beta=4.0, truth_cells=2)
     screen = simulate_screen(graph, candidates, _control(), settings, seed=seed, with_truth=False)
     effects = screen.effects.astype(np.float64)
@@ -112,7 +114,7 @@ def test_graph_signal_makes_graph_neighbours_alike():
 def test_same_settings_and_seed_give_the_same_screen_bit_for_bit():
     graph, control = _chain_graph(), _control()
     candidates = [f"G{i:02d}" for i in range(10)]
-    settings = SimulationSettings(n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3,
+    settings = SimulationConfig(n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3,
                                   genes_per_programme=5, truth_cells=10)
     a = simulate_screen(graph, candidates, control, settings, seed=7)
     b = simulate_screen(graph, candidates, control, settings, seed=7)
@@ -126,15 +128,15 @@ def test_same_settings_and_seed_give_the_same_screen_bit_for_bit():
 def test_bad_simulation_input_names_the_field():
     graph, control = _chain_graph(), _control()
     with pytest.raises(InputError, match="simulation.graph_signal"):
-        SimulationSettings(graph_signal=1.5)
+        SimulationConfig(graph_signal=1.5)
     with pytest.raises(InputError, match="simulation.n_genes"):
-        SimulationSettings(n_genes=1)
+        SimulationConfig(n_genes=1)
     with pytest.raises(InputError, match="not GO-graph nodes"):
-        simulate_screen(graph, ["G01", "NOPE", "G02"], control, SimulationSettings(), seed=1)
+        simulate_screen(graph, ["G01", "NOPE", "G02"], control, SimulationConfig(), seed=1)
     with pytest.raises(InputError, match="at least 3 candidates"):
-        simulate_screen(graph, ["G01", "G02"], control, SimulationSettings(), seed=1)
+        simulate_screen(graph, ["G01", "G02"], control, SimulationConfig(), seed=1)
     with pytest.raises(InputError, match="seed"):
-        simulate_screen(graph, ["G01", "G02", "G03"], control, SimulationSettings(), seed=-1)
+        simulate_screen(graph, ["G01", "G02", "G03"], control, SimulationConfig(), seed=-1)
 
 
 def test_readout_genes_are_the_candidates_then_random_graph_genes():

@@ -206,7 +206,78 @@ GO_FILE_NAMES = {
 # datasets: one screen
 # --------------------------------------------------------------------------------------------------
 
-DATASET_FORMATS = ("raw", "gears")
+DATASET_FORMATS = ("raw", "gears", "simulated")
+#: The word every simulated dataset's name carries, so that every file and figure made from it says so.
+SIMULATED_LABEL = "simulated"
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """The knobs of a SIMULATED screen (``datasets.<name>.simulation``; ``screens.simulated`` explains the
+    model). Every field is recorded in the screen's truth file.
+
+    Attributes
+    ----------
+    graph_signal : float in [0, 1]
+        How much which perturbations have similar effects follows the GO graph (0: not at all).
+    n_genes : int
+        Readout genes: the candidates, then other graph nodes drawn at random (seeded) up to ``n_genes``.
+    cells_per_perturbation, control_cells : int
+    programmes, genes_per_programme : int
+        Latent programmes and the genes each (and the shared response) moves.
+    shared : float
+        Weight of the response every perturbation shares (no graph information) against the programmes.
+    strong_share : float in [0, 1]
+        Share of perturbations with a strong phenotype (Replogle 2022 K562 essential: 1,092 of 2,057
+        targets pass GEARS's strong-perturbation filter, 53 %).
+    strong_effect, weak_effect : float
+        Amplitudes (natural-log fold change per unit of loading); calibrated on the Papalexi screen.
+    knockdown : float in (0, 1]
+        Expression fraction left to a measured target.
+    beta : float
+        Diffusion time of the GO kernel of the Gaussian process.
+    truth_cells : int
+        Cells per condition of the truth estimate (250: its Monte-Carlo variance is a fifth of that of the
+        mean of a screen's 50 cells, and drawing it takes ~40 s at 1,085 perturbations x 1,500 genes).
+    """
+
+    graph_signal: float = 0.9
+    n_genes: int = 2000
+    cells_per_perturbation: int = 100
+    control_cells: int = 1000
+    programmes: int = 10
+    genes_per_programme: int = 100
+    shared: float = 1.0
+    strong_share: float = 0.53
+    strong_effect: float = 1.0
+    weak_effect: float = 0.1
+    knockdown: float = 0.2
+    beta: float = 8.0
+    truth_cells: int = 250
+
+    def __post_init__(self):
+        for name, low, high in (("graph_signal", 0.0, 1.0), ("strong_share", 0.0, 1.0)):
+            _number(getattr(self, name), f"simulation.{name}", low, high)
+        _number(self.knockdown, "simulation.knockdown", 0.0, 1.0, low_open=True)
+        for name in ("n_genes", "cells_per_perturbation", "control_cells", "programmes", "genes_per_programme",
+                     "truth_cells"):
+            _integer(getattr(self, name), f"simulation.{name}", 2)
+        for name in ("strong_effect", "weak_effect", "beta", "shared"):
+            _number(getattr(self, name), f"simulation.{name}", 0.0, None)
+
+    @classmethod
+    def from_config(cls, block: Mapping | None, where: str = "simulation") -> "SimulationConfig":
+        """From a ``simulation:`` block (integers accepted for floats), naming ``<where>.<key>`` in errors."""
+        block = dict(block or {})
+        _unknown_keys(block, _field_names(cls), where)
+        for f in fields(cls):
+            value = block.get(f.name)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                block[f.name] = float(value)
+        try:
+            return cls(**block)
+        except InputError as err:  # name the dataset's block, not the bare key
+            raise InputError("config", str(err.field).replace("simulation", where, 1), err.problem) from None
 
 
 @dataclass(frozen=True)
@@ -216,9 +287,11 @@ class DatasetConfig:
     Attributes
     ----------
     name : str
-    format : {'raw', 'gears'}
+    format : {'raw', 'gears', 'simulated'}
         ``raw``: a raw-count screen processed here (``screens.raw``); ``gears``: GEARS's own
-        ``perturb_processed.h5ad``, or an archive holding it (``screens.published``).
+        ``perturb_processed.h5ad``, or an archive holding it (``screens.published``); ``simulated``: a
+        SIMULATED raw-count screen drawn here (``screens.simulated``), then processed as ``raw``; its name
+        must contain ``simulated``.
     url, mirror, mirror_name, sha256
         Where the file comes from (``knowledge.fetch.fetch_source``).
     archive_member : str
@@ -228,7 +301,12 @@ class DatasetConfig:
     perturbation_key, control_label, cell_type
         Raw screens: the ``obs`` column of the targets, the label of control cells, the cell type.
     max_cells_per_condition, min_cells_per_condition, n_top_genes, seed
-        Raw screens: cell cap per condition (seeded), minimum cells, optional HVG count.
+        Raw screens: cell cap per condition (seeded), minimum cells, optional HVG count; ``seed`` also
+        seeds a simulated screen.
+    candidates, reference, simulation
+        Simulated screens: the candidate gene list (symbols, resolved to graph nodes), the real screen whose
+        control cells (``control_label`` under ``perturbation_key``) give the control expression, and the
+        :class:`SimulationConfig`.
     """
 
     name: str
@@ -246,10 +324,29 @@ class DatasetConfig:
     min_cells_per_condition: int = 1
     n_top_genes: int | None = None
     seed: int = 0
+    candidates: str | None = None
+    reference: str | None = None
+    simulation: SimulationConfig | None = None
 
     def __post_init__(self):
         where = f"datasets.{self.name}"
         _choice(self.format, DATASET_FORMATS, f"{where}.format")
+        simulated = self.format == "simulated"
+        if simulated:
+            if SIMULATED_LABEL not in self.name:
+                raise _bad(where, f"a simulated dataset's name must contain '{SIMULATED_LABEL}' (every file and "
+                                  "figure made from it carries the name)")
+            for key in ("candidates", "reference"):
+                if not getattr(self, key):
+                    raise _bad(f"{where}.{key}", "a simulated screen needs it")
+            if self.simulation is None:
+                object.__setattr__(self, "simulation", SimulationConfig())
+            if not self.cell_type:
+                object.__setattr__(self, "cell_type", SIMULATED_LABEL)
+        else:
+            for key in ("candidates", "reference", "simulation"):
+                if getattr(self, key) is not None:
+                    raise _bad(f"{where}.{key}", f"only a simulated dataset takes it (format is {self.format!r})")
         if self.format == "raw" and not self.cell_type:
             raise _bad(f"{where}.cell_type", "a raw-count screen needs its cell type")
         _integer(self.perturbations_per_cycle, f"{where}.perturbations_per_cycle", 1, optional=True)
@@ -262,11 +359,17 @@ class DatasetConfig:
     def from_config(cls, name: str, block: Mapping) -> "DatasetConfig":
         block = dict(block or {})
         _unknown_keys(block, _field_names(cls) - {"name"}, f"datasets.{name}")
+        if "simulation" in block:
+            block["simulation"] = SimulationConfig.from_config(block["simulation"], f"datasets.{name}.simulation")
         return cls(name=name, **block)
+
+    @property
+    def simulated(self) -> bool:
+        return self.format == "simulated"
 
     def source(self) -> dict:
         """Keyword arguments of the fetch stage: url, mirror, mirror_name, sha256, archive_member
-        (``None`` for a raw screen: the file is taken as it is)."""
+        (``None`` for a raw screen: the file is taken as it is; a simulated screen is not fetched)."""
         return {"url": self.url, "mirror": self.mirror, "mirror_name": self.mirror_name, "sha256": self.sha256,
                 "archive_member": self.archive_member if self.format == "gears" else None}
 

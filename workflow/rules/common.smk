@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import sys
 
@@ -19,6 +20,10 @@ CONFIG = load_config(config)
 GO_FILES = {"gene2go": "gene2go.gz", "obo": "go-basic.obo", "gene_info": "gene_info.gz"}
 GO_FILE_KEYS = {name: key for key, name in GO_FILES.items()}
 DATASETS = list(CONFIG.datasets)
+SIMULATED_DATASETS = [
+    name for name, block in CONFIG.datasets.items() if block.simulated
+]
+FETCHED_DATASETS = [name for name in DATASETS if name not in SIMULATED_DATASETS]
 STRATEGIES = list(CONFIG.experiment.strategies)
 SEEDS = list(CONFIG.experiment.seeds)
 CYCLES = list(range(1, CONFIG.experiment.cycles + 1))
@@ -85,6 +90,25 @@ def graph_universe_input(wildcards):
     return [CONFIG.graph.universe] if CONFIG.graph.universe else []
 
 
+def screen_input(wildcards):
+    """The raw or GEARS-layout screen of a dataset: fetched, or drawn (SIMULATED) in its results folder."""
+    if wildcards.dataset in SIMULATED_DATASETS:
+        return f"results/data/{wildcards.dataset}/simulated_counts.h5ad"
+    return f"resources/datasets/{wildcards.dataset}.h5ad"
+
+
+def simulation_inputs(wildcards):
+    """A simulated dataset's candidate list and reference screen: inputs, so editing either redraws it."""
+    block = CONFIG.datasets[wildcards.dataset]
+    return {"candidates": block.candidates, "reference": block.reference}
+
+
+def simulation_of(wildcards):
+    """A SIMULATED dataset's simulation settings as a dict (the report names them), else None."""
+    block = CONFIG.datasets[wildcards.dataset]
+    return dataclasses.asdict(block.simulation) if block.simulated else None
+
+
 def dataset_block(wildcards):
     """The dataset's config block as written (``config.DatasetConfig`` in the stage)."""
     return config["datasets"][wildcards.dataset]
@@ -101,8 +125,9 @@ def strategy_params(wildcards):
 
 
 def training_inputs(wildcards):
-    """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``) and the
-    screen arrays, which the baselines scored in the same job read."""
+    """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``), the
+    screen arrays, which the baselines scored in the same job read, and a simulated screen's truth.
+    """
     files = {
         "screen": f"results/data/{wildcards.dataset}/screen.npz",
         "adata": f"results/data/{wildcards.dataset}/perturb_processed.h5ad",
@@ -115,7 +140,12 @@ def training_inputs(wildcards):
         ),
     }
     keys = {"screen", *TRAINER_INPUTS[CONFIG.training.trainer]}
-    return {key: files[key] for key in sorted(keys)}
+    inputs = {key: files[key] for key in sorted(keys)}
+    if (
+        wildcards.dataset in SIMULATED_DATASETS
+    ):  # the oracle, scored beside the baselines
+        inputs["truth"] = f"results/data/{wildcards.dataset}/simulated_truth.npz"
+    return inputs
 
 
 def run_of(wildcards):

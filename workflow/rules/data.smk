@@ -1,4 +1,4 @@
-# A screen, fetched and brought into GEARS's layout (perturb_select.stages.data).
+# A screen, fetched (or, SIMULATED, drawn) and brought into GEARS's layout (perturb_select.stages.data).
 
 
 rule fetch_dataset:
@@ -8,6 +8,8 @@ rule fetch_dataset:
         "resources/datasets/{dataset}.h5ad",
     log:
         "logs/fetch_dataset/{dataset}.log",
+    wildcard_constraints:
+        dataset=_alternatives(FETCHED_DATASETS),
     conda:
         "../../envs/scanpy.yaml"
     params:
@@ -16,9 +18,32 @@ rule fetch_dataset:
         "../../scripts/fetch_dataset.py"
 
 
+rule simulate_dataset:
+    input:
+        unpack(simulation_inputs),
+        edges="results/graph/go_jaccard.npz",
+        gene_info=go_path("gene_info"),
+    output:
+        screen="results/data/{dataset}/simulated_counts.h5ad",
+        truth="results/data/{dataset}/simulated_truth.npz",
+    log:
+        "logs/simulate_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/simulate_dataset/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=_alternatives(SIMULATED_DATASETS),
+    conda:
+        "../../envs/scanpy.yaml"
+    params:
+        dataset=dataset_block,
+        taxid=config["go"]["taxid"],
+    script:
+        "../../scripts/simulate_dataset.py"
+
+
 rule preprocess_dataset:
     input:
-        screen="resources/datasets/{dataset}.h5ad",
+        screen=screen_input,
         edges="results/graph/go_jaccard.tsv",
         gene_info=go_path("gene_info"),
     output:

@@ -56,6 +56,12 @@ rule aggregate_report:
             category="Results",
             subcategory="{dataset}",
         ),
+        models=report(
+            "results/report/{dataset}/models.tsv",
+            caption="../report/models_table.rst",
+            category="Baselines",
+            subcategory="{dataset}",
+        ),
         learning_curves="results/report/{dataset}/learning_curves.tsv",
         learning_plot=report(
             "results/report/{dataset}/learning_curves.svg",
@@ -69,6 +75,7 @@ rule aggregate_report:
         "../../envs/numeric.yaml"
     params:
         dataset="{dataset}",
+        simulation=simulation_of,
     script:
         "../../scripts/aggregate_report.py"
 
@@ -94,5 +101,6 @@ rule stability:
         per_cycle=per_cycle_of,
         cycles=CONFIG.experiment.cycles,
         dataset="{dataset}",
+        simulated=lambda wildcards: wildcards.dataset in SIMULATED_DATASETS,
     script:
         "../../scripts/stability.py"

@@ -35,6 +35,9 @@ from ..screens.layout import CTRL, condition_of
 from .metrics import evaluate_predictions
 
 MODELS = ("no_change", "train_mean", "go_kernel_ridge")
+#: A SIMULATED screen's extra row: its true mean expression, scored like the models (the floor any model can
+#: reach given cell noise).
+ORACLE = "oracle"
 BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 """Diffusion times: at 8 on the human GO graph, kernel correlations of STAT1 with STAT2 0.43, with BRD4 0.006;
 at 32 nearly every pair of Papalexi targets correlates above 0.99 (the kernel forgets the graph)."""
@@ -195,9 +198,11 @@ def load_kernels(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.nda
 
 
 def score_baselines(screen, kernel_genes: Sequence[str], betas: np.ndarray, kernels: np.ndarray,
-                    train_genes: Sequence[str], test_genes: Sequence[str], source: str = "kernels") -> dict:
+                    train_genes: Sequence[str], test_genes: Sequence[str], source: str = "kernels",
+                    truth: dict | None = None) -> dict:
     """Every model of :data:`MODELS` trained on ``train_genes`` and scored on ``test_genes`` with the metrics
-    GEARS gets (``metrics.evaluate_predictions``).
+    GEARS gets (``metrics.evaluate_predictions``); with ``truth`` (a SIMULATED screen's, ``{condition:
+    expression row in the screen's gene order}``, ``screens.simulated.read_truth``) also :data:`ORACLE`.
 
     Parameters
     ----------
@@ -215,7 +220,7 @@ def score_baselines(screen, kernel_genes: Sequence[str], betas: np.ndarray, kern
     Raises
     ------
     InputError
-        A gene without a kernel row (source ``source``).
+        A gene without a kernel row (source ``source``), a test condition without a truth row.
     """
     train_genes, test_genes = list(train_genes), list(test_genes)
     position = {g: i for i, g in enumerate(kernel_genes)}
@@ -228,10 +233,17 @@ def score_baselines(screen, kernel_genes: Sequence[str], betas: np.ndarray, kern
     test_conds = sorted(condition_of(g) for g in test_genes)
     order = [test_genes.index(c.split("+")[0]) for c in test_conds]
     predicted = baseline_predictions(ctrl_mean, train_means, kernels[:, rows][:, :, rows], n_test=len(test_genes))
+    models = MODELS
+    if truth is not None:
+        absent = [condition_of(g) for g in test_genes if condition_of(g) not in truth]
+        if absent:
+            raise InputError("truth", "conditions", f"no truth for {absent[:5]}")
+        predicted[ORACLE] = np.stack([truth[condition_of(g)] for g in test_genes]).astype(np.float64)
+        models = MODELS + (ORACLE,)
     idx = [screen.condition_index(c) for c in test_conds]
     truth = np.stack([screen.mean_expression(c) for c in test_conds])
     scores = {}
-    for model in MODELS:
+    for model in models:
         run = SimpleNamespace(conditions=np.array(test_conds), pred=predicted[model][order], truth=truth,
                               ctrl_mean=ctrl_mean, de_idx=screen.de_idx[idx], de_idx_non_dropout=screen.de_idx_non_dropout[idx])
         scores[model] = evaluate_predictions(run)

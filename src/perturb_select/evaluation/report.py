@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -199,8 +199,14 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: s
 
 
 # --------------------------------------------------------------------------- GEARS beside its baselines
-MODEL_STYLE = {"gears": ("-", "o"), "no_change": ("--", ""), "train_mean": (":", ""), "go_kernel_ridge": ("-.", "s")}
+MODEL_STYLE = {"gears": ("-", "o"), "no_change": ("--", ""), "train_mean": (":", ""), "go_kernel_ridge": ("-.", "s"),
+               "oracle": ((0, (1, 3)), "")}
 COMPARED_METRICS = ("mse_top20_de", "pearson_delta")
+#: Models compared with the references below at every cycle (``model_comparison``).
+LEARNED_MODELS = ("gears", "go_kernel_ridge")
+#: What a learned model is compared with: two trivial predictors and, on a SIMULATED screen, the truth.
+REFERENCE_MODELS = ("train_mean", "no_change", "oracle")
+ALL_STRATEGIES = "all"
 
 
 def plot_model_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "") -> None:
@@ -297,6 +303,81 @@ def learning_curve_auc(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_ME
             rows.append({"metric": metric, "strategy": strategy, "model": model, "n_seeds": len(frame),
                          "auc_mean": float(frame[metric].mean()), "auc_std": float(frame[metric].std(ddof=1))})
     return pd.DataFrame(rows, columns=["metric", "strategy", "model", "n_seeds", "auc_mean", "auc_std"])
+
+
+def model_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,
+                     models: Sequence[str] = LEARNED_MODELS, references: Sequence[str] = REFERENCE_MODELS) -> pd.DataFrame:
+    """At every cycle, each learned model against each reference model on the same runs (same picks, split
+    and seed), per strategy and for all strategies together.
+
+    A pair is one run (strategy, seed): ``model - reference``. The ``all`` rows average the differences of
+    a seed over the strategies first (the strategies of a seed share its test set, so their runs are not
+    independent): one pair per seed, Wilcoxon over seeds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``metric, cycle, strategy, model, reference, n_pairs, diff_mean, diff_std, better, p``:
+        ``diff`` is ``model - reference`` (negative = lower), ``better`` counts pairs where the model is better
+        (lower MSE, higher correlation) as ``"k/n"``, ``p`` the two-sided paired Wilcoxon p
+        (:func:`paired_wilcoxon`). References absent from ``table`` (``oracle`` on a real screen) are skipped.
+    """
+    rows = []
+    present = set(table["model"].unique())
+    for metric in metrics:
+        sign = 1.0 if LOWER_IS_BETTER.get(metric) else -1.0
+        wide = table.pivot_table(index=["cycle", "seed"], columns=["strategy", "model"], values=metric)
+        strategies = sorted(table["strategy"].unique())
+        for model in [m for m in models if m in present]:
+            for reference in [r for r in references if r in present]:
+                diff = pd.DataFrame({s: wide[(s, model)] - wide[(s, reference)] for s in strategies
+                                     if (s, model) in wide.columns and (s, reference) in wide.columns})
+                if diff.empty:
+                    continue
+                diff[ALL_STRATEGIES] = diff.mean(axis=1, skipna=False)
+                for cycle, frame in diff.groupby(level="cycle"):
+                    for strategy in [ALL_STRATEGIES] + strategies:
+                        if strategy not in frame:
+                            continue
+                        d = frame[strategy].dropna().to_numpy()
+                        rows.append({"metric": metric, "cycle": int(cycle), "strategy": strategy, "model": model,
+                                     "reference": reference, "n_pairs": len(d),
+                                     "diff_mean": float(d.mean()) if len(d) else float("nan"),
+                                     "diff_std": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
+                                     "better": f"{int((sign * d < 0).sum())}/{len(d)}", "p": paired_wilcoxon(d)})
+    columns = ["metric", "cycle", "strategy", "model", "reference", "n_pairs", "diff_mean", "diff_std", "better", "p"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def model_statements(models_table: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+    """Per metric and learned model, against each reference, at which cycles the model is better or worse
+    beyond seed noise (``all`` rows of :func:`model_comparison`, paired Wilcoxon p < ``alpha``)."""
+    lines = []
+    overall = models_table[models_table["strategy"] == ALL_STRATEGIES]
+    for (metric, model, reference), frame in overall.groupby(["metric", "model", "reference"], sort=False):
+        frame = frame.sort_values("cycle")
+        sign = 1.0 if LOWER_IS_BETTER.get(metric) else -1.0
+        better = frame[(frame["p"] < alpha) & (sign * frame["diff_mean"] < 0)]["cycle"].tolist()
+        worse = frame[(frame["p"] < alpha) & (sign * frame["diff_mean"] > 0)]["cycle"].tolist()
+        n = int(frame["n_pairs"].max())
+        cycles = ", ".join(f"{int(r.cycle)}: {r.diff_mean:+.3g} (p = {r.p:.2g})" for r in frame.itertuples())
+        verdict = ("better at every cycle" if len(better) == len(frame) else
+                   "worse at every cycle" if len(worse) == len(frame) else
+                   f"better at cycles {better}, worse at cycles {worse}, within seed noise at the others"
+                   if better or worse else "within seed noise at every cycle")
+        lines.append(f"{metric}, {model} vs {reference} ({n} seeds, the strategies' mean difference per seed): "
+                     f"{verdict}; difference by cycle {cycles}.")
+    return lines
+
+
+def simulated_statement(simulation: Mapping | None, dataset: str) -> str:
+    """The first sentence of a SIMULATED dataset's conclusions (empty for a real screen)."""
+    if simulation is None:
+        return ""
+    knobs = ", ".join(f"{key} {simulation[key]}" for key in ("graph_signal", "n_genes", "cells_per_perturbation")
+                      if key in simulation)
+    return (f"SIMULATED screen {dataset} ({knobs}; perturb_select.screens.simulated): every number below comes "
+            "from simulated data with known truth, not from a measured screen.")
 
 
 def conclusions(comparison: pd.DataFrame, alpha: float = 0.05, reference: str = "random") -> str:

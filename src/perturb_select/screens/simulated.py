@@ -58,7 +58,8 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..io import InputError
+from ..config import SimulationConfig
+from ..io import InputError, load_container
 
 TARGET_SUM = 1e4
 MIN_MEAN = 0.01
@@ -132,63 +133,6 @@ def fit_control_model(counts, source: str = "<control cells>") -> ControlModel:
                         source=source)
 
 
-@dataclass(frozen=True)
-class SimulationSettings:
-    """The knobs of a simulated screen (module docstring); every field is recorded in its truth file.
-
-    Attributes
-    ----------
-    graph_signal : float in [0, 1]
-        How much which perturbations have similar effects follows the GO graph.
-    n_genes : int
-        Readout genes: the candidates that are graph nodes, then other graph nodes drawn at random (seeded)
-        until ``n_genes``; fewer candidates than that are all readouts.
-    cells_per_perturbation, control_cells : int
-    programmes, genes_per_programme : int
-        ``K`` and the genes each programme (and the shared response) moves.
-    shared : float
-        Weight of the shared response against the programmes.
-    strong_share : float in [0, 1]
-    strong_effect, weak_effect : float
-        Amplitudes ``a_p`` (natural-log fold change per unit of a programme's loading).
-    knockdown : float in (0, 1]
-        Expression fraction left to a measured target.
-    beta : float
-        Diffusion time of the GO kernel.
-    truth_cells : int
-        Cells per condition of the truth estimate.
-    """
-
-    graph_signal: float = 0.9
-    n_genes: int = 2000
-    cells_per_perturbation: int = 100
-    control_cells: int = 1000
-    programmes: int = 10
-    genes_per_programme: int = 100
-    shared: float = 1.0
-    strong_share: float = 0.53
-    strong_effect: float = 1.0
-    weak_effect: float = 0.1
-    knockdown: float = 0.2
-    beta: float = 8.0
-    truth_cells: int = 1000
-
-    def __post_init__(self):
-        for name, low, high in (("graph_signal", 0.0, 1.0), ("strong_share", 0.0, 1.0), ("knockdown", 1e-6, 1.0)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-                raise InputError("config", f"simulation.{name}", f"must be a number in [{low}, {high}], got {value!r}")
-        for name in ("n_genes", "cells_per_perturbation", "control_cells", "programmes", "genes_per_programme",
-                     "truth_cells"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 2:
-                raise InputError("config", f"simulation.{name}", f"must be an integer >= 2, got {value!r}")
-        for name in ("strong_effect", "weak_effect", "beta", "shared"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise InputError("config", f"simulation.{name}", f"must be a number >= 0, got {value!r}")
-
-
 @dataclass
 class SimulatedScreen:
     """A simulated screen: raw counts in the layout ``screens.raw`` reads, and the truth.
@@ -208,7 +152,7 @@ class SimulatedScreen:
         Expected ``log1p(normalize_total(., 1e4))`` expression of the control (row 0) and of each candidate
         (None when not estimated).
     strong : numpy.ndarray of bool, shape (candidates,)
-    settings : SimulationSettings
+    settings : SimulationConfig
     seed : int
     control_label : str
     """
@@ -220,7 +164,7 @@ class SimulatedScreen:
     effects: np.ndarray
     truth: np.ndarray
     strong: np.ndarray
-    settings: SimulationSettings
+    settings: SimulationConfig
     seed: int
     control_label: str = "non-targeting"
 
@@ -251,7 +195,7 @@ def programme_activations(graph, candidates: Sequence[str], programmes: int, gra
     return np.sqrt(graph_signal) * on_graph + np.sqrt(1.0 - graph_signal) * shuffled
 
 
-def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, settings: SimulationSettings,
+def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, settings: SimulationConfig,
                     seed: int, control_label: str = "non-targeting", with_truth: bool = True) -> SimulatedScreen:
     """Draw a simulated screen (module docstring). Same inputs and seed: the same screen, bit for bit.
 
@@ -261,7 +205,7 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     candidates : sequence of str
         Perturbed genes, nodes of ``graph`` (at least 3).
     control : ControlModel
-    settings : SimulationSettings
+    settings : SimulationConfig
     seed : int
         Seeds every draw (``numpy.random.default_rng([seed, stream])``, one stream per kind of draw).
     with_truth : bool
@@ -343,15 +287,16 @@ def _expected_expression(means: np.ndarray, phi: np.ndarray, n_cells: int, log_s
     return truth
 
 
-def simulated_anndata(screen: SimulatedScreen):
-    """The counts as the raw-count AnnData ``screens.raw`` reads: ``obs['perturbation']``, gene symbols as
-    ``var_names``, cells named ``simulated_cell{i}``, the settings as JSON in ``uns['simulated']``."""
+def simulated_anndata(screen: SimulatedScreen, perturbation_key: str = "perturbation"):
+    """The counts as the raw-count AnnData ``screens.raw`` reads: each cell's label in
+    ``obs[perturbation_key]``, gene symbols as ``var_names``, cells named ``simulated_cell{i}``, the settings
+    as JSON in ``uns['simulated']``."""
     import json
 
     import anndata as ad
     import pandas as pd
 
-    obs = pd.DataFrame({"perturbation": screen.perturbation},
+    obs = pd.DataFrame({perturbation_key: screen.perturbation},
                        index=[f"simulated_cell{i}" for i in range(len(screen.perturbation))])
     adata = ad.AnnData(X=screen.counts, obs=obs, var=pd.DataFrame(index=screen.genes))
     adata.uns["simulated"] = json.dumps({**asdict(screen.settings), "seed": screen.seed}, sort_keys=True)
@@ -359,7 +304,7 @@ def simulated_anndata(screen: SimulatedScreen):
 
 
 def write_simulated_screen(screen: SimulatedScreen, h5ad_path: str | os.PathLike, truth_path: str | os.PathLike,
-                           reference: str) -> None:
+                           reference: str, perturbation_key: str = "perturbation") -> None:
     """The counts as a raw-count h5ad (:func:`simulated_anndata`) and the truth as an npz container, each
     written whole (``io.atomic_path``, ``io.save_container``).
 
@@ -372,10 +317,28 @@ def write_simulated_screen(screen: SimulatedScreen, h5ad_path: str | os.PathLike
 
     if screen.truth is None:
         raise ValueError("the screen was simulated without its truth (with_truth=False)")
-    adata = simulated_anndata(screen)
+    adata = simulated_anndata(screen, perturbation_key)
     with atomic_path(h5ad_path) as tmp:
         adata.write_h5ad(tmp)
     save_container(truth_path, SIMULATED_FORMAT, {
         "conditions": np.array(["ctrl"] + [f"{g}+ctrl" for g in screen.candidates]),
         "genes": screen.genes, "truth": screen.truth, "effects": screen.effects, "strong": screen.strong,
     }, info={"simulated": True, **asdict(screen.settings), "seed": screen.seed, "reference": reference})
+
+
+def read_truth(path: str | os.PathLike, genes: Sequence[str]) -> dict:
+    """The truth of a simulated screen (:func:`write_simulated_screen`) as {condition: expression row}, the
+    rows in the order of ``genes`` (the processed screen's genes).
+
+    Raises
+    ------
+    InputError
+        Not a truth file, or a gene of ``genes`` it does not hold.
+    """
+    arrays, _ = load_container(path, SIMULATED_FORMAT, ("conditions", "genes", "truth"), hint="rerun simulate_dataset")
+    position = {g: i for i, g in enumerate(arrays["genes"].astype(str))}
+    missing = [g for g in genes if g not in position]
+    if missing:
+        raise InputError(path, "genes", f"{len(missing)} of the screen's genes are not in the truth, e.g. {missing[:5]}")
+    columns = np.array([position[g] for g in genes])
+    return {str(c): row[columns] for c, row in zip(arrays["conditions"], arrays["truth"])}

@@ -8,8 +8,8 @@ from typing import Mapping, Sequence
 
 from ..active.picks import read_picks
 from ..evaluation.report import (collect_learning_curves, collect_metrics, conclusions, final_cycle_comparison,
-                                 learning_curve_auc, plot_learning_curves, plot_metric_curves, plot_model_curves,
-                                 summarise)
+                                 learning_curve_auc, model_comparison, model_statements, plot_learning_curves,
+                                 plot_metric_curves, plot_model_curves, simulated_statement, summarise)
 from ..evaluation.stability import plot_stability, stability_statement, stability_table
 from ..io import atomic_open, write_tsv
 from ..selection.base import read_selection
@@ -19,34 +19,42 @@ log = logging.getLogger("perturb_select")
 
 def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str], metrics_out: str, summary_out: str,
                      plots: Mapping[str, str], model_plots: Mapping[str, str], comparison_out: str, auc_out: str,
-                     conclusions_out: str, learning_out: str, learning_plot: str, dataset: str) -> None:
+                     conclusions_out: str, learning_out: str, learning_plot: str, dataset: str,
+                     models_out: str, simulation: Mapping | None = None) -> None:
     """Rule aggregate_report: every run's metrics (GEARS and the baselines, a ``model`` column), the strategy x
-    model x cycle summary (mean ± std over seeds), the final-cycle paired comparisons and their conclusions in
-    words, the AUC per curve, the validation learning curves, and the figures.
+    model x cycle summary (mean ± std over seeds), the final-cycle paired comparisons, each learned model
+    against the reference models at every cycle (``models_out``), the conclusions in words, the AUC per
+    curve, the validation learning curves, and the figures.
 
     ``plots`` {metric: SVG}: GEARS per strategy; ``model_plots`` {metric: SVG}: every model per strategy.
+    ``simulation`` (a SIMULATED dataset's ``simulation`` block, ``config.SimulationConfig`` as a dict) puts
+    "SIMULATED" in every title and the first sentence of the conclusions.
     """
+    title = f"SIMULATED screen {dataset}" if simulation is not None else dataset
     table = collect_metrics(metric_files, baseline_files)
     write_tsv(table, metrics_out, float_format="%.6g")
     write_tsv(summarise(table), summary_out)
     for metric, path in plots.items():
-        plot_metric_curves(table, metric, path, title=dataset)
+        plot_metric_curves(table, metric, path, title=title)
     for metric, path in model_plots.items():
-        plot_model_curves(table, metric, path, title=dataset)
+        plot_model_curves(table, metric, path, title=title)
     comparison = final_cycle_comparison(table)
     write_tsv(comparison, comparison_out, float_format="%.6g")
-    text = conclusions(comparison)
+    models = model_comparison(table)
+    write_tsv(models, models_out, float_format="%.6g")
+    header = simulated_statement(simulation, dataset)
+    text = (header + "\n" if header else "") + conclusions(comparison) + "\n".join(model_statements(models)) + "\n"
     log.info("%s", text.strip())
     with atomic_open(conclusions_out, "w") as handle:
         handle.write(text)
     write_tsv(learning_curve_auc(table), auc_out, float_format="%.6g")
     curves = collect_learning_curves(metric_files)
     write_tsv(curves, learning_out, float_format="%.6g")
-    plot_learning_curves(curves, learning_plot, title=dataset)
+    plot_learning_curves(curves, learning_plot, title=title)
 
 
 def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, str], per_cycle: int, cycles: int,
-              table_out: str, plot_out: str, dataset: str) -> None:
+              table_out: str, plot_out: str, dataset: str, simulated: bool = False) -> None:
     """Rule stability: picks of R initialisations on one split -> table and figure (``evaluation.stability``).
 
     ``runs[strategy]`` lists each run's files: one ranking TSV when ``kinds[strategy] == 'one-shot'``,
@@ -61,4 +69,4 @@ def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, s
     table = stability_table(orders, int(per_cycle), int(cycles), kinds)
     log.info("%s", stability_statement(table))
     write_tsv(table, table_out, float_format="%.6g")
-    plot_stability(table, plot_out, title=dataset)
+    plot_stability(table, plot_out, title=f"SIMULATED screen {dataset}" if simulated else dataset)

@@ -16,13 +16,14 @@ from ..gears import TRAINER_INPUTS, train, training_data
 from ..io import read_json, write_json
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.arrays import ScreenArrays
+from ..screens.simulated import read_truth
 
 
 def train_gears(split: str, selection: str | Sequence[str], output: str, metrics_out: str, baselines_out: str,
                 dataset: str, strategy: str, run: str, cycle: int, gears: Mapping, per_cycle: int, edges: str,
                 screen: str, kernels: str, adata: str | None = None, gene2go: str | None = None,
                 work_dir: str | None = None, threads: int = 1, strategy_params: Mapping | None = None,
-                pool_out: str | None = None) -> None:
+                pool_out: str | None = None, truth: str | None = None) -> None:
     """Rules train_gears and train_gears_active: GEARS on the first ``cycle * per_cycle`` picks, predictions
     of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
     (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle); and
@@ -37,7 +38,8 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     ``gears`` is the config's ``gears:`` block (``config.TrainingConfig``); ``threads`` (the job's cores)
     overrides its ``threads``. The trainer reads what ``gears.TRAINER_INPUTS`` lists: ``screen``
     (``screen.npz``) and ``edges`` for the ``perturbations`` and ``cells`` trainers; ``adata``, ``gene2go``
-    and ``edges`` for cell-gears's, with ``work_dir`` as its scratch. The baselines read ``screen``.
+    and ``edges`` for cell-gears's, with ``work_dir`` as its scratch. The baselines read ``screen``; a
+    SIMULATED screen's ``truth`` (``screens.simulated``) adds the ``oracle`` row to them.
 
     ``selection`` is a one-shot ranking (one TSV) or, for an active strategy, the pick files of cycles
     1..cycle. Then ``strategy_params`` (``strategies.active_params``) and ``pool_out`` are given:
@@ -63,8 +65,9 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     if split_seed != init_seed:
         keys["run"] = run
     kernel_genes, betas, kernel_values = load_kernels(kernels)
-    baselines = score_baselines(data.screen if trainer_reads_screen else ScreenArrays.load(screen), kernel_genes,
-                                betas, kernel_values, train_genes, split_record["test"], source=kernels)
+    arrays = data.screen if trainer_reads_screen else ScreenArrays.load(screen)
+    baselines = score_baselines(arrays, kernel_genes, betas, kernel_values, train_genes, split_record["test"],
+                                source=kernels, truth=read_truth(truth, arrays.genes) if truth else None)
     result = train(data, train_genes, split_record["test"], seed=init_seed, config=config, score_genes=score_genes,
                    score_controls=int(params["controls"]) if pool_out else 0)
     result.predictions.info["cycle"] = int(cycle)
