@@ -98,7 +98,7 @@ def test_simulated_datasets_are_named_simulated_and_take_their_own_keys():
     signals = {name: block.simulation.graph_signal for name, block in simulated.datasets.items()}
     assert signals == {"simulated_gs0": 0.0, "simulated_gs05": 0.5, "simulated_gs09": 0.9}
     assert all(block.simulated and block.cell_type == "simulated" for block in simulated.datasets.values())
-    assert simulated.datasets["simulated_gs0"].simulation.n_genes == 1500  # the YAML anchor's settings, shared
+    assert simulated.datasets["simulated_gs0"].simulation.n_genes == 1200  # the YAML anchor's settings, shared
     block = {"format": "simulated", "candidates": "c.txt", "reference": "r.h5ad"}
     with pytest.raises(InputError, match="datasets.screen_a.*must contain 'simulated'"):
         DatasetConfig.from_config("screen_a", block)
