@@ -182,7 +182,7 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     # GEARS's scratch is removed once predictions are written.
     assert not list((workdir / "results/train").rglob("gears_work"))
 
-    # the batched trainer's learning curves, next to the validation baselines, one row per run and epoch
+    # the perturbations trainer's learning curves, next to the validation baselines, one row per run and epoch
     curves = pd.read_csv(workdir / "results/report/papalexi2021/learning_curves.tsv", sep="\t")
     epochs = config["gears"]["epochs"]
     assert len(curves) == len(strategies) * len(seeds) * cycles * epochs
@@ -201,7 +201,7 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     assert (random_runs["mean_pairwise_jaccard"] < 1).any()  # another seed, another permutation
     assert "initialisations on one split" in (workdir / "results/report/papalexi2021/stability.svg").read_text()
     record = json.loads((workdir / f"results/metrics/papalexi2021/random/seed{seeds[0]}/cycle1.json").read_text())
-    assert record["trainer"] == "cells" and record["diagnostics"]["epoch"] == list(range(1, epochs + 1))
+    assert record["trainer"] == "perturbations" and record["diagnostics"]["epoch"] == list(range(1, epochs + 1))
     assert (workdir / "results/graph/go_jaccard.npz").exists() and (workdir / "results/data/papalexi2021/screen.npz").exists()
 
 
