@@ -3,9 +3,9 @@
 * ``bench_time_to_reach``: per seed, the cells trainer on its best schedule from the sweeps (lr 3e-3,
   decay 0.8) gives its best validation top-20 DE MSE and the seconds it took to get there; the
   perturbations trainer (the default schedule) is timed until its validation score first reaches that
-  value. Same
-  screen, same picks, same validation perturbations, one thread each. On the real screen (Papalexi 2021)
-  and on a SIMULATED Replogle-shaped screen (``screens.simulated``, labelled so in every row).
+  value. Same screen, same picks, same validation perturbations, one thread each. On the real screen
+  (Papalexi 2021) and on a SIMULATED Replogle-shaped screen (``screens.simulated``, labelled so in every
+  row).
 * ``bench_replogle_job``: one cycle-5 training job of the paper's protocol at Replogle K562 shape (500
   training perturbations of the 1,085 resolved Replogle targets, 150 cells each, 5,000 readout genes; the
   SIMULATED screen), the perturbations trainer to convergence on one core; from it, the core-hours of
