@@ -353,3 +353,82 @@ def test_graph_command_builds_once_then_reads_the_cache(tmp_path, capsys, graph_
     assert code == 0 and "cache not used" in err and not list(graph_cache.iterdir())
     code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "g.txt"], capsys)
     assert code == 2 and err == f"perturb-select graph: error: --output: {tmp_path / 'g.txt'} must end in .tsv or .npz\n"
+
+
+def _go_mirror(tmp_path) -> Path:
+    go_dir = tmp_path / "mirror"
+    go_dir.mkdir()
+    shutil.copy(GO_FIXTURES / "gene2go_tiny.gz", go_dir / "gene2go_human.gz")
+    shutil.copy(GO_FIXTURES / "tiny.obo", go_dir / "go-basic.obo")
+    shutil.copy(GO_FIXTURES / "gene_info_tiny.gz", go_dir / "Homo_sapiens.gene_info.gz")
+    return go_dir
+
+
+@pytest.mark.parametrize("victim", ["gene-info", "go-file-link", "gene-info-link"])
+def test_graph_output_naming_an_input_is_refused_and_the_input_kept(tmp_path, capsys, victim):
+    """`graph --output` onto --gene-info or a GO file of --go-dir (directly or through a link) once overwrote
+    it with exit 0; `design` refused the same."""
+    go_dir = _go_mirror(tmp_path)
+    gene_info = tmp_path / "gene_info.tsv"  # a gene_info under a name the graph command may write
+    gene_info.write_bytes(gzip.decompress((go_dir / "Homo_sapiens.gene_info.gz").read_bytes()))
+    argv = ["graph", "--go-dir", go_dir, "--gene-info", gene_info]
+    if victim == "gene-info":
+        output, target = gene_info, gene_info
+    else:
+        target = go_dir / "gene2go_human.gz" if victim == "go-file-link" else gene_info
+        output = tmp_path / "graph.npz"
+        output.symlink_to(target)
+    before = target.read_bytes()
+    code, out, err = _run(argv + ["--output", output], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("perturb-select graph: error: --output/--") and "refusing to overwrite it" in err
+    assert err.count("\n") == 1 and target.read_bytes() == before
+
+
+def test_a_link_in_the_cache_is_replaced_never_written_through(tmp_path, capsys, graph_cache):
+    go_dir = _go_mirror(tmp_path)
+    code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "g.npz"], capsys)
+    assert code == 0, err
+    (entry,) = graph_cache.glob("go_jaccard-*.npz")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    entry.unlink()
+    entry.symlink_to(victim)  # an entry's name is predictable; a link there once got the graph written through it
+    code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "h.npz"], capsys)
+    assert code == 0 and "built" in err
+    assert victim.read_text() == "precious\n"
+    assert not entry.is_symlink() and KnowledgeGraph.read_npz(entry).genes.tolist() == ["GENEA", "GENEB"]
+    # a link to a valid graph is not read either: rebuilt, and replaced by a plain entry
+    entry.unlink()
+    entry.symlink_to(tmp_path / "g.npz")
+    code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "i.npz"], capsys)
+    assert code == 0 and "built" in err and not entry.is_symlink()
+    assert (tmp_path / "g.npz").is_file()
+
+
+@pytest.mark.parametrize("damage, field", [
+    (dict(indices=[0, 7]), "indices"),           # an index past the last node
+    (dict(indices=[-1, 0]), "indices"),          # a negative index
+    (dict(indptr=[0, 2, 1, 2]), "indptr"),       # decreasing
+    (dict(indptr=[0, 1, 2]), "indptr"),          # one entry short
+    (dict(data=[0.5, float("nan")]), "data"),
+    (dict(indices=[0.0, 1.0]), "indices"),       # not integers
+])
+def test_a_crafted_graph_npz_is_one_clear_error_not_a_crash(tmp_path, capsys, inputs, damage, field):
+    """Out-of-range or negative indices and a non-monotonic indptr once segfaulted scipy (exit 139)."""
+    import numpy as np
+
+    from perturb_select.io import save_container
+    from perturb_select.knowledge.graph import GRAPH_NPZ_FORMAT
+
+    _, go_dir, genes = inputs
+    arrays = {"genes": np.array(["GENEA", "GENEB", "GENEC"]), "data": np.array([0.5, 0.5]),
+              "indices": np.array([1, 0]), "indptr": np.array([0, 1, 2, 2])}
+    arrays.update({k: np.array(v) for k, v in damage.items()})
+    crafted = tmp_path / "crafted.npz"
+    save_container(crafted, GRAPH_NPZ_FORMAT, arrays)
+    out = tmp_path / "picks.tsv"
+    code, _, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir, "--graph", crafted,
+                         "--output", out], capsys)
+    assert code == 2 and err.startswith(f"perturb-select design: error: {crafted}, field '{field}':")
+    assert err.count("\n") == 1 and not out.exists()

@@ -195,8 +195,8 @@ def _refuse_outputs_over_inputs(args, outputs: dict) -> None:
     """An output that is one of the inputs (also through a link) would destroy it: refuse before any work."""
     from .io import InputError, is_stream
 
-    inputs = {"--genes": args.genes, "--graph": args.graph, "--gene-info": args.gene_info,
-              "--screened": args.screened, "--require": args.require, "--exclude": args.exclude}
+    inputs = {option: getattr(args, option[2:].replace("-", "_"), None)
+              for option in ("--genes", "--graph", "--gene-info", "--screened", "--require", "--exclude")}
     go_dir = args.go_dir or os.environ.get(GO_DIR_ENV)
     if go_dir and Path(go_dir).is_dir():
         for names in GO_FILE_NAMES.values():
@@ -300,6 +300,7 @@ def _graph(args: argparse.Namespace) -> int:
             raise InputError("--output", None, f"{output} must end in .tsv or .npz")
         if output.is_dir():
             raise InputError(output, None, "is a directory; give a file name")
+        _refuse_outputs_over_inputs(args, {"--output": output})
         go_dir, gene_info = _go_inputs(args, need_go_files=True)
         with contextlib.redirect_stdout(sys.stderr):
             graph, how = _build_graph(args, go_dir, gene_info)

@@ -170,13 +170,17 @@ def cached_knowledge_graph(files: GoFiles, params: GraphConfig = GraphConfig(), 
     """
     key = graph_cache_key(files.paths(), params.cache_params())
     path = Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"go_jaccard-{key[:32]}.npz"
-    if path.is_file():
+    # Only a plain file is an entry: anything else under an entry's (predictable) name, a symbolic link
+    # above all, is removed and rebuilt, never read or written through.
+    if path.is_file() and not path.is_symlink():
         try:
             return KnowledgeGraph.read_npz(path), True, path
         except InputError:
             pass  # damaged entry: rebuild and replace it
     graph = build_knowledge_graph(files, params).graph
     try:
+        if path.is_symlink():
+            path.unlink()
         graph.save_npz(path)
     except OSError:
         return graph, False, None

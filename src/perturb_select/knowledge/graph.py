@@ -172,6 +172,7 @@ class KnowledgeGraph:
         arrays, _ = load_container(path, GRAPH_NPZ_FORMAT, ("genes", "data", "indices", "indptr"))
         genes = arrays["genes"].astype(object)
         n = len(genes)
+        _check_csr_arrays(path, n, arrays["data"], arrays["indices"], arrays["indptr"])
         try:
             adjacency = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
         except ValueError as err:
@@ -187,6 +188,26 @@ class KnowledgeGraph:
         idx = np.sort(self.index_of(set(genes)))
         adjacency = self.adjacency[idx][:, idx].tocsr()
         return KnowledgeGraph(self.genes[idx], adjacency)
+
+
+def _check_csr_arrays(path, n: int, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray) -> None:
+    """The CSR arrays of an n x n graph are consistent, checked before scipy sees them (scipy trusts them:
+    an index out of range or a decreasing ``indptr`` makes later operations read or write out of bounds)."""
+    for name, array in (("indices", indices), ("indptr", indptr)):
+        if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+            raise InputError(path, name, f"must be a 1-d integer array, got {array.dtype} of shape {array.shape}")
+    if data.ndim != 1 or not np.issubdtype(data.dtype, np.number):
+        raise InputError(path, "data", f"must be a 1-d numeric array, got {data.dtype} of shape {data.shape}")
+    if len(indptr) != n + 1:
+        raise InputError(path, "indptr", f"has {len(indptr)} entries for {n} nodes (needs {n + 1})")
+    if len(indices) != len(data):
+        raise InputError(path, "indices", f"has {len(indices)} entries but data has {len(data)}")
+    if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+        raise InputError(path, "indptr", f"must rise from 0 to {len(indices)} without decreasing")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n):
+        raise InputError(path, "indices", f"node indices must lie in [0, {n}), got {indices.min()}..{indices.max()}")
+    if not np.all(np.isfinite(data)):
+        raise InputError(path, "data", "every importance must be a finite number")
 
 
 def _check_complete_text(path) -> None:
