@@ -415,6 +415,26 @@ def test_pairs_are_resolved_per_gene_and_reported(resolver):
     assert reasons[8].startswith("pair GENEG+GENEA: GENEG")
 
 
+def test_control_words_are_never_genes_and_gene_plus_ctrl_is_the_single_perturbation(tmp_path, gene_graph):
+    """`ctrl` once resolved to the gene CTRL (case-insensitive match), so `ctrl`, `BRCA1+ctrl` and `ctrl+TP53`
+    were ranked as perturbations of CTRL."""
+    path = tmp_path / "gene_info"
+    path.write_text(GENE_INFO + "9606\t8\tCTRL\t-\t-\t-\n")  # chymotrypsin-like protease: a real gene
+    resolver = SymbolResolver(read_gene_info(path), universe=[*gene_graph.genes, "CTRL"])
+    queries = ["ctrl", "GENEA+ctrl", "ctrl+GENED", "ctrl+ctrl", "non-targeting", "Non-Targeting+GENEC", "CTRL",
+               "ctrl+OLDA", "ctrl+NOTAGENE"]
+    candidates, report = resolve_candidates(queries, resolver)
+    assert candidates == ["GENEA", "GENED", "GENEC", "CTRL"]
+    assert report["status"].tolist() == ["invalid", "official", "official", "invalid", "invalid", "official",
+                                         "official", "duplicate", "unknown"]
+    reasons = report["reason"].tolist()
+    assert reasons[0] == "ctrl is the control condition, not a gene"
+    assert reasons[1] == "GENEA+ctrl is GEARS's name of the single perturbation GENEA"
+    assert reasons[3] == "ctrl+ctrl is the control condition, not a gene"
+    assert reasons[4] == "non-targeting is the control condition, not a gene"
+    assert reasons[7] == "ctrl+OLDA resolves to GENEA, already listed as GENEA+ctrl; used once"
+
+
 def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, resolver):
     # R(A) = {A,B,C,D}  R(B) = {A,B}  R(C) = {C}  R(D) = {C,D}  R(E) = {E}  R(F) = {E,F}
     # screened B covers {A,B} (2); C is required (+C: 3); greedy from {A,B,C}: F (+E,F: 5), then A and D

@@ -7,8 +7,10 @@ from typing import Iterable
 
 import pandas as pd
 
+from ..config import DatasetConfig
 from ..knowledge.graph import PAIR_SEPARATOR
 from ..knowledge.symbols import SymbolResolver
+from ..screens.layout import CTRL
 
 #: Resolution statuses of a query, in report order. ``official`` and ``alias`` queries are candidates;
 #: ``invalid`` is a malformed combination (``A+``, ``A+A``, three genes); ``screened`` and ``excluded``
@@ -17,6 +19,15 @@ STATUSES = ("official", "alias", "ambiguous", "unknown", "not_in_graph", "invali
 USED_STATUSES = ("official", "alias")
 STATUS_WORDS = {"not_in_graph": "not in the graph"}  # statuses as words in messages
 REPORT_COLUMNS = ("list", "query", "status", "symbol", "reason")
+#: Words for the control condition, never genes: GEARS's ``ctrl`` exactly as GEARS writes it (``CTRL``, upper
+#: case, is the official symbol of chymotrypsin-like protease, a gene), and the default control label of
+#: a raw screen (``non-targeting``, any case).
+CONTROL_WORDS = (CTRL, DatasetConfig.control_label)
+
+
+def is_control_word(word: str) -> bool:
+    """True for a control-condition word of :data:`CONTROL_WORDS` (``ctrl`` case-sensitive, the rest not)."""
+    return word == CTRL or word.lower() in {w.lower() for w in CONTROL_WORDS if w != CTRL}
 
 
 def resolve_candidates(
@@ -32,7 +43,10 @@ def resolve_candidates(
     named by its two official symbols in sorted order (so ``B+A`` repeats ``A+B``), status ``'alias'``
     if either gene was alias-mapped; a pair with an unresolved gene takes that gene's status and names
     it in the reason; an empty gene (``A+``), the same gene twice (``A+A``, also through an alias) or
-    more than two genes is ``'invalid'``. A query that repeats an earlier query, or resolves to a
+    more than two genes is ``'invalid'``. A control word (:data:`CONTROL_WORDS`: GEARS's ``ctrl``, the
+    ``non-targeting`` label) is never a gene: alone (or ``ctrl+ctrl``) it is ``'invalid'``; with one gene
+    (``A+ctrl``, ``ctrl+A``, GEARS's names of a single perturbation) the query is that gene's single
+    perturbation. A query that repeats an earlier query, or resolves to a
     perturbation an earlier query already gave, is ``'duplicate'``: the first one is used.
 
     Parameters
@@ -76,6 +90,8 @@ def resolve_candidates(
 def _resolve_perturbation(query: str, resolver: SymbolResolver) -> tuple[str, str, str]:
     """``(perturbation, status, reason)`` of one query, a single symbol or a pair ``A+B``."""
     if PAIR_SEPARATOR not in query:
+        if is_control_word(query):
+            return "", "invalid", f"{query} is the control condition, not a gene"
         resolution = resolver.resolve(query)
         return resolution.symbol or "", resolution.status, resolution.reason
     parts = [part.strip() for part in query.split(PAIR_SEPARATOR)]
@@ -83,6 +99,14 @@ def _resolve_perturbation(query: str, resolver: SymbolResolver) -> tuple[str, st
         return "", "invalid", f"{query} has an empty gene name; a double perturbation is written A+B"
     if len(parts) > 2:
         return "", "invalid", f"{query} combines {len(parts)} genes; only single genes and pairs A+B are supported"
+    genes_only = [part for part in parts if not is_control_word(part)]
+    if not genes_only:
+        return "", "invalid", f"{query} is the control condition, not a gene"
+    if len(genes_only) == 1:  # GEARS's name of a single perturbation: GENE+ctrl or ctrl+GENE
+        symbol, status, reason = _resolve_perturbation(genes_only[0], resolver)
+        if status in USED_STATUSES:
+            reason = f"{query} is GEARS's name of the single perturbation {symbol}" + (f"; {reason}" if reason else "")
+        return symbol, status, reason
     resolutions = [resolver.resolve(part) for part in parts]
     for part, resolution in zip(parts, resolutions):
         if not resolution.ok:
