@@ -307,6 +307,11 @@ def test_design_with_screened_required_excluded_and_cycles(inputs, tmp_path, cap
          "--require/--exclude: 1 perturbations are both required and excluded: GENEF"),
         (["--budget", 2, "--require", "{list}", "--screened", "{list}"], "--require/--screened: 1 required"),
         (["--budget", 1, "--require", "{two}"], "--require/--budget: 2 required perturbations but the budget is 1"),
+        # a per-cycle plan is named as given, never as a --budget that was not passed
+        (["--cycles", 1, "--batch", 1, "--require", "{two}"],
+         "--require/--cycles/--perturbations-per-cycle: 2 required perturbations but the budget is 1 (1 cycles x 1)"),
+        (["--cycles", 1, "--batch", 9],
+         "--cycles/--perturbations-per-cycle: 1 cycles x 9 perturbations = 9 but only 3 of the 6 listed symbols"),
     ],
 )
 def test_design_option_errors_exit_2_without_output(inputs, tmp_path, capsys, extra, message):

@@ -203,8 +203,11 @@ def run_design(
     if again:
         raise error("require/screened", f"{len(again)} required perturbations were already screened (screened "
                     f"ones are never picked again): {', '.join(again[:10])}")
+    # what the user gave: a budget, or cycles x perturbations per cycle (never name an option not passed)
+    budget_key = "budget" if per_cycle is None else "cycles"
     if len(required) > budget:
-        raise error("require/budget", f"{len(required)} required perturbations but the budget is {budget}")
+        raise error(f"require/{budget_key}", f"{len(required)} required perturbations but the budget is {budget}"
+                    + ("" if per_cycle is None else f" ({budget // per_cycle} cycles x {per_cycle})"))
 
     report, kept = _skip_screened_and_excluded(report, set(screened_perts), excluded_set, names)
     report = pd.concat([report, screened_report, required_report, excluded_report], ignore_index=True)
@@ -213,10 +216,11 @@ def run_design(
     queries = {row.symbol: row.query.strip() for row in report.itertuples()
                if row.status in USED_STATUSES and row.list in ("genes", "require")}
     if len(candidates) < max(budget, 1):
-        raise error("budget", _too_few_candidates(report, candidates, required, budget))
+        raise error(budget_key, _too_few_candidates(report, candidates, required, budget, per_cycle))
     start = time.perf_counter()
     table = rank_perturbations(graph, candidates, budget, method=method, hops=hops, queries=queries,
-                          screened=screened_perts, required=required, per_cycle=per_cycle, source=source or names["budget"])
+                          screened=screened_perts, required=required, per_cycle=per_cycle,
+                          source=source or names[budget_key])
     seconds = {"select": time.perf_counter() - start}
     return DesignResult(
         table=table, report=report, candidates=candidates, method=method, hops=int(hops),
@@ -245,7 +249,8 @@ def _skip_screened_and_excluded(report: pd.DataFrame, screened: set, excluded: s
     return report.assign(status=statuses, reason=reasons), kept
 
 
-def _too_few_candidates(report: pd.DataFrame, candidates: list, required: list, budget: int) -> str:
+def _too_few_candidates(report: pd.DataFrame, candidates: list, required: list, budget: int,
+                        per_cycle: int | None = None) -> str:
     """Why the budget cannot be met: how many listed symbols can be picked and what happened to the rest."""
     counts = resolution_counts(report[report["list"] == "genes"])
     lost = ", ".join(f"{counts[status]} {STATUS_WORDS.get(status, status)}"
@@ -253,6 +258,9 @@ def _too_few_candidates(report: pd.DataFrame, candidates: list, required: list, 
     lost = f" ({lost})" if lost else ""
     if not candidates:
         return f"none of the {counts['total']} listed symbols can be picked{lost}: nothing to pick from"
+    if per_cycle is not None:
+        return (f"{budget // per_cycle} cycles x {per_cycle} perturbations = {budget} but only {len(candidates)} of "
+                f"the {counts['total']} listed symbols can be picked{lost}; plan at most {len(candidates)} in all")
     return (f"budget is {budget} but only {len(candidates)} of the {counts['total']} listed symbols can be "
             f"picked{lost}; choose a budget between {max(len(required), 1)} and {len(candidates)}")
 
