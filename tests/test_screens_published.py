@@ -250,3 +250,73 @@ def test_validate_accepts_dense_finite_x_and_makes_it_sparse():
     adata.X = -adata.X
     with pytest.raises(InputError, match="negative values"):
         validate_gears_adata(adata, "tiny")
+
+
+def _flip_zip_flag(path: Path, bit: int) -> Path:
+    """Set a general-purpose flag bit in every local and central header of a zip (bit 0: encrypted)."""
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            data[start + offset] |= bit
+            start += 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _corrupt_zip_data(path: Path) -> Path:
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PAYLOAD")
+    data[at] ^= 0xFF  # stored, not compressed: the CRC no longer matches
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _stored_zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as bundle:
+        bundle.writestr("d/perturb_processed.h5ad", b"PAYLOAD" * 100)
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _twice_in_zip(path: Path) -> Path:
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("d/perturb_processed.h5ad", b"first")
+        bundle.writestr("d/perturb_processed.h5ad", b"second")
+    return path
+
+
+def _twice_in_tar(path: Path) -> Path:
+    with tarfile.open(path, "w:gz") as bundle:
+        for data in (b"first", b"second"):
+            info = tarfile.TarInfo("d/perturb_processed.h5ad")
+            info.size = len(data)
+            bundle.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("make, field, message", [
+    # an exact member listed twice once took the last copy silently
+    (lambda p: _twice_in_zip(p / "x.zip"), "member", "is in the archive 2 times: refusing to guess"),
+    (lambda p: _twice_in_tar(p / "x.tar.gz"), "member", "is in the archive 2 times: refusing to guess"),
+    # these were tracebacks
+    (lambda p: _flip_zip_flag(_stored_zip(p / "x.zip"), 1), "d/perturb_processed.h5ad", "cannot be read from the zip"),
+    (lambda p: _corrupt_zip_data(_stored_zip(p / "x.zip")), "d/perturb_processed.h5ad", "Bad CRC-32"),
+    (lambda p: _truncated(_tar(p / "x.tar.gz", {"d/perturb_processed.h5ad": bytes(range(256)) * 4000})), None,
+     "the tar archive cannot be read"),
+])
+def test_ambiguous_or_damaged_archives_are_one_clear_error(tmp_path, make, field, message):
+    archive = make(tmp_path)
+    out = tmp_path / "out" / "screen.h5ad"
+    for member in ("d/perturb_processed.h5ad", "perturb_processed.h5ad"):  # exact path, and by file name
+        with pytest.raises(InputError, match=message) as err:
+            extract_member(archive, out, member)
+        assert err.value.source == str(archive)
+        if field != "member":
+            assert err.value.field in (field, "d/perturb_processed.h5ad")
+        assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))

@@ -21,6 +21,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -210,20 +211,28 @@ def extract_member(archive: str | os.PathLike, destination: str | os.PathLike, m
                 if kind in (stat.S_IFLNK, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO):
                     raise InputError(archive, info.filename, "a link or device in the archive: refusing to extract")
             chosen = _choose_member(archive, [i.filename for i in infos if not i.is_dir()], member)
-            with bundle.open(chosen) as source, atomic_path(destination) as tmp, open(tmp, "wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
+            try:
+                with bundle.open(chosen) as source, atomic_path(destination) as tmp, open(tmp, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+            except (zipfile.BadZipFile, RuntimeError, EOFError, zlib.error, NotImplementedError) as err:
+                # a bad CRC, an encrypted member, a truncated or unsupported compression
+                raise InputError(archive, chosen, f"cannot be read from the zip ({type(err).__name__}: {err})") from None
         return destination
     if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as bundle:
-            infos = bundle.getmembers()
-            for info in infos:
-                _check_member_path(archive, info.name)
-                if not (info.isfile() or info.isdir()):
-                    raise InputError(archive, info.name, "a link or device in the archive: refusing to extract")
-            chosen = _choose_member(archive, [i.name for i in infos if i.isfile()], member)
-            source = bundle.extractfile(chosen)
-            with atomic_path(destination) as tmp, open(tmp, "wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
+        chosen = None
+        try:
+            with tarfile.open(archive) as bundle:
+                infos = bundle.getmembers()
+                for info in infos:
+                    _check_member_path(archive, info.name)
+                    if not (info.isfile() or info.isdir()):
+                        raise InputError(archive, info.name, "a link or device in the archive: refusing to extract")
+                chosen = _choose_member(archive, [i.name for i in infos if i.isfile()], member)
+                source = bundle.extractfile(chosen)
+                with atomic_path(destination) as tmp, open(tmp, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as err:  # truncated, corrupt compression
+            raise InputError(archive, chosen, f"the tar archive cannot be read ({type(err).__name__}: {err})") from None
         return destination
     raise InputError(archive, None, "neither a zip nor a tar archive nor an h5ad (HDF5) file")
 
@@ -235,6 +244,9 @@ def _check_member_path(archive: Path, name: str) -> None:
 
 
 def _choose_member(archive: Path, names: list[str], member: str) -> str:
+    if names.count(member) > 1:  # zip and tar both allow it; which copy a reader takes is its own choice
+        raise InputError(archive, "member", f"{member} is in the archive {names.count(member)} times: "
+                                            "refusing to guess which copy")
     if member in names:
         return member
     matches = [n for n in names if PurePosixPath(n).name == PurePosixPath(member).name]
@@ -242,6 +254,9 @@ def _choose_member(archive: Path, names: list[str], member: str) -> str:
         return matches[0]
     if not matches:
         raise InputError(archive, "member", f"no {member} in the archive ({len(names)} files)")
+    if len(set(matches)) == 1:
+        raise InputError(archive, "member", f"{matches[0]} is in the archive {len(matches)} times: refusing to "
+                                            "guess which copy")
     raise InputError(archive, "member", f"{member} matches several files: {matches[:5]}; name the path")
 
 
