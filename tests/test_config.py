@@ -93,6 +93,17 @@ def test_renamed_keys_name_their_new_name(old):
     assert err.value.problem == f"renamed to {where}.{new} ({meaning})"
 
 
+def test_stability_initialisations_are_bounded_in_the_schema_and_the_config():
+    """`experiment.stability.inits: 100000` once made a dry run take minutes."""
+    from perturb_select.config import MAX_STABILITY_INITS
+
+    assert StabilityConfig(inits=MAX_STABILITY_INITS).inits == 100
+    with pytest.raises(InputError, match="experiment.stability.inits.*at most 100 .*got 100000"):
+        StabilityConfig(inits=100_000)
+    schema = _properties("experiment", "stability")["inits"]
+    assert schema["maximum"] == MAX_STABILITY_INITS
+
+
 def test_simulated_datasets_are_named_simulated_and_take_their_own_keys():
     simulated = load_config(yaml.safe_load((REPO / "config" / "simulated.yaml").read_text()))
     signals = {name: block.simulation.graph_signal for name, block in simulated.datasets.items()}

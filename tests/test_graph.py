@@ -98,6 +98,20 @@ def test_receptive_fields_of_a_subset_keep_the_given_order():
     ]
 
 
+def test_receptive_fields_stop_growing_at_their_fixed_point():
+    """`design --hops 100000` once ran 100,000 sparse products; past the graph's depth none adds a node."""
+    import scipy.sparse as sp
+
+    from perturb_select.knowledge.graph import _grow_fields, _receive_operator
+
+    graph = hand_graph()
+    start = sp.identity(6, dtype=np.int32, format="csr")
+    grown, steps = _grow_fields(start, _receive_operator(graph.adjacency), 10 ** 9)
+    assert steps == 3  # two steps grow the fields (HAND_FIELDS), the third adds nothing
+    assert field_sets(graph, 10 ** 9) == field_sets(graph, steps) == field_sets(graph, 2)
+    assert grown.astype(bool).toarray().tolist() == receptive_fields(graph, np.arange(6), 2).toarray().tolist()
+
+
 def test_receptive_fields_reject_negative_hops():
     with pytest.raises(ValueError, match="hops"):
         receptive_fields(hand_graph(), np.arange(2), -1)

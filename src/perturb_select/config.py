@@ -378,6 +378,10 @@ class DatasetConfig:
 # experiment: seeds, split, cycles, strategies, stability
 # --------------------------------------------------------------------------------------------------
 
+#: The most initialisations the stability analysis takes (``experiment.stability.inits``; the schema's maximum).
+MAX_STABILITY_INITS = 100
+
+
 @dataclass(frozen=True)
 class StabilityConfig:
     """``experiment.stability``: the paper's Figure 1, ``inits`` initialisation seeds on one split.
@@ -395,6 +399,8 @@ class StabilityConfig:
 
     def __post_init__(self):
         _integer(self.inits, "experiment.stability.inits", 0)
+        if self.inits > MAX_STABILITY_INITS:  # each adds a run of every active strategy; planning alone took minutes
+            raise _bad("experiment.stability.inits", f"at most {MAX_STABILITY_INITS} (the paper uses 5), got {self.inits}")
         _integer(self.split_seed, "experiment.stability.split_seed", 0, optional=True)
 
 

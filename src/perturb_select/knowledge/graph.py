@@ -258,13 +258,23 @@ def receptive_fields(graph: KnowledgeGraph, nodes: np.ndarray, hops: int) -> sp.
         (np.ones(len(nodes), dtype=np.int32), (np.arange(len(nodes)), nodes)), shape=(len(nodes), n)
     )
     if hops:
-        receive = _receive_operator(graph.adjacency)  # [u, s] = 1 iff s -> u or s == u
-        for _ in range(hops):
-            reach = (reach @ receive).tocsr()
-            reach.data[:] = 1  # path counts -> reachability (int32: counts reach degree^K)
+        reach, _ = _grow_fields(reach, _receive_operator(graph.adjacency), hops)
     reach = reach.astype(bool)
     reach.sort_indices()
     return reach
+
+
+def _grow_fields(reach: sp.csr_matrix, receive: sp.csr_matrix, hops: int) -> tuple[sp.csr_matrix, int]:
+    """``reach`` grown by up to ``hops`` steps of ``receive`` (``[u, s] = 1`` iff ``s -> u`` or ``s == u``);
+    returns it and the steps taken. A step that adds no node is a fixed point (the self-loop keeps every
+    node), so growing stops there: a K beyond the graph's depth costs nothing more."""
+    for step in range(1, hops + 1):
+        grown = (reach @ receive).tocsr()
+        grown.data[:] = 1  # path counts -> reachability (int32: counts reach degree^K)
+        if grown.nnz == reach.nnz:
+            return grown, step
+        reach = grown
+    return reach, hops
 
 
 #: Joins the genes of a combinatorial perturbation, as in GEARS's conditions (``'CBL+CNN1'``).
