@@ -437,3 +437,14 @@ def test_a_crafted_graph_npz_is_one_clear_error_not_a_crash(tmp_path, capsys, in
                          "--output", out], capsys)
     assert code == 2 and err.startswith(f"perturb-select design: error: {crafted}, field '{field}':")
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_a_text_file_given_as_an_npz_graph_is_named_for_what_it_is(inputs, tmp_path, capsys):
+    """A text file as --graph x.npz was reported as 'pickled data' (numpy's guess)."""
+    _, go_dir, genes = inputs
+    text = tmp_path / "graph.npz"
+    text.write_text("source\ttarget\timportance\nGENEA\tGENEB\t0.5\n")
+    code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir, "--graph", text], capsys)
+    assert code == 2 and out == ""
+    assert err == (f"perturb-select design: error: {text}: not an .npz file (neither a zip archive nor a numpy "
+                   "array file)\n")

@@ -303,7 +303,11 @@ def load_container(path: str | os.PathLike, format_tag: str, required: Sequence[
         raise
     except FileNotFoundError:
         raise InputError(path, None, "file not found") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+    except ValueError as err:
+        if "pickle" in str(err):  # numpy's guess for any file that is neither a zip nor an .npy: a text file
+            raise InputError(path, None, "not an .npz file (neither a zip archive nor a numpy array file)") from None
+        raise InputError(path, None, f"not a readable .npz file ({type(err).__name__}: {err})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
         raise InputError(path, None, f"not a readable .npz file ({type(err).__name__}: {err})") from None
     if text is None:
         return arrays, {}
