@@ -83,7 +83,7 @@ def test_pool_scores_round_trip_and_bad_files(tmp_path):
     assert np.array_equal(back.features, scores.features) and np.array_equal(back.uncertainty, scores.uncertainty)
     assert back.info == {"cycle": 1}
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="bad.npz.*not a readable"):
+    with pytest.raises(InputError, match="bad.npz.*not an .npz file"):
         PoolScores.load(tmp_path / "bad.npz")
     np.savez(tmp_path / "untagged.npz", genes=np.array(["A"]))
     with pytest.raises(InputError, match="untagged.npz, field 'format'.*no format tag"):
