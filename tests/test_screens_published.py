@@ -60,7 +60,9 @@ def test_condition_genes_forms():
     assert condition_genes("ctrl") == ()
     assert condition_genes("CD86+ctrl") == ("CD86",) == condition_genes("ctrl+CD86")
     assert condition_genes("CBL+CNN1") == ("CBL", "CNN1")
-    for bad in ("CD86", "CD86_ctrl", "A+B+C", "+ctrl", "ctrl+ctrl", "A+", " A+ctrl"):
+    # spaces around a part are what user-made files carry (GEARS issue 71), never part of a symbol
+    assert condition_genes("IRF7+ctrl ") == ("IRF7",) == condition_genes(" ctrl + IRF7") and condition_genes("ctrl ") == ()
+    for bad in ("CD86", "CD86_ctrl", "A+B+C", "+ctrl", "ctrl+ctrl", "A+", " +ctrl", "", " "):
         assert condition_genes(bad) is None, bad
 
 
@@ -320,3 +322,96 @@ def test_ambiguous_or_damaged_archives_are_one_clear_error(tmp_path, make, field
         if field != "member":
             assert err.value.field in (field, "d/perturb_processed.h5ad")
         assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))
+
+
+# --------------------------------------------------------------------------------------------------
+# The published layout, written by cell-gears's own functions
+# --------------------------------------------------------------------------------------------------
+
+PUBLISHED_CELL_TYPE = "K562(?)"  # Adamson's dummy label: characters that break regular expressions
+
+
+def _gears_processed(raw: ad.AnnData, conditions: np.ndarray, gene_names: list[str]) -> ad.AnnData:
+    """Cells of ``raw`` in the layout of GEARS's Dataverse files, made as ``PertData.new_data_process``
+    makes them: Ensembl-style ``var_names`` with symbols in ``var['gene_name']``, a dummy cell type, and
+    ``gears.data_utils.get_DE_genes`` + ``get_dropout_non_zero_genes`` (DE lists of var ids keyed by
+    ``condition_name``)."""
+    from gears.data_utils import get_DE_genes, get_dropout_non_zero_genes
+
+    obs = pd.DataFrame({"condition": conditions, "cell_type": PUBLISHED_CELL_TYPE}, index=raw.obs_names.copy())
+    var = pd.DataFrame({"gene_name": gene_names}, index=[f"ENSG{i:011d}" for i in range(raw.n_vars)])
+    adata = ad.AnnData(X=raw.X.copy(), obs=obs, var=var)
+    adata = get_DE_genes(adata, skip_calc_de=False)
+    return get_dropout_non_zero_genes(adata)
+
+
+@pytest.fixture(scope="module")
+def published(processed, tmp_path_factory):
+    """(published-style file, its clean twin): the Papalexi cells written by cell-gears as the published
+    files are, with what they hold (two spellings of one gene, an old symbol, a trailing space, a repeated
+    gene_name, perturbed genes that are not measured), and the same cells with none of it."""
+    h5ad, _, _ = processed
+    raw = ad.read_h5ad(h5ad)
+    folder = tmp_path_factory.mktemp("published")
+    clean = raw.obs["condition"].astype(str).to_numpy().astype(object)
+    names = raw.var_names.astype(str).tolist()
+    _gears_processed(raw, clean, names).write_h5ad(folder / "clean.h5ad")
+    odd = clean.copy()
+    cd86 = np.flatnonzero(odd == "CD86+ctrl")
+    odd[cd86[::2]] = "ctrl+CD86"                 # Norman: X+ctrl and ctrl+X, one perturbation (GEARS issue 6)
+    odd[odd == "MARCHF8+ctrl"] = "MARCH8+ctrl"   # an outdated symbol (Norman's RHOXF2BB, KIAA1804)
+    odd[odd == "IRF7+ctrl"] = "IRF7+ctrl "       # a trailing space (GEARS issue 71)
+    odd[odd == "SPI1+ctrl"] = "SPI1+NOTAGENE1"   # a double perturbation
+    repeated = names.copy()
+    repeated[1] = repeated[0]                    # Replogle K562: a repeated gene_name (GEARS issue 68)
+    _gears_processed(raw, odd, repeated).write_h5ad(folder / "published.h5ad")
+    return folder / "published.h5ad", folder / "clean.h5ad"
+
+
+def _preprocess_gears(screen: Path, edges: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, ScreenArrays]:
+    preprocess_dataset(str(screen), str(edges), str(GO / "Homo_sapiens.gene_info.gz"), adata_out=str(out / "p.h5ad"),
+                       arrays_out=str(out / "screen.npz"), candidates_out=str(out / "candidates.tsv"),
+                       dropped_out=str(out / "dropped.tsv"), name="published", dataset={"format": "gears"}, taxid=9606)
+    return (pd.read_csv(out / "candidates.tsv", sep="\t"), pd.read_csv(out / "dropped.tsv", sep="\t"),
+            ScreenArrays.load(out / "screen.npz"))
+
+
+@pytest.mark.slow
+def test_published_layout_reads_as_its_clean_twin(processed, published, tmp_path):
+    _, edges, _ = processed
+    odd_file, clean_file = published
+    odd = ad.read_h5ad(odd_file)
+    assert {"ctrl+CD86", "CD86+ctrl", "IRF7+ctrl "} <= set(odd.obs["condition"])
+    assert "K562(?)_IRF7+ctrl _1+1" in odd.uns["top_non_dropout_de_20"]  # as GEARS keys it
+    assert str(odd.uns["rank_genes_groups_cov_all"]["K562(?)_ATF2+ctrl_1+1"][0]).startswith("ENSG")
+    assert not odd.var["gene_name"].is_unique and "ATF2" not in set(odd.var["gene_name"])  # ATF2 is not measured
+
+    cands, dropped, arrays = _preprocess_gears(odd_file, edges, tmp_path / "odd")
+    clean_cands, clean_dropped, clean_arrays = _preprocess_gears(clean_file, edges, tmp_path / "clean")
+    # one candidate per gene; CD86's two spellings pooled (40 cells), IRF7 without its space, MARCH8 renamed
+    assert len(clean_cands) == 25 and len(clean_dropped) == 0
+    assert len(cands) == 24 and "SPI1" not in set(cands["gene"]) and "ATF2" in set(cands["gene"])
+    by_gene = cands.set_index("gene")
+    assert tuple(by_gene.loc["CD86", ["perturbation", "condition", "n_cells"]]) == ("CD86", "CD86+ctrl", 40)
+    assert tuple(by_gene.loc["IRF7", ["perturbation", "condition", "n_cells"]]) == ("IRF7", "IRF7+ctrl", 40)
+    assert tuple(by_gene.loc["MARCHF8", ["perturbation", "condition", "resolution"]]) == ("MARCH8", "MARCHF8+ctrl", "alias")
+    assert dropped.to_dict("records") == [{"perturbation": "SPI1+NOTAGENE1", "n_cells": 40, "status": "combination",
+                                           "reason": "double perturbation: the experiment picks single-gene perturbations"}]
+    # every array equals the clean twin's but SPI1's: the pooled CD86 DE genes are GEARS's on the pooled cells,
+    # the others the file's, mapped through the var index (Ensembl-style ids, not the repeated gene_name)
+    assert arrays.genes.tolist() == clean_arrays.genes.tolist() == [f"ENSG{i:011d}" for i in range(299)]
+    keep = clean_arrays.conditions != "SPI1+ctrl"
+    assert arrays.conditions.tolist() == clean_arrays.conditions[keep].tolist()
+    np.testing.assert_array_equal(arrays.de_idx, clean_arrays.de_idx[keep])
+    np.testing.assert_array_equal(arrays.de_idx_non_dropout, clean_arrays.de_idx_non_dropout[keep])
+    for condition in arrays.conditions.tolist():
+        np.testing.assert_array_equal(arrays.nonzero_genes(condition), clean_arrays.nonzero_genes(condition))
+        np.testing.assert_array_equal(arrays.mean_expression(condition), clean_arrays.mean_expression(condition))
+    out = ad.read_h5ad(tmp_path / "odd" / "p.h5ad")
+    names = dict(zip(out.obs["condition"].astype(str), out.obs["condition_name"].astype(str)))
+    assert names["IRF7+ctrl"] == "K562(?)_IRF7+ctrl_1+1" and names["ctrl"] == "K562(?)_ctrl_1"
+    assert names["CD86+ctrl"] == "K562(?)_CD86+ctrl_1+1" and names["MARCHF8+ctrl"] == "K562(?)_MARCHF8+ctrl_1+1"
+    for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20", "non_zeros_gene_idx",
+                "non_dropout_gene_idx"):
+        assert sorted(out.uns[key]) == sorted(n for c, n in names.items() if c != "ctrl"), key
+    assert out.var["gene_name"].tolist() == odd.var["gene_name"].tolist()  # kept as the file has it

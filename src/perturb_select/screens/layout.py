@@ -41,11 +41,15 @@ def condition_of(gene: str) -> str:
 
 def condition_genes(condition: str) -> tuple[str, ...] | None:
     """The perturbed genes of a GEARS condition: ``'ctrl'`` -> ``()``, ``'A+ctrl'`` / ``'ctrl+A'`` ->
-    ``('A',)``, ``'A+B'`` -> ``('A', 'B')``; None for any other form (empty parts, three parts)."""
-    if condition == CTRL:
+    ``('A',)``, ``'A+B'`` -> ``('A', 'B')``; None for any other form (empty parts, three parts).
+
+    Spaces around a part are ignored (``'A+ctrl '`` is ``('A',)``): user-made GEARS files carry them
+    (GEARS issue 71), and no gene symbol has one.
+    """
+    parts = [p.strip() for p in condition.split("+")]
+    if parts == [CTRL]:
         return ()
-    parts = condition.split("+")
-    if len(parts) != 2 or not all(p.strip() == p and p for p in parts):
+    if len(parts) != 2 or not all(parts):
         return None
     genes = tuple(p for p in parts if p != CTRL)
     return genes if genes else None

@@ -6,10 +6,13 @@ are in ``resources/datasets.yaml``) and reads ``<name>/perturb_processed.h5ad`` 
 * ``knowledge.fetch.extract_member`` takes that one file out of the archive (safe paths, atomic);
 * :func:`validate_gears_adata` checks the layout the rest of the pipeline relies on (conditions
   ``ctrl`` / ``GENE+ctrl`` / ``ctrl+GENE`` / ``A+B``, the DE keys in ``uns`` for every condition,
-  unique gene names, a finite non-negative expression matrix) without recomputing anything;
+  unique var_names, a finite non-negative expression matrix) without recomputing anything;
 * :func:`prepare_gears_screen` resolves the perturbed genes to graph nodes exactly as raw screens are
   (``screens.raw.preprocess_screen``): single-gene conditions become candidates, the rest is dropped with its
-  reason, and a gene listed under an outdated symbol is renamed everywhere its condition appears.
+  reason; the spellings of one gene (``G+ctrl``, ``ctrl+G``, spaces) become one condition ``G+ctrl`` with
+  its cells pooled, and a gene listed under an outdated symbol is renamed everywhere its condition appears.
+
+What a published file holds and what is read from it is listed in README ("GEARS-layout datasets").
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import scipy.sparse as sp
 
 from ..io import InputError
 from .layout import (CANDIDATE_COLUMNS, CTRL, DE_KEYS, DROPPED_COLUMNS, REQUIRED_DE_KEYS, ScreenData,
-                     condition_genes, read_h5ad_file)
+                     condition_genes, condition_of, read_h5ad_file)
 
 #: Every ``uns`` entry keyed by condition name (renamed together when a gene symbol is updated).
 CONDITION_KEYED = DE_KEYS
@@ -71,7 +74,7 @@ def validate_gears_adata(adata: ad.AnnData, source) -> None:
     if bad:
         raise InputError(source, "obs['condition']", f"{len(bad)} conditions are neither ctrl, GENE+ctrl nor "
                          f"A+B: {sorted(bad)[:5]}")
-    if CTRL not in set(conditions):
+    if not any(condition_genes(c) == () for c in conditions):
         raise InputError(source, "obs['condition']", "no control cells (condition 'ctrl')")
     names = adata.obs[["condition", "condition_name"]].astype(str).drop_duplicates()
     if names["condition"].duplicated().any():
@@ -106,15 +109,28 @@ def validate_gears_adata(adata: ad.AnnData, source) -> None:
 def prepare_gears_screen(
     adata: ad.AnnData, *, graph_genes: Collection[str], resolver, source: str = "<screen>"
 ) -> ScreenData:
-    """Candidates and dropped perturbations of a validated GEARS dataset; the data itself unchanged.
+    """Candidates and dropped perturbations of a validated GEARS dataset, its conditions in one spelling.
 
     Every single-gene condition's gene is resolved with ``resolver`` (as ``screens.raw.preprocess_screen``
-    resolves raw labels): a gene that is not a node of ``graph_genes``, an ambiguous or unknown
-    symbol, a condition whose gene another condition already gives, and every double perturbation
-    (the experiment picks single genes) are dropped with their reason, and so are their cells. A gene
-    listed under an outdated symbol is renamed to the graph's symbol in ``obs['condition']``,
-    ``obs['condition_name']`` and the condition-keyed ``uns`` entries (GEARS finds a perturbation's
-    graph node by that name).
+    resolves raw labels). Dropped with their reason, and their cells with them: a gene that is not a node
+    of ``graph_genes``, an ambiguous or unknown symbol, a gene another label already gives (e.g. an old and
+    a current symbol of one gene), and every double perturbation (the experiment picks single genes).
+
+    What the published files hold, read as one perturbation per gene:
+
+    * ``'G+ctrl'``, ``'ctrl+G'`` and spellings with spaces around a part (GEARS issue 71) of one gene are
+      one candidate, ``'G+ctrl'``; when there are several, their cells are pooled and their DE genes
+      recomputed on the pooled cells as GEARS computes them (``screens.raw.gears_de_genes``; Norman lists
+      some genes both ways, GEARS issue 6). A lone spelling keeps the file's DE genes.
+    * A gene under an outdated symbol is renamed to the graph's symbol (GEARS finds a perturbation's graph
+      node by that name).
+    * A renamed condition's ``condition_name`` is GEARS's ``'{cell_type}_{condition}_{dose_val}'``
+      with the new condition; the condition-keyed ``uns`` entries (:data:`CONDITION_KEYED`) follow it
+      and keep only the kept conditions.
+    * ``var_names`` (Ensembl ids in the published files), ``var['gene_name']`` (which may repeat a symbol,
+      GEARS issue 68), ``X``, layers and cell types (``K562(?)``) are kept as they are: DE genes are
+      var-index ids, and every array the pipeline builds is indexed by ``var_names``. A perturbed gene
+      need not be measured (GEARS places it on the GO graph).
 
     Parameters
     ----------
@@ -129,7 +145,9 @@ def prepare_gears_screen(
     -------
     ScreenData
         As ``screens.raw.preprocess_screen`` returns it (same ``candidates`` and ``dropped`` columns;
-        ``status`` ``'combination'`` for double perturbations).
+        ``perturbation`` the gene as the file writes it, ``n_cells`` over all its spellings; ``dropped``
+        one row per condition as the file spells it, ``status`` ``'combination'`` for double
+        perturbations).
 
     Raises
     ------
@@ -137,40 +155,44 @@ def prepare_gears_screen(
         No single-gene condition resolves to a graph node.
     """
     graph_genes = frozenset(graph_genes)
-    obs = adata.obs
-    counts = obs["condition"].astype(str).value_counts()
-    kept: dict[str, tuple[str, str]] = {}  # condition -> (gene, resolution)
-    taken: dict[str, str] = {}
+    counts = adata.obs["condition"].astype(str).value_counts()
+    spellings: dict[str, list[str]] = {}  # the perturbed gene as written -> its conditions
+    controls: list[str] = []
     dropped = []
     for condition in sorted(counts.index):
         genes = condition_genes(condition)
         if genes == ():
-            continue
-        if len(genes) == 2:
+            controls.append(condition)
+        elif len(genes) == 2:
             dropped.append((condition, int(counts[condition]), "combination",
                             "double perturbation: the experiment picks single-gene perturbations"))
-            continue
-        resolution = resolver.resolve(genes[0])
+        else:
+            spellings.setdefault(genes[0], []).append(condition)
+    kept: dict[str, tuple[str, str, list[str]]] = {}  # graph symbol -> (label, resolution, conditions)
+    for label in sorted(spellings):
+        conditions = spellings[label]
+        resolution = resolver.resolve(label)
         if not resolution.ok or resolution.symbol not in graph_genes:
             status = resolution.status if not resolution.ok else "not_in_graph"
-            dropped.append((condition, int(counts[condition]), status, resolution.reason or f"{genes[0]} is not a graph node"))
+            reason = resolution.reason or f"{label} is not a graph node"
+        elif resolution.symbol in kept:
+            status = "duplicate"
+            reason = f"{label} resolves to {resolution.symbol}, already given by {kept[resolution.symbol][0]}"
+        else:
+            kept[resolution.symbol] = (label, resolution.status, conditions)
             continue
-        if resolution.symbol in taken:
-            dropped.append((condition, int(counts[condition]), "duplicate",
-                            f"{genes[0]} resolves to {resolution.symbol}, already given by {taken[resolution.symbol]}"))
-            continue
-        taken[resolution.symbol] = condition
-        kept[condition] = (resolution.symbol, resolution.status)
+        dropped.extend((c, int(counts[c]), status, reason) for c in conditions)
     if not kept:
         raise InputError(source, "obs['condition']", "no single-gene condition names a gene of the GO graph")
 
-    keep_cells = obs["condition"].astype(str).isin(set(kept) | {CTRL}).to_numpy()
-    out = adata[keep_cells].copy()
-    renames = {c: f"{gene}+{CTRL}" for c, (gene, _) in kept.items() if f"{gene}+{CTRL}" != c}
-    if renames:
-        _rename_conditions(out, renames)
+    renames = {c: CTRL for c in controls}
+    renames.update({c: condition_of(symbol) for symbol, (_, _, conds) in kept.items() for c in conds})
+    out = adata[adata.obs["condition"].astype(str).isin(set(renames)).to_numpy()].copy()
+    pooled = {condition_of(symbol) for symbol, (_, _, conds) in kept.items() if len(conds) > 1}
+    _relabel_conditions(out, renames, pooled)
     candidates = pd.DataFrame(
-        [(gene, condition_genes(c)[0], renames.get(c, c), int(counts[c]), status) for c, (gene, status) in kept.items()],
+        [(symbol, label, condition_of(symbol), sum(int(counts[c]) for c in conds), status)
+         for symbol, (label, status, conds) in kept.items()],
         columns=list(CANDIDATE_COLUMNS),
     ).sort_values("gene", ignore_index=True)
     candidates["n_cells"] = candidates["n_cells"].astype(np.int64)
@@ -179,13 +201,39 @@ def prepare_gears_screen(
     return ScreenData(adata=out, candidates=candidates, dropped=dropped)
 
 
-def _rename_conditions(adata: ad.AnnData, renames: dict[str, str]) -> None:
-    """Rename conditions (and their condition names and condition-keyed ``uns`` entries) in place."""
-    condition = adata.obs["condition"].astype(str)
-    old_names = dict(zip(condition, adata.obs["condition_name"].astype(str)))
-    name_renames = {old_names[old]: old_names[old].replace(old, new, 1) for old, new in renames.items() if old in old_names}
-    adata.obs["condition"] = pd.Categorical(condition.replace(renames))
-    adata.obs["condition_name"] = pd.Categorical(adata.obs["condition_name"].astype(str).replace(name_renames))
+def _relabel_conditions(adata: ad.AnnData, renames: dict[str, str], pooled: set[str]) -> None:
+    """Give every cell its condition in one spelling (``renames``: file's condition -> ours), in place.
+
+    Condition names follow (a condition the file already spells our way keeps its name; GEARS's rule
+    ``'{cell_type}_{condition}_{dose_val}'`` names the others); the condition-keyed ``uns`` entries are
+    moved to the new names and restricted to the conditions present; those of ``pooled`` conditions are
+    recomputed from their pooled cells.
+    """
+    from .raw import gears_de_genes  # scanpy: only when a condition is pooled
+
+    old = adata.obs["condition"].astype(str).to_numpy()
+    old_names = adata.obs["condition_name"].astype(str).to_numpy()
+    first = {c: i for i, c in reversed(list(enumerate(old.tolist())))}  # a cell of each condition
+    new_of_old = {c: renames[c] for c in first}
+    name = {new: old_names[first[c]] for c, new in new_of_old.items() if c == new}
+    for c, new in sorted(new_of_old.items()):
+        if new not in name:
+            cell = first[c]
+            cell_type = str(adata.obs["cell_type"].iat[cell])
+            name[new] = "_".join([cell_type, new, "1" if new == CTRL else "1+1"])
+    source_name = {new: old_names[first[c]] for c, new in new_of_old.items() if new not in pooled}
+    new = np.array([new_of_old[c] for c in old.tolist()], dtype=object)
+    adata.obs["condition"] = pd.Categorical(new.astype(str))
+    adata.obs["condition_name"] = pd.Categorical([name[c] for c in new.tolist()])
+    recomputed = {}
+    if pooled:
+        cells = np.isin(new, sorted(pooled | {CTRL}))
+        recomputed = gears_de_genes(adata[cells], name[CTRL])
     for key in CONDITION_KEYED:
-        if key in adata.uns:
-            adata.uns[key] = {name_renames.get(k, k): v for k, v in adata.uns[key].items()}
+        if key not in adata.uns:
+            continue
+        entries = adata.uns[key]
+        adata.uns[key] = {
+            name[c]: (recomputed[key][name[c]] if c in pooled else entries[source_name[c]])
+            for c in sorted(name) if c != CTRL
+        }

@@ -170,7 +170,7 @@ def preprocess_screen(
     out = _normalised(adata, counts, idx, n_top_genes)
     cond = condition[idx].astype(str)
     _set_gears_obs(out, cond, labels[idx], cell_type)
-    out.uns.update(gears_de_genes(out, cell_type))
+    out.uns.update(gears_de_genes(out, f"{cell_type}_{CTRL}_1"))
     out.uns["perturb_select"] = {
         "source": str(source),
         "perturbation_key": perturbation_key,
@@ -280,34 +280,33 @@ def _screen_tables(kept: dict, dropped_rows: list, label_to_condition: dict, n_a
     return candidates, dropped
 
 
-def gears_de_genes(adata: ad.AnnData, cell_type: str) -> dict:
+def gears_de_genes(adata: ad.AnnData, reference: str) -> dict:
     """GEARS's DE-gene dictionaries for a processed single-cell-type screen.
 
     Same values as ``gears/data_utils.py::get_DE_genes`` (which calls ``rank_genes_groups_by_cov``)
     followed by ``get_dropout_non_zero_genes``, computed with one ``sc.tl.rank_genes_groups`` call
-    (t-test, ``rankby_abs=True``, ``n_genes=n_vars``, ``use_raw=False``, reference
-    ``'{cell_type}_ctrl_1'``) and per-condition non-zero counts from one sparse product instead of
-    one AnnData slice per perturbation.
+    (t-test, ``rankby_abs=True``, ``n_genes=n_vars``, ``use_raw=False``, reference the control's
+    condition name) and per-condition non-zero counts from one sparse product instead of one AnnData
+    slice per perturbation. Genes are named by ``var_names`` (symbols here; a published file's ids).
 
     Parameters
     ----------
     adata : anndata.AnnData
         Log-normalised, non-negative ``X`` (n_cells x n_genes); ``obs['condition']`` and
         ``obs['condition_name']`` as set by :func:`preprocess_screen`. ``uns`` is left unchanged.
-    cell_type : str
-        The single cell type of the screen.
+    reference : str
+        The control cells' ``condition_name`` (GEARS: ``'{cell_type}_ctrl_1'``).
 
     Returns
     -------
     dict
-        ``rank_genes_groups_cov_all``: condition_name -> list of all n_genes gene names, most
+        ``rank_genes_groups_cov_all``: condition_name -> list of all n_genes var names, most
         differentially expressed (by |t|) first; ``top_non_dropout_de_20`` / ``top_non_zero_de_20``:
-        condition_name -> array of <= 20 gene names (str); ``non_zeros_gene_idx`` /
+        condition_name -> array of <= 20 var names (str); ``non_zeros_gene_idx`` /
         ``non_dropout_gene_idx``: condition_name -> sorted int64 gene indices. The control has no entry.
         A gene is non-zero for a condition if any of its cells expresses it, and non-dropout if it is
         non-zero or zero in the control as well (GEARS's "true zeros").
     """
-    reference = f"{cell_type}_{CTRL}_1"
     # rank_genes_groups writes into uns; run it on a shallow copy so the caller's uns is untouched.
     work = ad.AnnData(
         X=adata.X,
