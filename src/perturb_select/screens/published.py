@@ -6,7 +6,7 @@ are in ``resources/datasets.yaml``) and reads ``<name>/perturb_processed.h5ad`` 
 * ``knowledge.fetch.extract_member`` takes that one file out of the archive (safe paths, atomic);
 * :func:`validate_gears_adata` checks the layout the rest of the pipeline relies on (conditions
   ``ctrl`` / ``GENE+ctrl`` / ``ctrl+GENE`` / ``A+B``, the DE keys in ``uns`` for every condition,
-  unique var_names, a finite non-negative expression matrix) without recomputing anything;
+  unique var_names, a finite non-negative expression matrix);
 * :func:`prepare_gears_screen` resolves the perturbed genes to graph nodes exactly as raw screens are
   (``screens.raw.preprocess_screen``): single-gene conditions become candidates, the rest is dropped with its
   reason; the spellings of one gene (``G+ctrl``, ``ctrl+G``, spaces) become one condition ``G+ctrl`` with

@@ -32,7 +32,8 @@ def preprocess_dataset(screen: str, edges: str, gene_info: str, adata_out: str, 
     ``format: raw`` and ``simulated`` (``screens.raw.preprocess_screen``): raw counts normalised, DE genes
     computed as GEARS;
     ``format: gears`` (``screens.published``): GEARS's ``perturb_processed.h5ad`` validated, its perturbed
-    genes resolved, nothing recomputed. ``arrays_out`` (``screen.npz``) is what training jobs read.
+    genes resolved, the spellings of one gene pooled (DE genes recomputed only for those).
+    ``arrays_out`` (``screen.npz``) is what training jobs read.
     """
     config = DatasetConfig.from_config(name, dataset)
     graph = KnowledgeGraph.read(edges)
