@@ -122,6 +122,23 @@ def test_fetch_stage_extracts_the_member_and_checks_the_archive_checksum(tmp_pat
     assert sorted(p.name for p in out.parent.iterdir()) == ["adamson.h5ad"]
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda p: _zip(p / "adamson.zip", {"adamson/other.h5ad": b"y"}), "no perturb_processed.h5ad in the archive"),
+    (lambda p: _tar(p / "adamson.zip", {"../evil.h5ad": b"x"}), "outside the target folder"),
+    (lambda p: (p / "adamson.zip").write_bytes(b"not an archive"), "neither a zip nor a tar"),
+])
+def test_archive_errors_name_the_mirror_file_not_a_scratch_copy(tmp_path, make, message):
+    (tmp_path / "mirror").mkdir()
+    make(tmp_path / "mirror")
+    out = tmp_path / "resources" / "adamson.h5ad"
+    with pytest.raises(InputError, match=message) as err:
+        fetch_dataset(str(out), "adamson", {"format": "gears", "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
+                                            "mirror": str(tmp_path / "mirror"), "mirror_name": "adamson.zip"})
+    assert err.value.source == str(tmp_path / "mirror" / "adamson.zip") and str(out) in str(err.value)
+    assert ".fetch-" not in str(err.value)
+    assert not out.parent.exists() or not list(out.parent.iterdir())  # nothing left behind
+
+
 # --------------------------------------------------------------------------------------------------
 # The Papalexi screen in GEARS's layout
 # --------------------------------------------------------------------------------------------------

@@ -150,7 +150,8 @@ def fetch_input(output: str | os.PathLike, url: str | None, mirror: str | os.Pat
     Raises
     ------
     InputError
-        Field ``url``: no URL and no mirror file; otherwise as :func:`fetch_source` and :func:`extract_member`.
+        Field ``url``: no URL and no mirror file; otherwise as :func:`fetch_source` and :func:`extract_member`,
+        an archive's errors naming the mirror file or the URL it came from.
     """
     if not url:
         mirrored = Path(mirror) / mirror_name if mirror and mirror_name else None
@@ -161,9 +162,17 @@ def fetch_input(output: str | os.PathLike, url: str | None, mirror: str | os.Pat
     if not archive_member:
         return fetch_source(url, output, mirror=mirror, mirror_name=mirror_name, sha256=sha256)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
+    name = mirror_name or PurePosixPath(urllib.parse.urlparse(url).path).name
+    origin = mirror / name if mirror is not None and (mirror / name).is_file() else url
     with tempfile.TemporaryDirectory(dir=Path(output).parent, prefix=".fetch-") as scratch:
         archive = fetch_source(url, Path(scratch) / "archive", mirror=mirror, mirror_name=mirror_name, sha256=sha256)
-        return extract_member(archive, output, archive_member)
+        try:
+            return extract_member(archive, output, archive_member)
+        except InputError as err:
+            if err.source != str(archive):
+                raise
+            # name the archive where the user can find it (the mirror file or the URL), not the scratch copy
+            raise InputError(origin, err.field, f"{err.problem} (archive for {output})") from None
 
 
 def extract_member(archive: str | os.PathLike, destination: str | os.PathLike, member: str = PROCESSED_NAME) -> Path:
