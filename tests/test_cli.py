@@ -312,13 +312,19 @@ def test_design_with_screened_required_excluded_and_cycles(inputs, tmp_path, cap
          "--require/--cycles/--perturbations-per-cycle: 2 required perturbations but the budget is 1 (1 cycles x 1)"),
         (["--cycles", 1, "--batch", 9],
          "--cycles/--perturbations-per-cycle: 1 cycles x 9 perturbations = 9 but only 3 of the 6 listed symbols"),
+        # lists of which nothing resolves applied nothing, exit 0: each is refused, naming the option
+        (["--budget", 2, "--require", "{unknown}"], "--require: none of its 2 entries is a perturbation of graph genes"),
+        (["--budget", 2, "--screened", "{unknown}"], "--screened: none of its 2 entries"),
+        (["--budget", 2, "--exclude", "{unknown}"], "--exclude: none of its 2 entries"),
     ],
 )
 def test_design_option_errors_exit_2_without_output(inputs, tmp_path, capsys, extra, message):
     graph, go_dir, genes = inputs
     (tmp_path / "one.txt").write_text("GENEF\n")
     (tmp_path / "two.txt").write_text("GENEF\nGENED\n")
-    extra = [str(a).format(list=tmp_path / "one.txt", two=tmp_path / "two.txt") for a in extra]
+    (tmp_path / "unknown.txt").write_text("NOTAGENE\nctrl\n")
+    extra = [str(a).format(list=tmp_path / "one.txt", two=tmp_path / "two.txt", unknown=tmp_path / "unknown.txt")
+             for a in extra]
     out = tmp_path / "out"
     code, _, err = _run(["design", "--genes", genes, "--graph", graph, "--go-dir", go_dir, *extra,
                          "--output", out / "picks.tsv", "--plot", out / "picks.svg"], capsys)

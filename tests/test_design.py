@@ -465,7 +465,7 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
     result = run_design(gene_graph, ["GENEA", "GENEF"], resolver, 2, require=["GENED"])
     assert result.table["gene"].tolist() == ["GENED", "GENEA"] and result.table["required"].tolist() == [True, False]
     # unresolved symbols of every list are reported with the list they came from
-    result = run_design(gene_graph, ["GENEA"], resolver, 1, screened=["NOTAGENE"], exclude=["SHARED"])
+    result = run_design(gene_graph, ["GENEA"], resolver, 1, screened=["NOTAGENE", "GENEB"], exclude=["SHARED", "GENEF"])
     assert result.unresolved[["list", "query", "status"]].values.tolist() == [
         ["screened", "NOTAGENE", "unknown"], ["exclude", "SHARED", "ambiguous"],
     ]
@@ -500,6 +500,11 @@ def test_maxspec_design_starts_from_the_screened_set(gene_graph, resolver):
         ({}, "budget", "give a budget, or cycles and perturbations per cycle"),
         ({"budget": 5, "screened": ["GENED"], "exclude": ["GENEF"]}, "budget",
          "only 4 of the 6 listed symbols can be picked \\(1 screened, 1 excluded\\)"),
+        # a list of which nothing resolves applied nothing and exited 0: now refused, naming the list
+        ({"budget": 2, "require": ["NOTAGENE", "ctrl"]}, "require",
+         "none of its 2 entries is a perturbation of graph genes \\(NOTAGENE: .*; ctrl: ctrl is the control"),
+        ({"budget": 2, "screened": ["SHARED"]}, "screened", "none of its 1 entries .*SHARED"),
+        ({"budget": 2, "exclude": ["NOTAGENE+GENEA"]}, "exclude", "none of its 1 entries .*pair NOTAGENE\\+GENEA"),
     ],
 )
 def test_design_option_errors(gene_graph, resolver, kwargs, source, message):

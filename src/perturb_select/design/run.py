@@ -174,7 +174,8 @@ def run_design(
     Raises
     ------
     InputError
-        Budget and cycles both given or neither; a perturbation both required and excluded; a
+        Budget and cycles both given or neither; a non-empty screened, require or exclude list of which no
+        entry resolves to graph genes; a perturbation both required and excluded; a
         required one already screened; more required perturbations than the budget; a budget above
         the number of candidates; and :func:`rank_perturbations`'s errors.
     """
@@ -193,6 +194,12 @@ def run_design(
     screened_perts, screened_report = resolve_candidates(screened, resolver, list_name="screened")
     required, required_report = resolve_candidates(require, resolver, list_name="require")
     excluded, excluded_report = resolve_candidates(exclude, resolver, list_name="exclude")
+    for key, resolved, list_report in (("screened", screened_perts, screened_report),
+                                       ("require", required, required_report),
+                                       ("exclude", excluded, excluded_report)):
+        if len(list_report) and not resolved:  # a list that applies nothing is a wrong file, not a no-op
+            examples = "; ".join(f"{r.query}: {r.reason or r.status}" for r in list_report.head(3).itertuples())
+            raise error(key, f"none of its {len(list_report)} entries is a perturbation of graph genes ({examples})")
 
     excluded_set = set(excluded)
     both = [r for r in required if _excluded_by(r, excluded_set)]
