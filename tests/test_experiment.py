@@ -116,3 +116,67 @@ def test_split_of_the_real_papalexi_screen():
     assert check_budget(len(splits[0]["pool"]), 4, 5, "config") == 20
     with pytest.raises(InputError):
         check_budget(len(splits[0]["pool"]), 5, 5, "config")
+
+
+# --------------------------------------------------------------------------------------------------
+# A plan checked against the screen before any job (issue 20 finding 10)
+# --------------------------------------------------------------------------------------------------
+
+def _plan_config(datasets: dict, cycles: int, per_cycle: int, test_fraction: float = 0.1):
+    from perturb_select.config import load_config
+
+    return load_config({"datasets": datasets, "experiment": {
+        "seeds": [0], "cycles": cycles, "perturbations_per_cycle": per_cycle, "test_fraction": test_fraction,
+        "strategies": {"random": {}}}})
+
+
+PAPALEXI_BLOCK = {"format": "raw", "mirror": str(DATA / "perturbseq"), "mirror_name": "papalexi2021_thp1.h5ad",
+                  "cell_type": "THP-1"}
+
+
+def test_candidate_bounds_from_local_files(tmp_path):
+    import anndata as ad
+    import pandas as pd
+
+    from perturb_select.config import DatasetConfig
+    from perturb_select.screens.bounds import candidate_bound
+
+    # the Papalexi screen: 25 targeted genes besides non-targeting (its README)
+    papalexi = DatasetConfig.from_config("papalexi", PAPALEXI_BLOCK)
+    assert candidate_bound(papalexi) == (25, str(DATA / "perturbseq" / "papalexi2021_thp1.h5ad"))
+    # a GEARS file: distinct genes of single-gene conditions (two spellings of A are one; A+B is not one)
+    conditions = ["ctrl", "A+ctrl", "ctrl+A", "B+ctrl ", "A+B", "C+ctrl"]
+    obs = pd.DataFrame({"condition": pd.Categorical(conditions)}, index=[f"c{i}" for i in range(6)])
+    ad.AnnData(X=np.zeros((6, 1), dtype=np.float32), obs=obs).write_h5ad(tmp_path / "gears.h5ad")
+    gears = DatasetConfig.from_config("g", {"format": "gears", "mirror": str(tmp_path), "mirror_name": "gears.h5ad"})
+    assert candidate_bound(gears) == (3, str(tmp_path / "gears.h5ad"))
+    # a simulated screen: distinct symbols of its candidate list
+    (tmp_path / "list.txt").write_text("# header\nA\nB\nA\n\nC\n")
+    simulated = DatasetConfig.from_config("s_simulated", {"format": "simulated", "candidates": str(tmp_path / "list.txt"),
+                                                          "reference": "x.h5ad"})
+    assert candidate_bound(simulated) == (3, str(tmp_path / "list.txt"))
+    # no bound: an archive, a file not there yet, no mirror, a column that is not in the file
+    (tmp_path / "a.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    for block in ({"format": "gears", "mirror": str(tmp_path), "mirror_name": "a.zip"},
+                  {"format": "gears", "mirror": str(tmp_path), "mirror_name": "absent.h5ad"},
+                  {"format": "gears", "url": "https://example.org/x.zip"},
+                  {**PAPALEXI_BLOCK, "perturbation_key": "no_such_column"}):
+        assert candidate_bound(DatasetConfig.from_config("x", block)) is None, block
+
+
+def test_a_plan_larger_than_the_screen_is_refused_from_the_config():
+    from perturb_select.experiment.splits import check_plans_fit
+
+    # 25 candidates, 2 held out at 0.1: 23 to pick from
+    check_plans_fit(_plan_config({"papalexi": PAPALEXI_BLOCK}, cycles=1, per_cycle=23))
+    with pytest.raises(InputError, match="1 cycles x 24 perturbations per cycle = 24, but .*papalexi2021_thp1.h5ad "
+                                         "has at most 25 perturbations, 23 left to pick from") as err:
+        check_plans_fit(_plan_config({"papalexi": PAPALEXI_BLOCK}, cycles=1, per_cycle=24))
+    assert err.value.source == "config" and err.value.field == "datasets.papalexi"
+    # a dataset's own perturbations_per_cycle, and the test fraction, count (round(12.5) = 12 held out)
+    with pytest.raises(InputError, match="3 cycles x 5 perturbations per cycle = 15, but .* 13 left"):
+        check_plans_fit(_plan_config({"papalexi": {**PAPALEXI_BLOCK, "perturbations_per_cycle": 5}},
+                                     cycles=3, per_cycle=1, test_fraction=0.5))
+    # no local file: nothing to check before the split stage
+    check_plans_fit(_plan_config({"remote": {"format": "gears", "url": "https://example.org/x.zip"}}, cycles=5,
+                                 per_cycle=1000))

@@ -314,6 +314,16 @@ def test_config_violating_the_schema_fails_before_any_job(tmp_path, shared_data)
     assert not (tmp_path / "results").exists()
 
 
+def test_a_plan_larger_than_the_screen_fails_before_any_job(tmp_path, shared_data):
+    # it failed at split_test_set, after the graph and preprocessing jobs (issue 20 finding 10)
+    config = _config(shared_data, **{"experiment.cycles": 2, "experiment.perturbations_per_cycle": 12})
+    result = _snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "2 cycles x 12 perturbations per cycle = 24, but" in output and "23 left to pick from" in output
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
 def test_the_config_passed_is_the_experiment_not_merged_into_the_default(tmp_path, shared_data):
     # config/config.yaml (the workflow profile's default) lists 7 strategies and 6 seeds; the file passed lists
     # one each

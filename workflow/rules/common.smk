@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from perturb_select.config import check_before_schema, load_config
 from perturb_select.experiment.runs import run_label
+from perturb_select.experiment.splits import check_plans_fit
 from perturb_select.strategies import ACTIVE, ONE_SHOT
 from perturb_select.gears import TRAINER_INPUTS
 
@@ -16,6 +17,8 @@ from perturb_select.gears import TRAINER_INPUTS
 check_before_schema(config)
 validate(config, schema="../schemas/config.schema.yaml")
 CONFIG = load_config(config)
+# A plan larger than a local screen's perturbations, before the graph and preprocessing jobs.
+check_plans_fit(CONFIG)
 
 GO_FILES = {"gene2go": "gene2go.gz", "obo": "go-basic.obo", "gene_info": "gene_info.gz"}
 GO_FILE_KEYS = {name: key for key, name in GO_FILES.items()}

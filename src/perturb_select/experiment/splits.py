@@ -60,7 +60,7 @@ def split_test_set(
         raise InputError(source, "candidates", f"need at least 2 candidates to hold out a test set, got {n}")
     if not 0.0 < float(test_fraction) < 1.0:
         raise InputError(source, "test_fraction", f"must be in (0, 1), got {test_fraction!r}")
-    n_test = min(n - 1, max(1, round(test_fraction * n)))
+    n_test = test_set_size(n, test_fraction)
     held_out = np.random.default_rng(seed).permutation(n)[:n_test]
     is_test = np.zeros(n, dtype=bool)
     is_test[held_out] = True
@@ -70,6 +70,48 @@ def split_test_set(
         "test": [g for g, t in zip(ordered, is_test) if t],
         "pool": [g for g, t in zip(ordered, is_test) if not t],
     }
+
+
+def test_set_size(n: int, test_fraction: float) -> int:
+    """Perturbations held out of ``n`` candidates (n >= 2): ``min(n - 1, max(1, round(test_fraction * n)))``
+    (:func:`split_test_set`)."""
+    return min(n - 1, max(1, round(test_fraction * n)))
+
+
+def check_plans_fit(config) -> None:
+    """Refuse, before any job, a plan that no dataset's candidates could hold.
+
+    For every dataset whose file gives a bound on its candidates (``screens.bounds.candidate_bound``), the
+    budget ``experiment.cycles x perturbations_per_cycle`` must fit in the pool the bound leaves after the
+    test set (:func:`test_set_size`). The split stage checks the real pool later (:func:`check_budget`).
+
+    Parameters
+    ----------
+    config : perturb_select.config.Config
+
+    Raises
+    ------
+    InputError
+        Source ``config``, field ``datasets.<name>``: the budget, the bound, the file and the keys to change.
+    """
+    from ..screens.bounds import candidate_bound
+
+    experiment = config.experiment
+    for name, dataset in config.datasets.items():
+        bound = candidate_bound(dataset)
+        if bound is None:
+            continue
+        n, where = bound
+        per_cycle = config.per_cycle(name)
+        budget = experiment.cycles * per_cycle
+        pool = n - test_set_size(n, experiment.test_fraction) if n >= 2 else 0
+        if budget > pool:
+            raise InputError(
+                "config", f"datasets.{name}",
+                f"{experiment.cycles} cycles x {per_cycle} perturbations per cycle = {budget}, but {where} has at "
+                f"most {n} perturbations, {pool} left to pick from after the test set (test_fraction "
+                f"{experiment.test_fraction}): lower experiment.cycles or perturbations_per_cycle",
+            )
 
 
 def cycle_perturbations(selection_genes: Sequence[str], cycle: int, per_cycle: int) -> list[str]:
