@@ -407,15 +407,16 @@ def test_unknown_strategy_is_rejected_by_the_schema(tmp_path, shared_data):
 
 
 @pytest.mark.slow
-def test_budget_larger_than_the_pool_fails_with_a_clear_error(pipeline_run):
-    # Last in this module: the failed job's outputs are removed from the shared working directory.
+def test_budget_larger_than_the_pool_fails_before_any_job_and_touches_nothing(pipeline_run):
+    # It failed at split_test_set, after the graph and preprocessing jobs; the config check now refuses it
+    # (the split stage keeps its own check for screens without a local file: tests/test_experiment.py).
     workdir, config = pipeline_run
+    before = sorted((p, p.stat().st_mtime_ns) for p in (workdir / "results").rglob("*") if p.is_file())
     changed = _config(Path(config["go"]["mirror"]).parent, **{"experiment.perturbations_per_cycle": 12})
     result = _snakemake(workdir, changed, "--until", "split_test_set", check=False)
     assert result.returncode != 0
-    log = "".join(p.read_text() for p in (workdir / "logs/split_test_set").rglob("*.log"))
-    assert "budget" in log and "24" in log and "23" in log
-    assert not (workdir / "results/splits/papalexi2021/seed1.json").exists()
+    assert "2 cycles x 12 perturbations per cycle = 24, but" in result.stdout + result.stderr
+    assert sorted((p, p.stat().st_mtime_ns) for p in (workdir / "results").rglob("*") if p.is_file()) == before
 
 
 @pytest.mark.slow
