@@ -219,7 +219,8 @@ class SimulationConfig:
     Attributes
     ----------
     graph_signal : float in [0, 1]
-        How much which perturbations have similar effects follows the GO graph (0: not at all).
+        How much which perturbations have similar effects, and which have a strong phenotype, follows the
+        GO graph (0: not at all).
     n_genes : int
         Readout genes: the candidates, then other graph nodes drawn at random (seeded) up to ``n_genes``.
     cells_per_perturbation, control_cells : int
@@ -228,8 +229,8 @@ class SimulationConfig:
     shared : float
         Weight of the response every perturbation shares (no graph information) against the programmes.
     strong_share : float in [0, 1]
-        Share of perturbations with a strong phenotype (Replogle 2022 K562 essential: 1,092 of 2,057
-        targets pass GEARS's strong-perturbation filter, 53 %).
+        Share of perturbations with a strong phenotype, exactly ``round(strong_share x candidates)``
+        (Replogle 2022 K562 essential: 1,092 of 2,057 targets pass GEARS's strong-perturbation filter, 53 %).
     strong_effect, weak_effect : float
         Amplitudes (natural-log fold change per unit of loading); calibrated on the Papalexi screen.
     knockdown : float in (0, 1]
