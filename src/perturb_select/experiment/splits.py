@@ -60,7 +60,7 @@ def split_test_set(
         raise InputError(source, "candidates", f"need at least 2 candidates to hold out a test set, got {n}")
     if not 0.0 < float(test_fraction) < 1.0:
         raise InputError(source, "test_fraction", f"must be in (0, 1), got {test_fraction!r}")
-    n_test = test_set_size(n, test_fraction)
+    n_test = held_out_count(n, test_fraction)
     held_out = np.random.default_rng(seed).permutation(n)[:n_test]
     is_test = np.zeros(n, dtype=bool)
     is_test[held_out] = True
@@ -72,7 +72,7 @@ def split_test_set(
     }
 
 
-def test_set_size(n: int, test_fraction: float) -> int:
+def held_out_count(n: int, test_fraction: float) -> int:
     """Perturbations held out of ``n`` candidates (n >= 2): ``min(n - 1, max(1, round(test_fraction * n)))``
     (:func:`split_test_set`)."""
     return min(n - 1, max(1, round(test_fraction * n)))
@@ -83,7 +83,7 @@ def check_plans_fit(config) -> None:
 
     For every dataset whose file gives a bound on its candidates (``screens.bounds.candidate_bound``), the
     budget ``experiment.cycles x perturbations_per_cycle`` must fit in the pool the bound leaves after the
-    test set (:func:`test_set_size`). The split stage checks the real pool later (:func:`check_budget`).
+    test set (:func:`held_out_count`). The split stage checks the real pool later (:func:`check_budget`).
 
     Parameters
     ----------
@@ -104,7 +104,7 @@ def check_plans_fit(config) -> None:
         n, where = bound
         per_cycle = config.per_cycle(name)
         budget = experiment.cycles * per_cycle
-        pool = n - test_set_size(n, experiment.test_fraction) if n >= 2 else 0
+        pool = n - held_out_count(n, experiment.test_fraction) if n >= 2 else 0
         if budget > pool:
             raise InputError(
                 "config", f"datasets.{name}",

@@ -107,8 +107,7 @@ def fetch_source(
     expected = _normalise_sha256(sha256)
     tried = None
     if mirror is not None:
-        name = mirror_name or PurePosixPath(urllib.parse.urlparse(url).path).name
-        candidate = Path(mirror) / name
+        candidate = _mirror_path(url, mirror, mirror_name)
         if candidate.is_file():
             with atomic_path(destination) as tmp:
                 with open(candidate, "rb") as handle:
@@ -129,6 +128,11 @@ def fetch_source(
         _check_digest(digest, expected, url)
     logger.info("fetched %s from %s", destination, url)
     return destination
+
+
+def _mirror_path(url: str, mirror: str | os.PathLike, mirror_name: str | None) -> Path:
+    """The mirror copy of ``url``: ``mirror / mirror_name``, by default the URL's last path component."""
+    return Path(mirror) / (mirror_name or PurePosixPath(urllib.parse.urlparse(url).path).name)
 
 
 def _check_digest(digest: str, expected: str | None, source) -> None:
@@ -162,8 +166,8 @@ def fetch_input(output: str | os.PathLike, url: str | None, mirror: str | os.Pat
     if not archive_member:
         return fetch_source(url, output, mirror=mirror, mirror_name=mirror_name, sha256=sha256)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    name = mirror_name or PurePosixPath(urllib.parse.urlparse(url).path).name
-    origin = mirror / name if mirror is not None and (mirror / name).is_file() else url
+    mirrored = _mirror_path(url, mirror, mirror_name) if mirror is not None else None
+    origin = mirrored if mirrored is not None and mirrored.is_file() else url
     with tempfile.TemporaryDirectory(dir=Path(output).parent, prefix=".fetch-") as scratch:
         archive = fetch_source(url, Path(scratch) / "archive", mirror=mirror, mirror_name=mirror_name, sha256=sha256)
         try:

@@ -40,7 +40,7 @@ def candidate_bound(dataset) -> tuple[int, str] | None:
         from ..knowledge.symbols import read_gene_list
 
         try:
-            return len({s for s in read_gene_list(dataset.candidates)}), str(dataset.candidates)
+            return len(set(read_gene_list(dataset.candidates))), str(dataset.candidates)
         except Exception:  # noqa: BLE001 - the simulate stage names the file and the problem
             return None
     if not (dataset.mirror and dataset.mirror_name):

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from ..io import InputError
 from .layout import (CANDIDATE_COLUMNS, CTRL, DE_KEYS, DROPPED_COLUMNS, REQUIRED_DE_KEYS, ScreenData,
                      condition_genes, condition_of, read_h5ad_file)
+from .raw import gears_de_genes
 
 #: Every ``uns`` entry keyed by condition name (renamed together when a gene symbol is updated).
 CONDITION_KEYED = DE_KEYS
@@ -209,11 +210,10 @@ def _relabel_conditions(adata: ad.AnnData, renames: dict[str, str], pooled: set[
     moved to the new names and restricted to the conditions present; those of ``pooled`` conditions are
     recomputed from their pooled cells.
     """
-    from .raw import gears_de_genes  # scanpy: only when a condition is pooled
-
     old = adata.obs["condition"].astype(str).to_numpy()
     old_names = adata.obs["condition_name"].astype(str).to_numpy()
-    first = {c: i for i, c in reversed(list(enumerate(old.tolist())))}  # a cell of each condition
+    present, first_cell = np.unique(old, return_index=True)
+    first = dict(zip(present.tolist(), first_cell.tolist()))  # a cell of each condition
     new_of_old = {c: renames[c] for c in first}
     name = {new: old_names[first[c]] for c, new in new_of_old.items() if c == new}
     for c, new in sorted(new_of_old.items()):
