@@ -19,4 +19,5 @@ run_snakemake_stage(
     name=snakemake.wildcards.dataset,
     dataset=snakemake.params.dataset,
     taxid=snakemake.params.taxid,
+    hops=snakemake.params.hops,
 )

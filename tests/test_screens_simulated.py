@@ -160,3 +160,107 @@ def test_readout_genes_are_the_candidates_then_random_graph_genes():
     genes = readout_genes(graph, ["G05", "G01"], 10, np.random.default_rng(0))
     assert len(genes) == 10 and {"G01", "G05"} <= set(genes) and list(genes) == sorted(genes)
     assert list(readout_genes(graph, ["G05", "G01", "G02"], 2, np.random.default_rng(0))) == ["G01", "G02", "G05"]
+
+
+def _two_clusters_graph() -> KnowledgeGraph:
+    """Two rings of 6 genes (A0..A5, B0..B5), edges both ways within a ring, none between."""
+    rows = []
+    for ring in "AB":
+        genes = [f"{ring}{i}" for i in range(6)]
+        rows += [(genes[i], genes[(i + 1) % 6]) for i in range(6)] + [(genes[(i + 1) % 6], genes[i]) for i in range(6)]
+    return KnowledgeGraph.from_edges(pd.DataFrame(rows, columns=["source", "target"]).assign(importance=1.0))
+
+
+def test_receptive_field_root_is_the_unit_rows_of_the_sgc_operator_power():
+    """Hand-checked on a 6-ring (every node: in-degree 2 + self-loop = 3): Â[p, u] = 1/3 on p and its two
+    neighbours, so the unit row is 1/sqrt(3) there; at K = 2 the row reaches 2 hops, weights (3, 2, 2, 1, 1)/9
+    before scaling."""
+    from perturb_select.screens.simulated import receptive_field_root
+
+    graph = _two_clusters_graph()
+    one = receptive_field_root(graph, ["A0", "B3"], hops=1).toarray()
+    a = {g: i for i, g in enumerate(graph.genes)}
+    assert one.shape == (2, 12)
+    expected = np.zeros(12)
+    expected[[a["A5"], a["A0"], a["A1"]]] = 1 / np.sqrt(3)
+    assert one[0] == pytest.approx(expected)
+    assert set(np.flatnonzero(one[1])) == {a["B2"], a["B3"], a["B4"]}
+    two = receptive_field_root(graph, ["A0"], hops=2).toarray()[0]
+    raw = np.zeros(12)
+    raw[[a["A0"], a["A1"], a["A5"], a["A2"], a["A4"]]] = [3, 2, 2, 1, 1]
+    assert two == pytest.approx(raw / np.linalg.norm(raw))
+    assert receptive_field_root(graph, ["A0"], hops=0).toarray()[0] == pytest.approx(np.eye(12)[a["A0"]])
+    with pytest.raises(InputError, match="num_go_gnn_layers"):
+        receptive_field_root(graph, ["A0"], hops=-1)
+
+
+def test_receptive_field_mechanism_disjoint_fields_give_independent_activations():
+    """K = 1, graph_signal 1: the programme activations of two perturbations are correlated exactly as
+    their receptive fields overlap (R R^T): 0 for disjoint fields (A0 and A3, or any A and B), 2/3 for ring
+    neighbours (they share 2 of 3 nodes at equal weight). Measured over 4,000 draws of the mixture."""
+    from perturb_select.screens.simulated import graph_mixture, receptive_field_root
+
+    graph = _two_clusters_graph()
+    candidates = ["A0", "A1", "A3", "B0"]
+    root = receptive_field_root(graph, candidates, hops=1)
+    overlap = (root @ root.T).toarray()
+    assert overlap[0, 2] == 0 and overlap[0, 3] == 0 and overlap[0, 1] == pytest.approx(2 / 3)
+    draws = graph_mixture(root, 4000, 1.0, np.random.default_rng(0))
+    correlation = np.corrcoef(draws)
+    assert np.diag(np.cov(draws)) == pytest.approx(np.ones(4), abs=0.08)  # N(0, 1) marginals
+    assert correlation[0, 1] == pytest.approx(2 / 3, abs=0.04)
+    assert abs(correlation[0, 2]) < 0.05 and abs(correlation[0, 3]) < 0.05 and abs(correlation[1, 3]) < 0.05
+    # graph_signal 0: the same structure on relabelled candidates, so the ring neighbours A0, A1 are
+    # alike only if the permutation happens to keep them together; over seeds it averages out
+    shuffled = [np.corrcoef(graph_mixture(root, 2000, 0.0, np.random.default_rng(s)))[0, 1] for s in range(30)]
+    assert np.mean(shuffled) < 0.4
+
+
+def test_receptive_field_graph_signal_makes_neighbours_alike_and_keeps_effect_sizes():
+    """The knob measured on generated screens (the ring of 60): the neighbours' excess effect correlation is
+    ~0 at graph_signal 0 and clearly positive at 0.9; the mean |effect| does not change with the knob."""
+    graph = _chain_graph()
+    candidates = graph.genes.tolist()
+    position = {g: i for i, g in enumerate(candidates)}
+    neighbours = np.zeros((60, 60), dtype=bool)
+    for a, b in zip(candidates, candidates[1:] + candidates[:1]):
+        neighbours[position[a], position[b]] = neighbours[position[b], position[a]] = True
+    others = ~neighbours & ~np.eye(60, dtype=bool)
+    excess, size = {}, {}
+    for signal in (0.0, 0.9):
+        settings = SimulationConfig(graph_signal=signal, n_genes=60, cells_per_perturbation=2, control_cells=10,
+                                    programmes=20, genes_per_programme=30, strong_share=1.0, truth_cells=2,
+                                    mechanism="receptive_field")
+        runs = [simulate_screen(graph, candidates, _control(), settings, seed=seed, with_truth=False, hops=1)
+                for seed in range(4)]
+        correlations = [np.corrcoef(r.effects.astype(np.float64)) for r in runs]
+        excess[signal] = np.mean([c[neighbours].mean() - c[others].mean() for c in correlations])
+        size[signal] = np.mean([np.abs(r.effects).mean() for r in runs])
+    assert abs(excess[0.0]) < 0.05
+    assert excess[0.9] > 0.25
+    assert size[0.9] == pytest.approx(size[0.0], rel=0.1)
+
+
+def test_receptive_field_screen_is_bit_identical_per_seed_and_replicates_differ():
+    graph, control = _chain_graph(), _control()
+    candidates = [f"G{i:02d}" for i in range(10)]
+    settings = SimulationConfig(n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3,
+                                genes_per_programme=5, truth_cells=10, mechanism="receptive_field")
+    a = simulate_screen(graph, candidates, control, settings, seed=7, hops=2)
+    b = simulate_screen(graph, candidates, control, settings, seed=7, hops=2)
+    for field in ("effects", "truth", "strong", "genes", "perturbation"):
+        assert np.array_equal(getattr(a, field), getattr(b, field))
+    assert (a.counts != b.counts).nnz == 0
+    kernel = simulate_screen(graph, candidates, control, SimulationConfig(
+        n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3, genes_per_programme=5,
+        truth_cells=10), seed=7)
+    assert not np.array_equal(a.effects, kernel.effects)
+    r1 = simulate_screen(graph, candidates, control, settings, seed=7, hops=2, replicate=1)
+    r1_again = simulate_screen(graph, candidates, control, settings, seed=7, hops=2, replicate=1)
+    r2 = simulate_screen(graph, candidates, control, settings, seed=7, hops=2, replicate=2)
+    assert np.array_equal(r1.effects, r1_again.effects) and (r1.counts != r1_again.counts).nnz == 0
+    assert not np.array_equal(r1.effects, r2.effects) and not np.array_equal(r1.effects, a.effects)
+    with pytest.raises(InputError, match="experiment.seeds"):
+        simulate_screen(graph, candidates, control, settings, seed=7, replicate=-1)
+    with pytest.raises(InputError, match="simulation.mechanism"):
+        SimulationConfig(mechanism="grn")

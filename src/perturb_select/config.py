@@ -211,6 +211,10 @@ DATASET_FORMATS = ("raw", "gears", "simulated")
 SIMULATED_LABEL = "simulated"
 
 
+SIMULATION_MECHANISMS = ("kernel", "receptive_field")
+"""How a SIMULATED screen's effects depend on the graph (``screens.simulated``)."""
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """The knobs of a SIMULATED screen (``datasets.<name>.simulation``; ``screens.simulated`` explains the
@@ -240,6 +244,13 @@ class SimulationConfig:
     truth_cells : int
         Cells per condition of the truth estimate (250: its Monte-Carlo variance is a fifth of that of the
         mean of a screen's 50 cells; with 1,000 a 1,500-gene screen took 152 s to draw, with 250 ~100 s).
+    mechanism : {'kernel', 'receptive_field'}
+        How the programme activations depend on the graph: ``kernel``, a Gaussian process on the GO
+        diffusion kernel between the candidates; ``receptive_field``, GEARS's propagation of latent node
+        vectors over each perturbation's receptive field (K = ``gears.num_go_gnn_layers``).
+    replicate_screens : bool
+        Every experiment seed draws its own screen (seeded by the dataset's seed and the experiment seed),
+        so paired tests over seeds count screens, not only splits.
     """
 
     graph_signal: float = 0.9
@@ -255,8 +266,13 @@ class SimulationConfig:
     knockdown: float = 0.2
     beta: float = 8.0
     truth_cells: int = 250
+    mechanism: str = "kernel"
+    replicate_screens: bool = False
 
     def __post_init__(self):
+        _choice(self.mechanism, SIMULATION_MECHANISMS, "simulation.mechanism")
+        if not isinstance(self.replicate_screens, bool):
+            raise _bad("simulation.replicate_screens", f"must be true or false, got {self.replicate_screens!r}")
         for name, low, high in (("graph_signal", 0.0, 1.0), ("strong_share", 0.0, 1.0)):
             _number(getattr(self, name), f"simulation.{name}", low, high)
         _number(self.knockdown, "simulation.knockdown", 0.0, 1.0, low_open=True)

@@ -37,6 +37,7 @@ rule simulate_dataset:
     params:
         dataset=dataset_block,
         taxid=config["go"]["taxid"],
+        hops=CONFIG.training.num_go_gnn_layers,
     script:
         "../../scripts/simulate_dataset.py"
 

@@ -34,6 +34,20 @@ this screen knows it):
   one eigendecomposition of an m x m kernel. It is also the prior under which the GO kernel ridge baseline
   is the Bayes-optimal predictor, which makes the positive control a check of the pipeline, not of
   GEARS.
+* **Or effects through GEARS's receptive field** (``mechanism: receptive_field``; Panagopoulos et al.
+  2025's argument). Every GO-graph node ``u`` (candidates and all others) carries a latent vector
+  ``z_u ~ N(0, I_K)``; a perturbation's activations are GEARS's propagation of them over its receptive
+  field, ``sum_{u in R_K(p)} Â^K[p, u] z_u``, with ``Â = D^-1/2 (A^T + I) D^-1/2`` the SGC operator over
+  the directed edges GraphReach counts (``knowledge.graph.sgc_operator``) and K = ``hops``
+  (``gears.num_go_gnn_layers``). Each row of ``Â^K`` is scaled to unit length, so every ``Z[p]`` is
+  N(0, I) whatever its degree: effect sizes are the same at every ``graph_signal``. The mixture is the
+  kernel mechanism's with ``C`` replaced by these rows: ``Z = sqrt(graph_signal) R z1 + sqrt(1 -
+  graph_signal) P R z2``, ``P`` a seeded permutation of the candidates (propagation on a graph whose
+  candidate nodes are relabelled). Two perturbations whose receptive fields share no node have
+  independent activations at ``graph_signal = 1``; the correlation of two is the overlap ``R R^T`` of their
+  fields, weighted by ``Â^K``. Under this truth the SGC ridge baseline (``evaluation.baselines``: ridge on
+  the rows of ``Â^K``) is the matched linear model, and a node no training perturbation reaches carries
+  information no model trained on the picks can have.
 * **Strength.** A share ``strong_share`` of perturbations has amplitude ``a_p = strong_effect``, the rest
   ``weak_effect``: the ``round(strong_share x m)`` highest on one more draw of the same mixture, so strength
   follows the graph as much as the programmes do (genes of one complex tend to be essential together; at
@@ -159,6 +173,10 @@ class SimulatedScreen:
     settings : SimulationConfig
     seed : int
     control_label : str
+    hops : int
+        K of the receptive-field mechanism.
+    replicate : int or None
+        The experiment seed of a replicated screen (``simulation.replicate_screens``), else None.
     """
 
     counts: sp.csr_matrix
@@ -171,6 +189,8 @@ class SimulatedScreen:
     settings: SimulationConfig
     seed: int
     control_label: str = "non-targeting"
+    hops: int = 1
+    replicate: int | None = None
 
 
 def readout_genes(graph, candidates: Sequence[str], n_genes: int, rng: np.random.Generator) -> np.ndarray:
@@ -196,16 +216,48 @@ def graph_root(graph, candidates: Sequence[str], beta: float) -> np.ndarray:
     return vectors * np.sqrt(np.clip(values, 0.0, None))
 
 
-def graph_mixture(root: np.ndarray, columns: int, graph_signal: float, rng: np.random.Generator) -> np.ndarray:
+def receptive_field_root(graph, candidates: Sequence[str], hops: int) -> sp.csr_matrix:
+    """``R`` (candidates x graph nodes, float64, sparse): the candidates' rows of GEARS's SGC operator to the
+    power K, ``Â^K`` (``knowledge.graph.sgc_operator``), each scaled to unit length, so that ``R z`` with
+    ``z ~ N(0, I)`` over the nodes is N(0, 1) for every candidate and ``R R^T`` is the correlation of two
+    candidates' propagated activations (module docstring, ``mechanism: receptive_field``).
+
+    Row p is non-zero exactly on ``R_K(p)`` (the receptive field GraphReach counts: p and every node with a
+    directed path of length <= K into p).
+
+    Raises
+    ------
+    InputError
+        ``hops`` not an integer >= 0.
+    """
+    from ..knowledge.graph import sgc_operator
+
+    if isinstance(hops, bool) or not isinstance(hops, (int, np.integer)) or hops < 0:
+        raise InputError("config", "gears.num_go_gnn_layers", f"must be an integer >= 0, got {hops!r}")
+    idx = graph.index_of([str(g) for g in candidates])
+    rows = sp.csr_matrix((np.ones(len(idx)), (np.arange(len(idx)), idx)), shape=(len(idx), graph.n_nodes))
+    operator = sgc_operator(graph)
+    for _ in range(int(hops)):
+        rows = (rows @ operator).tocsr()
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    rows = (sp.diags(1.0 / norms) @ rows).tocsr()
+    rows.sort_indices()
+    return rows
+
+
+def graph_mixture(root, columns: int, graph_signal: float, rng: np.random.Generator) -> np.ndarray:
     """``sqrt(graph_signal) C z1 + sqrt(1 - graph_signal) P C z2`` (candidates x columns, float64): the
-    Gaussian-process mixture of the module docstring; every entry N(0, 1) at every ``graph_signal``."""
-    m = root.shape[0]
-    on_graph = root @ rng.standard_normal((m, columns))
-    shuffled = (root @ rng.standard_normal((m, columns)))[rng.permutation(m)]
+    mixture of the module docstring; every entry N(0, 1) at every ``graph_signal``.
+
+    ``root`` is ``C`` (candidates x candidates, :func:`graph_root`) or ``R`` (candidates x graph nodes,
+    :func:`receptive_field_root`): rows of unit length; ``z1``, ``z2`` have one row per column of it."""
+    m, d = root.shape
+    on_graph = np.asarray(root @ rng.standard_normal((d, columns)))
+    shuffled = np.asarray(root @ rng.standard_normal((d, columns)))[rng.permutation(m)]
     return np.sqrt(graph_signal) * on_graph + np.sqrt(1.0 - graph_signal) * shuffled
 
 
-def strong_perturbations(root: np.ndarray, strong_share: float, graph_signal: float,
+def strong_perturbations(root, strong_share: float, graph_signal: float,
                          rng: np.random.Generator) -> np.ndarray:
     """Which perturbations have a strong phenotype (bool, candidates): the ``round(strong_share x m)`` with the
     highest score on one more draw of the mixture (:func:`graph_mixture`), so that at ``graph_signal`` 1
@@ -218,7 +270,8 @@ def strong_perturbations(root: np.ndarray, strong_share: float, graph_signal: fl
 
 
 def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, settings: SimulationConfig,
-                    seed: int, control_label: str = "non-targeting", with_truth: bool = True) -> SimulatedScreen:
+                    seed: int, control_label: str = "non-targeting", with_truth: bool = True,
+                    hops: int = 1, replicate: int | None = None) -> SimulatedScreen:
     """Draw a simulated screen (module docstring). Same inputs and seed: the same screen, bit for bit.
 
     Parameters
@@ -230,8 +283,13 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     settings : SimulationConfig
     seed : int
         Seeds every draw (``numpy.random.default_rng([seed, stream])``, one stream per kind of draw).
+    replicate : int, optional
+        One screen of a replicated set (``simulation.replicate_screens``: the experiment seed): the streams
+        are ``default_rng([seed, replicate, stream])``, so every replicate is a different screen.
     with_truth : bool
         Estimate the truth (``truth_cells`` cells per condition); False leaves ``truth`` None (timing runs).
+    hops : int
+        K of ``mechanism: receptive_field`` (GEARS's ``num_go_gnn_layers``); unused by ``kernel``.
 
     Raises
     ------
@@ -240,6 +298,9 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError("config", "seed", f"must be an integer >= 0, got {seed!r}")
+    if replicate is not None and (isinstance(replicate, bool) or not isinstance(replicate, (int, np.integer))
+                                  or replicate < 0):
+        raise InputError("config", "experiment.seeds", f"a replicate must be an integer >= 0, got {replicate!r}")
     candidates = list(dict.fromkeys(str(g) for g in candidates))
     missing = [g for g in candidates if g not in graph]
     if missing:
@@ -247,14 +308,18 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     if len(candidates) < 3:
         raise InputError("candidates", "genes", f"need at least 3 candidates, got {len(candidates)}")
     s = settings
-    streams = {name: np.random.default_rng([int(seed), i]) for i, name in
+    entropy = [int(seed)] if replicate is None else [int(seed), int(replicate)]
+    streams = {name: np.random.default_rng(entropy + [i]) for i, name in
                enumerate(("genes", "baseline", "programmes", "loadings", "strength", "cells", "truth"))}
     genes = readout_genes(graph, candidates, s.n_genes, streams["genes"])
     n_genes = len(genes)
     pick = streams["baseline"].integers(0, len(control.means), n_genes)
     mu, phi = control.means[pick], control.dispersions[pick]
 
-    root = graph_root(graph, candidates, s.beta)
+    if s.mechanism == "receptive_field":
+        root = receptive_field_root(graph, candidates, hops)
+    else:
+        root = graph_root(graph, candidates, s.beta)
     z = graph_mixture(root, s.programmes, s.graph_signal, streams["programmes"])
     loadings = np.zeros((s.programmes, n_genes))
     per_programme = min(s.genes_per_programme, n_genes)
@@ -281,7 +346,8 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     labels = np.repeat(np.array([control_label] + candidates, dtype=object), sizes).astype(str)
     return SimulatedScreen(counts=counts, perturbation=labels, genes=genes, candidates=candidates,
                            effects=effects.astype(np.float32), truth=truth, strong=strong, settings=s,
-                           seed=int(seed), control_label=control_label)
+                           seed=int(seed), control_label=control_label, hops=int(hops),
+                           replicate=None if replicate is None else int(replicate))
 
 
 def _draw_counts(means: np.ndarray, phi: np.ndarray, sizes: Sequence[int], log_sd: float,
@@ -322,7 +388,7 @@ def simulated_anndata(screen: SimulatedScreen, perturbation_key: str = "perturba
     obs = pd.DataFrame({perturbation_key: screen.perturbation},
                        index=[f"simulated_cell{i}" for i in range(len(screen.perturbation))])
     adata = ad.AnnData(X=screen.counts, obs=obs, var=pd.DataFrame(index=screen.genes))
-    adata.uns["simulated"] = json.dumps({**asdict(screen.settings), "seed": screen.seed}, sort_keys=True)
+    adata.uns["simulated"] = json.dumps(_provenance(screen), sort_keys=True)
     return adata
 
 
@@ -346,7 +412,17 @@ def write_simulated_screen(screen: SimulatedScreen, h5ad_path: str | os.PathLike
     save_container(truth_path, SIMULATED_FORMAT, {
         "conditions": np.array(["ctrl"] + [f"{g}+ctrl" for g in screen.candidates]),
         "genes": screen.genes, "truth": screen.truth, "effects": screen.effects, "strong": screen.strong,
-    }, info={"simulated": True, **asdict(screen.settings), "seed": screen.seed, "reference": reference})
+    }, info={"simulated": True, **_provenance(screen), "reference": reference})
+
+
+def _provenance(screen: SimulatedScreen) -> dict:
+    """The settings and seeds a screen was drawn with (recorded in its h5ad and truth file)."""
+    out = {**asdict(screen.settings), "seed": screen.seed}
+    if screen.settings.mechanism == "receptive_field":
+        out["hops"] = screen.hops
+    if screen.replicate is not None:
+        out["replicate"] = screen.replicate
+    return out
 
 
 def read_truth(path: str | os.PathLike, genes: Sequence[str]) -> dict:

@@ -56,14 +56,14 @@ def preprocess_dataset(screen: str, edges: str, gene_info: str, adata_out: str, 
 
 
 def simulate_dataset(edges: str, gene_info: str, candidates: str, reference: str, screen_out: str, truth_out: str,
-                     name: str, dataset: Mapping, taxid: int) -> None:
+                     name: str, dataset: Mapping, taxid: int, hops: int = 1) -> None:
     """Rule simulate_dataset: a SIMULATED raw-count screen and its truth (``screens.simulated``).
 
     The candidate list's symbols are resolved to GO-graph nodes through gene_info (as a screen's targets
     are); the control expression is fitted on the reference screen's control cells
     (``screens.simulated.fit_control_model``); the screen (``screen_out``, read by ``preprocess_dataset``
     as a raw screen) and the truth (``truth_out``) are drawn with the dataset's ``simulation`` block and
-    ``seed``.
+    ``seed``; ``hops`` is K of the receptive-field mechanism (``gears.num_go_gnn_layers``).
 
     Raises
     ------
@@ -88,7 +88,7 @@ def simulate_dataset(edges: str, gene_info: str, candidates: str, reference: str
     log.info("control model: %d genes of %d control cells (log library size sd %.3f)", len(control.means),
              int(is_control.sum()), control.log_library_sd)
     simulated = simulate_screen(graph, genes, control, config.simulation, seed=config.seed,
-                                control_label=config.control_label)
+                                control_label=config.control_label, hops=int(hops))
     write_simulated_screen(simulated, screen_out, truth_out, reference=str(reference),
                            perturbation_key=config.perturbation_key)
     log.info("%d cells x %d genes, %d perturbations (%d strong)", simulated.counts.shape[0],
