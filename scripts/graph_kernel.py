@@ -1,4 +1,4 @@
-"""Rule graph_kernel: diffusion kernels between the dataset's candidates (for the GO kernel ridge baseline)."""
+"""Rule graph_kernel: the graph kernels between the dataset's candidates (GO kernel ridge, SGC ridge)."""
 import sys
 from pathlib import Path
 
@@ -13,4 +13,5 @@ run_snakemake_stage(
     edges=snakemake.input.edges,
     candidates=snakemake.input.candidates,
     output=snakemake.output[0],
+    hops=snakemake.params.hops,
 )

@@ -6,15 +6,15 @@ import pytest
 import scipy.linalg
 
 from perturb_select.evaluation.baselines import (
-
     baseline_predictions,
-
     choose_kernel_ridge,
-
+    de_mask,
     diffusion_kernels,
-
+    graph_kernels,
     kernel_ridge_predict,
-
+    load_kernels,
+    save_kernels,
+    sgc_kernel,
 )
 from perturb_select.knowledge.graph import KnowledgeGraph
 
@@ -92,3 +92,88 @@ def test_graph_model_predicts_a_neighbour_effect():
     # the graph model moves T's prediction from the mean effect (1) towards its neighbours' (+3)
     assert out["go_kernel_ridge"][0, 0] > 1.5
     assert out["go_kernel_ridge"][0, 1] == pytest.approx(0.0)
+
+
+def _ring(n: int = 8, prefix: str = "G") -> list:
+    genes = [f"{prefix}{i}" for i in range(n)]
+    return [(genes[i], genes[(i + 1) % n], 1.0) for i in range(n)] + [(genes[(i + 1) % n], genes[i], 1.0) for i in range(n)]
+
+
+def test_sgc_kernel_is_the_overlap_of_unit_receptive_field_rows():
+    """On a ring (in-degree 2, self-loop: Â = 1/3 on a node and its two neighbours) the unit rows are
+    1/sqrt(3) on 3 nodes: neighbours share 2 nodes (2/3), nodes two apart share 1 (1/3), further apart 0."""
+    graph = _graph(_ring(8))
+    k = sgc_kernel(graph, ["G0", "G1", "G2", "G4"], hops=1)
+    np.testing.assert_allclose(k, [[1, 2 / 3, 1 / 3, 0], [2 / 3, 1, 2 / 3, 0], [1 / 3, 2 / 3, 1, 1 / 3],
+                                   [0, 0, 1 / 3, 1]], atol=1e-12)
+
+
+def test_sgc_ridge_equals_the_direct_primal_solve():
+    """sgc_ridge in dual form (kernel F F^T) against ridge on the features themselves: every node's weight
+    W = (F^T F + lam I)^-1 F^T (Y - mu) over the whole graph, prediction mu + F_test W."""
+    from perturb_select.knowledge.graph import propagation_rows
+
+    graph = _graph(_ring(12) + [("G0", "H0", 0.5), ("H0", "H1", 0.7), ("H1", "G5", 0.3)])
+    train, test = ["G0", "G2", "G3", "G7", "H1"], ["G1", "G9", "H0"]
+    genes = train + test
+    rng = np.random.default_rng(0)
+    ctrl = rng.normal(size=5)
+    train_means = ctrl + rng.normal(size=(len(train), 5))
+    sgc = sgc_kernel(graph, genes, hops=2)
+    out = baseline_predictions(ctrl, train_means, None, n_test=len(test), sgc=sgc)
+    lam = out["sgc_fit"].lam
+    f = propagation_rows(graph, genes, 2).toarray()
+    effects = train_means - ctrl
+    mu = effects.mean(axis=0)
+    weights = np.linalg.solve(f[:5].T @ f[:5] + lam * np.eye(graph.n_nodes), f[:5].T @ (effects - mu))
+    np.testing.assert_allclose(out["sgc_ridge"], ctrl + mu + f[5:] @ weights, rtol=1e-8, atol=1e-10)
+    assert "go_kernel_ridge" not in out
+
+
+def test_sgc_ridge_predicts_the_mean_where_no_training_perturbation_reaches():
+    """A test perturbation whose receptive field holds no node of any training perturbation's field is
+    predicted as train_mean exactly: those nodes' weights are never learnt."""
+    graph = _graph(_ring(6, "A") + _ring(6, "B"))
+    train, test = ["A0", "A1", "A3"], ["B0", "A2"]
+    ctrl = np.zeros(3)
+    train_means = np.array([[3.0, 0.0, 1.0], [2.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+    out = baseline_predictions(ctrl, train_means, None, n_test=2, sgc=sgc_kernel(graph, train + test, hops=1))
+    np.testing.assert_allclose(out["sgc_ridge"][0], train_means.mean(axis=0), atol=1e-12)
+    assert not np.allclose(out["sgc_ridge"][1], train_means.mean(axis=0))
+
+
+def test_de_mask_and_the_top20_de_criterion():
+    """The leave-one-out criterion over each training perturbation's own DE genes equals the brute-force
+    refit error averaged over those entries only; -1 pads no gene."""
+    assert de_mask(np.array([[2, 0, -1], [-1, -1, -1]]), 4).tolist() == [[True, False, True, False], [False] * 4]
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 3))
+    kernels = np.stack([x @ x.T])
+    effects = rng.normal(size=(7, 5))
+    scored = rng.random((7, 5)) < 0.4
+    lambdas = [0.01, 1.0, 100.0]
+    fit = choose_kernel_ridge(kernels, effects, lambdas=lambdas, scored=scored)
+    centred = effects - effects.mean(axis=0)
+    scale = np.mean(np.diag(kernels[0]))
+    for j, lam in enumerate(lambdas):
+        errors = np.empty_like(centred)
+        for i in range(7):
+            keep = np.arange(7) != i
+            alpha = np.linalg.solve(kernels[0][np.ix_(keep, keep)] + lam * scale * np.eye(6), centred[keep])
+            errors[i] = centred[i] - kernels[0][i, keep] @ alpha
+        assert fit.loo_mse[0, j] == pytest.approx(np.mean(errors[scored] ** 2), rel=1e-9)
+    # an empty mask falls back to every entry
+    everything = choose_kernel_ridge(kernels, effects, lambdas=lambdas)
+    np.testing.assert_allclose(choose_kernel_ridge(kernels, effects, lambdas=lambdas,
+                                                   scored=np.zeros_like(scored)).loo_mse, everything.loo_mse)
+
+
+def test_graph_kernels_file_round_trip(tmp_path):
+    graph = _graph(_ring(8))
+    kernels = graph_kernels(graph, ["G0", "G3", "G5"], hops=1, betas=(1.0, 2.0))
+    save_kernels(tmp_path / "kernels.npz", kernels)
+    back = load_kernels(tmp_path / "kernels.npz")
+    assert back.genes == ["G0", "G3", "G5"] and back.hops == 1
+    np.testing.assert_array_equal(back.sgc, kernels.sgc)
+    np.testing.assert_array_equal(back.diffusion, kernels.diffusion)
+    np.testing.assert_array_equal(back.betas, [1.0, 2.0])

@@ -135,7 +135,7 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
 
     summary = pd.read_csv(workdir / "results/report/papalexi2021/summary.tsv", sep="\t")
     assert sorted(summary["strategy"].unique()) == strategies
-    models = ["gears", "go_kernel_ridge", "no_change", "train_mean"]
+    models = ["gears", "go_kernel_ridge", "no_change", "sgc_ridge", "train_mean"]
     assert sorted(summary["model"].unique()) == models
     assert len(summary) == len(strategies) * cycles * len(models)
     assert (summary["n_seeds"] == len(seeds)).all()

@@ -52,8 +52,9 @@ def test_simulated_dag_runs_and_reports_the_oracle_labelled_simulated(simulated_
 
     report = workdir / "results" / "report" / DATASET
     metrics = pd.read_csv(report / "metrics.tsv", sep="\t")
-    assert sorted(metrics["model"].unique()) == ["gears", "go_kernel_ridge", "no_change", "oracle", "train_mean"]
-    assert len(metrics) == 3 * 2 * 2 * 5
+    assert sorted(metrics["model"].unique()) == ["gears", "go_kernel_ridge", "no_change", "oracle", "sgc_ridge",
+                                                    "train_mean"]
+    assert len(metrics) == 3 * 2 * 2 * 6
     # the oracle by hand for one run: the truth file's rows against the processed screen's test means
     from perturb_select.screens.arrays import ScreenArrays
     from perturb_select.screens.simulated import read_truth

@@ -1,4 +1,4 @@
-# The GO diffusion kernels of the kernel ridge baseline, once per dataset (perturb_select.stages.baselines).
+# The graph kernels of the GO kernel ridge and SGC ridge baselines, once per dataset (perturb_select.stages.baselines).
 # The baselines themselves are scored by the training jobs, on the same picks and split as GEARS.
 
 
@@ -14,5 +14,7 @@ rule graph_kernel:
         "results/benchmarks/graph_kernel/{dataset}.tsv"
     conda:
         "../../envs/numeric.yaml"
+    params:
+        hops=CONFIG.training.num_go_gnn_layers,
     script:
         "../../scripts/graph_kernel.py"

@@ -371,6 +371,47 @@ def sgc_operator(graph: KnowledgeGraph) -> sp.csr_matrix:
     return (scale @ propagation @ scale).tocsr()
 
 
+def propagation_rows(graph: KnowledgeGraph, genes: Iterable[str], hops: int, unit: bool = True) -> sp.csr_matrix:
+    """The rows of ``P^K`` of ``genes`` (:func:`sgc_operator`): how GEARS's K SGC layers weight every node's
+    embedding in each gene's propagated embedding.
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+    genes : iterable of str, length m
+        Nodes of ``graph``.
+    hops : int
+        K >= 0 (GEARS's ``num_go_gnn_layers``).
+    unit : bool, default True
+        Scale every row to unit Euclidean length (then ``rows @ rows.T`` has a unit diagonal).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of float64, shape (m, graph.n_nodes)
+        Row i is non-zero exactly on ``R_K(genes[i])`` (:func:`receptive_fields`), sorted indices.
+
+    Raises
+    ------
+    KeyError
+        A gene that is not a node.
+    ValueError
+        ``hops`` not an integer >= 0.
+    """
+    if isinstance(hops, bool) or not isinstance(hops, (int, np.integer)) or hops < 0:
+        raise ValueError(f"hops must be an integer >= 0, got {hops!r}")
+    idx = graph.index_of([str(g) for g in genes])
+    rows = sp.csr_matrix((np.ones(len(idx)), (np.arange(len(idx)), idx)), shape=(len(idx), graph.n_nodes))
+    if hops:
+        operator = sgc_operator(graph)
+        for _ in range(int(hops)):
+            rows = (rows @ operator).tocsr()
+    if unit:
+        norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+        rows = (sp.diags(1.0 / norms) @ rows).tocsr()
+    rows.sort_indices()
+    return rows
+
+
 def compact_receptive_field(graph: KnowledgeGraph, genes: Iterable[str], hops: int) -> tuple[KnowledgeGraph, np.ndarray]:
     """The receptive field of ``genes`` alone, with each boundary node's degree carried by a self-loop.
 

@@ -230,19 +230,11 @@ def receptive_field_root(graph, candidates: Sequence[str], hops: int) -> sp.csr_
     InputError
         ``hops`` not an integer >= 0.
     """
-    from ..knowledge.graph import sgc_operator
+    from ..knowledge.graph import propagation_rows
 
     if isinstance(hops, bool) or not isinstance(hops, (int, np.integer)) or hops < 0:
         raise InputError("config", "gears.num_go_gnn_layers", f"must be an integer >= 0, got {hops!r}")
-    idx = graph.index_of([str(g) for g in candidates])
-    rows = sp.csr_matrix((np.ones(len(idx)), (np.arange(len(idx)), idx)), shape=(len(idx), graph.n_nodes))
-    operator = sgc_operator(graph)
-    for _ in range(int(hops)):
-        rows = (rows @ operator).tocsr()
-    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
-    rows = (sp.diags(1.0 / norms) @ rows).tocsr()
-    rows.sort_indices()
-    return rows
+    return propagation_rows(graph, candidates, int(hops), unit=True)
 
 
 def graph_mixture(root, columns: int, graph_signal: float, rng: np.random.Generator) -> np.ndarray:

@@ -28,7 +28,7 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
     (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle); and
     the baselines trained on the same picks and scored on the same split (``evaluation.baselines
-    .score_baselines`` with the GO kernels ``kernels``: ``baselines_out``, the same keys). The baselines
+    .score_baselines`` with the graph kernels ``kernels``: ``baselines_out``, the same keys). The baselines
     share the job because they share its inputs and take milliseconds: a job of their own cost more in
     start-up than their work.
 
@@ -64,9 +64,8 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     keys = {"dataset": dataset, "strategy": strategy, "seed": split_seed, "cycle": int(cycle)}
     if split_seed != init_seed:
         keys["run"] = run
-    kernel_genes, betas, kernel_values = load_kernels(kernels)
     arrays = data.screen if trainer_reads_screen else ScreenArrays.load(screen)
-    baselines = score_baselines(arrays, kernel_genes, betas, kernel_values, train_genes, split_record["test"],
+    baselines = score_baselines(arrays, load_kernels(kernels), train_genes, split_record["test"],
                                 source=kernels, truth=read_truth(truth, arrays.genes) if truth else None)
     result = train(data, train_genes, split_record["test"], seed=init_seed, config=config, score_genes=score_genes,
                    score_controls=int(params["controls"]) if pool_out else 0)
