@@ -125,41 +125,109 @@ def test_paired_wilcoxon_on_known_inputs():
 
 
 def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
+    from scipy.stats import wilcoxon
+
     from perturb_select.evaluation.report import conclusions, final_cycle_comparison, learning_curve_auc
+    from perturb_select.evaluation.statistics import bootstrap_interval
 
     gears, base = [], []
+    graphreach_diff = {seed: -0.1 + 0.01 * (seed - 4) for seed in range(1, 8)}  # -0.13 .. -0.07, mean -0.1
+    maxspec_diff = {seed: 0.05 if seed % 2 else -0.04 for seed in range(1, 8)}  # no consistent sign
     for seed in range(1, 8):
         for cycle in (1, 2):
-            # graphreach is better than random by 0.1 in every seed at cycle 2; GEARS never beats train_mean
+            # at cycle 2 graphreach is better than random in every seed, maxspec is not; GEARS never beats
+            # train_mean
             gears.append(_write(tmp_path, "random", seed, cycle, 1.0 + seed / 100))
-            gears.append(_write(tmp_path, "graphreach", seed, cycle, 1.0 + seed / 100 - 0.1 * (cycle == 2)))
-            for strategy in ("random", "graphreach"):
+            gears.append(_write(tmp_path, "graphreach", seed, cycle,
+                                1.0 + seed / 100 + graphreach_diff[seed] * (cycle == 2)))
+            gears.append(_write(tmp_path, "maxspec", seed, cycle, 1.0 + seed / 100 + maxspec_diff[seed] * (cycle == 2)))
+            for strategy in ("random", "graphreach", "maxspec"):
                 base.append(_write_baselines(tmp_path, strategy, seed, cycle, {"train_mean": 0.5, "no_change": 2.0}))
     table = collect_metrics(gears, base)
-    comparison = final_cycle_comparison(table, metrics=["mse_top20_de"]).set_index(["strategy", "model"])
+    comparison = final_cycle_comparison(table, metrics=["mse_top20_de"])
+    # same input, same bytes (the bootstrap's generator is seeded)
+    assert comparison.to_csv() == final_cycle_comparison(table, metrics=["mse_top20_de"]).to_csv()
+    comparison = comparison.set_index(["strategy", "model"])
     row = comparison.loc[("graphreach", "gears")]
     assert row["diff_to_random_mean"] == pytest.approx(-0.1) and row["n_pairs"] == 7
+    assert row["diff_to_random_std"] == pytest.approx(0.01 * np.sqrt(28 / 6))
     assert row["p_vs_random"] == pytest.approx(2 / 2 ** 7)
+    # Holm over the two strategies compared with random (GEARS, top-20 DE MSE): 2 x 2/2^7, then max(that, p)
+    p_maxspec = wilcoxon(list(maxspec_diff.values())).pvalue
+    assert comparison.loc[("maxspec", "gears"), "p_vs_random"] == pytest.approx(p_maxspec)
+    assert row["p_holm"] == pytest.approx(2 * 2 / 2 ** 7)
+    assert comparison.loc[("maxspec", "gears"), "p_holm"] == pytest.approx(max(2 * 2 / 2 ** 7, p_maxspec))
+    assert np.isnan(comparison.loc[("random", "gears"), "p_holm"])  # random vs random is no comparison
+    # the 95 % percentile bootstrap interval over seeds: the hand-computed resamples, around the mean
+    low, high = bootstrap_interval(np.array(list(graphreach_diff.values())))
+    assert (row["diff_to_random_ci_low"], row["diff_to_random_ci_high"]) == pytest.approx((low, high))
+    assert -0.13 < low < -0.1 < high < -0.07 and (low, high) == pytest.approx((-0.11429, -0.08571), abs=1e-5)
     assert row["beats_train_mean"] == "0/7" and row["mean"] == pytest.approx(1.04 - 0.1)
+    assert row["diff_to_train_mean_mean"] == pytest.approx(1.04 - 0.1 - 0.5)
+    assert row["diff_to_train_mean_ci_low"] <= row["diff_to_train_mean_mean"] <= row["diff_to_train_mean_ci_high"]
+    # vs train_mean: one family of the learned models' rows (GEARS x 3 strategies), each p = 2/2^7
+    assert row["p_vs_train_mean"] == pytest.approx(2 / 2 ** 7)
+    assert comparison.xs("gears", level="model")["p_holm_vs_train_mean"].tolist() == pytest.approx([3 * 2 / 2 ** 7] * 3)
+    assert np.isnan(comparison.loc[("graphreach", "no_change"), "p_holm_vs_train_mean"])  # a reference: no family
     assert comparison.loc[("graphreach", "no_change"), "p_vs_random"] == 1.0
     assert comparison.loc[("random", "gears"), "diff_to_random_mean"] == 0.0
     auc = learning_curve_auc(table, metrics=["mse_top20_de"]).set_index(["strategy", "model"])
     assert auc.loc[("graphreach", "gears"), "auc_mean"] == pytest.approx(1.04 - 0.05)
+    # a run's area minus random's: half the cycle-2 difference (two cycles); Holm over graphreach and maxspec
+    assert auc.loc[("graphreach", "gears"), "diff_to_random_mean"] == pytest.approx(-0.05)
+    assert auc.loc[("graphreach", "gears"), "p_vs_random"] == pytest.approx(2 / 2 ** 7)
+    assert auc.loc[("graphreach", "gears"), "p_holm"] == pytest.approx(2 * 2 / 2 ** 7)
+    assert auc.loc[("graphreach", "gears"), "diff_to_random_ci_low"] == pytest.approx(low / 2)
+    assert np.isnan(auc.loc[("random", "gears"), "p_holm"])
     text = conclusions(final_cycle_comparison(table, metrics=["mse_top20_de"]))
-    assert "mse_top20_de, gears: graphreach differs from random by -0.1 (p = 0.016)." in text
-    assert "GEARS beats the training mean in 0 of 14 runs" in text and "say little" in text
-    same = collect_metrics([p for p in gears if "graphreach" not in p.name] +
-                           [_write(tmp_path, "maxspec", s, c, 1.0 + s / 100 + (0.05 if s % 2 else -0.04))
-                            for s in range(1, 8) for c in (1, 2)])
+    assert ("mse_top20_de, gears: graphreach differs from random by -0.1 (95 % CI [-0.114, -0.0857], "
+            "p_holm = 0.031 over 2 strategies).") in text
+    assert ("mse_top20_de, gears, power: with 7 seeds and a seed-to-seed sd of "
+            f"{np.sqrt((0.01 ** 2 * 28 / 6 + np.var(list(maxspec_diff.values()), ddof=1)) / 2):.3g} in the paired "
+            "differences to random") in text
+    assert "no Wilcoxon p can fall below 0.016 (0.031 after Holm)." in text
+    assert "GEARS beats the training mean in 0 of 21 runs" in text and "say little" in text
+    same = collect_metrics([p for p in gears if "graphreach" not in p.name])
     text = conclusions(final_cycle_comparison(same, metrics=["mse_top20_de"]))
-    assert "mse_top20_de, gears: no strategy differs from random beyond seed noise" in text
+    assert ("mse_top20_de, gears: no strategy differs from random beyond seed noise (smallest p_holm = 0.22 over "
+            "1 strategy, maxspec, raw p = 0.22, 7 seeds).") in text
+    assert ("detected with 80% power at alpha = 0.05 (normal approximation), and no Wilcoxon p can fall below "
+            "0.016.") in text
+    # 6 seeds, two strategies: the smallest p_holm is 2 x 2/2^6 = 0.0625, so nothing can be significant
+    six = collect_metrics([p for p in gears if "_7_" not in p.name])
+    text = conclusions(final_cycle_comparison(six, metrics=["mse_top20_de"]))
+    assert ("mse_top20_de, gears: 6 paired seeds cannot show a difference at p_holm < 0.05 (Holm over 2 "
+            "strategies: the Wilcoxon test's smallest p_holm is 2 x 2/2^6 = 0.062; it needs at least 7 seeds).") in text
+
+
+def test_power_table_and_seeds_needed_by_hand():
+    import pandas as pd
+
+    from perturb_select.evaluation.report import power_table, seeds_needed
+
+    comparison = pd.DataFrame({
+        "metric": ["mse_top20_de"] * 4, "strategy": ["random", "graphreach", "maxspec", "random"],
+        "model": ["gears", "gears", "gears", "no_change"], "diff_to_random_std": [0.0, 0.3, 0.4, 0.0],
+        "n_pairs": [6, 6, 6, 6], "p_vs_random": [1.0, 0.03125, 0.5, 1.0]})
+    table = power_table(comparison)
+    assert table["model"].tolist() == ["gears"]  # references are not in the power table
+    row = table.iloc[0]
+    assert (row["n_strategies"], row["n_seeds"]) == (2, 6)
+    assert row["diff_sd"] == pytest.approx(np.sqrt((0.09 + 0.16) / 2))
+    # (1.959964 + 0.841621) * 0.353553 / sqrt(6); at alpha / 2: (2.241403 + 0.841621) * 0.353553 / sqrt(6)
+    assert row["d_min"] == pytest.approx(0.404374, rel=1e-5)
+    assert row["d_min_holm"] == pytest.approx(0.444996, rel=1e-5)
+    assert (row["wilcoxon_floor"], row["holm_floor"]) == pytest.approx((2 / 64, 4 / 64))
+    assert [seeds_needed(m) for m in (1, 2, 6, 24)] == [6, 7, 8, 10]
 
 
 def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_path):
     from perturb_select.evaluation.report import model_comparison, model_statements, simulated_statement
+    from perturb_select.evaluation.statistics import bootstrap_interval
 
     gears, base = [], []
-    for seed in range(1, 7):
+    seeds = range(1, 11)
+    for seed in seeds:
         for cycle in (1, 2):
             for strategy, offset in (("random", 0.0), ("graphreach", 0.02)):
                 gears.append(_write(tmp_path, strategy, seed, cycle, 0.6 + offset))
@@ -168,21 +236,39 @@ def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_pat
                 base.append(_write_baselines(tmp_path, strategy, seed, cycle, {
                     "train_mean": 0.5, "no_change": 1.0, "go_kernel_ridge": ridge, "oracle": 0.1}))
     table = collect_metrics(gears, base)
-    models = model_comparison(table, metrics=["mse_top20_de"]).set_index(["cycle", "strategy", "model", "reference"])
+    models = model_comparison(table, metrics=["mse_top20_de"])
+    assert models.to_csv() == model_comparison(table, metrics=["mse_top20_de"]).to_csv()  # deterministic
+    models = models.set_index(["cycle", "strategy", "model", "reference"])
     # 2 cycles x (2 strategies + all) x 2 models x 3 references
     assert len(models) == 2 * 3 * 2 * 3
     row = models.loc[(2, "all", "go_kernel_ridge", "train_mean")]
-    assert row["n_pairs"] == 6 and row["better"] == "6/6"
-    assert row["diff_mean"] == pytest.approx(-(0.1 + 3.5 / 100)) and row["p"] == pytest.approx(2 / 64)
+    assert row["n_pairs"] == 10 and row["better"] == "10/10"
+    assert row["diff_mean"] == pytest.approx(-(0.1 + 5.5 / 100)) and row["p"] == pytest.approx(2 / 2 ** 10)
+    assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx(
+        bootstrap_interval(-(0.1 + np.arange(1, 11) / 100)))
+    assert row["diff_ci_low"] < row["diff_mean"] < row["diff_ci_high"]
+    # Holm over the 6 rows against train_mean at cycle 2 (2 models x (2 strategies + all)), every p = 2/2^10
+    assert row["p_holm"] == pytest.approx(6 * 2 / 2 ** 10)
     assert models.loc[(1, "all", "go_kernel_ridge", "train_mean"), "p"] == 1.0  # identical at cycle 1
+    assert models.loc[(1, "all", "go_kernel_ridge", "train_mean"), "p_holm"] == 1.0
+    # cycle 1: GEARS's three p of 2/2^10 and kernel ridge's three of 1 form the family
+    assert models.loc[(1, "random", "gears", "train_mean"), "p_holm"] == pytest.approx(6 * 2 / 2 ** 10)
+    assert (models["p_holm"] >= models["p"]).all()
     # all: a seed's differences averaged over strategies (gears: 0.1 for random, 0.12 for graphreach)
     assert models.loc[(1, "all", "gears", "train_mean"), "diff_mean"] == pytest.approx(0.11)
     assert models.loc[(1, "graphreach", "gears", "oracle"), "diff_mean"] == pytest.approx(0.52)
-    assert models.loc[(2, "random", "gears", "no_change"), "better"] == "6/6"
+    assert models.loc[(2, "random", "gears", "no_change"), "better"] == "10/10"
     lines = model_statements(model_comparison(table, metrics=["mse_top20_de"]))
-    assert ("mse_top20_de, go_kernel_ridge vs train_mean (6 seeds, the strategies' mean difference per seed): "
-            "better at cycles [2], worse at cycles [], within seed noise at the others") in "\n".join(lines)
+    assert ("mse_top20_de, go_kernel_ridge vs train_mean (10 seeds, the strategies' mean difference per seed; "
+            "beyond seed noise: p_holm < 0.05, Holm over the 6 comparisons with train_mean at a cycle): better at "
+            "cycles [2], worse at cycles [], within seed noise at the others; difference [95 % bootstrap interval] "
+            "by cycle 1: +0 [0, 0] (p_holm = 1), 2: -0.155 [") in "\n".join(lines)
     assert any(line.startswith("mse_top20_de, gears vs train_mean") and "worse at every cycle" in line for line in lines)
+    # 6 seeds: the same family cannot reach p_holm < 0.05 (6 x 2/2^6), so nothing is beyond seed noise
+    few = table[table["seed"] <= 6]
+    lines = model_statements(model_comparison(few, metrics=["mse_top20_de"]))
+    assert all("no cycle can reach p_holm < 0.05 with 6 seeds (the smallest p_holm is 6 x 2/2^6 = 0.19; "
+               "the intervals show the size)" in line for line in lines)
     # a real screen has no oracle rows: its reference is skipped, nothing else changes
     real = model_comparison(table[table["model"] != "oracle"], metrics=["mse_top20_de"])
     assert set(real["reference"]) == {"train_mean", "no_change"} and len(real) == 2 * 3 * 2 * 2

@@ -2,5 +2,6 @@
 
 ``metrics`` (top-20 DE MSE, Pearson, Pearson delta, as GEARS computes them), ``baselines`` (no change,
 training mean, GO kernel ridge on the same picks), ``report`` (aggregation over seeds, paired comparisons,
-AUC, conclusions, figures) and ``stability`` (the paper's Figure 1). Neither torch nor cell-gears is needed.
+AUC, power, conclusions, figures), ``statistics`` (paired Wilcoxon, bootstrap interval, Holm, power) and
+``stability`` (the paper's Figure 1). Neither torch nor cell-gears is needed.
 """

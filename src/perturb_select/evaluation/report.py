@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ..io import InputError, read_json, save_figure
+from .statistics import (bootstrap_interval, detectable_difference, holm_by, paired_wilcoxon,
+                         wilcoxon_floor)
 
 #: ``metrics.METRICS`` in the order tables and plots show them (``mse_top20_de``, the paper's primary metric, first).
 REPORTED_METRICS = ("mse_top20_de", "pearson_delta", "pearson_delta_top20_de", "pearson", "mse")
@@ -200,10 +202,10 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: s
 
 # --------------------------------------------------------------------------- GEARS beside its baselines
 MODEL_STYLE = {"gears": ("-", "o"), "no_change": ("--", ""), "train_mean": (":", ""), "go_kernel_ridge": ("-.", "s"),
-               "oracle": ((0, (1, 3)), "")}
+               "sgc_ridge": ("-.", "^"), "oracle": ((0, (1, 3)), "")}
 COMPARED_METRICS = ("mse_top20_de", "pearson_delta")
 #: Models compared with the references below at every cycle (``model_comparison``).
-LEARNED_MODELS = ("gears", "go_kernel_ridge")
+LEARNED_MODELS = ("gears", "go_kernel_ridge", "sgc_ridge")
 #: What a learned model is compared with: two trivial predictors and, on a SIMULATED screen, the truth.
 REFERENCE_MODELS = ("train_mean", "no_change", "oracle")
 ALL_STRATEGIES = "all"
@@ -241,35 +243,43 @@ def plot_model_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike,
     plt.close(fig)
 
 
-def paired_wilcoxon(differences: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``) of paired differences; 1.0 when
-    every difference is 0 (identical runs), NaN for fewer than 2 pairs."""
-    from scipy.stats import wilcoxon
-
+def _paired(differences: pd.Series | np.ndarray) -> dict:
+    """Mean, std (ddof=1), 95 % bootstrap interval, number and Wilcoxon p of the finite paired differences."""
     d = np.asarray(differences, dtype=np.float64)
     d = d[np.isfinite(d)]
-    if len(d) < 2:
-        return float("nan")
-    if np.all(d == 0):
-        return 1.0
-    return float(wilcoxon(d).pvalue)
+    low, high = bootstrap_interval(d)
+    return {"mean": float(d.mean()) if len(d) else float("nan"),
+            "std": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
+            "ci_low": low, "ci_high": high, "n": len(d), "p": paired_wilcoxon(d)}
 
 
 def final_cycle_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,
-                           reference: str = "random") -> pd.DataFrame:
+                           reference: str = "random", models: Sequence[str] = LEARNED_MODELS) -> pd.DataFrame:
     """At the final cycle, per metric, strategy and model: mean ± std over seeds; the paired difference to
-    ``reference`` (same model, same seed: every strategy shares the seed's split) with its Wilcoxon p; and
-    how often the model beats ``train_mean`` of the same run (same picks), with that paired p.
+    ``reference`` (same model, same seed: every strategy shares the seed's split) with its 95 % bootstrap
+    interval, Wilcoxon p and Holm-adjusted p; and how often the model beats ``train_mean`` of the same run
+    (same picks), with that paired difference, interval, p and Holm-adjusted p.
+
+    Families (Holm 1979, :func:`statistics.holm`): ``p_holm`` adjusts ``p_vs_<reference>`` over the
+    strategies compared with ``reference`` for one metric and model (the ``reference`` row itself is no
+    comparison: NaN); ``p_holm_vs_train_mean`` adjusts ``p_vs_train_mean`` over every strategy and learned
+    model (``models``) for one metric (the other models' rows against ``train_mean``, references compared
+    with a reference, stay outside: NaN). One table is one dataset at one cycle.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``metric, strategy, model, n_seeds, mean, std, diff_to_<reference>_mean,
-        diff_to_<reference>_std, n_pairs, p_vs_<reference>, beats_train_mean, p_vs_train_mean``;
-        differences are ``strategy - reference`` (negative = lower); ``beats_train_mean`` counts seeds
-        where the model is better (lower MSE, higher correlation), as ``"k/n"``.
+        diff_to_<reference>_std, diff_to_<reference>_ci_low, diff_to_<reference>_ci_high, n_pairs,
+        p_vs_<reference>, p_holm, beats_train_mean, diff_to_train_mean_mean, diff_to_train_mean_ci_low,
+        diff_to_train_mean_ci_high, p_vs_train_mean, p_holm_vs_train_mean``; differences are ``strategy -
+        reference`` and ``model - train_mean`` (negative = lower), intervals the percentile bootstrap over
+        seeds (:func:`statistics.bootstrap_interval`), p the two-sided paired Wilcoxon p
+        (:func:`statistics.paired_wilcoxon`); ``beats_train_mean`` counts seeds where the model is better
+        (lower MSE, higher correlation), as ``"k/n"``.
     """
     final = table[table["cycle"] == table["cycle"].max()]
+    ref = f"diff_to_{reference}"
     rows = []
     for metric in metrics:
         sign = 1.0 if LOWER_IS_BETTER.get(metric) else -1.0
@@ -279,30 +289,65 @@ def final_cycle_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARE
             row = {"metric": metric, "strategy": strategy, "model": model, "n_seeds": int(values.notna().sum()),
                    "mean": float(values.mean()), "std": float(values.std(ddof=1))}
             if (reference, model) in wide.columns:
-                diff = (values - wide[(reference, model)]).dropna()
-                row.update({f"diff_to_{reference}_mean": float(diff.mean()),
-                            f"diff_to_{reference}_std": float(diff.std(ddof=1)), "n_pairs": len(diff),
-                            f"p_vs_{reference}": paired_wilcoxon(diff.to_numpy())})
+                pair = _paired((values - wide[(reference, model)]).dropna())
+                row.update({f"{ref}_mean": pair["mean"], f"{ref}_std": pair["std"], f"{ref}_ci_low": pair["ci_low"],
+                            f"{ref}_ci_high": pair["ci_high"], "n_pairs": pair["n"], f"p_vs_{reference}": pair["p"]})
             if (strategy, "train_mean") in wide.columns and model != "train_mean":
                 diff = (values - wide[(strategy, "train_mean")]).dropna()
-                row["beats_train_mean"] = f"{int((sign * diff < 0).sum())}/{len(diff)}"
-                row["p_vs_train_mean"] = paired_wilcoxon(diff.to_numpy())
+                pair = _paired(diff)
+                row.update({"beats_train_mean": f"{int((sign * diff < 0).sum())}/{len(diff)}",
+                            "diff_to_train_mean_mean": pair["mean"], "diff_to_train_mean_ci_low": pair["ci_low"],
+                            "diff_to_train_mean_ci_high": pair["ci_high"], "p_vs_train_mean": pair["p"]})
             rows.append(row)
-    columns = ["metric", "strategy", "model", "n_seeds", "mean", "std", f"diff_to_{reference}_mean",
-               f"diff_to_{reference}_std", "n_pairs", f"p_vs_{reference}", "beats_train_mean", "p_vs_train_mean"]
-    return pd.DataFrame(rows, columns=columns)
+    columns = ["metric", "strategy", "model", "n_seeds", "mean", "std", f"{ref}_mean", f"{ref}_std", f"{ref}_ci_low",
+               f"{ref}_ci_high", "n_pairs", f"p_vs_{reference}", "p_holm", "beats_train_mean",
+               "diff_to_train_mean_mean", "diff_to_train_mean_ci_low", "diff_to_train_mean_ci_high",
+               "p_vs_train_mean", "p_holm_vs_train_mean"]
+    out = pd.DataFrame(rows, columns=columns)
+    out["p_holm"] = holm_by(out, f"p_vs_{reference}", ["metric", "model"], include=out["strategy"] != reference)
+    out["p_holm_vs_train_mean"] = holm_by(out, "p_vs_train_mean", ["metric"], include=out["model"].isin(models))
+    return out
 
 
-def learning_curve_auc(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS) -> pd.DataFrame:
+def learning_curve_auc(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,
+                       reference: str = "random") -> pd.DataFrame:
     """Area under each learning curve as the mean of the metric over cycles (per run), then mean ± std over
-    seeds, per metric, strategy and model: one number per curve (IterPert reports a normalised AUC)."""
+    seeds, per metric, strategy and model: one number per curve (IterPert reports a normalised AUC); and the
+    paired difference of a run's area to the ``reference`` strategy's (same model, same seed) with its 95 %
+    bootstrap interval, Wilcoxon p and ``p_holm``, Holm-adjusted over the strategies compared with
+    ``reference`` for one metric and model (NaN on the ``reference`` rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``metric, strategy, model, n_seeds, auc_mean, auc_std, diff_to_<reference>_mean,
+        diff_to_<reference>_std, diff_to_<reference>_ci_low, diff_to_<reference>_ci_high, n_pairs,
+        p_vs_<reference>, p_holm`` (as in :func:`final_cycle_comparison`).
+    """
+    ref = f"diff_to_{reference}"
     rows = []
     for metric in metrics:
-        per_run = table.groupby(["strategy", "model", "seed"])[metric].mean().reset_index()
-        for (strategy, model), frame in per_run.groupby(["strategy", "model"], sort=True):
-            rows.append({"metric": metric, "strategy": strategy, "model": model, "n_seeds": len(frame),
-                         "auc_mean": float(frame[metric].mean()), "auc_std": float(frame[metric].std(ddof=1))})
-    return pd.DataFrame(rows, columns=["metric", "strategy", "model", "n_seeds", "auc_mean", "auc_std"])
+        per_run = table.groupby(["strategy", "model", "seed"])[metric].mean()
+        wide = per_run.unstack(["strategy", "model"])
+        for strategy, model in sorted(wide.columns):
+            values = wide[(strategy, model)].dropna()
+            row = {"metric": metric, "strategy": strategy, "model": model, "n_seeds": len(values),
+                   "auc_mean": float(values.mean()), "auc_std": float(values.std(ddof=1))}
+            if (reference, model) in wide.columns:
+                pair = _paired((wide[(strategy, model)] - wide[(reference, model)]).dropna())
+                row.update({f"{ref}_mean": pair["mean"], f"{ref}_std": pair["std"], f"{ref}_ci_low": pair["ci_low"],
+                            f"{ref}_ci_high": pair["ci_high"], "n_pairs": pair["n"], f"p_vs_{reference}": pair["p"]})
+            rows.append(row)
+    columns = ["metric", "strategy", "model", "n_seeds", "auc_mean", "auc_std", f"{ref}_mean", f"{ref}_std",
+               f"{ref}_ci_low", f"{ref}_ci_high", "n_pairs", f"p_vs_{reference}", "p_holm"]
+    out = pd.DataFrame(rows, columns=columns)
+    out["p_holm"] = holm_by(out, f"p_vs_{reference}", ["metric", "model"], include=out["strategy"] != reference)
+    return out
+
+
+#: The family of a ``models.tsv`` row's ``p_holm``: every learned model and strategy (``all`` included)
+#: against one reference at one cycle, for one metric (one table is one dataset).
+MODEL_FAMILY = ("metric", "cycle", "reference")
 
 
 def model_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,
@@ -317,10 +362,14 @@ def model_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METR
     Returns
     -------
     pandas.DataFrame
-        Columns ``metric, cycle, strategy, model, reference, n_pairs, diff_mean, diff_std, better, p``:
-        ``diff`` is ``model - reference`` (negative = lower), ``better`` counts pairs where the model is better
-        (lower MSE, higher correlation) as ``"k/n"``, ``p`` the two-sided paired Wilcoxon p
-        (:func:`paired_wilcoxon`). References absent from ``table`` (``oracle`` on a real screen) are skipped.
+        Columns ``metric, cycle, strategy, model, reference, n_pairs, diff_mean, diff_std, diff_ci_low,
+        diff_ci_high, better, p, p_holm``: ``diff`` is ``model - reference`` (negative = lower), ``diff_ci_*``
+        its 95 % percentile bootstrap interval over the pairs (:func:`statistics.bootstrap_interval`),
+        ``better`` counts pairs where the model is better (lower MSE, higher correlation) as ``"k/n"``, ``p``
+        the two-sided paired Wilcoxon p (:func:`statistics.paired_wilcoxon`), ``p_holm`` that p
+        Holm-adjusted over the family :data:`MODEL_FAMILY` (every model and strategy row, ``all`` included,
+        against the same reference at the same cycle and metric). References absent from ``table``
+        (``oracle`` on a real screen) are skipped.
     """
     rows = []
     present = set(table["model"].unique())
@@ -340,34 +389,101 @@ def model_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METR
                         if strategy not in frame:
                             continue
                         d = frame[strategy].dropna().to_numpy()
+                        pair = _paired(d)
                         rows.append({"metric": metric, "cycle": int(cycle), "strategy": strategy, "model": model,
-                                     "reference": reference, "n_pairs": len(d),
-                                     "diff_mean": float(d.mean()) if len(d) else float("nan"),
-                                     "diff_std": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
-                                     "better": f"{int((sign * d < 0).sum())}/{len(d)}", "p": paired_wilcoxon(d)})
-    columns = ["metric", "cycle", "strategy", "model", "reference", "n_pairs", "diff_mean", "diff_std", "better", "p"]
-    return pd.DataFrame(rows, columns=columns)
+                                     "reference": reference, "n_pairs": pair["n"], "diff_mean": pair["mean"],
+                                     "diff_std": pair["std"], "diff_ci_low": pair["ci_low"],
+                                     "diff_ci_high": pair["ci_high"],
+                                     "better": f"{int((sign * d < 0).sum())}/{len(d)}", "p": pair["p"]})
+    columns = ["metric", "cycle", "strategy", "model", "reference", "n_pairs", "diff_mean", "diff_std", "diff_ci_low",
+               "diff_ci_high", "better", "p", "p_holm"]
+    out = pd.DataFrame(rows, columns=columns)
+    out["p_holm"] = holm_by(out, "p", MODEL_FAMILY)
+    return out
 
 
 def model_statements(models_table: pd.DataFrame, alpha: float = 0.05) -> list[str]:
     """Per metric and learned model, against each reference, at which cycles the model is better or worse
-    beyond seed noise (``all`` rows of :func:`model_comparison`, paired Wilcoxon p < ``alpha``)."""
+    beyond seed noise: ``all`` rows of :func:`model_comparison` with Holm-adjusted ``p_holm < alpha`` (the
+    family :data:`MODEL_FAMILY`), or that no cycle can be, when the family's size times the Wilcoxon floor
+    (:func:`statistics.wilcoxon_floor`) is at least ``alpha``; each cycle's difference with its 95 %
+    bootstrap interval and ``p_holm``."""
     lines = []
     overall = models_table[models_table["strategy"] == ALL_STRATEGIES]
+    family = models_table.groupby(list(MODEL_FAMILY))["p"].count()
     for (metric, model, reference), frame in overall.groupby(["metric", "model", "reference"], sort=False):
         frame = frame.sort_values("cycle")
         sign = 1.0 if LOWER_IS_BETTER.get(metric) else -1.0
-        better = frame[(frame["p"] < alpha) & (sign * frame["diff_mean"] < 0)]["cycle"].tolist()
-        worse = frame[(frame["p"] < alpha) & (sign * frame["diff_mean"] > 0)]["cycle"].tolist()
+        better = frame[(frame["p_holm"] < alpha) & (sign * frame["diff_mean"] < 0)]["cycle"].tolist()
+        worse = frame[(frame["p_holm"] < alpha) & (sign * frame["diff_mean"] > 0)]["cycle"].tolist()
         n = int(frame["n_pairs"].max())
-        cycles = ", ".join(f"{int(r.cycle)}: {r.diff_mean:+.3g} (p = {r.p:.2g})" for r in frame.itertuples())
+        m = int(max(family.get((metric, cycle, reference), 0) for cycle in frame["cycle"]))
+        cycles = ", ".join(f"{int(r.cycle)}: {r.diff_mean:+.3g} [{r.diff_ci_low:.3g}, {r.diff_ci_high:.3g}] "
+                           f"(p_holm = {r.p_holm:.2g})" for r in frame.itertuples())
+        floor = min(1.0, m * wilcoxon_floor(n))
         verdict = ("better at every cycle" if len(better) == len(frame) else
                    "worse at every cycle" if len(worse) == len(frame) else
                    f"better at cycles {better}, worse at cycles {worse}, within seed noise at the others"
-                   if better or worse else "within seed noise at every cycle")
-        lines.append(f"{metric}, {model} vs {reference} ({n} seeds, the strategies' mean difference per seed): "
-                     f"{verdict}; difference by cycle {cycles}.")
+                   if better or worse else
+                   f"no cycle can reach p_holm < {alpha} with {n} seeds (the smallest p_holm is {m} x 2/2^{n} = "
+                   f"{floor:.2g}; the intervals show the size)" if floor >= alpha else
+                   "within seed noise at every cycle")
+        lines.append(f"{metric}, {model} vs {reference} ({n} seeds, the strategies' mean difference per seed; "
+                     f"beyond seed noise: p_holm < {alpha}, Holm over the {m} comparisons with {reference} at a "
+                     f"cycle): {verdict}; difference [95 % bootstrap interval] by cycle {cycles}.")
     return lines
+
+
+#: Columns of :func:`power_table`.
+POWER_COLUMNS = ("metric", "model", "n_strategies", "n_seeds", "diff_sd", "d_min", "d_min_holm", "wilcoxon_floor",
+                 "holm_floor")
+
+
+def power_table(comparison: pd.DataFrame, reference: str = "random", models: Sequence[str] = LEARNED_MODELS,
+                alpha: float = 0.05, power: float = 0.8) -> pd.DataFrame:
+    """What the design can detect at the final cycle, per metric and learned model, from
+    :func:`final_cycle_comparison`'s paired differences of the strategies to ``reference``.
+
+    ``diff_sd`` is the seed-to-seed standard deviation of the paired differences, pooled over the
+    ``n_strategies`` strategies compared (root of the mean of their variances); ``n_seeds`` the largest
+    number of pairs. ``d_min`` is the smallest true strategy difference a paired two-sided test at ``alpha``
+    detects with probability ``power`` in the normal approximation, ``(z_{1-alpha/2} + z_power) * diff_sd /
+    sqrt(n_seeds)`` (:func:`statistics.detectable_difference`: sd taken as known, so optimistic for few seeds);
+    ``d_min_holm`` the same at ``alpha / n_strategies``, the level Holm's first step asks of the strongest
+    strategy. ``wilcoxon_floor`` is ``2 / 2**n_seeds``, the smallest p the exact Wilcoxon signed-rank test
+    can give whatever the difference, and ``holm_floor`` ``min(1, n_strategies * wilcoxon_floor)``, the
+    smallest ``p_holm`` the table can hold: no difference is called significant while it is ``>= alpha``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`POWER_COLUMNS`, one row per metric and model of ``models`` present in ``comparison``.
+    """
+    rows = []
+    compared = comparison[comparison["strategy"] != reference]
+    for (metric, model), frame in compared.groupby(["metric", "model"], sort=False):
+        if model not in models:
+            continue
+        tested = frame[frame[f"p_vs_{reference}"].notna()]
+        m = len(tested)
+        n = int(tested["n_pairs"].max()) if m else 0
+        variances = tested[f"diff_to_{reference}_std"].to_numpy(dtype=np.float64) ** 2
+        sd = float(np.sqrt(np.nanmean(variances))) if np.isfinite(variances).any() else float("nan")
+        floor = wilcoxon_floor(n)
+        rows.append({"metric": metric, "model": model, "n_strategies": m, "n_seeds": n, "diff_sd": sd,
+                     "d_min": detectable_difference(sd, n, alpha, power),
+                     "d_min_holm": detectable_difference(sd, n, alpha / max(m, 1), power),
+                     "wilcoxon_floor": floor, "holm_floor": min(1.0, max(m, 1) * floor)})
+    return pd.DataFrame(rows, columns=list(POWER_COLUMNS))
+
+
+def seeds_needed(n_tests: int, alpha: float = 0.05) -> int:
+    """The fewest seeds with which the exact Wilcoxon signed-rank test, Holm-adjusted over ``n_tests``
+    comparisons, can give ``p_holm < alpha``: the smallest n with ``n_tests * 2 / 2**n < alpha``."""
+    n = 1
+    while max(n_tests, 1) * wilcoxon_floor(n) >= alpha:
+        n += 1
+    return n
 
 
 def simulated_statement(simulation: Mapping | None, dataset: str) -> str:
@@ -376,38 +492,59 @@ def simulated_statement(simulation: Mapping | None, dataset: str) -> str:
         return ""
     knobs = ", ".join(f"{key} {simulation[key]}" for key in ("graph_signal", "n_genes", "cells_per_perturbation")
                       if key in simulation)
+    replicated = (" Every seed drew its own screen (simulation.replicate_screens), with its own truth and oracle: "
+                  "the paired tests over seeds count screens, not only splits.") \
+        if simulation.get("replicate_screens") else ""
     return (f"SIMULATED screen {dataset} ({knobs}; perturb_select.screens.simulated): every number below comes "
-            "from simulated data with known truth, not from a measured screen.")
+            "from simulated data with known truth, not from a measured screen." + replicated)
 
 
-def conclusions(comparison: pd.DataFrame, alpha: float = 0.05, reference: str = "random") -> str:
+def _strategies(m: int) -> str:
+    return f"{m} strategy" if m == 1 else f"{m} strategies"
+
+
+def conclusions(comparison: pd.DataFrame, alpha: float = 0.05, reference: str = "random",
+                models: Sequence[str] = LEARNED_MODELS, power: float = 0.8) -> str:
     """What a reader should conclude from ``final_cycle_comparison``, in sentences (primary metric first).
 
-    States, for GEARS and for the GO kernel ridge model, whether any strategy differs from ``reference``
-    beyond seed noise (paired Wilcoxon p < ``alpha``, without correction for the number of strategies,
-    which only makes a "no difference" statement safer), and whether GEARS beats the training mean.
+    States, for each learned model, whether any strategy differs from ``reference`` beyond seed noise:
+    Holm-adjusted paired Wilcoxon ``p_holm < alpha``, the family being the strategies compared for that model
+    and metric (or that the seeds cannot show it: ``holm_floor >= alpha``); then, in one sentence, the power
+    of the design (:func:`power_table`: the smallest difference detected with ``power``, the Wilcoxon floor);
+    and whether GEARS beats the training mean.
     """
     lines = []
+    table = power_table(comparison, reference, models, alpha, power).set_index(["metric", "model"])
     for metric in comparison["metric"].unique():
         frame = comparison[comparison["metric"] == metric]
-        for model in ("gears", "go_kernel_ridge"):
+        for model in models:
             rows = frame[(frame["model"] == model) & (frame["strategy"] != reference)]
-            if rows.empty or f"p_vs_{reference}" not in rows:
+            if rows.empty or f"p_vs_{reference}" not in rows or (metric, model) not in table.index:
                 continue
-            n = int(rows["n_pairs"].max()) if rows["n_pairs"].notna().any() else 0
-            differ = rows[rows[f"p_vs_{reference}"] < alpha]
-            if n < 6:
-                lines.append(f"{metric}, {model}: {n} paired seeds cannot show a difference at p < {alpha} "
-                             "(the Wilcoxon test needs at least 6).")
+            design = table.loc[(metric, model)]
+            n, m = int(design["n_seeds"]), int(design["n_strategies"])
+            differ = rows[rows["p_holm"] < alpha]
+            if design["holm_floor"] >= alpha:
+                lines.append(f"{metric}, {model}: {n} paired seeds cannot show a difference at p_holm < {alpha} "
+                             f"(Holm over {_strategies(m)}: the Wilcoxon test's smallest p_holm is {m} x 2/2^{n} = "
+                             f"{design['holm_floor']:.2g}; it needs at least {seeds_needed(m, alpha)} seeds).")
             elif differ.empty:
-                best = rows.sort_values(f"p_vs_{reference}").iloc[0]
+                best = rows.sort_values(["p_holm", f"p_vs_{reference}"]).iloc[0]
                 lines.append(f"{metric}, {model}: no strategy differs from {reference} beyond seed noise "
-                             f"(smallest paired Wilcoxon p = {best[f'p_vs_{reference}']:.2g}, {best['strategy']}, "
-                             f"{n} seeds).")
+                             f"(smallest p_holm = {best['p_holm']:.2g} over {_strategies(m)}, {best['strategy']}, "
+                             f"raw p = {best[f'p_vs_{reference}']:.2g}, {n} seeds).")
             else:
                 lines.append(f"{metric}, {model}: " + "; ".join(
                     f"{r.strategy} differs from {reference} by {r[f'diff_to_{reference}_mean']:+.3g} "
-                    f"(p = {r[f'p_vs_{reference}']:.2g})" for _, r in differ.iterrows()) + ".")
+                    f"(95 % CI [{r[f'diff_to_{reference}_ci_low']:.3g}, {r[f'diff_to_{reference}_ci_high']:.3g}], "
+                    f"p_holm = {r['p_holm']:.2g} over {_strategies(m)})" for _, r in differ.iterrows()) + ".")
+            holm_step = f"{design['d_min_holm']:.3g} at alpha/{m}, Holm's first step; " if m > 1 else ""
+            after_holm = f" ({design['holm_floor']:.2g} after Holm)" if m > 1 else ""
+            lines.append(f"{metric}, {model}, power: with {n} seeds and a seed-to-seed sd of "
+                         f"{design['diff_sd']:.3g} in the paired differences to {reference}, a strategy difference "
+                         f"of {design['d_min']:.3g} is detected with {power:.0%} power at alpha = {alpha} "
+                         f"({holm_step}normal approximation), and no Wilcoxon p can fall below "
+                         f"{design['wilcoxon_floor']:.2g}{after_holm}.")
         gears = frame[(frame["model"] == "gears") & frame["beats_train_mean"].notna()]
         if not gears.empty:
             wins = [tuple(int(x) for x in b.split("/")) for b in gears["beats_train_mean"]]
