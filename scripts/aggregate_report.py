@@ -24,5 +24,6 @@ run_snakemake_stage(
     learning_plot=output.learning_plot,
     dataset=snakemake.params.dataset,
     models_out=output.models,
+    power_out=output.power,
     simulation=snakemake.params.simulation,
 )

@@ -172,10 +172,20 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     assert len(comparison) == 2 * len(strategies) * len(models)
     assert comparison[["mean", "diff_to_random_mean", "p_vs_random"]].notna().all().all()
     assert (comparison[comparison["strategy"] == "random"]["diff_to_random_mean"] == 0).all()
+    # Holm within each model's strategies (random vs random is no comparison), bootstrap interval around the mean
+    compared = comparison[comparison["strategy"] != "random"]
+    assert compared["p_holm"].notna().all() and (compared["p_holm"] >= compared["p_vs_random"]).all()
+    assert comparison[comparison["strategy"] == "random"]["p_holm"].isna().all()
+    assert (compared["diff_to_random_ci_low"] <= compared["diff_to_random_mean"] + 1e-12).all()
+    assert (compared["diff_to_random_mean"] <= compared["diff_to_random_ci_high"] + 1e-12).all()
+    power = pd.read_csv(workdir / "results/report/papalexi2021/power.tsv", sep="\t")
+    assert "gears" in set(power["model"]) and (power["n_seeds"] == len(seeds)).all()
+    assert power["wilcoxon_floor"].tolist() == pytest.approx([2 / 2 ** len(seeds)] * len(power))
     auc = pd.read_csv(workdir / "results/report/papalexi2021/auc.tsv", sep="\t")
     assert len(auc) == 2 * len(strategies) * len(models) and auc["auc_mean"].notna().all()
     conclusions = (workdir / "results/report/papalexi2021/conclusions.txt").read_text()
     assert "cannot show a difference" in conclusions and "GEARS beats the training mean in" in conclusions
+    assert "p_holm" in conclusions and "gears, power: with" in conclusions
     for metric in ("mse_top20_de", "pearson_delta"):
         assert "go_kernel_ridge" in (workdir / f"results/report/papalexi2021/models_{metric}.svg").read_text()
 

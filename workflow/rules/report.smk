@@ -62,6 +62,12 @@ rule aggregate_report:
             category="Baselines",
             subcategory="{dataset}",
         ),
+        power=report(
+            "results/report/{dataset}/power.tsv",
+            caption="../report/power.rst",
+            category="Baselines",
+            subcategory="{dataset}",
+        ),
         learning_curves="results/report/{dataset}/learning_curves.tsv",
         learning_plot=report(
             "results/report/{dataset}/learning_curves.svg",

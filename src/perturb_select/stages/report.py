@@ -9,7 +9,8 @@ from typing import Mapping, Sequence
 from ..active.picks import read_picks
 from ..evaluation.report import (collect_learning_curves, collect_metrics, conclusions, final_cycle_comparison,
                                  learning_curve_auc, model_comparison, model_statements, plot_learning_curves,
-                                 plot_metric_curves, plot_model_curves, simulated_statement, summarise)
+                                 plot_metric_curves, plot_model_curves, power_table, simulated_statement,
+                                 summarise)
 from ..evaluation.stability import plot_stability, stability_statement, stability_table
 from ..io import atomic_open, write_tsv
 from ..selection.base import read_selection
@@ -20,11 +21,13 @@ log = logging.getLogger("perturb_select")
 def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str], metrics_out: str, summary_out: str,
                      plots: Mapping[str, str], model_plots: Mapping[str, str], comparison_out: str, auc_out: str,
                      conclusions_out: str, learning_out: str, learning_plot: str, dataset: str,
-                     models_out: str, simulation: Mapping | None = None) -> None:
+                     models_out: str, power_out: str, simulation: Mapping | None = None) -> None:
     """Rule aggregate_report: every run's metrics (GEARS and the baselines, a ``model`` column), the strategy x
     model x cycle summary (mean ± std over seeds), the final-cycle paired comparisons, each learned model
-    against the reference models at every cycle (``models_out``), the conclusions in words, the AUC per
-    curve, the validation learning curves, and the figures.
+    against the reference models at every cycle (``models_out``), what the seeds can detect
+    (``power_out``, ``evaluation.report.power_table``), the conclusions in words, the AUC per curve, the
+    validation learning curves, and the figures. Differences carry a 95 % bootstrap interval over seeds and
+    p-values a Holm adjustment within their family (``evaluation.statistics``).
 
     ``plots`` {metric: SVG}: GEARS per strategy; ``model_plots`` {metric: SVG}: every model per strategy.
     ``simulation`` (a SIMULATED dataset's ``simulation`` block, ``config.SimulationConfig`` as a dict) puts
@@ -42,6 +45,7 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
     write_tsv(comparison, comparison_out, float_format="%.6g")
     models = model_comparison(table)
     write_tsv(models, models_out, float_format="%.6g")
+    write_tsv(power_table(comparison), power_out, float_format="%.6g")
     header = simulated_statement(simulation, dataset)
     text = (header + "\n" if header else "") + conclusions(comparison) + "\n".join(model_statements(models)) + "\n"
     log.info("%s", text.strip())
