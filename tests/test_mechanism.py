@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perturb_select.evaluation.mechanism import (binned_by_share, field_coverage, propagation_rows, reached_nodes,
-                                                 unreached_weight)
+from perturb_select.evaluation.mechanism import binned_by_share, field_coverage, reached_nodes, unreached_weight
 from perturb_select.io import InputError
 from perturb_select.knowledge.graph import KnowledgeGraph
 
@@ -61,21 +60,24 @@ def test_unreached_weight_by_hand(graph):
     np.testing.assert_allclose(unreached_weight(graph, ["B"], ["B"], 1), [0.0])
 
 
-def test_propagation_rows_equal_a_dense_matrix_power(graph):
+def test_unreached_weight_equals_a_dense_matrix_power(graph):
     p = dense_operator(graph)
-    idx = graph.index_of(["G", "B", "E"])
+    genes = graph.genes.tolist()
     for hops in (0, 1, 2, 3):
-        dense = np.linalg.matrix_power(p, hops)[idx]
-        np.testing.assert_allclose(propagation_rows(graph, ["G", "B", "E"], hops).toarray(), dense, atol=1e-12)
-    # support = receptive field
-    rows = propagation_rows(graph, ["G"], 2)
-    assert sorted(graph.genes[rows.indices].tolist()) == ["D", "E", "F", "G"]
-    # a combination: the sum of its genes' rows
-    np.testing.assert_allclose(propagation_rows(graph, ["B+E"], 1).toarray()[0], (p[idx[1]] + p[idx[2]]))
-    # K = 2 by the dense power: picks {E} reach D, E, F; G's own weight is the unreached part
-    p2 = np.linalg.matrix_power(p, 2)[idx[0]]
-    expected = p2[graph.index_of(["G"])[0]] / p2.sum()
-    np.testing.assert_allclose(unreached_weight(graph, ["G"], ["E"], 2), [expected])
+        power = np.linalg.matrix_power(p, hops)
+        for picks in (["A"], ["E"], ["B", "D"], []):
+            reached = reached_nodes(graph, picks, hops)
+            expected = power[:, ~reached].sum(axis=1) / power.sum(axis=1)
+            np.testing.assert_allclose(unreached_weight(graph, genes, picks, hops), expected, atol=1e-12)
+            # the support of a row of P^K is the receptive field: coverage counts the same nodes
+            fields = power != 0
+            np.testing.assert_allclose(field_coverage(graph, genes, picks, hops),
+                                       (fields & reached).sum(axis=1) / fields.sum(axis=1))
+    # a combination weighs the sum of its genes' rows
+    b, e = graph.index_of(["B", "E"])
+    row = p[b] + p[e]
+    reached = reached_nodes(graph, ["A", "G"], 1)
+    np.testing.assert_allclose(unreached_weight(graph, ["B+E"], ["A", "G"], 1), [row[~reached].sum() / row.sum()])
 
 
 def test_errors(graph):
