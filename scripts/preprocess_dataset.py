@@ -1,4 +1,5 @@
-"""Rule preprocess_dataset: a screen -> GEARS layout with DE genes, its arrays; candidates and dropped."""
+"""Rules preprocess_dataset and preprocess_replicate: a screen -> GEARS layout with DE genes, its arrays;
+candidates and dropped."""
 import sys
 from pathlib import Path
 
@@ -20,4 +21,5 @@ run_snakemake_stage(
     name=snakemake.wildcards.dataset,
     dataset=snakemake.params.dataset,
     taxid=snakemake.params.taxid,
+    dataset_candidates=snakemake.input.get("dataset_candidates"),  # preprocess_replicate
 )

@@ -1,4 +1,5 @@
-"""Rule simulate_dataset: a SIMULATED raw-count screen with known truth, drawn on the GO graph."""
+"""Rules simulate_dataset and simulate_replicate: a SIMULATED raw-count screen with known truth, drawn on the
+GO graph."""
 import sys
 from pathlib import Path
 
@@ -20,4 +21,5 @@ run_snakemake_stage(
     dataset=snakemake.params.dataset,
     taxid=snakemake.params.taxid,
     hops=snakemake.params.hops,
+    replicate=snakemake.wildcards.get("seed"),  # simulate_replicate: the experiment seed; else None
 )

@@ -8,7 +8,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from perturb_select.config import check_before_schema, load_config
-from perturb_select.experiment.runs import run_label
+from perturb_select.experiment.runs import run_label, run_seeds
 from perturb_select.experiment.splits import check_plans_fit
 from perturb_select.strategies import ACTIVE, ONE_SHOT
 from perturb_select.gears import TRAINER_INPUTS
@@ -27,6 +27,15 @@ SIMULATED_DATASETS = [
     name for name, block in CONFIG.datasets.items() if block.simulated
 ]
 FETCHED_DATASETS = [name for name in DATASETS if name not in SIMULATED_DATASETS]
+# SIMULATED datasets with simulation.replicate_screens: one screen per experiment seed, drawn and processed
+# under results/data/{dataset}/replicate{seed}/ (rules simulate_replicate, preprocess_replicate); every other
+# dataset has one screen in results/data/{dataset}/.
+REPLICATED_DATASETS = [
+    name
+    for name in SIMULATED_DATASETS
+    if CONFIG.datasets[name].simulation.replicate_screens
+]
+SINGLE_SCREEN_DATASETS = [name for name in DATASETS if name not in REPLICATED_DATASETS]
 STRATEGIES = list(CONFIG.experiment.strategies)
 SEEDS = list(CONFIG.experiment.seeds)
 CYCLES = list(range(1, CONFIG.experiment.cycles + 1))
@@ -93,11 +102,31 @@ def graph_universe_input(wildcards):
     return [CONFIG.graph.universe] if CONFIG.graph.universe else []
 
 
+def screen_folder(dataset, split_seed):
+    """The folder of the screen a run of split seed ``split_seed`` reads: ``results/data/{dataset}``, or for a
+    replicated SIMULATED dataset that seed's own screen, ``results/data/{dataset}/replicate{split_seed}``.
+    """
+    if dataset in REPLICATED_DATASETS:
+        return f"results/data/{dataset}/replicate{split_seed}"
+    return f"results/data/{dataset}"
+
+
 def screen_input(wildcards):
-    """The raw or GEARS-layout screen of a dataset: fetched, or drawn (SIMULATED) in its results folder."""
+    """The raw or GEARS-layout screen of a dataset: fetched, or drawn (SIMULATED) in its results folder (a
+    replicated dataset's replicate ``{seed}``: rule preprocess_replicate)."""
     if wildcards.dataset in SIMULATED_DATASETS:
-        return f"results/data/{wildcards.dataset}/simulated_counts.h5ad"
+        return f"{screen_folder(wildcards.dataset, wildcards.get('seed'))}/simulated_counts.h5ad"
     return f"resources/datasets/{wildcards.dataset}.h5ad"
+
+
+def dataset_candidates_input(wildcards):
+    """A replicate's processed screen is checked against its dataset's candidates (rule preprocess_replicate);
+    nothing for a dataset with one screen."""
+    if wildcards.dataset in REPLICATED_DATASETS:
+        return {
+            "dataset_candidates": f"results/data/{wildcards.dataset}/candidates.tsv"
+        }
+    return {}
 
 
 def simulation_inputs(wildcards):
@@ -129,11 +158,13 @@ def strategy_params(wildcards):
 
 def training_inputs(wildcards):
     """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``), the
-    screen arrays, which the baselines scored in the same job read, and a simulated screen's truth.
+    screen arrays, which the baselines scored in the same job read, and a simulated screen's truth; of a
+    replicated SIMULATED dataset, the screen of the run's split seed (a stability run shares its split's).
     """
+    folder = screen_folder(wildcards.dataset, split_seed_of(wildcards))
     files = {
-        "screen": f"results/data/{wildcards.dataset}/screen.npz",
-        "adata": f"results/data/{wildcards.dataset}/perturb_processed.h5ad",
+        "screen": f"{folder}/screen.npz",
+        "adata": f"{folder}/perturb_processed.h5ad",
         "gene2go": "results/graph/gene2go.pkl",
         # the cell-gears trainer reads the edge table as GEARS would; the others the fast .npz
         "edges": (
@@ -147,7 +178,7 @@ def training_inputs(wildcards):
     if (
         wildcards.dataset in SIMULATED_DATASETS
     ):  # the oracle, scored beside the baselines
-        inputs["truth"] = f"results/data/{wildcards.dataset}/simulated_truth.npz"
+        inputs["truth"] = f"{folder}/simulated_truth.npz"
     return inputs
 
 
@@ -156,11 +187,14 @@ def run_of(wildcards):
     return wildcards.get("run") or wildcards.seed
 
 
+def split_seed_of(wildcards):
+    """The split seed of a job's run (``{s}`` of ``seed{s}`` or ``seed{s}-{init}``)."""
+    return run_seeds(run_of(wildcards))[0]
+
+
 def split_file(wildcards):
     """The split of a run's split seed (``seed{s}`` or ``seed{s}-{init}``)."""
-    return (
-        f"results/splits/{wildcards.dataset}/seed{run_of(wildcards).split('-')[0]}.json"
-    )
+    return f"results/splits/{wildcards.dataset}/seed{split_seed_of(wildcards)}.json"
 
 
 def active_picks(wildcards, cycles):

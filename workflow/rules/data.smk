@@ -31,7 +31,9 @@ rule simulate_dataset:
     benchmark:
         "results/benchmarks/simulate_dataset/{dataset}.tsv"
     wildcard_constraints:
-        dataset=_alternatives(SIMULATED_DATASETS),
+        dataset=_alternatives(
+            [d for d in SIMULATED_DATASETS if d not in REPLICATED_DATASETS]
+        ),
     conda:
         "../../envs/scanpy.yaml"
     params:
@@ -42,8 +44,53 @@ rule simulate_dataset:
         "../../scripts/simulate_dataset.py"
 
 
+# simulation.replicate_screens: experiment seed {seed} draws its own screen, with its own truth (replicate
+# {seed} of the dataset's seed: screens.simulated.simulate_screen), read by that seed's training jobs.
+use rule simulate_dataset as simulate_replicate with:
+    output:
+        screen="results/data/{dataset}/replicate{seed}/simulated_counts.h5ad",
+        truth="results/data/{dataset}/replicate{seed}/simulated_truth.npz",
+    log:
+        "logs/simulate_dataset/{dataset}/replicate{seed}.log",
+    benchmark:
+        "results/benchmarks/simulate_dataset/{dataset}/replicate{seed}.tsv"
+    wildcard_constraints:
+        dataset=_alternatives(REPLICATED_DATASETS),
+
+
+# The candidates of a replicated dataset, once for all its replicates: the candidate list resolved to
+# GO-graph nodes, exactly the perturbations every replicate draws. The split, the one-shot selection and
+# the graph kernels depend on the candidates alone, so they are not multiplied per replicate (nor rerun when
+# a seed is added); preprocess_replicate fails when a replicate's processed screen lacks one of them (or
+# has another), so every split gene has cells in every replicate.
+rule simulated_candidates:
+    input:
+        candidates=lambda wildcards: CONFIG.datasets[wildcards.dataset].candidates,
+        edges="results/graph/go_jaccard.npz",
+        gene_info=go_path("gene_info"),
+    output:
+        candidates=report(
+            "results/data/{dataset}/candidates.tsv",
+            caption="../report/candidates.rst",
+            category="Data",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/simulated_candidates/{dataset}.log",
+    wildcard_constraints:
+        dataset=_alternatives(REPLICATED_DATASETS),
+    conda:
+        "../../envs/scanpy.yaml"
+    params:
+        dataset=dataset_block,
+        taxid=config["go"]["taxid"],
+    script:
+        "../../scripts/simulated_candidates.py"
+
+
 rule preprocess_dataset:
     input:
+        unpack(dataset_candidates_input),
         screen=screen_input,
         edges="results/graph/go_jaccard.tsv",
         gene_info=go_path("gene_info"),
@@ -66,6 +113,8 @@ rule preprocess_dataset:
         "logs/preprocess_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/preprocess_dataset/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=_alternatives(SINGLE_SCREEN_DATASETS),
     conda:
         "../../envs/scanpy.yaml"
     params:
@@ -73,3 +122,19 @@ rule preprocess_dataset:
         taxid=config["go"]["taxid"],
     script:
         "../../scripts/preprocess_dataset.py"
+
+
+# Replicate {seed} of a replicated SIMULATED dataset, processed as any raw screen and checked against the
+# dataset's candidates (rule simulated_candidates); its candidates and dropped tables stay in its folder.
+use rule preprocess_dataset as preprocess_replicate with:
+    output:
+        adata="results/data/{dataset}/replicate{seed}/perturb_processed.h5ad",
+        arrays="results/data/{dataset}/replicate{seed}/screen.npz",
+        candidates="results/data/{dataset}/replicate{seed}/candidates.tsv",
+        dropped="results/data/{dataset}/replicate{seed}/dropped.tsv",
+    log:
+        "logs/preprocess_dataset/{dataset}/replicate{seed}.log",
+    benchmark:
+        "results/benchmarks/preprocess_dataset/{dataset}/replicate{seed}.tsv"
+    wildcard_constraints:
+        dataset=_alternatives(REPLICATED_DATASETS),

@@ -12,7 +12,7 @@ from ..knowledge.fetch import fetch_input
 from ..knowledge.graph import KnowledgeGraph
 from ..knowledge.symbols import SymbolResolver
 from ..screens.arrays import ScreenArrays
-from ..screens.layout import write_screen_outputs
+from ..screens.layout import read_candidates, write_screen_outputs
 from ..screens.published import prepare_gears_screen, read_gears_dataset
 from ..screens.raw import preprocess_screen, read_screen
 
@@ -26,14 +26,25 @@ def fetch_dataset(output: str, name: str, dataset: Mapping) -> None:
 
 
 def preprocess_dataset(screen: str, edges: str, gene_info: str, adata_out: str, arrays_out: str,
-                       candidates_out: str, dropped_out: str, name: str, dataset: Mapping, taxid: int) -> None:
-    """Rule preprocess_dataset: a screen -> GEARS layout, its arrays, candidates and dropped perturbations.
+                       candidates_out: str, dropped_out: str, name: str, dataset: Mapping, taxid: int,
+                       dataset_candidates: str | None = None) -> None:
+    """Rules preprocess_dataset and preprocess_replicate: a screen -> GEARS layout, its arrays, candidates
+    and dropped perturbations.
 
     ``format: raw`` and ``simulated`` (``screens.raw.preprocess_screen``): raw counts normalised, DE genes
     computed as GEARS;
     ``format: gears`` (``screens.published``): GEARS's ``perturb_processed.h5ad`` validated, its perturbed
     genes resolved, the spellings of one gene pooled (DE genes recomputed only for those).
     ``arrays_out`` (``screen.npz``) is what training jobs read.
+
+    ``dataset_candidates``: one replicate of a replicated SIMULATED dataset (``simulation.replicate_screens``)
+    is processed; its candidates must be the dataset's (rule ``simulated_candidates``), which the split and
+    the selection were made from.
+
+    Raises
+    ------
+    InputError
+        Bad input (``screens.raw``, ``screens.published``); a replicate whose candidates are not the dataset's.
     """
     config = DatasetConfig.from_config(name, dataset)
     graph = KnowledgeGraph.read(edges)
@@ -51,35 +62,98 @@ def preprocess_dataset(screen: str, edges: str, gene_info: str, adata_out: str, 
             seed=config.seed, source=screen,
         )
     log.info("%d candidates, %d dropped", len(result.candidates), len(result.dropped))
+    if dataset_candidates is not None:
+        _check_replicate_candidates(result, read_candidates(dataset_candidates), screen, dataset_candidates)
     ScreenArrays.from_anndata(result.adata, source=adata_out).save(arrays_out)
     write_screen_outputs(result, adata_out, candidates_out, dropped_out)
 
 
+def _check_replicate_candidates(result, expected: list, screen: str, dataset_candidates: str) -> None:
+    """A replicate's processed candidates must be the dataset's: the split and the picks were made from those."""
+    kept = set(result.candidates["gene"].astype(str))
+    lost = [g for g in expected if g not in kept]
+    extra = sorted(kept - set(expected))
+    if lost or extra:
+        reasons = result.dropped.set_index("perturbation")["reason"].astype(str).to_dict() \
+            if len(result.dropped) else {}
+        examples = "; ".join(f"{g}: {reasons.get(g, 'not in the screen')}" for g in lost[:5])
+        raise InputError(screen, "candidates", (
+            f"this replicate's candidates differ from the dataset's ({dataset_candidates}): "
+            f"{len(lost)} lost" + (f" (e.g. {examples})" if lost else "")
+            + (f", {len(extra)} not among them (e.g. {extra[:5]})" if extra else "")
+            + "; every replicate must keep every candidate (cells_per_perturbation against "
+              "min_cells_per_condition)"))
+
+
+def _resolved_candidates(graph: KnowledgeGraph, gene_info: str, candidates: str, taxid: int, name: str):
+    """The candidate list's symbols resolved to GO-graph nodes (sorted, distinct) and the resolver."""
+    from ..knowledge.symbols import read_gene_list
+
+    resolver = SymbolResolver.from_gene_info(gene_info, universe=set(graph.genes), taxid=taxid)
+    resolutions = resolver.resolve_many(read_gene_list(candidates))
+    genes = sorted({r.symbol for r in resolutions if r.ok})
+    log.info("SIMULATED screen %s: %d of %d listed symbols resolved to graph nodes", name, len(genes),
+             len(resolutions))
+    return genes, resolver
+
+
+def simulated_candidates(candidates: str, edges: str, gene_info: str, candidates_out: str, name: str,
+                         dataset: Mapping, taxid: int) -> None:
+    """Rule simulated_candidates: the candidates of a replicated SIMULATED dataset, once for all replicates.
+
+    The candidate list resolved to GO-graph nodes as :func:`simulate_dataset` resolves it: every replicate
+    draws exactly these perturbations. The table has the columns of a processed screen's candidates
+    (``screens.layout.CANDIDATE_COLUMNS``): each perturbation is labelled with its gene, ``resolution`` is
+    that label's, ``n_cells`` the cells a replicate draws per perturbation after ``max_cells_per_condition``
+    (a replicate's own table counts its cells after empty ones are dropped).
+
+    Raises
+    ------
+    InputError
+        Fewer than 3 resolved candidates.
+    """
+    import pandas as pd
+
+    from ..io import write_tsv
+    from ..screens.layout import CANDIDATE_COLUMNS, condition_of
+
+    config = DatasetConfig.from_config(name, dataset)
+    genes, resolver = _resolved_candidates(KnowledgeGraph.read(edges), gene_info, candidates, taxid, name)
+    if len(genes) < 3:
+        raise InputError(candidates, "genes", f"need at least 3 candidates on the GO graph, got {len(genes)}")
+    cap = config.max_cells_per_condition
+    n_cells = config.simulation.cells_per_perturbation if cap is None else \
+        min(config.simulation.cells_per_perturbation, cap)
+    table = pd.DataFrame({"gene": genes, "perturbation": genes, "condition": [condition_of(g) for g in genes],
+                          "n_cells": n_cells, "resolution": [r.status for r in resolver.resolve_many(genes)]},
+                         columns=list(CANDIDATE_COLUMNS))
+    write_tsv(table, candidates_out)
+
+
 def simulate_dataset(edges: str, gene_info: str, candidates: str, reference: str, screen_out: str, truth_out: str,
-                     name: str, dataset: Mapping, taxid: int, hops: int = 1) -> None:
-    """Rule simulate_dataset: a SIMULATED raw-count screen and its truth (``screens.simulated``).
+                     name: str, dataset: Mapping, taxid: int, hops: int = 1,
+                     replicate: int | str | None = None) -> None:
+    """Rules simulate_dataset and simulate_replicate: a SIMULATED raw-count screen and its truth
+    (``screens.simulated``).
 
     The candidate list's symbols are resolved to GO-graph nodes through gene_info (as a screen's targets
     are); the control expression is fitted on the reference screen's control cells
     (``screens.simulated.fit_control_model``); the screen (``screen_out``, read by ``preprocess_dataset``
     as a raw screen) and the truth (``truth_out``) are drawn with the dataset's ``simulation`` block and
-    ``seed``; ``hops`` is K of the receptive-field mechanism (``gears.num_go_gnn_layers``).
+    ``seed``; ``hops`` is K of the receptive-field mechanism (``gears.num_go_gnn_layers``). ``replicate``
+    (``simulation.replicate_screens``: the experiment seed) draws that replicate of the dataset's seed
+    (``simulate_screen(..., replicate=)``); None, the dataset's one screen.
 
     Raises
     ------
     InputError
         A reference without control cells, fewer than 3 resolved candidates, a bad simulation setting.
     """
-    from ..knowledge.symbols import read_gene_list
     from ..screens.simulated import fit_control_model, simulate_screen, write_simulated_screen
 
     config = DatasetConfig.from_config(name, dataset)
     graph = KnowledgeGraph.read(edges)
-    resolver = SymbolResolver.from_gene_info(gene_info, universe=set(graph.genes), taxid=taxid)
-    resolutions = resolver.resolve_many(read_gene_list(candidates))
-    genes = sorted({r.symbol for r in resolutions if r.ok})
-    log.info("SIMULATED screen %s: %d of %d listed symbols resolved to graph nodes", name, len(genes),
-             len(resolutions))
+    genes, _ = _resolved_candidates(graph, gene_info, candidates, taxid, name)
     screen = read_screen(reference, config.perturbation_key)
     is_control = (screen.obs[config.perturbation_key].astype(str) == config.control_label).to_numpy()
     if not is_control.any():
@@ -87,8 +161,11 @@ def simulate_dataset(edges: str, gene_info: str, candidates: str, reference: str
     control = fit_control_model(screen.X[is_control], source=reference)
     log.info("control model: %d genes of %d control cells (log library size sd %.3f)", len(control.means),
              int(is_control.sum()), control.log_library_sd)
+    if replicate is not None:
+        log.info("replicate %s (simulation.replicate_screens)", replicate)
     simulated = simulate_screen(graph, genes, control, config.simulation, seed=config.seed,
-                                control_label=config.control_label, hops=int(hops))
+                                control_label=config.control_label, hops=int(hops),
+                                replicate=None if replicate is None else int(replicate))
     write_simulated_screen(simulated, screen_out, truth_out, reference=str(reference),
                            perturbation_key=config.perturbation_key)
     log.info("%d cells x %d genes, %d perturbations (%d strong)", simulated.counts.shape[0],
