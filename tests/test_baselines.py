@@ -177,3 +177,28 @@ def test_graph_kernels_file_round_trip(tmp_path):
     np.testing.assert_array_equal(back.sgc, kernels.sgc)
     np.testing.assert_array_equal(back.diffusion, kernels.diffusion)
     np.testing.assert_array_equal(back.betas, [1.0, 2.0])
+
+
+def test_diffusion_kernels_chebyshev_equals_expm_multiply_on_a_random_graph():
+    """The Chebyshev series against scipy's expm_multiply on a 300-node random graph, betas 0 to 16."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import expm_multiply
+
+    rng = np.random.default_rng(3)
+    names = [f"N{i:03d}" for i in range(300)]
+    pairs = {(int(a), int(b)) for a, b in zip(rng.integers(0, 300, 1500), rng.integers(0, 300, 1500)) if a != b}
+    edges = [(names[a], names[b], float(w)) for (a, b), w in zip(sorted(pairs), rng.uniform(0.1, 1, len(pairs)))]
+    graph = _graph(edges)
+    genes = [names[i] for i in (0, 5, 17, 120, 299)]
+    betas = [0.0, 1.0, 8.0, 16.0]
+    kernels = diffusion_kernels(graph, genes, betas)
+    a = graph.adjacency.astype(np.float64)
+    w = ((a + a.T) * 0.5 + sp.identity(graph.n_nodes)).tocsr()
+    d = np.asarray(w.sum(axis=1)).ravel()
+    s = sp.diags(1 / np.sqrt(d)) @ w @ sp.diags(1 / np.sqrt(d))
+    idx = graph.index_of(genes)
+    columns = np.eye(graph.n_nodes)[:, idx]
+    for k, beta in zip(kernels, betas):
+        expected = (expm_multiply(-beta * (sp.identity(graph.n_nodes) - s), columns))[idx]
+        np.testing.assert_allclose(k, (expected + expected.T) / 2, atol=1e-13)
+    np.testing.assert_allclose(kernels[0], np.eye(len(genes)), atol=1e-15)  # beta 0: the identity

@@ -58,6 +58,10 @@ KERNELS_FORMAT = "perturb-select graph kernels v2"
 """v2 adds the SGC ridge's kernel (``sgc``, ``hops``) to the diffusion kernels of v1."""
 
 
+CHEBYSHEV_TOLERANCE = 1e-14
+"""Truncation of the Chebyshev series of :func:`diffusion_kernels`: the first omitted coefficient bound."""
+
+
 def diffusion_kernels(graph, genes: Sequence[str], betas: Sequence[float] = BETAS) -> np.ndarray:
     """Diffusion kernels ``exp(-beta L)`` (module docstring) between ``genes``, one per ``beta``.
 
@@ -67,6 +71,7 @@ def diffusion_kernels(graph, genes: Sequence[str], betas: Sequence[float] = BETA
     genes : sequence of str, length m
         Nodes of ``graph``.
     betas : sequence of float, length B
+        Each >= 0.
 
     Returns
     -------
@@ -80,26 +85,43 @@ def diffusion_kernels(graph, genes: Sequence[str], betas: Sequence[float] = BETA
 
     Notes
     -----
-    ``scipy.sparse.linalg.expm_multiply`` on the m indicator columns, so the cost grows with the edges
-    times m, not with the square of the graph.
+    ``exp(-beta (I - S)) = e^-beta exp(beta S)`` by its Chebyshev series in ``S`` (the spectrum of the
+    normalised ``S`` lies in [-1, 1]): ``e^-beta exp(beta S) = ive(0, beta) T_0(S) + 2 sum_k ive(k, beta)
+    T_k(S)``, ``ive`` the exponentially scaled modified Bessel function of the first kind (Abramowitz &
+    Stegun 9.6.34; Hammond, Vandergheynst & Gribonval 2011 for graph kernels), ``T_k`` by the three-term
+    recurrence on the m indicator columns. Terms stop once ``2 ive(k, beta)`` is below
+    :data:`CHEBYSHEV_TOLERANCE` for the largest beta (|T_k(S)| <= 1), so the omitted tail is below it too;
+    the recurrence's columns serve every beta at once. One sparse product per term: on the human GO graph
+    with 1,085 candidates about 40 products for the five default betas, against about 100 per beta for
+    ``scipy.sparse.linalg.expm_multiply`` (benchmarks: docs/benchmarks.md), and equal to it within 1e-15.
     """
     import scipy.sparse as sp
-    from scipy.sparse.linalg import expm_multiply
+    from scipy.special import ive
 
     idx = graph.index_of([str(g) for g in genes])
+    betas = [float(b) for b in betas]
+    if any(not np.isfinite(b) or b < 0 for b in betas):
+        raise ValueError(f"betas must be finite and >= 0, got {betas}")
     adjacency = graph.adjacency.astype(np.float64)
     w = ((adjacency + adjacency.T) * 0.5 + sp.identity(graph.n_nodes, format="csr")).tocsr()
     degree = np.asarray(w.sum(axis=1)).ravel()
     scale = sp.diags(1.0 / np.sqrt(degree))
-    s = (scale @ w @ scale).tocsc()
-    columns = sp.csc_matrix((np.ones(len(idx)), (idx, np.arange(len(idx)))), shape=(graph.n_nodes, len(idx)))
-    out = np.empty((len(betas), len(idx), len(idx)))
+    s = (scale @ w @ scale).tocsr()
+    largest = max(betas, default=0.0)
+    n_terms = 1
+    while n_terms < 3 or 2.0 * ive(n_terms, largest) >= CHEBYSHEV_TOLERANCE:
+        n_terms += 1
+    out = np.zeros((len(betas), len(idx), len(idx)))
+    previous = np.zeros((graph.n_nodes, len(idx)))
+    previous[idx, np.arange(len(idx))] = 1.0  # T_0(S) applied to the indicator columns
+    current = s @ previous  # T_1
     for b, beta in enumerate(betas):
-        # exp(-beta (I - S)) = exp(-beta) exp(beta S)
-        spread = expm_multiply(float(beta) * s, columns.toarray()) * np.exp(-float(beta))
-        block = spread[idx]
-        out[b] = (block + block.T) * 0.5
-    return out
+        out[b] = ive(0, beta) * previous[idx] + 2.0 * ive(1, beta) * current[idx]
+    for k in range(2, n_terms + 1):
+        previous, current = current, 2.0 * (s @ current) - previous
+        for b, beta in enumerate(betas):
+            out[b] += 2.0 * ive(k, beta) * current[idx]
+    return (out + out.transpose(0, 2, 1)) * 0.5
 
 
 def sgc_kernel(graph, genes: Sequence[str], hops: int) -> np.ndarray:
