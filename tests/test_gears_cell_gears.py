@@ -459,6 +459,26 @@ def test_train_and_predict_shapes_and_values(cycle_runs):
 
 @pytest.mark.gears
 @pytest.mark.slow
+def test_score_train_predicts_the_fitted_conditions_and_leaves_the_test_alone(cycle_runs, tmp_path):
+    from perturb_select.evaluation.metrics import evaluate_predictions
+
+    config = gears_config(trainer="cell-gears", epochs=1, cells_per_step=32, hidden_size=16, device="cpu", threads=1)
+    test, inner = train_and_predict(cycle_runs["adata"], cycle_runs["graph"], cycle_runs["gene2go"], TRAIN, TEST,
+                                    seed=0, work_dir=tmp_path / "work", config=config, score_train=True)
+    same = cycle_runs["runs"]["b"]  # seed 0, same config, no in-sample scoring
+    np.testing.assert_array_equal(test.pred, same.pred)
+    fit = test.info["train_conditions"]
+    assert inner.conditions.tolist() == fit and inner.info == {"split": "train", "trainer": "cell-gears", "seed": 0}
+    adata = cycle_runs["adata"]
+    labels = adata.obs["condition"].astype(str).to_numpy()
+    observed = np.stack([np.asarray(adata.X[labels == c].mean(axis=0)).ravel() for c in fit])
+    np.testing.assert_allclose(inner.truth, observed, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(inner.ctrl_mean, test.ctrl_mean)
+    assert np.isfinite(evaluate_predictions(inner)["mean"]["mse_top20_de"])
+
+
+@pytest.mark.gears
+@pytest.mark.slow
 def test_train_and_predict_files_stay_in_work_dir(cycle_runs):
     root, graph = cycle_runs["root"], cycle_runs["graph"]
     assert not any(cycle_runs["cwd"].iterdir()), "GEARS wrote into the current directory"

@@ -251,3 +251,26 @@ def test_trainer_is_seeded_patient_and_records_its_schedule(real_cycle):
         if lr == 3e-3:
             assert e["val_mse_top20_de"] == d["val_mse_top20_de"][: len(e["epoch"])]
     assert len(e["epoch"]) < 12  # lr 0.3: no better epoch after the first few
+
+
+@pytest.mark.parametrize("trainer", ["perturbations", "cells"])
+def test_score_train_predicts_the_fitted_perturbations_and_leaves_the_test_alone(real_cycle, trainer):
+    from perturb_select.config import TrainingConfig
+    from perturb_select.evaluation.metrics import evaluate_predictions
+    from perturb_select.gears import TrainingData, train
+
+    data = TrainingData(graph=real_cycle["graph"], screen=real_cycle["screen"])
+    config = TrainingConfig(trainer=trainer, epochs=3, hidden_size=16, device="cpu", lr=1e-2)
+    plain = train(data, TRAIN, TEST, seed=0, config=config)
+    scored = train(data, TRAIN, TEST, seed=0, config=config, score_train=True)
+    assert plain.train_predictions is None
+    np.testing.assert_array_equal(plain.predictions.pred, scored.predictions.pred)  # test predictions unchanged
+    inner = scored.train_predictions
+    fit = scored.predictions.info["train_conditions"]
+    assert inner.conditions.tolist() == fit and not set(fit) & set(scored.predictions.info["val_conditions"])
+    assert inner.info == {"split": "train", "trainer": trainer, "seed": 0}
+    screen = real_cycle["screen"]
+    np.testing.assert_allclose(inner.truth, np.stack([screen.mean_expression(c) for c in fit]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(inner.de_idx, screen.de_idx[[screen.condition_index(c) for c in fit]])
+    np.testing.assert_array_equal(inner.ctrl_mean, scored.predictions.ctrl_mean)
+    assert np.isfinite(evaluate_predictions(inner)["mean"]["mse_top20_de"])

@@ -1,11 +1,12 @@
 """GEARS (Roohani et al. 2023, cell-gears 0.1.2) trained for one cycle, behind one trainer interface.
 
 Every trainer is a function ``(data, train_genes, test_genes, *, seed, config, score_genes=None,
-score_controls=None) -> TrainingResult``: :class:`TrainingData` (the graph and the screen), the cycle's
-training perturbations, the fixed test perturbations, the run's seed and a
-:class:`perturb_select.config.TrainingConfig`; it returns the test predictions with one run-record schema
-and, when ``score_genes`` are given, the model's view of them (``results``). :func:`train` picks the trainer
-named by ``config.trainer`` from :data:`TRAINERS`.
+score_controls=None, score_train=False) -> TrainingResult``: :class:`TrainingData` (the graph and the
+screen), the cycle's training perturbations, the fixed test perturbations, the run's seed and a
+:class:`perturb_select.config.TrainingConfig`; it returns the test predictions with one run-record schema,
+when ``score_genes`` are given the model's view of them, and with ``score_train`` its predictions of the
+perturbations it was fitted on (``results``). :func:`train` picks the trainer named by ``config.trainer``
+from :data:`TRAINERS`.
 
 Modules: ``upstream`` (cell-gears's network and losses, loaded without the ``gears`` package), ``common``
 (seeds, devices, initial weights, the validation split), ``results`` (predictions, pool scores, run record),
@@ -71,11 +72,14 @@ def trainer(name: str):
 
 
 def train(data: TrainingData, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int,
-          config: TrainingConfig, score_genes: Sequence[str] | None = None, score_controls: int | None = None):
+          config: TrainingConfig, score_genes: Sequence[str] | None = None, score_controls: int | None = None,
+          score_train: bool = False):
     """Train GEARS with the trainer ``config.trainer`` and predict the test perturbations.
 
     ``score_genes`` (an active strategy's labelled and remaining pool perturbations) are scored from a fixed,
-    seeded sample of ``score_controls`` control cells (the strategy's ``controls``).
+    seeded sample of ``score_controls`` control cells (the strategy's ``controls``). ``score_train`` also
+    predicts the perturbations the model was fitted on, as the test ones (``TrainingResult.train_predictions``:
+    can it fit what it has seen?); the test predictions do not change.
 
     Returns
     -------
@@ -88,8 +92,9 @@ def train(data: TrainingData, train_genes: Sequence[str], test_genes: Sequence[s
     """
     if score_genes is not None and not score_controls:
         raise ValueError("scoring perturbations needs score_controls, the size of the control sample")
+    extra = {"score_train": True} if score_train else {}
     return trainer(config.trainer)(data, train_genes, test_genes, seed=seed, config=config,
-                                   score_genes=score_genes, score_controls=score_controls)
+                                   score_genes=score_genes, score_controls=score_controls, **extra)
 
 
 def training_data(graph: KnowledgeGraph, *, screen: str | os.PathLike | None = None,

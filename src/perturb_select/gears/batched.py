@@ -474,16 +474,17 @@ class BatchedGears:
 
 
 def train_cells(data, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int, config: TrainingConfig,
-                score_genes: Sequence[str] | None = None, score_controls: int | None = None) -> TrainingResult:
+                score_genes: Sequence[str] | None = None, score_controls: int | None = None,
+                score_train: bool = False) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for GEARS's mini-batches of cells
     (``gears.trainer: cells``): :class:`BatchedGears` through :func:`run_trainer`."""
     return run_trainer(BatchedGears, "cells", data, train_genes, test_genes, seed=seed, config=config,
-                       score_genes=score_genes, score_controls=score_controls)
+                       score_genes=score_genes, score_controls=score_controls, score_train=score_train)
 
 
 def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], test_genes: Sequence[str], *,
                 seed: int, config: TrainingConfig, score_genes: Sequence[str] | None = None,
-                score_controls: int | None = None) -> TrainingResult:
+                score_controls: int | None = None, score_train: bool = False) -> TrainingResult:
     """Train GEARS on one cycle's perturbations with ``runner_class`` (a :class:`BatchedGears`), predict the
     test perturbations, optionally score pool perturbations: what every tensor trainer shares.
 
@@ -508,12 +509,17 @@ def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], te
         ``BatchedGears.predict_perturbations(score_genes, score_controls, seed)`` gives their features.
     score_controls : int, optional
         Control cells of the scoring sample (an active strategy's ``controls``; ``GEARS.predict``: 300).
+    score_train : bool
+        Also predict the fitted perturbations (the picks less the validation ones) as the test ones
+        (``condition_means`` of their cells, each paired with a control cell drawn after the test cells'
+        pairing, so the test predictions do not change).
 
     Returns
     -------
     TrainingResult
         ``predictions.info`` (``gears.results.RUN_INFO_KEYS``) holds the learning curves
-        (``diagnostics``, ``BatchedGears.fit``); ``pool`` the scores when ``score_genes`` is given.
+        (``diagnostics``, ``BatchedGears.fit``); ``pool`` the scores when ``score_genes`` is given;
+        ``train_predictions`` the in-sample predictions with ``score_train``.
 
     Raises
     ------
@@ -558,6 +564,12 @@ def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], te
             pool = _pool_scores(runner, [str(g) for g in score_genes], set(train_genes), int(score_controls),
                                 int(seed))
             seconds["score_pool"] = time.perf_counter() - t0
+        in_sample = None
+        if score_train:
+            t0 = time.perf_counter()
+            fitted = runner.cell_set(fit_conds)
+            in_sample = runner.condition_means(fitted, fit_conds)[:2]
+            seconds["score_train"] = time.perf_counter() - t0
         threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(previous_threads)
@@ -582,11 +594,20 @@ def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], te
                  "epochs": [round(v, 3) for v in runner.epoch_seconds]},
         versions=package_versions(),
     )
-    idx = [screen.condition_index(c) for c in test_conds]
-    predictions = CyclePredictions(conditions=np.array(test_conds), genes=screen.genes, pred=pred, truth=truth,
-                                   ctrl_mean=runner.ctrl_mean, de_idx=screen.de_idx[idx],
-                                   de_idx_non_dropout=screen.de_idx_non_dropout[idx], info=info)
-    return TrainingResult(predictions, pool)
+    predictions = _screen_predictions(screen, test_conds, pred, truth, runner.ctrl_mean, info)
+    train_predictions = None
+    if in_sample is not None:
+        train_predictions = _screen_predictions(screen, fit_conds, *in_sample, runner.ctrl_mean,
+                                                {"split": "train", "trainer": trainer, "seed": int(seed)})
+    return TrainingResult(predictions, pool, train_predictions)
+
+
+def _screen_predictions(screen: ScreenArrays, conditions: list[str], pred, truth, ctrl_mean, info: dict):
+    """``CyclePredictions`` of ``conditions`` with the screen's DE genes."""
+    idx = [screen.condition_index(c) for c in conditions]
+    return CyclePredictions(conditions=np.array(conditions), genes=screen.genes, pred=pred, truth=truth,
+                            ctrl_mean=ctrl_mean, de_idx=screen.de_idx[idx],
+                            de_idx_non_dropout=screen.de_idx_non_dropout[idx], info=info)
 
 
 def _check_conditions(screen: ScreenArrays, fit_conds, val_conds, test_conds) -> None:

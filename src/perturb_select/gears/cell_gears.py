@@ -187,12 +187,13 @@ def _condition_names(sub, conditions: list[str]) -> dict[str, str]:
 
 def train_cell_gears(data, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int,
                      config: TrainingConfig, score_genes: Sequence[str] | None = None,
-                     score_controls: int | None = None) -> TrainingResult:
+                     score_controls: int | None = None, score_train: bool = False) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for cell-gears's own ``PertData``/``GEARS.train``.
 
     Reads GEARS's processed h5ad (``data.adata_path``) and gene2go pickle (``data.gene2go_path``), trains in
     ``data.work_dir`` (removed afterwards: GEARS's cell graphs and co-expression cache are only needed
-    while training) and predicts the test perturbations (:func:`train_and_predict`).
+    while training) and predicts the test perturbations (:func:`train_and_predict`); with ``score_train`` also
+    the fitted ones (``TrainingResult.train_predictions``).
 
     Raises
     ------
@@ -207,8 +208,12 @@ def train_cell_gears(data, train_genes: Sequence[str], test_genes: Sequence[str]
     if not (data.adata_path and data.gene2go_path and data.work_dir):
         raise InputError("config", "gears.trainer", "the cell-gears trainer needs the h5ad, gene2go pickle and work_dir")
     predictions = train_and_predict(read_h5ad_file(data.adata_path), data.graph, read_gears_gene2go(data.gene2go_path),
-                                    train_genes, test_genes, seed=seed, work_dir=Path(data.work_dir), config=config)
+                                    train_genes, test_genes, seed=seed, work_dir=Path(data.work_dir), config=config,
+                                    score_train=score_train)
     shutil.rmtree(data.work_dir, ignore_errors=True)
+    if score_train:
+        predictions, train_predictions = predictions
+        return TrainingResult(predictions, train_predictions=train_predictions)
     return TrainingResult(predictions)
 
 
@@ -222,7 +227,8 @@ def train_and_predict(
     seed: int,
     work_dir: str | os.PathLike,
     config: TrainingConfig = TrainingConfig(trainer="cell-gears", **GEARS_SCHEDULE),
-) -> CyclePredictions:
+    score_train: bool = False,
+) -> CyclePredictions | tuple[CyclePredictions, CyclePredictions]:
     """Train GEARS on the cycle's training perturbations and predict the test perturbations.
 
     Parameters
@@ -251,12 +257,16 @@ def train_and_predict(
         ``receptive_field_subgraph(graph, train + test genes, num_go_gnn_layers)``: the same model, far
         cheaper) and ``threads`` (``torch.set_num_threads`` during the call, restored afterwards: on a busy
         machine torch's default, every core, can be 10x slower than 1 thread).
+    score_train : bool
+        Also predict the fitted conditions (the training perturbations less the validation ones) from their
+        own cell graphs, with the best model, as the test conditions are predicted.
 
     Returns
     -------
-    CyclePredictions
+    CyclePredictions, or (CyclePredictions, CyclePredictions) with ``score_train``
         ``info`` (:data:`perturb_select.gears.results.RUN_INFO_KEYS`) records the split, cell counts, graph
-        size, device, seconds per stage and the best validation top-20 DE MSE.
+        size, device, seconds per stage and the best validation top-20 DE MSE; the second, the in-sample
+        predictions, has ``info`` ``{'split': 'train', 'trainer': 'cell-gears', 'seed': seed}``.
 
     Raises
     ------
@@ -315,7 +325,7 @@ def train_and_predict(
         with warnings.catch_warnings():
             _ignore_known_gears_warnings()
             run = _GearsRun(g, pert_graph, gene2go, sub, fit_conds, val_conds, test_conds, seed, work_dir, config)
-            predictions = run.train_and_predict()
+            predictions = run.train_and_predict(score_train=score_train)
     finally:
         torch.set_num_threads(previous_threads)
     run.seconds["total"] = time.perf_counter() - started
@@ -328,6 +338,9 @@ def train_and_predict(
         best_val_mse_top20_de=run.best_val["mse_de"], best_val_mse=run.best_val["mse"],
         seconds={k: round(v, 3) for k, v in run.seconds.items()}, versions=package_versions(),
     )
+    if score_train:
+        run.train_predictions.info = {"split": "train", "trainer": "cell-gears", "seed": int(seed)}
+        return predictions, run.train_predictions
     return predictions
 
 
@@ -407,10 +420,12 @@ class _GearsRun:
         model.train(epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay)
         return model
 
-    def train_and_predict(self) -> CyclePredictions:
+    def train_and_predict(self, score_train: bool = False) -> CyclePredictions:
+        """Train, predict the test conditions; with ``score_train`` also the fitted ones
+        (``self.train_predictions``), from their cell graphs, after the test prediction."""
         import torch
 
-        g, sub, test_conds = self.g, self.sub, self.test_conds
+        g, test_conds = self.g, self.test_conds
         inputs = self._write_inputs()
         seed_everything(self.seed)  # after importing gears (torch.manual_seed(0)), before any pairing
         t0 = time.perf_counter()
@@ -426,17 +441,31 @@ class _GearsRun:
         self.seconds["predict"] = time.perf_counter() - t0
         self.best_val = {"mse_de": float(val_metrics["mse_de"]), "mse": float(val_metrics["mse"])}
         self.threads = torch.get_num_threads()
+        self.train_predictions = None
+        if score_train:
+            from torch_geometric.loader import DataLoader
 
+            t0 = time.perf_counter()
+            fitted = [cell for cond in self.fit_conds for cell in pert_data.dataset_processed[cond]]
+            loader = DataLoader(fitted, batch_size=self.config.cells_per_prediction_step, shuffle=False)
+            self.train_predictions = self._package(g.evaluate(loader, model.best_model, False, self.device),
+                                                   self.fit_conds)
+            self.seconds["score_train"] = time.perf_counter() - t0
+        return self._package(res, test_conds)
+
+    def _package(self, res: dict, conditions: list[str]) -> CyclePredictions:
+        """``gears.inference.evaluate``'s per-cell output as per-condition means with the DE genes."""
+        sub = self.sub
         pert_cat = np.asarray(res["pert_cat"]).astype(str)
-        pred = np.stack([res["pred"][pert_cat == c].mean(axis=0) for c in test_conds]).astype(np.float32)
-        truth = np.stack([res["truth"][pert_cat == c].mean(axis=0) for c in test_conds]).astype(np.float32)
+        pred = np.stack([res["pred"][pert_cat == c].mean(axis=0) for c in conditions]).astype(np.float32)
+        truth = np.stack([res["truth"][pert_cat == c].mean(axis=0) for c in conditions]).astype(np.float32)
         is_ctrl = (sub.obs["condition"].astype(str) == CTRL).to_numpy()
         ctrl_mean = np.asarray(sub.X[is_ctrl].mean(axis=0), dtype=np.float32).ravel()
-        names = _condition_names(sub, test_conds)
-        de_idx = _de_index_matrix([sub.uns["rank_genes_groups_cov_all"][names[c]] for c in test_conds],
+        names = _condition_names(sub, conditions)
+        de_idx = _de_index_matrix([sub.uns["rank_genes_groups_cov_all"][names[c]] for c in conditions],
                                   sub.var_names, "rank_genes_groups_cov_all")
-        de_idx_nd = _de_index_matrix([sub.uns["top_non_dropout_de_20"][names[c]] for c in test_conds],
+        de_idx_nd = _de_index_matrix([sub.uns["top_non_dropout_de_20"][names[c]] for c in conditions],
                                      sub.var_names, "top_non_dropout_de_20")
-        return CyclePredictions(conditions=np.array(test_conds), genes=np.asarray(sub.var_names).astype(str),
+        return CyclePredictions(conditions=np.array(conditions), genes=np.asarray(sub.var_names).astype(str),
                                 pred=pred, truth=truth, ctrl_mean=ctrl_mean, de_idx=de_idx,
                                 de_idx_non_dropout=de_idx_nd)

@@ -165,8 +165,8 @@ class PerturbationGears(BatchedGears):
 
 def train_perturbations(data, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int,
                         config: TrainingConfig, score_genes: Sequence[str] | None = None,
-                        score_controls: int | None = None) -> TrainingResult:
+                        score_controls: int | None = None, score_train: bool = False) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for mini-batches of perturbations
     (``gears.trainer: perturbations``): :class:`PerturbationGears` through ``batched.run_trainer``."""
     return run_trainer(PerturbationGears, "perturbations", data, train_genes, test_genes, seed=seed, config=config,
-                       score_genes=score_genes, score_controls=score_controls)
+                       score_genes=score_genes, score_controls=score_controls, score_train=score_train)

@@ -194,7 +194,12 @@ class TrainingResult:
     pool : PoolScores or None
         The model's view of the labelled and remaining pool perturbations, when they were asked for
         (active strategies).
+    train_predictions : CyclePredictions or None
+        In-sample predictions, when asked for (``score_train``): the perturbations the model was fitted on
+        (the cycle's picks less the validation ones), predicted by the kept model exactly as the test
+        perturbations are; ``info`` holds ``split: 'train'``.
     """
 
     predictions: CyclePredictions
     pool: PoolScores | None = None
+    train_predictions: CyclePredictions | None = None
