@@ -238,7 +238,8 @@ def save_container(path: str | os.PathLike, format_tag: str, arrays: Mapping, in
     format_tag : str
         Names the kind and version of the file (``'perturb-select predictions v1'``); checked on reading.
     arrays : mapping of str to array-like
-        Saved with ``numpy.savez`` in the given order (no object arrays: nothing is pickled).
+        Saved in ``numpy.savez``'s layout, in the given order, with a fixed zip member time (the same arrays
+        give the same bytes; no object arrays: nothing is pickled).
     info : mapping, optional
         JSON-ready provenance (:func:`to_jsonable` applied), stored as the string array ``info``.
     """
@@ -252,7 +253,27 @@ def save_container(path: str | os.PathLike, format_tag: str, arrays: Mapping, in
     if info is not None:
         payload[INFO_KEY] = np.array(json.dumps(to_jsonable(dict(info)), sort_keys=True))
     with atomic_open(path, "wb") as handle:
-        np.savez(handle, **payload)
+        _write_npz(handle, payload)
+
+
+#: The zip member time every container is written with: numpy's savez stamps the wall clock, so the same
+#: arrays gave different bytes on every run.
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+
+
+def _write_npz(handle, arrays: Mapping) -> None:
+    """``numpy.savez``'s layout (an uncompressed zip of ``<name>.npy`` members, no pickles) with a fixed member
+    time, so that the same arrays always give the same bytes (``numpy.load`` reads it as any ``.npz``)."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(handle, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIMESTAMP)
+            member.compress_type = zipfile.ZIP_STORED
+            with archive.open(member, mode="w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
 
 
 def load_container(path: str | os.PathLike, format_tag: str, required: Sequence[str],
