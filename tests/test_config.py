@@ -149,9 +149,27 @@ def test_empty_config_and_cross_block_errors():
 
 
 def test_trainer_registry_matches_the_config():
-    from perturb_select.config import TRAINERS
+    from perturb_select.config import GEARS_TRAINERS, NO_TRAINER, TRAINERS
     from perturb_select.gears import TRAINER_INPUTS
     from perturb_select.gears import TRAINERS as IMPLEMENTATIONS
 
-    assert set(TRAINERS) == set(IMPLEMENTATIONS) == set(TRAINER_INPUTS)
+    assert set(GEARS_TRAINERS) == set(IMPLEMENTATIONS) == set(TRAINER_INPUTS)
+    assert set(TRAINERS) == set(GEARS_TRAINERS) | {NO_TRAINER} and NO_TRAINER not in IMPLEMENTATIONS
     assert set(SCHEMA["properties"]["gears"]["properties"]["trainer"]["enum"]) == set(TRAINERS)
+    assert not TrainingConfig(trainer="none").trains_gears and TrainingConfig().trains_gears
+
+
+def test_no_trainer_refuses_the_active_strategies_naming_them():
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["gears"]["trainer"] = "none"
+    expected = (r"config, field 'experiment\.strategies\.acsfw': an active strategy selects from GEARS's "
+                r"predictions of the pool, and gears\.trainer: none trains no GEARS: remove "
+                r"experiment\.strategies\.acsfw, experiment\.strategies\.hybrid, experiment\.strategies\.typiclust, "
+                r"experiment\.strategies\.uncertainty, or set gears\.trainer to perturbations or cells")
+    with pytest.raises(InputError, match=expected):
+        load_config(config)
+    config["experiment"]["strategies"] = {"random": {}, "graphreach": {}, "typiclust": {}}
+    with pytest.raises(InputError, match=r"'experiment\.strategies\.typiclust'.*gears\.trainer: none"):
+        load_config(config)
+    del config["experiment"]["strategies"]["typiclust"]
+    assert load_config(config).training.trainer == "none"

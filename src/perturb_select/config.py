@@ -567,11 +567,16 @@ class DesignConfig:
 # gears: GEARS training
 # --------------------------------------------------------------------------------------------------
 
-#: The trainers (``perturb_select.gears.TRAINERS`` implements them) and those that score the pool for the
-#: active strategies: ``perturbations`` (mini-batches of perturbations, one network row each), ``cells``
+#: The GEARS trainers (``perturb_select.gears.TRAINERS`` implements them) and those that score the pool for
+#: the active strategies: ``perturbations`` (mini-batches of perturbations, one network row each), ``cells``
 #: (GEARS's mini-batches of cells) and ``cell-gears`` (cell-gears's own ``GEARS.train``, the reference).
-TRAINERS = ("perturbations", "cells", "cell-gears")
+GEARS_TRAINERS = ("perturbations", "cells", "cell-gears")
 POOL_SCORING_TRAINERS = ("perturbations", "cells")
+#: ``gears.trainer: none``: GEARS is not trained; every run's baselines are scored on its picks and split
+#: all the same (rule score_baselines, ``stages.baselines``), and no active strategy can run.
+NO_TRAINER = "none"
+#: Every value of ``gears.trainer`` (the schema's enum lists the same).
+TRAINERS = GEARS_TRAINERS + (NO_TRAINER,)
 #: Trainer names of earlier releases -> their name now.
 RENAMED_TRAINERS = {"batched": "cells"}
 DEVICES = ("auto", "cpu", "cuda")
@@ -598,11 +603,14 @@ class TrainingConfig:
 
     Attributes
     ----------
-    trainer : {'perturbations', 'cells', 'cell-gears'}
+    trainer : {'perturbations', 'cells', 'cell-gears', 'none'}
         The trainer (``perturb_select.gears.TRAINERS``): ``perturbations`` (``gears.perturbations``: each
         step evaluates the network once per perturbation and scores all of its cells), ``cells`` (GEARS's
         mini-batches of cells, ``gears.batched``) or cell-gears's own ``PertData``/``GEARS.train`` (the
-        reference, ``gears.cell_gears``).
+        reference, ``gears.cell_gears``); or ``none`` (:data:`NO_TRAINER`): GEARS is not trained, each run's
+        baselines are still scored on the same picks and split (rule score_baselines, no torch), the report
+        covers the baselines only, and the active strategies, which need GEARS's predictions, are refused.
+        The other settings of the block then change nothing (``num_go_gnn_layers`` still sets K).
     epochs, lr, weight_decay, lr_decay
         The schedule: Adam, learning rate multiplied by ``lr_decay`` after every epoch (``StepLR`` step 1;
         GEARS: 0.5), the best epoch by validation top-20 DE MSE kept.
@@ -712,6 +720,11 @@ class TrainingConfig:
                 gears[f.name] = float(value)
         return cls(**gears)
 
+    @property
+    def trains_gears(self) -> bool:
+        """False for ``trainer: none`` (no GEARS job; the baselines are scored on their own)."""
+        return self.trainer != NO_TRAINER
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -758,6 +771,12 @@ def load_config(config: Mapping) -> Config:
     training = TrainingConfig.from_config(config.get("gears") or {})
     experiment = ExperimentConfig.from_config(config)
     active = sorted(name for name in experiment.strategies if name in ACTIVE)
+    if active and not training.trains_gears:
+        raise InputError("config", f"experiment.strategies.{active[0]}",
+                         f"an active strategy selects from GEARS's predictions of the pool, and gears.trainer: "
+                         f"{NO_TRAINER} trains no GEARS: remove "
+                         f"{', '.join(f'experiment.strategies.{name}' for name in active)}, or set gears.trainer "
+                         f"to {' or '.join(POOL_SCORING_TRAINERS)}")
     if active and training.trainer not in POOL_SCORING_TRAINERS:
         raise InputError("config", "gears.trainer",
                          f"the active strategies {active} need a trainer that scores the pool "
