@@ -26,4 +26,5 @@ run_snakemake_stage(
     models_out=output.models,
     power_out=output.power,
     simulation=snakemake.params.simulation,
+    trainer=snakemake.params.trainer,
 )

@@ -82,6 +82,7 @@ rule aggregate_report:
     params:
         dataset="{dataset}",
         simulation=simulation_of,
+        trainer=CONFIG.training.trainer,
     script:
         "../../scripts/aggregate_report.py"
 

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import NO_TRAINER
 from ..io import InputError, read_json, save_figure
 from .statistics import (bootstrap_interval, detectable_difference, holm_by, paired_wilcoxon,
                          wilcoxon_floor)
@@ -16,6 +17,8 @@ from .statistics import (bootstrap_interval, detectable_difference, holm_by, pai
 REPORTED_METRICS = ("mse_top20_de", "pearson_delta", "pearson_delta_top20_de", "pearson", "mse")
 LOWER_IS_BETTER = {"mse_top20_de": True, "mse": True}
 KEYS = ("dataset", "strategy", "seed", "cycle")
+#: Said once in the conclusions, and in place of GEARS's figures, when the config trains no GEARS.
+NOT_TRAINED = f"GEARS was not trained (gears.trainer: {NO_TRAINER})"
 
 
 def collect_metrics(paths: Sequence[str | os.PathLike], baseline_paths: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
@@ -101,9 +104,11 @@ def panel_grid(n: int, width: float, height: float):
     return fig, flat[:n]
 
 
-def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "") -> None:
+def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "",
+                       note: str = "no GEARS runs") -> None:
     """GEARS's metric vs cycle, one line per strategy (mean over seeds, shaded ± std), written atomically as
-    SVG (rows of other models in ``table`` are left out: ``plot_model_curves`` shows them)."""
+    SVG (rows of other models in ``table`` are left out: ``plot_model_curves`` shows them). Without GEARS
+    rows the figure says ``note`` instead (e.g. :data:`NOT_TRAINED`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,9 +126,13 @@ def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike
     better = "lower is better" if LOWER_IS_BETTER.get(metric) else "higher is better"
     ax.set_ylabel(f"{metric} ({better})")
     ax.set_xticks(sorted(table["cycle"].unique()))
-    n_seeds = table.groupby(["strategy", "cycle"]).size().max()
-    ax.set_title(f"{title} — mean ± std over {n_seeds} seeds".strip(" —"))
-    ax.legend(frameon=False)
+    if table.empty:
+        ax.text(0.5, 0.5, note, ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(title)
+    else:
+        n_seeds = table.groupby(["strategy", "cycle"]).size().max()
+        ax.set_title(f"{title} — mean ± std over {n_seeds} seeds".strip(" —"))
+        ax.legend(frameon=False)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -168,9 +177,11 @@ def collect_learning_curves(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     return table.sort_values(list(KEYS) + ["epoch"], kind="stable").reset_index(drop=True)
 
 
-def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: str = "") -> None:
+def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: str = "",
+                         note: str = "no learning curves (cell-gears trainer)") -> None:
     """Validation top-20 DE MSE per epoch for the final cycle of the first seed, one panel per strategy,
-    with the two validation baselines of the same run as horizontal lines; SVG, written atomically."""
+    with the two validation baselines of the same run as horizontal lines; SVG, written atomically. Without
+    curves the figure says ``note`` (why there are none)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,7 +201,7 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: s
         ax.set_title(f"{strategy}, seed {seed}, cycle {cycle}", fontsize=9)
         ax.set_xlabel("epoch")
     if not strategies:
-        panels[0].text(0.5, 0.5, "no learning curves (cell-gears trainer)", ha="center", va="center")
+        panels[0].text(0.5, 0.5, note, ha="center", va="center")
     panels[0].set_ylabel("validation top-20 DE MSE")
     if strategies:
         panels[0].legend(frameon=False, fontsize=8)
@@ -504,16 +515,19 @@ def _strategies(m: int) -> str:
 
 
 def conclusions(comparison: pd.DataFrame, alpha: float = 0.05, reference: str = "random",
-                models: Sequence[str] = LEARNED_MODELS, power: float = 0.8) -> str:
+                models: Sequence[str] = LEARNED_MODELS, power: float = 0.8, gears_trained: bool = True) -> str:
     """What a reader should conclude from ``final_cycle_comparison``, in sentences (primary metric first).
 
     States, for each learned model, whether any strategy differs from ``reference`` beyond seed noise:
     Holm-adjusted paired Wilcoxon ``p_holm < alpha``, the family being the strategies compared for that model
     and metric (or that the seeds cannot show it: ``holm_floor >= alpha``); then, in one sentence, the power
     of the design (:func:`power_table`: the smallest difference detected with ``power``, the Wilcoxon floor);
-    and whether GEARS beats the training mean.
+    and whether GEARS beats the training mean. Models without rows are not mentioned; ``gears_trained``
+    False (``gears.trainer: none``) says so first, once (:data:`NOT_TRAINED`).
     """
-    lines = []
+    lines = [] if gears_trained else [
+        f"{NOT_TRAINED}: every model below is a baseline, trained on each strategy's picks and scored on the "
+        "same test split."]
     table = power_table(comparison, reference, models, alpha, power).set_index(["metric", "model"])
     for metric in comparison["metric"].unique():
         frame = comparison[comparison["metric"] == metric]

@@ -7,10 +7,11 @@ import logging
 from typing import Mapping, Sequence
 
 from ..active.picks import read_picks
-from ..evaluation.report import (collect_learning_curves, collect_metrics, conclusions, final_cycle_comparison,
-                                 learning_curve_auc, model_comparison, model_statements, plot_learning_curves,
-                                 plot_metric_curves, plot_model_curves, power_table, simulated_statement,
-                                 summarise)
+from ..config import NO_TRAINER
+from ..evaluation.report import (NOT_TRAINED, collect_learning_curves, collect_metrics, conclusions,
+                                 final_cycle_comparison, learning_curve_auc, model_comparison, model_statements,
+                                 plot_learning_curves, plot_metric_curves, plot_model_curves, power_table,
+                                 simulated_statement, summarise)
 from ..evaluation.stability import plot_stability, stability_statement, stability_table
 from ..io import atomic_open, write_tsv
 from ..selection.base import read_selection
@@ -21,7 +22,8 @@ log = logging.getLogger("perturb_select")
 def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str], metrics_out: str, summary_out: str,
                      plots: Mapping[str, str], model_plots: Mapping[str, str], comparison_out: str, auc_out: str,
                      conclusions_out: str, learning_out: str, learning_plot: str, dataset: str,
-                     models_out: str, power_out: str, simulation: Mapping | None = None) -> None:
+                     models_out: str, power_out: str, simulation: Mapping | None = None,
+                     trainer: str | None = None) -> None:
     """Rule aggregate_report: every run's metrics (GEARS and the baselines, a ``model`` column), the strategy x
     model x cycle summary (mean ± std over seeds), the final-cycle paired comparisons, each learned model
     against the reference models at every cycle (``models_out``), what the seeds can detect
@@ -32,13 +34,20 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
     ``plots`` {metric: SVG}: GEARS per strategy; ``model_plots`` {metric: SVG}: every model per strategy.
     ``simulation`` (a SIMULATED dataset's ``simulation`` block, ``config.SimulationConfig`` as a dict) puts
     "SIMULATED" in every title and the first sentence of the conclusions.
+
+    ``trainer`` is ``gears.trainer``. With ``none`` there are no ``metric_files``: every table holds the
+    baselines only (the learned models compared are go_kernel_ridge and sgc_ridge), GEARS's figures and the
+    learning curves say that GEARS was not trained, and so do the conclusions, once.
     """
     title = f"SIMULATED screen {dataset}" if simulation is not None else dataset
+    gears_trained = trainer != NO_TRAINER
+    if not gears_trained and metric_files:
+        raise ValueError(f"gears.trainer: {NO_TRAINER} has no GEARS metrics, got {len(metric_files)} files")
     table = collect_metrics(metric_files, baseline_files)
     write_tsv(table, metrics_out, float_format="%.6g")
     write_tsv(summarise(table), summary_out)
     for metric, path in plots.items():
-        plot_metric_curves(table, metric, path, title=title)
+        plot_metric_curves(table, metric, path, title=title, **({} if gears_trained else {"note": NOT_TRAINED}))
     for metric, path in model_plots.items():
         plot_model_curves(table, metric, path, title=title)
     comparison = final_cycle_comparison(table)
@@ -47,14 +56,16 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
     write_tsv(models, models_out, float_format="%.6g")
     write_tsv(power_table(comparison), power_out, float_format="%.6g")
     header = simulated_statement(simulation, dataset)
-    text = (header + "\n" if header else "") + conclusions(comparison) + "\n".join(model_statements(models)) + "\n"
+    text = (header + "\n" if header else "") + conclusions(comparison, gears_trained=gears_trained) + \
+        "\n".join(model_statements(models)) + "\n"
     log.info("%s", text.strip())
     with atomic_open(conclusions_out, "w") as handle:
         handle.write(text)
     write_tsv(learning_curve_auc(table), auc_out, float_format="%.6g")
     curves = collect_learning_curves(metric_files)
     write_tsv(curves, learning_out, float_format="%.6g")
-    plot_learning_curves(curves, learning_plot, title=title)
+    plot_learning_curves(curves, learning_plot, title=title,
+                         **({} if gears_trained else {"note": f"no learning curves: {NOT_TRAINED}"}))
 
 
 def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, str], per_cycle: int, cycles: int,
