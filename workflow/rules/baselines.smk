@@ -1,5 +1,6 @@
 # The graph kernels of the GO kernel ridge and SGC ridge baselines, once per dataset (perturb_select.stages.baselines).
-# The baselines themselves are scored by the training jobs, on the same picks and split as GEARS.
+# The baselines themselves are scored by the training jobs, on the same picks and split as GEARS; with
+# gears.trainer: none, by score_baselines, in a job of their own (no torch).
 
 
 rule graph_kernel:
@@ -18,3 +19,25 @@ rule graph_kernel:
         hops=CONFIG.training.num_go_gnn_layers,
     script:
         "../../scripts/graph_kernel.py"
+
+
+rule score_baselines:
+    input:
+        unpack(scoring_inputs),
+        kernels="results/baselines/{dataset}/kernels.npz",
+        split=split_file,
+        selection="results/select/{dataset}/{strategy}/seed{run}.tsv",
+    output:
+        baselines="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
+    log:
+        "logs/score_baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.log",
+    benchmark:
+        "results/benchmarks/score_baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.tsv"
+    wildcard_constraints:
+        strategy=_alternatives(BASELINE_ONLY_STRATEGIES),
+    conda:
+        "../../envs/numeric.yaml"
+    params:
+        per_cycle=per_cycle_of,
+    script:
+        "../../scripts/score_baselines.py"

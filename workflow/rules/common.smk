@@ -41,6 +41,11 @@ SEEDS = list(CONFIG.experiment.seeds)
 CYCLES = list(range(1, CONFIG.experiment.cycles + 1))
 ONE_SHOT_STRATEGIES = [s for s in STRATEGIES if s in ONE_SHOT]
 ACTIVE_STRATEGIES = [s for s in STRATEGIES if s in ACTIVE]
+# gears.trainer: none (config.NO_TRAINER) trains no GEARS: each run's baselines are scored by rule
+# score_baselines instead of train_gears (the config refuses the active strategies then).
+TRAINS_GEARS = CONFIG.training.trains_gears
+GEARS_STRATEGIES = ONE_SHOT_STRATEGIES if TRAINS_GEARS else []
+BASELINE_ONLY_STRATEGIES = [] if TRAINS_GEARS else ONE_SHOT_STRATEGIES
 # Stability analysis: R initialisation seeds on one split (the first run is the main run of that seed).
 STABILITY_RUNS = [
     run_label(split, init) for split, init in CONFIG.experiment.stability_seeds
@@ -156,14 +161,24 @@ def strategy_params(wildcards):
     return dict(CONFIG.experiment.strategies[wildcards.strategy])
 
 
+def scoring_inputs(wildcards):
+    """What scoring the baselines reads of the screen: its arrays and a SIMULATED screen's truth (the
+    oracle); of a replicated SIMULATED dataset, the screen of the run's split seed (a stability run shares
+    its split's)."""
+    folder = screen_folder(wildcards.dataset, split_seed_of(wildcards))
+    inputs = {"screen": f"{folder}/screen.npz"}
+    if wildcards.dataset in SIMULATED_DATASETS:
+        inputs["truth"] = f"{folder}/simulated_truth.npz"
+    return inputs
+
+
 def training_inputs(wildcards):
-    """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``), the
-    screen arrays, which the baselines scored in the same job read, and a simulated screen's truth; of a
-    replicated SIMULATED dataset, the screen of the run's split seed (a stability run shares its split's).
-    """
+    """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``), and
+    what the baselines scored in the same job read (:func:`scoring_inputs`)."""
+    scored = scoring_inputs(wildcards)
     folder = screen_folder(wildcards.dataset, split_seed_of(wildcards))
     files = {
-        "screen": f"{folder}/screen.npz",
+        "screen": scored["screen"],
         "adata": f"{folder}/perturb_processed.h5ad",
         "gene2go": "results/graph/gene2go.pkl",
         # the cell-gears trainer reads the edge table as GEARS would; the others the fast .npz
@@ -175,10 +190,8 @@ def training_inputs(wildcards):
     }
     keys = {"screen", *TRAINER_INPUTS[CONFIG.training.trainer]}
     inputs = {key: files[key] for key in sorted(keys)}
-    if (
-        wildcards.dataset in SIMULATED_DATASETS
-    ):  # the oracle, scored beside the baselines
-        inputs["truth"] = f"{folder}/simulated_truth.npz"
+    if "truth" in scored:  # the oracle, scored beside the baselines
+        inputs["truth"] = scored["truth"]
     return inputs
 
 
@@ -269,6 +282,9 @@ def all_outputs():
 
 
 def metric_files(wildcards):
+    """GEARS's metrics of every run and cycle; none with ``gears.trainer: none``."""
+    if not TRAINS_GEARS:
+        return []
     return expand(
         "results/metrics/{dataset}/{strategy}/seed{seed}/cycle{cycle}.json",
         dataset=wildcards.dataset,

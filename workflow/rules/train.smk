@@ -1,6 +1,6 @@
 # GEARS trained on each cycle's picks and scored on the test perturbations beside the baselines trained on
 # the same picks (perturb_select.stages.train); an active strategy's training also scores the pool for the
-# next cycle's selection.
+# next cycle's selection. None with gears.trainer: none (score_baselines in baselines.smk instead).
 
 
 rule train_gears:
@@ -18,7 +18,7 @@ rule train_gears:
     benchmark:
         "results/benchmarks/train_gears/{dataset}/{strategy}/seed{run}/cycle{cycle}.tsv"
     wildcard_constraints:
-        strategy=_alternatives(ONE_SHOT_STRATEGIES),
+        strategy=_alternatives(GEARS_STRATEGIES),
     conda:
         "../../envs/torch-gears.yaml"
     threads: CONFIG.training.threads

@@ -21,3 +21,14 @@ def run_seeds(run: str) -> tuple[int, int]:
 def run_label(split_seed: int, init_seed: int) -> str:
     """Inverse of ``run_seeds``: the main run of a seed is plain ``'{seed}'``."""
     return str(split_seed) if int(split_seed) == int(init_seed) else f"{split_seed}-{init_seed}"
+
+
+def run_keys(dataset: str, strategy: str, run: str, cycle: int) -> dict:
+    """The keys of one run's records at one cycle (its metrics and baselines files): ``dataset``,
+    ``strategy``, ``seed`` (the run's split seed) and ``cycle``; and ``run``, the label, for a stability run
+    (an initialisation seed other than the split seed)."""
+    split_seed, init_seed = run_seeds(run)
+    keys = {"dataset": dataset, "strategy": strategy, "seed": split_seed, "cycle": int(cycle)}
+    if split_seed != init_seed:
+        keys["run"] = str(run)
+    return keys

@@ -1,22 +1,22 @@
 """Stage of ``workflow/rules/train.smk``: GEARS trained on one cycle's picks and scored on the test
 perturbations beside the baselines trained on the same picks (env ``envs/torch-gears.yaml``; torch is
-imported when the trainer runs)."""
+imported when the trainer runs). With ``gears.trainer: none`` there is no such job: rule score_baselines
+(``stages.baselines``) scores the baselines alone, through the same ``stages.baselines.baselines_record``."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Mapping, Sequence
 
-from ..config import TrainingConfig
-from ..evaluation.baselines import load_kernels, score_baselines
+from ..config import NO_TRAINER, TrainingConfig
 from ..evaluation.metrics import run_record
-from ..experiment.runs import run_seeds
+from ..experiment.runs import run_keys, run_seeds
 from ..experiment.splits import cycle_picks
 from ..gears import TRAINER_INPUTS, train, training_data
-from ..io import read_json, write_json
+from ..io import InputError, read_json, write_json
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.arrays import ScreenArrays
-from ..screens.simulated import read_truth
+from .baselines import baselines_record
 
 
 def train_gears(split: str, selection: str | Sequence[str], output: str, metrics_out: str, baselines_out: str,
@@ -27,8 +27,8 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     """Rules train_gears and train_gears_active: GEARS on the first ``cycle * per_cycle`` picks, predictions
     of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
     (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle); and
-    the baselines trained on the same picks and scored on the same split (``evaluation.baselines
-    .score_baselines`` with the graph kernels ``kernels``: ``baselines_out``, the same keys). The baselines
+    the baselines trained on the same picks and scored on the same split (``stages.baselines
+    .baselines_record`` with the graph kernels ``kernels``: ``baselines_out``, the same keys). The baselines
     share the job because they share its inputs and take milliseconds: a job of their own cost more in
     start-up than their work.
 
@@ -49,6 +49,9 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     """
     split_seed, init_seed = run_seeds(run)
     config = dataclasses.replace(TrainingConfig.from_config(gears), threads=max(1, int(threads)))
+    if not config.trains_gears:
+        raise InputError("config", "gears.trainer", f"{NO_TRAINER} trains no GEARS: rule score_baselines "
+                                                    "(stages.baselines.score_baselines) scores the baselines alone")
     params = dict(strategy_params or {})
     if params.get("method") == "uncertainty":
         config = dataclasses.replace(config, uncertainty=True, uncertainty_reg=float(params["uncertainty_reg"]))
@@ -61,12 +64,9 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     trainer_reads_screen = "screen" in TRAINER_INPUTS[config.trainer]
     data = training_data(KnowledgeGraph.read(edges), screen=screen if trainer_reads_screen else None, adata=adata,
                          gene2go=gene2go, work_dir=work_dir)
-    keys = {"dataset": dataset, "strategy": strategy, "seed": split_seed, "cycle": int(cycle)}
-    if split_seed != init_seed:
-        keys["run"] = run
+    keys = run_keys(dataset, strategy, run, cycle)
     arrays = data.screen if trainer_reads_screen else ScreenArrays.load(screen)
-    baselines = score_baselines(arrays, load_kernels(kernels), train_genes, split_record["test"],
-                                source=kernels, truth=read_truth(truth, arrays.genes) if truth else None)
+    baselines = baselines_record(arrays, kernels, train_genes, split_record["test"], keys, truth=truth)
     result = train(data, train_genes, split_record["test"], seed=init_seed, config=config, score_genes=score_genes,
                    score_controls=int(params["controls"]) if pool_out else 0)
     result.predictions.info["cycle"] = int(cycle)
@@ -75,4 +75,4 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
         result.pool.save(pool_out)
     result.predictions.save(output)
     write_json(run_record(result.predictions, **keys), metrics_out)
-    write_json({**baselines, **keys}, baselines_out)
+    write_json(baselines, baselines_out)
