@@ -106,10 +106,15 @@ def test_stability_initialisations_are_bounded_in_the_schema_and_the_config():
 
 def test_simulated_datasets_are_named_simulated_and_take_their_own_keys():
     simulated = load_config(yaml.safe_load((REPO / "config" / "simulated.yaml").read_text()))
-    signals = {name: block.simulation.graph_signal for name, block in simulated.datasets.items()}
-    assert signals == {"simulated_gs0": 0.0, "simulated_gs05": 0.5, "simulated_gs09": 0.9}
+    truths = {name: (block.simulation.mechanism, block.simulation.graph_signal)
+              for name, block in simulated.datasets.items()}
+    assert truths == {"simulated_kernel_gs0": ("kernel", 0.0), "simulated_kernel_gs09": ("kernel", 0.9),
+                      "simulated_rf_gs0": ("receptive_field", 0.0), "simulated_rf_gs09": ("receptive_field", 0.9)}
     assert all(block.simulated and block.cell_type == "simulated" for block in simulated.datasets.values())
-    assert simulated.datasets["simulated_gs0"].simulation.n_genes == 1200  # the YAML anchor's settings, shared
+    # the YAML anchor's settings, shared by the four screens
+    assert all(block.simulation.n_genes == 1200 and block.simulation.replicate_screens
+               for block in simulated.datasets.values())
+    assert len(simulated.experiment.seeds) == 10
     block = {"format": "simulated", "candidates": "c.txt", "reference": "r.h5ad"}
     with pytest.raises(InputError, match="datasets.screen_a.*must contain 'simulated'"):
         DatasetConfig.from_config("screen_a", block)

@@ -19,18 +19,19 @@ def _simulated_config(workdir: Path, shared_data: Path, **simulation) -> dict:
     """config/simulated.yaml, shrunk: one screen of 40 Replogle candidates, 2 seeds x 2 cycles x 5 picks."""
     config = yaml.safe_load((REPO / "config" / "simulated.yaml").read_text())
     config["go"]["mirror"] = str(shared_data / "go")
-    template = config["datasets"]["simulated_gs09"]
+    template = config["datasets"]["simulated_kernel_gs09"]
     listed = Path(template["candidates"].replace("../shared/data", str(shared_data))).read_text().split()
     candidates = workdir / "candidates.txt"
     candidates.write_text("\n".join(listed[:40]) + "\n")
     settings = {**template["simulation"], "n_genes": 150, "cells_per_perturbation": 20, "control_cells": 100,
-                "programmes": 3, "genes_per_programme": 30, "truth_cells": 50, **simulation}
+                "programmes": 3, "genes_per_programme": 30, "truth_cells": 50, "replicate_screens": False,
+                **simulation}
     config["datasets"] = {DATASET: {**template, "candidates": str(candidates),
                                     "reference": str(shared_data / "perturbseq" / "papalexi2021_thp1.h5ad"),
                                     "simulation": settings}}
     config["experiment"].update(seeds=[1, 2], cycles=2, perturbations_per_cycle=5, stability={"inits": 2})
     config["experiment"]["strategies"] = {"random": {}, "graphreach": {}, "typiclust": {}}
-    config["gears"]["epochs"] = 1
+    config["gears"].update(trainer="perturbations", epochs=1)
     return config
 
 
