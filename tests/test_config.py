@@ -178,3 +178,21 @@ def test_no_trainer_refuses_the_active_strategies_naming_them():
         load_config(config)
     del config["experiment"]["strategies"]["typiclust"]
     assert load_config(config).training.trainer == "none"
+
+
+def test_one_shot_strategy_blocks_of_the_schema_take_the_selectors_parameters():
+    """Every one-shot strategy has a schema block whose keys its selector takes; none has a schema default
+    (``validate`` would fill it in and change the parameters of every existing select job); the one home of
+    their defaults is the selector's signature."""
+    import inspect
+
+    from perturb_select.selection.graphreach import graphreach
+    from perturb_select.strategies import GRAPHREACH_WEIGHTS, ONE_SHOT, ONE_SHOT_PARAMETERS
+
+    blocks = _properties("experiment", "strategies")
+    for name in ONE_SHOT:
+        keys = blocks[name].get("properties", {})
+        assert set(keys) <= set(ONE_SHOT_PARAMETERS[name]), name
+        assert all("default" not in spec for spec in keys.values()), name
+    assert blocks["graphreach"]["properties"]["weights"]["enum"] == list(GRAPHREACH_WEIGHTS)
+    assert inspect.signature(graphreach).parameters["weights"].default == GRAPHREACH_WEIGHTS[0] == "uniform"

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perturb_select.knowledge.graph import KnowledgeGraph, in_neighbourhood
+from perturb_select.knowledge.graph import KnowledgeGraph, in_neighbourhood, perturbation_fields
 from perturb_select.io import InputError
 from perturb_select.selection.registry import SELECTORS as STRATEGIES, select
 from perturb_select.selection.base import Selection, read_selection, write_selection
-from perturb_select.selection.graphreach import graphreach, greedy_max_coverage
+from perturb_select.selection.graphreach import candidate_weights, graphreach, greedy_max_coverage
 from perturb_select.selection.maxspec import maxspec
 from perturb_select.selection.random import random_selection
 
@@ -82,7 +82,7 @@ def test_graphreach_hand_checked_one_hop(lazy):
     np.testing.assert_array_equal(sel.gains, [4.0, 3.0, 1.0])
     np.testing.assert_array_equal(sel.objective, [4.0, 7.0, 8.0])
     assert sel.gains.dtype == np.float64 and sel.objective.dtype == np.float64
-    assert sel.params == {"hops": 1, "lazy": lazy}
+    assert sel.params == {"hops": 1, "lazy": lazy, "weights": "uniform"}
 
 
 @pytest.mark.parametrize("lazy", [True, False])
@@ -214,6 +214,124 @@ def test_graphreach_lazy_equals_plain_on_larger_random_graphs():
         assert lazy.genes == plain.genes
         np.testing.assert_array_equal(lazy.objective, plain.objective)
         assert lazy.objective[-1] == coverage(graph, candidates, hops)
+
+
+# ----------------------------------------------------------------------------------------------
+# GraphReach weighted by the candidates (weights='candidates')
+#
+# Hand graph, K = 1, candidates b, c, e: R(b) = {a,b,x}, R(c) = {b,c}, R(e) = {d,e,f,g}
+# w: b 2 (in R(b) and R(c)), every other reached node 1, z 0
+# gains: b 4, c 3, e 4 -> b (tie with e, symbol order), then e (+4) against c (+1), then c (+1)
+
+
+def weighted_coverage(graph: KnowledgeGraph, genes, hops: int, weights: np.ndarray) -> int:
+    """sum of w over the union of R_K(v), by breadth-first search (independent of graphreach)."""
+    return int(weights[in_neighbourhood(graph, graph.index_of(list(genes)), hops)].sum())
+
+
+def bfs_candidate_weights(graph: KnowledgeGraph, candidates, hops: int) -> np.ndarray:
+    """w(u) = number of candidates whose R_K holds u, by breadth-first search."""
+    return sum(in_neighbourhood(graph, graph.index_of([c]), hops).astype(np.int64) for c in candidates)
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_graphreach_candidate_weights_by_hand(lazy):
+    graph = hand_graph()
+    sel = graphreach(graph, ["e", "c", "b"], 3, hops=1, lazy=lazy, weights="candidates")
+    assert sel.genes == ["b", "e", "c"]  # uniform: e, b, c
+    assert sel.gains.tolist() == [4.0, 4.0, 1.0] and sel.objective.tolist() == [4.0, 8.0, 9.0]
+    assert sel.params == {"hops": 1, "lazy": lazy, "weights": "candidates"}
+    weights = candidate_weights(perturbation_fields(graph, ["b", "c", "e"], 1))
+    assert dict(zip(graph.genes, weights.tolist())) == dict(a=1, b=2, c=1, d=1, e=1, f=1, g=1, x=1, z=0)
+    # the weights count the candidates only: screened e reaches {d,e,f,g}, which no candidate does (w 0)
+    sel = graphreach(graph, ["b", "c"], 2, hops=1, lazy=lazy, weights="candidates", screened=["e"])
+    assert sel.genes == ["b", "c"] and sel.gains.tolist() == [4.0, 1.0] and sel.params["start_objective"] == 0.0
+    # required c first (+3: b twice, c), then b adds a and x (+2), then e (+4)
+    sel = graphreach(graph, ["b", "c", "e"], 3, hops=1, lazy=lazy, weights="candidates", required=["c"])
+    assert sel.genes == ["c", "e", "b"] and sel.gains.tolist() == [3.0, 4.0, 2.0]
+
+
+def test_graphreach_rejects_unknown_weights():
+    with pytest.raises(InputError) as error:
+        graphreach(hand_graph(), ["b", "c"], 1, weights="degree", source="test")
+    assert error.value.field == "weights" and error.value.source == "test" and "uniform, candidates" in str(error.value)
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_unit_weights_give_graphreach_ranking_exactly(lazy):
+    """The weighted greedy with unit weights is GraphReach: same picks and gains, on random graphs up to
+    the whole pool (zero gains, where ties decide everything); and candidate weights on disjoint fields
+    are unit weights."""
+    rng = np.random.default_rng(28)
+    for trial in range(10):
+        n = int(rng.integers(40, 200))
+        graph = random_graph(rng, n, float(rng.uniform(0.005, 0.04)))
+        candidates = sorted(rng.choice(graph.genes, size=int(rng.integers(5, n // 2)), replace=False))
+        hops = trial % 3
+        fields = perturbation_fields(graph, candidates, hops)
+        plain = greedy_max_coverage(fields, len(candidates), lazy=lazy)
+        unit = greedy_max_coverage(fields, len(candidates), lazy=lazy, weights=np.ones(n, dtype=np.int32))
+        np.testing.assert_array_equal(plain[0], unit[0])
+        np.testing.assert_array_equal(plain[1], unit[1])
+        assert [candidates[i] for i in plain[0]] == graphreach(graph, candidates, len(candidates), hops=hops).genes
+    # disjoint receptive fields: every reached node is worth 1 candidate
+    for budget in (1, 2):
+        uniform = graphreach(hand_graph(), ["b", "e"], budget, hops=1, lazy=lazy)
+        weighted = graphreach(hand_graph(), ["b", "e"], budget, hops=1, lazy=lazy, weights="candidates")
+        assert weighted.genes == uniform.genes and weighted.gains.tolist() == uniform.gains.tolist()
+
+
+def test_greedy_max_coverage_rejects_bad_weights():
+    import scipy.sparse as sp
+
+    fields = sp.csr_matrix(np.eye(3, dtype=bool))
+    for weights in (np.ones(2, dtype=np.int64), -np.ones(3, dtype=np.int64), np.ones(3)):
+        with pytest.raises(ValueError, match="weights"):
+            greedy_max_coverage(fields, 1, weights=weights)
+
+
+def _weighted_greedy(graph, candidates, budget, hops, start=()):
+    """Reference: plain greedy on f(S) = w(R(start) | R(S)), w counting the candidates, ties by symbol."""
+    weights = bfs_candidate_weights(graph, candidates, hops)
+    chosen: list[str] = []
+    for _ in range(budget):
+        base = weighted_coverage(graph, list(start) + chosen, hops, weights)
+        gains = {v: weighted_coverage(graph, list(start) + chosen + [v], hops, weights) - base
+                 for v in sorted(candidates) if v not in chosen}
+        best = max(gains.values())
+        chosen.append(next(v for v, gain in gains.items() if gain == best))
+    return chosen
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_graphs(), st.data())
+def test_candidate_weighted_graphreach_is_the_weighted_greedy(case, data):
+    graph, candidates, hops = case
+    others = [g for g in graph.genes if g not in candidates]
+    screened = data.draw(st.lists(st.sampled_from(others), unique=True, max_size=2)) if others else []
+    budget = data.draw(st.integers(1, len(candidates)))
+    lazy = graphreach(graph, candidates, budget, hops=hops, weights="candidates", screened=screened)
+    plain = graphreach(graph, candidates, budget, hops=hops, weights="candidates", screened=screened, lazy=False)
+    assert lazy.genes == plain.genes == _weighted_greedy(graph, candidates, budget, hops, screened)
+    np.testing.assert_array_equal(lazy.gains, plain.gains)
+    weights = bfs_candidate_weights(graph, candidates, hops)
+    for i in range(budget):
+        assert lazy.objective[i] == weighted_coverage(graph, screened + lazy.genes[: i + 1], hops, weights)
+    assert np.all(np.diff(lazy.gains) <= 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(small_graphs(), st.data())
+def test_candidate_weighted_graphreach_within_1_minus_1_over_e_of_brute_force(case, data):
+    graph, candidates, hops = case
+    budget = data.draw(st.integers(1, min(3, len(candidates))))
+    sel = graphreach(graph, candidates, budget, hops=hops, weights="candidates")
+    weights = bfs_candidate_weights(graph, candidates, hops)
+    for k in range(1, budget + 1):
+        best = max(weighted_coverage(graph, combo, hops, weights) for combo in itertools.combinations(candidates, k))
+        assert sel.objective[k - 1] >= (1 - 1 / math.e) * best
+        if k == 1:
+            assert sel.objective[0] == best
 
 
 # ----------------------------------------------------------------------------------------------
@@ -620,6 +738,10 @@ def test_graphreach_genome_scale_matches_plain_greedy(human_graph, replogle):
         assert lazy.genes == plain.genes
         np.testing.assert_array_equal(lazy.objective, plain.objective)
         assert lazy.objective[-1] == coverage(human_graph, lazy.genes, hops)
+        lazy = graphreach(human_graph, replogle, 500, hops=hops, weights="candidates")
+        plain = graphreach(human_graph, replogle, 500, hops=hops, weights="candidates", lazy=False)
+        assert lazy.genes == plain.genes
+        np.testing.assert_array_equal(lazy.objective, plain.objective)
 
 
 @pytest.mark.slow

@@ -32,8 +32,12 @@ from .io import InputError
 
 ONE_SHOT = ("random", "graphreach", "maxspec")
 #: Keyword parameters a one-shot block may set (``selection.registry.select`` passes them on; tested
-#: against the selectors' signatures).
-ONE_SHOT_PARAMETERS = {"random": (), "graphreach": ("hops", "lazy"), "maxspec": ("hops", "direction", "shortlist")}
+#: against the selectors' signatures). Their defaults are the selectors' keyword defaults.
+ONE_SHOT_PARAMETERS = {"random": (), "graphreach": ("hops", "lazy", "weights"),
+                       "maxspec": ("hops", "direction", "shortlist")}
+#: GraphReach's node weights (``selection.graphreach``), the default first: ``uniform`` (every node counts
+#: 1, the paper's GraphReach) or ``candidates`` (a node counts the candidates whose receptive field holds it).
+GRAPHREACH_WEIGHTS = ("uniform", "candidates")
 ACTIVE_METHODS = ("uncertainty", "typiclust", "acsfw")
 ACTIVE = ACTIVE_METHODS + ("hybrid",)
 ALL = ONE_SHOT + ACTIVE

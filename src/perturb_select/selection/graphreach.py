@@ -3,6 +3,10 @@
 Panagopoulos et al. 2025 ("Efficient Data Selection for Training Genomic Perturbation Models"): a
 perturbation ``v`` supervised through K SGC layers trains the embeddings of its receptive field
 ``R_K(v)``, so GraphReach picks the perturbations whose receptive fields together reach the most nodes.
+
+``weights='candidates'`` (issue 28) counts each node as many times as there are candidates whose
+receptive field holds it: weighted coverage, which favours the regions of the graph where the
+candidates, and so the perturbations a model will be asked about, live.
 """
 
 from __future__ import annotations
@@ -14,8 +18,13 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
+from ..strategies import GRAPHREACH_WEIGHTS
 from .base import Selection, sorted_candidates, starting_set
+
+# Heap keys of the lazy greedy are ``-gain * m + row`` in int64: gains times rows must stay below this.
+_KEY_LIMIT = 2**62
 
 
 def graphreach(
@@ -25,25 +34,31 @@ def graphreach(
     *,
     hops: int = 1,
     lazy: bool = True,
+    weights: str = "uniform",
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
     source: str = "budget",
 ) -> Selection:
-    """Pick ``budget`` perturbations by greedy maximum coverage of receptive fields.
+    """Pick ``budget`` perturbations by greedy (weighted) maximum coverage of receptive fields.
 
-    Objective ``f(S) = |union_{v in S} R_K(v)|``, counted over every node of ``graph`` (not only the
-    candidates). ``f`` is monotone submodular, so the greedy order reaches at least ``1 - 1/e`` of the
-    best value for every prefix (Nemhauser, Wolsey & Fisher 1978).
+    Objective ``f(S) = sum_{u in union_{v in S} R_K(v)} w(u)``, over every node ``u`` of ``graph`` (not
+    only the candidates). ``weights='uniform'``: ``w = 1``, so ``f(S) = |union R_K(v)|``, the paper's
+    GraphReach. ``weights='candidates'``: ``w(u)`` is the number of candidates whose receptive field
+    holds ``u`` (a node no candidate reaches is worth 0). Weighted coverage with non-negative weights is
+    monotone submodular, so the greedy order reaches at least ``1 - 1/e`` of the best value for every
+    prefix (Nemhauser, Wolsey & Fisher 1978), for both weightings.
 
     Each step adds the candidate with the highest marginal gain; ties go to the candidate that comes
     first in the candidate list sorted by symbol, so the input order never matters. Once everything
     reachable is covered the gains are 0 and picking continues by the same rule until ``budget``.
+    Weights are integers, so gains and ties are exact.
 
     Starting from earlier screens (``screened``): the nodes their receptive fields reach count as
-    covered before the first pick, so the gains are the nodes newly covered beyond them; ``required``
-    perturbations are picked first, in their order, and the greedy fills the rest of the budget. Both
-    run the same greedy on the fields with the covered nodes removed, which is the greedy started
-    from that coverage (the objective is still monotone submodular there).
+    covered before the first pick, so the gains are the nodes (weights) newly covered beyond them;
+    ``required`` perturbations are picked first, in their order, and the greedy fills the rest of the
+    budget. Both run the same greedy on the fields with the covered nodes removed, which is the greedy
+    started from that coverage (the objective is still monotone submodular there). The candidate
+    weights count the candidates only, not the screened perturbations.
 
     Parameters
     ----------
@@ -62,6 +77,9 @@ def graphreach(
         current one (submodularity), so a popped entry whose gain is fresh for this step beats every
         other candidate, ties included. ``False``: plain greedy that re-evaluates every candidate at
         every step. Both return the same picks.
+    weights : {'uniform', 'candidates'}, default 'uniform'
+        Node weights ``w`` (``strategies.GRAPHREACH_WEIGHTS``): 1 per node, or the number of candidates
+        whose ``R_K`` holds the node.
     screened : sequence of str, optional
         Perturbations already screened (need not be candidates); their coverage is the starting point.
     required : sequence of str, optional
@@ -72,49 +90,73 @@ def graphreach(
     Returns
     -------
     Selection
-        ``strategy='graphreach'``; ``gains`` are the number of newly covered nodes, ``objective`` the
-        number covered after each pick, screened coverage included (float64);
-        ``params={'hops': K, 'lazy': lazy}``, plus ``screened``, ``required`` (counts) and
-        ``start_objective`` (nodes covered by the screened perturbations) when a start is given.
+        ``strategy='graphreach'``; ``gains`` are the weight of the newly covered nodes (with uniform
+        weights: their number), ``objective`` the weight covered after each pick, screened coverage
+        included (float64, integer-valued); ``params={'hops': K, 'lazy': lazy, 'weights': weights}``,
+        plus ``screened``, ``required`` (counts) and ``start_objective`` (weight covered by the
+        screened perturbations) when a start is given.
 
     Raises
     ------
     InputError
-        Budget out of range, repeated candidates, genes that are not graph nodes, or a bad start
-        (:func:`perturb_select.selection.base.starting_set`).
+        Budget out of range, repeated candidates, genes that are not graph nodes, a bad start
+        (:func:`perturb_select.selection.base.starting_set`), or unknown ``weights`` (field ``weights``).
     """
+    if weights not in GRAPHREACH_WEIGHTS:
+        raise InputError(source, "weights", f"must be one of {', '.join(GRAPHREACH_WEIGHTS)}, got {weights!r}")
     names = sorted_candidates(candidates, budget, source)
     screened, required_rows = starting_set(names, screened, required, budget, source)
     fields = perturbation_fields(graph, names, hops, source)  # (m, n) bool csr, row i = R_K(names[i])
-    params = {"hops": int(hops), "lazy": bool(lazy)}
+    node_weights = candidate_weights(fields) if weights == "candidates" else None
+    params = {"hops": int(hops), "lazy": bool(lazy), "weights": weights}
     if not screened and not required_rows.size:
-        order, gains = greedy_max_coverage(fields, budget, lazy=lazy)
+        order, gains = greedy_max_coverage(fields, budget, lazy=lazy, weights=node_weights)
         gains = gains.astype(np.float64)
         return Selection("graphreach", [names[i] for i in order], gains, np.cumsum(gains), params)
 
+    unit = np.ones(graph.n_nodes, dtype=np.int64) if node_weights is None else node_weights
     covered = covered_by(perturbation_fields(graph, screened, hops, source), graph.n_nodes)
-    start = int(covered.sum())
+    start = int(unit[covered].sum())
     order, gains = [], []
     for row in required_rows:
         reached = fields.indices[fields.indptr[row] : fields.indptr[row + 1]]
-        gains.append(int(np.count_nonzero(~covered[reached])))
+        gains.append(int(unit[reached[~covered[reached]]].sum()))
         covered[reached] = True
         order.append(int(row))
     rest = np.setdiff1d(np.arange(len(names)), required_rows)  # sorted: ties still go by symbol
     residual = fields[rest].multiply(~covered[None, :]).tocsr()  # the same fields minus covered nodes
     residual.eliminate_zeros()
-    rest_order, rest_gains = greedy_max_coverage(residual, budget - len(order), lazy=lazy)
+    rest_order, rest_gains = greedy_max_coverage(residual, budget - len(order), lazy=lazy, weights=node_weights)
     order += rest[rest_order].tolist()
     gains = np.concatenate([np.asarray(gains, dtype=np.float64), rest_gains.astype(np.float64)])
     params.update(screened=len(screened), required=int(required_rows.size), start_objective=float(start))
     return Selection("graphreach", [names[i] for i in order], gains, start + np.cumsum(gains), params)
 
 
-def greedy_max_coverage(fields: sp.csr_matrix, budget: int, *, lazy: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy maximum coverage: ``budget`` rows of ``fields`` that together cover the most columns.
+def candidate_weights(fields: sp.csr_matrix) -> np.ndarray:
+    """Node weights of ``weights='candidates'``: how many rows of ``fields`` hold each column.
 
-    Step ``t`` picks the row with the most columns not covered by the rows picked before it; ties go to
-    the lowest row index. Both modes return exactly this sequence.
+    Parameters
+    ----------
+    fields : scipy.sparse.csr_matrix, shape (m, n), bool
+        The candidates' receptive fields (:func:`perturbation_fields`), canonical (no repeated index).
+
+    Returns
+    -------
+    numpy.ndarray, int64, shape (n,)
+        ``w[u] = |{c : u in R_K(c)}|``; 0 for a node no candidate reaches.
+    """
+    return np.bincount(fields.indices, minlength=fields.shape[1]).astype(np.int64)
+
+
+def greedy_max_coverage(
+    fields: sp.csr_matrix, budget: int, *, lazy: bool = True, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy (weighted) maximum coverage: ``budget`` rows of ``fields`` that together cover the most
+    columns, or the most column weight.
+
+    Step ``t`` picks the row whose columns not covered by the rows picked before it weigh the most;
+    ties go to the lowest row index. Both modes return exactly this sequence.
 
     Parameters
     ----------
@@ -125,27 +167,41 @@ def greedy_max_coverage(fields: sp.csr_matrix, budget: int, *, lazy: bool = True
     lazy : bool, default True
         ``True``: lazy greedy in the spirit of CELF (Leskovec et al. 2007), compiled with numba: a binary
         heap keyed ``(-gain, row)`` whose stale keys are refreshed only when popped, with every row's
-        gain kept exact by decrementing it when one of its columns gets covered (through the
-        transposed incidence). Costs ``O(nnz)`` in all plus ``O(log m)`` per heap operation.
-        ``False``: plain greedy, one sparse matrix-vector product ``fields @ uncovered`` per step
-        (``O(budget * nnz)``), the reference implementation.
+        gain kept exact by decrementing it by a column's weight when that column gets covered (through
+        the transposed incidence). Costs ``O(nnz)`` in all plus ``O(log m)`` per heap operation.
+        ``False``: plain greedy, one sparse matrix-vector product ``fields @ (weights * uncovered)``
+        per step (``O(budget * nnz)``), the reference implementation.
+    weights : numpy.ndarray of int, shape (n,), optional
+        Non-negative integer column weights (e.g. :func:`candidate_weights`); default 1 per column
+        (plain maximum coverage, GraphReach). Unit weights give exactly the unweighted sequence.
 
     Returns
     -------
     order : numpy.ndarray, int64, shape (budget,)
         Picked row indices in pick order.
     gains : numpy.ndarray, int64, shape (budget,)
-        Newly covered columns at each pick (non-increasing).
+        Weight of the newly covered columns at each pick (non-increasing).
 
     Raises
     ------
     ValueError
-        ``budget`` outside ``[0, m]``.
+        ``budget`` outside ``[0, m]``; ``weights`` of the wrong shape, negative, not integers, or so large
+        that a row's gain times ``m`` leaves int64.
     """
     fields = sp.csr_matrix(fields)
     m, n = fields.shape
     if not 0 <= budget <= m:
         raise ValueError(f"budget must be in [0, {m}], got {budget}")
+    if weights is None:
+        weights = np.ones(n, dtype=np.int64)
+    else:
+        weights = np.asarray(weights)
+        if weights.shape != (n,) or not np.issubdtype(weights.dtype, np.integer) or (weights < 0).any():
+            raise ValueError(f"weights must be non-negative integers of shape ({n},), got {weights.dtype} "
+                             f"of shape {weights.shape}")
+        weights = weights.astype(np.int64)
+        if int(weights.sum()) >= _KEY_LIMIT // max(m, 1):
+            raise ValueError(f"weights sum to {int(weights.sum())}: too large for the heap keys with {m} rows")
     if not fields.has_canonical_format:
         fields = fields.copy()
         fields.sum_duplicates()  # a duplicated column index would be counted twice
@@ -153,14 +209,14 @@ def greedy_max_coverage(fields: sp.csr_matrix, budget: int, *, lazy: bool = True
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     indptr, indices = fields.indptr, fields.indices
     if lazy:
-        return _lazy_greedy(indptr, indices, n, int(budget))
-    return _plain_greedy(fields, int(budget))
+        return _lazy_greedy(indptr, indices, weights, n, int(budget))
+    return _plain_greedy(fields, weights, int(budget))
 
 
-def _plain_greedy(fields: sp.csr_matrix, budget: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every step: gains of all rows as ``fields @ uncovered``, first maximum wins."""
+def _plain_greedy(fields: sp.csr_matrix, weights: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every step: gains of all rows as ``fields @ (weights * uncovered)``, first maximum wins."""
     m, n = fields.shape
-    uncovered = np.ones(n, dtype=np.int64)
+    uncovered = weights.copy()
     available = np.ones(m, dtype=bool)
     counts = fields.astype(np.int64)
     order = np.empty(budget, dtype=np.int64)
@@ -176,14 +232,15 @@ def _plain_greedy(fields: sp.csr_matrix, budget: int) -> tuple[np.ndarray, np.nd
 
 
 @numba.njit(cache=True, nogil=True)
-def _lazy_greedy(indptr, indices, n_columns, budget):  # pragma: no cover - compiled; tested via graphreach
+def _lazy_greedy(indptr, indices, weights, n_columns, budget):  # pragma: no cover - compiled; tested via graphreach
     """Lazy greedy with exact gains kept up to date through the transposed incidence.
 
-    Covering column ``c`` decrements the gain of every row that contains ``c`` (``O(nnz)`` over the whole
-    run, against CELF's re-scan of a row's every column at each re-evaluation: 2.95 M against 13.7 M
-    entries at K = 2 on the human GO graph). The heap holds one int64 key per row, ``-gain * m + row``
-    (gain descending, then row ascending); a popped key whose gain is out of date is pushed back with
-    the current gain, so, gains only ever decreasing, the first up-to-date key popped is the maximum.
+    Covering column ``c`` decrements the gain of every row that contains ``c`` by ``weights[c]``
+    (``O(nnz)`` over the whole run, against CELF's re-scan of a row's every column at each
+    re-evaluation: 2.95 M against 13.7 M entries at K = 2 on the human GO graph). The heap holds one
+    int64 key per row, ``-gain * m + row`` (gain descending, then row ascending); a popped key whose gain
+    is out of date is pushed back with the current gain, so, gains only ever decreasing, the first
+    up-to-date key popped is the maximum.
     """
     m = indptr.size - 1
     nnz = indices.size
@@ -196,10 +253,10 @@ def _lazy_greedy(indptr, indices, n_columns, budget):  # pragma: no cover - comp
         column_ptr[c + 1] += column_ptr[c]
     fill = column_ptr[:-1].copy()
     rows_of = np.empty(nnz, dtype=np.int32)
-    gain = np.empty(m, dtype=np.int64)
+    gain = np.zeros(m, dtype=np.int64)
     for row in range(m):
-        gain[row] = indptr[row + 1] - indptr[row]
         for k in range(indptr[row], indptr[row + 1]):
+            gain[row] += weights[indices[k]]
             rows_of[fill[indices[k]]] = row
             fill[indices[k]] += 1
     heap = [np.int64(0)] * 0
@@ -222,7 +279,9 @@ def _lazy_greedy(indptr, indices, n_columns, budget):  # pragma: no cover - comp
             c = indices[k]
             if not covered[c]:
                 covered[c] = True
-                for j in range(column_ptr[c], column_ptr[c + 1]):
-                    gain[rows_of[j]] -= 1
+                w = weights[c]
+                if w:
+                    for j in range(column_ptr[c], column_ptr[c + 1]):
+                        gain[rows_of[j]] -= w
         step += 1
     return order, gains
