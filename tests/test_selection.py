@@ -18,11 +18,13 @@ from perturb_select.io import InputError
 from perturb_select.selection.registry import SELECTORS as STRATEGIES, select
 from perturb_select.selection.base import Selection, read_selection, write_selection
 from perturb_select.selection.graphreach import candidate_weights, graphreach, greedy_max_coverage
+from perturb_select.selection.facility import facility, perturbation_features, quantised_similarity
 from perturb_select.selection.maxspec import maxspec
 from perturb_select.selection.random import random_selection
 
 # the package attribute `maxspec` is the function; the module holds DENSE_MAX_ROWS
 maxspec_module = importlib.import_module("perturb_select.selection.maxspec")
+facility_module = importlib.import_module("perturb_select.selection.facility")
 
 from conftest import SHARED_DATA as DATA  # noqa: E402  (../shared/data beside the repository)
 
@@ -483,6 +485,189 @@ def test_maxspec_is_deterministic_and_order_free():
 
 
 # ----------------------------------------------------------------------------------------------
+# Facility location on receptive-field overlap
+#
+# Star, K = 1, all weights 1: h -> a, h -> b, h -> c (h feeds a, b and c). d_a = d_b = d_c = 2, d_h = 1.
+# Rows of P: a = (P[a,a], P[a,h]) = (1/2, 1/sqrt 2) -> unit (1/sqrt 3, sqrt(2/3)); h = e_h.
+# sim(a, b) = 2/3 (they share h), sim(a, h) = sqrt(2/3), sim(v, v) = 1.
+# f({h}) = 1 + 3 sqrt(2/3) = 3.449 > f({a}) = 1 + 2 (2/3) + sqrt(2/3) = 3.150: h first; then a, b, c each
+# gain 1 - sqrt(2/3) (their own term; 2/3 < sqrt(2/3) for the others) and tie: symbol order.
+# GraphReach picks a first (|R(a)| = |{a, h}| = 2 > |R(h)| = 1).
+STAR = edges_table([("h", "a", 1.0), ("h", "b", 1.0), ("h", "c", 1.0)])
+
+
+def star_graph() -> KnowledgeGraph:
+    return KnowledgeGraph.from_edges(STAR)
+
+
+def dense_similarity(graph: KnowledgeGraph, perturbations, hops: int) -> np.ndarray:
+    """max(0, cosine) of the perturbations' rows of P^K (a pair: the sum of its genes' rows), densely."""
+    power = np.linalg.matrix_power(dense_operator(graph), hops)
+    rows = np.array([sum(power[graph.index_of([g])[0]] for g in p.split("+")) for p in perturbations])
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.maximum(rows @ rows.T, 0.0)
+
+
+def facility_value(sim: np.ndarray, clients: int, chosen) -> float:
+    """sum over the first `clients` rows of the max over the chosen columns (0 with none chosen)."""
+    chosen = list(chosen)
+    return float(sim[:clients][:, chosen].max(axis=1).sum()) if chosen else 0.0
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_facility_hand_checked_star(lazy):
+    sel = facility(star_graph(), ["c", "a", "h", "b"], 4, hops=1, lazy=lazy)
+    assert sel.strategy == "facility" and sel.genes == ["h", "a", "b", "c"]
+    root = math.sqrt(2 / 3)
+    np.testing.assert_allclose(sel.gains, [1 + 3 * root, 1 - root, 1 - root, 1 - root], atol=1e-8)
+    np.testing.assert_allclose(sel.objective, np.cumsum(sel.gains), rtol=1e-15)
+    assert sel.objective[-1] == 4.0  # every candidate picked: each matched with similarity 1
+    assert sel.params == {"hops": 1, "lazy": lazy}
+    assert graphreach(star_graph(), ["a", "b", "c", "h"], 1, hops=1).genes == ["a"]
+    # K = 0: every candidate is similar to itself only; all gains 1, symbol order
+    sel = facility(hand_graph(), ["e", "c", "b"], 3, hops=0, lazy=lazy)
+    assert sel.genes == ["b", "c", "e"] and sel.gains.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_facility_similarity_is_the_sgc_ridge_kernel():
+    from perturb_select.evaluation.baselines import sgc_kernel
+
+    rng = np.random.default_rng(8)
+    graph = random_graph(rng, 60, 0.06)
+    genes = sorted(rng.choice(graph.genes, size=20, replace=False))
+    for hops in (0, 1, 2):
+        features = perturbation_features(graph, genes, hops)
+        quantised = quantised_similarity(features, features).toarray() / facility_module.SCALE
+        np.testing.assert_allclose(quantised, sgc_kernel(graph, genes, hops), atol=2**-30)
+        np.testing.assert_allclose(quantised, dense_similarity(graph, genes, hops), atol=2**-30)
+
+
+@st.composite
+def facility_cases(draw):
+    """(graph, candidates, hops): up to 10 nodes, 1 to 8 candidates, K in 0..3."""
+    graph, candidates, hops = draw(small_graphs())
+    return graph, candidates[:8], hops
+
+
+@settings(max_examples=150, deadline=None)
+@given(facility_cases(), st.data())
+def test_facility_against_brute_force(case, data):
+    """First pick = the best single; every prefix of size <= 3 within (1 - 1/e) of the best subset of its
+    size; objective = the dense facility value; lazy = plain, picks and gains bit for bit."""
+    graph, candidates, hops = case
+    budget = data.draw(st.integers(1, len(candidates)))
+    sel = facility(graph, candidates, budget, hops=hops)
+    plain = facility(graph, candidates, budget, hops=hops, lazy=False)
+    assert sel.genes == plain.genes
+    np.testing.assert_array_equal(sel.gains, plain.gains)
+    names = sorted(candidates)
+    sim = dense_similarity(graph, names, hops)
+    column = {name: i for i, name in enumerate(names)}
+    tolerance = len(names) * 2**-30
+    for k in range(1, budget + 1):
+        value = facility_value(sim, len(names), [column[g] for g in sel.genes[:k]])
+        assert sel.objective[k - 1] == pytest.approx(value, abs=tolerance)
+        if k <= 3:
+            best = max(facility_value(sim, len(names), combo) for combo in itertools.combinations(range(len(names)), k))
+            assert value >= (1 - 1 / math.e) * best - tolerance
+            if k == 1:
+                assert value == pytest.approx(best, abs=tolerance)  # the first greedy step is exact
+    assert np.all(np.diff(sel.gains) <= 0)
+
+
+def test_facility_is_the_dense_greedy_with_ties_by_symbol_on_larger_graphs():
+    rng = np.random.default_rng(2807)
+    for trial in range(8):
+        n = int(rng.integers(40, 200))
+        graph = random_graph(rng, n, float(rng.uniform(0.005, 0.04)))
+        candidates = list(rng.choice(graph.genes, size=int(rng.integers(5, min(n, 60))), replace=False))
+        hops = trial % 3
+        sel = facility(graph, candidates, len(candidates), hops=hops)
+        plain = facility(graph, candidates, len(candidates), hops=hops, lazy=False)
+        assert sel.genes == plain.genes
+        np.testing.assert_array_equal(sel.gains, plain.gains)
+        names = sorted(candidates)
+        sim = dense_similarity(graph, names, hops)
+        column = {name: i for i, name in enumerate(names)}
+        chosen: list[int] = []
+        for pick in sel.genes:
+            base = facility_value(sim, len(names), chosen)
+            gains = {i: facility_value(sim, len(names), chosen + [i]) - base for i in range(len(names)) if i not in chosen}
+            top = max(gains.values())
+            # the pick has the largest gain, and every candidate before it in symbol order a smaller one
+            # (a tie goes to the first symbol)
+            assert gains[column[pick]] == pytest.approx(top, abs=1e-6)
+            assert all(gains[i] < gains[column[pick]] - 1e-12 for i in gains if i < column[pick])
+            chosen.append(column[pick])
+        assert sel.objective[-1] == pytest.approx(len(names), abs=1e-6)
+
+
+def test_facility_from_screened_and_required_equals_dense_greedy():
+    rng = np.random.default_rng(12)
+    for trial in range(6):
+        graph = random_graph(rng, int(rng.integers(15, 50)), 0.08)
+        drawn = list(rng.choice(graph.genes, size=11, replace=False))
+        screened, required, candidates = drawn[:2], drawn[2:3], drawn[2:]
+        hops = trial % 2 + 1
+        sel = facility(graph, candidates, 5, hops=hops, screened=screened, required=required)
+        names = sorted(candidates)
+        sim = dense_similarity(graph, names + screened, hops)
+        start = [len(names), len(names) + 1]
+        assert sel.params["start_objective"] == pytest.approx(facility_value(sim, len(names), start), abs=1e-7)
+        assert sel.params["screened"] == 2 and sel.params["required"] == 1 and sel.genes[0] == required[0]
+        column = {name: i for i, name in enumerate(names)}
+        chosen = start + [column[required[0]]]
+        for pick in sel.genes[1:]:
+            base = facility_value(sim, len(names), chosen)
+            gains = {i: facility_value(sim, len(names), chosen + [i]) - base for i in range(len(names)) if i not in chosen}
+            assert gains[column[pick]] == pytest.approx(max(gains.values()), abs=1e-6)
+            chosen.append(column[pick])
+        for k in range(5):
+            expected = facility_value(sim, len(names), start + [column[g] for g in sel.genes[: k + 1]])
+            assert sel.objective[k] == pytest.approx(expected, abs=1e-6)
+        np.testing.assert_allclose(np.diff(sel.objective, prepend=sel.params["start_objective"]), sel.gains, atol=1e-12)
+        assert set(sel.genes).isdisjoint(screened)
+
+
+def test_facility_on_pairs_sums_the_genes_rows():
+    rng = np.random.default_rng(6)
+    graph = random_graph(rng, 30, 0.1)
+    genes = list(rng.choice(graph.genes, size=10, replace=False))
+    pairs = sorted(f"{a}+{b}" for a, b in zip(genes[::2], genes[1::2]))
+    sim = dense_similarity(graph, pairs, 1)
+    sel = facility(graph, pairs, 3, hops=1)
+    column = {name: i for i, name in enumerate(pairs)}
+    for k in range(3):
+        expected = facility_value(sim, len(pairs), [column[p] for p in sel.genes[: k + 1]])
+        assert sel.objective[k] == pytest.approx(expected, abs=1e-7)
+    singles = facility(graph, genes, 2, hops=1)  # singles and pairs go through the same features
+    assert set(singles.genes) <= set(genes)
+
+
+def test_facility_is_order_free_and_chunk_free(monkeypatch):
+    rng = np.random.default_rng(9)
+    graph = random_graph(rng, 120, 0.03)
+    candidates = list(graph.genes[:50])
+    first = facility(graph, candidates, 20, hops=2)
+    assert facility(graph, list(reversed(candidates)), 20, hops=2).genes == first.genes
+    monkeypatch.setattr(facility_module, "_CHUNK_ENTRIES", 7)  # one row per sparse product
+    chunked = facility(graph, candidates, 20, hops=2)
+    assert chunked.genes == first.genes
+    np.testing.assert_array_equal(chunked.objective, first.objective)
+
+
+def test_facility_refuses_too_many_similarities(monkeypatch):
+    rng = np.random.default_rng(10)
+    graph = random_graph(rng, 60, 0.05)
+    candidates = list(graph.genes[:40])
+    monkeypatch.setattr(facility_module, "MAX_SIMILARITY_ENTRIES", 50)
+    with pytest.raises(InputError) as error:
+        facility(graph, candidates, 5, hops=2, source="--budget")
+    assert error.value.field == "candidates" and error.value.source == "--budget"
+    assert "facility" in str(error.value) and "more than 50 pairs" in str(error.value)
+
+
+# ----------------------------------------------------------------------------------------------
 # Random selection, budget and candidate checks, dispatch
 
 
@@ -518,7 +703,7 @@ def test_every_strategy_checks_budget_and_candidates(strategy):
     assert error.value.field == "candidates"
 
 
-@pytest.mark.parametrize("strategy", ["graphreach", "maxspec"])
+@pytest.mark.parametrize("strategy", ["graphreach", "maxspec", "facility"])
 def test_graph_strategies_reject_candidates_outside_the_graph(strategy):
     with pytest.raises(InputError) as error:
         select(strategy, hand_graph(), ["b", "NOTAGENE"], 1, seed=0)
@@ -534,13 +719,15 @@ def test_select_dispatches_with_params():
         select("maxspec", blocks_graph(), ["h", "i", "p"], 3, seed=5, params={"direction": "minimize"}).genes
         == ["i", "p", "h"]
     )
+    assert select("facility", star_graph(), ["a", "b", "c", "h"], 2, seed=0, params={"hops": 0}).genes == ["a", "b"]
+    assert select("facility", star_graph(), ["a", "b", "c", "h"], 2, seed=0).genes == ["h", "a"]
     # graph selectors ignore the seed; random uses it
     assert select("graphreach", graph, ["b", "c", "e"], 3, seed=1).genes == graphreach(graph, ["b", "c", "e"], 3).genes
     assert select("random", graph, list("abcdefg"), 7, seed=9).genes == random_selection(list("abcdefg"), 7, seed=9).genes
 
 
 def test_select_rejects_unknown_strategy_and_params():
-    with pytest.raises(ValueError, match="graphreach.*maxspec.*random"):
+    with pytest.raises(ValueError, match="facility.*graphreach.*maxspec.*random"):
         select("typiclust", hand_graph(), ["b"], 1, seed=0)
     with pytest.raises(InputError) as error:
         select("random", hand_graph(), ["b"], 1, seed=0, params={"hops": 1})
@@ -745,6 +932,15 @@ def test_graphreach_genome_scale_matches_plain_greedy(human_graph, replogle):
 
 
 @pytest.mark.slow
+def test_facility_genome_scale_matches_plain_greedy(human_graph, replogle):
+    lazy = facility(human_graph, replogle, 500, hops=1)
+    plain = facility(human_graph, replogle, 500, hops=1, lazy=False)
+    assert lazy.genes == plain.genes
+    np.testing.assert_array_equal(lazy.objective, plain.objective)
+    assert np.all(np.diff(lazy.gains) <= 0) and lazy.objective[-1] < len(replogle)
+
+
+@pytest.mark.slow
 def test_maxspec_shortlist_matches_plain_greedy_on_replogle(human_graph, replogle):
     # measured: the first 40 picks agree (docs/benchmarks.md); 10 keep the test near 20 s
     short = maxspec(human_graph, replogle, 10, hops=1)
@@ -810,7 +1006,7 @@ def test_start_errors_name_the_field():
         ({"required": ["z"]}, "not candidates: \\['z'\\]"),
         ({"required": ["c"], "screened": ["c"]}, "already screened"),
     ]
-    for selector in (graphreach, maxspec):
+    for selector in (graphreach, maxspec, facility):
         for kwargs, message in cases:
             with pytest.raises(InputError, match=message) as err:
                 selector(graph, ["b", "c", "e"], 2, hops=1, source="test", **kwargs)

@@ -45,6 +45,10 @@ def test_strategy_params_cover_one_shot_and_active_blocks():
     assert strategy_params("graphreach", {"hops": 2}, hops=1, cycles=3) == {"hops": 2}
     assert strategy_params("graphreach", None, hops=1, cycles=3) == {"hops": 1}  # K = GEARS's layers
     assert strategy_params("random", {}, hops=1, cycles=3) == {}
+    assert strategy_params("graphreach", {"weights": "candidates"}, hops=1, cycles=3) == {"hops": 1, "weights": "candidates"}
+    assert strategy_params("facility", None, hops=2, cycles=3) == {"hops": 2}
+    with pytest.raises(InputError, match="experiment.strategies.facility.weights"):
+        strategy_params("facility", {"weights": "candidates"}, hops=1, cycles=3)
     assert strategy_params("typiclust", None, hops=1, cycles=3) == {"controls": 300, "neighbours": 20,
                                                                     "method": "typiclust"}
     with pytest.raises(InputError, match="experiment.strategies.maxspec.hopz"):

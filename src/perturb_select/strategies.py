@@ -1,9 +1,10 @@
 """The strategies of an experiment: which are one-shot, which are active, their parameters and checks.
 
-One-shot strategies (``random``, ``graphreach``, ``maxspec``; ``selection.registry.SELECTORS``) rank the
-whole pool once, up front; cycle ``c`` trains on the first ``c * per_cycle`` of the ranking. Active strategies
-pick cycle by cycle (Huang et al. 2024, IterPert; Panagopoulos et al. 2025): cycle 1 is a seeded random
-batch, cycle ``c >= 2`` is chosen by the model trained in cycle ``c - 1`` from the pool left.
+One-shot strategies (``random``, ``graphreach``, ``maxspec``, ``facility``; ``selection.registry.SELECTORS``)
+rank the whole pool once, up front, from the graph and the candidate list alone; cycle ``c`` trains on the
+first ``c * per_cycle`` of the ranking. Active strategies pick cycle by cycle (Huang et al. 2024, IterPert;
+Panagopoulos et al. 2025): cycle 1 is a seeded random batch, cycle ``c >= 2`` is chosen by the model trained
+in cycle ``c - 1`` from the pool left.
 
 Active strategies and their parameters (defaults and their sources):
 
@@ -30,11 +31,11 @@ from typing import Any, Mapping
 
 from .io import InputError
 
-ONE_SHOT = ("random", "graphreach", "maxspec")
+ONE_SHOT = ("random", "graphreach", "maxspec", "facility")
 #: Keyword parameters a one-shot block may set (``selection.registry.select`` passes them on; tested
 #: against the selectors' signatures). Their defaults are the selectors' keyword defaults.
 ONE_SHOT_PARAMETERS = {"random": (), "graphreach": ("hops", "lazy", "weights"),
-                       "maxspec": ("hops", "direction", "shortlist")}
+                       "maxspec": ("hops", "direction", "shortlist"), "facility": ("hops", "lazy")}
 #: GraphReach's node weights (``selection.graphreach``), the default first: ``uniform`` (every node counts
 #: 1, the paper's GraphReach) or ``candidates`` (a node counts the candidates whose receptive field holds it).
 GRAPHREACH_WEIGHTS = ("uniform", "candidates")

@@ -26,7 +26,7 @@ class Selection:
     Attributes
     ----------
     strategy : str
-        Name of the selector (``'random'``, ``'graphreach'``, ``'maxspec'``).
+        Name of the selector (``'random'``, ``'graphreach'``, ``'maxspec'``, ``'facility'``).
     genes : list of str, length budget
         Perturbed genes in the order they were picked.
     gains : numpy.ndarray, float64, shape (budget,)

@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph
 from .base import Selection
+from .facility import facility
 from .graphreach import graphreach
 from .maxspec import maxspec
 from .random import random_selection
@@ -17,6 +18,7 @@ SELECTORS: dict[str, Callable[..., Selection]] = {
     "random": random_selection,
     "graphreach": graphreach,
     "maxspec": maxspec,
+    "facility": facility,
 }
 
 # keyword arguments that ``select`` itself fills in; the rest may come from ``params``
