@@ -95,6 +95,29 @@ def test_design_to_files_with_default_unresolved_and_plot(inputs, tmp_path, caps
     assert (out / "picks.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_design_weights_and_facility(inputs, capsys):
+    graph, go_dir, genes = inputs
+    base = ["design", "--genes", genes, "--budget", 2, "--graph", graph, "--go-dir", go_dir]
+    # candidates GENEA, GENEF, GENED; weights count them: A 1, B 1, C 2 (R(A), R(D)), D 2, E 1, F 1
+    # gains A 6, D 4, F 2; after A, D adds nothing and F 2
+    code, out, err = _run(base + ["--weights", "candidates"], capsys)
+    assert code == 0, err
+    table = pd.read_csv(io.StringIO(out), sep="\t")
+    assert table["gene"].tolist() == ["GENEA", "GENEF"] and table["gain"].tolist() == [6, 2]
+    assert table["covered_nodes"].tolist() == [4, 6]
+    assert "graphreach (weights: candidates), K = 1, budget 2" in err
+    code, out, err = _run(base + ["--method", "facility"], capsys)
+    assert code == 0, err
+    table = pd.read_csv(io.StringIO(out), sep="\t")
+    assert len(table) == 2 and set(table["gene"]) <= {"GENEA", "GENED", "GENEF"}
+    assert "facility, K = 1, budget 2" in err
+    code, out, err = _run(base + ["--method", "maxspec", "--weights", "candidates"], capsys)
+    assert (code, out) == (2, "")
+    assert "--weights: only method graphreach weighs nodes; maxspec takes no weights 'candidates'" in err
+    code, out, err = _run(base + ["--weights", "degree"], capsys)
+    assert code == 2 and "invalid choice: 'degree'" in err
+
+
 def test_design_builds_the_graph_from_the_go_directory(tmp_path, capsys):
     # The mirror's file names; gene2go_tiny: GENEA and GENEB share immune response (Jaccard 1/3), GENEC's
     # only live annotation is a NOT line, so the graph is GENEA <-> GENEB.

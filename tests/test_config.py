@@ -8,6 +8,7 @@ import yaml
 
 from conftest import REPO
 from perturb_select.config import (
+    DESIGN_METHODS,
     GEARS_SCHEDULE,
     RENAMED_KEYS,
     DatasetConfig,
@@ -149,6 +150,12 @@ def test_empty_config_and_cross_block_errors():
     with pytest.raises(InputError, match="design.d.method"):
         DesignConfig.from_config("d", {"genes": "g.txt", "method": "random"}, default_hops=1)
     assert DesignConfig.from_config("d", {"genes": "g.txt", "hops": 2}, default_hops=1).hops == 2
+    assert DesignConfig.from_config("d", {"genes": "g.txt"}, default_hops=1).weights == "uniform"
+    assert DesignConfig.from_config("d", {"genes": "g.txt", "method": "facility"}, default_hops=1).method == "facility"
+    with pytest.raises(InputError, match="'design.d.weights': must be one of uniform, candidates"):
+        DesignConfig.from_config("d", {"genes": "g.txt", "weights": "degree"}, default_hops=1)
+    with pytest.raises(InputError, match="'design.d.weights': only method graphreach weighs nodes"):
+        DesignConfig.from_config("d", {"genes": "g.txt", "method": "maxspec", "weights": "candidates"}, default_hops=1)
     assert DatasetConfig.from_config("g", {"format": "gears"}).source()["archive_member"] == "perturb_processed.h5ad"
     assert DatasetConfig.from_config("r", {"cell_type": "T"}).source()["archive_member"] is None
 
@@ -195,4 +202,6 @@ def test_one_shot_strategy_blocks_of_the_schema_take_the_selectors_parameters():
         assert set(keys) <= set(ONE_SHOT_PARAMETERS[name]), name
         assert all("default" not in spec for spec in keys.values()), name
     assert blocks["graphreach"]["properties"]["weights"]["enum"] == list(GRAPHREACH_WEIGHTS)
+    design = _properties("design", "*")
+    assert design["weights"]["enum"] == list(GRAPHREACH_WEIGHTS) and design["method"]["enum"] == list(DESIGN_METHODS)
     assert inspect.signature(graphreach).parameters["weights"].default == GRAPHREACH_WEIGHTS[0] == "uniform"

@@ -208,6 +208,37 @@ def test_maxspec_coverage_matches_its_picks(graph):
     assert table["covered_nodes"].tolist() == expected
 
 
+def test_weighted_graphreach_and_facility_rankings(graph, gene_graph, resolver):
+    from perturb_select.selection.facility import facility
+
+    # weights counting the candidates A-F: A 2, B 2, C 3 (in R(A), R(C), R(D)), D 2, E 2, F 1
+    # gains: A 9, D 5, B 4; after A only E and F are left: F 3, E 2; then zeros in symbol order
+    table = rank_perturbations(graph, list("ABCDEF"), 3, hops=1, weights="candidates")
+    assert table["gene"].tolist() == ["A", "F", "B"] and table["gain"].tolist() == [9.0, 3.0, 0.0]
+    assert table["covered_nodes"].tolist() == [4, 6, 6]  # coverage stays the node count
+    table = rank_perturbations(graph, list("ABCDEF"), 4, method="facility", hops=1)
+    selection = facility(graph, list("ABCDEF"), 4, hops=1)
+    assert table["gene"].tolist() == selection.genes
+    np.testing.assert_array_equal(table["gain"].to_numpy(), selection.gains)
+    expected, covered = [], set()
+    for gene in selection.genes:
+        covered |= FIELDS[gene]
+        expected.append(len(covered))
+    assert table["covered_nodes"].tolist() == expected
+    for method in ("maxspec", "facility"):
+        with pytest.raises(InputError) as err:
+            rank_perturbations(graph, list("ABC"), 2, method=method, weights="candidates", source="--budget")
+        assert err.value.field == "weights" and "only method graphreach" in err.value.problem
+    with pytest.raises(InputError) as err:
+        run_design(gene_graph, ["GENEA", "GENEF"], resolver, 1, method="facility", weights="candidates",
+                   names={"weights": "--weights"})
+    assert err.value.source == "--weights" and "only method graphreach" in err.value.problem
+    result = run_design(gene_graph, ["GENEA", "GENEF", "GENED"], resolver, 2, weights="candidates")
+    assert result.summary()["weights"] == "candidates" and result.label == "graphreach (weights: candidates)"
+    result = run_design(gene_graph, ["GENEA", "GENEF", "GENED"], resolver, 2, method="facility")
+    assert result.summary()["weights"] is None and result.label == "facility"
+
+
 def test_budget_errors_name_the_option_and_counts(graph, gene_graph, resolver):
     with pytest.raises(InputError) as err:
         rank_perturbations(graph, list("ABC"), 4, source="--budget")
@@ -284,7 +315,7 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
         "queries": 3, "official": 2, "alias": 0, "ambiguous": 1, "unknown": 0, "not_in_graph": 0, "invalid": 0,
         "duplicate": 0, "screened": 0, "excluded": 0, "candidates": 2, "screened_perturbations": 0,
         "required_perturbations": 0, "excluded_perturbations": 0, "budget": 2, "cycles": None, "batch": None,
-        "method": "graphreach", "hops": 1, "graph_nodes": 6, "start_covered_nodes": 0,
+        "method": "graphreach", "weights": "uniform", "hops": 1, "graph_nodes": 6, "start_covered_nodes": 0,
         "start_coverage_fraction": 0.0, "covered_nodes": 6, "coverage_fraction": 1.0,
         "all_candidates_covered_nodes": 6, "all_candidates_coverage_fraction": 1.0,
     }

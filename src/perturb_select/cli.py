@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import DESIGN_METHODS, GO_FILE_NAMES, GRAPH_CACHE_ENV, DesignConfig, GraphConfig
+from .strategies import GRAPHREACH_WEIGHTS
 
 PROG = "perturb-select"
 GO_DIR_ENV = "PERTURB_SELECT_GO_DIR"
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     design = commands.add_parser(
         "design",
         prog=f"{PROG} design",
-        help="rank perturbations of a candidate gene list (GraphReach or MaxSpec)",
+        help="rank perturbations of a candidate gene list (GraphReach, MaxSpec or facility location)",
         description=(
             "Candidate symbols in, ranked picks out: rank, gene, query (the symbol as listed), gain, "
             "covered_nodes and coverage_fraction (receptive-field coverage of the whole GO graph after "
@@ -82,13 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="perturbations per cycle (with --cycles; --batch is the short form)")
     design.add_argument("--screened", metavar="FILE",
                         help="perturbations already screened: their receptive fields count as covered from the "
-                        "start (MaxSpec: the starting set); never picked again")
+                        "start (MaxSpec: the starting set; facility: facilities open from the start); never picked again")
     design.add_argument("--require", metavar="FILE",
                         help="perturbations picked first, in the file's order (reported as required)")
     design.add_argument("--exclude", metavar="FILE",
                         help="genes or pairs never picked (a pair with an excluded gene is excluded too)")
     design.add_argument("--method", choices=DESIGN_METHODS, default=DesignConfig.method,
-                        help=f"selector (default: {DesignConfig.method})")
+                        help=f"selector (default: {DesignConfig.method}); facility: facility location on the "
+                        "candidates' receptive-field overlap (picks that represent the candidates)")
+    design.add_argument("--weights", choices=GRAPHREACH_WEIGHTS, default=DesignConfig.weights,
+                        help=f"graphreach's node weights (default: {DesignConfig.weights}); candidates: a node counts "
+                        "the candidates whose receptive field holds it, so the picks cover where the candidates are")
     design.add_argument("--hops", type=_int_at_least(0), default=1, metavar="K",
                         help="receptive-field radius K = GEARS's GO-graph SGC layers (default: 1)")
     design.add_argument("--output", default="-", metavar="FILE",
@@ -278,10 +283,10 @@ def _run_design(args):
     timings["graph"] = (how, time.perf_counter() - step)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=args.taxid)
     result = run_design(
-        graph, symbols, resolver, args.budget, method=args.method, hops=args.hops,
+        graph, symbols, resolver, args.budget, method=args.method, hops=args.hops, weights=args.weights,
         cycles=args.cycles, per_cycle=args.per_cycle, **lists,
         names={"budget": "--budget", "cycles": "--cycles/--perturbations-per-cycle", "screened": "--screened",
-               "require": "--require", "exclude": "--exclude"},
+               "require": "--require", "exclude": "--exclude", "weights": "--weights"},
     )
     timings["select"] = result.seconds["select"]
     timings["start"] = start
@@ -371,7 +376,7 @@ def _print_summary(prog, args, result, outputs, timings) -> None:
     plan = f"{s['cycles']} cycles x {s['batch']}" if s["batch"] else f"budget {s['budget']}"
     required = f" ({s['required_perturbations']} required first)" if s["required_perturbations"] else ""
     err.write(
-        f"{prog}: {s['method']}, K = {s['hops']}, {plan}{required}: {s['covered_nodes']:,} nodes covered "
+        f"{prog}: {result.label}, K = {s['hops']}, {plan}{required}: {s['covered_nodes']:,} nodes covered "
         f"(coverage fraction {s['coverage_fraction']:.4f}); all {s['candidates']} candidates would cover "
         f"{s['all_candidates_covered_nodes']:,} ({s['all_candidates_coverage_fraction']:.4f}); "
         f"selection {timings['select']:.1f} s\n"

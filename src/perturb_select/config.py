@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .io import InputError
-from .strategies import ACTIVE, UNCERTAINTY_REG, strategy_params
+from .strategies import ACTIVE, GRAPHREACH_WEIGHTS, UNCERTAINTY_REG, strategy_params
 
 # --------------------------------------------------------------------------------------------------
 # Renamed keys
@@ -506,7 +506,8 @@ class ExperimentConfig:
 # design: one screen to design from a gene list
 # --------------------------------------------------------------------------------------------------
 
-DESIGN_METHODS = ("graphreach", "maxspec")
+#: The one-shot selectors a design can use (``perturb_select.selection``).
+DESIGN_METHODS = ("graphreach", "maxspec", "facility")
 #: Optional symbol files of a design entry.
 DESIGN_LISTS = ("screened", "require", "exclude")
 
@@ -524,7 +525,10 @@ class DesignConfig:
         Perturbations to pick; or ``cycles`` and ``perturbations_per_cycle`` (budget = their product).
     screened, require, exclude : str or None
         Symbol files: already screened (their coverage is the start), picked first, never picked.
-    method : {'graphreach', 'maxspec'}
+    method : {'graphreach', 'maxspec', 'facility'}
+    weights : {'uniform', 'candidates'}
+        GraphReach's node weights (``strategies.GRAPHREACH_WEIGHTS``; default ``'uniform'``, the selector's
+        own default); other methods take only ``'uniform'`` (they weigh no nodes).
     hops : int or None
         Receptive-field radius K (None: ``gears.num_go_gnn_layers``, filled in by ``from_config``).
     seed : int
@@ -540,11 +544,16 @@ class DesignConfig:
     require: str | None = None
     exclude: str | None = None
     method: str = "graphreach"
+    weights: str = GRAPHREACH_WEIGHTS[0]
     hops: int | None = None
     seed: int = 0
 
     def __post_init__(self):
         _choice(self.method, DESIGN_METHODS, f"design.{self.name}.method")
+        _choice(self.weights, GRAPHREACH_WEIGHTS, f"design.{self.name}.weights")
+        if self.method != "graphreach" and self.weights != GRAPHREACH_WEIGHTS[0]:
+            raise _bad(f"design.{self.name}.weights",
+                       f"only method graphreach weighs nodes; method {self.method} takes no weights {self.weights!r}")
         for name, minimum in (("hops", 0), ("budget", 1), ("cycles", 1), ("perturbations_per_cycle", 1)):
             _integer(getattr(self, name), f"design.{self.name}.{name}", minimum, optional=True)
         _integer(self.seed, f"design.{self.name}.seed", 0)

@@ -1,5 +1,6 @@
-"""A ranking of candidate perturbations by GraphReach or MaxSpec, with the receptive-field coverage of the
-whole graph after every pick, and the baselines it is plotted against (random orders, all candidates)."""
+"""A ranking of candidate perturbations by GraphReach (optionally weighted by the candidates), MaxSpec or
+facility location, with the receptive-field coverage of the whole graph after every pick, and the baselines it
+is plotted against (random orders, all candidates)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import DESIGN_METHODS
+from ..strategies import GRAPHREACH_WEIGHTS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
 
@@ -60,17 +62,19 @@ def rank_perturbations(
     *,
     method: str = "graphreach",
     hops: int = 1,
+    weights: str = GRAPHREACH_WEIGHTS[0],
     queries: Mapping[str, str] | None = None,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
     per_cycle: int | None = None,
     source: str = "budget",
 ) -> pd.DataFrame:
-    """Rank ``budget`` perturbations of the candidates with GraphReach or MaxSpec, with their coverage.
+    """Rank ``budget`` perturbations of the candidates with GraphReach, MaxSpec or facility, with their coverage.
 
-    Calls :func:`perturb_select.selection.graphreach.graphreach` or :func:`perturb_select.selection.maxspec.maxspec`
-    (Panagopoulos et al. 2025) unchanged; the coverage columns are computed for both from the same
-    receptive fields ``R_K`` that GraphReach maximises (for a pair ``A+B``, the union of both fields).
+    Calls :func:`perturb_select.selection.graphreach.graphreach`, :func:`perturb_select.selection.maxspec.maxspec`
+    (Panagopoulos et al. 2025) or :func:`perturb_select.selection.facility.facility` unchanged; the coverage
+    columns are computed for every method from the same receptive fields ``R_K`` that GraphReach maximises
+    (for a pair ``A+B``, the union of both fields).
 
     Parameters
     ----------
@@ -80,14 +84,17 @@ def rank_perturbations(
         order is irrelevant to the picks. Must hold every ``required`` perturbation.
     budget : int
         Number of perturbations to pick, ``1 <= budget <= m``.
-    method : {'graphreach', 'maxspec'}
+    method : {'graphreach', 'maxspec', 'facility'}
     hops : int
         K >= 0, the receptive-field radius (GEARS's number of GO-graph SGC layers).
+    weights : {'uniform', 'candidates'}, default 'uniform'
+        GraphReach's node weights (``'candidates'``: a node counts the candidates whose receptive field
+        holds it); the other methods take only ``'uniform'``.
     queries : mapping of str to str, optional
         Perturbation -> symbol as written in the user's list (for the ``query`` column); default: itself.
     screened : sequence of str, optional
-        Perturbations screened before: the selection starts from their coverage (GraphReach) or from
-        them as the starting set (MaxSpec); they should not be candidates.
+        Perturbations screened before: the selection starts from their coverage (GraphReach), from
+        them as the starting set (MaxSpec) or as open facilities (facility); they should not be candidates.
     required : sequence of str, optional
         Candidates picked first, in this order.
     per_cycle : int, optional
@@ -100,8 +107,9 @@ def rank_perturbations(
     pandas.DataFrame
         ``budget`` rows in pick order, columns ``rank`` (int64, 1-based), ``cycle`` (int64, only with
         ``per_cycle``), ``gene`` (str, graph node or pair), ``query`` (str), ``required`` (bool), ``gain``
-        (float64: nodes newly covered for GraphReach; increase of the restricted spectral norm for
-        MaxSpec), ``covered_nodes`` (int64: nodes in the union of the receptive fields of the screened
+        (float64: nodes newly covered for GraphReach, their weight with ``weights='candidates'``; increase
+        of the restricted spectral norm for MaxSpec; of the facility-location objective for facility),
+        ``covered_nodes`` (int64: nodes in the union of the receptive fields of the screened
         perturbations and the picks so far, over the whole graph) and ``coverage_fraction`` (float64,
         ``covered_nodes / graph.n_nodes``).
 
@@ -109,15 +117,21 @@ def rank_perturbations(
     ------
     InputError
         Field ``'budget'`` (source ``source``): budget below 1 or above the number of candidates
-        (the message gives both counts). Field ``'method'``: an unknown method. Field
+        (the message gives both counts). Field ``'method'``: an unknown method. Field ``'weights'``:
+        unknown weights, or weights other than ``'uniform'`` for a method other than GraphReach. Field
         ``'candidates'``: repeated candidates or genes that are not graph nodes. Field
         ``'required'``: see :func:`perturb_select.selection.base.starting_set`.
     """
+    from ..selection.facility import facility
     from ..selection.graphreach import graphreach
     from ..selection.maxspec import maxspec
 
     if method not in DESIGN_METHODS:
         raise InputError(source, "method", f"unknown method {method!r}; choose one of {', '.join(DESIGN_METHODS)}")
+    if weights not in GRAPHREACH_WEIGHTS:
+        raise InputError(source, "weights", f"unknown weights {weights!r}; choose one of {', '.join(GRAPHREACH_WEIGHTS)}")
+    if method != "graphreach" and weights != GRAPHREACH_WEIGHTS[0]:
+        raise InputError(source, "weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
         raise InputError(source, "budget", f"budget must be an integer, got {budget!r}")
     if not candidates:
@@ -130,9 +144,10 @@ def rank_perturbations(
         )
     if int(hops) != hops or hops < 0:
         raise InputError(source, "hops", f"hops must be an integer >= 0, got {hops!r}")
-    select = graphreach if method == "graphreach" else maxspec
+    select = {"graphreach": graphreach, "maxspec": maxspec, "facility": facility}[method]
+    options = {"weights": weights} if method == "graphreach" else {}
     selection = select(graph, list(candidates), int(budget), hops=int(hops), source=source,
-                       screened=list(screened), required=list(required))
+                       screened=list(screened), required=list(required), **options)
     covered = coverage_curve(graph, selection.genes, int(hops), screened=screened)
     queries = queries or {}
     rank = np.arange(1, len(selection.genes) + 1, dtype=np.int64)

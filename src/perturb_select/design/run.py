@@ -13,6 +13,7 @@ import pandas as pd
 from ..io import InputError, atomic_path
 from ..knowledge.graph import KnowledgeGraph, perturbation_genes
 from ..knowledge.symbols import SymbolResolver
+from ..strategies import GRAPHREACH_WEIGHTS
 from .coverage import rank_perturbations, reachable_nodes
 from .plot import plot_coverage, plot_format
 from .resolve import STATUS_WORDS, STATUSES, USED_STATUSES, resolution_counts, resolve_candidates
@@ -48,6 +49,8 @@ class DesignResult:
         Perturbations per cycle (``--cycles/--perturbations-per-cycle``), else None.
     seconds : dict
         Wall time of the steps (``'select'``).
+    weights : str or None
+        GraphReach's node weights (``'uniform'`` or ``'candidates'``); None for the other methods.
     """
 
     table: pd.DataFrame
@@ -63,6 +66,14 @@ class DesignResult:
     start_nodes: int = 0
     per_cycle: int | None = None
     seconds: dict = field(default_factory=dict)
+    weights: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The method as shown in the plot: ``'graphreach (weights: candidates)'`` when weighted."""
+        if self.weights and self.weights != GRAPHREACH_WEIGHTS[0]:
+            return f"{self.method} (weights: {self.weights})"
+        return self.method
 
     @property
     def unresolved(self) -> pd.DataFrame:
@@ -71,7 +82,8 @@ class DesignResult:
 
     def summary(self) -> dict:
         """Plain-Python summary: query counts per status of the candidate list, the starting point
-        (screened, required, excluded), budget and cycles, method, K, final coverage."""
+        (screened, required, excluded), budget and cycles, method (and GraphReach's weights), K, final
+        coverage."""
         counts = resolution_counts(self.report[self.report["list"] == "genes"])
         last = self.table.iloc[-1]
         budget = int(len(self.table))
@@ -86,6 +98,7 @@ class DesignResult:
             "cycles": None if self.per_cycle is None else budget // self.per_cycle,
             "batch": self.per_cycle,  # output field: perturbations per cycle
             "method": self.method,
+            "weights": self.weights,
             "hops": int(self.hops),
             "graph_nodes": int(self.n_nodes),
             "start_covered_nodes": int(self.start_nodes),
@@ -99,7 +112,7 @@ class DesignResult:
 
 #: Default names of the design's options in error messages (the CLI passes ``--budget`` etc.).
 OPTION_NAMES = {"budget": "budget", "cycles": "cycles", "screened": "screened", "require": "require",
-                "exclude": "exclude"}
+                "exclude": "exclude", "weights": "weights"}
 
 
 def design_budget(budget: int | None, cycles: int | None, per_cycle: int | None) -> tuple[int, int | None]:
@@ -135,6 +148,7 @@ def run_design(
     *,
     method: str = "graphreach",
     hops: int = 1,
+    weights: str = GRAPHREACH_WEIGHTS[0],
     source: str | None = None,
     screened: Sequence[str] = (),
     require: Sequence[str] = (),
@@ -158,7 +172,7 @@ def run_design(
     resolver : SymbolResolver
     budget : int, optional
         Perturbations to pick; or give ``cycles`` and ``per_cycle`` (budget = cycles x per_cycle).
-    method, hops
+    method, hops, weights
         As :func:`rank_perturbations`.
     source : str, optional
         The config entry named in error messages, with the option as the field (``config: design.x,
@@ -174,7 +188,8 @@ def run_design(
     Raises
     ------
     InputError
-        Budget and cycles both given or neither; a non-empty screened, require or exclude list of which no
+        Budget and cycles both given or neither; unknown weights, or weights other than ``'uniform'``
+        with a method other than graphreach; a non-empty screened, require or exclude list of which no
         entry resolves to graph genes; a perturbation both required and excluded; a
         required one already screened; more required perturbations than the budget; a budget above
         the number of candidates; and :func:`rank_perturbations`'s errors.
@@ -186,6 +201,10 @@ def run_design(
             return InputError(source, keys, problem)
         return InputError("/".join(names[key] for key in keys.split("/")), None, problem)
 
+    if weights not in GRAPHREACH_WEIGHTS:
+        raise error("weights", f"unknown weights {weights!r}; choose one of {', '.join(GRAPHREACH_WEIGHTS)}")
+    if method != "graphreach" and weights != GRAPHREACH_WEIGHTS[0]:
+        raise error("weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}")
     try:
         budget, per_cycle = design_budget(budget, cycles, per_cycle)
     except InputError as err:  # its source is the option key(s)
@@ -225,7 +244,7 @@ def run_design(
     if len(candidates) < max(budget, 1):
         raise error(budget_key, _too_few_candidates(report, candidates, required, budget, per_cycle))
     start = time.perf_counter()
-    table = rank_perturbations(graph, candidates, budget, method=method, hops=hops, queries=queries,
+    table = rank_perturbations(graph, candidates, budget, method=method, hops=hops, weights=weights, queries=queries,
                           screened=screened_perts, required=required, per_cycle=per_cycle,
                           source=source or names[budget_key])
     seconds = {"select": time.perf_counter() - start}
@@ -235,7 +254,7 @@ def run_design(
         reachable_nodes=reachable_nodes(graph, candidates, int(hops), screened=screened_perts),
         screened=screened_perts, required=required, excluded=excluded,
         start_nodes=reachable_nodes(graph, [], int(hops), screened=screened_perts),
-        per_cycle=per_cycle, seconds=seconds,
+        per_cycle=per_cycle, seconds=seconds, weights=weights if method == "graphreach" else None,
     )
 
 
@@ -303,6 +322,6 @@ def write_design(
             tmp = stack.enter_context(atomic_path(plot_path))
             plot_coverage(
                 result.table, tmp, graph=graph, candidates=result.candidates, hops=result.hops,
-                method=result.method, seed=seed, fmt=plot_format(plot_path),
+                method=result.label, seed=seed, fmt=plot_format(plot_path),
                 screened=result.screened, required=result.required, per_cycle=result.per_cycle,
             )
