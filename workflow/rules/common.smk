@@ -278,7 +278,26 @@ def all_outputs():
         ]
         if len(STABILITY_RUNS) >= 2:
             outputs.append(f"results/report/{dataset}/stability.svg")
+    if SIMULATED_DATASETS:
+        outputs += [
+            "results/report/simulated_map.tsv",
+            "results/report/simulated_map.svg",
+        ]
     return outputs
+
+
+def simulated_truths():
+    """Each SIMULATED dataset's truth, as the map labels it: its mechanism and graph_signal."""
+    return {
+        name: f"{CONFIG.datasets[name].simulation.mechanism}, graph_signal {CONFIG.datasets[name].simulation.graph_signal:g}"
+        for name in SIMULATED_DATASETS
+    }
+
+
+def map_cycles():
+    """The map's cycles: the first, the middle and the last."""
+    last = CONFIG.experiment.cycles
+    return sorted({1, (last + 1) // 2, last})
 
 
 def metric_files(wildcards):

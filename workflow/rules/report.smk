@@ -111,3 +111,31 @@ rule stability:
         simulated=lambda wildcards: wildcards.dataset in SIMULATED_DATASETS,
     script:
         "../../scripts/stability.py"
+
+
+rule simulated_map:
+    input:
+        metrics=expand(
+            "results/report/{dataset}/metrics.tsv", dataset=SIMULATED_DATASETS
+        ),
+    output:
+        table=report(
+            "results/report/simulated_map.tsv",
+            caption="../report/simulated_map.rst",
+            category="SIMULATED map",
+        ),
+        figure=report(
+            "results/report/simulated_map.svg",
+            caption="../report/simulated_map.rst",
+            category="SIMULATED map",
+        ),
+    log:
+        "logs/simulated_map.log",
+    conda:
+        "../../envs/numeric.yaml"
+    params:
+        datasets=SIMULATED_DATASETS,
+        truths=simulated_truths(),
+        cycles=map_cycles(),
+    script:
+        "../../scripts/simulated_map.py"

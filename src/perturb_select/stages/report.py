@@ -85,3 +85,21 @@ def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, s
     log.info("%s", stability_statement(table))
     write_tsv(table, table_out, float_format="%.6g")
     plot_stability(table, plot_out, title=f"SIMULATED screen {dataset}" if simulated else dataset)
+
+
+def simulated_map(metrics: Sequence[str], datasets: Sequence[str], truths: Mapping[str, str], cycles: Sequence[int],
+                  table_out: str, figure_out: str) -> None:
+    """Rule simulated_map: across the SIMULATED datasets (each a truth: mechanism and graph_signal), each strategy
+    minus random per model and cycle with its interval and ``p_holm`` (``evaluation.strategy_map``), as a table
+    and one figure. ``metrics`` are the datasets' ``metrics.tsv`` in the order of ``datasets``."""
+    import pandas as pd
+
+    from ..evaluation.strategy_map import plot_strategy_map, strategy_map
+
+    tables = {dataset: pd.read_csv(path, sep="\t") for dataset, path in zip(datasets, metrics)}
+    table = strategy_map(tables, truths, cycles=[int(c) for c in cycles])
+    write_tsv(table, table_out)
+    plot_strategy_map(table, figure_out, "SIMULATED screens: each strategy minus random, top-20 DE MSE "
+                                         "(95 % bootstrap interval; filled: p_holm < 0.05)")
+    log.info("map of %d SIMULATED truths, %d comparisons, %d with p_holm < 0.05", len(tables), len(table),
+             int((table["p_holm"] < 0.05).sum()))
