@@ -205,3 +205,21 @@ def test_one_shot_strategy_blocks_of_the_schema_take_the_selectors_parameters():
     design = _properties("design", "*")
     assert design["weights"]["enum"] == list(GRAPHREACH_WEIGHTS) and design["method"]["enum"] == list(DESIGN_METHODS)
     assert inspect.signature(graphreach).parameters["weights"].default == GRAPHREACH_WEIGHTS[0] == "uniform"
+
+
+def test_facility_and_weighted_graphreach_in_a_config():
+    """The schema (as snakemake's validate reads it) and the typed blocks take both; the strategies' parameters
+    are what their select jobs get."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["experiment"]["strategies"].update(facility={}, graphreach={"weights": "candidates"})
+    config["design"]["replogle_k562"].update(method="graphreach", weights="candidates")
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    loaded = load_config(config)
+    assert loaded.experiment.strategies["facility"] == {"hops": 1}
+    assert loaded.experiment.strategies["graphreach"] == {"hops": 1, "weights": "candidates"}
+    assert loaded.designs["replogle_k562"].weights == "candidates"
+    config["experiment"]["strategies"]["graphreach"] = {"weights": "degree"}
+    with pytest.raises(Exception, match="degree"):
+        validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))

@@ -143,3 +143,35 @@ def test_cell_gears_trainer_refuses_settings_it_cannot_apply(tmp_path):
     data = TrainingData(graph=None, adata_path="a.h5ad", gene2go_path="g.pkl", work_dir=tmp_path / "work")
     with pytest.raises(InputError, match="active strategies need a trainer that scores the pool"):
         train_cell_gears(data, [], [], seed=1, config=TrainingConfig(**gears), score_genes=["A"], score_controls=10)
+
+
+@pytest.mark.parametrize("strategy, params", [("graphreach", {"hops": 1, "weights": "candidates"}),
+                                              ("facility", {"hops": 1})])
+def test_select_stage_runs_the_candidate_covering_selectors(tmp_path, strategy, params):
+    """Rule select with the config block's parameters (experiment.strategies.<strategy>): the same ranking as
+    the selector, as a selection file."""
+    import numpy as np
+    import pandas as pd
+
+    from perturb_select.io import write_json
+    from perturb_select.knowledge.graph import KnowledgeGraph
+    from perturb_select.selection.base import read_selection
+    from perturb_select.selection.registry import SELECTORS
+    from perturb_select.stages.select import select
+
+    rng = np.random.default_rng(3)
+    names = np.array([f"G{i:02d}" for i in range(30)], dtype=object)
+    mask = rng.random((30, 30)) < 0.1
+    np.fill_diagonal(mask, False)
+    s, t = np.nonzero(mask)
+    graph = KnowledgeGraph.from_edges(pd.DataFrame({"source": names[s], "target": names[t], "importance": 0.5}),
+                                      genes=names)
+    graph.save_npz(tmp_path / "graph.npz")
+    pool = list(names[:12])
+    write_json({"test": list(names[12:14]), "pool": pool}, tmp_path / "split.json")
+    select(str(tmp_path / "graph.npz"), str(tmp_path / "split.json"), str(tmp_path / "picks.tsv"), strategy, 1,
+           params, per_cycle=4)
+    written = read_selection(tmp_path / "picks.tsv", strategy=strategy)
+    expected = SELECTORS[strategy](graph, pool, len(pool), **params)
+    assert written.genes == expected.genes
+    np.testing.assert_array_equal(written.objective, expected.objective)
