@@ -193,8 +193,7 @@ def main(argv=None) -> int:
     from perturb_select.evaluation.baselines import ORACLE
     from perturb_select.evaluation.mechanism import field_coverage, unreached_weight
     from perturb_select.evaluation.verdict import (cached_graph_kernels, gears_scores, go_inputs, reference_scores,
-                                                   resolved_candidates, simulated_case, verdict_rows,
-                                                   write_verdict_tsv)
+                                                   resolved_candidates, simulated_case, verdict_rows)
     from perturb_select.experiment.splits import split_test_set
     from perturb_select.gears.common import split_validation
     from perturb_select.screens.raw import read_screen
@@ -266,16 +265,10 @@ def main(argv=None) -> int:
                                                    "unreached_weight": unr, "model": model, "trainer": trainer,
                                                    "schedule": schedule,
                                                    "mse_top20_de": per[f"{gene}+ctrl"]["mse_top20_de"]})
-    table = write_verdict_tsv(rows, args.output)
-    stem = args.output.with_suffix("")
-    mechanism = pd.DataFrame(mechanism_rows)
-    from perturb_select.io import write_tsv
-
-    write_tsv(mechanism, f"{stem}_mechanism.tsv", float_format="%.6g")
-    curves = pd.DataFrame(curve_rows)
-    if len(curves):
-        write_tsv(curves, f"{stem}_curves.tsv", float_format="%.6g")
-    figure(table, f"{stem}.png", quick=args.quick)
+                # every finished seed is on disk: a run stopped early keeps the seeds it finished
+                table, mechanism, curves = write_tables(rows, mechanism_rows, curve_rows, args.output)
+    table, mechanism, curves = write_tables(rows, mechanism_rows, curve_rows, args.output)
+    figure(table, f"{args.output.with_suffix('')}.png", quick=args.quick)
     shutil.rmtree(work, ignore_errors=True)  # the screens' h5ad files and cell-gears's scratch: ours, made above
     report(table, mechanism, curves, configs, ORACLE)
     print(f"\nwrote {args.output}, {stem}_mechanism.tsv, {stem}_curves.tsv, {stem}.png; "
@@ -362,6 +355,21 @@ def report(table, mechanism, curves, configs, oracle: str) -> None:
             binned = binned_by_share(wide[share].to_numpy(), errors, share_name=share)
             print(f"\n{screen}, cycle {cycle}, by {share}\n")
             print(_markdown(binned))
+
+
+def write_tables(rows: list, mechanism_rows: list, curve_rows: list, output: Path):
+    """The verdict TSV, its ``_mechanism`` and ``_curves`` tables beside it (each written whole); returns them."""
+    from perturb_select.evaluation.verdict import write_verdict_tsv
+    from perturb_select.io import write_tsv
+
+    table = write_verdict_tsv(rows, output)
+    stem = output.with_suffix("")
+    mechanism = pd.DataFrame(mechanism_rows)
+    write_tsv(mechanism, f"{stem}_mechanism.tsv", float_format="%.6g")
+    curves = pd.DataFrame(curve_rows)
+    if len(curves):
+        write_tsv(curves, f"{stem}_curves.tsv", float_format="%.6g")
+    return table, mechanism, curves
 
 
 def figure(table: pd.DataFrame, path, quick: bool = False) -> None:
