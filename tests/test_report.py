@@ -275,6 +275,8 @@ def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_pat
     assert simulated_statement(None, "papalexi2021") == ""
     assert simulated_statement({"graph_signal": 0.9, "n_genes": 1500}, "simulated_gs09").startswith(
         "SIMULATED screen simulated_gs09 (graph_signal 0.9, n_genes 1500;")
+    assert simulated_statement({"mechanism": "receptive_field", "graph_signal": 0.9}, "simulated_rf").startswith(
+        "SIMULATED screen simulated_rf (mechanism receptive_field, graph_signal 0.9;")
 
 
 def test_model_curves_plot(tmp_path):

@@ -86,7 +86,7 @@ def test_simulated_dag_runs_and_reports_the_oracle_labelled_simulated(simulated_
     assert set(models["reference"]) == {"train_mean", "no_change", "oracle"}
     assert (models[models["strategy"] == "all"]["n_pairs"] == 2).all()
     conclusions = (report / "conclusions.txt").read_text()
-    assert conclusions.startswith(f"SIMULATED screen {DATASET} (graph_signal 0.9")
+    assert conclusions.startswith(f"SIMULATED screen {DATASET} (mechanism kernel, graph_signal 0.9")
     assert "go_kernel_ridge vs oracle" in conclusions
     for figure in ("mse_top20_de.svg", "models_mse_top20_de.svg", "learning_curves.svg", "stability.svg"):
         assert "SIMULATED screen" in (report / figure).read_text(), figure

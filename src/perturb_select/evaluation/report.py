@@ -501,8 +501,8 @@ def simulated_statement(simulation: Mapping | None, dataset: str) -> str:
     """The first sentence of a SIMULATED dataset's conclusions (empty for a real screen)."""
     if simulation is None:
         return ""
-    knobs = ", ".join(f"{key} {simulation[key]}" for key in ("graph_signal", "n_genes", "cells_per_perturbation")
-                      if key in simulation)
+    knobs = ", ".join(f"{key} {simulation[key]}" for key in ("mechanism", "graph_signal", "n_genes",
+                                                             "cells_per_perturbation") if key in simulation)
     replicated = (" Every seed drew its own screen (simulation.replicate_screens), with its own truth and oracle: "
                   "the paired tests over seeds count screens, not only splits.") \
         if simulation.get("replicate_screens") else ""
