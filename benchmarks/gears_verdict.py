@@ -268,7 +268,8 @@ def main(argv=None) -> int:
                 # every finished seed is on disk: a run stopped early keeps the seeds it finished
                 table, mechanism, curves = write_tables(rows, mechanism_rows, curve_rows, args.output)
     table, mechanism, curves = write_tables(rows, mechanism_rows, curve_rows, args.output)
-    figure(table, f"{args.output.with_suffix('')}.png", quick=args.quick)
+    stem = args.output.with_suffix("")
+    figure(table, f"{stem}.png", quick=args.quick)
     shutil.rmtree(work, ignore_errors=True)  # the screens' h5ad files and cell-gears's scratch: ours, made above
     report(table, mechanism, curves, configs, ORACLE)
     print(f"\nwrote {args.output}, {stem}_mechanism.tsv, {stem}_curves.tsv, {stem}.png; "
