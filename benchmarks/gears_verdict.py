@@ -96,7 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--graph-signals", type=float, nargs="+")
     parser.add_argument("--mechanisms", nargs="+", default=["kernel"],
-                        help="simulation.mechanism of the screens (kernel; receptive_field where the simulator has it)")
+                        choices=["kernel", "receptive_field"], help="simulation.mechanism of the screens")
     parser.add_argument("--replicate-screens", action="store_true",
                         help="every seed draws its own screen (simulation.replicate_screens) instead of one per setting")
     parser.add_argument("--candidates", type=int, help="a seeded subset of the resolved candidates (default all)")
@@ -122,18 +122,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def simulation_settings(args, graph_signal: float, mechanism: str):
-    """config.SimulationConfig of one screen (``mechanism`` only where the simulator knows it)."""
-    import dataclasses
-
+    """config.SimulationConfig of one screen."""
     from perturb_select.config import SimulationConfig
 
-    values = {"graph_signal": graph_signal, "n_genes": args.n_genes, "cells_per_perturbation": args.cells,
-              "control_cells": args.control_cells, "truth_cells": args.truth_cells}
-    if "mechanism" in {f.name for f in dataclasses.fields(SimulationConfig)}:
-        values["mechanism"] = mechanism
-    elif mechanism != "kernel":
-        raise SystemExit(f"this simulator has no mechanism {mechanism!r}")
-    return SimulationConfig(**values)
+    return SimulationConfig(graph_signal=graph_signal, mechanism=mechanism, n_genes=args.n_genes,
+                            cells_per_perturbation=args.cells, control_cells=args.control_cells,
+                            truth_cells=args.truth_cells)
 
 
 def training_configs(args) -> dict:

@@ -18,7 +18,8 @@ from perturb_select.io import InputError
 from perturb_select.selection.registry import SELECTORS as STRATEGIES, select
 from perturb_select.selection.base import Selection, read_selection, write_selection
 from perturb_select.selection.graphreach import candidate_weights, graphreach, greedy_max_coverage
-from perturb_select.selection.facility import facility, perturbation_features, quantised_similarity
+from perturb_select.knowledge.graph import perturbation_propagation
+from perturb_select.selection.facility import facility, quantised_similarity
 from perturb_select.selection.maxspec import maxspec
 from perturb_select.selection.random import random_selection
 
@@ -536,7 +537,7 @@ def test_facility_similarity_is_the_sgc_ridge_kernel():
     graph = random_graph(rng, 60, 0.06)
     genes = sorted(rng.choice(graph.genes, size=20, replace=False))
     for hops in (0, 1, 2):
-        features = perturbation_features(graph, genes, hops)
+        features = perturbation_propagation(graph, genes, hops)
         quantised = quantised_similarity(features, features).toarray() / facility_module.SCALE
         np.testing.assert_allclose(quantised, sgc_kernel(graph, genes, hops), atol=2**-30)
         np.testing.assert_allclose(quantised, dense_similarity(graph, genes, hops), atol=2**-30)

@@ -14,7 +14,7 @@ keeps its initial (random) embedding. Two measures of a test perturbation t foll
 * :func:`unreached_weight`: ``sum_{u not in U} (P^K)[t, u] / sum_u (P^K)[t, u]``, the share of its embedding's
   propagation weight that comes from untrained nodes (row t of ``P^K`` is non-zero exactly on ``R_K(t)``).
 
-The rows of ``P^K`` are ``knowledge.graph.propagation_rows`` (not unit-scaled: a share does not depend on the
+The rows of ``P^K`` are ``knowledge.graph.perturbation_propagation`` (not unit-scaled: a share does not depend on the
 scale). A combination ``'A+B'`` counts the union of its genes' fields (``knowledge.graph.perturbation_fields``)
 and the sum of their rows of ``P^K`` (GEARS sums the perturbed genes' embeddings). numpy and scipy only.
 """
@@ -25,10 +25,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from ..io import InputError
-from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields, perturbation_genes, propagation_rows
+from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields, perturbation_propagation
 
 #: Bin edges of :func:`binned_by_share` (the last bin is closed: a share of 1 falls in [0.8, 1]).
 SHARE_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -104,23 +102,6 @@ def field_coverage(graph: KnowledgeGraph, test_perturbations: Sequence[str], tra
     return inside / size  # every field holds at least its own node
 
 
-def _weight_rows(graph: KnowledgeGraph, perturbations: Sequence[str], hops: int) -> sp.csr_matrix:
-    """Rows of ``P^K`` (``knowledge.graph.propagation_rows``, not unit-scaled) of ``perturbations``, shape (m,
-    n_nodes), float64: a combination's row is the sum of its genes' rows (GEARS sums their embeddings)."""
-    members = [perturbation_genes(p) for p in perturbations]
-    genes = sorted({g for genes_of in members for g in genes_of})
-    missing = [g for g in genes if g not in graph]
-    if missing:
-        raise InputError("test_perturbations", "candidates",
-                         f"{len(missing)} perturbed genes are not nodes of the graph: {missing[:10]}")
-    single = propagation_rows(graph, genes, hops, unit=False)
-    position = {g: i for i, g in enumerate(genes)}
-    rows = np.repeat(np.arange(len(members)), [len(genes_of) for genes_of in members])
-    columns = [position[g] for genes_of in members for g in genes_of]
-    membership = sp.csr_matrix((np.ones(len(columns)), (rows, columns)), shape=(len(members), len(genes)))
-    return (membership @ single).tocsr()
-
-
 def unreached_weight(graph: KnowledgeGraph, test_perturbations: Sequence[str], train_perturbations: Sequence[str],
                      hops: int) -> np.ndarray:
     """Share of each test perturbation's propagation weight (its row of ``P^K``) that comes from nodes no
@@ -150,7 +131,8 @@ def unreached_weight(graph: KnowledgeGraph, test_perturbations: Sequence[str], t
     reached = reached_nodes(graph, train_perturbations, hops)
     if not len(test_perturbations):
         return np.zeros(0, dtype=np.float64)
-    weights = _weight_rows(graph, list(test_perturbations), hops)
+    weights = perturbation_propagation(graph, list(test_perturbations), hops, unit=False,
+                                       source="test_perturbations")
     total = np.asarray(weights.sum(axis=1)).ravel()
     unreached = np.asarray(weights @ (~reached).astype(np.float64)).ravel()
     return np.clip(unreached / total, 0.0, 1.0)

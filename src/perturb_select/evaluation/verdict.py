@@ -184,8 +184,7 @@ def simulated_case(graph, candidates: Sequence[str], control, settings, *, seed:
     control : perturb_select.screens.simulated.ControlModel
     settings : perturb_select.config.SimulationConfig
     seed, replicate, hops
-        ``screens.simulated.simulate_screen``'s (``replicate`` and ``hops`` passed only when its signature
-        takes them).
+        ``screens.simulated.simulate_screen``'s.
     resolver : SymbolResolver, optional
         Resolves the screen's labels (they are graph symbols already); default an identity resolver.
     name : str, optional
@@ -196,27 +195,19 @@ def simulated_case(graph, candidates: Sequence[str], control, settings, *, seed:
     InputError
         ``simulate_screen``'s and ``preprocess_screen``'s errors; a name without "simulated".
     """
-    import inspect
     import time
 
     from ..screens.arrays import ScreenArrays
     from ..screens.raw import preprocess_screen
     from ..screens.simulated import simulate_screen, simulated_anndata
 
-    mechanism = str(getattr(settings, "mechanism", "kernel"))
+    mechanism = settings.mechanism
     name = name or f"simulated_{mechanism}_gs{settings.graph_signal:g}"
     if "simulated" not in name:
         raise InputError("name", None, f"a SIMULATED screen's name must say so, got {name!r}")
-    extra = {}
-    parameters = inspect.signature(simulate_screen).parameters
-    if "hops" in parameters:
-        extra["hops"] = int(hops)
-    if replicate is not None:
-        if "replicate" not in parameters:
-            raise InputError("config", "replicate", "this simulator draws no replicate screens")
-        extra["replicate"] = int(replicate)
     t0 = time.perf_counter()
-    screen = simulate_screen(graph, list(candidates), control, settings, seed=int(seed), **extra)
+    screen = simulate_screen(graph, list(candidates), control, settings, seed=int(seed), hops=int(hops),
+                             replicate=None if replicate is None else int(replicate))
     simulated_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = preprocess_screen(simulated_anndata(screen), graph_genes=frozenset(graph.genes),

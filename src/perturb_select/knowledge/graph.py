@@ -412,6 +412,61 @@ def propagation_rows(graph: KnowledgeGraph, genes: Iterable[str], hops: int, uni
     return rows
 
 
+def perturbation_propagation(
+    graph: KnowledgeGraph, perturbations: Sequence[str], hops: int, unit: bool = True, source: str = "budget"
+) -> sp.csr_matrix:
+    """Propagated rows of perturbations, single genes or combinations ``'A+B'``: how GEARS's K SGC layers weight
+    every node's embedding in each perturbation's (a combination sums its genes' embeddings).
+
+    Parameters
+    ----------
+    graph : KnowledgeGraph
+    perturbations : sequence of str, length m
+        Gene names joined by :data:`PAIR_SEPARATOR`; every gene a node of ``graph``.
+    hops : int
+        K >= 0.
+    unit : bool, default True
+        Scale every row to unit length (the ``sgc_ridge`` and ``facility`` features); False: the rows of
+        ``P^K`` themselves (their sums for combinations).
+    source : str
+        Names the option or config key in ``InputError`` messages.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of float64, shape (m, graph.n_nodes)
+        A single gene's row is its row of :func:`propagation_rows`; a combination's row is the sum of its genes'
+        rows of ``P^K`` (then scaled, with ``unit``). Non-zero exactly on the receptive field ``R_K`` (union for a
+        combination) when the edge weights are positive; sorted indices.
+
+    Raises
+    ------
+    InputError
+        Field ``candidates``: a gene that is not a node (or an empty gene name, e.g. ``'A+'``).
+    ValueError
+        ``hops`` not an integer >= 0.
+    """
+    members = [perturbation_genes(p) for p in perturbations]
+    genes = sorted({g for genes_of in members for g in genes_of})
+    missing = [g for g in genes if g not in graph]
+    if missing:
+        raise InputError(
+            source, "candidates", f"{len(missing)} perturbed genes are not nodes of the graph: {missing[:10]}"
+        )
+    if all(len(genes_of) == 1 for genes_of in members):
+        return propagation_rows(graph, [g[0] for g in members], hops, unit=unit)
+    position = {g: i for i, g in enumerate(genes)}
+    rows = propagation_rows(graph, genes, hops, unit=False)
+    pairs = np.repeat(np.arange(len(members)), [len(genes_of) for genes_of in members])
+    columns = np.array([position[g] for genes_of in members for g in genes_of], dtype=np.int64)
+    membership = sp.csr_matrix((np.ones(pairs.size), (pairs, columns)), shape=(len(members), len(genes)))
+    summed = (membership @ rows).tocsr()
+    if unit:
+        norms = np.sqrt(np.asarray(summed.multiply(summed).sum(axis=1)).ravel())
+        summed = (sp.diags(1.0 / norms) @ summed).tocsr()
+    summed.sort_indices()
+    return summed
+
+
 def compact_receptive_field(graph: KnowledgeGraph, genes: Iterable[str], hops: int) -> tuple[KnowledgeGraph, np.ndarray]:
     """The receptive field of ``genes`` alone, with each boundary node's degree carried by a self-loop.
 

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..io import InputError
-from ..knowledge.graph import KnowledgeGraph, perturbation_genes, propagation_rows
+from ..knowledge.graph import KnowledgeGraph, perturbation_propagation
 from .base import Selection, sorted_candidates, starting_set
 
 #: Similarities are stored as integers, ``round(sim * SCALE)`` (absolute error <= 2^-31 per entry): gains
@@ -52,7 +52,7 @@ def facility(
 ) -> Selection:
     """Pick ``budget`` perturbations by greedy facility location on receptive-field overlap.
 
-    With ``F`` the unit rows of ``P^K`` (:func:`perturbation_features`; ``P`` is GEARS's SGC operator,
+    With ``F`` the unit rows of ``P^K`` (:func:`perturb_select.knowledge.graph.perturbation_propagation`; ``P`` is GEARS's SGC operator,
     :func:`perturb_select.knowledge.graph.sgc_operator`) and ``sim(c, s) = max(0, F[c] . F[s])`` (cosine
     overlap of the receptive fields, 1 for ``c = s``, 0 for disjoint fields), the objective is
     ``f(S) = sum_{c in candidates} max_{s in S_0 + S} sim(c, s)``, with ``S_0`` the screened
@@ -117,7 +117,7 @@ def facility(
     """
     names = sorted_candidates(candidates, budget, source)
     screened, required_rows = starting_set(names, screened, required, budget, source)
-    features = perturbation_features(graph, names + screened, hops, source)
+    features = perturbation_propagation(graph, names + screened, hops, source=source)
     similarity = quantised_similarity(features[: len(names)], features, source)  # (m, m + s) csr int64
     m = len(names)
     best = np.zeros(m, dtype=np.int64)
@@ -148,55 +148,6 @@ def facility(
     return Selection("facility", [names[i] for i in order], gains / SCALE, (start + np.cumsum(gains)) / SCALE, params)
 
 
-def perturbation_features(
-    graph: KnowledgeGraph, perturbations: Sequence[str], hops: int, source: str = "budget"
-) -> sp.csr_matrix:
-    """Unit-length propagated rows of perturbations, single genes or combinations ``'A+B'``.
-
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-    perturbations : sequence of str, length m
-        Gene names joined by ``'+'``; every gene a node of ``graph``.
-    hops : int
-        K >= 0.
-    source : str
-        Names the option or config key in ``InputError`` messages.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix of float64, shape (m, graph.n_nodes)
-        A single gene's row is its row of :func:`perturb_select.knowledge.graph.propagation_rows`
-        (``unit=True``: the ``sgc_ridge`` features); a combination's row is the sum of its genes' rows of
-        ``P^K``, scaled to unit length. Non-zero exactly on the receptive field ``R_K`` (union for a
-        combination) when the edge weights are positive.
-
-    Raises
-    ------
-    InputError
-        Field ``candidates``: a gene that is not a node (or an empty gene name, e.g. ``'A+'``).
-    ValueError
-        ``hops`` not an integer >= 0.
-    """
-    members = [perturbation_genes(p) for p in perturbations]
-    genes = sorted({g for genes_of in members for g in genes_of})
-    missing = [g for g in genes if g not in graph]
-    if missing:
-        raise InputError(
-            source, "candidates", f"{len(missing)} perturbed genes are not nodes of the graph: {missing[:10]}"
-        )
-    if all(len(genes_of) == 1 for genes_of in members):
-        return propagation_rows(graph, [g[0] for g in members], hops, unit=True)
-    position = {g: i for i, g in enumerate(genes)}
-    rows = propagation_rows(graph, genes, hops, unit=False)
-    pairs = np.repeat(np.arange(len(members)), [len(genes_of) for genes_of in members])
-    columns = np.array([position[g] for genes_of in members for g in genes_of], dtype=np.int64)
-    membership = sp.csr_matrix((np.ones(pairs.size), (pairs, columns)), shape=(len(members), len(genes)))
-    summed = (membership @ rows).tocsr()
-    norms = np.sqrt(np.asarray(summed.multiply(summed).sum(axis=1)).ravel())
-    summed = (sp.diags(1.0 / norms) @ summed).tocsr()
-    summed.sort_indices()
-    return summed
 
 
 def quantised_similarity(rows: sp.csr_matrix, columns: sp.csr_matrix, source: str = "budget") -> sp.csr_matrix:
