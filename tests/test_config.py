@@ -223,3 +223,47 @@ def test_facility_and_weighted_graphreach_in_a_config():
     config["experiment"]["strategies"]["graphreach"] = {"weights": "degree"}
     with pytest.raises(Exception, match="degree"):
         validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+def test_a_variant_runs_the_strategy_it_names_beside_it():
+    """graphreach and graphreach_weighted side by side: the schema and the typed config take both, the variant
+    keeps variant_of (its rules run graphreach with its own weights), the plain one's parameters are as before
+    (no new key, so existing select jobs are not rerun), and the variant's values are checked by the library."""
+    from snakemake.utils import validate
+
+    from perturb_select.io import InputError
+    from perturb_select.strategies import ALL
+
+    schema = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["experiment"]["strategies"].update(
+        graphreach={}, graphreach_weighted={"variant_of": "graphreach", "weights": "candidates"})
+    validate(config, schema)
+    loaded = load_config(config).experiment
+    assert loaded.strategies["graphreach"] == {"hops": 1}
+    assert loaded.strategies["graphreach_weighted"] == {"hops": 1, "weights": "candidates", "variant_of": "graphreach"}
+    assert loaded.method("graphreach_weighted") == "graphreach" and not loaded.is_active("graphreach_weighted")
+    # the schema's list of strategies a variant may name is strategies.ALL
+    pattern = _properties("experiment", "strategies")
+    (variant,) = SCHEMA["properties"]["experiment"]["properties"]["strategies"]["patternProperties"].values()
+    assert variant["properties"]["variant_of"]["enum"] == list(ALL)
+    assert set(ALL) <= set(pattern)
+    for block, message in [({"variant_of": "graphreach", "weights": "degree"}, "graphreach_weighted.weights"),
+                           ({"variant_of": "graphreach", "direction": "up"}, "graphreach_weighted.direction"),
+                           ({"variant_of": "maxspec", "direction": "up"}, "graphreach_weighted.direction"),
+                           ({"variant_of": "maxspec", "shortlist": 0}, "graphreach_weighted.shortlist"),
+                           ({"variant_of": "greedy"}, "graphreach_weighted.variant_of")]:
+        config["experiment"]["strategies"]["graphreach_weighted"] = block
+        with pytest.raises(InputError, match=message):
+            load_config(config)
+    # a known strategy's name cannot run another strategy, and a variant without variant_of is unknown
+    config["experiment"]["strategies"]["graphreach_weighted"] = {"variant_of": "graphreach"}
+    config["experiment"]["strategies"]["maxspec"] = {"variant_of": "graphreach"}
+    with pytest.raises(InputError, match="experiment.strategies.maxspec.variant_of"):
+        load_config(config)
+    del config["experiment"]["strategies"]["maxspec"]
+    config["experiment"]["strategies"]["typo"] = {}
+    with pytest.raises(Exception, match="variant_of"):
+        validate(config, schema)
+    with pytest.raises(InputError, match="experiment.strategies.typo.*unknown strategy"):
+        load_config(config)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .io import InputError
-from .strategies import ACTIVE, GRAPHREACH_WEIGHTS, UNCERTAINTY_REG, strategy_params
+from .strategies import ACTIVE, GRAPHREACH_WEIGHTS, UNCERTAINTY_REG, VARIANT_KEY, strategy_params
 
 # --------------------------------------------------------------------------------------------------
 # Renamed keys
@@ -483,6 +483,14 @@ class ExperimentConfig:
         return cls(seeds=tuple(int(s) for s in seeds), cycles=cycles, perturbations_per_cycle=per_cycle,
                    strategies=params, test_fraction=test_fraction, stability=StabilityConfig(**stability_block))
 
+    def method(self, name: str) -> str:
+        """The strategy that ``strategies[name]`` runs: ``name``, or a variant's ``variant_of``."""
+        return self.strategies[name].get(VARIANT_KEY, name)
+
+    def is_active(self, name: str) -> bool:
+        """Whether ``strategies[name]`` picks cycle by cycle with a model (``strategies.ACTIVE``)."""
+        return self.method(name) in ACTIVE
+
     def per_cycle(self, dataset: DatasetConfig | None = None) -> int:
         """Perturbations per cycle for ``dataset`` (its own value, else the experiment's)."""
         if dataset is not None and dataset.perturbations_per_cycle is not None:
@@ -779,7 +787,7 @@ def load_config(config: Mapping) -> Config:
     check_before_schema(config)
     training = TrainingConfig.from_config(config.get("gears") or {})
     experiment = ExperimentConfig.from_config(config)
-    active = sorted(name for name in experiment.strategies if name in ACTIVE)
+    active = sorted(name for name in experiment.strategies if experiment.is_active(name))
     if active and not training.trains_gears:
         raise InputError("config", f"experiment.strategies.{active[0]}",
                          f"an active strategy selects from GEARS's predictions of the pool, and gears.trainer: "

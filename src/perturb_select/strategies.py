@@ -17,6 +17,11 @@ Active strategies and their parameters (defaults and their sources):
 * ``hybrid``: GraphReach (``hops``, default K = ``gears.num_go_gnn_layers``) for the first
   ``warmup_cycles`` (2) cycles, then the active strategy ``then`` (``typiclust``) with its parameters.
 
+A strategy of any other name is a **variant**: its block names the strategy it runs (``variant_of:
+graphreach``) and that strategy's parameters, so two settings of one selector run side by side under their
+own names (e.g. ``graphreach_weighted: {variant_of: graphreach, weights: candidates}``). Variant names are
+lower-case words (``[a-z][a-z0-9_]*``); ``random`` stays the name of the reference every report compares with.
+
 Every active strategy also takes ``controls``: the control cells of the fixed, seeded sample the model
 predicts each pool perturbation from (``GEARS.predict``: 300).
 
@@ -27,6 +32,7 @@ The defaults here are the single home of the strategies' parameters (the rules i
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from .io import InputError
@@ -60,7 +66,55 @@ ACTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 HYBRID_DEFAULTS: dict[str, Any] = {"warmup_cycles": 2, "then": "typiclust"}
 
-def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: int) -> dict:
+#: The key of a variant's block naming the strategy it runs (``strategy_method``).
+VARIANT_KEY = "variant_of"
+_VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def strategy_method(name: str, block: Mapping | None) -> str:
+    """The strategy that ``experiment.strategies.<name>`` runs: ``name`` itself, or a variant's ``variant_of``.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``experiment.strategies``.
+    block : mapping or None
+        Its block.
+
+    Returns
+    -------
+    str
+        One of ``ALL``.
+
+    Raises
+    ------
+    InputError
+        (source ``config``) an unknown name without ``variant_of``, a ``variant_of`` that is not a strategy of
+        ``ALL``, a known strategy's name used for another strategy, or a variant name that is not a lower-case
+        word (it names files and wildcards).
+    """
+    where = f"experiment.strategies.{name}"
+    block = block or {}
+    if not isinstance(block, Mapping):
+        raise InputError("config", where, f"must be a mapping of the strategy's parameters, got {block!r}")
+    if VARIANT_KEY not in block:
+        if name not in ALL:
+            raise InputError("config", where, f"unknown strategy; known: {list(ALL)} (a variant of one of them "
+                             f"names it: {VARIANT_KEY}: graphreach)")
+        return name
+    method = block[VARIANT_KEY]
+    if not isinstance(method, str) or method not in ALL:
+        raise InputError("config", f"{where}.{VARIANT_KEY}", f"must be one of {list(ALL)}, got {method!r}")
+    if name in ALL and name != method:
+        raise InputError("config", f"{where}.{VARIANT_KEY}",
+                         f"'{name}' is the name of a strategy; a variant of '{method}' needs a name of its own")
+    if not _VARIANT_NAME.fullmatch(name):
+        raise InputError("config", where, "a variant's name must be a lower-case word ([a-z][a-z0-9_]*): it "
+                         "names files and wildcards")
+    return method
+
+
+def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: int, name: str | None = None) -> dict:
     """The full parameters of an active strategy: its config block over the documented defaults.
 
     Parameters
@@ -68,11 +122,13 @@ def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: in
     strategy : str
         One of ``ACTIVE``.
     block : mapping or None
-        ``experiment.strategies.<strategy>`` of the config.
+        ``experiment.strategies.<name>`` of the config (without ``variant_of``).
     hops : int
         Default K of hybrid's GraphReach warm-up (``gears.num_go_gnn_layers``).
     cycles : int
         ``experiment.cycles``.
+    name : str, optional
+        The block's name in the config, for messages (default ``strategy``; a variant's own name).
 
     Returns
     -------
@@ -87,7 +143,7 @@ def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: in
         value of the wrong type or range, ``warmup_cycles >= cycles``, or fewer than 2 cycles (an active
         strategy needs a trained model to pick with).
     """
-    where = f"experiment.strategies.{strategy}"
+    where = f"experiment.strategies.{name or strategy}"
     block = dict(block or {})
     if strategy not in ACTIVE:
         raise InputError("config", where, f"not an active strategy (active: {list(ACTIVE)})")
@@ -138,27 +194,55 @@ def strategy_params(strategy: str, block: Mapping | None, *, hops: int, cycles: 
     """The parameters of any strategy: what reaches its rules (``experiment.strategies.<strategy>``).
 
     One-shot blocks are kept as written (the selector's own keyword defaults apply, ``selection.registry``),
-    with ``hops`` filled in for the graph selectors; active blocks go through :func:`active_params`.
+    with ``hops`` filled in for the graph selectors and their values checked (``check_one_shot_params``);
+    active blocks go through :func:`active_params`. A variant keeps its ``variant_of`` (the rules run that
+    strategy); a strategy under its own name gets no such key, so its rules' parameters stay as they were.
 
     Raises
     ------
     InputError
-        An unknown strategy, or a parameter the strategy does not take (naming
+        An unknown strategy, or a parameter the strategy does not take or a value out of its range (naming
         ``experiment.strategies.<strategy>[.<key>]``).
     """
-    if strategy in ACTIVE:
-        return active_params(strategy, block, hops=hops, cycles=cycles)
-    if strategy not in ONE_SHOT:
-        raise InputError("config", f"experiment.strategies.{strategy}", f"unknown strategy; known: {list(ALL)}")
-    params = dict(block or {})
-    unknown = sorted(set(params) - set(ONE_SHOT_PARAMETERS[strategy]))
+    method = strategy_method(strategy, block)
+    block = dict(block or {})
+    variant = {VARIANT_KEY: block.pop(VARIANT_KEY)} if VARIANT_KEY in block else {}
+    if method in ACTIVE:
+        return {**active_params(method, block, hops=hops, cycles=cycles, name=strategy), **variant}
+    params = block
+    where = f"experiment.strategies.{strategy}"
+    unknown = sorted(set(params) - set(ONE_SHOT_PARAMETERS[method]))
     if unknown:
-        raise InputError("config", f"experiment.strategies.{strategy}.{unknown[0]}",
-                         f"not a parameter of strategy '{strategy}' (it takes: {list(ONE_SHOT_PARAMETERS[strategy])})")
-    if "hops" in ONE_SHOT_PARAMETERS[strategy]:
+        raise InputError("config", f"{where}.{unknown[0]}",
+                         f"not a parameter of strategy '{method}' (it takes: {list(ONE_SHOT_PARAMETERS[method])})")
+    if "hops" in ONE_SHOT_PARAMETERS[method]:
         # K = GEARS's number of GO-graph SGC layers unless the strategy block says otherwise.
         params.setdefault("hops", int(hops))
-    return params
+    check_one_shot_params(params, where)
+    return {**params, **variant}
+
+
+def check_one_shot_params(params: Mapping, where: str) -> None:
+    """Check the values of a one-shot block (the schema checks the strategies under their own names; a variant's
+    block is checked only here).
+
+    Raises
+    ------
+    InputError
+        (source ``config``, field ``<where>.<key>``) a value of the wrong type or out of range.
+    """
+    choices = {"weights": GRAPHREACH_WEIGHTS, "direction": ("maximize", "minimize")}
+    for key, value in params.items():
+        if key == "hops":
+            _check_int(value, f"{where}.hops", minimum=0)
+        elif key == "shortlist":
+            if value is not None:
+                _check_int(value, f"{where}.shortlist", minimum=1)
+        elif key == "lazy":
+            if not isinstance(value, bool):
+                raise InputError("config", f"{where}.lazy", f"must be true or false, got {value!r}")
+        elif key in choices and value not in choices[key]:
+            raise InputError("config", f"{where}.{key}", f"must be one of {list(choices[key])}, got {value!r}")
 
 
 def _check_int(value, field: str, minimum: int) -> None:

@@ -10,7 +10,6 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from perturb_select.config import check_before_schema, load_config
 from perturb_select.experiment.runs import run_label, run_seeds
 from perturb_select.experiment.splits import check_plans_fit
-from perturb_select.strategies import ACTIVE, ONE_SHOT
 from perturb_select.gears import TRAINER_INPUTS
 
 # No config at all, or a renamed key (named with its new name), before the schema's generic messages.
@@ -39,8 +38,9 @@ SINGLE_SCREEN_DATASETS = [name for name in DATASETS if name not in REPLICATED_DA
 STRATEGIES = list(CONFIG.experiment.strategies)
 SEEDS = list(CONFIG.experiment.seeds)
 CYCLES = list(range(1, CONFIG.experiment.cycles + 1))
-ONE_SHOT_STRATEGIES = [s for s in STRATEGIES if s in ONE_SHOT]
-ACTIVE_STRATEGIES = [s for s in STRATEGIES if s in ACTIVE]
+# a variant (experiment.strategies.<name>.variant_of) is of the kind of the strategy it runs
+ACTIVE_STRATEGIES = [s for s in STRATEGIES if CONFIG.experiment.is_active(s)]
+ONE_SHOT_STRATEGIES = [s for s in STRATEGIES if s not in ACTIVE_STRATEGIES]
 # gears.trainer: none (config.NO_TRAINER) trains no GEARS: each run's baselines are scored by rule
 # score_baselines instead of train_gears (the config refuses the active strategies then).
 TRAINS_GEARS = CONFIG.training.trains_gears
@@ -245,7 +245,7 @@ def stability_runs(wildcards):
         runs[strategy] = []
         for run in STABILITY_RUNS:
             base = f"results/select/{wildcards.dataset}/{strategy}/seed{run}"
-            if strategy in ACTIVE:
+            if strategy in ACTIVE_STRATEGIES:
                 runs[strategy].append([f"{base}/cycle{c}.tsv" for c in CYCLES])
             else:
                 runs[strategy].append([f"{base}.tsv"])

@@ -104,7 +104,9 @@ rule stability:
         "../../envs/numeric.yaml"
     params:
         runs=stability_runs,
-        kinds={s: ("active" if s in ACTIVE else "one-shot") for s in STRATEGIES},
+        kinds={
+            s: ("active" if s in ACTIVE_STRATEGIES else "one-shot") for s in STRATEGIES
+        },
         per_cycle=per_cycle_of,
         cycles=CONFIG.experiment.cycles,
         dataset="{dataset}",

@@ -9,6 +9,7 @@ from typing import Mapping
 
 from ..experiment.splits import check_budget, split_test_set as split
 from ..io import read_json, write_json
+from ..strategies import VARIANT_KEY
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.layout import read_candidates
 from ..selection.base import write_selection
@@ -39,7 +40,9 @@ def select(edges: str, split: str, output: str, strategy: str, seed: int, params
     graph = KnowledgeGraph.read(edges)
     pool = read_json(split)["pool"]
     start = time.perf_counter()
-    selection = run_selection(strategy, graph, pool, len(pool), seed=int(seed), params=dict(params),
+    params = dict(params)
+    method = params.pop(VARIANT_KEY, strategy)  # a variant runs the strategy it names
+    selection = run_selection(method, graph, pool, len(pool), seed=int(seed), params=params,
                               source=f"config: experiment.strategies.{strategy}")
     log.info("%s ranked the pool of %d in %.3f s", strategy, len(pool), time.perf_counter() - start)
     write_selection(selection, output, per_cycle=int(per_cycle))
