@@ -17,6 +17,7 @@ run_snakemake_stage(
     summary_out=output.summary,
     plots={"mse_top20_de": output.mse_plot, "pearson_delta": output.pearson_plot},
     model_plots={"mse_top20_de": output.models_mse_plot, "pearson_delta": output.models_pearson_plot},
+    vs_random_plots={"mse_top20_de": output.vs_random_mse_plot, "pearson_delta": output.vs_random_pearson_plot},
     comparison_out=output.comparison,
     auc_out=output.auc,
     conclusions_out=output.conclusions,

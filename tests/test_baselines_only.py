@@ -117,7 +117,8 @@ def test_the_report_of_the_baselines_alone(tmp_path):
                      {"mse_top20_de": str(out / "mse.svg")}, {"mse_top20_de": str(out / "models_mse.svg")},
                      paths["comparison"], paths["auc"], paths["conclusions"], paths["learning"],
                      str(out / "learning.svg"), "toy", paths["models"], paths["power"],
-                     simulation={"graph_signal": 0.9}, trainer="none")
+                     simulation={"graph_signal": 0.9}, trainer="none",
+                     vs_random_plots={"mse_top20_de": str(out / "vs_random_mse.svg")})
     tables = {name: pd.read_csv(paths[name], sep="\t") for name in names if name != "conclusions"}
     baselines = ["go_kernel_ridge", "no_change", "oracle", "sgc_ridge", "train_mean"]
     assert sorted(tables["metrics"]["model"].unique()) == baselines and len(tables["metrics"]) == 2 * 6 * 2 * 5
@@ -138,6 +139,11 @@ def test_the_report_of_the_baselines_alone(tmp_path):
         assert "GEARS was not trained (gears.trainer: none)" in (out / figure).read_text(), figure
     models_figure = (out / "models_mse.svg").read_text()
     assert "sgc_ridge" in models_figure and ">gears<" not in models_figure
+    # the baselines' panels, each strategy minus random; no GEARS panel, no panel for the pick-free models
+    vs_random = (out / "vs_random_mse.svg").read_text()
+    assert "SIMULATED screen toy" in vs_random and "graphreach" in vs_random
+    assert all(f">{m}<" in vs_random for m in ("go_kernel_ridge", "sgc_ridge", "train_mean"))
+    assert not any(f">{m}<" in vs_random for m in ("gears", "no_change", "oracle"))
 
 
 def test_a_config_without_gears_plans_baseline_jobs_and_no_training(tmp_path, shared_data):

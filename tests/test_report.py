@@ -290,3 +290,79 @@ def test_model_curves_plot(tmp_path):
     text = out.read_text()
     for model in ("gears", "no_change", "train_mean", "go_kernel_ridge"):
         assert model in text
+
+
+def test_grid_shape_spreads_panels_evenly_over_the_fewest_rows():
+    from perturb_select.evaluation.report import VS_PER_ROW, grid_shape
+
+    assert [grid_shape(n) for n in (0, 1, 4, 5, 7, 8, 9)] == [(1, 1), (1, 1), (1, 4), (2, 3), (2, 4), (2, 4), (3, 3)]
+    assert [grid_shape(n, VS_PER_ROW) for n in (3, 4, 5)] == [(1, 3), (2, 2), (2, 3)]
+
+
+def _paired_table():
+    """6 seeds x 2 cycles: random's go_kernel_ridge MSE is 0.5 + seed / 100, graphreach's that plus a known
+    difference per cycle and seed, maxspec's that minus 0.01 at every seed; no_change and train_mean as given."""
+    import pandas as pd
+
+    diffs = {1: np.array([0.03, 0.01, 0.04, 0.02, 0.05, 0.015]), 2: np.array([-0.02, -0.01, -0.03, -0.015, -0.025, 0.005])}
+    rows = []
+    for cycle, d in diffs.items():
+        for i, seed in enumerate(range(1, 7)):
+            base = 0.5 + seed / 100
+            for strategy, ridge, mean in (("random", base, 0.6), ("graphreach", base + d[i], 0.6 + d[i] / 2),
+                                          ("maxspec", base - 0.01, 0.6)):
+                for model, value in (("go_kernel_ridge", ridge), ("no_change", 0.9), ("train_mean", mean)):
+                    rows.append({"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle, "model": model,
+                                 **{m: value for m in METRICS}})
+    return pd.DataFrame(rows), diffs
+
+
+def test_comparison_by_cycle_pairs_seeds_and_reuses_the_final_cycle_comparison():
+    from perturb_select.evaluation.report import comparison_by_cycle, final_cycle_comparison
+    from perturb_select.evaluation.statistics import bootstrap_interval, holm, paired_wilcoxon
+
+    table, diffs = _paired_table()
+    compared = comparison_by_cycle(table, "mse_top20_de")
+    # no_change does not use the picks: no row; learned models first, then train_mean; random is the zero
+    assert list(compared["model"].unique()) == ["go_kernel_ridge", "train_mean"]
+    assert set(compared["strategy"]) == {"graphreach", "maxspec"} and (compared["n_pairs"] == 6).all()
+    ridge = compared[compared["model"] == "go_kernel_ridge"].set_index(["strategy", "cycle"])
+    for cycle, d in diffs.items():
+        row = ridge.loc[("graphreach", cycle)]
+        assert row["diff_to_random_mean"] == pytest.approx(d.mean())
+        assert (row["diff_to_random_ci_low"], row["diff_to_random_ci_high"]) == pytest.approx(bootstrap_interval(d))
+        assert row["p_vs_random"] == pytest.approx(paired_wilcoxon(d))
+        # Holm over the two strategies compared with random for this model at this cycle
+        assert row["p_holm"] == pytest.approx(holm([paired_wilcoxon(d), 2 / 2 ** 6])[0])
+    # cycle 1: every difference positive, p = 2/2^6; cycle 2: five of six negative
+    assert ridge.loc[("graphreach", 1), "diff_to_random_mean"] == pytest.approx(0.0275)
+    assert ridge.loc[("graphreach", 2), "diff_to_random_mean"] == pytest.approx(-0.0158333, abs=1e-6)
+    assert ridge.loc[("graphreach", 1), "p_vs_random"] == pytest.approx(2 / 2 ** 6)
+    # a constant difference: its interval is that value, Wilcoxon's floor p
+    assert ridge.loc[("maxspec", 2), "diff_to_random_mean"] == pytest.approx(-0.01)
+    assert (ridge.loc[("maxspec", 2), "diff_to_random_ci_low"], ridge.loc[("maxspec", 2), "diff_to_random_ci_high"]) \
+        == pytest.approx((-0.01, -0.01))
+    # the final cycle is final_cycle_comparison's row, number for number
+    final = final_cycle_comparison(table, metrics=("mse_top20_de",)).set_index(["strategy", "model"])
+    columns = ["diff_to_random_mean", "diff_to_random_ci_low", "diff_to_random_ci_high", "p_vs_random", "p_holm"]
+    for strategy in ("graphreach", "maxspec"):
+        assert list(ridge.loc[(strategy, 2), columns]) == pytest.approx(list(final.loc[(strategy, "go_kernel_ridge"), columns]))
+    assert comparison_by_cycle(table[table["strategy"] != "random"], "mse_top20_de").empty
+
+
+def test_vs_random_figure_plots_the_comparison_by_cycle(tmp_path):
+    from perturb_select.evaluation.report import comparison_by_cycle, plot_vs_reference
+
+    table, _ = _paired_table()
+    out = tmp_path / "vs_random_mse_top20_de.svg"
+    plotted = plot_vs_reference(table, "mse_top20_de", out, title="SIMULATED screen toy")
+    expected = comparison_by_cycle(table, "mse_top20_de")
+    assert plotted.equals(expected) and len(plotted) == 2 * 2 * 2
+    text = out.read_text()
+    assert text.lstrip().startswith("<?xml") and "SIMULATED screen toy" in text
+    assert ">go_kernel_ridge<" in text and ">train_mean<" in text and ">no_change<" not in text
+    assert "minus random, paired over 6 seeds" in text and "random (zero)" in text
+    assert not list(tmp_path.glob(".vs_random*"))
+    # no random runs: an empty table and a figure that says why
+    empty = plot_vs_reference(table[table["strategy"] != "random"], "pearson_delta", tmp_path / "none.svg")
+    assert empty.empty and "no random runs to compare with" in (tmp_path / "none.svg").read_text()

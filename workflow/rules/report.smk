@@ -26,6 +26,18 @@ rule aggregate_report:
             category="Results",
             subcategory="{dataset}",
         ),
+        vs_random_mse_plot=report(
+            "results/report/{dataset}/vs_random_mse_top20_de.svg",
+            caption="../report/vs_random.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+        vs_random_pearson_plot=report(
+            "results/report/{dataset}/vs_random_pearson_delta.svg",
+            caption="../report/vs_random.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
         models_mse_plot=report(
             "results/report/{dataset}/models_mse_top20_de.svg",
             caption="../report/models.rst",

@@ -82,26 +82,58 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-#: Panels per row of the per-strategy figures (seven strategies: two rows, readable without scrolling).
+#: Most panels per row of the per-strategy and per-model figures (seven strategies: two rows of four, readable
+#: on one screen without scrolling).
 PANELS_PER_ROW = 4
 
 
-def panel_grid(n: int, width: float, height: float):
-    """A figure of ``n`` panels (at least one) in rows of :data:`PANELS_PER_ROW`, sharing the y axis; returns
-    ``(fig, panels)`` with ``panels`` the ``n`` axes in reading order (unused grid cells are hidden)."""
+def grid_shape(n: int, per_row: int = PANELS_PER_ROW) -> tuple[int, int]:
+    """``(rows, columns)`` of a grid for ``n`` panels (at least one): the fewest rows of at most ``per_row``
+    panels, the panels spread evenly over them (5 panels: 2 x 3, not 4 + 1; 7: 2 x 4)."""
+    n = max(1, int(n))
+    rows = -(-n // per_row)
+    return rows, -(-n // rows)
+
+
+def panel_grid(n: int, width: float, height: float, legend_width: float = 0.0, per_row: int = PANELS_PER_ROW):
+    """A figure of ``n`` panels (at least one) in the grid of :func:`grid_shape`, sharing the y axis; returns
+    ``(fig, panels)`` with ``panels`` the ``n`` axes in reading order (unused grid cells are hidden).
+    ``width`` and ``height`` are one panel's, in inches; ``legend_width`` inches are added on the right for a
+    legend outside the axes (see :func:`legend_outside`); ``per_row`` is the most panels in a row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows, columns = grid_shape(n, per_row)
     n = max(1, n)
-    columns = min(n, PANELS_PER_ROW)
-    rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns + legend_width, height * rows), sharey=True,
+                             squeeze=False)
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+def legend_outside(fig, panels, legend_width: float, title: str, fontsize: float = 8,
+                   order: Sequence[str] = ()) -> None:
+    """One legend for the whole figure, right of the panels (so it covers no line), the suptitle above them
+    and the panels laid out in what is left (``legend_width`` inches, as given to :func:`panel_grid`). Entries
+    follow ``order``, then the order the panels first show them."""
+    handles, labels = {}, []
+    for ax in panels:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    rank = {label: i for i, label in enumerate(order)}
+    labels.sort(key=lambda label: rank.get(label, len(rank)))  # stable: unlisted labels keep their order
+    right = 1.0 - legend_width / fig.get_size_inches()[0]
+    if labels:
+        fig.legend([handles[label] for label in labels], labels, loc="center left", bbox_to_anchor=(right, 0.5),
+                   frameon=False, fontsize=fontsize)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, right, 1.0))  # tight_layout leaves room for the suptitle itself
 
 
 def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "",
@@ -116,7 +148,7 @@ def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike
 
     if "model" in table.columns:
         table = table[table["model"] == "gears"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
     for strategy, frame in table.groupby("strategy", sort=True):
         stats = frame.groupby("cycle")[metric].agg(["mean", "std"]).reset_index()
         std = stats["std"].fillna(0.0)
@@ -131,8 +163,8 @@ def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike
         ax.set_title(title)
     else:
         n_seeds = table.groupby(["strategy", "cycle"]).size().max()
-        ax.set_title(f"{title} — mean ± std over {n_seeds} seeds".strip(" —"))
-        ax.legend(frameon=False)
+        fig.suptitle(f"{title} — mean ± std over {n_seeds} seeds".strip(" —"), fontsize=10)
+        ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: it hid the lines
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -223,33 +255,37 @@ ALL_STRATEGIES = "all"
 
 
 def plot_model_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "") -> None:
-    """Per strategy (one panel each), the metric vs cycle of every model (mean over seeds, ± std shaded
-    for GEARS); ``no_change`` does not depend on the picks, so it is the same line in every panel. SVG."""
+    """Per strategy (one panel each, :func:`panel_grid`), the metric vs cycle of every model (mean over seeds,
+    ± std shaded for GEARS), the legend right of the panels; ``no_change`` does not depend on the picks, so it is
+    the same line in every panel. SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     strategies = sorted(table["strategy"].unique())
-    fig, panels = panel_grid(len(strategies), width=2.8, height=3.0)
+    fig, panels = panel_grid(len(strategies), width=2.8, height=2.6, legend_width=1.4)
+    models = sorted(table["model"].unique(), key=lambda m: list(MODEL_STYLE).index(m) if m in MODEL_STYLE else 9)
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}  # one colour per model in every panel
     for ax, strategy in zip(panels, strategies):
         frame = table[table["strategy"] == strategy]
-        for model in sorted(frame["model"].unique(), key=lambda m: list(MODEL_STYLE).index(m) if m in MODEL_STYLE else 9):
+        for model in [m for m in models if m in set(frame["model"])]:
             stats = frame[frame["model"] == model].groupby("cycle")[metric].agg(["mean", "std"]).reset_index()
             line, marker = MODEL_STYLE.get(model, ("-", ""))
-            ax.plot(stats["cycle"], stats["mean"], linestyle=line, marker=marker or None, label=model)
+            ax.plot(stats["cycle"], stats["mean"], linestyle=line, marker=marker or None, color=colours[model],
+                    label=model)
             if model == "gears":
                 std = stats["std"].fillna(0.0)
-                ax.fill_between(stats["cycle"], stats["mean"] - std, stats["mean"] + std, alpha=0.15)
+                ax.fill_between(stats["cycle"], stats["mean"] - std, stats["mean"] + std, alpha=0.15,
+                                color=colours[model])
         ax.set_title(strategy, fontsize=9)
         ax.set_xlabel("cycle")
         ax.set_xticks(sorted(frame["cycle"].unique()))
     better = "lower is better" if LOWER_IS_BETTER.get(metric) else "higher is better"
-    panels[0].set_ylabel(f"{metric} ({better})")
-    panels[0].legend(frameon=False, fontsize=7)
+    for ax in panels[::grid_shape(len(strategies))[1]]:
+        ax.set_ylabel(f"{metric} ({better})", fontsize=9)
     n_seeds = int(table.groupby(["strategy", "model", "cycle"]).size().max()) if len(table) else 0
-    fig.suptitle(f"{title} — test set, mean over {n_seeds} seeds".strip(" —"), fontsize=10)
-    fig.tight_layout()
+    legend_outside(fig, panels, 1.4, f"{title} — test set, mean over {n_seeds} seeds".strip(" —"), order=models)
     save_figure(fig, path)
     plt.close(fig)
 
@@ -318,6 +354,124 @@ def final_cycle_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARE
     out["p_holm"] = holm_by(out, f"p_vs_{reference}", ["metric", "model"], include=out["strategy"] != reference)
     out["p_holm_vs_train_mean"] = holm_by(out, "p_vs_train_mean", ["metric"], include=out["model"].isin(models))
     return out
+
+
+#: Models whose predictions do not use the picks (the control mean; on a SIMULATED screen the truth): their
+#: difference between strategies of one seed is 0 by construction, so the strategy figures leave them out.
+PICK_FREE_MODELS = ("no_change", "oracle")
+#: Most model panels per row of the ``vs_random`` figures.
+VS_PER_ROW = 3
+
+
+def vs_reference_models(models: Sequence[str]) -> list[str]:
+    """The models of ``models`` whose strategies differ, in the order the figures show them: the learned ones
+    (:data:`LEARNED_MODELS`), ``train_mean``, then any other model (sorted); :data:`PICK_FREE_MODELS` left out."""
+    present = set(models)
+    known = [m for m in (*LEARNED_MODELS, "train_mean") if m in present]
+    return known + sorted(present - set(known) - set(PICK_FREE_MODELS))
+
+
+def comparison_by_cycle(table: pd.DataFrame, metric: str, reference: str = "random",
+                        models: Sequence[str] | None = None, cycles: Sequence[int] | None = None) -> pd.DataFrame:
+    """Each strategy minus ``reference`` at every cycle: :func:`final_cycle_comparison` of one cycle at a time,
+    so a cycle's numbers are those the final-cycle table gives at the final cycle (same pairs, same bootstrap,
+    same Holm family: the strategies compared with ``reference`` for one model at that cycle).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`collect_metrics`'s table (columns ``strategy, seed, cycle, model`` and ``metric``).
+    metric : str
+    reference : str
+        The strategy subtracted, paired by seed (every strategy of a seed shares its test split).
+    models : sequence of str, optional
+        Models compared (default :func:`vs_reference_models` of the table's models).
+    cycles : sequence of int, optional
+        Cycles compared (default every cycle of the table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``metric, model, strategy, cycle, n_pairs, diff_to_<reference>_mean, diff_to_<reference>_ci_low,
+        diff_to_<reference>_ci_high, p_vs_<reference>, p_holm``, one row per model, strategy other than
+        ``reference`` and cycle, ordered by ``models``, then strategy, then cycle; empty (same columns) when the
+        table has no ``reference`` runs. Differences are ``strategy - reference`` (negative = lower).
+    """
+    ref = f"diff_to_{reference}"
+    columns = ["metric", "model", "strategy", "cycle", "n_pairs", f"{ref}_mean", f"{ref}_ci_low", f"{ref}_ci_high",
+               f"p_vs_{reference}", "p_holm"]
+    models = vs_reference_models(table["model"].unique()) if models is None else list(models)
+    frames = []
+    for cycle in sorted(table["cycle"].unique()) if cycles is None else cycles:
+        one = table[(table["cycle"] == cycle) & table["model"].isin(models)]
+        if one.empty:
+            continue
+        compared = final_cycle_comparison(one, metrics=(metric,), reference=reference)
+        compared = compared[(compared["strategy"] != reference) & compared["n_pairs"].notna()]
+        frames.append(compared.assign(cycle=int(cycle)))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    out = out[columns].astype({"n_pairs": int}) if len(out) else out[columns]
+    order = {m: i for i, m in enumerate(models)}
+    out = out.assign(_model=out["model"].map(order)).sort_values(["_model", "strategy", "cycle"], kind="stable")
+    return out.drop(columns="_model").reset_index(drop=True)
+
+
+def plot_vs_reference(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "",
+                      reference: str = "random", alpha: float = 0.05) -> pd.DataFrame:
+    """One panel per model (:func:`vs_reference_models`): each strategy's paired difference to ``reference``
+    by cycle with its 95 % bootstrap interval (:func:`comparison_by_cycle`), filled where ``p_holm < alpha``;
+    the zero line is ``reference``, the legend right of the panels. SVG, written whole.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The :func:`comparison_by_cycle` table plotted (a point and its interval per row); without
+        ``reference`` runs it is empty and the figure says so.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    compared = comparison_by_cycle(table, metric, reference)
+    models = list(dict.fromkeys(compared["model"])) or ["(none)"]
+    strategies = sorted(compared["strategy"].unique())
+    colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(strategies)}
+    mean, low, high = (f"diff_to_{reference}_{k}" for k in ("mean", "ci_low", "ci_high"))
+    # at most 3 wide: GEARS and three baselines make 2 x 2, not one row wider than a screen
+    fig, panels = panel_grid(len(models), width=3.4, height=3.0, legend_width=1.7, per_row=VS_PER_ROW)
+    for ax, model in zip(panels, models):
+        ax.axhline(0.0, color="0.3", lw=1.0, label=f"{reference} (zero)")
+        for k, strategy in enumerate(strategies):
+            rows = compared[(compared["model"] == model) & (compared["strategy"] == strategy)]
+            if rows.empty:
+                continue
+            # side by side within a cycle, so the intervals do not hide each other
+            x = rows["cycle"].to_numpy(dtype=float) + (k - (len(strategies) - 1) / 2) * 0.1
+            y = rows[mean].to_numpy(dtype=float)
+            errors = np.vstack([y - rows[low].to_numpy(dtype=float), rows[high].to_numpy(dtype=float) - y])
+            ax.errorbar(x, y, yerr=errors, color=colours[strategy], lw=1.2, capsize=2, label=strategy)
+            significant = rows["p_holm"].to_numpy(dtype=float) < alpha
+            ax.scatter(x[significant], y[significant], color=colours[strategy], s=24, zorder=3)
+            ax.scatter(x[~significant], y[~significant], facecolor="white", edgecolor=colours[strategy], s=24,
+                       zorder=3)
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("cycle")
+        ax.set_xticks(sorted(compared["cycle"].unique()))
+        ax.tick_params(labelsize=8)
+    if compared.empty:
+        panels[0].text(0.5, 0.5, f"no {reference} runs to compare with", ha="center", va="center",
+                       transform=panels[0].transAxes)
+    better = "negative = better" if LOWER_IS_BETTER.get(metric) else "positive = better"
+    for ax in panels[::grid_shape(len(models), VS_PER_ROW)[1]]:
+        ax.set_ylabel(f"{metric} minus {reference}\n({better})", fontsize=9)
+    n = int(compared["n_pairs"].max()) if len(compared) else 0
+    legend_outside(fig, panels, 1.7, f"{title} — {metric}: each strategy minus {reference}, paired over {n} seeds\n"
+                   f"(95 % bootstrap interval; filled: p_holm < {alpha}, Holm over the strategies)".strip(" —"),
+                   order=[f"{reference} (zero)", *strategies])
+    save_figure(fig, path)
+    plt.close(fig)
+    return compared
 
 
 def learning_curve_auc(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,

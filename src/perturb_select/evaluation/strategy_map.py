@@ -3,7 +3,7 @@ Holm-adjusted p; and the figure of it (issue 24: when does covering the graph he
 
 Every number comes from the per-dataset metrics tables (``results/report/{dataset}/metrics.tsv``,
 ``evaluation.report.collect_metrics``) through the same paired comparison the per-dataset report makes
-(``evaluation.report.final_cycle_comparison`` on one cycle at a time): the difference of a strategy's run to the
+(``evaluation.report.comparison_by_cycle``: ``final_cycle_comparison`` on one cycle at a time): the difference of a strategy's run to the
 ``random`` run of the same seed (same split; on replicated screens the same screen), its 95 % percentile
 bootstrap interval over seeds, the paired Wilcoxon p and ``p_holm``, Holm-adjusted over the strategies compared
 with ``random`` for one model and metric at one cycle of one truth (the family of the per-dataset comparison).
@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .report import final_cycle_comparison
+from .report import comparison_by_cycle
 
 #: The models the map shows, in this order: the graph-aware ones first.
 MAP_MODELS = ("go_kernel_ridge", "sgc_ridge", "gears", "train_mean")
@@ -59,19 +59,14 @@ def strategy_map(tables: Mapping[str, pd.DataFrame], truths: Mapping[str, str], 
         if reference not in set(table["strategy"]):
             raise ValueError(f"dataset {dataset!r} has no {reference!r} runs to compare with")
         models = [m for m in MAP_MODELS if m in set(table["model"])]
-        for cycle in sorted(set(table["cycle"])) if cycles is None else cycles:
-            one = table[(table["cycle"] == cycle) & table["model"].isin(models)]
-            if one.empty:
-                continue
-            compared = final_cycle_comparison(one, metrics=(metric,), reference=reference)
-            compared = compared[compared["strategy"] != reference]
-            for _, row in compared.iterrows():
-                rows.append({"dataset": dataset, "truth": truths[dataset], "metric": metric, "model": row["model"],
-                             "strategy": row["strategy"], "cycle": int(cycle), "n_pairs": row["n_pairs"],
-                             f"diff_to_{reference}_mean": row[f"diff_to_{reference}_mean"],
-                             f"diff_to_{reference}_ci_low": row[f"diff_to_{reference}_ci_low"],
-                             f"diff_to_{reference}_ci_high": row[f"diff_to_{reference}_ci_high"],
-                             f"p_vs_{reference}": row[f"p_vs_{reference}"], "p_holm": row["p_holm"]})
+        compared = comparison_by_cycle(table, metric, reference, models=models, cycles=cycles)
+        for _, row in compared.iterrows():
+            rows.append({"dataset": dataset, "truth": truths[dataset], "metric": metric, "model": row["model"],
+                         "strategy": row["strategy"], "cycle": int(row["cycle"]), "n_pairs": row["n_pairs"],
+                         f"diff_to_{reference}_mean": row[f"diff_to_{reference}_mean"],
+                         f"diff_to_{reference}_ci_low": row[f"diff_to_{reference}_ci_low"],
+                         f"diff_to_{reference}_ci_high": row[f"diff_to_{reference}_ci_high"],
+                         f"p_vs_{reference}": row[f"p_vs_{reference}"], "p_holm": row["p_holm"]})
     columns = [c.replace("random", reference) if c.startswith(("diff_to_", "p_vs_")) else c for c in MAP_COLUMNS]
     out = pd.DataFrame(rows, columns=columns)
     order = {m: i for i, m in enumerate(MAP_MODELS)}

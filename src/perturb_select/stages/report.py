@@ -10,8 +10,8 @@ from ..active.picks import read_picks
 from ..config import NO_TRAINER
 from ..evaluation.report import (NOT_TRAINED, collect_learning_curves, collect_metrics, conclusions,
                                  final_cycle_comparison, learning_curve_auc, model_comparison, model_statements,
-                                 plot_learning_curves, plot_metric_curves, plot_model_curves, power_table,
-                                 simulated_statement, summarise)
+                                 plot_learning_curves, plot_metric_curves, plot_model_curves, plot_vs_reference,
+                                 power_table, simulated_statement, summarise)
 from ..evaluation.stability import plot_stability, stability_statement, stability_table
 from ..io import atomic_open, write_tsv
 from ..selection.base import read_selection
@@ -23,7 +23,7 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
                      plots: Mapping[str, str], model_plots: Mapping[str, str], comparison_out: str, auc_out: str,
                      conclusions_out: str, learning_out: str, learning_plot: str, dataset: str,
                      models_out: str, power_out: str, simulation: Mapping | None = None,
-                     trainer: str | None = None) -> None:
+                     trainer: str | None = None, vs_random_plots: Mapping[str, str] | None = None) -> None:
     """Rule aggregate_report: every run's metrics (GEARS and the baselines, a ``model`` column), the strategy x
     model x cycle summary (mean ± std over seeds), the final-cycle paired comparisons, each learned model
     against the reference models at every cycle (``models_out``), what the seeds can detect
@@ -31,7 +31,9 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
     validation learning curves, and the figures. Differences carry a 95 % bootstrap interval over seeds and
     p-values a Holm adjustment within their family (``evaluation.statistics``).
 
-    ``plots`` {metric: SVG}: GEARS per strategy; ``model_plots`` {metric: SVG}: every model per strategy.
+    ``plots`` {metric: SVG}: GEARS per strategy; ``model_plots`` {metric: SVG}: every model per strategy;
+    ``vs_random_plots`` {metric: SVG}: per model, each strategy minus random by cycle with its interval
+    (``evaluation.report.plot_vs_reference``).
     ``simulation`` (a SIMULATED dataset's ``simulation`` block, ``config.SimulationConfig`` as a dict) puts
     "SIMULATED" in every title and the first sentence of the conclusions.
 
@@ -50,6 +52,8 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
         plot_metric_curves(table, metric, path, title=title, **({} if gears_trained else {"note": NOT_TRAINED}))
     for metric, path in model_plots.items():
         plot_model_curves(table, metric, path, title=title)
+    for metric, path in (vs_random_plots or {}).items():
+        plot_vs_reference(table, metric, path, title=title)
     comparison = final_cycle_comparison(table)
     write_tsv(comparison, comparison_out, float_format="%.6g")
     models = model_comparison(table)
