@@ -161,7 +161,7 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
 
     from bench_suite import candidate_pool, load_graph
     from perturb_select.config import TrainingConfig
-    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.cells import BatchedGears
     from perturb_select.gears.perturbations import PerturbationGears
     from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
 

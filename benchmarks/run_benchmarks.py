@@ -68,7 +68,7 @@ PRELOAD = {
     "jaccard-gears": _BASE + ("perturb_select.knowledge.jaccard", "gears.utils"),
     "gears-job": _BASE,
     "active-selection": _BASE + ("torch", "sklearn.cluster"),
-    "gears-throughput": _BASE + ("torch", "torch_geometric", "gears.utils", "perturb_select.gears.batched"),
+    "gears-throughput": _BASE + ("torch", "torch_geometric", "gears.utils", "perturb_select.gears.cells"),
     "gears-reach-real": _BASE + ("torch", "perturb_select.gears.perturbations"),
     "gears-reach-simulated": _BASE + ("torch", "perturb_select.gears.perturbations", "scanpy"),
     "gears-replogle-job": _BASE + ("torch", "perturb_select.gears.perturbations", "scanpy"),

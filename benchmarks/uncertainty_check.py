@@ -5,7 +5,7 @@
         --graph results/graph/go_jaccard.npz --candidates results/data/papalexi2021/candidates.tsv
 
 For each seed: the seed's test split is set aside (never read), a cycle's worth of random picks from the
-pool is trained with the uncertainty head (batched trainer), and every *other* pool perturbation is scored
+pool is trained with the uncertainty head (cells trainer), and every *other* pool perturbation is scored
 with GEARS's ``exp(-mean log-variance)`` over a fixed control sample (``BatchedGears.predict_perturbations``)
 and compared with its actual top-20 DE MSE (its cells are in the screen, the model never saw them).
 Prints the Spearman correlation per seed: negative means a small score goes with a large error, i.e.
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from scipy.stats import spearmanr
 
     from perturb_select.experiment.splits import split_test_set
-    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.cells import BatchedGears
     from perturb_select.gears.common import split_validation
     from perturb_select.evaluation.metrics import perturbation_metrics
     from perturb_select.knowledge.graph import KnowledgeGraph, compact_receptive_field

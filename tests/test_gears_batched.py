@@ -195,7 +195,7 @@ def _pyg_batch(x, y, node, cond):
 def _cell_batch(x, node):
     import torch
 
-    from perturb_select.gears.batched import CellBatch
+    from perturb_select.gears.cells import CellBatch
 
     return CellBatch(torch.from_numpy(x).reshape(-1, 1), [[int(n)] for n in node], torch.arange(len(x)))
 
@@ -250,7 +250,7 @@ def test_predictions_equal_gears_inference_evaluate():
     import torch
     from torch_geometric.loader import DataLoader
 
-    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.cells import BatchedGears
 
     g = _gears()
     x, y, node, cond = _cells(seed=4)
@@ -286,7 +286,7 @@ def test_coexpression_graph_equals_gears(tmp_path):
     import anndata as ad
 
     g = _gears()
-    from perturb_select.gears.batched import coexpression_edges
+    from perturb_select.gears.cells import coexpression_edges
 
     rng = np.random.default_rng(2)
     n_cells, n_genes = 60, 30
@@ -429,7 +429,7 @@ def _processed_screen_with(targets):
 
 
 def _train(real_cycle, seed, **overrides):
-    from perturb_select.gears.batched import train_cells
+    from perturb_select.gears.cells import train_cells
 
     from perturb_select.gears import TrainingData
 
@@ -477,7 +477,7 @@ def test_uncertainty_head_trains_on_cpu(real_cycle):
 
 def test_bad_inputs_raise_clear_errors(real_cycle):
     from perturb_select.gears import TrainingData
-    from perturb_select.gears.batched import train_cells
+    from perturb_select.gears.cells import train_cells
 
     screen, graph = real_cycle["screen"], real_cycle["graph"]
     data = TrainingData(graph=graph, screen=screen)
@@ -526,7 +526,7 @@ def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
 def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
     import torch
 
-    from perturb_select.gears.batched import go_edges_with_self_loops
+    from perturb_select.gears.cells import go_edges_with_self_loops
     from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
     from perturb_select.gears.upstream import gears_model_class
     from test_gears_cell_gears import _batch, _random_graph, _randomise_batchnorm, N_GENES as TOY_GENES
@@ -585,7 +585,7 @@ def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
 @pytest.mark.slow
 def test_predict_perturbations_scores_any_graph_gene(real_cycle):
     """GEARS.predict's use: one shared, seeded control sample; uncertainty score exp(-mean logvar)."""
-    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.cells import BatchedGears
     from perturb_select.gears.common import split_validation
     from perturb_select.knowledge.graph import compact_receptive_field
 

@@ -35,7 +35,7 @@ def _rows(node):
 def _row_batch(nodes):
     import torch
 
-    from perturb_select.gears.batched import CellBatch
+    from perturb_select.gears.cells import CellBatch
 
     return CellBatch(torch.zeros((len(nodes) * N_GENES, 1)), [[int(n)] for n in nodes], torch.arange(len(nodes)))
 
@@ -166,7 +166,7 @@ def _runner(real_cycle, cls_name="PerturbationGears", seed=0, **overrides):
 def test_predictions_from_rows_equal_gears_per_cell_evaluate(real_cycle, per_batch):
     """``PerturbationGears.condition_means`` (rows, with the co-expression quirk's share) = the per-cell
     prediction of ``gears.inference.evaluate`` (``BatchedGears.condition_means``), same weights."""
-    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.cells import BatchedGears
 
     runner = _runner(real_cycle, cells_per_prediction_step=per_batch)
     runner.fit()
@@ -179,7 +179,7 @@ def test_predictions_from_rows_equal_gears_per_cell_evaluate(real_cycle, per_bat
 
 
 def test_uncertainty_rows_equal_per_cell(real_cycle):
-    from perturb_select.gears.batched import BatchedGears
+    from perturb_select.gears.cells import BatchedGears
 
     runner = _runner(real_cycle, uncertainty=True, cells_per_prediction_step=16)
     runner.fit()

@@ -180,7 +180,7 @@ def collect_learning_curves(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     Reads ``diagnostics`` from the training stage's metrics JSON (runs of the tensor trainers; runs without
     diagnostics, e.g. of the cell-gears trainer, are skipped). ``val_no_change`` and ``val_train_mean`` are
     the top-20 DE MSE of the control mean and of the mean of the training perturbations on the same
-    validation perturbations (``gears.batched.BatchedGears.baselines``).
+    validation perturbations (``gears.cells.BatchedGears.baselines``).
 
     Returns
     -------

@@ -10,7 +10,7 @@ from :data:`TRAINERS`.
 
 Modules: ``upstream`` (cell-gears's network and losses, loaded without the ``gears`` package), ``common``
 (seeds, devices, initial weights, the validation split), ``results`` (predictions, pool scores, run record),
-``batched`` (the tensor model shared by the ``cells`` and ``perturbations`` trainers, and the ``cells``
+``cells`` (the tensor model shared by the ``cells`` and ``perturbations`` trainers, and the ``cells``
 trainer), ``perturbations`` (one network row per perturbation) and ``cell_gears`` (cell-gears's own
 ``GEARS.train``, the reference).
 Nothing is imported from torch until a trainer runs.
@@ -30,7 +30,7 @@ from ..knowledge.graph import KnowledgeGraph
 #: Trainer name (``gears.trainer``) -> (module, function) implementing the interface.
 TRAINERS = {
     "perturbations": ("perturb_select.gears.perturbations", "train_perturbations"),
-    "cells": ("perturb_select.gears.batched", "train_cells"),
+    "cells": ("perturb_select.gears.cells", "train_cells"),
     "cell-gears": ("perturb_select.gears.cell_gears", "train_cell_gears"),
 }
 #: Which of the training job's inputs each trainer reads (the workflow passes only those).

@@ -136,7 +136,7 @@ class PoolScores:
     labelled : numpy.ndarray of bool, shape (n,)
     features : numpy.ndarray of float32, shape (n, n_genes)
         Predicted mean expression after perturbing each gene, over one fixed seeded sample of control
-        cells (``gears.batched.BatchedGears.predict_perturbations``; IterPert's ``linear_fix_ctrl``).
+        cells (``gears.cells.BatchedGears.predict_perturbations``; IterPert's ``linear_fix_ctrl``).
     uncertainty : numpy.ndarray of float64, shape (n,)
         GEARS's ``exp(-mean log-variance)`` per perturbation; NaN without the uncertainty head.
     info : dict
