@@ -6,10 +6,10 @@ import pytest
 import scipy.linalg
 
 from perturb_select.evaluation.baselines import (
+    BETAS,
     baseline_predictions,
     choose_kernel_ridge,
     de_mask,
-    diffusion_kernels,
     graph_kernels,
     kernel_ridge_predict,
     load_kernels,
@@ -17,6 +17,7 @@ from perturb_select.evaluation.baselines import (
     sgc_kernel,
 )
 from perturb_select.knowledge.graph import KnowledgeGraph
+from perturb_select.knowledge.kernels import diffusion_kernels
 
 
 def _graph(edges):
@@ -84,7 +85,7 @@ def test_graph_model_predicts_a_neighbour_effect():
     graph = _graph([("A", "T", 0.9), ("T", "A", 0.9), ("B", "T", 0.9), ("T", "B", 0.9), ("A", "B", 0.9),
                     ("C", "X", 0.9), ("X", "C", 0.9), ("Y", "X", 0.9)])
     genes = ["A", "B", "C", "T"]
-    kernels = diffusion_kernels(graph, genes)
+    kernels = diffusion_kernels(graph, genes, BETAS)
     ctrl = np.zeros(2)
     train = np.array([[3.0, 0.0], [3.0, 0.0], [-3.0, 0.0]])
     out = baseline_predictions(ctrl, train, kernels, n_test=1)
@@ -202,3 +203,20 @@ def test_diffusion_kernels_chebyshev_equals_expm_multiply_on_a_random_graph():
         expected = (expm_multiply(-beta * (sp.identity(graph.n_nodes) - s), columns))[idx]
         np.testing.assert_allclose(k, (expected + expected.T) / 2, atol=1e-13)
     np.testing.assert_allclose(kernels[0], np.eye(len(genes)), atol=1e-15)  # beta 0: the identity
+
+
+def test_the_simulated_kernel_truth_needs_no_evaluation_module():
+    """Graph maths lives in knowledge: the SIMULATED kernel truth (screens.simulated.graph_root) and its
+    diffusion kernel load nothing from perturb_select.evaluation."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pandas as pd\n"
+            "from perturb_select.knowledge.graph import KnowledgeGraph\n"
+            "from perturb_select.screens.simulated import graph_root\n"
+            "edges = pd.DataFrame([('A', 'B', 0.5), ('B', 'C', 1.0), ('C', 'A', 0.2)], "
+            "columns=['source', 'target', 'importance'])\n"
+            "root = graph_root(KnowledgeGraph.from_edges(edges), ['A', 'B', 'C'], 8.0)\n"
+            "print(root.shape, sorted(m for m in sys.modules if m.startswith('perturb_select.evaluation')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "(3, 3) []"

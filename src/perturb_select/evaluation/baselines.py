@@ -14,14 +14,14 @@
   Statistical Learning* 2009, eq. 5.61 / 12.2 with the data centred; as ``lambda -> inf`` the prediction
   is ``train_mean``, and a test perturbation unrelated in the graph to every training one (kernel 0) is
   predicted as ``train_mean`` too). The kernel is the diffusion kernel ``exp(-beta L)`` (Kondor &
-  Lafferty 2002) with the normalised Laplacian ``L = I - S`` of the symmetrised graph with self-loops,
-  ``S = D^-1/2 (W + I) D^-1/2``, ``W = (A + A^T) / 2``, ``D`` the row sums of ``W + I`` (GEARS's
-  ``gcn_norm`` on the undirected graph). ``lambda`` (relative to the mean diagonal of ``K``) and
-  ``beta`` are chosen by leave-one-out mean squared error on the training perturbations only (closed form
-  ``(y_i - yhat_i) / (1 - H_ii)``, ``H = K (K + lambda I)^-1``, on the centred effects), over each training
-  perturbation's own top-20 DE genes: the quantity the models are scored on (``mse_top20_de``). Over all
-  genes, the criterion once chose a smoother fit than the score wanted (SIMULATED graph_signal 0.9:
-  kernel ridge minus train_mean -0.026..-0.047 instead of -0.061..-0.076; docs/simulation.md).
+  Lafferty 2002) with the normalised Laplacian ``L`` of the symmetrised graph with self-loops
+  (``knowledge.kernels.diffusion_kernels``, at the diffusion times :data:`BETAS`). ``lambda`` (relative to
+  the mean diagonal of ``K``) and ``beta`` are chosen by leave-one-out mean squared error on the training
+  perturbations only (closed form ``(y_i - yhat_i) / (1 - H_ii)``, ``H = K (K + lambda I)^-1``, on the
+  centred effects), over each training perturbation's own top-20 DE genes: the quantity the models are
+  scored on (``mse_top20_de``). Over all genes, the criterion once chose a smoother fit than the score
+  wanted (SIMULATED graph_signal 0.9: kernel ridge minus train_mean -0.026..-0.047 instead of
+  -0.061..-0.076; docs/simulation.md).
 * ``sgc_ridge``: ridge regression of a perturbation's effect on its receptive-field features, the row of
   GEARS's SGC operator to the power K (``knowledge.graph.propagation_rows``: ``P^K[p, :]`` over every node
   of the GO graph, ``P = D^-1/2 (A^T + I) D^-1/2``, K = ``gears.num_go_gnn_layers``, scaled to unit
@@ -43,6 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from ..io import InputError, load_container, save_container
+from ..knowledge.kernels import diffusion_kernels
 from ..screens.layout import CTRL, condition_of
 from .metrics import evaluate_predictions
 
@@ -56,72 +57,6 @@ at 32 nearly every pair of Papalexi targets correlates above 0.99 (the kernel fo
 LAMBDAS = tuple(10.0 ** np.arange(-3, 4))
 KERNELS_FORMAT = "perturb-select graph kernels v2"
 """v2 adds the SGC ridge's kernel (``sgc``, ``hops``) to the diffusion kernels of v1."""
-
-
-CHEBYSHEV_TOLERANCE = 1e-14
-"""Truncation of the Chebyshev series of :func:`diffusion_kernels`: the first omitted coefficient bound."""
-
-
-def diffusion_kernels(graph, genes: Sequence[str], betas: Sequence[float] = BETAS) -> np.ndarray:
-    """Diffusion kernels ``exp(-beta L)`` (module docstring) between ``genes``, one per ``beta``.
-
-    Parameters
-    ----------
-    graph : KnowledgeGraph
-    genes : sequence of str, length m
-        Nodes of ``graph``.
-    betas : sequence of float, length B
-        Each >= 0.
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (B, m, m)
-        Symmetric positive semi-definite (up to round-off; symmetrised exactly).
-
-    Raises
-    ------
-    KeyError
-        A gene that is not a node.
-
-    Notes
-    -----
-    ``exp(-beta (I - S)) = e^-beta exp(beta S)`` by its Chebyshev series in ``S`` (the spectrum of the
-    normalised ``S`` lies in [-1, 1]): ``e^-beta exp(beta S) = ive(0, beta) T_0(S) + 2 sum_k ive(k, beta)
-    T_k(S)``, ``ive`` the exponentially scaled modified Bessel function of the first kind (Abramowitz &
-    Stegun 9.6.34; Hammond, Vandergheynst & Gribonval 2011 for graph kernels), ``T_k`` by the three-term
-    recurrence on the m indicator columns. Terms stop once ``2 ive(k, beta)`` is below
-    :data:`CHEBYSHEV_TOLERANCE` for the largest beta (|T_k(S)| <= 1), so the omitted tail is below it too;
-    the recurrence's columns serve every beta at once. One sparse product per term: on the human GO graph
-    with 1,085 candidates about 40 products for the five default betas, against about 100 per beta for
-    ``scipy.sparse.linalg.expm_multiply`` (benchmarks: docs/benchmarks.md), and equal to it within 1e-15.
-    """
-    import scipy.sparse as sp
-    from scipy.special import ive
-
-    idx = graph.index_of([str(g) for g in genes])
-    betas = [float(b) for b in betas]
-    if any(not np.isfinite(b) or b < 0 for b in betas):
-        raise ValueError(f"betas must be finite and >= 0, got {betas}")
-    adjacency = graph.adjacency.astype(np.float64)
-    w = ((adjacency + adjacency.T) * 0.5 + sp.identity(graph.n_nodes, format="csr")).tocsr()
-    degree = np.asarray(w.sum(axis=1)).ravel()
-    scale = sp.diags(1.0 / np.sqrt(degree))
-    s = (scale @ w @ scale).tocsr()
-    largest = max(betas, default=0.0)
-    n_terms = 1
-    while n_terms < 3 or 2.0 * ive(n_terms, largest) >= CHEBYSHEV_TOLERANCE:
-        n_terms += 1
-    out = np.zeros((len(betas), len(idx), len(idx)))
-    previous = np.zeros((graph.n_nodes, len(idx)))
-    previous[idx, np.arange(len(idx))] = 1.0  # T_0(S) applied to the indicator columns
-    current = s @ previous  # T_1
-    for b, beta in enumerate(betas):
-        out[b] = ive(0, beta) * previous[idx] + 2.0 * ive(1, beta) * current[idx]
-    for k in range(2, n_terms + 1):
-        previous, current = current, 2.0 * (s @ current) - previous
-        for b, beta in enumerate(betas):
-            out[b] += 2.0 * ive(k, beta) * current[idx]
-    return (out + out.transpose(0, 2, 1)) * 0.5
 
 
 def sgc_kernel(graph, genes: Sequence[str], hops: int) -> np.ndarray:

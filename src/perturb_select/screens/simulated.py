@@ -206,8 +206,8 @@ def readout_genes(graph, candidates: Sequence[str], n_genes: int, rng: np.random
 
 def graph_root(graph, candidates: Sequence[str], beta: float) -> np.ndarray:
     """``C`` (candidates x candidates, float64) with ``C C^T`` the correlation matrix of the diffusion kernel
-    ``exp(-beta L)`` between the candidates (``evaluation.baselines.diffusion_kernels``)."""
-    from ..evaluation.baselines import diffusion_kernels
+    ``exp(-beta L)`` between the candidates (``knowledge.kernels.diffusion_kernels``)."""
+    from ..knowledge.kernels import diffusion_kernels
 
     kernel = diffusion_kernels(graph, list(candidates), (beta,))[0]
     scale = np.sqrt(np.clip(np.diag(kernel), 1e-300, None))
