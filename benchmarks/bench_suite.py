@@ -383,7 +383,7 @@ def ours_greedy(fields: sp.csr_matrix, budget: int, lazy: bool = True) -> np.nda
     """Row indices (int64, pick order) from perturb_select's greedy maximum coverage."""
     from perturb_select.selection.graphreach import greedy_max_coverage
 
-    order, _ = greedy_max_coverage(fields, budget, lazy=lazy)
+    order, _, _ = greedy_max_coverage(fields, budget, lazy=lazy)
     return np.asarray(order, dtype=np.int64)
 
 

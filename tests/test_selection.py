@@ -85,7 +85,7 @@ def test_graphreach_hand_checked_one_hop(lazy):
     np.testing.assert_array_equal(sel.gains, [4.0, 3.0, 1.0])
     np.testing.assert_array_equal(sel.objective, [4.0, 7.0, 8.0])
     assert sel.gains.dtype == np.float64 and sel.objective.dtype == np.float64
-    assert sel.params == {"hops": 1, "lazy": lazy, "weights": "uniform"}
+    assert sel.params == {"hops": 1, "lazy": lazy, "weights": "uniform", "tie_break": "symbol", "ties": 0}
 
 
 @pytest.mark.parametrize("lazy", [True, False])
@@ -107,8 +107,9 @@ def test_greedy_max_coverage_by_hand(lazy):
     dense = np.zeros((4, 7), dtype=bool)
     for i, cols in enumerate(rows):
         dense[i, cols] = True
-    order, gains = greedy_max_coverage(sp.csr_matrix(dense), 4, lazy=lazy)
+    order, gains, tied = greedy_max_coverage(sp.csr_matrix(dense), 4, lazy=lazy)
     assert order.tolist() == [2, 0, 1, 3] and gains.tolist() == [4, 3, 0, 0]
+    assert tied.tolist() == [False, False, True, False]  # 1 and 3 tie at 0; 3 is then alone
     assert order.dtype == np.int64 and gains.dtype == np.int64
     # a duplicated entry (non-canonical csr) is one column, not two
     doubled = sp.csr_matrix((np.ones(3, dtype=bool), np.array([0, 0, 1]), np.array([0, 2, 3])), shape=(2, 2))
@@ -243,7 +244,9 @@ def test_graphreach_candidate_weights_by_hand(lazy):
     sel = graphreach(graph, ["e", "c", "b"], 3, hops=1, lazy=lazy, weights="candidates")
     assert sel.genes == ["b", "e", "c"]  # uniform: e, b, c
     assert sel.gains.tolist() == [4.0, 4.0, 1.0] and sel.objective.tolist() == [4.0, 8.0, 9.0]
-    assert sel.params == {"hops": 1, "lazy": lazy, "weights": "candidates"}
+    # b and e both gain 4 at the first pick: a tie, decided by symbol
+    assert sel.params == {"hops": 1, "lazy": lazy, "weights": "candidates", "tie_break": "symbol", "ties": 1}
+    assert sel.tied.tolist() == [True, False, False]
     weights = candidate_weights(perturbation_fields(graph, ["b", "c", "e"], 1))
     assert dict(zip(graph.genes, weights.tolist())) == dict(a=1, b=2, c=1, d=1, e=1, f=1, g=1, x=1, z=0)
     # the weights count the candidates only: screened e reaches {d,e,f,g}, which no candidate does (w 0)
@@ -364,7 +367,9 @@ def test_maxspec_hand_checked_maximize():
     assert sel.genes == ["h", "p", "i"]
     np.testing.assert_allclose(sel.objective, [HUB, HUB, HUB], rtol=1e-12)
     np.testing.assert_allclose(sel.gains, [HUB, 0.0, 0.0], atol=1e-12)
-    assert sel.params == {"hops": 1, "direction": "maximize", "shortlist": maxspec_module.SHORTLIST}
+    assert sel.params == {"hops": 1, "direction": "maximize", "shortlist": maxspec_module.SHORTLIST,
+                          "operator": "whole_graph", "tie_break": "symbol", "ties": 1}
+    assert sel.tied.tolist() == [False, True, False]
 
 
 def test_maxspec_hand_checked_minimize_differs():

@@ -40,11 +40,18 @@ from .io import InputError
 ONE_SHOT = ("random", "graphreach", "maxspec", "facility")
 #: Keyword parameters a one-shot block may set (``selection.registry.select`` passes them on; tested
 #: against the selectors' signatures). Their defaults are the selectors' keyword defaults.
-ONE_SHOT_PARAMETERS = {"random": (), "graphreach": ("hops", "lazy", "weights"),
-                       "maxspec": ("hops", "direction", "shortlist"), "facility": ("hops", "lazy")}
+ONE_SHOT_PARAMETERS = {"random": (), "graphreach": ("hops", "lazy", "weights", "tie_break"),
+                       "maxspec": ("hops", "direction", "shortlist", "operator", "tie_break"),
+                       "facility": ("hops", "lazy")}
 #: GraphReach's node weights (``selection.graphreach``), the default first: ``uniform`` (every node counts
 #: 1, the paper's GraphReach) or ``candidates`` (a node counts the candidates whose receptive field holds it).
 GRAPHREACH_WEIGHTS = ("uniform", "candidates")
+#: How GraphReach's and MaxSpec's equal gains are decided (``selection.base.tie_priority``), the default first.
+TIE_BREAKS = ("symbol", "lookahead", "seeded")
+#: MaxSpec's operator over the reached nodes (``selection.maxspec``), the default first: ``whole_graph`` (the
+#: principal submatrix of GEARS's operator normalised by the whole graph's degrees) or ``induced`` (the
+#: subgraph induced by the reached nodes, normalised by its own degrees, as the paper words it).
+MAXSPEC_OPERATORS = ("whole_graph", "induced")
 ACTIVE_METHODS = ("uncertainty", "typiclust", "acsfw")
 ACTIVE = ACTIVE_METHODS + ("hybrid",)
 ALL = ONE_SHOT + ACTIVE
@@ -231,7 +238,8 @@ def check_one_shot_params(params: Mapping, where: str) -> None:
     InputError
         (source ``config``, field ``<where>.<key>``) a value of the wrong type or out of range.
     """
-    choices = {"weights": GRAPHREACH_WEIGHTS, "direction": ("maximize", "minimize")}
+    choices = {"weights": GRAPHREACH_WEIGHTS, "direction": ("maximize", "minimize"), "tie_break": TIE_BREAKS,
+               "operator": MAXSPEC_OPERATORS}
     for key, value in params.items():
         if key == "hops":
             _check_int(value, f"{where}.hops", minimum=0)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import InputError, read_tsv, write_tsv
+from ..strategies import TIE_BREAKS
 
 SELECTION_COLUMNS = ("rank", "gene", "cycle", "gain", "objective")
 
@@ -36,6 +37,9 @@ class Selection:
         Value of the selector's objective after each pick.
     params : dict
         The selector's parameters (e.g. ``{'hops': 1, 'lazy': True}``), for provenance.
+    tied : numpy.ndarray of bool, shape (budget,), or None
+        Per pick, whether another candidate had the same value of the selector's criterion, so that the
+        tie rule (``tie_break``) decided it; None for a selector without a criterion (random).
     """
 
     strategy: str
@@ -43,6 +47,7 @@ class Selection:
     gains: np.ndarray
     objective: np.ndarray
     params: dict = field(default_factory=dict)
+    tied: np.ndarray | None = None
 
     def __post_init__(self):
         self.genes = [str(g) for g in self.genes]
@@ -54,6 +59,15 @@ class Selection:
                 f"{n} genes but gains of shape {self.gains.shape} and objective of shape "
                 f"{self.objective.shape}"
             )
+        if self.tied is not None:
+            self.tied = np.asarray(self.tied, dtype=bool)
+            if self.tied.shape != (n,):
+                raise ValueError(f"{n} genes but tied of shape {self.tied.shape}")
+
+    @property
+    def ties(self) -> int:
+        """How many picks the tie rule decided (0 without ``tied``)."""
+        return 0 if self.tied is None else int(self.tied.sum())
 
     def __len__(self) -> int:
         return len(self.genes)
@@ -71,7 +85,8 @@ class Selection:
         pandas.DataFrame
             Columns ``rank`` (int, 1-based), ``gene`` (str), ``cycle`` (int,
             ``(rank - 1) // per_cycle + 1``: the first cycle that trains on this pick), ``gain`` and
-            ``objective`` (float64).
+            ``objective`` (float64), and ``tie`` (int 0/1: the tie rule decided this pick) when the
+            selector reports ties.
 
         Raises
         ------
@@ -81,7 +96,7 @@ class Selection:
         if per_cycle < 1:
             raise ValueError(f"per_cycle must be >= 1, got {per_cycle}")
         rank = np.arange(1, len(self.genes) + 1, dtype=np.int64)
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "rank": rank,
                 "gene": self.genes,
@@ -90,6 +105,9 @@ class Selection:
                 "objective": self.objective,
             }
         )
+        if self.tied is not None:
+            frame["tie"] = self.tied.astype(np.int64)
+        return frame
 
 
 def write_selection(selection: Selection, path: str | os.PathLike, per_cycle: int) -> None:
@@ -147,9 +165,47 @@ def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Sele
         values[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
         if np.isnan(values[column]).any():
             raise InputError(path, column, "every value must be a number")
+    tied = None
+    if "tie" in frame.columns:
+        tie = pd.to_numeric(frame["tie"], errors="coerce")
+        if not tie.isin([0, 1]).all():
+            raise InputError(path, "tie", "every value must be 0 or 1")
+        tied = tie.to_numpy() == 1
     if strategy is None:
         strategy = os.path.basename(os.path.dirname(os.path.abspath(path)))
-    return Selection(strategy, genes.tolist(), values["gain"], values["objective"], {})
+    return Selection(strategy, genes.tolist(), values["gain"], values["objective"], {}, tied=tied)
+
+
+def tie_priority(m: int, tie_break: str, seed: int = 0, source: str = "budget") -> np.ndarray:
+    """The order in which a greedy's ties are decided, over candidates sorted by symbol.
+
+    Parameters
+    ----------
+    m : int
+        Number of candidates (rows in symbol order, :func:`sorted_candidates`).
+    tie_break : {'symbol', 'lookahead', 'seeded'}
+        ``strategies.TIE_BREAKS``. ``'symbol'`` and ``'lookahead'`` (whose own second gain comes first;
+        the selector adds it) fall back to symbol order; ``'seeded'`` draws a random order from ``seed``.
+    seed : int
+        The experiment seed (``numpy.random.default_rng(seed).permutation``).
+    source : str
+        Names the config key or file in ``InputError`` messages.
+
+    Returns
+    -------
+    numpy.ndarray, int64, shape (m,)
+        A permutation of ``0..m-1``: among tied candidates, the one listed first wins.
+
+    Raises
+    ------
+    InputError
+        (field ``tie_break``) an unknown rule.
+    """
+    if tie_break not in TIE_BREAKS:
+        raise InputError(source, "tie_break", f"must be one of {', '.join(TIE_BREAKS)}, got {tie_break!r}")
+    if tie_break == "seeded":
+        return np.random.default_rng(int(seed)).permutation(m).astype(np.int64)
+    return np.arange(m, dtype=np.int64)
 
 
 def validate_budget(budget: int, n_candidates: int, source: str = "budget") -> None:

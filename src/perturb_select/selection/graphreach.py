@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
 from ..strategies import GRAPHREACH_WEIGHTS
-from .base import Selection, sorted_candidates, starting_set
+from .base import Selection, sorted_candidates, starting_set, tie_priority
 
 # Heap keys of the lazy greedy are ``-gain * m + row`` in int64: gains times rows must stay below this.
 _KEY_LIMIT = 2**62
@@ -35,6 +35,8 @@ def graphreach(
     hops: int = 1,
     lazy: bool = True,
     weights: str = "uniform",
+    tie_break: str = "symbol",
+    seed: int = 0,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
     source: str = "budget",
@@ -48,10 +50,14 @@ def graphreach(
     monotone submodular, so the greedy order reaches at least ``1 - 1/e`` of the best value for every
     prefix (Nemhauser, Wolsey & Fisher 1978), for both weightings.
 
-    Each step adds the candidate with the highest marginal gain; ties go to the candidate that comes
-    first in the candidate list sorted by symbol, so the input order never matters. Once everything
-    reachable is covered the gains are 0 and picking continues by the same rule until ``budget``.
-    Weights are integers, so gains and ties are exact.
+    Each step adds the candidate with the highest marginal gain. Equal gains (a **tie**: with k = 20
+    in-neighbours most receptive fields have 21 nodes, so 81 K562 candidates tie at the first pick) are
+    decided by ``tie_break`` (:func:`perturb_select.selection.base.tie_priority`): ``'symbol'`` the
+    candidate first in the list sorted by symbol; ``'seeded'`` the first in a random order drawn from
+    ``seed``; ``'lookahead'`` the candidate whose (K+1)-hop field adds the most nodes not yet in the
+    picks' (K+1)-hop fields, then symbol. The input order never matters. Any tie rule keeps the greedy a
+    greedy, so the guarantee holds for each. Once everything reachable is covered the gains are 0 and
+    picking continues by the tie rule until ``budget``. Weights are integers, so gains and ties are exact.
 
     Starting from earlier screens (``screened``): the nodes their receptive fields reach count as
     covered before the first pick, so the gains are the nodes (weights) newly covered beyond them;
@@ -80,6 +86,10 @@ def graphreach(
     weights : {'uniform', 'candidates'}, default 'uniform'
         Node weights ``w`` (``strategies.GRAPHREACH_WEIGHTS``): 1 per node, or the number of candidates
         whose ``R_K`` holds the node.
+    tie_break : {'symbol', 'lookahead', 'seeded'}, default 'symbol'
+        How equal gains are decided (``strategies.TIE_BREAKS``; above).
+    seed : int, default 0
+        The experiment seed; used by ``tie_break='seeded'`` only.
     screened : sequence of str, optional
         Perturbations already screened (need not be candidates); their coverage is the starting point.
     required : sequence of str, optional
@@ -92,45 +102,79 @@ def graphreach(
     Selection
         ``strategy='graphreach'``; ``gains`` are the weight of the newly covered nodes (with uniform
         weights: their number), ``objective`` the weight covered after each pick, screened coverage
-        included (float64, integer-valued); ``params={'hops': K, 'lazy': lazy, 'weights': weights}``,
-        plus ``screened``, ``required`` (counts) and ``start_objective`` (weight covered by the
-        screened perturbations) when a start is given.
+        included (float64, integer-valued); ``tied[i]`` whether another candidate had pick i's gain
+        (the tie rule decided; required picks are never ties); ``params={'hops': K, 'lazy': lazy,
+        'weights': weights, 'tie_break': tie_break, 'ties': number of picks decided by a tie}`` (plus
+        ``seed`` when seeded), plus ``screened``, ``required`` (counts) and ``start_objective`` (weight
+        covered by the screened perturbations) when a start is given.
 
     Raises
     ------
     InputError
         Budget out of range, repeated candidates, genes that are not graph nodes, a bad start
-        (:func:`perturb_select.selection.base.starting_set`), or unknown ``weights`` (field ``weights``).
+        (:func:`perturb_select.selection.base.starting_set`), unknown ``weights`` (field ``weights``) or
+        ``tie_break`` (field ``tie_break``).
     """
     if weights not in GRAPHREACH_WEIGHTS:
         raise InputError(source, "weights", f"must be one of {', '.join(GRAPHREACH_WEIGHTS)}, got {weights!r}")
     names = sorted_candidates(candidates, budget, source)
+    priority = tie_priority(len(names), tie_break, seed, source)  # rows in the order ties are decided
     screened, required_rows = starting_set(names, screened, required, budget, source)
     fields = perturbation_fields(graph, names, hops, source)  # (m, n) bool csr, row i = R_K(names[i])
     node_weights = candidate_weights(fields) if weights == "candidates" else None
-    params = {"hops": int(hops), "lazy": bool(lazy), "weights": weights}
-    if not screened and not required_rows.size:
-        order, gains = greedy_max_coverage(fields, budget, lazy=lazy, weights=node_weights)
-        gains = gains.astype(np.float64)
-        return Selection("graphreach", [names[i] for i in order], gains, np.cumsum(gains), params)
-
     unit = np.ones(graph.n_nodes, dtype=np.int64) if node_weights is None else node_weights
+    # lookahead: the (K+1)-hop fields as extra columns of weight 1 below every K-hop weight (scale)
+    ahead = perturbation_fields(graph, names, hops + 1, source) if tie_break == "lookahead" else None
+    params = {"hops": int(hops), "lazy": bool(lazy), "weights": weights, "tie_break": tie_break}
+    if tie_break == "seeded":
+        params["seed"] = int(seed)
     covered = covered_by(perturbation_fields(graph, screened, hops, source), graph.n_nodes)
+    covered_ahead = (covered_by(perturbation_fields(graph, screened, hops + 1, source), graph.n_nodes)
+                     if ahead is not None else None)
     start = int(unit[covered].sum())
     order, gains = [], []
     for row in required_rows:
         reached = fields.indices[fields.indptr[row] : fields.indptr[row + 1]]
         gains.append(int(unit[reached[~covered[reached]]].sum()))
         covered[reached] = True
+        if ahead is not None:
+            covered_ahead[ahead.indices[ahead.indptr[row] : ahead.indptr[row + 1]]] = True
         order.append(int(row))
-    rest = np.setdiff1d(np.arange(len(names)), required_rows)  # sorted: ties still go by symbol
-    residual = fields[rest].multiply(~covered[None, :]).tocsr()  # the same fields minus covered nodes
-    residual.eliminate_zeros()
-    rest_order, rest_gains = greedy_max_coverage(residual, budget - len(order), lazy=lazy, weights=node_weights)
+    rest = priority[~np.isin(priority, required_rows)]  # the rows left, in tie order
+    problem, problem_weights, scale = _coverage_problem(
+        _uncovered(fields[rest], covered), unit,
+        None if ahead is None else _uncovered(ahead[rest], covered_ahead))
+    rest_order, rest_gains, rest_tied = greedy_max_coverage(
+        problem, budget - len(order), lazy=lazy, weights=problem_weights, scale=scale)
     order += rest[rest_order].tolist()
-    gains = np.concatenate([np.asarray(gains, dtype=np.float64), rest_gains.astype(np.float64)])
-    params.update(screened=len(screened), required=int(required_rows.size), start_objective=float(start))
-    return Selection("graphreach", [names[i] for i in order], gains, start + np.cumsum(gains), params)
+    gains = np.concatenate([np.asarray(gains, dtype=np.float64), (rest_gains // scale).astype(np.float64)])
+    tied = np.concatenate([np.zeros(len(required_rows), dtype=bool), rest_tied])
+    params["ties"] = int(tied.sum())
+    if screened or required_rows.size:
+        params.update(screened=len(screened), required=int(required_rows.size), start_objective=float(start))
+    return Selection("graphreach", [names[i] for i in order], gains, start + np.cumsum(gains), params, tied=tied)
+
+
+def _uncovered(fields: sp.csr_matrix, covered: np.ndarray) -> sp.csr_matrix:
+    """``fields`` without the ``covered`` columns (the greedy started from that coverage)."""
+    if not covered.any():
+        return fields.tocsr()
+    residual = fields.multiply(~covered[None, :]).tocsr()
+    residual.eliminate_zeros()
+    return residual
+
+
+def _coverage_problem(fields: sp.csr_matrix, weights: np.ndarray, ahead: sp.csr_matrix | None):
+    """The weighted coverage the greedy solves: ``fields`` with ``weights``, or, with lookahead fields, both
+    side by side, the K-hop weights multiplied by ``scale = n + 1`` (more than any lookahead gain), so that
+    ``gain // scale`` is the K-hop gain and ``gain % scale`` the (K+1)-hop one: the greedy on the sum
+    maximises the first and, among equal first gains, the second."""
+    if ahead is None:
+        return fields, weights, 1
+    n = fields.shape[1]
+    scale = n + 1
+    problem = sp.hstack([fields, ahead], format="csr")
+    return problem, np.concatenate([weights.astype(np.int64) * scale, np.ones(n, dtype=np.int64)]), scale
 
 
 def candidate_weights(fields: sp.csr_matrix) -> np.ndarray:
@@ -150,8 +194,8 @@ def candidate_weights(fields: sp.csr_matrix) -> np.ndarray:
 
 
 def greedy_max_coverage(
-    fields: sp.csr_matrix, budget: int, *, lazy: bool = True, weights: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+    fields: sp.csr_matrix, budget: int, *, lazy: bool = True, weights: np.ndarray | None = None, scale: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy (weighted) maximum coverage: ``budget`` rows of ``fields`` that together cover the most
     columns, or the most column weight.
 
@@ -174,6 +218,9 @@ def greedy_max_coverage(
     weights : numpy.ndarray of int, shape (n,), optional
         Non-negative integer column weights (e.g. :func:`candidate_weights`); default 1 per column
         (plain maximum coverage, GraphReach). Unit weights give exactly the unweighted sequence.
+    scale : int, default 1
+        Two gains in one: a pick is **tied** when another row has the same ``gain // scale`` (the
+        primary gain; GraphReach's lookahead puts its secondary gain below ``scale``).
 
     Returns
     -------
@@ -181,6 +228,8 @@ def greedy_max_coverage(
         Picked row indices in pick order.
     gains : numpy.ndarray, int64, shape (budget,)
         Weight of the newly covered columns at each pick (non-increasing).
+    tied : numpy.ndarray, bool, shape (budget,)
+        Whether another row not yet picked had the same primary gain at that pick (the row index decided).
 
     Raises
     ------
@@ -205,15 +254,17 @@ def greedy_max_coverage(
     if not fields.has_canonical_format:
         fields = fields.copy()
         fields.sum_duplicates()  # a duplicated column index would be counted twice
+    if int(scale) < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
     if m == 0 or budget == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
     indptr, indices = fields.indptr, fields.indices
     if lazy:
-        return _lazy_greedy(indptr, indices, weights, n, int(budget))
-    return _plain_greedy(fields, weights, int(budget))
+        return _lazy_greedy(indptr, indices, weights, n, int(budget), np.int64(scale))
+    return _plain_greedy(fields, weights, int(budget), int(scale))
 
 
-def _plain_greedy(fields: sp.csr_matrix, weights: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+def _plain_greedy(fields: sp.csr_matrix, weights: np.ndarray, budget: int, scale: int = 1):
     """Every step: gains of all rows as ``fields @ (weights * uncovered)``, first maximum wins."""
     m, n = fields.shape
     uncovered = weights.copy()
@@ -221,18 +272,20 @@ def _plain_greedy(fields: sp.csr_matrix, weights: np.ndarray, budget: int) -> tu
     counts = fields.astype(np.int64)
     order = np.empty(budget, dtype=np.int64)
     gains = np.empty(budget, dtype=np.int64)
+    tied = np.zeros(budget, dtype=bool)
     for step in range(budget):
         gain = counts @ uncovered
         gain[~available] = -1
         best = int(np.argmax(gain))  # argmax returns the first maximum: lowest row index
         order[step], gains[step] = best, gain[best]
+        tied[step] = int((gain[available] // scale == gain[best] // scale).sum()) > 1
         available[best] = False
         uncovered[fields.indices[fields.indptr[best] : fields.indptr[best + 1]]] = 0
-    return order, gains
+    return order, gains, tied
 
 
 @numba.njit(cache=True, nogil=True)
-def _lazy_greedy(indptr, indices, weights, n_columns, budget):  # pragma: no cover - compiled; tested via graphreach
+def _lazy_greedy(indptr, indices, weights, n_columns, budget, scale):  # pragma: no cover - compiled; tested via graphreach
     """Lazy greedy with exact gains kept up to date through the transposed incidence.
 
     Covering column ``c`` decrements the gain of every row that contains ``c`` by ``weights[c]``
@@ -240,7 +293,9 @@ def _lazy_greedy(indptr, indices, weights, n_columns, budget):  # pragma: no cov
     re-evaluation: 2.95 M against 13.7 M entries at K = 2 on the human GO graph). The heap holds one
     int64 key per row, ``-gain * m + row`` (gain descending, then row ascending); a popped key whose gain
     is out of date is pushed back with the current gain, so, gains only ever decreasing, the first
-    up-to-date key popped is the maximum.
+    up-to-date key popped is the maximum. A pick is tied when a key still on the heap, refreshed, has the
+    same primary gain (``gain // scale``): stale keys above that value are refreshed until an up-to-date
+    one is found or none can reach it (keys are upper bounds), which the greedy would do next anyway.
     """
     m = indptr.size - 1
     nnz = indices.size
@@ -266,6 +321,7 @@ def _lazy_greedy(indptr, indices, weights, n_columns, budget):  # pragma: no cov
     covered = np.zeros(n_columns, dtype=np.bool_)
     order = np.empty(budget, dtype=np.int64)
     gains = np.empty(budget, dtype=np.int64)
+    tied = np.zeros(budget, dtype=np.bool_)
     step = 0
     while step < budget:
         key = heapq.heappop(heap)
@@ -275,6 +331,17 @@ def _lazy_greedy(indptr, indices, weights, n_columns, budget):  # pragma: no cov
             continue
         order[step] = row
         gains[step] = gain[row]
+        threshold = (gain[row] // scale) * scale  # the least gain with the same primary gain
+        while len(heap) > 0:
+            top = heap[0]
+            other = top % stride
+            stale = -(top - other) // stride
+            if stale < threshold:
+                break
+            if stale == gain[other]:
+                tied[step] = True
+                break
+            heapq.heapreplace(heap, -gain[other] * stride + other)
         for k in range(indptr[row], indptr[row + 1]):
             c = indices[k]
             if not covered[c]:
@@ -284,4 +351,4 @@ def _lazy_greedy(indptr, indices, weights, n_columns, budget):  # pragma: no cov
                     for j in range(column_ptr[c], column_ptr[c + 1]):
                         gain[rows_of[j]] -= w
         step += 1
-    return order, gains
+    return order, gains, tied

@@ -14,8 +14,10 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.linalg as sla
 
+from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields, sgc_operator
-from .base import Selection, sorted_candidates, starting_set
+from ..strategies import MAXSPEC_OPERATORS
+from .base import Selection, sorted_candidates, starting_set, tie_priority
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -45,6 +47,9 @@ def maxspec(
     hops: int = 1,
     direction: str = "maximize",
     shortlist: int | None = SHORTLIST,
+    operator: str = "whole_graph",
+    tie_break: str = "symbol",
+    seed: int = 0,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
     source: str = "budget",
@@ -53,11 +58,19 @@ def maxspec(
 
     With ``P = D^-1/2 (A^T + I) D^-1/2`` (``graph.sgc_operator``: GEARS's SGConv normalisation, degrees
     of the WHOLE graph) and ``R(S)`` the union of the receptive fields ``R_K(v)``, ``v in S``, the
-    criterion is ``c(S) = ||P[R(S), R(S)]||_2`` (largest singular value), with ``c(empty) = 0``.
+    criterion is ``c(S) = ||P[R(S), R(S)]||_2`` (largest singular value), with ``c(empty) = 0``
+    (``operator='whole_graph'``). ``operator='induced'`` reads the paper's words, "the subgraph induced
+    by" the reached nodes: ``c(S) = ||D_R^-1/2 B[R, R] D_R^-1/2||_2`` with ``B = A^T + I`` and ``D_R``
+    the weighted in-degrees *within* ``R(S)``. That operator is similar to the row-stochastic
+    ``D_R^-1 B[R, R]``, so its spectral radius is 1 and its norm is >= 1, with equality when ``B[R, R]``
+    is symmetric: on an undirected graph the induced criterion is 1 for every ``S`` (no information);
+    on GEARS's directed k-nearest-neighbour graph it measures how far the reached subgraph is from
+    balanced (docs/maxspec.md).
     Each step adds the candidate ``v`` that maximises (or minimises) ``c(S + {v})``; ties (values within
     a relative ``TIE_RTOL``, far above the solver's rounding error and far below real differences) go to
-    the candidate that reaches the most new nodes (GraphReach's gain), then to the candidate first in
-    the candidate list sorted by symbol.
+    the candidate that reaches the most new nodes (GraphReach's gain), then by ``tie_break``
+    (``'symbol'``: first in the candidate list sorted by symbol; ``'seeded'``: first in a random order
+    drawn from ``seed``; ``'lookahead'``: most new nodes in the (K+1)-hop fields, then symbol).
 
     Why ``'maximize'`` is the default: the method is named for maximising the spectral norm, and the
     norm of a principal submatrix never decreases when nodes are added, so maximising it favours the
@@ -84,7 +97,10 @@ def maxspec(
     them and picks among those by the rule above. ``shortlist=None``, or a pool no larger than
     ``shortlist``, evaluates every candidate exactly: the plain greedy. The first step is always
     exhaustive. On the Replogle K562 list (K = 1) the shortlisted greedy picks the same genes as the
-    plain greedy for the first 40 picks (docs/benchmarks.md).
+    plain greedy for the first 40 picks (docs/benchmarks.md). The induced criterion is not monotone
+    and has no such bounds: each step (after the first, exhaustive one) evaluates exactly the
+    ``shortlist`` candidates that reach the most new nodes (a heuristic; docs/maxspec.md compares it with
+    the plain greedy).
 
     Starting from earlier screens: ``screened`` perturbations form the starting set ``S_0`` (their
     nodes are reached and ``c(S_0)`` is the starting value; they are never picked), ``required``
@@ -105,6 +121,13 @@ def maxspec(
     direction : {'maximize', 'minimize'}, default 'maximize'
     shortlist : int or None, default ``SHORTLIST`` (8)
         Candidates evaluated exactly per step; ``None`` for all of them.
+    operator : {'whole_graph', 'induced'}, default 'whole_graph'
+        ``strategies.MAXSPEC_OPERATORS`` (above).
+    tie_break : {'symbol', 'lookahead', 'seeded'}, default 'symbol'
+        How candidates equal on the criterion and on GraphReach's gain are ordered
+        (``selection.base.tie_priority``).
+    seed : int, default 0
+        The experiment seed, for ``tie_break='seeded'``.
     screened : sequence of str, optional
         Perturbations already screened (need not be candidates): the starting set.
     required : sequence of str, optional
@@ -117,15 +140,18 @@ def maxspec(
     Selection
         ``strategy='maxspec'``; ``objective[i] = c(first i + 1 picks)``, ``gains[i] = objective[i] -
         objective[i - 1]`` (>= 0 up to rounding; ``objective[-1]`` before the first pick is 0, or
-        ``c(S_0)`` with a screened start); ``params={'hops': K, 'direction': direction,
-        'shortlist': shortlist}``, plus ``screened``, ``required`` (counts) and ``start_objective``
-        (``c(S_0)``) when a start is given.
+        ``c(S_0)`` with a screened start); ``tied[i]``: another candidate evaluated at pick ``i`` had the
+        same criterion value (within ``TIE_RTOL``), or every candidate left reached nothing new, so the
+        fall-back decided; ``params={'hops': K, 'direction': direction, 'shortlist': shortlist,
+        'operator': operator, 'tie_break': tie_break, 'ties': number of tied picks}`` (plus ``seed``
+        when seeded), plus ``screened``, ``required`` (counts) and ``start_objective`` (``c(S_0)``)
+        when a start is given.
 
     Raises
     ------
     InputError
         Budget out of range, repeated candidates, genes that are not graph nodes, or a bad start
-        (:func:`perturb_select.selection.base.starting_set`).
+        (:func:`perturb_select.selection.base.starting_set`), an unknown ``operator`` or ``tie_break``.
     ValueError
         Unknown ``direction`` or ``shortlist < 1``.
 
@@ -141,17 +167,26 @@ def maxspec(
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     if shortlist is not None and (isinstance(shortlist, bool) or int(shortlist) != shortlist or shortlist < 1):
         raise ValueError(f"shortlist must be a positive integer or None, got {shortlist!r}")
+    if operator not in MAXSPEC_OPERATORS:
+        raise InputError(source, "operator", f"must be one of {', '.join(MAXSPEC_OPERATORS)}, got {operator!r}")
     names = sorted_candidates(candidates, budget, source)
+    priority = tie_priority(len(names), tie_break, seed, source)
     screened, required_rows = starting_set(names, screened, required, budget, source)
     state = _GreedyState.start(graph, names, screened, hops, source,
-                               sign=1.0 if direction == "maximize" else -1.0, shortlist=shortlist)
+                               sign=1.0 if direction == "maximize" else -1.0, shortlist=shortlist,
+                               operator=operator, priority=priority, lookahead=tie_break == "lookahead")
     start_value = state.current
     for row in required_rows:
         state.take_required(int(row))
     for _ in range(len(state.order), budget):
         state.step()
     objective = np.asarray(state.objective, dtype=np.float64)
-    params = {"hops": int(hops), "direction": direction, "shortlist": shortlist}
+    tied = np.asarray(state.tied, dtype=bool)
+    params = {"hops": int(hops), "direction": direction, "shortlist": shortlist, "operator": operator,
+              "tie_break": tie_break}
+    if tie_break == "seeded":
+        params["seed"] = int(seed)
+    params["ties"] = int(tied.sum())
     if screened or required_rows.size:
         params.update(screened=len(screened), required=int(required_rows.size), start_objective=start_value)
     return Selection(
@@ -160,6 +195,7 @@ def maxspec(
         gains=np.diff(objective, prepend=start_value),
         objective=objective,
         params=params,
+        tied=tied,
     )
 
 
@@ -167,23 +203,34 @@ class _GreedyState:
     """The greedy's state: the reached nodes, the current criterion with its top singular triplet, the
     picks so far, and per candidate the best value seen (a lower bound of later values)."""
 
-    def __init__(self, fields, operator, reached, sign, shortlist):
+    def __init__(self, fields, operator, reached, sign, shortlist, propagation=None, priority=None, ahead=None,
+                 ahead_reached=None):
         self.fields = fields  # (m, r) bool csr over the universe of reachable nodes
         self.counts = fields.astype(np.float64)
         self.operator = operator
         self.operator_t = operator.T.tocsr()
+        # induced reading: B = A^T + I over the universe, renormalised on every reached set (None: whole graph)
+        self.propagation = propagation
         self.sign, self.shortlist = sign, shortlist
+        m = fields.shape[0]
+        # tie order: rank[row] = position of the row in the tie rule's order (symbol: the row itself)
+        self.rank = np.empty(m, dtype=np.int64)
+        self.rank[np.arange(m) if priority is None else priority] = np.arange(m)
+        self.ahead = ahead  # lookahead: (m, n) (K+1)-hop fields as float counts, and what the picks' reach
+        self.ahead_reached = ahead_reached
+        self.tied = []
         self.prefilter = None if shortlist is None else max(PREFILTER_MIN, PREFILTER_FACTOR * int(shortlist))
         m, r = fields.shape
         self.available = np.ones(m, dtype=bool)
         self.seen = np.zeros(m)
         self.reached = reached
-        self.current, self.left, self.right = _restricted_triplet(operator, reached)
+        self.current, self.left, self.right = self._triplet(np.flatnonzero(reached), None)
         self.blocks = {}  # candidate -> dense P[R(v), R(v)], for the Ritz step
         self.order, self.objective = [], []
 
     @classmethod
-    def start(cls, graph, names, screened, hops, source, sign, shortlist):
+    def start(cls, graph, names, screened, hops, source, sign, shortlist, operator="whole_graph", priority=None,
+              lookahead=False):
         """Fields of the candidates over the nodes some field reaches, started from the screened set."""
         fields = perturbation_fields(graph, names + screened, hops, source)  # (m + s, n) bool csr
         # Only nodes of some field ever enter c(S): restrict P to them once (the kept indices are sorted,
@@ -191,14 +238,56 @@ class _GreedyState:
         universe = np.flatnonzero(np.diff(fields.tocsc().indptr))
         fields = fields[:, universe].tocsr()
         start_reached = covered_by(fields[len(names):], universe.size)
-        operator = sgc_operator(graph)[universe][:, universe].tocsr()
-        return cls(fields[: len(names)], operator, start_reached, sign, shortlist)
+        whole = sgc_operator(graph)[universe][:, universe].tocsr()
+        propagation = None
+        if operator == "induced":
+            a_t = graph.adjacency.T.astype(np.float64).tocsr()
+            propagation = (a_t + sp.identity(graph.n_nodes, format="csr"))[universe][:, universe].tocsr()
+        ahead = ahead_reached = None
+        if lookahead:
+            wide = perturbation_fields(graph, names + screened, hops + 1, source)
+            ahead = wide[: len(names)].astype(np.float64).tocsr()
+            ahead_reached = covered_by(wide[len(names):], graph.n_nodes)
+        return cls(fields[: len(names)], whole, start_reached, sign, shortlist, propagation, priority, ahead,
+                   ahead_reached)
+
+    def _restricted(self, members: np.ndarray) -> sp.csr_matrix:
+        """The operator whose norm is the criterion on the reached set ``members`` (universe indices)."""
+        if self.propagation is None:
+            return self.operator[members][:, members]
+        block = self.propagation[members][:, members]
+        degree = np.asarray(block.sum(axis=1)).ravel()  # in-degree within R, self-loop included (>= 1)
+        scale = sp.diags(1.0 / np.sqrt(degree))
+        return (scale @ block @ scale).tocsr()
+
+    def _triplet(self, members: np.ndarray, start):
+        """``(c, x, y)`` on ``members`` with vectors padded to the universe; ``(0, 0, 0)`` when empty."""
+        r = self.fields.shape[1]
+        left, right = np.zeros(r), np.zeros(r)
+        if members.size == 0:
+            return 0.0, left, right
+        value, left[members], right[members] = _top_singular_triplet(self._restricted(members), start)
+        return value, left, right
+
+    def _reach(self, row: int) -> None:
+        """Mark ``row``'s fields (and its lookahead field) reached."""
+        self.reached[_new_nodes(self.fields, row, self.reached)] = True
+        if self.ahead is not None:
+            self.ahead_reached[self.ahead.indices[self.ahead.indptr[row] : self.ahead.indptr[row + 1]]] = True
+
+    def _tie_order(self, pool: np.ndarray) -> np.ndarray:
+        """``pool`` sorted by the tie rule: lookahead's new (K+1)-hop nodes first (descending), then rank."""
+        if self.ahead is None:
+            return pool[np.argsort(self.rank[pool], kind="stable")]
+        ahead_new = self.ahead[pool] @ (~self.ahead_reached).astype(np.float64)
+        return pool[np.lexsort((self.rank[pool], -np.rint(ahead_new)))]
 
     def take_required(self, row: int) -> None:
-        self.reached = self.reached | covered_by(self.fields[row], self.fields.shape[1])
-        self.current, self.left, self.right = _restricted_triplet(self.operator, self.reached)
+        self._reach(row)
+        self.current, self.left, self.right = self._triplet(np.flatnonzero(self.reached), None)
         self.order.append(row)
         self.objective.append(self.current)
+        self.tied.append(False)
         self.available[row] = False
 
     def step(self) -> None:
@@ -206,20 +295,28 @@ class _GreedyState:
         unreached = (~self.reached).astype(np.float64)
         new = np.rint(self.counts @ unreached).astype(np.int64)
         pool = np.flatnonzero(self.available & (new > 0))
-        if pool.size == 0:  # everything reachable is reached: c stays, the first available wins
-            best = int(np.flatnonzero(self.available)[0])
+        if pool.size == 0:  # everything reachable is reached: c stays, the tie rule picks
+            left = np.flatnonzero(self.available)
+            best = int(self._tie_order(left)[0])
             self.order.append(best)
             self.objective.append(self.current)
+            self.tied.append(left.size > 1)
             self.available[best] = False
+            self._reach(best)
             return
         starts = {}
         if self.prefilter is not None and self.reached.any() and pool.size > self.shortlist:
-            pool, starts = self._shortlisted(pool, new, unreached)
-        best, best_value, members, (_, left_sub, right_sub) = self._best_exact(pool, new, starts)
+            if self.propagation is None:
+                pool, starts = self._shortlisted(pool, new, unreached)
+            else:  # induced: no bound; the candidates that reach the most new nodes, in tie order
+                ordered = self._tie_order(pool)
+                pool = ordered[np.argsort(-new[ordered], kind="stable")][: self.shortlist]
+        best, best_value, members, (_, left_sub, right_sub), tied = self._best_exact(pool, new, starts)
         self.order.append(best)
         self.objective.append(best_value)
+        self.tied.append(tied)
         self.available[best] = False
-        self.reached[_new_nodes(self.fields, best, self.reached)] = True
+        self._reach(best)
         self.current = best_value
         r = self.fields.shape[1]
         self.left, self.right = np.zeros(r), np.zeros(r)
@@ -237,7 +334,7 @@ class _GreedyState:
         pool_counts = self.counts[pool]
         bound = np.sqrt(self.current**2 + np.maximum(pool_counts @ along_left, pool_counts @ along_right))
         bound = np.maximum(bound, self.seen[pool])
-        pool = pool[np.lexsort((pool, -new[pool], -sign * bound))][: self.prefilter]
+        pool = pool[np.lexsort((self.rank[pool], -new[pool], -sign * bound))][: self.prefilter]
         # 2. Ritz value on the compressed operator
         ritz = np.empty(pool.size)
         starts = {}
@@ -252,19 +349,21 @@ class _GreedyState:
                     self.blocks[position] = block
             ritz[i], starts[position] = _ritz(self.current, projected_left[added], projected_right[added],
                                               block[np.ix_(fresh, fresh)], self.right, added)
-        return pool[np.lexsort((pool, -new[pool], -sign * ritz))][: self.shortlist], starts
+        return pool[np.lexsort((self.rank[pool], -new[pool], -sign * ritz))][: self.shortlist], starts
 
     def _best_exact(self, pool, new, starts):
-        """The candidate of ``pool`` with the best exact criterion (ties: reach gain, then position)."""
+        """The candidate of ``pool`` with the best exact criterion (ties: reach gain, then the tie rule), and
+        whether another candidate had the same criterion value."""
         best, best_value, best_new, best_triplet = -1, 0.0, -1, None
-        for position in sorted(int(p) for p in pool):
+        values = []
+        for position in (int(p) for p in self._tie_order(np.asarray(pool, dtype=np.int64))):
             union = self.reached.copy()
             union[_new_nodes(self.fields, position, self.reached)] = True
             members = np.flatnonzero(union)
             start = starts.get(position)
-            triplet = _top_singular_triplet(self.operator[members][:, members],
-                                            None if start is None else start[members])
+            triplet = _top_singular_triplet(self._restricted(members), None if start is None else start[members])
             value = triplet[0]
+            values.append(value)
             self.seen[position] = max(self.seen[position], value)
             difference = self.sign * (value - best_value)
             tolerance = TIE_RTOL * max(abs(best_value), 1.0)
@@ -272,18 +371,9 @@ class _GreedyState:
             if best < 0 or difference > tolerance or (abs(difference) <= tolerance and new_nodes > best_new):
                 best, best_value, best_new, best_triplet = position, value, new_nodes, (members, triplet)
         members, triplet = best_triplet
-        return best, best_value, members, triplet
-
-
-def _restricted_triplet(operator: sp.csr_matrix, reached: np.ndarray):
-    """``(c, x, y)`` of ``operator[R, R]`` for the mask ``reached`` (vectors zero outside ``R``);
-    ``(0, 0, 0)`` for an empty ``R``."""
-    left, right = np.zeros(reached.size), np.zeros(reached.size)
-    members = np.flatnonzero(reached)
-    if members.size == 0:
-        return 0.0, left, right
-    value, left[members], right[members] = _top_singular_triplet(operator[members][:, members], None)
-    return value, left, right
+        tolerance = TIE_RTOL * max(abs(best_value), 1.0)
+        tied = int(np.sum(np.abs(np.asarray(values) - best_value) <= tolerance)) > 1
+        return best, best_value, members, triplet, tied
 
 
 def _new_nodes(fields: sp.csr_matrix, position: int, reached: np.ndarray) -> np.ndarray:

@@ -46,7 +46,8 @@ def select(
     candidates : sequence of str
     budget : int
     seed : int
-        Used by ``'random'``; the graph selectors are deterministic and ignore it.
+        The experiment seed: random's draw, and the graph selectors' ``tie_break='seeded'`` order (they
+        are otherwise deterministic and ignore it).
     params : dict, optional
         Keyword arguments of the selector (e.g. ``{'hops': 2}``), typically
         ``experiment.strategies.<strategy>`` of the config.
@@ -83,4 +84,6 @@ def select(
             )
     if strategy == "random":
         return function(candidates, budget, seed=seed, source=source, **params)
+    if "seed" in inspect.signature(function).parameters:
+        params["seed"] = seed
     return function(graph, candidates, budget, source=source, **params)
