@@ -2,6 +2,7 @@
 named with their new name, and the checks that span blocks."""
 
 import dataclasses
+import re
 
 import pytest
 import yaml
@@ -267,3 +268,236 @@ def test_a_variant_runs_the_strategy_it_names_beside_it():
         validate(config, schema)
     with pytest.raises(InputError, match="experiment.strategies.typo.*unknown strategy"):
         load_config(config)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 27: every number finite and in its range; config text (alias bombs, names, renamed values, order)
+# --------------------------------------------------------------------------------------------------
+
+def _schema_leaves(node=None, path=()):
+    """(dotted path with '*' for any name, spec) of every leaf property of the schema."""
+    node = SCHEMA if node is None else node
+    for name, spec in node.get("properties", {}).items():
+        if "properties" in spec:
+            yield from _schema_leaves(spec, path + (name,))
+        elif isinstance(spec.get("additionalProperties"), dict):
+            yield from _schema_leaves(spec["additionalProperties"], path + (name, "*"))
+        else:
+            yield ".".join(path + (name,)), spec
+
+
+def _types(spec) -> set:
+    kind = spec.get("type", spec.get("items", {}).get("type") if spec.get("type") == "array" else None)
+    kinds = set(kind if isinstance(kind, list) else [kind])
+    if spec.get("type") == "array":
+        kinds |= {spec["items"].get("type")}
+    return kinds
+
+
+NUMBER_KEYS = sorted(path for path, spec in _schema_leaves() if "number" in _types(spec))
+INTEGER_KEYS = sorted(path for path, spec in _schema_leaves() if "integer" in _types(spec))
+
+
+def _config_with(dotted: str, value):
+    """A repository config with ``dotted`` (a schema path, '*' the first entry) set to ``value``, and the
+    key path an error should name."""
+    base = "simulated.yaml" if ".simulation." in dotted else "test.yaml"
+    config = yaml.safe_load((REPO / "config" / base).read_text())
+    node, named = config, []
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        key = next(iter(node)) if key == "*" else key
+        node = node.setdefault(key, {}) if node.get(key) is not None else node.__setitem__(key, {}) or node[key]
+        named.append(key)
+    node[leaf] = value
+    return config, ".".join(named + [leaf])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("dotted", NUMBER_KEYS)
+def test_every_number_of_every_block_must_be_finite(dotted, value):
+    """The schema's minimum and maximum never reject NaN (`gears.lr: .nan` trained nothing and reported the
+    untrained model): one walk over the whole config refuses it, before the schema and any job."""
+    assert len(NUMBER_KEYS) >= 18  # graph, simulation, experiment, the active strategies, gears
+    config, named = _config_with(dotted, value)
+    with pytest.raises(InputError) as err:
+        check_before_schema(config)
+    assert (err.value.field, err.value.problem) == (named, f"must be a finite number, got {value!r}")
+    with pytest.raises(InputError, match="finite"):
+        load_config(config)
+
+
+def _typed(dotted: str, value):
+    """Build the typed block that holds ``dotted`` with ``value`` (one key set, the others defaults)."""
+    block, key = dotted.rsplit(".", 1)
+    if block == "go":
+        return GraphConfig.from_block({}, taxid=value)
+    if block == "graph":
+        return GraphConfig.from_block({key: value})
+    if block == "datasets.*":
+        return DatasetConfig.from_config("d", {"cell_type": "T", key: value})
+    if block == "datasets.*.simulation":
+        return SimulationConfig.from_config({key: value})
+    if block == "experiment.stability":
+        return StabilityConfig(**{key: value})
+    if block == "experiment":
+        plan = {"seeds": [1], "cycles": 2, "perturbations_per_cycle": 1, "strategies": {"random": {}}}
+        return ExperimentConfig.from_config({"experiment": {**plan, key: [value] if key == "seeds" else value}})
+    if block == "design.*":
+        return DesignConfig.from_config("d", {"genes": "g.txt", key: value}, default_hops=1)
+    if block == "gears":
+        return TrainingConfig.from_config({key: value})
+    raise AssertionError(f"no typed block for {dotted}")
+
+
+def _schema_takes(dotted: str, value) -> bool:
+    import jsonschema
+
+    spec = dict(_schema_leaves())[dotted]
+    spec = spec["items"] if spec.get("type") == "array" else spec
+    return jsonschema.Draft202012Validator(spec).is_valid(value)
+
+
+def _typed_takes(dotted: str, value) -> bool:
+    try:
+        _typed(dotted, value)
+    except InputError:
+        return False
+    return True
+
+
+TYPED_NUMBERS = [key for key in NUMBER_KEYS + INTEGER_KEYS if not key.startswith("experiment.strategies.")]
+
+
+@pytest.mark.parametrize("dotted", TYPED_NUMBERS)
+def test_number_ranges_of_the_schema_and_the_typed_blocks_agree(dotted):
+    """At each end of every range (and just past it), the schema and the typed block take the same values;
+    every integer has a finite maximum, the one of its key in config.MAX_INTEGER (config/README.md lists
+    them all); no block takes NaN or infinity."""
+    from perturb_select.config import MAX_INTEGER
+
+    spec = dict(_schema_leaves())[dotted]
+    spec = spec["items"] if spec.get("type") == "array" else spec
+    integer = "integer" in _types(spec)
+    step = 1 if integer else 1e-9
+    if integer:
+        assert spec["maximum"] == MAX_INTEGER[dotted.rsplit(".", 1)[1]][0], dotted
+    probes = []
+    for bound in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        if bound in spec:
+            probes += [spec[bound] - step, spec[bound], spec[bound] + step]
+    if not integer:
+        probes.append(1e300)
+    for value in probes:
+        if integer and value < 0:
+            continue  # no key takes a negative integer; a negative seed is refused by both all the same
+        assert _schema_takes(dotted, value) == _typed_takes(dotted, value), (dotted, value)
+    # the schema's bounds take NaN (every comparison with it is false): the typed blocks, and the walk of
+    # check_before_schema before the schema, refuse it and infinity
+    assert not any(_typed_takes(dotted, value) for value in (float("nan"), float("inf"), float("-inf")))
+
+
+def test_integers_of_the_strategy_blocks_are_bounded_before_the_schema():
+    """The strategy blocks' integers (their checks live in strategies.py) are bounded by the same walk."""
+    config, _ = _config_with("experiment.strategies.typiclust.neighbours", 10**12)
+    with pytest.raises(InputError, match=r"'experiment\.strategies\.typiclust\.neighbours': must be at most 10000 "
+                                         r"\(the maximum: neighbours per candidate\), got 1000000000000"):
+        check_before_schema(config)
+    config, _ = _config_with("experiment.cycles", 10**12)  # exhausted memory while the config was read
+    with pytest.raises(InputError, match=r"'experiment\.cycles': must be at most 1000 "):
+        load_config(config)
+
+
+def test_a_yaml_alias_bomb_is_refused_in_one_line():
+    """1.9 KB of nested aliases under an unknown key made the schema's error print megabytes."""
+    levels = ["a: &a [" + ", ".join(["1"] * 10) + "]"]
+    for i, name in enumerate("bcde"):
+        previous = "abcde"[i]
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["junk"] = yaml.safe_load("\n".join(levels))
+    with pytest.raises(InputError) as err:
+        check_before_schema(config)
+    # the bomb alone: 1 + 11 + 111 + 1,111 + 11,111 + 111,111 values, and the rest of the config
+    assert re.fullmatch(r"config: expands to 123,\d{3} values through repeated YAML aliases \(&name / \*name\), "
+                        r"more than 100,000: write each block once", str(err.value))
+    # the repository's configs, simulated.yaml's anchors included, are far below the limit
+    for name in ("config.yaml", "test.yaml", "paper.yaml", "simulated.yaml"):
+        check_before_schema(yaml.safe_load((REPO / "config" / name).read_text()))
+
+
+def test_a_schema_error_is_one_short_line():
+    import jsonschema
+
+    from perturb_select.config import schema_error
+
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["gears"]["device"] = {"x": list(range(100_000))}
+    try:
+        jsonschema.validate(config, SCHEMA)
+    except jsonschema.ValidationError as error:
+        message = str(schema_error(error))
+    assert message.startswith("config, field 'gears.device': {'x': [0, 1, 2,") and message.endswith(
+        "... (workflow/schemas/config.schema.yaml)")
+    assert "\n" not in message and len(message) < 400
+    from perturb_select.config import check_schema
+
+    with pytest.raises(InputError) as err:
+        check_schema(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("block", ["datasets", "design"])
+def test_names_with_a_trailing_newline_are_refused(block):
+    """`$` matches before a final newline, so "papalexi\\n" passed and named files with a newline in them."""
+    import jsonschema
+
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    first = next(iter(config[block]))
+    config[block][f"{first}\n"] = config[block].pop(first)
+    with pytest.raises(InputError) as err:
+        check_before_schema(config)
+    assert (err.value.field, err.value.problem) == (block, (
+        f"the key '{first}\\n' is not a printable name (a newline, tab or other control character, or blank): "
+        "names become file names"))
+    assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(config)
+    config[block][first] = config[block].pop(f"{first}\n")
+    assert jsonschema.Draft202012Validator(SCHEMA).is_valid(config)
+    with pytest.raises(InputError, match=r"'datasets': a dataset name is letters, digits, '_' and '-' \(it names "
+                                         r"files\), got 'papalexi\\n'"):
+        DatasetConfig.from_config("papalexi\n", {"cell_type": "THP-1"})
+
+
+def test_a_renamed_trainer_is_named_before_the_schema():
+    """`gears.trainer: batched` got the schema's generic enum error, not the 'renamed to cells' message."""
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["gears"]["trainer"] = "batched"
+    with pytest.raises(InputError) as err:
+        check_before_schema(config)
+    assert str(err.value) == ("config, field 'gears.trainer': 'batched' was renamed 'cells' (GEARS's mini-batches "
+                              "of cells); 'perturbations' trains one network row per perturbation")
+    with pytest.raises(InputError, match="'batched' was renamed 'cells'"):
+        TrainingConfig(trainer="batched")
+
+
+def test_rule_params_do_not_depend_on_the_order_of_the_keys():
+    """Snakemake compares a rule's params by their repr: the blocks reach the rules with sorted keys."""
+    from perturb_select.config import canonical_params
+
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+
+    def reversed_keys(node):
+        if isinstance(node, dict):
+            return {key: reversed_keys(node[key]) for key in reversed(list(node))}
+        return [reversed_keys(item) for item in node] if isinstance(node, list) else node
+
+    for block in (config["gears"], config["graph"], *config["datasets"].values()):
+        assert repr(canonical_params(reversed_keys(block))) == repr(canonical_params(block))
+        assert canonical_params(block) == block  # the same values: only the order changes
+    assert list(canonical_params({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}})) == ["a", "b"]
+    assert repr(canonical_params({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}})) == \
+        "{'a': {'c': [{'e': 2, 'f': 1}], 'd': 2}, 'b': 1}"
+    # every block a rule gets goes through canonical_params (the rule files name no raw config block)
+    rules = "".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
+    assert re.findall(r"=\s*config\[\"(?:graph|gears|datasets|design)\"\]", rules) == []
+    assert rules.count("canonical_params(") >= 5

@@ -613,3 +613,26 @@ def test_predict_perturbations_scores_any_graph_gene(real_cycle):
         per_cell, logvar = runner.predict_cells({"cells": cells, "x": x, "node": np.full(50, node)}, cells_per_step=50)
         np.testing.assert_allclose(pred[i], per_cell.mean(axis=0), rtol=1e-5, atol=1e-5)
         assert score[i] == pytest.approx(float(np.exp(-np.mean(logvar.mean(axis=0)))), rel=1e-5)
+
+
+def test_a_network_larger_than_memory_is_refused_before_it_is_built():
+    """`gears.hidden_size: 1000000` once tried a 4 TB allocation; the largest allowed size (4,096) on 20,000
+    genes needs about 677 GB and is refused before torch is imported, naming the key."""
+    from perturb_select.gears import TrainingData, train
+    from perturb_select.gears.common import model_memory
+
+    config = TrainingConfig(hidden_size=4096)
+    parameters = 4 * 20_000 * 4096 + 20_000 * 4096 + 10 * 4096 ** 2
+    assert model_memory(20_000, 20_000, config) == 4.0 * (4 * parameters + 16 * 128 * 20_000 * 4096)
+    genes = np.array([f"G{i}" for i in range(20_000)])
+
+    class Screen:  # only its genes are read before the check
+        pass
+
+    screen = Screen()
+    screen.genes = genes
+    edges = pd.DataFrame({"source": genes[:-1], "target": genes[1:], "importance": 1.0})
+    data = TrainingData(graph=KnowledgeGraph.from_edges(edges), screen=screen)
+    with pytest.raises(InputError, match=r"config, field 'gears.hidden_size': GEARS with hidden_size 4096 on 20000 "
+                                         r"genes and 20000 graph nodes .*need about 6\d\d\.\d GB, more than"):
+        train(data, ["G1"], ["G2"], seed=0, config=config)

@@ -155,6 +155,19 @@ def test_bad_simulation_input_names_the_field():
         simulate_screen(graph, ["G01", "G02", "G03"], control, SimulationConfig(), seed=-1)
 
 
+def test_a_simulation_larger_than_memory_is_refused_before_drawing_it():
+    """`cells_per_perturbation` at its maximum with 60 candidates and 100,000 genes: 6 million cells x 100,000
+    genes; once a MemoryError traceback after minutes, now one line naming the key."""
+    from perturb_select.screens.simulated import simulation_memory
+
+    settings = SimulationConfig(cells_per_perturbation=100_000, n_genes=100_000)
+    need = simulation_memory(60, settings)
+    assert need == 8.0 * (1000 + 100_000 * 60) * 100_000 + 24.0 * 100_000 * 100_000 + 8.0 * 61 * 100_000
+    with pytest.raises(InputError, match=r"config, field 'simulation.cells_per_perturbation': the simulated counts .*"
+                                         r"need about 5,040\.8 GB, more than this machine's"):
+        simulate_screen(_chain_graph(), [f"G{i:02d}" for i in range(60)], _control(), settings, seed=1)
+
+
 def test_readout_genes_are_the_candidates_then_random_graph_genes():
     graph = _chain_graph()
     genes = readout_genes(graph, ["G05", "G01"], 10, np.random.default_rng(0))

@@ -252,6 +252,22 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
     }
 
 
+def _reversed_keys(node):
+    if isinstance(node, dict):
+        return {key: _reversed_keys(node[key]) for key in reversed(list(node))}
+    return [_reversed_keys(item) for item in node] if isinstance(node, list) else node
+
+
+@pytest.mark.slow
+def test_the_same_config_with_its_keys_in_another_order_reruns_nothing(pipeline_run):
+    """Issue 27.2: rule params are compared as text; with every block's keys reversed the graph, the screen
+    and every training job were planned again ("Params have changed since last execution")."""
+    workdir, config = pipeline_run
+    reordered = _reversed_keys(config)
+    assert list(reordered["gears"]) == list(reversed(list(config["gears"])))
+    assert _planned_jobs(_snakemake(workdir, reordered, "--dry-run")) == {}
+
+
 @pytest.mark.slow
 def test_an_active_strategy_change_reruns_only_that_strategy(pipeline_run):
     workdir, config = pipeline_run
@@ -383,6 +399,46 @@ def test_renamed_keys_are_refused_with_their_new_name_before_any_job(tmp_path, s
     result = _snakemake(tmp_path, config, "--dry-run", check=False)
     assert result.returncode != 0
     assert f"config, field '{old}': renamed to {new}" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def _alias_bomb(levels: int = 5) -> dict:
+    """Nested lists of ten references to the level below (1.9 KB of YAML once dumped with anchors)."""
+    node = [1] * 10
+    bomb = {"a": node}
+    for name in "bcdefg"[:levels - 1]:
+        node = [node] * 10
+        bomb[name] = node
+    return bomb
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"gears.lr": float("nan")}, "config, field 'gears.lr': must be a finite number, got nan"),
+    ({"graph.threshold": float("nan")}, "config, field 'graph.threshold': must be a finite number, got nan"),
+    ({"experiment.strategies.acsfw": {"sigma": float("inf")}},
+     "config, field 'experiment.strategies.acsfw.sigma': must be a finite number, got inf"),
+    ({"experiment.cycles": 10**12}, "config, field 'experiment.cycles': must be at most 1000"),
+    ({"gears.hidden_size": 1_000_000}, "config, field 'gears.hidden_size': must be at most 4096"),
+    ({"gears.trainer": "batched"}, "config, field 'gears.trainer': 'batched' was renamed 'cells'"),
+    ({"junk": _alias_bomb()}, "config: expands to 123,"),
+    ({"gears.device": {"x": list(range(20_000))}}, "config, field 'gears.device': {'x': [0, 1, 2,"),
+])
+def test_bad_numbers_and_config_text_fail_in_one_line_before_any_job(tmp_path, shared_data, changes, message):
+    """Issue 27 (1, 2): NaN, infinity and sizes beyond their maximum, in any block; an alias bomb; a renamed
+    value; a schema error quoting a large block: one short line before any job, nothing written."""
+    result = _snakemake(tmp_path, _config(shared_data, **changes), "--dry-run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and message in output
+    assert len(output) < 5_000  # the alias bomb's schema error once printed 4 MB
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_dataset_name_with_a_trailing_newline_fails_before_any_job(tmp_path, shared_data):
+    config = _config(shared_data)
+    config["datasets"]["papalexi2021\n"] = config["datasets"].pop("papalexi2021")
+    result = _snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "config, field 'datasets': the key 'papalexi2021\\n' is not a printable name" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
 
 

@@ -81,6 +81,40 @@ def _current_umask() -> int:
     return mask
 
 
+def physical_memory() -> int:
+    """Bytes of physical memory of this machine (``sysconf``; 0 where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def check_memory(need: float, source: str, field: str | None, what: str, limit: int | None = None) -> None:
+    """Refuse a setting whose estimated memory is more than the machine has, before allocating it (a
+    ``MemoryError`` traceback, or the kernel's OOM killer, would name nothing).
+
+    Parameters
+    ----------
+    need : float
+        Estimated bytes.
+    source, field : str
+        What :class:`InputError` names: the config (``"config"``) and the key that sets the size.
+    what : str
+        What needs the memory, e.g. ``"the simulated counts"``.
+    limit : int, optional
+        Bytes allowed (default: :func:`physical_memory`; no check where it is unknown).
+
+    Raises
+    ------
+    InputError
+        ``need`` above ``limit``, both in GB.
+    """
+    limit = physical_memory() if limit is None else int(limit)
+    if limit and need > limit:
+        raise InputError(source, field, f"{what} need about {need / 1e9:,.1f} GB, more than this machine's "
+                                        f"{limit / 1e9:,.1f} GB: lower it")
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
     """``open`` for writing that publishes the file only when the block completes (see atomic_path)."""

@@ -7,15 +7,30 @@ from snakemake.utils import validate
 # the library: the typed configuration, checked before any job
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from perturb_select.config import check_before_schema, load_config
+from perturb_select.config import (
+    canonical_params,
+    check_before_schema,
+    check_schema,
+    load_config,
+)
 from perturb_select.experiment.runs import run_label, run_seeds
 from perturb_select.experiment.splits import check_plans_fit
 from perturb_select.gears import TRAINER_INPUTS
 
-# No config at all, or a renamed key (named with its new name), before the schema's generic messages.
+# No config at all, an alias bomb, a renamed key or value (named with its new name), a key with a control
+# character, a NaN or infinite number, an integer above its maximum: before the schema's generic messages.
 check_before_schema(config)
+# The schema's errors in one line naming the key (snakemake's validate prints the whole block at fault);
+# then validate fills in the schema's defaults.
+check_schema(
+    config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+)
 validate(config, schema="../schemas/config.schema.yaml")
 CONFIG = load_config(config)
+# Rule params are compared as text (their repr): blocks go to rules with sorted keys, so a config with its
+# keys in another order plans no job again.
+GRAPH_PARAMS = canonical_params(config["graph"])
+GEARS_PARAMS = canonical_params(config["gears"])
 # A plan larger than a local screen's perturbations, before the graph and preprocessing jobs.
 check_plans_fit(CONFIG)
 
@@ -147,8 +162,8 @@ def simulation_of(wildcards):
 
 
 def dataset_block(wildcards):
-    """The dataset's config block as written (``config.DatasetConfig`` in the stage)."""
-    return config["datasets"][wildcards.dataset]
+    """The dataset's config block with sorted keys (``config.DatasetConfig`` in the stage)."""
+    return canonical_params(config["datasets"][wildcards.dataset])
 
 
 def per_cycle_of(wildcards):
@@ -157,8 +172,9 @@ def per_cycle_of(wildcards):
 
 
 def strategy_params(wildcards):
-    """Only this strategy's block reaches its rules, so editing one selector reruns only its jobs."""
-    return dict(CONFIG.experiment.strategies[wildcards.strategy])
+    """Only this strategy's block reaches its rules, so editing one selector reruns only its jobs (sorted
+    keys: reordering them reruns nothing)."""
+    return canonical_params(CONFIG.experiment.strategies[wildcards.strategy])
 
 
 def scoring_inputs(wildcards):
@@ -321,6 +337,11 @@ def baseline_files(wildcards):
         seed=SEEDS,
         cycle=CYCLES,
     )
+
+
+def design_block(wildcards):
+    """One design entry with sorted keys (``config.DesignConfig`` in the stage)."""
+    return canonical_params(config["design"][wildcards.design])
 
 
 def design_inputs(wildcards):

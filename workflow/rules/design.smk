@@ -21,7 +21,7 @@ rule design_screen:
     conda:
         "../../envs/numeric.yaml"
     params:
-        design=lambda w: config["design"][w.design],
+        design=design_block,
         default_hops=CONFIG.training.num_go_gnn_layers,
         taxid=config["go"]["taxid"],
     script:

@@ -39,7 +39,7 @@ rule build_go_graph:
     conda:
         "../../envs/numeric.yaml"
     params:
-        graph=config["graph"],
+        graph=GRAPH_PARAMS,
         taxid=config["go"]["taxid"],
     script:
         "../../scripts/build_go_graph.py"

@@ -29,7 +29,7 @@ rule train_gears:
         gpu=CONFIG.training.gpus,
         tasks_per_gpu=0,
     params:
-        gears=config["gears"],
+        gears=GEARS_PARAMS,
         strategy_params={},
         per_cycle=per_cycle_of,
         work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.run}/cycle{w.cycle}/gears_work",
@@ -51,7 +51,7 @@ use rule train_gears as train_gears_active with:
     wildcard_constraints:
         strategy=_alternatives(ACTIVE_STRATEGIES),
     params:
-        gears=config["gears"],
+        gears=GEARS_PARAMS,
         strategy_params=strategy_params,
         per_cycle=per_cycle_of,
         work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.run}/cycle{w.cycle}/gears_work",

@@ -88,10 +88,15 @@ def train(data: TrainingData, train_genes: Sequence[str], test_genes: Sequence[s
     Raises
     ------
     InputError
-        The trainer's own errors (bad genes, missing inputs, settings it cannot apply).
+        The trainer's own errors (bad genes, missing inputs, settings it cannot apply); a network larger
+        than this machine's memory (``gears.hidden_size``, ``common.check_model_memory``).
     """
     if score_genes is not None and not score_controls:
         raise ValueError("scoring perturbations needs score_controls, the size of the control sample")
+    if data.screen is not None:  # the cell-gears trainer reads its own files; its size is GEARS's default
+        from .common import check_model_memory
+
+        check_model_memory(len(data.screen.genes), data.graph.n_nodes, config)
     extra = {"score_train": True} if score_train else {}
     return trainer(config.trainer)(data, train_genes, test_genes, seed=seed, config=config,
                                    score_genes=score_genes, score_controls=score_controls, **extra)

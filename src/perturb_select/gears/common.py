@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..io import InputError
+from ..io import InputError, check_memory
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.layout import condition_of
 
@@ -69,6 +69,43 @@ def go_edge_index(graph: KnowledgeGraph, node_map: Mapping[str, int] | None = No
     edge_index = torch.from_numpy(np.vstack([src, dst]).astype(np.int64))
     edge_weight = torch.from_numpy(coo.data.astype(np.float32))
     return edge_index, edge_weight
+
+
+def model_memory(num_genes: int, num_perturbations: int, config) -> float:
+    """Bytes a GEARS model of ``config``'s size takes to train, an estimate from cell-gears 0.1.2's
+    ``GEARS_Model``: float32 parameters (gene and position embeddings and the two per-gene weights,
+    ``4 G H``; perturbation embeddings ``P H``; about ten ``H x H`` layers), four copies with the gradients
+    and Adam's moments, plus about 16 activations of shape (rows x G, H) kept for the backward pass, rows the
+    larger of a training step's rows and ``cells_per_prediction_step``.
+
+    Parameters
+    ----------
+    num_genes, num_perturbations : int
+    config : perturb_select.config.TrainingConfig
+
+    Returns
+    -------
+    float
+    """
+    hidden = config.hidden_size
+    parameters = 4 * num_genes * hidden + num_perturbations * hidden + 10 * hidden * hidden
+    rows = config.perturbations_per_step if config.trainer == "perturbations" else config.cells_per_step
+    rows = max(rows, config.cells_per_prediction_step)
+    return 4.0 * (4 * parameters + 16 * rows * num_genes * hidden)
+
+
+def check_model_memory(num_genes: int, num_perturbations: int, config) -> None:
+    """Refuse a network larger than this machine's memory before building it (``gears.hidden_size``:
+    1,000,000 once tried to allocate 4 TB).
+
+    Raises
+    ------
+    InputError
+        Source ``config``, field ``gears.hidden_size``, the estimate and the memory in GB.
+    """
+    check_memory(model_memory(num_genes, num_perturbations, config), "config", "gears.hidden_size",
+                 f"GEARS with hidden_size {config.hidden_size} on {num_genes} genes and {num_perturbations} "
+                 "graph nodes (and its rows per step)")
 
 
 def gene_embedding_rows(genes: Sequence[str], seed: int, hidden_size: int) -> np.ndarray:

@@ -77,7 +77,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..config import SimulationConfig
-from ..io import InputError, load_container
+from ..io import InputError, check_memory, load_container
 
 TARGET_SUM = 1e4
 MIN_MEAN = 0.01
@@ -300,6 +300,8 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     if len(candidates) < 3:
         raise InputError("candidates", "genes", f"need at least 3 candidates, got {len(candidates)}")
     s = settings
+    check_memory(simulation_memory(len(candidates), s), "config", "simulation.cells_per_perturbation",
+                 "the simulated counts (cells_per_perturbation x candidates + control_cells, x n_genes)")
     entropy = [int(seed)] if replicate is None else [int(seed), int(replicate)]
     streams = {name: np.random.default_rng(entropy + [i]) for i, name in
                enumerate(("genes", "baseline", "programmes", "loadings", "strength", "cells", "truth"))}
@@ -340,6 +342,25 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
                            effects=effects.astype(np.float32), truth=truth, strong=strong, settings=s,
                            seed=int(seed), control_label=control_label, hops=int(hops),
                            replicate=None if replicate is None else int(replicate))
+
+
+def simulation_memory(n_candidates: int, settings: SimulationConfig) -> float:
+    """Bytes a simulated screen can take at its peak, an upper bound: every count stored in the CSR matrix
+    (float32 value and int32 column) and one condition's float64 draws.
+
+    Parameters
+    ----------
+    n_candidates : int
+    settings : SimulationConfig
+
+    Returns
+    -------
+    float
+    """
+    s = settings
+    cells = s.control_cells + s.cells_per_perturbation * n_candidates
+    block = max(s.control_cells, s.cells_per_perturbation, s.truth_cells)
+    return 8.0 * cells * s.n_genes + 24.0 * block * s.n_genes + 8.0 * (n_candidates + 1) * s.n_genes
 
 
 def _draw_counts(means: np.ndarray, phi: np.ndarray, sizes: Sequence[int], log_sd: float,

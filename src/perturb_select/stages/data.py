@@ -7,7 +7,7 @@ import logging
 from typing import Mapping
 
 from ..config import DatasetConfig
-from ..io import InputError
+from ..io import InputError, check_memory
 from ..knowledge.fetch import fetch_input
 from ..knowledge.graph import KnowledgeGraph
 from ..knowledge.symbols import SymbolResolver
@@ -149,11 +149,15 @@ def simulate_dataset(edges: str, gene_info: str, candidates: str, reference: str
     InputError
         A reference without control cells, fewer than 3 resolved candidates, a bad simulation setting.
     """
-    from ..screens.simulated import fit_control_model, simulate_screen, write_simulated_screen
+    from ..screens.simulated import fit_control_model, simulate_screen, simulation_memory, write_simulated_screen
 
     config = DatasetConfig.from_config(name, dataset)
     graph = KnowledgeGraph.read(edges)
     genes, _ = _resolved_candidates(graph, gene_info, candidates, taxid, name)
+    # before reading the reference: the dataset's key, not the library's bare one
+    check_memory(simulation_memory(len(genes), config.simulation), "config",
+                 f"datasets.{name}.simulation.cells_per_perturbation",
+                 f"{len(genes)} candidates x cells_per_perturbation + control_cells, x n_genes simulated counts")
     screen = read_screen(reference, config.perturbation_key)
     is_control = (screen.obs[config.perturbation_key].astype(str) == config.control_label).to_numpy()
     if not is_control.any():
