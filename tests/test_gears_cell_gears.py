@@ -616,3 +616,34 @@ def test_corrupt_gene2go_pickle_is_one_input_error(tmp_path):
     path.write_bytes(path.read_bytes()[:10])
     with pytest.raises(InputError, match="gene2go.pkl: unreadable gene2go pickle"):
         read_gears_gene2go(path)
+
+
+class _RunsACommand:
+    """What a crafted pickle holds: unpickling it calls os.system (issue 27.5)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("payload", ["top", "inside"])
+def test_a_crafted_gene2go_pickle_runs_nothing_and_is_one_input_error(tmp_path, payload):
+    """results/graph/gene2go.pkl was read with plain pickle.load: a crafted file ran a shell command. The
+    restricted unpickler refuses every global but set and frozenset before calling it."""
+    marker = tmp_path / "ran"
+    crafted = _RunsACommand(marker)
+    path = tmp_path / "gene2go.pkl"
+    data = crafted if payload == "top" else {"STAT1": {"GO:0000001"}, "IRF1": [crafted]}
+    path.write_bytes(pickle.dumps(data, protocol=4))
+    with pytest.raises(InputError, match=r"gene2go.pkl: unreadable gene2go pickle \(UnpicklingError: global "
+                                         r"posix.system is not allowed in a gene2go pickle"):
+        read_gears_gene2go(path)
+    assert not marker.exists()
+    # a pickle of the right classes but the wrong contents is refused too
+    path.write_bytes(pickle.dumps({"STAT1": {1, 2}}, protocol=4))
+    with pytest.raises(InputError, match="expected a pickled dict of gene symbol -> set of GO IDs"):
+        read_gears_gene2go(path)

@@ -350,19 +350,43 @@ def write_gears_gene2go(gene_terms: Mapping[str, Iterable[str]], path: str | os.
         _SortedSetPickler(handle, protocol=4).dump(out)
 
 
+class _Gene2goUnpickler(pickle.Unpickler):
+    """Loads only what a gene2go pickle holds: dicts, lists, strings (pickle opcodes) and the ``set`` and
+    ``frozenset`` classes. Any other global, the way a crafted pickle runs code (``os.system``,
+    ``builtins.eval``, ...), is refused before it is called."""
+
+    ALLOWED = {("builtins", "set"), ("builtins", "frozenset")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a gene2go pickle (only "
+                                         "dict, list, str, set, frozenset)")
+        return super().find_class(module, name)
+
+
 def read_gears_gene2go(path: str | os.PathLike) -> dict[str, set[str]]:
-    """Read a ``gene2go_all.pkl`` (see ``write_gears_gene2go``).
+    """Read a ``gene2go_all.pkl`` (see ``write_gears_gene2go``) with a restricted unpickler: the file is an
+    input like any other (``results/graph/gene2go.pkl``, a cache), and plain ``pickle.load`` runs whatever
+    code a crafted file names.
+
+    Returns
+    -------
+    dict of str -> set of str
 
     Raises
     ------
     InputError
-        If the file does not hold a dict of str -> set.
+        The file names any class but ``set``/``frozenset`` (nothing of it is run), is not a pickle, or does
+        not hold a dict of gene symbol -> set of GO ID strings.
     """
     try:
         with open(path, "rb") as handle:
-            data = pickle.load(handle)
-    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError) as err:
+            data = _Gene2goUnpickler(handle).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError,
+            KeyError, TypeError) as err:
         raise InputError(path, None, f"unreadable gene2go pickle ({type(err).__name__}: {err})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, (set, frozenset)) for v in data.values()):
+    if not isinstance(data, dict) or not all(
+            isinstance(gene, str) and isinstance(terms, (set, frozenset)) and all(isinstance(t, str) for t in terms)
+            for gene, terms in data.items()):
         raise InputError(path, None, "expected a pickled dict of gene symbol -> set of GO IDs")
-    return data
+    return {gene: set(terms) for gene, terms in data.items()}
