@@ -501,3 +501,16 @@ def test_rule_params_do_not_depend_on_the_order_of_the_keys():
     rules = "".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
     assert re.findall(r"=\s*config\[\"(?:graph|gears|datasets|design)\"\]", rules) == []
     assert rules.count("canonical_params(") >= 5
+
+
+def test_config_readme_lists_the_range_of_every_number():
+    """config/README.md's "Ranges of the numbers" names every numeric key of the schema, with the maximum of
+    each integer key."""
+    from perturb_select.config import MAX_INTEGER
+
+    text = (REPO / "config" / "README.md").read_text().split("## Ranges of the numbers")[1]
+    for dotted in NUMBER_KEYS + INTEGER_KEYS:
+        assert f"{dotted.rsplit('.', 1)[1]}`" in text, dotted
+    for key in {dotted.rsplit(".", 1)[1] for dotted in INTEGER_KEYS}:
+        maximum = MAX_INTEGER[key][0]
+        assert f"{maximum:,}".replace(",", " ") in text, key
