@@ -578,3 +578,15 @@ def test_gzip_scratch_stays_in_the_given_folder(tmp_path):
     with _plain_copy(src, scratch) as plain:
         assert plain.parent.parent == scratch and plain.read_bytes() == b"format-version: 1.2\n"
     assert list(scratch.iterdir()) == []  # removed when done
+
+
+def test_unicode_look_alikes_are_not_folded_onto_real_genes(tiny_resolver, shared_data):
+    """Issue 27.3: casefold maps the Kelvin sign (U+212A) to k and the long s (U+017F) to s, so "NF\\u212aBIA"
+    and "\\u017fTAT1" resolved to NFKBIA and STAT1 as aliases. Only an exact match takes a non-ASCII label."""
+    human = SymbolResolver.from_gene_info(shared_data / "go" / "Homo_sapiens.gene_info.gz")
+    assert human.resolve("nfkbia").symbol == "NFKBIA"  # ASCII case variants still resolve
+    for label in ("NF\u212aBIA", "\u017fTAT1", "\u017ftat1"):
+        resolution = human.resolve(label)
+        assert (resolution.symbol, resolution.status) == (None, "unknown"), label
+        assert "non-ASCII" in resolution.reason
+    assert tiny_resolver.resolve("\u017fhared").status == "unknown"  # not 'ambiguous' through 'shared'

@@ -176,6 +176,12 @@ class SymbolResolver:
         found = self._synonyms.get(query)
         if found:
             return self._from_synonym(symbol, query, found, "")
+        if not query.isascii():
+            # Gene symbols are ASCII; casefold maps look-alikes onto them (the Kelvin sign K -> k, the long
+            # s -> s), so "NF\u212aBIA" would resolve to NFKBIA. Only an exact match takes such a label.
+            return Resolution(symbol, None, "unknown",
+                              f"{query!r} holds non-ASCII characters and matches no symbol exactly (look-alike "
+                              "letters are not folded onto gene symbols)")
         folded = query.casefold()
         found = self._official_ci.get(folded)
         if found:
