@@ -65,7 +65,7 @@ def test_design_to_stdout(inputs, capsys):
     # candidates GENEA (as OLDA), GENEF, GENED: A reaches 4 nodes, then F adds E and F
     assert table.to_dict("list") == {
         "rank": [1, 2], "gene": ["GENEA", "GENEF"], "query": ["OLDA", "GENEF"], "required": [False, False],
-        "gain": [4, 2], "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0],
+        "gain": [4, 2], "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0], "tie": [False, False],
     }
     assert "6 symbols read" in err
     assert "2 official, 1 alias-mapped, 1 ambiguous, 1 unknown, 1 not in the graph, 0 duplicates -> 3 candidates" in err
@@ -130,8 +130,8 @@ def test_design_builds_the_graph_from_the_go_directory(tmp_path, capsys):
     genes.write_text("OLDA\nGENEB\nGENEC\nSHARED\n")
     code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir], capsys)
     assert code == 0, err
-    assert out.splitlines() == ["rank\tgene\tquery\trequired\tgain\tcovered_nodes\tcoverage_fraction",
-                                 "1\tGENEA\tOLDA\tFalse\t2\t2\t1"]
+    assert out.splitlines() == ["rank\tgene\tquery\trequired\tgain\tcovered_nodes\tcoverage_fraction\ttie",
+                                 "1\tGENEA\tOLDA\tFalse\t2\t2\t1\tTrue"]  # GENEA and GENEC tie at 2
     assert "graph built (k = 20, threshold = 0.1; cached as " in err and ": 2 nodes" in err
     assert "GENEC\tnot_in_graph" in err and "SHARED\tambiguous" in err
 
@@ -192,7 +192,7 @@ def test_no_go_directory_is_exit_2(inputs, capsys, monkeypatch):
     code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--graph", graph,
                            "--gene-info", go_dir / "Homo_sapiens.gene_info.gz"], capsys)
     assert code == 0, err
-    assert out.splitlines()[1] == "1\tGENEA\tOLDA\tFalse\t4\t4\t0.666667"
+    assert out.splitlines()[1] == "1\tGENEA\tOLDA\tFalse\t4\t4\t0.666667\tFalse"
 
 
 def test_usage_errors_are_exit_2(inputs, capsys):
@@ -215,9 +215,9 @@ def test_installed_entry_point_and_python_m(inputs, tmp_path):
         result = subprocess.run(command + args, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines() == [
-            "rank\tgene\tquery\trequired\tgain\tcovered_nodes\tcoverage_fraction",
-            "1\tGENEA\tOLDA\tFalse\t4\t4\t0.666667",
-            "2\tGENEF\tGENEF\tFalse\t2\t6\t1",
+            "rank\tgene\tquery\trequired\tgain\tcovered_nodes\tcoverage_fraction\ttie",
+            "1\tGENEA\tOLDA\tFalse\t4\t4\t0.666667\tFalse",
+            "2\tGENEF\tGENEF\tFalse\t2\t6\t1\tFalse",
         ]
     empty = tmp_path / "empty.txt"
     empty.write_text("")

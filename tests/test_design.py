@@ -307,7 +307,7 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
     picks = pd.read_csv(out / "picks.tsv", sep="\t")
     assert picks.to_dict("list") == {
         "rank": [1, 2], "gene": ["GENEA", "GENEF"], "query": ["GENEA", "GENEF"], "required": [False, False],
-        "gain": [4, 2], "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0],
+        "gain": [4, 2], "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0], "tie": [False, False],
     }
     unresolved = pd.read_csv(out / "picks.unresolved.tsv", sep="\t", keep_default_na=False)
     assert unresolved[["query", "status", "symbol"]].values.tolist() == [["SHARED", "ambiguous", ""]]
@@ -315,7 +315,7 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
         "queries": 3, "official": 2, "alias": 0, "ambiguous": 1, "unknown": 0, "not_in_graph": 0, "invalid": 0,
         "duplicate": 0, "screened": 0, "excluded": 0, "candidates": 2, "screened_perturbations": 0,
         "required_perturbations": 0, "excluded_perturbations": 0, "budget": 2, "cycles": None, "batch": None,
-        "method": "graphreach", "weights": "uniform", "hops": 1, "graph_nodes": 6, "start_covered_nodes": 0,
+        "method": "graphreach", "weights": "uniform", "tie_break": "symbol", "operator": None, "ties": 0, "hops": 1, "graph_nodes": 6, "start_covered_nodes": 0,
         "start_coverage_fraction": 0.0, "covered_nodes": 6, "coverage_fraction": 1.0,
         "all_candidates_covered_nodes": 6, "all_candidates_coverage_fraction": 1.0,
     }
@@ -477,7 +477,7 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
         "rank": [1, 2, 3, 4], "cycle": [1, 1, 2, 2], "gene": ["GENEC", "GENEF", "GENEA", "GENED"],
         "query": ["GENEC", "GENEF", "GENEA", "GENED"], "required": [True, False, False, False],
         "gain": [1.0, 2.0, 1.0, 0.0], "covered_nodes": [3, 5, 6, 6],
-        "coverage_fraction": [0.5, 5 / 6, 1.0, 1.0],
+        "coverage_fraction": [0.5, 5 / 6, 1.0, 1.0], "tie": [False, False, True, False],
     }
     unresolved = result.unresolved.set_index("query")
     assert unresolved.loc["GENEB", "status"] == "screened" and "never picked again" in unresolved.loc["GENEB", "reason"]

@@ -239,17 +239,22 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
     workdir, config = pipeline_run
     assert _planned_jobs(_snakemake(workdir, config, "--dry-run")) == {}
 
-    changed = _config(Path(config["go"]["mirror"]).parent, **{"experiment.strategies.maxspec": {"direction": "minimize"}})
-    jobs = _planned_jobs(_snakemake(workdir, changed, "--dry-run"))
     n_seeds, n_cycles = len(config["experiment"]["seeds"]), config["experiment"]["cycles"]
     n_inits = config["experiment"]["stability"]["inits"]
-    assert jobs == {
+    one_selector = {
         "select": n_seeds + n_inits - 1,  # the first initialisation is the main run of the split's seed
         "train_gears": n_seeds * n_cycles,
         "aggregate_report": 1,
         "stability": 1,
         "all": 1,
     }
+    root = Path(config["go"]["mirror"]).parent
+    # MaxSpec's direction and operator, GraphReach's tie rule (issue 25): each reruns that selector's jobs only
+    for key, block in (("experiment.strategies.maxspec", {"direction": "minimize"}),
+                       ("experiment.strategies.maxspec", {"direction": "maximize", "operator": "induced"}),
+                       ("experiment.strategies.graphreach", {"tie_break": "lookahead"})):
+        changed = _config(root, **{key: block})
+        assert _planned_jobs(_snakemake(workdir, changed, "--dry-run")) == one_selector, block
 
 
 def _reversed_keys(node):

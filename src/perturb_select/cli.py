@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import DESIGN_METHODS, GO_FILE_NAMES, GRAPH_CACHE_ENV, DesignConfig, GraphConfig
-from .strategies import GRAPHREACH_WEIGHTS
+from .strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
 
 PROG = "perturb-select"
 GO_DIR_ENV = "PERTURB_SELECT_GO_DIR"
@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("--weights", choices=GRAPHREACH_WEIGHTS, default=DesignConfig.weights,
                         help=f"graphreach's node weights (default: {DesignConfig.weights}); candidates: a node counts "
                         "the candidates whose receptive field holds it, so the picks cover where the candidates are")
+    design.add_argument("--tie-break", choices=TIE_BREAKS, default=DesignConfig.tie_break, dest="tie_break",
+                        help=f"how graphreach's and maxspec's equal gains are decided (default: "
+                        f"{DesignConfig.tie_break}): symbol (first in symbol order), lookahead (the most new nodes one "
+                        "hop further, then symbol), seeded (a random order drawn from --seed)")
+    design.add_argument("--operator", choices=MAXSPEC_OPERATORS, default=DesignConfig.operator,
+                        help=f"maxspec's operator (default: {DesignConfig.operator}): whole_graph (GEARS's operator "
+                        "restricted to the reached nodes) or induced (the reached subgraph with its own degrees)")
     design.add_argument("--hops", type=_int_at_least(0), default=1, metavar="K",
                         help="receptive-field radius K = GEARS's GO-graph SGC layers (default: 1)")
     design.add_argument("--output", default="-", metavar="FILE",
@@ -284,9 +291,11 @@ def _run_design(args):
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=args.taxid)
     result = run_design(
         graph, symbols, resolver, args.budget, method=args.method, hops=args.hops, weights=args.weights,
+        tie_break=args.tie_break, operator=args.operator, seed=args.seed,
         cycles=args.cycles, per_cycle=args.per_cycle, **lists,
         names={"budget": "--budget", "cycles": "--cycles/--perturbations-per-cycle", "screened": "--screened",
-               "require": "--require", "exclude": "--exclude", "weights": "--weights"},
+               "require": "--require", "exclude": "--exclude", "weights": "--weights", "tie_break": "--tie-break",
+               "operator": "--operator"},
     )
     timings["select"] = result.seconds["select"]
     timings["start"] = start

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .io import InputError
-from .strategies import ACTIVE, GRAPHREACH_WEIGHTS, UNCERTAINTY_REG, VARIANT_KEY, strategy_params
+from .strategies import (ACTIVE, GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS, UNCERTAINTY_REG, VARIANT_KEY,
+                         strategy_params)
 
 # --------------------------------------------------------------------------------------------------
 # Renamed keys
@@ -765,10 +766,15 @@ class DesignConfig:
     weights : {'uniform', 'candidates'}
         GraphReach's node weights (``strategies.GRAPHREACH_WEIGHTS``; default ``'uniform'``, the selector's
         own default); other methods take only ``'uniform'`` (they weigh no nodes).
+    tie_break : {'symbol', 'lookahead', 'seeded'}
+        How GraphReach's and MaxSpec's equal gains are decided (``strategies.TIE_BREAKS``); facility takes
+        only the default.
+    operator : {'whole_graph', 'induced'}
+        MaxSpec's operator (``strategies.MAXSPEC_OPERATORS``); other methods take only the default.
     hops : int or None
         Receptive-field radius K (None: ``gears.num_go_gnn_layers``, filled in by ``from_config``).
     seed : int
-        Seed of the random-order baseline of the coverage plot.
+        Seed of the random-order baseline of the coverage plot, and of ``tie_break: seeded``.
     """
 
     name: str
@@ -781,6 +787,8 @@ class DesignConfig:
     exclude: str | None = None
     method: str = "graphreach"
     weights: str = GRAPHREACH_WEIGHTS[0]
+    tie_break: str = TIE_BREAKS[0]
+    operator: str = MAXSPEC_OPERATORS[0]
     hops: int | None = None
     seed: int = 0
 
@@ -790,6 +798,12 @@ class DesignConfig:
         if self.method != "graphreach" and self.weights != GRAPHREACH_WEIGHTS[0]:
             raise _bad(f"design.{self.name}.weights",
                        f"only method graphreach weighs nodes; method {self.method} takes no weights {self.weights!r}")
+        _choice(self.tie_break, TIE_BREAKS, f"design.{self.name}.tie_break")
+        _choice(self.operator, MAXSPEC_OPERATORS, f"design.{self.name}.operator")
+        if self.method == "facility" and self.tie_break != TIE_BREAKS[0]:
+            raise _bad(f"design.{self.name}.tie_break", "method facility takes no tie rule")
+        if self.method != "maxspec" and self.operator != MAXSPEC_OPERATORS[0]:
+            raise _bad(f"design.{self.name}.operator", f"only method maxspec takes an operator, not {self.method}")
         for name, minimum in (("hops", 0), ("budget", 1), ("cycles", 1), ("perturbations_per_cycle", 1)):
             _integer(getattr(self, name), f"design.{self.name}.{name}", minimum, optional=True)
         _integer(self.seed, f"design.{self.name}.seed", 0)

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import DESIGN_METHODS
-from ..strategies import GRAPHREACH_WEIGHTS
+from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
 
-DESIGN_COLUMNS = ("rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction")
+DESIGN_COLUMNS = ("rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction", "tie")
 
 
 def coverage_curve(graph: KnowledgeGraph, genes: Sequence[str], hops: int, *, screened: Sequence[str] = ()) -> np.ndarray:
@@ -63,6 +63,9 @@ def rank_perturbations(
     method: str = "graphreach",
     hops: int = 1,
     weights: str = GRAPHREACH_WEIGHTS[0],
+    tie_break: str = TIE_BREAKS[0],
+    operator: str = MAXSPEC_OPERATORS[0],
+    seed: int = 0,
     queries: Mapping[str, str] | None = None,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
@@ -90,6 +93,13 @@ def rank_perturbations(
     weights : {'uniform', 'candidates'}, default 'uniform'
         GraphReach's node weights (``'candidates'``: a node counts the candidates whose receptive field
         holds it); the other methods take only ``'uniform'``.
+    tie_break : {'symbol', 'lookahead', 'seeded'}, default 'symbol'
+        How GraphReach's and MaxSpec's equal gains are decided (``strategies.TIE_BREAKS``; ``'seeded'``
+        draws its order from ``seed``); facility takes only the default.
+    operator : {'whole_graph', 'induced'}, default 'whole_graph'
+        MaxSpec's operator (``strategies.MAXSPEC_OPERATORS``); the other methods take only the default.
+    seed : int, default 0
+        The order of ``tie_break='seeded'``.
     queries : mapping of str to str, optional
         Perturbation -> symbol as written in the user's list (for the ``query`` column); default: itself.
     screened : sequence of str, optional
@@ -111,7 +121,8 @@ def rank_perturbations(
         of the restricted spectral norm for MaxSpec; of the facility-location objective for facility),
         ``covered_nodes`` (int64: nodes in the union of the receptive fields of the screened
         perturbations and the picks so far, over the whole graph) and ``coverage_fraction`` (float64,
-        ``covered_nodes / graph.n_nodes``).
+        ``covered_nodes / graph.n_nodes``), ``tie`` (bool: another candidate had the same gain, so the tie
+        rule decided; always False for facility).
 
     Raises
     ------
@@ -132,6 +143,15 @@ def rank_perturbations(
         raise InputError(source, "weights", f"unknown weights {weights!r}; choose one of {', '.join(GRAPHREACH_WEIGHTS)}")
     if method != "graphreach" and weights != GRAPHREACH_WEIGHTS[0]:
         raise InputError(source, "weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}")
+    if tie_break not in TIE_BREAKS:
+        raise InputError(source, "tie_break", f"unknown tie rule {tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
+    if method == "facility" and tie_break != TIE_BREAKS[0]:
+        raise InputError(source, "tie_break", f"method facility takes no tie rule {tie_break!r} (graphreach and "
+                         "maxspec do)")
+    if operator not in MAXSPEC_OPERATORS:
+        raise InputError(source, "operator", f"unknown operator {operator!r}; choose one of {', '.join(MAXSPEC_OPERATORS)}")
+    if method != "maxspec" and operator != MAXSPEC_OPERATORS[0]:
+        raise InputError(source, "operator", f"only method maxspec takes an operator; {method} takes no {operator!r}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
         raise InputError(source, "budget", f"budget must be an integer, got {budget!r}")
     if not candidates:
@@ -145,7 +165,8 @@ def rank_perturbations(
     if int(hops) != hops or hops < 0:
         raise InputError(source, "hops", f"hops must be an integer >= 0, got {hops!r}")
     select = {"graphreach": graphreach, "maxspec": maxspec, "facility": facility}[method]
-    options = {"weights": weights} if method == "graphreach" else {}
+    options = {"graphreach": {"weights": weights, "tie_break": tie_break, "seed": int(seed)},
+               "maxspec": {"operator": operator, "tie_break": tie_break, "seed": int(seed)}}.get(method, {})
     selection = select(graph, list(candidates), int(budget), hops=int(hops), source=source,
                        screened=list(screened), required=list(required), **options)
     covered = coverage_curve(graph, selection.genes, int(hops), screened=screened)
@@ -162,6 +183,7 @@ def rank_perturbations(
         "gain": selection.gains,
         "covered_nodes": covered,
         "coverage_fraction": covered / float(graph.n_nodes),
+        "tie": np.zeros(len(rank), dtype=bool) if selection.tied is None else selection.tied,
     })
     return pd.DataFrame(table)
 

@@ -13,7 +13,7 @@ import pandas as pd
 from ..io import InputError, atomic_path
 from ..knowledge.graph import KnowledgeGraph, perturbation_genes
 from ..knowledge.symbols import SymbolResolver
-from ..strategies import GRAPHREACH_WEIGHTS
+from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
 from .coverage import rank_perturbations, reachable_nodes
 from .plot import plot_coverage, plot_format
 from .resolve import STATUS_WORDS, STATUSES, USED_STATUSES, resolution_counts, resolve_candidates
@@ -51,6 +51,10 @@ class DesignResult:
         Wall time of the steps (``'select'``).
     weights : str or None
         GraphReach's node weights (``'uniform'`` or ``'candidates'``); None for the other methods.
+    tie_break : str or None
+        How equal gains were decided (GraphReach, MaxSpec); None for facility.
+    operator : str or None
+        MaxSpec's operator; None for the other methods.
     """
 
     table: pd.DataFrame
@@ -67,6 +71,8 @@ class DesignResult:
     per_cycle: int | None = None
     seconds: dict = field(default_factory=dict)
     weights: str | None = None
+    tie_break: str | None = None
+    operator: str | None = None
 
     @property
     def label(self) -> str:
@@ -99,6 +105,9 @@ class DesignResult:
             "batch": self.per_cycle,  # output field: perturbations per cycle
             "method": self.method,
             "weights": self.weights,
+            "tie_break": self.tie_break,
+            "operator": self.operator,
+            "ties": int(self.table["tie"].sum()),  # picks decided by the tie rule
             "hops": int(self.hops),
             "graph_nodes": int(self.n_nodes),
             "start_covered_nodes": int(self.start_nodes),
@@ -112,7 +121,7 @@ class DesignResult:
 
 #: Default names of the design's options in error messages (the CLI passes ``--budget`` etc.).
 OPTION_NAMES = {"budget": "budget", "cycles": "cycles", "screened": "screened", "require": "require",
-                "exclude": "exclude", "weights": "weights"}
+                "exclude": "exclude", "weights": "weights", "tie_break": "tie_break", "operator": "operator"}
 
 
 def design_budget(budget: int | None, cycles: int | None, per_cycle: int | None) -> tuple[int, int | None]:
@@ -149,6 +158,9 @@ def run_design(
     method: str = "graphreach",
     hops: int = 1,
     weights: str = GRAPHREACH_WEIGHTS[0],
+    tie_break: str = TIE_BREAKS[0],
+    operator: str = MAXSPEC_OPERATORS[0],
+    seed: int = 0,
     source: str | None = None,
     screened: Sequence[str] = (),
     require: Sequence[str] = (),
@@ -172,7 +184,7 @@ def run_design(
     resolver : SymbolResolver
     budget : int, optional
         Perturbations to pick; or give ``cycles`` and ``per_cycle`` (budget = cycles x per_cycle).
-    method, hops, weights
+    method, hops, weights, tie_break, operator, seed
         As :func:`rank_perturbations`.
     source : str, optional
         The config entry named in error messages, with the option as the field (``config: design.x,
@@ -205,6 +217,12 @@ def run_design(
         raise error("weights", f"unknown weights {weights!r}; choose one of {', '.join(GRAPHREACH_WEIGHTS)}")
     if method != "graphreach" and weights != GRAPHREACH_WEIGHTS[0]:
         raise error("weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}")
+    if tie_break not in TIE_BREAKS or (method == "facility" and tie_break != TIE_BREAKS[0]):
+        raise error("tie_break", f"tie rule {tie_break!r}: graphreach and maxspec take one of {', '.join(TIE_BREAKS)}; "
+                    "facility takes none")
+    if operator not in MAXSPEC_OPERATORS or (method != "maxspec" and operator != MAXSPEC_OPERATORS[0]):
+        raise error("operator", f"operator {operator!r}: maxspec takes one of {', '.join(MAXSPEC_OPERATORS)}; "
+                    f"{method} takes none")
     try:
         budget, per_cycle = design_budget(budget, cycles, per_cycle)
     except InputError as err:  # its source is the option key(s)
@@ -244,7 +262,8 @@ def run_design(
     if len(candidates) < max(budget, 1):
         raise error(budget_key, _too_few_candidates(report, candidates, required, budget, per_cycle))
     start = time.perf_counter()
-    table = rank_perturbations(graph, candidates, budget, method=method, hops=hops, weights=weights, queries=queries,
+    table = rank_perturbations(graph, candidates, budget, method=method, hops=hops, weights=weights,
+                          tie_break=tie_break, operator=operator, seed=seed, queries=queries,
                           screened=screened_perts, required=required, per_cycle=per_cycle,
                           source=source or names[budget_key])
     seconds = {"select": time.perf_counter() - start}
@@ -255,6 +274,7 @@ def run_design(
         screened=screened_perts, required=required, excluded=excluded,
         start_nodes=reachable_nodes(graph, [], int(hops), screened=screened_perts),
         per_cycle=per_cycle, seconds=seconds, weights=weights if method == "graphreach" else None,
+        tie_break=tie_break if method != "facility" else None, operator=operator if method == "maxspec" else None,
     )
 
 

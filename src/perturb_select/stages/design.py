@@ -18,7 +18,7 @@ log = logging.getLogger("perturb_select")
 
 #: Columns of ``results/design/summary.tsv``, in order.
 SUMMARY_COLUMNS = ("design", "genes", "queries", *STATUSES, "candidates", "screened_perturbations",
-                   "required_perturbations", "excluded_perturbations", "method", "weights", "hops", "budget", "cycles", "batch",
+                   "required_perturbations", "excluded_perturbations", "method", "weights", "tie_break", "operator", "ties", "hops", "budget", "cycles", "batch",
                    "graph_nodes", "start_covered_nodes", "covered_nodes", "coverage_fraction",
                    "all_candidates_covered_nodes", "all_candidates_coverage_fraction", "seconds")
 
@@ -39,7 +39,7 @@ def design_screen(edges: str, gene_info: str, table_out: str, unresolved_out: st
     graph = KnowledgeGraph.read(edges)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=taxid)
     result = run_design(graph, symbols, resolver, entry.budget, method=entry.method, hops=entry.hops,
-                        weights=entry.weights,
+                        weights=entry.weights, tie_break=entry.tie_break, operator=entry.operator, seed=entry.seed,
                         cycles=entry.cycles, per_cycle=entry.perturbations_per_cycle, source=f"config: design.{name}",
                         **lists)
     summary = {"genes": str(entry.genes), **{f"{key}_file": str(path) for key, path in entry.lists().items()},
