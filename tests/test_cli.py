@@ -477,3 +477,125 @@ def test_a_text_file_given_as_an_npz_graph_is_named_for_what_it_is(inputs, tmp_p
     assert code == 2 and out == ""
     assert err == (f"perturb-select design: error: {text}: not an .npz file (neither a zip archive nor a numpy "
                    "array file)\n")
+
+
+# Issue 27.6: the design CLI's last doors.
+
+def _design_argv(inputs, *extra):
+    graph, go_dir, genes = inputs
+    return ["design", "--genes", genes, "--budget", 2, "--graph", graph, "--go-dir", go_dir, *extra]
+
+
+def test_unresolved_through_a_link_to_the_output_is_the_same_file(inputs, tmp_path, capsys):
+    output = tmp_path / "a.tsv"
+    link = tmp_path / "link.tsv"
+    link.symlink_to(output)
+    code, out, err = _run(_design_argv(inputs, "--output", output, "--unresolved", link), capsys)
+    assert code == 2 and out == ""
+    assert "--output/--unresolved/--plot: two outputs name the same file" in err and err.count("\n") == 1
+    assert not output.exists()
+
+
+def test_unresolved_dash_is_standard_output(inputs, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(_design_argv(inputs, "--output", tmp_path / "picks.tsv", "--unresolved", "-"), capsys)
+    assert code == 0, err
+    assert not (tmp_path / "-").exists()
+    assert out.startswith("list\tquery\tstatus") and "NOTAGENE\tunknown" in out
+    assert (tmp_path / "picks.tsv").read_text().startswith("rank\tgene")
+    # both on standard output: one line, nothing written
+    code, out, err = _run(_design_argv(inputs, "--unresolved", "-"), capsys)
+    assert code == 2 and out == "" and "both are '-'" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("option", ["--output", "--unresolved", "--plot"])
+def test_a_write_protected_output_is_refused_and_kept(inputs, tmp_path, capsys, option):
+    name = {"--output": "picks.tsv", "--unresolved": "unresolved.tsv", "--plot": "plot.svg"}[option]
+    protected = tmp_path / name
+    protected.write_text("keep me\n")
+    protected.chmod(0o444)
+    argv = _design_argv(inputs, option, protected)
+    if option != "--output":
+        argv += ["--output", tmp_path / "picks.tsv"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and out == ""
+    assert f"{protected}: is write-protected (mode 0444)" in err and err.count("\n") == 1
+    assert protected.read_text() == "keep me\n" and (protected.stat().st_mode & 0o777) == 0o444
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_replacing_an_output_keeps_its_mode(inputs, tmp_path, capsys):
+    output = tmp_path / "picks.tsv"
+    output.write_text("old\n")
+    output.chmod(0o640)
+    code, _, err = _run(_design_argv(inputs, "--output", output), capsys)
+    assert code == 0, err
+    assert output.read_text().startswith("rank\tgene") and (output.stat().st_mode & 0o777) == 0o640
+
+
+def test_a_250_byte_output_name_is_written(inputs, tmp_path, capsys):
+    output = tmp_path / ("p" * 246 + ".tsv")
+    unresolved = tmp_path / ("u" * 246 + ".tsv")
+    code, _, err = _run(_design_argv(inputs, "--output", output, "--unresolved", unresolved), capsys)
+    assert code == 0, err
+    assert output.read_text().startswith("rank\tgene") and unresolved.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_a_full_device_names_the_output(inputs, tmp_path, capsys):
+    code, out, err = _run(_design_argv(inputs, "--output", "/dev/full"), capsys)
+    assert code == 2
+    assert "No space left on device" in err and "/dev/full" in err and err.count("\n") == 1
+
+
+def test_a_huge_gene_list_is_read_with_a_bound(inputs, tmp_path, capsys, monkeypatch):
+    from perturb_select.knowledge import symbols
+
+    graph, go_dir, genes = inputs
+    monkeypatch.setattr(symbols, "MAX_GENE_LIST_BYTES", 1000)
+    big = tmp_path / "big.txt"
+    big.write_text("GENEA\n" * 1000)
+    packed = tmp_path / "big.txt.gz"
+    packed.write_bytes(gzip.compress(b"GENEA\n" * 100_000))  # small on disk, large unpacked
+    for path, message in ((big, "larger than"), (packed, "decompressed larger than")):
+        code, out, err = _run(_design_argv((graph, go_dir, path), "--output", tmp_path / "picks.tsv"), capsys)
+        assert code == 2 and out == ""
+        assert f"{path}: {message}" in err and err.count("\n") == 1
+    assert not (tmp_path / "picks.tsv").exists()
+    if Path("/dev/zero").exists():  # never ends: read up to the bound only
+        code, _, err = _run(_design_argv((graph, go_dir, "/dev/zero")), capsys)
+        assert code == 2 and "/dev/zero: larger than" in err
+
+
+def _read_only_mounts_work(tmp_path) -> bool:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    script = f"mount --bind {probe} {probe} && mount -o remount,ro,bind {probe} && ! touch {probe}/x"
+    try:
+        return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def test_design_runs_from_a_read_only_install(inputs, tmp_path):
+    """numba's cache=True on a read-only package and home: falls back to a temporary cache folder."""
+    if not _read_only_mounts_work(tmp_path):
+        pytest.skip("needs unshare -m and mount (root in a mount namespace)")
+    graph, go_dir, genes = inputs
+    install, home, tmp = tmp_path / "install", tmp_path / "home", tmp_path / "tmp"
+    for folder in (install, home, tmp):
+        folder.mkdir()
+    import perturb_select
+
+    shutil.copytree(Path(perturb_select.__file__).parent, install / "perturb_select",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    read_only = " && ".join(f"mount --bind {d} {d} && mount -o remount,ro,bind {d}" for d in (install, home))
+    command = (f"{read_only} && env -u NUMBA_CACHE_DIR HOME={home} XDG_CACHE_HOME={home}/.cache TMPDIR={tmp} "
+               f"PYTHONPATH={install} {sys.executable} -m perturb_select design --genes {genes} --budget 2 "
+               f"--graph {graph} --go-dir {go_dir}")
+    run = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[1].startswith("1\tGENEA\tOLDA")
+    assert not list(install.rglob("__pycache__"))  # nothing written into the install

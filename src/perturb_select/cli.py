@@ -21,6 +21,8 @@ from .config import DESIGN_METHODS, GO_FILE_NAMES, GRAPH_CACHE_ENV, DesignConfig
 from .strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
 
 PROG = "perturb-select"
+#: '-' as an output file: standard output.
+STDOUT = "-"
 GO_DIR_ENV = "PERTURB_SELECT_GO_DIR"
 
 
@@ -107,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ranked picks as TSV (default: '-', standard output)")
     design.add_argument("--unresolved", metavar="FILE",
                         help="TSV of the queries not used (query, status, symbol, reason); default: "
-                        "<output stem>.unresolved.tsv beside --output, or standard error with stdout output")
+                        "<output stem>.unresolved.tsv beside --output, or standard error with stdout output; "
+                        "'-': standard output)")
     design.add_argument("--plot", metavar="FILE", help="coverage-vs-budget plot (.svg, .png or .pdf)")
     design.add_argument("--graph", metavar="FILE",
                         help="prebuilt graph (.tsv: source, target, importance, e.g. results/graph/go_jaccard.tsv; "
@@ -181,25 +184,31 @@ def _design(args: argparse.Namespace) -> int:
 
 
 def _outputs(args) -> dict:
-    """Output paths (None: not written; the table None means standard output), checked before any work."""
+    """Output paths (None: not written; the table None means standard output, the unresolved queries
+    STDOUT standard output), checked before any work: no two outputs one file (also through links), none
+    a directory, over an input, or write-protected."""
     from .design import plot_format
-    from .io import InputError
+    from .io import InputError, check_output
 
     table = None if args.output == "-" else Path(args.output)
-    unresolved = Path(args.unresolved) if args.unresolved else None
+    if args.unresolved == STDOUT and table is None:
+        raise InputError("--output/--unresolved", None, "both are '-' (standard output): give one of them a file")
+    unresolved = STDOUT if args.unresolved == STDOUT else Path(args.unresolved) if args.unresolved else None
     if unresolved is None and table is not None:
         stem = table.name[: -len(table.suffix)] if table.suffix else table.name
         unresolved = table.with_name(f"{stem}.unresolved.tsv")
     plot = Path(args.plot) if args.plot else None
     if plot is not None:
         plot_format(plot, source="--plot")
-    paths = [p for p in (table, unresolved, plot) if p is not None]
-    if len({os.path.abspath(p) for p in paths}) < len(paths):
+    paths = [p for p in (table, unresolved, plot) if p is not None and p is not STDOUT]
+    if len({os.path.realpath(p) for p in paths}) < len(paths):  # resolved: a link to another output is that output
         raise InputError("--output/--unresolved/--plot", None, "two outputs name the same file")
     for path in paths:
         if path.is_dir():
             raise InputError(path, None, "is a directory; give a file name")
-    _refuse_outputs_over_inputs(args, {"--output": table, "--unresolved": unresolved, "--plot": plot})
+        check_output(path)
+    _refuse_outputs_over_inputs(args, {"--output": table, "--plot": plot,
+                                       "--unresolved": None if unresolved is STDOUT else unresolved})
     return {"table": table, "unresolved": unresolved, "plot": plot}
 
 
@@ -306,6 +315,8 @@ def _graph(args: argparse.Namespace) -> int:
     """``perturb-select graph``: build the GO graph (through the cache) and write it as TSV or NPZ."""
     from .io import InputError
 
+    from .io import check_output
+
     prog = f"{PROG} graph"
     start = time.perf_counter()
     try:
@@ -314,6 +325,7 @@ def _graph(args: argparse.Namespace) -> int:
             raise InputError("--output", None, f"{output} must end in .tsv or .npz")
         if output.is_dir():
             raise InputError(output, None, "is a directory; give a file name")
+        check_output(output)
         _refuse_outputs_over_inputs(args, {"--output": output})
         go_dir, gene_info = _go_inputs(args, need_go_files=True)
         with contextlib.redirect_stdout(sys.stderr):
@@ -349,17 +361,21 @@ def _read_graph(path: Path):
 def _write_outputs(args, result, graph, outputs) -> None:
     from .design import FLOAT_FORMAT, write_design
 
+    unresolved = outputs["unresolved"]
     write_design(
-        result, graph, table_path=outputs["table"], unresolved_path=outputs["unresolved"],
+        result, graph, table_path=outputs["table"], unresolved_path=None if unresolved is STDOUT else unresolved,
         plot_path=outputs["plot"], seed=args.seed,
     )
-    if outputs["table"] is None:
+    to_stdout = result.table if outputs["table"] is None else result.unresolved if unresolved is STDOUT else None
+    if to_stdout is not None:
         try:
-            result.table.to_csv(sys.stdout, sep="\t", index=False, float_format=FLOAT_FORMAT)
+            to_stdout.to_csv(sys.stdout, sep="\t", index=False, float_format=FLOAT_FORMAT)
             sys.stdout.flush()
         except BrokenPipeError:
             # The reader stopped early (e.g. `| head`): not an error of ours; silence the flush at exit.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError as err:  # e.g. > /dev/full: name where it went
+            raise OSError(err.errno, err.strerror or str(err), "standard output") from None
 
 
 def _print_summary(prog, args, result, outputs, timings) -> None:
@@ -394,8 +410,8 @@ def _print_summary(prog, args, result, outputs, timings) -> None:
         err.write(f"{prog}: {len(result.unresolved)} queries not used:\n")
         for row in result.unresolved.itertuples():
             err.write(f"  {row.list}\t{row.query}\t{row.status}\t{row.reason}\n")
-    written = [str(p) for p in outputs.values() if p is not None]
+    written = [str(p) for p in outputs.values() if p is not None and p is not STDOUT]
     where = ", ".join(written) if written else "standard output"
-    if outputs["table"] is None and written:
+    if (outputs["table"] is None or outputs["unresolved"] is STDOUT) and written:
         where = "standard output, " + where
     err.write(f"{prog}: wrote {where} in {time.perf_counter() - timings['start']:.1f} s\n")

@@ -33,34 +33,91 @@ class InputError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+#: Longest file name most file systems take (bytes); the temporary name beside an output must fit too.
+NAME_MAX = 255
+
+
+def check_output(path: str | os.PathLike) -> None:
+    """Refuse an output that cannot be (re)written, before any work: an existing file that is
+    write-protected (no write bit, e.g. 0444, or not writable by this user; refused even for root, as
+    ``rm`` asks first), or a name longer than the file system takes.
+
+    Raises
+    ------
+    InputError
+        Naming the path and the problem.
+    """
+    import stat
+
+    path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if len(os.fsencode(path.name)) > NAME_MAX:
+        raise InputError(path, None, f"file name longer than {NAME_MAX} bytes")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # absent: created
+    if stat.S_ISREG(mode) and (not mode & 0o222 or not os.access(path, os.W_OK)):
+        raise InputError(path, None, f"is write-protected (mode {stat.S_IMODE(mode):04o}): refusing to replace it; "
+                                     "make it writable or choose another name")
+
+
+def _temporary_prefix(name: str) -> str:
+    """``.<name>.`` shortened so that mkstemp's name (prefix, 8 random characters, ``.tmp``) fits NAME_MAX."""
+    room = NAME_MAX - 8 - len(".tmp") - 2
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return f".{name}."
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
 
     The parent directory is created if missing. On any exception the temporary file is removed and
     ``path`` is left untouched (absent if it did not exist). The file gets the permissions a plain
-    ``open()`` would give it under the current umask (``mkstemp`` alone would make it 0600). A symbolic
-    link is written through to its target; a FIFO or character device (``>(cmd)``, ``/dev/stdout``) is
-    written to directly, as a stream (there is nothing to replace atomically).
+    ``open()`` would give it: an existing file's mode is kept, a new file gets the umask's (``mkstemp``
+    alone would make it 0600); a write-protected existing file is refused (:func:`check_output`). A
+    symbolic link is written through to its target; a FIFO or character device (``>(cmd)``,
+    ``/dev/stdout``) is written to directly, as a stream (there is nothing to replace atomically). An
+    ``OSError`` that names no file (``/dev/full``: no space left) is raised again naming ``path``.
     """
     path = Path(path)
     if path.is_symlink():  # write through to the link's target; replacing would break the link
         path = Path(os.path.realpath(path))
     if is_stream(path):  # a FIFO or device (e.g. >(cat), /dev/stdout): write to it as a stream
-        yield path
+        with _naming_the_file(path):
+            yield path
         return
+    check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    # mkstemp creates the file with mode 0600; give it what a plain open() would under the umask.
-    os.fchmod(fd, 0o666 & ~_current_umask())
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:  # new: what a plain open() would give it under the umask
+        mode = 0o666 & ~_current_umask()
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, mode)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        with _naming_the_file(path):
+            yield tmp_path
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def _naming_the_file(path: Path) -> Iterator[None]:
+    """Re-raise an ``OSError`` without a file name (a write's ENOSPC, EIO) as one naming ``path``."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
 
 
 def is_stream(path: str | os.PathLike) -> bool:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import zlib
 from dataclasses import dataclass
@@ -222,6 +223,10 @@ class SymbolResolver:
 
 
 
+#: Most bytes a gene list may hold (also decompressed): a genome's symbols take about 2 MB.
+MAX_GENE_LIST_BYTES = 64 * 2**20
+
+
 def read_gene_list(path: str | os.PathLike) -> list[str]:
     """Read candidate gene symbols, one per line, in file order.
 
@@ -245,7 +250,8 @@ def read_gene_list(path: str | os.PathLike) -> list[str]:
     ------
     InputError
         Field None: the file is missing, a directory, unreadable, a corrupt gzip file, not UTF-8 text
-        or binary (NUL bytes). Field ``'genes'``: no symbol at all (empty, or only blank and comment
+        or binary (NUL bytes), larger than :data:`MAX_GENE_LIST_BYTES` (read with that bound, also
+        decompressed: ``/dev/zero`` ends). Field ``'genes'``: no symbol at all (empty, or only blank and comment
         lines).
     """
     path = Path(path)
@@ -253,15 +259,24 @@ def read_gene_list(path: str | os.PathLike) -> list[str]:
         raise InputError(path, None, "is a directory, not a gene list file")
     if not path.exists():
         raise InputError(path, None, "gene list file not found")
+    limit = MAX_GENE_LIST_BYTES
+    too_big = (f"larger than {limit / 2**20:g} MiB (a gene list is one symbol per line); "
+               "is it the right file?")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:  # streamed with a bound: /dev/zero or a huge file is never read whole
+            data = handle.read(limit + 1)
     except OSError as err:
         raise InputError(path, None, f"cannot read the gene list: {err.strerror or err}") from None
+    if len(data) > limit:
+        raise InputError(path, None, too_big)
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unpacked:
+                data = unpacked.read(limit + 1)
         except (OSError, EOFError, zlib.error) as err:
             raise InputError(path, None, f"corrupt gzip file: {err}") from None
+        if len(data) > limit:
+            raise InputError(path, None, f"decompressed {too_big}")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
