@@ -263,8 +263,8 @@ def test_validate_accepts_dense_finite_x_and_makes_it_sparse():
                         "cell_type": ["T", "T"]}, index=["c1", "c2"])
     var = pd.DataFrame({"gene_name": ["g1", "g2"]}, index=["ENSG1", "ENSG2"])
     adata = ad.AnnData(X=np.array([[0.0, 1.0], [2.0, 0.0]], dtype=np.float32), obs=obs, var=var)
-    adata.uns = {key: {"T_A+ctrl_1+1": ["ENSG1"]} for key in
-                 ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "non_zeros_gene_idx")}
+    adata.uns = {key: {"T_A+ctrl_1+1": ["ENSG1"]} for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20")}
+    adata.uns["non_zeros_gene_idx"] = {"T_A+ctrl_1+1": np.array([0])}  # gene indices, as GEARS writes them
     validate_gears_adata(adata, "tiny")
     assert sp.issparse(adata.X)
     adata.X = -adata.X
@@ -435,3 +435,56 @@ def test_published_layout_reads_as_its_clean_twin(processed, published, tmp_path
                 "non_dropout_gene_idx"):
         assert sorted(out.uns[key]) == sorted(n for c, n in names.items() if c != "ctrl"), key
     assert out.var["gene_name"].tolist() == odd.var["gene_name"].tolist()  # kept as the file has it
+
+
+# Issue 27.4: what GEARS keys by condition, checked once (screens.layout.check_condition_keys) for the
+# published reader and for the arrays every format is trained from.
+
+def _tiny_gears(names=("T_A+ctrl_1+1", "T_B+ctrl_1+1")):
+    obs = pd.DataFrame({"condition": ["ctrl", "A+ctrl", "B+ctrl"], "condition_name": ["T_ctrl_1", *names],
+                        "cell_type": ["T"] * 3}, index=["c1", "c2", "c3"])
+    var = pd.DataFrame({"gene_name": ["g1", "g2", "g3"]}, index=["ENSG1", "ENSG2", "ENSG3"])
+    adata = ad.AnnData(X=np.array([[0.0, 1.0, 2.0], [2.0, 0.0, 1.0], [1.0, 1.0, 0.0]], dtype=np.float32),
+                       obs=obs, var=var)
+    adata.uns = {"rank_genes_groups_cov_all": {n: ["ENSG1", "ENSG2", "ENSG3"] for n in set(names)},
+                 "top_non_dropout_de_20": {n: ["ENSG1"] for n in set(names)},
+                 "top_non_zero_de_20": {n: ["ENSG1"] for n in set(names)},
+                 "non_zeros_gene_idx": {n: np.array([0, 2]) for n in set(names)},
+                 "non_dropout_gene_idx": {n: np.array([0, 2]) for n in set(names)}}
+    return adata
+
+
+def _shared_name(a):
+    a.obs["condition_name"] = ["T_ctrl_1", "T_A+ctrl_1+1", "T_A+ctrl_1+1"]
+
+
+def _slashed_name(a):
+    a.obs["condition_name"] = ["T_ctrl_1", "T/x_A+ctrl_1+1", "T_B+ctrl_1+1"]
+
+
+def _set(key, name, value):
+    def change(a):
+        a.uns[key][name] = value
+    return change
+
+
+@pytest.mark.parametrize("change, field, message", [
+    (_shared_name, "obs['condition_name']", "condition_names have several conditions"),
+    (_slashed_name, "obs['condition_name']", "contain '/'"),
+    (_set("non_zeros_gene_idx", "T_A+ctrl_1+1", np.array([-1, 2])), "uns['non_zeros_gene_idx']", "in \\[0, 3\\)"),
+    (_set("non_zeros_gene_idx", "T_A+ctrl_1+1", np.array([0, 3])), "uns['non_zeros_gene_idx']", "got \\[3\\]"),
+    (_set("non_dropout_gene_idx", "T_A+ctrl_1+1", np.array([0.5])), "uns['non_dropout_gene_idx']", "integers"),
+    (_set("rank_genes_groups_cov_all", "T_B+ctrl_1+1", []), "uns['rank_genes_groups_cov_all']", "empty DE gene list"),
+    (lambda a: a.uns["top_non_zero_de_20"].pop("T_B+ctrl_1+1"), "uns['top_non_zero_de_20']",
+     "no entry for 1 conditions"),
+])
+def test_condition_keyed_entries_are_checked_for_every_reader(change, field, message):
+    adata = _tiny_gears()
+    validate_gears_adata(adata.copy(), "tiny.h5ad")  # the clean twin passes
+    ScreenArrays.from_anndata(adata, source="tiny.h5ad")
+    change(adata)
+    for check in (lambda: validate_gears_adata(adata.copy(), "tiny.h5ad"),
+                  lambda: ScreenArrays.from_anndata(adata, source="tiny.h5ad")):
+        with pytest.raises(InputError, match=message) as err:
+            check()
+        assert err.value.source == "tiny.h5ad" and err.value.field == field

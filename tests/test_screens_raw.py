@@ -469,3 +469,23 @@ def test_papalexi_uncapped_keeps_every_cell(papalexi):
         assert ranked[f"THP-1_{gene}+ctrl_1+1"][0] == gene
     assert "IFNGR2" in ranked["THP-1_IFNGR2+ctrl_1+1"][:20]
     assert "IFNGR2" in s.adata.uns["top_non_dropout_de_20"]["THP-1_IFNGR2+ctrl_1+1"]
+
+
+# Issue 27.4: bad screens.
+
+def test_a_cell_type_with_a_slash_is_refused(tmp_path):
+    # '/' in a condition name splits its h5ad uns key: the written file would lose every DE entry
+    _expect_error_and_no_files(tmp_path, make_screen(), "cell_type", "must not contain '/'", cell_type="K562/CRISPRi")
+
+
+def test_float16_counts_are_read(screen):
+    raw = make_screen()
+    raw.X = raw.X.toarray().astype(np.float16)  # exact for these counts
+    half = run(raw)
+    np.testing.assert_array_equal(half.adata.X.toarray(), screen.adata.X.toarray())
+
+
+def test_identical_cells_are_refused_not_ranked_on_undefined_scores(tmp_path):
+    raw = make_screen()
+    raw.X = sp.csr_matrix(np.full(raw.shape, 3.0, dtype=np.float32))
+    _expect_error_and_no_files(tmp_path, raw, "X", "same normalised expression")

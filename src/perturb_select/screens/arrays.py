@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..io import InputError, load_container, save_container
-from .layout import CTRL, N_DE
+from .layout import CTRL, N_DE, check_condition_keys
 
 SCREEN_FORMAT = "perturb-select screen arrays v1"
 _ARRAYS = ("genes", "conditions", "cell_condition", "x_data", "x_indices", "x_indptr", "x_shape", "de_idx",
@@ -108,24 +108,16 @@ class ScreenArrays:
         Raises
         ------
         InputError
-            If a layout field is missing, or a perturbed condition lacks DE genes.
+            If a layout field is missing, or the condition names or DE entries fail
+            :func:`screens.layout.check_condition_keys`; ``source`` names the input (the screen file).
         """
-        for column in ("condition", "condition_name"):
-            if column not in adata.obs.columns:
-                raise InputError(source, f"obs['{column}']", "column missing")
-        for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "non_zeros_gene_idx"):
-            if key not in adata.uns:
-                raise InputError(source, f"uns['{key}']", "missing (DE genes not computed)")
+        pairs = check_condition_keys(adata, source)  # one check of names and DE entries for every format
         genes = np.asarray(adata.var_names).astype(str)
         if len(set(genes.tolist())) != len(genes):
             raise InputError(source, "var_names", "gene names are not unique")
         labels = np.asarray(adata.obs["condition"]).astype(str)
         conditions = np.array(sorted(set(labels.tolist())), dtype=str)
         code = {c: i for i, c in enumerate(conditions)}
-        pairs = {}
-        for cond, name in zip(labels.tolist(), np.asarray(adata.obs["condition_name"]).astype(str).tolist()):
-            if pairs.setdefault(cond, name) != name:
-                raise InputError(source, "obs['condition_name']", f"condition {cond} has several condition_names")
         gene_pos = {g: i for i, g in enumerate(genes.tolist())}
         de_idx = np.full((len(conditions), N_DE), -1, dtype=np.int64)
         de_nd = np.full((len(conditions), N_DE), -1, dtype=np.int64)
@@ -136,15 +128,11 @@ class ScreenArrays:
                 continue
             name = pairs[cond]
             for key, out in (("rank_genes_groups_cov_all", de_idx), ("top_non_dropout_de_20", de_nd)):
-                if name not in adata.uns[key]:
-                    raise InputError(source, f"uns['{key}']", f"no DE genes for {name}")
                 ranked = [str(g) for g in list(adata.uns[key][name])[:N_DE]]
                 missing = [g for g in ranked if g not in gene_pos]
                 if missing:
                     raise InputError(source, f"uns['{key}']", f"names genes not in var_names: {missing[:5]}")
                 out[i, : len(ranked)] = [gene_pos[g] for g in ranked]
-            if name not in adata.uns["non_zeros_gene_idx"]:
-                raise InputError(source, "uns['non_zeros_gene_idx']", f"no entry for {name}")
             nz.append(np.asarray(adata.uns["non_zeros_gene_idx"][name], dtype=np.int64))
         offsets = np.zeros(len(conditions) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(a) for a in nz])

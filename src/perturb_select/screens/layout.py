@@ -55,6 +55,70 @@ def condition_genes(condition: str) -> tuple[str, ...] | None:
     return genes if genes else None
 
 
+#: The ``uns`` entries that are ranked gene lists (the others hold gene indices).
+RANKED_DE_KEYS = ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20")
+
+
+def check_condition_keys(adata, source, required=REQUIRED_DE_KEYS) -> dict:
+    """The one check of what GEARS keys by condition; returns ``{condition: condition_name}``.
+
+    * one ``condition_name`` per condition and one condition per ``condition_name`` (two conditions
+      sharing a name would give one the other's DE genes);
+    * no ``'/'`` in a name: an h5ad ``uns`` key with one is split into groups and its entry lost on writing;
+    * every key of ``required``, and every other :data:`DE_KEYS` key present, a mapping with an entry for
+      every perturbed condition; ranked lists non-empty; ``non_zeros_gene_idx`` / ``non_dropout_gene_idx``
+      integer gene indices in ``[0, n_vars)`` (a negative one would wrap round in GEARS's loss filter).
+
+    Raises
+    ------
+    InputError
+        ``(source, field, problem)``, field ``"obs['condition_name']"`` or ``"uns['<key>']"``.
+    """
+    import numpy as np
+
+    for column in ("condition", "condition_name"):
+        if column not in adata.obs.columns:
+            raise InputError(source, f"obs['{column}']", "column missing")
+    pairs = adata.obs[["condition", "condition_name"]].astype(str).drop_duplicates()
+    for column, other in (("condition", "condition_name"), ("condition_name", "condition")):
+        several = pairs.loc[pairs[column].duplicated(keep=False)].groupby(column)[other].apply(sorted)
+        if len(several):
+            first = several.index[0]
+            raise InputError(source, "obs['condition_name']", f"{len(several)} {column}s have several {other}s, "
+                             f"e.g. {first!r}: {several.iloc[0][:5]}")
+    slashed = [n for n in pairs["condition_name"] if "/" in n]
+    if slashed:
+        raise InputError(source, "obs['condition_name']", f"{len(slashed)} names contain '/', which splits an "
+                         f"h5ad uns key (their DE genes would be lost): {slashed[:3]} (is '/' in the cell type?)")
+    names = dict(zip(pairs["condition"], pairs["condition_name"]))
+    perturbed = [names[c] for c in sorted(names) if c != CTRL]
+    n_vars = int(adata.n_vars)
+    for key in DE_KEYS:
+        if key not in adata.uns:
+            if key in required:
+                raise InputError(source, f"uns['{key}']", "missing: DE genes are not in the file")
+            continue
+        entries = adata.uns[key]
+        field = f"uns['{key}']"
+        if not hasattr(entries, "keys"):
+            raise InputError(source, field, f"not a mapping of condition names ({type(entries).__name__})")
+        missing = [n for n in perturbed if n not in entries]
+        if missing:
+            raise InputError(source, field, f"no entry for {len(missing)} conditions (no DE genes for "
+                             f"{', '.join(missing[:5])})")
+        for name in perturbed:
+            values = np.asarray(entries[name])
+            if key in RANKED_DE_KEYS:
+                if values.size == 0 and key in REQUIRED_DE_KEYS:  # the lists the metrics are taken on
+                    raise InputError(source, field, f"empty DE gene list for {name}")
+                continue
+            if values.size and (values.dtype.kind not in "iu" or values.min() < 0 or values.max() >= n_vars):
+                bad = values if values.dtype.kind not in "iu" else values[(values < 0) | (values >= n_vars)]
+                raise InputError(source, field, f"{name}: gene indices must be integers in [0, {n_vars}), got "
+                                 f"{bad.ravel()[:3].tolist()}")
+    return names
+
+
 @dataclass(frozen=True)
 class ScreenData:
     """A preprocessed screen.

@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..io import InputError
-from .layout import (CANDIDATE_COLUMNS, CTRL, DE_KEYS, DROPPED_COLUMNS, REQUIRED_DE_KEYS, ScreenData,
+from .layout import (CANDIDATE_COLUMNS, CTRL, DE_KEYS, DROPPED_COLUMNS, ScreenData, check_condition_keys,
                      condition_genes, condition_of, read_h5ad_file)
 from .raw import gears_de_genes
 
@@ -56,10 +56,11 @@ def validate_gears_adata(adata: ad.AnnData, source) -> None:
     """Check GEARS's processed layout; converts a dense ``X`` to csr in place (nothing is recomputed).
 
     Checked: ``obs['cell_type']`` present, ``obs['condition']`` (every value ``ctrl``, ``GENE+ctrl``, ``ctrl+GENE`` or ``A+B``; the
-    control present), ``obs['condition_name']`` (one per condition), ``var_names`` unique and
-    non-empty, ``var['gene_name']`` present (GEARS reads gene names from it), every key of
-    :data:`REQUIRED_DE_KEYS` in ``uns`` with an entry for every perturbed condition name, and ``X``
-    finite and non-negative (log-normalised expression).
+    control present), ``obs['condition_name']`` and the condition-keyed ``uns`` entries
+    (:func:`screens.layout.check_condition_keys`: one name per condition and one condition per name, no
+    ``'/'``, every DE key with a non-empty entry for every perturbed condition, gene indices in range),
+    ``var_names`` unique and non-empty, ``var['gene_name']`` present (GEARS reads gene names from it),
+    and ``X`` finite and non-negative (log-normalised expression).
 
     Raises
     ------
@@ -77,22 +78,12 @@ def validate_gears_adata(adata: ad.AnnData, source) -> None:
                          f"A+B: {sorted(bad)[:5]}")
     if not any(condition_genes(c) == () for c in conditions):
         raise InputError(source, "obs['condition']", "no control cells (condition 'ctrl')")
-    names = adata.obs[["condition", "condition_name"]].astype(str).drop_duplicates()
-    if names["condition"].duplicated().any():
-        several = names.loc[names["condition"].duplicated(), "condition"].tolist()
-        raise InputError(source, "obs['condition_name']", f"conditions with several names: {several[:5]}")
+    check_condition_keys(adata, source)  # names one-to-one, no '/', every DE entry present and in range
     genes = np.asarray(adata.var_names).astype(str)
     if len(genes) == 0 or (genes == "").any() or len(set(genes.tolist())) != len(genes):
         raise InputError(source, "var_names", "gene names must be non-empty and unique")
     if "gene_name" not in adata.var.columns:
         raise InputError(source, "var['gene_name']", "column missing (GEARS reads gene names from it)")
-    perturbed = names.loc[names["condition"] != CTRL, "condition_name"].tolist()
-    for key in REQUIRED_DE_KEYS:
-        if key not in adata.uns:
-            raise InputError(source, f"uns['{key}']", "missing: DE genes are not in the file")
-        missing = [n for n in perturbed if n not in adata.uns[key]]
-        if missing:
-            raise InputError(source, f"uns['{key}']", f"no entry for {len(missing)} conditions: {missing[:5]}")
     values = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
     not_finite = int(np.count_nonzero(~np.isfinite(values)))
     if not_finite:

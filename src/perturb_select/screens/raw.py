@@ -168,6 +168,7 @@ def preprocess_screen(
     idx = np.flatnonzero(keep)
 
     out = _normalised(adata, counts, idx, n_top_genes)
+    _check_cells_differ(out, source)
     cond = condition[idx].astype(str)
     _set_gears_obs(out, cond, labels[idx], cell_type)
     out.uns.update(gears_de_genes(out, f"{cell_type}_{CTRL}_1"))
@@ -367,6 +368,8 @@ def _check_key(adata: ad.AnnData, key: str, source) -> None:
 def _check_params(adata, source, cell_type, cap, min_cells, n_top_genes) -> int:
     if not isinstance(cell_type, str) or not cell_type:
         raise InputError(source, "cell_type", f"must be a non-empty string, got {cell_type!r}")
+    if "/" in cell_type:  # part of every condition name, an h5ad uns key: '/' would split it and lose the DE genes
+        raise InputError(source, "cell_type", f"must not contain '/' (it names h5ad uns entries), got {cell_type!r}")
     if not isinstance(min_cells, (int, np.integer)) or isinstance(min_cells, bool) or min_cells < 1:
         raise InputError(source, "min_cells_per_condition", f"must be an integer >= 1, got {min_cells!r}")
     effective_min = max(2, int(min_cells))
@@ -387,7 +390,11 @@ def _raw_counts(X, source) -> sp.csr_matrix:
     """``X`` as csr, after checking it holds raw counts (finite, non-negative integers)."""
     if X is None:
         raise InputError(source, "X", "no expression matrix")
-    mat = sp.csr_matrix(X) if (sp.issparse(X) or isinstance(X, np.ndarray)) else sp.csr_matrix(np.asarray(X))
+    if not sp.issparse(X):
+        X = np.asarray(X)
+        if X.dtype.kind == "f" and X.dtype.itemsize < 4:  # float16: valid counts scipy.sparse cannot hold
+            X = X.astype(np.float32)
+    mat = sp.csr_matrix(X)
     values = mat.data
     if values.dtype.kind not in "biuf":
         raise InputError(source, "X", f"expected numeric counts, got dtype {values.dtype}")
@@ -403,6 +410,19 @@ def _raw_counts(X, source) -> sp.csr_matrix:
                 f"contains non-integer values (e.g. {bad}); expected raw UMI counts, not normalised data",
             )
     return mat
+
+
+def _check_cells_differ(adata: ad.AnnData, source) -> None:
+    """Refuse a screen whose kept cells all have one expression profile: every t-score would be undefined
+    (0/0) and the DE genes an arbitrary order."""
+    X = sp.csr_matrix(adata.X)
+    if X.shape[0] < 2:
+        return
+    highest = np.asarray(X.max(axis=0).todense()).ravel()
+    lowest = np.asarray(X.min(axis=0).todense()).ravel()
+    if np.array_equal(highest, lowest):  # every gene constant over the cells
+        raise InputError(source, "X", f"all {X.shape[0]} kept cells have the same normalised expression: "
+                         "no DE genes can be ranked (is it a placeholder matrix?)")
 
 
 def _choose_perturbations(label_counts: Counter, resolver, graph_genes: frozenset, min_cells: int):

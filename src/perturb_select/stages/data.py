@@ -64,7 +64,7 @@ def preprocess_dataset(screen: str, edges: str, gene_info: str, adata_out: str, 
     log.info("%d candidates, %d dropped", len(result.candidates), len(result.dropped))
     if dataset_candidates is not None:
         _check_replicate_candidates(result, read_candidates(dataset_candidates), screen, dataset_candidates)
-    ScreenArrays.from_anndata(result.adata, source=adata_out).save(arrays_out)
+    ScreenArrays.from_anndata(result.adata, source=screen).save(arrays_out)  # errors name the input
     write_screen_outputs(result, adata_out, candidates_out, dropped_out)
 
 
