@@ -277,3 +277,17 @@ def test_receptive_field_screen_is_bit_identical_per_seed_and_replicates_differ(
         simulate_screen(graph, candidates, control, settings, seed=7, replicate=-1)
     with pytest.raises(InputError, match="simulation.mechanism"):
         SimulationConfig(mechanism="grn")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (np.log1p, "non-integer values"),             # a log-normalised reference
+    (lambda x: x - 1.0, "negative values"),
+    (lambda x: np.where(np.arange(x.shape[1]) == 2, np.nan, x), "NaN or infinite"),
+])
+def test_a_reference_that_is_not_raw_counts_is_refused(damage, message):
+    counts = np.random.default_rng(2).poisson(3.0, size=(50, 20)).astype(np.float64)
+    fit_control_model(counts, "ref.h5ad")  # raw counts fit
+    for matrix in (damage(counts), sp.csr_matrix(damage(counts))):
+        with pytest.raises(InputError, match=message) as err:
+            fit_control_model(matrix, "ref.h5ad")
+        assert err.value.source == "ref.h5ad" and err.value.field == "X"

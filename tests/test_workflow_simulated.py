@@ -326,3 +326,20 @@ def test_each_seed_trains_and_scores_on_its_own_replicate(simulated_run):
         modules = {m for t in (workdir / "import_trace" / rule).glob("*.txt") for m in t.read_text().split()}
         assert "numpy" in modules and envs[rule] == "envs/scanpy.yaml", rule
         assert _missing_distributions(modules, envs[rule], owners) == [], rule
+
+
+def test_a_candidate_list_where_nothing_resolves_names_its_file(tmp_path):
+    from perturb_select.io import InputError
+    from perturb_select.stages.data import simulated_candidates
+
+    files, block = _tiny_simulated_dataset(tmp_path)
+    Path(files["candidates"]).write_text("NOTAGENE1\nNOTAGENE2\nG00\n")
+    for stage in (lambda: _simulate(files, block, tmp_path / "screen"),
+                  lambda: simulated_candidates(candidates=files["candidates"], edges=files["edges"],
+                                               gene_info=files["gene_info"], candidates_out=str(tmp_path / "c.tsv"),
+                                               name="simulated_tiny", dataset=block, taxid=9606)):
+        with pytest.raises(InputError, match="only 1 of its 3 symbols are GO-graph nodes") as err:
+            stage()
+        assert err.value.source == files["candidates"] and "NOTAGENE1" in str(err.value)
+    assert not (tmp_path / "screen").exists() or not list((tmp_path / "screen").iterdir())
+    assert not (tmp_path / "c.tsv").exists()

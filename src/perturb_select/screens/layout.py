@@ -55,6 +55,33 @@ def condition_genes(condition: str) -> tuple[str, ...] | None:
     return genes if genes else None
 
 
+def check_raw_counts(values, source, field: str = "X") -> None:
+    """The one check that a matrix's stored values are raw UMI counts (a raw screen, a SIMULATED reference):
+    numeric, finite, non-negative integers (log-normalised data is not counts).
+
+    Raises
+    ------
+    InputError
+        ``(source, field, problem)``.
+    """
+    import numpy as np
+
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        raise InputError(source, field, f"expected numeric counts, got dtype {values.dtype}")
+    if not values.size:
+        return
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise InputError(source, field, f"contains {int(np.count_nonzero(~np.isfinite(values)))} NaN or infinite "
+                         "values; expected raw counts")
+    if values.min() < 0:
+        raise InputError(source, field, f"contains negative values (min {values.min()}); expected raw counts")
+    if values.dtype.kind == "f" and np.any(values != np.floor(values)):
+        bad = values[values != np.floor(values)][0]
+        raise InputError(source, field, f"contains non-integer values (e.g. {bad}); expected raw UMI counts, not "
+                         "normalised data")
+
+
 #: The ``uns`` entries that are ranked gene lists (the others hold gene indices).
 RANKED_DE_KEYS = ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20")
 

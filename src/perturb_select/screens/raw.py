@@ -33,7 +33,8 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from ..io import InputError
-from .layout import CANDIDATE_COLUMNS, CTRL, DE_KEYS, DROPPED_COLUMNS, N_DE, ScreenData, read_h5ad_file
+from .layout import (CANDIDATE_COLUMNS, CTRL, DE_KEYS, DROPPED_COLUMNS, N_DE, ScreenData, check_raw_counts,
+                     read_h5ad_file)
 
 TARGET_SUM = 1e4
 _RGG_TMP_KEY = "_perturb_select_rank_genes_groups"
@@ -395,20 +396,7 @@ def _raw_counts(X, source) -> sp.csr_matrix:
         if X.dtype.kind == "f" and X.dtype.itemsize < 4:  # float16: valid counts scipy.sparse cannot hold
             X = X.astype(np.float32)
     mat = sp.csr_matrix(X)
-    values = mat.data
-    if values.dtype.kind not in "biuf":
-        raise InputError(source, "X", f"expected numeric counts, got dtype {values.dtype}")
-    if values.size:
-        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
-            raise InputError(source, "X", "contains NaN or infinite values; expected raw counts")
-        if values.min() < 0:
-            raise InputError(source, "X", f"contains negative values (min {values.min()}); expected raw counts")
-        if values.dtype.kind == "f" and np.any(values != np.floor(values)):
-            bad = values[values != np.floor(values)][0]
-            raise InputError(
-                source, "X",
-                f"contains non-integer values (e.g. {bad}); expected raw UMI counts, not normalised data",
-            )
+    check_raw_counts(mat.data, source)
     return mat
 
 

@@ -78,6 +78,7 @@ import scipy.sparse as sp
 
 from ..config import SimulationConfig
 from ..io import InputError, check_memory, load_container
+from .layout import check_raw_counts
 
 TARGET_SUM = 1e4
 MIN_MEAN = 0.01
@@ -128,8 +129,11 @@ def fit_control_model(counts, source: str = "<control cells>") -> ControlModel:
     Raises
     ------
     InputError
-        Fewer than 10 cells, a cell without counts, or no gene above :data:`MIN_MEAN`.
+        Not raw counts (:func:`screens.layout.check_raw_counts`: NaN, negative, non-integer), fewer than 10
+        cells, a cell without counts, or no gene above :data:`MIN_MEAN`.
     """
+    # raw counts, as a raw screen's (a log-normalised, negative or NaN reference would be fitted as counts)
+    check_raw_counts(counts.data if sp.issparse(counts) else np.asarray(counts), source)
     x = counts.toarray() if sp.issparse(counts) else np.asarray(counts)
     x = x.astype(np.float64)
     if x.ndim != 2 or x.shape[0] < 10:

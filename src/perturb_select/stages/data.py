@@ -86,12 +86,24 @@ def _check_replicate_candidates(result, expected: list, screen: str, dataset_can
 
 
 def _resolved_candidates(graph: KnowledgeGraph, gene_info: str, candidates: str, taxid: int, name: str):
-    """The candidate list's symbols resolved to GO-graph nodes (sorted, distinct) and the resolver."""
+    """The candidate list's symbols resolved to GO-graph nodes (sorted, distinct) and the resolver.
+
+    Raises
+    ------
+    InputError
+        Naming the list file: fewer than 3 of its symbols are GO-graph nodes (with examples of why not).
+    """
     from ..knowledge.symbols import read_gene_list
 
     resolver = SymbolResolver.from_gene_info(gene_info, universe=set(graph.genes), taxid=taxid)
     resolutions = resolver.resolve_many(read_gene_list(candidates))
-    genes = sorted({r.symbol for r in resolutions if r.ok})
+    graph_genes = set(graph.genes)
+    genes = sorted({r.symbol for r in resolutions if r.ok and r.symbol in graph_genes})
+    if len(genes) < 3:
+        lost = [r for r in resolutions if not r.ok or r.symbol not in graph_genes]
+        examples = "; ".join(f"{r.query}: {r.reason or r.status}" for r in lost[:3])
+        raise InputError(candidates, "genes", f"only {len(genes)} of its {len(resolutions)} symbols are GO-graph "
+                         f"nodes; a SIMULATED screen needs at least 3" + (f" (e.g. {examples})" if examples else ""))
     log.info("SIMULATED screen %s: %d of %d listed symbols resolved to graph nodes", name, len(genes),
              len(resolutions))
     return genes, resolver
@@ -119,8 +131,6 @@ def simulated_candidates(candidates: str, edges: str, gene_info: str, candidates
 
     config = DatasetConfig.from_config(name, dataset)
     genes, resolver = _resolved_candidates(KnowledgeGraph.read(edges), gene_info, candidates, taxid, name)
-    if len(genes) < 3:
-        raise InputError(candidates, "genes", f"need at least 3 candidates on the GO graph, got {len(genes)}")
     cap = config.max_cells_per_condition
     n_cells = config.simulation.cells_per_perturbation if cap is None else \
         min(config.simulation.cells_per_perturbation, cap)
