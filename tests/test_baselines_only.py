@@ -89,6 +89,26 @@ def test_score_baselines_writes_what_the_training_job_writes(tmp_path):
     assert not (tmp_path / "b.json").exists()
 
 
+def test_a_test_gene_missing_from_the_kernels_blames_the_split_file(tmp_path):
+    """Issue 27.4: the split (or the ranking) is the file at fault, not the kernels, which cover every candidate."""
+    from perturb_select.io import InputError
+    from perturb_select.stages.baselines import score_baselines
+
+    _, screen, kernels = _tiny_screen(tmp_path)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"test": ["G08", "NOTACANDIDATE"], "pool": GENES[:8]}))
+    selection = tmp_path / "ranking.tsv"
+    pd.DataFrame({"rank": range(1, 9), "gene": GENES[7::-1], "cycle": [1, 1, 1, 2, 2, 2, 3, 3], "gain": 0.0,
+                  "objective": 0.0}).to_csv(selection, sep="\t", index=False)
+    common = dict(selection=str(selection), dataset="toy", strategy="random", per_cycle=3, screen=screen,
+                  kernels=kernels, run="4", cycle=1)
+    out = tmp_path / "cycle1.json"
+    with pytest.raises(InputError, match="1 genes are not candidates of the dataset") as err:
+        score_baselines(split=str(split), baselines_out=str(out), **common)
+    assert err.value.source == str(split) and err.value.field == "test" and "NOTACANDIDATE" in str(err.value)
+    assert not out.exists()
+
+
 def _baselines_file(tmp_path: Path, strategy: str, seed: int, cycle: int, values: dict) -> Path:
     from perturb_select.evaluation.report import REPORTED_METRICS
 

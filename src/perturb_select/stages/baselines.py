@@ -13,7 +13,7 @@ from ..evaluation.baselines import BETAS, graph_kernels, load_kernels, save_kern
 from ..evaluation.baselines import score_baselines as score_models
 from ..experiment.runs import run_keys
 from ..experiment.splits import cycle_picks
-from ..io import read_json, write_json
+from ..io import InputError, read_json, write_json
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.arrays import ScreenArrays
 from ..screens.layout import read_candidates
@@ -35,13 +35,28 @@ def graph_kernel(edges: str, candidates: str, output: str, hops: int) -> None:
 
 
 def baselines_record(screen: ScreenArrays, kernels: str, train_genes: Sequence[str], test_genes: Sequence[str],
-                     keys: Mapping, truth: str | None = None) -> dict:
+                     keys: Mapping, truth: str | None = None, split: str | None = None,
+                     selection: str | Sequence[str] | None = None) -> dict:
     """A run's baselines file at one cycle: every model of ``evaluation.baselines`` trained on
     ``train_genes`` and scored on ``test_genes`` (``evaluation.baselines.score_baselines`` with the kernels
     file ``kernels``; a SIMULATED screen's ``truth`` file, ``screens.simulated``, adds the oracle), with the
     run's ``keys`` (``experiment.runs.run_keys``). The one code path of both rules that write the file:
-    train_gears (beside GEARS) and score_baselines (``gears.trainer: none``)."""
-    scored = score_models(screen, load_kernels(kernels), train_genes, test_genes, source=kernels,
+    train_gears (beside GEARS) and score_baselines (``gears.trainer: none``).
+
+    ``split`` and ``selection`` name the files the test and training genes come from: a gene that is not one
+    of the dataset's candidates (the kernels' genes) is an ``InputError`` naming that file (a stale or edited
+    split, a foreign ranking), not the kernels file, which is right.
+    """
+    loaded = load_kernels(kernels)
+    candidates = set(loaded.genes)
+    for genes, path, field in ((test_genes, split, "test"), (train_genes, selection, None)):
+        missing = [g for g in genes if g not in candidates]
+        if missing and path is not None:
+            where = path if isinstance(path, str) else ", ".join(map(str, path))
+            raise InputError(where, field, f"{len(missing)} genes are not candidates of the dataset (the "
+                             f"screen's, as in {kernels}), e.g. {missing[:5]}: a file from another dataset or "
+                             "an older screen? rerun the rule that wrote it")
+    scored = score_models(screen, loaded, train_genes, test_genes, source=kernels,
                           truth=read_truth(truth, screen.genes) if truth else None)
     return {**scored, **keys}
 
@@ -57,7 +72,8 @@ def score_baselines(split: str, selection: str, baselines_out: str, dataset: str
     train_genes = cycle_picks(selection, int(cycle), int(per_cycle))
     test_genes = read_json(split)["test"]
     record = baselines_record(ScreenArrays.load(screen), kernels, train_genes, test_genes,
-                              run_keys(dataset, strategy, run, cycle), truth=truth)
+                              run_keys(dataset, strategy, run, cycle), truth=truth, split=split,
+                              selection=selection)
     write_json(record, baselines_out)
     log.info("baselines (%s) of %d training and %d test perturbations in %.2f s", ", ".join(record["models"]),
              len(train_genes), len(test_genes), time.perf_counter() - start)

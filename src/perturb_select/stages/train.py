@@ -66,7 +66,8 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
                          gene2go=gene2go, work_dir=work_dir)
     keys = run_keys(dataset, strategy, run, cycle)
     arrays = data.screen if trainer_reads_screen else ScreenArrays.load(screen)
-    baselines = baselines_record(arrays, kernels, train_genes, split_record["test"], keys, truth=truth)
+    baselines = baselines_record(arrays, kernels, train_genes, split_record["test"], keys, truth=truth, split=split,
+                                 selection=selection)
     result = train(data, train_genes, split_record["test"], seed=init_seed, config=config, score_genes=score_genes,
                    score_controls=int(params["controls"]) if pool_out else 0)
     result.predictions.info["cycle"] = int(cycle)
