@@ -73,7 +73,8 @@ def test_every_config_loads_into_typed_blocks():
     assert (paper.per_cycle("replogle_k562_essential"), paper.per_cycle("adamson")) == (100, 8)
     assert paper.training == TrainingConfig(trainer="cells", **GEARS_SCHEDULE, threads=4, gpus=1)  # GEARS's own
     main = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
-    assert main.experiment.strategies["graphreach"] == {"hops": 1}  # K = gears.num_go_gnn_layers
+    # K = gears.num_go_gnn_layers; the tie rule written out (a change of its default reruns its jobs)
+    assert main.experiment.strategies["graphreach"] == {"hops": 1, "tie_break": "lookahead"}
     assert main.experiment.stability_seeds == [(1, 1), (1, 2), (1, 3)]
     assert main.designs["k562_after_adamson"].hops == 1 and main.designs["k562_after_adamson"].lists() == {
         "screened": "../shared/data/genelists/adamson2016_genes.txt"}
@@ -219,7 +220,7 @@ def test_facility_and_weighted_graphreach_in_a_config():
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     loaded = load_config(config)
     assert loaded.experiment.strategies["facility"] == {"hops": 1}
-    assert loaded.experiment.strategies["graphreach"] == {"hops": 1, "weights": "candidates"}
+    assert loaded.experiment.strategies["graphreach"] == {"hops": 1, "weights": "candidates", "tie_break": "lookahead"}
     assert loaded.designs["replogle_k562"].weights == "candidates"
     config["experiment"]["strategies"]["graphreach"] = {"weights": "degree"}
     with pytest.raises(Exception, match="degree"):
@@ -241,8 +242,9 @@ def test_a_variant_runs_the_strategy_it_names_beside_it():
         graphreach={}, graphreach_weighted={"variant_of": "graphreach", "weights": "candidates"})
     validate(config, schema)
     loaded = load_config(config).experiment
-    assert loaded.strategies["graphreach"] == {"hops": 1}
-    assert loaded.strategies["graphreach_weighted"] == {"hops": 1, "weights": "candidates", "variant_of": "graphreach"}
+    assert loaded.strategies["graphreach"] == {"hops": 1, "tie_break": "lookahead"}
+    assert loaded.strategies["graphreach_weighted"] == {"hops": 1, "weights": "candidates", "tie_break": "lookahead",
+                                                        "variant_of": "graphreach"}
     assert loaded.method("graphreach_weighted") == "graphreach" and not loaded.is_active("graphreach_weighted")
     # the schema's list of strategies a variant may name is strategies.ALL
     pattern = _properties("experiment", "strategies")

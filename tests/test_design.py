@@ -315,7 +315,7 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
         "queries": 3, "official": 2, "alias": 0, "ambiguous": 1, "unknown": 0, "not_in_graph": 0, "invalid": 0,
         "duplicate": 0, "screened": 0, "excluded": 0, "candidates": 2, "screened_perturbations": 0,
         "required_perturbations": 0, "excluded_perturbations": 0, "budget": 2, "cycles": None, "batch": None,
-        "method": "graphreach", "weights": "uniform", "tie_break": "symbol", "operator": None, "ties": 0, "hops": 1, "graph_nodes": 6, "start_covered_nodes": 0,
+        "method": "graphreach", "weights": "uniform", "tie_break": "lookahead", "operator": None, "ties": 0, "hops": 1, "graph_nodes": 6, "start_covered_nodes": 0,
         "start_coverage_fraction": 0.0, "covered_nodes": 6, "coverage_fraction": 1.0,
         "all_candidates_covered_nodes": 6, "all_candidates_coverage_fraction": 1.0,
     }
@@ -401,8 +401,12 @@ def test_real_replogle_graphreach_budget_500(replogle, tmp_path):
     assert covered[-1] == in_neighbourhood(graph, graph.index_of(table["gene"]), 1).sum() == 5212
     assert table["coverage_fraction"].iat[-1] == pytest.approx(5212 / 20709)
     assert result.reachable_nodes == 5340
-    # AARS is listed under its old symbol: the picks show both
-    assert table.set_index("gene").loc["AARS1", "query"] == "AARS"
+    # AARS is listed under its old symbol: resolved to AARS1, and picks keep the symbol as listed beside the gene
+    assert result.report.set_index("query").loc["AARS", "symbol"] == "AARS1"
+    renamed = table[table["query"] != table["gene"]]
+    assert len(renamed) and all(result.report.set_index("query").loc[q, "symbol"] == g
+                                for q, g in zip(renamed["query"], renamed["gene"]))
+    assert table["tie"].sum() == result.summary()["ties"] > 0
     write_design(result, graph, table_path=tmp_path / "r.tsv", unresolved_path=tmp_path / "u.tsv")
     assert pd.read_csv(tmp_path / "r.tsv", sep="\t").columns.tolist() == list(DESIGN_COLUMNS)
     assert len(pd.read_csv(tmp_path / "u.tsv", sep="\t")) == 7

@@ -79,7 +79,7 @@ def hand_graph() -> KnowledgeGraph:
 
 @pytest.mark.parametrize("lazy", [True, False])
 def test_graphreach_hand_checked_one_hop(lazy):
-    sel = graphreach(hand_graph(), ["e", "c", "b"], 3, hops=1, lazy=lazy)
+    sel = graphreach(hand_graph(), ["e", "c", "b"], 3, hops=1, lazy=lazy, tie_break="symbol")
     assert sel.strategy == "graphreach"
     assert sel.genes == ["e", "b", "c"]
     np.testing.assert_array_equal(sel.gains, [4.0, 3.0, 1.0])
@@ -120,7 +120,7 @@ def test_greedy_max_coverage_by_hand(lazy):
 
 
 def test_graphreach_zero_hops_is_candidate_order():
-    sel = graphreach(hand_graph(), ["e", "c", "b"], 3, hops=0)
+    sel = graphreach(hand_graph(), ["e", "c", "b"], 3, hops=0, tie_break="symbol")
     assert sel.genes == ["b", "c", "e"]  # every field is the node itself: all gains 1, ties by symbol
     np.testing.assert_array_equal(sel.gains, [1.0, 1.0, 1.0])
 
@@ -241,7 +241,7 @@ def bfs_candidate_weights(graph: KnowledgeGraph, candidates, hops: int) -> np.nd
 @pytest.mark.parametrize("lazy", [True, False])
 def test_graphreach_candidate_weights_by_hand(lazy):
     graph = hand_graph()
-    sel = graphreach(graph, ["e", "c", "b"], 3, hops=1, lazy=lazy, weights="candidates")
+    sel = graphreach(graph, ["e", "c", "b"], 3, hops=1, tie_break="symbol", lazy=lazy, weights="candidates")
     assert sel.genes == ["b", "e", "c"]  # uniform: e, b, c
     assert sel.gains.tolist() == [4.0, 4.0, 1.0] and sel.objective.tolist() == [4.0, 8.0, 9.0]
     # b and e both gain 4 at the first pick: a tie, decided by symbol
@@ -250,10 +250,10 @@ def test_graphreach_candidate_weights_by_hand(lazy):
     weights = candidate_weights(perturbation_fields(graph, ["b", "c", "e"], 1))
     assert dict(zip(graph.genes, weights.tolist())) == dict(a=1, b=2, c=1, d=1, e=1, f=1, g=1, x=1, z=0)
     # the weights count the candidates only: screened e reaches {d,e,f,g}, which no candidate does (w 0)
-    sel = graphreach(graph, ["b", "c"], 2, hops=1, lazy=lazy, weights="candidates", screened=["e"])
+    sel = graphreach(graph, ["b", "c"], 2, hops=1, tie_break="symbol", lazy=lazy, weights="candidates", screened=["e"])
     assert sel.genes == ["b", "c"] and sel.gains.tolist() == [4.0, 1.0] and sel.params["start_objective"] == 0.0
     # required c first (+3: b twice, c), then b adds a and x (+2), then e (+4)
-    sel = graphreach(graph, ["b", "c", "e"], 3, hops=1, lazy=lazy, weights="candidates", required=["c"])
+    sel = graphreach(graph, ["b", "c", "e"], 3, hops=1, tie_break="symbol", lazy=lazy, weights="candidates", required=["c"])
     assert sel.genes == ["c", "e", "b"] and sel.gains.tolist() == [3.0, 4.0, 2.0]
 
 
@@ -279,7 +279,8 @@ def test_unit_weights_give_graphreach_ranking_exactly(lazy):
         unit = greedy_max_coverage(fields, len(candidates), lazy=lazy, weights=np.ones(n, dtype=np.int32))
         np.testing.assert_array_equal(plain[0], unit[0])
         np.testing.assert_array_equal(plain[1], unit[1])
-        assert [candidates[i] for i in plain[0]] == graphreach(graph, candidates, len(candidates), hops=hops).genes
+        assert [candidates[i] for i in plain[0]] == graphreach(graph, candidates, len(candidates), hops=hops,
+                                                                 tie_break="symbol").genes
     # disjoint receptive fields: every reached node is worth 1 candidate
     for budget in (1, 2):
         uniform = graphreach(hand_graph(), ["b", "e"], budget, hops=1, lazy=lazy)
@@ -316,8 +317,8 @@ def test_candidate_weighted_graphreach_is_the_weighted_greedy(case, data):
     others = [g for g in graph.genes if g not in candidates]
     screened = data.draw(st.lists(st.sampled_from(others), unique=True, max_size=2)) if others else []
     budget = data.draw(st.integers(1, len(candidates)))
-    lazy = graphreach(graph, candidates, budget, hops=hops, weights="candidates", screened=screened)
-    plain = graphreach(graph, candidates, budget, hops=hops, weights="candidates", screened=screened, lazy=False)
+    lazy = graphreach(graph, candidates, budget, hops=hops, weights="candidates", screened=screened, tie_break="symbol")
+    plain = graphreach(graph, candidates, budget, hops=hops, weights="candidates", screened=screened, tie_break="symbol", lazy=False)
     assert lazy.genes == plain.genes == _weighted_greedy(graph, candidates, budget, hops, screened)
     np.testing.assert_array_equal(lazy.gains, plain.gains)
     weights = bfs_candidate_weights(graph, candidates, hops)
@@ -362,7 +363,7 @@ def blocks_graph() -> KnowledgeGraph:
 
 
 def test_maxspec_hand_checked_maximize():
-    sel = maxspec(blocks_graph(), ["p", "i", "h"], 3, hops=1)
+    sel = maxspec(blocks_graph(), ["p", "i", "h"], 3, hops=1, tie_break="symbol")
     # hub first; then i and p both leave c at HUB (tie): p reaches two new nodes (p, q), i one
     assert sel.genes == ["h", "p", "i"]
     np.testing.assert_allclose(sel.objective, [HUB, HUB, HUB], rtol=1e-12)
@@ -869,8 +870,8 @@ def test_real_screen_graph_places_every_target(screen):
 @pytest.mark.parametrize("hops", [1, 2])
 def test_graphreach_real_screen(screen, hops):
     graph, candidates, _ = screen
-    sel = graphreach(graph, candidates, 25, hops=hops)
-    assert sel.genes == graphreach(graph, candidates, 25, hops=hops, lazy=False).genes
+    sel = graphreach(graph, candidates, 25, hops=hops, tie_break="symbol")
+    assert sel.genes == graphreach(graph, candidates, 25, hops=hops, tie_break="symbol", lazy=False).genes
     assert sorted(sel.genes) == candidates
     for i in range(25):
         assert sel.objective[i] == coverage(graph, sel.genes[: i + 1], hops)
@@ -1037,8 +1038,8 @@ def test_graphreach_from_screened_equals_plain_greedy_from_their_coverage(case, 
     others = [g for g in graph.genes if g not in candidates]
     screened = data.draw(st.lists(st.sampled_from(others), unique=True)) if others else []
     budget = data.draw(st.integers(1, len(candidates)))
-    lazy = graphreach(graph, candidates, budget, hops=hops, screened=screened)
-    plain = graphreach(graph, candidates, budget, hops=hops, screened=screened, lazy=False)
+    lazy = graphreach(graph, candidates, budget, hops=hops, screened=screened, tie_break="symbol")
+    plain = graphreach(graph, candidates, budget, hops=hops, screened=screened, tie_break="symbol", lazy=False)
     assert lazy.genes == plain.genes == _greedy_from(graph, candidates, budget, hops, screened)
     for i in range(budget):
         assert lazy.objective[i] == coverage(graph, screened + lazy.genes[: i + 1], hops)

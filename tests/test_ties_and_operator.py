@@ -28,7 +28,7 @@ TIED = [("x1", "a", 1.0), ("x2", "b", 1.0), ("x3", "c", 1.0), ("y1", "d", 1.0), 
 
 @pytest.mark.parametrize("lazy", [True, False])
 def test_ties_are_counted_on_a_graph_built_to_tie(lazy):
-    sel = graphreach(_graph(TIED), ["c", "b", "d", "a"], 4, hops=1, lazy=lazy)
+    sel = graphreach(_graph(TIED), ["c", "b", "d", "a"], 4, hops=1, lazy=lazy, tie_break="symbol")
     # d gains 3 alone; a, b and c gain 2 each: a wins a tie of three, b a tie of two; c is the last one left
     assert sel.genes == ["d", "a", "b", "c"]
     assert sel.gains.tolist() == [3.0, 2.0, 2.0, 2.0]
@@ -40,7 +40,7 @@ def test_ties_are_counted_on_a_graph_built_to_tie(lazy):
 
 
 def test_tie_column_is_read_back(tmp_path):
-    sel = graphreach(_graph(TIED), ["a", "b", "c", "d"], 4, hops=1)
+    sel = graphreach(_graph(TIED), ["a", "b", "c", "d"], 4, hops=1, tie_break="symbol")
     write_selection(sel, tmp_path / "s.tsv", per_cycle=2)
     assert read_selection(tmp_path / "s.tsv").tied.tolist() == [False, True, True, False]
     text = (tmp_path / "s.tsv").read_text().replace("\t1\n", "\t7\n", 1)
@@ -56,7 +56,7 @@ LOOKAHEAD = [("x1", "a", 1.0), ("x2", "b", 1.0), ("w1", "x2", 1.0), ("w2", "x2",
 @pytest.mark.parametrize("lazy", [True, False])
 def test_lookahead_breaks_the_tie_by_the_next_hop(lazy):
     graph = _graph(LOOKAHEAD)
-    by_symbol = graphreach(graph, ["a", "b"], 2, hops=1, lazy=lazy)
+    by_symbol = graphreach(graph, ["a", "b"], 2, hops=1, lazy=lazy, tie_break="symbol")
     by_lookahead = graphreach(graph, ["a", "b"], 2, hops=1, lazy=lazy, tie_break="lookahead")
     assert by_symbol.genes == ["a", "b"] and by_lookahead.genes == ["b", "a"]
     # the K-hop gains are reported, not the lookahead's combined ones
@@ -82,6 +82,40 @@ def test_seeded_tie_order_depends_on_the_seed_only():
     assert tie_priority(4, "symbol").tolist() == [0, 1, 2, 3]
     with pytest.raises(InputError, match="tie_break"):
         tie_priority(4, "alphabetical")
+
+
+def _lexicographic_greedy(graph, candidates, budget, hops):
+    """Lookahead's definition by breadth-first search: the most new nodes within K hops, then within K + 1
+    hops, then symbol."""
+    from perturb_select.knowledge.graph import in_neighbourhood
+
+    def field(gene, k):
+        return set(np.flatnonzero(in_neighbourhood(graph, graph.index_of([gene]), k)))
+
+    near, far, picks = set(), set(), []
+    left = sorted(candidates)
+    for _ in range(budget):
+        best = max(left, key=lambda g: (len(field(g, hops) - near), len(field(g, hops + 1) - far), -left.index(g)))
+        picks.append(best)
+        near |= field(best, hops)
+        far |= field(best, hops + 1)
+        left.remove(best)
+    return picks
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_lookahead_is_the_lexicographic_greedy_on_random_graphs(lazy):
+    rng = np.random.default_rng(250)
+    for trial in range(12):
+        n = int(rng.integers(15, 60))
+        genes = [f"g{i:02d}" for i in range(n)]
+        edges = {(genes[i], genes[j]) for i in range(n) for j in range(n) if i != j and rng.random() < 0.06}
+        graph = _graph([(s, t, 1.0) for s, t in sorted(edges)], genes=genes)
+        candidates = sorted(rng.choice(genes, size=int(rng.integers(3, n // 2)), replace=False).tolist())
+        hops = trial % 2
+        budget = len(candidates)
+        sel = graphreach(graph, candidates, budget, hops=hops, lazy=lazy, tie_break="lookahead")
+        assert sel.genes == _lexicographic_greedy(graph, candidates, budget, hops), trial
 
 
 # a -> b (1.0), c -> b (0.5), e -> a (1.0); R_1(b) = {a, b, c}: e is outside it
@@ -158,7 +192,7 @@ def test_symbol_reproduces_the_rankings_before_tie_break_byte_for_byte(human_gra
 
 @pytest.mark.slow
 def test_seeded_gives_two_seeds_two_first_picks_on_the_k562_list(human_graph, replogle):
-    symbol = graphreach(human_graph, replogle, 100, hops=1)
+    symbol = graphreach(human_graph, replogle, 100, hops=1, tie_break="symbol")
     assert symbol.tied[0] and symbol.genes[:3] == ["AAMP", "AARS1", "AATF"]  # spelling decides today
     one = graphreach(human_graph, replogle, 100, hops=1, tie_break="seeded", seed=1)
     two = graphreach(human_graph, replogle, 100, hops=1, tie_break="seeded", seed=2)

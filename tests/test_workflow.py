@@ -378,7 +378,10 @@ def test_without_a_configfile_the_default_experiment_runs_and_config_edits_it(tm
     assert plain.returncode == 0, plain.stderr[-3000:]
     jobs = _planned_jobs(plain)
     n_seeds, n_cycles = len(default["experiment"]["seeds"]), default["experiment"]["cycles"]
-    assert jobs["split_test_set"] == n_seeds and jobs["train_gears"] == 3 * n_seeds * n_cycles
+    one_shot = [name for name, block in default["experiment"]["strategies"].items()
+                if (block or {}).get("variant_of", name) in ("random", "graphreach", "maxspec", "facility")]
+    assert len(one_shot) == 5  # random, graphreach, maxspec, facility and the variant graphreach_weighted
+    assert jobs["split_test_set"] == n_seeds and jobs["train_gears"] == len(one_shot) * n_seeds * n_cycles
     # --config edits the default (nested values arrive as strings, so a string key is edited here)
     edited = subprocess.run(base + ["--config", "gears={'device': 'cpu'}"], capture_output=True, text=True,
                             cwd=REPO)

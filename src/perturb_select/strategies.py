@@ -46,8 +46,10 @@ ONE_SHOT_PARAMETERS = {"random": (), "graphreach": ("hops", "lazy", "weights", "
 #: GraphReach's node weights (``selection.graphreach``), the default first: ``uniform`` (every node counts
 #: 1, the paper's GraphReach) or ``candidates`` (a node counts the candidates whose receptive field holds it).
 GRAPHREACH_WEIGHTS = ("uniform", "candidates")
-#: How GraphReach's and MaxSpec's equal gains are decided (``selection.base.tie_priority``), the default first.
-TIE_BREAKS = ("symbol", "lookahead", "seeded")
+#: How GraphReach's and MaxSpec's equal gains are decided (``selection.base.tie_priority``), the default first:
+#: ``lookahead`` (the most new nodes one hop further, then symbol), ``symbol`` (the order before issue 25),
+#: ``seeded`` (an order drawn from the experiment seed). Why lookahead: docs/maxspec.md, "Ties".
+TIE_BREAKS = ("lookahead", "symbol", "seeded")
 #: MaxSpec's operator over the reached nodes (``selection.maxspec``), the default first: ``whole_graph`` (the
 #: principal submatrix of GEARS's operator normalised by the whole graph's degrees) or ``induced`` (the
 #: subgraph induced by the reached nodes, normalised by its own degrees, as the paper words it).
@@ -71,7 +73,7 @@ ACTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     "typiclust": {"controls": SCORING_CONTROLS, "neighbours": TYPICLUST_NEIGHBOURS},
     "acsfw": {"controls": SCORING_CONTROLS, "random_features": ACS_RANDOM_FEATURES, "sigma": ACS_SIGMA},
 }
-HYBRID_DEFAULTS: dict[str, Any] = {"warmup_cycles": 2, "then": "typiclust"}
+HYBRID_DEFAULTS: dict[str, Any] = {"warmup_cycles": 2, "then": "typiclust", "tie_break": TIE_BREAKS[0]}
 
 #: The key of a variant's block naming the strategy it runs (``strategy_method``).
 VARIANT_KEY = "variant_of"
@@ -141,7 +143,7 @@ def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: in
     -------
     dict
         Always holds ``method`` (the active method that scores the pool: ``then`` for hybrid) and
-        ``controls``; hybrid adds ``warmup_cycles``, ``then`` and ``hops``.
+        ``controls``; hybrid adds ``warmup_cycles``, ``then``, ``hops`` and ``tie_break`` (its GraphReach's).
 
     Raises
     ------
@@ -162,7 +164,7 @@ def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: in
     method = strategy
     if strategy == "hybrid":
         params.update(HYBRID_DEFAULTS, hops=int(hops))
-        for key in ("warmup_cycles", "then", "hops"):
+        for key in ("warmup_cycles", "then", "hops", "tie_break"):
             if key in block:
                 params[key] = block.pop(key)
         method = params["then"]
@@ -170,6 +172,8 @@ def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: in
             raise InputError("config", f"{where}.then", f"must be one of {list(ACTIVE_METHODS)}, got {method!r}")
         _check_int(params["hops"], f"{where}.hops", minimum=0)
         _check_int(params["warmup_cycles"], f"{where}.warmup_cycles", minimum=1)
+        if params["tie_break"] not in TIE_BREAKS:
+            raise InputError("config", f"{where}.tie_break", f"must be one of {list(TIE_BREAKS)}, got {params['tie_break']!r}")
         if params["warmup_cycles"] >= int(cycles):
             raise InputError("config", f"{where}.warmup_cycles",
                              f"{params['warmup_cycles']} warm-up cycles leave no cycle of {cycles} "
@@ -225,6 +229,9 @@ def strategy_params(strategy: str, block: Mapping | None, *, hops: int, cycles: 
     if "hops" in ONE_SHOT_PARAMETERS[method]:
         # K = GEARS's number of GO-graph SGC layers unless the strategy block says otherwise.
         params.setdefault("hops", int(hops))
+    if "tie_break" in ONE_SHOT_PARAMETERS[method]:
+        # written out, so that a change of the default reruns the jobs it changes
+        params.setdefault("tie_break", TIE_BREAKS[0])
     check_one_shot_params(params, where)
     return {**params, **variant}
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..gears.results import PoolScores
 from ..io import InputError
-from ..strategies import ACS_RANDOM_FEATURES, ACS_SIGMA, TYPICLUST_NEIGHBOURS
+from ..strategies import ACS_RANDOM_FEATURES, ACS_SIGMA, TIE_BREAKS, TYPICLUST_NEIGHBOURS
 
 
 def _check_batch(batch: int, available: int, what: str) -> None:
@@ -330,7 +330,8 @@ def choose_batch(strategy: str, params: dict, pool: Sequence[str], labelled: Seq
     if cycle <= int(params.get("warmup_cycles", 0)):
         if graph is None:
             raise ValueError(f"{strategy}: the GraphReach warm-up needs the graph")
-        ranking = graphreach(graph, list(pool), cycle * per_cycle, hops=int(params["hops"]))
+        ranking = graphreach(graph, list(pool), cycle * per_cycle, hops=int(params["hops"]),
+                             tie_break=params.get("tie_break", TIE_BREAKS[0]), seed=int(seed))
         if ranking.genes[: len(labelled)] != labelled:
             raise InputError(source, "gene", "the warm-up picks so far are not GraphReach's")
         return ranking.genes[len(labelled):], ranking.gains[len(labelled):], "graphreach"

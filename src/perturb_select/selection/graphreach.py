@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
-from ..strategies import GRAPHREACH_WEIGHTS
+from ..strategies import GRAPHREACH_WEIGHTS, TIE_BREAKS
 from .base import Selection, sorted_candidates, starting_set, tie_priority
 
 # Heap keys of the lazy greedy are ``-gain * m + row`` in int64: gains times rows must stay below this.
@@ -35,7 +35,7 @@ def graphreach(
     hops: int = 1,
     lazy: bool = True,
     weights: str = "uniform",
-    tie_break: str = "symbol",
+    tie_break: str = TIE_BREAKS[0],
     seed: int = 0,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
@@ -86,7 +86,7 @@ def graphreach(
     weights : {'uniform', 'candidates'}, default 'uniform'
         Node weights ``w`` (``strategies.GRAPHREACH_WEIGHTS``): 1 per node, or the number of candidates
         whose ``R_K`` holds the node.
-    tie_break : {'symbol', 'lookahead', 'seeded'}, default 'symbol'
+    tie_break : {'lookahead', 'symbol', 'seeded'}, default 'lookahead' (``strategies.TIE_BREAKS[0]``)
         How equal gains are decided (``strategies.TIE_BREAKS``; above).
     seed : int, default 0
         The experiment seed; used by ``tie_break='seeded'`` only.

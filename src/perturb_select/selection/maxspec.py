@@ -16,7 +16,7 @@ import scipy.linalg as sla
 
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields, sgc_operator
-from ..strategies import MAXSPEC_OPERATORS
+from ..strategies import MAXSPEC_OPERATORS, TIE_BREAKS
 from .base import Selection, sorted_candidates, starting_set, tie_priority
 
 DIRECTIONS = ("maximize", "minimize")
@@ -48,7 +48,7 @@ def maxspec(
     direction: str = "maximize",
     shortlist: int | None = SHORTLIST,
     operator: str = "whole_graph",
-    tie_break: str = "symbol",
+    tie_break: str = TIE_BREAKS[0],
     seed: int = 0,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
@@ -123,7 +123,7 @@ def maxspec(
         Candidates evaluated exactly per step; ``None`` for all of them.
     operator : {'whole_graph', 'induced'}, default 'whole_graph'
         ``strategies.MAXSPEC_OPERATORS`` (above).
-    tie_break : {'symbol', 'lookahead', 'seeded'}, default 'symbol'
+    tie_break : {'lookahead', 'symbol', 'seeded'}, default 'lookahead' (``strategies.TIE_BREAKS[0]``)
         How candidates equal on the criterion and on GraphReach's gain are ordered
         (``selection.base.tie_priority``).
     seed : int, default 0
