@@ -1,0 +1,87 @@
+"""``design:``: one screen designed from a gene list (the ``design_screen`` rule and ``perturb-select design``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
+from .checks import _bad, _choice, _field_names, _integer, _unknown_keys
+
+#: The one-shot selectors a design can use (``perturb_select.selection``).
+DESIGN_METHODS = ("graphreach", "maxspec", "facility")
+#: Optional symbol files of a design entry.
+DESIGN_LISTS = ("screened", "require", "exclude")
+
+
+@dataclass(frozen=True)
+class DesignConfig:
+    """One entry of ``design:`` (the ``design_screen`` rule; ``perturb-select design`` takes the same).
+
+    Attributes
+    ----------
+    name : str
+    genes : str
+        Candidate symbols or pairs ``A+B``, one per line.
+    budget : int or None
+        Perturbations to pick; or ``cycles`` and ``perturbations_per_cycle`` (budget = their product).
+    screened, require, exclude : str or None
+        Symbol files: already screened (their coverage is the start), picked first, never picked.
+    method : {'graphreach', 'maxspec', 'facility'}
+    weights : {'uniform', 'candidates'}
+        GraphReach's node weights (``strategies.GRAPHREACH_WEIGHTS``; default ``'uniform'``, the selector's
+        own default); other methods take only ``'uniform'`` (they weigh no nodes).
+    tie_break : {'symbol', 'lookahead', 'seeded'}
+        How GraphReach's and MaxSpec's equal gains are decided (``strategies.TIE_BREAKS``); facility takes
+        only the default.
+    operator : {'whole_graph', 'induced'}
+        MaxSpec's operator (``strategies.MAXSPEC_OPERATORS``); other methods take only the default.
+    hops : int or None
+        Receptive-field radius K (None: ``gears.num_go_gnn_layers``, filled in by ``from_config``).
+    seed : int
+        Seed of the random-order baseline of the coverage plot, and of ``tie_break: seeded``.
+    """
+
+    name: str
+    genes: str
+    budget: int | None = None
+    cycles: int | None = None
+    perturbations_per_cycle: int | None = None
+    screened: str | None = None
+    require: str | None = None
+    exclude: str | None = None
+    method: str = "graphreach"
+    weights: str = GRAPHREACH_WEIGHTS[0]
+    tie_break: str = TIE_BREAKS[0]
+    operator: str = MAXSPEC_OPERATORS[0]
+    hops: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        _choice(self.method, DESIGN_METHODS, f"design.{self.name}.method")
+        _choice(self.weights, GRAPHREACH_WEIGHTS, f"design.{self.name}.weights")
+        if self.method != "graphreach" and self.weights != GRAPHREACH_WEIGHTS[0]:
+            raise _bad(f"design.{self.name}.weights",
+                       f"only method graphreach weighs nodes; method {self.method} takes no weights {self.weights!r}")
+        _choice(self.tie_break, TIE_BREAKS, f"design.{self.name}.tie_break")
+        _choice(self.operator, MAXSPEC_OPERATORS, f"design.{self.name}.operator")
+        if self.method == "facility" and self.tie_break != TIE_BREAKS[0]:
+            raise _bad(f"design.{self.name}.tie_break", "method facility takes no tie rule")
+        if self.method != "maxspec" and self.operator != MAXSPEC_OPERATORS[0]:
+            raise _bad(f"design.{self.name}.operator", f"only method maxspec takes an operator, not {self.method}")
+        for name, minimum in (("hops", 0), ("budget", 1), ("cycles", 1), ("perturbations_per_cycle", 1)):
+            _integer(getattr(self, name), f"design.{self.name}.{name}", minimum, optional=True)
+        _integer(self.seed, f"design.{self.name}.seed", 0)
+
+    @classmethod
+    def from_config(cls, name: str, block: Mapping, *, default_hops: int) -> "DesignConfig":
+        """From one ``design:`` entry; ``hops`` defaults to ``default_hops`` (``gears.num_go_gnn_layers``)."""
+        block = dict(block or {})
+        _unknown_keys(block, _field_names(cls) - {"name"}, f"design.{name}")
+        if block.get("hops") is None:
+            block["hops"] = int(default_hops)
+        return cls(name=name, **block)
+
+    def lists(self) -> dict:
+        """The optional symbol files that are set, ``{'screened': path, ...}``."""
+        return {key: getattr(self, key) for key in DESIGN_LISTS if getattr(self, key)}
