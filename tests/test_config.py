@@ -163,14 +163,26 @@ def test_empty_config_and_cross_block_errors():
 
 
 def test_trainer_registry_matches_the_config():
-    from perturb_select.config import GEARS_TRAINERS, NO_TRAINER, TRAINERS
+    """The trainer names are written once (config.trainers.TRAINER_REGISTRY): the config, gears and the schema's
+    enum read or equal it, and every registered module holds its function (found without importing torch)."""
+    import ast
+    import importlib.util
+
+    from perturb_select.config import GEARS_TRAINERS, NO_TRAINER, POOL_SCORING_TRAINERS, TRAINER_REGISTRY, TRAINERS
     from perturb_select.gears import TRAINER_INPUTS
     from perturb_select.gears import TRAINERS as IMPLEMENTATIONS
 
-    assert set(GEARS_TRAINERS) == set(IMPLEMENTATIONS) == set(TRAINER_INPUTS)
+    assert TRAINERS == tuple(TRAINER_REGISTRY) and set(GEARS_TRAINERS) == set(IMPLEMENTATIONS) == set(TRAINER_INPUTS)
     assert set(TRAINERS) == set(GEARS_TRAINERS) | {NO_TRAINER} and NO_TRAINER not in IMPLEMENTATIONS
-    assert set(SCHEMA["properties"]["gears"]["properties"]["trainer"]["enum"]) == set(TRAINERS)
+    assert POOL_SCORING_TRAINERS == ("perturbations", "cells")
+    assert SCHEMA["properties"]["gears"]["properties"]["trainer"]["enum"] == list(TRAINERS)
     assert not TrainingConfig(trainer="none").trains_gears and TrainingConfig().trains_gears
+    for name, (module, function) in IMPLEMENTATIONS.items():
+        tree = ast.parse(open(importlib.util.find_spec(module).origin).read())
+        assert function in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}, name
+        entry = TRAINER_REGISTRY[name]
+        assert set(entry.inputs) <= {"screen", "edges", "adata", "gene2go"} and entry.edge_file.startswith("go_jaccard.")
+        assert entry.rows_per_step in {f.name for f in dataclasses.fields(TrainingConfig)}
 
 
 def test_no_trainer_refuses_the_active_strategies_naming_them():

@@ -14,7 +14,8 @@ Modules, one concern each (every public name is re-exported here: ``from perturb
 - ``datasets``: :class:`DatasetConfig` (one entry of ``datasets:``) and :class:`SimulationConfig`;
 - ``experiment``: :class:`ExperimentConfig` (``experiment:``) and :class:`StabilityConfig`;
 - ``design``: :class:`DesignConfig` (one entry of ``design:``);
-- ``training``: :class:`TrainingConfig` (``gears:``), the trainer names and GEARS's own schedule;
+- ``trainers``: :data:`TRAINER_REGISTRY`, the one list of trainers (module, inputs, whether it scores a pool);
+- ``training``: :class:`TrainingConfig` (``gears:``) and GEARS's own schedule;
 - ``load``: :class:`Config` and :func:`load_config`, the whole configuration and what spans blocks.
 
 This package imports no numpy, torch or pandas: the Snakefile and the command line read it.
@@ -28,6 +29,7 @@ from .design import DESIGN_LISTS, DESIGN_METHODS, DesignConfig
 from .experiment import MAX_STABILITY_INITS, ExperimentConfig, StabilityConfig
 from .graph import GO_FILE_NAMES, GRAPH_CACHE_ENV, HUMAN_TAXID, GraphConfig
 from .load import Config, load_config
+from .trainers import TRAINER_REGISTRY, Trainer
 from .training import (DEVICES, GEARS_FIXED, GEARS_SCHEDULE, GEARS_TRAINERS, NO_TRAINER, POOL_SCORING_TRAINERS,
                        RENAMED_TRAINERS, TRAINERS, TrainingConfig)
 
@@ -41,5 +43,5 @@ __all__ = [
     "GO_FILE_NAMES", "GRAPH_CACHE_ENV", "HUMAN_TAXID", "GraphConfig",
     "Config", "load_config",
     "DEVICES", "GEARS_FIXED", "GEARS_SCHEDULE", "GEARS_TRAINERS", "NO_TRAINER", "POOL_SCORING_TRAINERS",
-    "RENAMED_TRAINERS", "TRAINERS", "TrainingConfig",
+    "RENAMED_TRAINERS", "TRAINERS", "TrainingConfig", "TRAINER_REGISTRY", "Trainer",
 ]

@@ -9,17 +9,14 @@ from typing import Any, Mapping
 from ..strategies import UNCERTAINTY_REG
 from .checks import (RENAMED_VALUES, _bad, _choice, _field_names, _integer, _number, _renamed_value_problem,
                      _unknown_keys, check_renamed_keys)
+from .trainers import NO_TRAINER, TRAINER_REGISTRY
 
-#: The GEARS trainers (``perturb_select.gears.TRAINERS`` implements them) and those that score the pool for
-#: the active strategies: ``perturbations`` (mini-batches of perturbations, one network row each), ``cells``
-#: (GEARS's mini-batches of cells) and ``cell-gears`` (cell-gears's own ``GEARS.train``, the reference).
-GEARS_TRAINERS = ("perturbations", "cells", "cell-gears")
-POOL_SCORING_TRAINERS = ("perturbations", "cells")
-#: ``gears.trainer: none``: GEARS is not trained; every run's baselines are scored on its picks and split
-#: all the same (rule score_baselines, ``stages.baselines``), and no active strategy can run.
-NO_TRAINER = "none"
+#: The GEARS trainers (``config.trainers.TRAINER_REGISTRY``; ``perturb_select.gears`` implements them) and those
+#: that score the pool for the active strategies.
+GEARS_TRAINERS = tuple(name for name, trainer in TRAINER_REGISTRY.items() if trainer.trains_gears)
+POOL_SCORING_TRAINERS = tuple(name for name, trainer in TRAINER_REGISTRY.items() if trainer.scores_pool)
 #: Every value of ``gears.trainer`` (the schema's enum lists the same).
-TRAINERS = GEARS_TRAINERS + (NO_TRAINER,)
+TRAINERS = tuple(TRAINER_REGISTRY)
 #: Trainer names of earlier releases -> their name now.
 RENAMED_TRAINERS = RENAMED_VALUES["gears.trainer"]
 DEVICES = ("auto", "cpu", "cuda")
@@ -135,7 +132,7 @@ class TrainingConfig:
         for name in ("uncertainty", "eval_train", "use_subgraph"):
             if not isinstance(getattr(self, name), bool):
                 raise _bad(f"gears.{name}", f"must be true or false, got {getattr(self, name)!r}")
-        if self.trainer == "cell-gears":
+        if TRAINER_REGISTRY[self.trainer].runs_gears_train:
             for name, value in GEARS_FIXED.items():
                 if getattr(self, name) != value:
                     raise _bad(f"gears.{name}", (

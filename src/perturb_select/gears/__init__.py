@@ -24,21 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..config import TrainingConfig
+from ..config import TRAINER_REGISTRY, TrainingConfig
 from ..knowledge.graph import KnowledgeGraph
 
-#: Trainer name (``gears.trainer``) -> (module, function) implementing the interface.
-TRAINERS = {
-    "perturbations": ("perturb_select.gears.perturbations", "train_perturbations"),
-    "cells": ("perturb_select.gears.cells", "train_cells"),
-    "cell-gears": ("perturb_select.gears.cell_gears", "train_cell_gears"),
-}
+#: Trainer name (``gears.trainer``) -> (module, function) implementing the interface
+#: (from the one registry, ``perturb_select.config.TRAINER_REGISTRY``).
+TRAINERS = {name: (entry.module, entry.function) for name, entry in TRAINER_REGISTRY.items() if entry.trains_gears}
 #: Which of the training job's inputs each trainer reads (the workflow passes only those).
-TRAINER_INPUTS = {
-    "perturbations": ("screen", "edges"),
-    "cells": ("screen", "edges"),
-    "cell-gears": ("adata", "gene2go", "edges"),
-}
+TRAINER_INPUTS = {name: entry.inputs for name, entry in TRAINER_REGISTRY.items() if entry.trains_gears}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..config import TRAINER_REGISTRY
 from ..io import InputError, check_memory
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.layout import condition_of
@@ -89,7 +90,7 @@ def model_memory(num_genes: int, num_perturbations: int, config) -> float:
     """
     hidden = config.hidden_size
     parameters = 4 * num_genes * hidden + num_perturbations * hidden + 10 * hidden * hidden
-    rows = config.perturbations_per_step if config.trainer == "perturbations" else config.cells_per_step
+    rows = getattr(config, TRAINER_REGISTRY[config.trainer].rows_per_step or "cells_per_step")
     rows = max(rows, config.cells_per_prediction_step)
     return 4.0 * (4 * parameters + 16 * rows * num_genes * hidden)
 
