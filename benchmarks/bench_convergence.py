@@ -77,10 +77,10 @@ def simulated_replogle_screen(data: str | os.PathLike, workdir: str | os.PathLik
     import anndata as ad
 
     from bench_suite import candidate_pool, load_graph
+    from perturb_select.config import SimulationConfig
     from perturb_select.knowledge.symbols import SymbolResolver
     from perturb_select.screens.arrays import ScreenArrays
     from perturb_select.screens.raw import preprocess_screen
-    from perturb_select.config import SimulationConfig
     from perturb_select.screens.simulated import fit_control_model, simulate_screen, simulated_anndata
 
     name = f"simulated_replogle_g{n_genes}_c{cells_per_perturbation}_s{graph_signal}_seed{seed}"
@@ -164,8 +164,9 @@ def bench_time_to_reach(data: str | os.PathLike, workdir: str | os.PathLike, scr
                         cells_epochs: int = 20) -> list[dict]:
     """Time for the perturbations trainer to reach the cells trainer's best validation score (module
     docstring); the cells trainer runs the schedule that did best for it on validation data (lr 3e-3,
-    decay 0.8: docs/benchmarks.md), for ``cells_epochs`` epochs. ``screen``: ``real`` (Papalexi) or ``simulated`` (Replogle-shaped, 1,000 readout genes and
-    50 cells per perturbation so that the cells trainer's epochs fit the benchmark)."""
+    decay 0.8: docs/benchmarks.md), for ``cells_epochs`` epochs. ``screen``: ``real`` (Papalexi) or
+    ``simulated`` (Replogle-shaped, 1,000 readout genes and 50 cells per perturbation so that the cells
+    trainer's epochs fit the benchmark)."""
     from bench_suite import load_graph
     graph = load_graph(workdir)
     if screen == "real":
@@ -187,10 +188,15 @@ def bench_time_to_reach(data: str | os.PathLike, workdir: str | os.PathLike, scr
         perts_s.append(reach_perts)
         if reach_perts is not None:
             ratios.append(reach_cells / reach_perts)
-        details.append(f"seed {seed}: target {target:.4f} at cells epoch {cells['val'].index(target) + 1} "
-                       f"({reach_cells:.1f} s), perturbations "
-                       + (f"{reach_perts:.1f} s (epoch {next(i for i, v in enumerate(perts['val']) if v <= target) + 1})"
-                          if reach_perts is not None else f"never (best {min(perts['val']):.4f})"))
+        details.append(
+            f"seed {seed}: target {target:.4f} at cells epoch {cells['val'].index(target) + 1} "
+            f"({reach_cells:.1f} s), perturbations "
+            + (
+                f"{reach_perts:.1f} s (epoch {next(i for i, v in enumerate(perts['val']) if v <= target) + 1})"
+                if reach_perts is not None
+                else f"never (best {min(perts['val']):.4f})"
+            )
+        )
     reached = [s for s in perts_s if s is not None]
     return [_row(f"time to the cells trainer's best validation top-20 DE MSE, {label}", "perturbations",
                  float(np.mean(reached)) if reached else None,
@@ -243,8 +249,13 @@ def bench_replogle_job(data: str | os.PathLike, workdir: str | os.PathLike, n_tr
                  paper_core_hours=paper_h, best_epoch=run["best_epoch"], train_loss_plateau=plateau)]
 
 
-def bench_trainer_accuracy(data: str | os.PathLike, workdir: str | os.PathLike, seeds: Sequence[int] = tuple(range(1, 11)),
-                           cycle: int = 5, per_cycle: int = 4) -> list[dict]:
+def bench_trainer_accuracy(
+    data: str | os.PathLike,
+    workdir: str | os.PathLike,
+    seeds: Sequence[int] = tuple(range(1, 11)),
+    cycle: int = 5,
+    per_cycle: int = 4,
+) -> list[dict]:
     """Test top-20 DE MSE of both trainers, paired over seeds, on the real screen (module docstring)."""
     from scipy.stats import wilcoxon
 

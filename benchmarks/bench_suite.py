@@ -569,8 +569,7 @@ def bench_maxspec_agreement(workdir: str | os.PathLike, budget: int = 40, hops: 
         order) and ``max_objective_difference`` as fields and in the note.
     """
     from perturb_select.knowledge.graph import receptive_fields
-    from perturb_select.selection.maxspec import maxspec
-    from perturb_select.selection.maxspec import SHORTLIST
+    from perturb_select.selection.maxspec import SHORTLIST, maxspec
 
     graph = load_graph(workdir)
     pool = candidate_pool(graph, workdir, candidates)
@@ -614,8 +613,8 @@ def bench_jaccard_full(data: str | os.PathLike, k: int = 20, threshold: float = 
     list of dict
         Rows for ``read_gene2go_symbols``, ``jaccard_topk_edges`` and their sum.
     """
-    from perturb_select.knowledge.jaccard import jaccard_topk_edges
     from perturb_select.knowledge.annotations import read_gene2go_symbols
+    from perturb_select.knowledge.jaccard import jaccard_topk_edges
 
     data = Path(data)
 
@@ -636,7 +635,9 @@ def bench_jaccard_full(data: str | os.PathLike, k: int = 20, threshold: float = 
     ]
 
 
-def gears_make_go(gene_terms: dict, genes: Sequence[str], *, k: int = 20, workers: int = 2) -> tuple[pd.DataFrame, float]:
+def gears_make_go(
+    gene_terms: dict, genes: Sequence[str], *, k: int = 20, workers: int = 2
+) -> tuple[pd.DataFrame, float]:
     """GEARS's own GO graph on ``genes``: ``make_GO`` then ``get_similarity_network``'s top-k step.
 
     ``make_GO`` (cell-gears 0.1.2, ``gears/utils.py``) loads ``gene2go_all.pkl`` from its data path,

@@ -120,9 +120,8 @@ def synthetic_screen(perturbations, genes, cells_per_perturbation: int = 150, n_
     """
     import scipy.sparse as sp
 
-    from perturb_select.screens.layout import N_DE
-
     from perturb_select.screens.arrays import ScreenArrays
+    from perturb_select.screens.layout import N_DE
 
     rng = np.random.default_rng(seed)
     conditions = np.array(sorted([f"{p}+ctrl" for p in perturbations] + ["ctrl"]))
@@ -326,6 +325,12 @@ def bench_active_selection(n_pool: int = 1000, n_labelled: int = 100, dim: int =
             t0 = time.perf_counter()
             picks = call()
             best = min(best, time.perf_counter() - t0)
-        rows.append(_row(f"active batch selection, {n_pool} pool + {n_labelled} labelled, {dim}-d features, batch {batch}",
-                         name, best, note=f"{len(set(picks.tolist()))} distinct picks"))
+        rows.append(
+            _row(
+                f"active batch selection, {n_pool} pool + {n_labelled} labelled, {dim}-d features, batch {batch}",
+                name,
+                best,
+                note=f"{len(set(picks.tolist()))} distinct picks",
+            )
+        )
     return rows

@@ -97,8 +97,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--graph-signals", type=float, nargs="+")
     parser.add_argument("--mechanisms", nargs="+", default=["kernel"],
                         choices=["kernel", "receptive_field"], help="simulation.mechanism of the screens")
-    parser.add_argument("--replicate-screens", action="store_true",
-                        help="every seed draws its own screen (simulation.replicate_screens) instead of one per setting")
+    parser.add_argument(
+        "--replicate-screens",
+        action="store_true",
+        help="every seed draws its own screen (simulation.replicate_screens) instead of one per setting",
+    )
     parser.add_argument("--candidates", type=int, help="a seeded subset of the resolved candidates (default all)")
     parser.add_argument("--n-genes", type=int)
     parser.add_argument("--cells", type=int, help="cells per perturbation")
@@ -186,8 +189,15 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     from perturb_select.evaluation.baselines import ORACLE
     from perturb_select.evaluation.mechanism import field_coverage, unreached_weight
-    from perturb_select.evaluation.verdict import (cached_graph_kernels, gears_scores, go_inputs, reference_scores,
-                                                   resolved_candidates, simulated_case, verdict_rows)
+    from perturb_select.evaluation.verdict import (
+        cached_graph_kernels,
+        gears_scores,
+        go_inputs,
+        reference_scores,
+        resolved_candidates,
+        simulated_case,
+        verdict_rows,
+    )
     from perturb_select.experiment.splits import split_test_set
     from perturb_select.gears.common import split_validation
     from perturb_select.screens.raw import read_screen
@@ -377,8 +387,10 @@ def figure(table: pd.DataFrame, path, quick: bool = False) -> None:
 
     table = table.assign(run=table.apply(run_label, axis=1))
     base = table[table["model"] == "train_mean"].set_index(["screen", "cycle", "seed", "split"])["mse_top20_de"]
-    table = table.assign(diff=table["mse_top20_de"].to_numpy()
-                         - base.loc[list(zip(table["screen"], table["cycle"], table["seed"], table["split"]))].to_numpy())
+    table = table.assign(
+        diff=table["mse_top20_de"].to_numpy()
+        - base.loc[list(zip(table["screen"], table["cycle"], table["seed"], table["split"]))].to_numpy()
+    )
     panels = list(table.groupby(["screen", "cycle"], sort=False))
     runs = [r for r in table["run"].unique() if r != "train_mean"]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.2), squeeze=False, sharey=True)

@@ -86,8 +86,12 @@ def _pool_list(text: str) -> list[int | None]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="shared data directory with go/ and genelists/ (default: ../shared/data beside the repository)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="shared data directory with go/ and genelists/ (default: ../shared/data beside the repository)",
+    )
     parser.add_argument("--quick", action="store_true",
                         help="smaller budgets and grid, no apricot naive peer (a few minutes)")
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
@@ -101,10 +105,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--maxspec-pools", type=_pool_list, default=None,
                         help="MaxSpec grid pool sizes, comma-separated, 'all' = every Replogle candidate "
                              "(default 250,500,all; --quick 250,all); subsets are seeded and nested")
-    parser.add_argument("--gears-genes", type=int, default=None, help="genes in the make_GO comparison (default 2000; --quick 500)")
+    parser.add_argument(
+        "--gears-genes", type=int, default=None, help="genes in the make_GO comparison (default 2000; --quick 500)"
+    )
     parser.add_argument("--gears-workers", type=int, default=None, help="make_GO num_workers (default: number of CPUs)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="keep the prepared inputs here and reuse them on the next run (default: a temporary directory)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the prepared inputs here and reuse them on the next run (default: a temporary directory)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     if args.time_limit is None:
@@ -130,32 +140,62 @@ def fixed_jobs(args, workdir: Path) -> list[tuple[str, Callable, dict]]:
     """(name, function, keyword arguments) of every selected benchmark except the MaxSpec grid."""
     peers = QUICK_PEERS if args.quick else ALL_PEERS
     jobs = {
-        "graphreach-k1": (suite.bench_coverage, dict(workdir=workdir, hops=1, budget=200 if args.quick else 1000, peers=peers)),
-        "graphreach-k2": (suite.bench_coverage, dict(workdir=workdir, hops=2, budget=100 if args.quick else 500, peers=peers)),
-        "replogle-graphreach": (suite.bench_coverage, dict(workdir=workdir, hops=1, budget=500, candidates="replogle",
-                                                           peers=ALL_PEERS, full_call=True)),
+        "graphreach-k1": (
+            suite.bench_coverage,
+            dict(workdir=workdir, hops=1, budget=200 if args.quick else 1000, peers=peers),
+        ),
+        "graphreach-k2": (
+            suite.bench_coverage,
+            dict(workdir=workdir, hops=2, budget=100 if args.quick else 500, peers=peers),
+        ),
+        "replogle-graphreach": (
+            suite.bench_coverage,
+            dict(workdir=workdir, hops=1, budget=500, candidates="replogle", peers=ALL_PEERS, full_call=True),
+        ),
         "replogle-maxspec": (suite.bench_maxspec, dict(workdir=workdir, budget=50 if args.quick else 500)),
         "maxspec-agreement": (suite.bench_maxspec_agreement, dict(workdir=workdir, budget=10 if args.quick else 40)),
         "jaccard-full": (suite.bench_jaccard_full, dict(data=args.data)),
-        "jaccard-gears": (suite.bench_jaccard_gears, dict(workdir=workdir, n_genes=args.gears_genes,
-                                                          workers=args.gears_workers)),
-        "gears-job": (bench_training.bench_gears_job, dict(data=args.data, workdir=workdir,
-                                                           epochs=2 if args.quick else 5)),
+        "jaccard-gears": (
+            suite.bench_jaccard_gears,
+            dict(workdir=workdir, n_genes=args.gears_genes, workers=args.gears_workers),
+        ),
+        "gears-job": (
+            bench_training.bench_gears_job,
+            dict(data=args.data, workdir=workdir, epochs=2 if args.quick else 5),
+        ),
         "active-selection": (bench_training.bench_active_selection, dict()),
-        "gears-throughput": (bench_training.bench_gears_throughput,
-                             dict(workdir=workdir, steps=3 if args.quick else 10,
-                                  n_genes=1000 if args.quick else 5000)),
-        "gears-reach-real": (bench_convergence.bench_time_to_reach,
-                             dict(data=args.data, workdir=workdir, screen="real",
-                                  cells_epochs=5 if args.quick else 20)),
-        "gears-reach-simulated": (bench_convergence.bench_time_to_reach,
-                                  dict(data=args.data, workdir=workdir, screen="simulated", cycle=1,
-                                       per_cycle=20 if args.quick else 100, cells_epochs=2 if args.quick else 10)),
-        "gears-replogle-job": (bench_convergence.bench_replogle_job,
-                               dict(data=args.data, workdir=workdir, epochs=2 if args.quick else None,
-                                    **(dict(n_genes=1000, cells_per_perturbation=50) if args.quick else {}))),
-        "gears-accuracy": (bench_convergence.bench_trainer_accuracy,
-                           dict(data=args.data, workdir=workdir, seeds=(1, 2, 3) if args.quick else tuple(range(1, 11)))),
+        "gears-throughput": (
+            bench_training.bench_gears_throughput,
+            dict(workdir=workdir, steps=3 if args.quick else 10, n_genes=1000 if args.quick else 5000),
+        ),
+        "gears-reach-real": (
+            bench_convergence.bench_time_to_reach,
+            dict(data=args.data, workdir=workdir, screen="real", cells_epochs=5 if args.quick else 20),
+        ),
+        "gears-reach-simulated": (
+            bench_convergence.bench_time_to_reach,
+            dict(
+                data=args.data,
+                workdir=workdir,
+                screen="simulated",
+                cycle=1,
+                per_cycle=20 if args.quick else 100,
+                cells_epochs=2 if args.quick else 10,
+            ),
+        ),
+        "gears-replogle-job": (
+            bench_convergence.bench_replogle_job,
+            dict(
+                data=args.data,
+                workdir=workdir,
+                epochs=2 if args.quick else None,
+                **(dict(n_genes=1000, cells_per_perturbation=50) if args.quick else {}),
+            ),
+        ),
+        "gears-accuracy": (
+            bench_convergence.bench_trainer_accuracy,
+            dict(data=args.data, workdir=workdir, seeds=(1, 2, 3) if args.quick else tuple(range(1, 11))),
+        ),
     }
     return [(name, *jobs[name]) for name in BENCHMARKS if name in args.only and name in jobs]
 
@@ -169,7 +209,9 @@ def attach_memory(name: str, result: dict) -> list[dict]:
         if result["error"] and result["rows"]:
             row["note"] = f"{row['note']}; {result['error']}".strip("; ")
         if result["children_peak_rss_mib"]:  # e.g. make_GO's Pool: not in the process's own ru_maxrss
-            row["note"] = f"{row['note']}; worker processes' peak RSS {result['children_peak_rss_mib']:.0f} MiB".strip("; ")
+            row["note"] = f"{row['note']}; worker processes' peak RSS {result['children_peak_rss_mib']:.0f} MiB".strip(
+                "; "
+            )
     return rows
 
 
@@ -273,7 +315,9 @@ def main(argv=None) -> int:
 
         options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         write_json({"rows": rows, "machine": machine, "inputs": inputs, "options": options}, args.json)
-    failed = [r for r in rows if r["ours_s"] is None and not str(r.get("note", "")).startswith(("timed out", "skipped"))]
+    failed = [
+        r for r in rows if r["ours_s"] is None and not str(r.get("note", "")).startswith(("timed out", "skipped"))
+    ]
     return 1 if failed else 0
 
 

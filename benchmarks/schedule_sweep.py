@@ -121,7 +121,9 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", required=True, help="candidates.tsv of preprocess_dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--cycles", type=int, nargs="+", default=[2, 5])
-    parser.add_argument("--per-cycle", type=int, default=4, help="perturbations per cycle (experiment.perturbations_per_cycle)")
+    parser.add_argument(
+        "--per-cycle", type=int, default=4, help="perturbations per cycle (experiment.perturbations_per_cycle)"
+    )
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", nargs="+", help="schedule names (substrings) to run")

@@ -37,14 +37,14 @@ def main(argv=None) -> int:
     import torch
     from scipy.stats import spearmanr
 
+    from perturb_select.config import TrainingConfig
+    from perturb_select.evaluation.metrics import perturbation_metrics
     from perturb_select.experiment.splits import split_test_set
     from perturb_select.gears.cells import BatchedGears
     from perturb_select.gears.common import split_validation
-    from perturb_select.evaluation.metrics import perturbation_metrics
     from perturb_select.knowledge.graph import KnowledgeGraph, compact_receptive_field
     from perturb_select.screens.arrays import ScreenArrays
     from perturb_select.selection.registry import select
-    from perturb_select.config import TrainingConfig
 
     torch.set_num_threads(1)
     screen, graph = ScreenArrays.load(args.screen), KnowledgeGraph.read(args.graph)
@@ -69,7 +69,9 @@ def main(argv=None) -> int:
         rho, p = spearmanr(score, error)
         rhos.append(rho)
         print(f"| {seed} | {len(unseen)} | {rho:+.3f} | {p:.3f} |")
-    print(f"\nmean Spearman over {len(rhos)} seeds: {np.mean(rhos):+.3f}; negative in {int(np.sum(np.array(rhos) < 0))}")
+    print(
+        f"\nmean Spearman over {len(rhos)} seeds: {np.mean(rhos):+.3f}; negative in {int(np.sum(np.array(rhos) < 0))}"
+    )
     return 0
 
 

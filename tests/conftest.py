@@ -42,7 +42,9 @@ def human_graph():
     from perturb_select.knowledge.build import GoFiles, build_knowledge_graph
 
     go = SHARED_DATA / "go"
-    files = GoFiles(gene2go=go / "gene2go_human.gz", obo=go / "go-basic.obo", gene_info=go / "Homo_sapiens.gene_info.gz")
+    files = GoFiles(
+        gene2go=go / "gene2go_human.gz", obo=go / "go-basic.obo", gene_info=go / "Homo_sapiens.gene_info.gz"
+    )
     return build_knowledge_graph(files).graph
 
 

@@ -97,7 +97,9 @@ def test_graph_model_predicts_a_neighbour_effect():
 
 def _ring(n: int = 8, prefix: str = "G") -> list:
     genes = [f"{prefix}{i}" for i in range(n)]
-    return [(genes[i], genes[(i + 1) % n], 1.0) for i in range(n)] + [(genes[(i + 1) % n], genes[i], 1.0) for i in range(n)]
+    return [(genes[i], genes[(i + 1) % n], 1.0) for i in range(n)] + [
+        (genes[(i + 1) % n], genes[i], 1.0) for i in range(n)
+    ]
 
 
 def test_sgc_kernel_is_the_overlap_of_unit_receptive_field_rows():

@@ -9,9 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-import yaml
 
-from conftest import REPO
 from test_workflow import _config, _missing_distributions, _planned_jobs, _rule_envs, _snakemake
 
 ACTIVE_STRATEGIES = ["uncertainty", "typiclust", "acsfw", "hybrid"]
@@ -217,9 +215,15 @@ def test_without_gears_each_seed_scores_its_own_replicated_screen_and_truth(tmp_
         seed, strategy = job["wildcards"]["run"], job["wildcards"]["strategy"]
         folder = f"results/data/simulated_small/replicate{seed}"
         assert sorted(job["input"]) == [
-            "results/baselines/simulated_small/kernels.npz", f"{folder}/screen.npz", f"{folder}/simulated_truth.npz",
-            f"results/select/simulated_small/{strategy}/seed{seed}.tsv", f"results/splits/simulated_small/seed{seed}.json"]
-        assert job["output"] == [f"results/baselines/simulated_small/{strategy}/seed{seed}/cycle{job['wildcards']['cycle']}.json"]
+            "results/baselines/simulated_small/kernels.npz",
+            f"{folder}/screen.npz",
+            f"{folder}/simulated_truth.npz",
+            f"results/select/simulated_small/{strategy}/seed{seed}.tsv",
+            f"results/splits/simulated_small/seed{seed}.json",
+        ]
+        assert job["output"] == [
+            f"results/baselines/simulated_small/{strategy}/seed{seed}/cycle{job['wildcards']['cycle']}.json"
+        ]
 
 
 @pytest.mark.slow

@@ -173,7 +173,9 @@ def test_bad_input_is_exit_2_with_one_line(inputs, tmp_path, capsys, change, mes
     graph, go_dir, genes = inputs
     options = {"--genes": genes, "--budget": "2", "--graph": graph, "--go-dir": go_dir,
                "--output": tmp_path / "picks.tsv"}
-    options.update({k: (tmp_path / v if k in ("--genes", "--graph", "--go-dir", "--plot") else v) for k, v in change.items()})
+    options.update(
+        {k: (tmp_path / v if k in ("--genes", "--graph", "--go-dir", "--plot") else v) for k, v in change.items()}
+    )
     before = sorted(p.name for p in tmp_path.iterdir())
     code, out, err = _run(["design", *[x for kv in options.items() for x in kv]], capsys)
     assert code == 2
@@ -227,7 +229,11 @@ def test_installed_entry_point_and_python_m(inputs, tmp_path):
         capture_output=True, text=True,
     )
     assert result.returncode == 2
-    assert result.stderr == f"perturb-select design: error: {empty}, field 'genes': no gene symbols: the list is empty or holds only comments and blank lines\n"
+    assert (
+        result.stderr
+        == f"perturb-select design: error: {empty}, field 'genes': no gene symbols: the list is empty or holds only "
+        "comments and blank lines\n"
+    )
     assert not (tmp_path / "never.tsv").exists()
 
 
@@ -236,14 +242,29 @@ def test_real_replogle_offline_from_the_mirror(shared_data, tmp_path):
     """The whole command on the real list, building the graph from the GO mirror (no --graph)."""
     output = tmp_path / "replogle.tsv"
     result = subprocess.run(
-        [str(ENTRY_POINT), "design", "--genes", str(shared_data / "genelists" / "replogle2022_k562_essential_1092_genes.txt"),
-         "--budget", "100", "--go-dir", str(shared_data / "go"), "--output", str(output),
-         "--plot", str(tmp_path / "replogle.svg")],
-        capture_output=True, text=True,
+        [
+            str(ENTRY_POINT),
+            "design",
+            "--genes",
+            str(shared_data / "genelists" / "replogle2022_k562_essential_1092_genes.txt"),
+            "--budget",
+            "100",
+            "--go-dir",
+            str(shared_data / "go"),
+            "--output",
+            str(output),
+            "--plot",
+            str(tmp_path / "replogle.svg"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "1092 symbols read" in result.stderr
-    assert "1066 official, 19 alias-mapped, 4 ambiguous, 0 unknown, 3 not in the graph, 0 duplicates -> 1085 candidates" in result.stderr
+    assert (
+        "1066 official, 19 alias-mapped, 4 ambiguous, 0 unknown, 3 not in the graph, 0 duplicates -> 1085 candidates"
+        in result.stderr
+    )
     assert "20,709 nodes" in result.stderr
     picks = pd.read_csv(output, sep="\t")
     assert len(picks) == 100 and picks["covered_nodes"].is_monotonic_increasing
@@ -324,19 +345,31 @@ def test_design_with_screened_required_excluded_and_cycles(inputs, tmp_path, cap
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--budget", 2, "--cycles", 1, "--batch", 2], "--budget/--cycles/--perturbations-per-cycle: give either a budget or cycles"),
+        (
+            ["--budget", 2, "--cycles", 1, "--batch", 2],
+            "--budget/--cycles/--perturbations-per-cycle: give either a budget or cycles",
+        ),
         (["--cycles", 2], "--cycles/--perturbations-per-cycle: a per-cycle plan needs both"),
-        (["--budget", 2, "--require", "{list}", "--exclude", "{list}"],
-         "--require/--exclude: 1 perturbations are both required and excluded: GENEF"),
+        (
+            ["--budget", 2, "--require", "{list}", "--exclude", "{list}"],
+            "--require/--exclude: 1 perturbations are both required and excluded: GENEF",
+        ),
         (["--budget", 2, "--require", "{list}", "--screened", "{list}"], "--require/--screened: 1 required"),
         (["--budget", 1, "--require", "{two}"], "--require/--budget: 2 required perturbations but the budget is 1"),
         # a per-cycle plan is named as given, never as a --budget that was not passed
-        (["--cycles", 1, "--batch", 1, "--require", "{two}"],
-         "--require/--cycles/--perturbations-per-cycle: 2 required perturbations but the budget is 1 (1 cycles x 1)"),
-        (["--cycles", 1, "--batch", 9],
-         "--cycles/--perturbations-per-cycle: 1 cycles x 9 perturbations = 9 but only 3 of the 6 listed symbols"),
+        (
+            ["--cycles", 1, "--batch", 1, "--require", "{two}"],
+            "--require/--cycles/--perturbations-per-cycle: 2 required perturbations but the budget is 1 (1 cycles x 1)",
+        ),
+        (
+            ["--cycles", 1, "--batch", 9],
+            "--cycles/--perturbations-per-cycle: 1 cycles x 9 perturbations = 9 but only 3 of the 6 listed symbols",
+        ),
         # lists of which nothing resolves applied nothing, exit 0: each is refused, naming the option
-        (["--budget", 2, "--require", "{unknown}"], "--require: none of its 2 entries is a perturbation of graph genes"),
+        (
+            ["--budget", 2, "--require", "{unknown}"],
+            "--require: none of its 2 entries is a perturbation of graph genes",
+        ),
         (["--budget", 2, "--screened", "{unknown}"], "--screened: none of its 2 entries"),
         (["--budget", 2, "--exclude", "{unknown}"], "--exclude: none of its 2 entries"),
     ],
@@ -377,8 +410,9 @@ def test_graph_command_builds_once_then_reads_the_cache(tmp_path, capsys, graph_
     genes.write_text("GENEA\nGENEB\n")
     code, _, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir], capsys)
     assert code == 0 and "graph read from the cache" in err
-    code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir, "--graph", tmp_path / "g.npz"],
-                          capsys)
+    code, out, err = _run(
+        ["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir, "--graph", tmp_path / "g.npz"], capsys
+    )
     assert code == 0 and out.splitlines()[1].split("\t")[1] in ("GENEA", "GENEB")
     # --no-cache builds without touching the cache
     for entry in graph_cache.iterdir():
@@ -386,7 +420,9 @@ def test_graph_command_builds_once_then_reads_the_cache(tmp_path, capsys, graph_
     code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "h.tsv", "--no-cache"], capsys)
     assert code == 0 and "cache not used" in err and not list(graph_cache.iterdir())
     code, _, err = _run(["graph", "--go-dir", go_dir, "--output", tmp_path / "g.txt"], capsys)
-    assert code == 2 and err == f"perturb-select graph: error: --output: {tmp_path / 'g.txt'} must end in .tsv or .npz\n"
+    assert (
+        code == 2 and err == f"perturb-select graph: error: --output: {tmp_path / 'g.txt'} must end in .tsv or .npz\n"
+    )
 
 
 def _go_mirror(tmp_path) -> Path:

@@ -181,7 +181,9 @@ def test_trainer_registry_matches_the_config():
         tree = ast.parse(open(importlib.util.find_spec(module).origin).read())
         assert function in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}, name
         entry = TRAINER_REGISTRY[name]
-        assert set(entry.inputs) <= {"screen", "edges", "adata", "gene2go"} and entry.edge_file.startswith("go_jaccard.")
+        assert set(entry.inputs) <= {"screen", "edges", "adata", "gene2go"} and entry.edge_file.startswith(
+            "go_jaccard."
+        )
         assert entry.rows_per_step in {f.name for f in dataclasses.fields(TrainingConfig)}
 
 

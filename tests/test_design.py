@@ -16,35 +16,21 @@ import pandas as pd
 import pytest
 
 from perturb_select.design import (
-
     DESIGN_COLUMNS,
-
     REPORT_COLUMNS,
-
     coverage_curve,
-
-    rank_perturbations,
-
     plot_coverage,
-
     random_coverage,
-
+    rank_perturbations,
     reachable_nodes,
-
     resolution_counts,
-
     resolve_candidates,
-
     run_design,
-
     write_design,
-
 )
-
-from perturb_select.knowledge.symbols import read_gene_list
-from perturb_select.knowledge.symbols import SymbolResolver, read_gene_info
-from perturb_select.knowledge.graph import KnowledgeGraph, in_neighbourhood
 from perturb_select.io import InputError
+from perturb_select.knowledge.graph import KnowledgeGraph, in_neighbourhood
+from perturb_select.knowledge.symbols import SymbolResolver, read_gene_info, read_gene_list
 
 EDGES = [("B", "A"), ("C", "A"), ("D", "A"), ("A", "B"), ("C", "D"), ("E", "F")]
 FIELDS = {"A": set("ABCD"), "B": set("AB"), "C": set("C"), "D": set("CD"), "E": set("E"), "F": set("EF")}
@@ -252,7 +238,10 @@ def test_budget_errors_name_the_option_and_counts(graph, gene_graph, resolver):
     with pytest.raises(InputError) as err:
         run_design(gene_graph, ["GENEA", "SHARED", "NOTAGENE", "OLDA"], resolver, 2, source="config: design.x")
     assert err.value.source == "config: design.x"
-    assert "budget is 2 but only 1 of the 4 listed symbols can be picked (1 ambiguous, 1 unknown, 1 duplicate)" in err.value.problem
+    assert (
+        "budget is 2 but only 1 of the 4 listed symbols can be picked (1 ambiguous, 1 unknown, 1 duplicate)"
+        in err.value.problem
+    )
     # nothing resolved: says so, instead of "choose a budget between 1 and 0"
     with pytest.raises(InputError) as err:
         run_design(gene_graph, ["SHARED", "NOTAGENE"], resolver, 1, source="--budget")
@@ -312,12 +301,36 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
     unresolved = pd.read_csv(out / "picks.unresolved.tsv", sep="\t", keep_default_na=False)
     assert unresolved[["query", "status", "symbol"]].values.tolist() == [["SHARED", "ambiguous", ""]]
     assert result.summary() == {
-        "queries": 3, "official": 2, "alias": 0, "ambiguous": 1, "unknown": 0, "not_in_graph": 0, "invalid": 0,
-        "duplicate": 0, "screened": 0, "excluded": 0, "candidates": 2, "screened_perturbations": 0,
-        "required_perturbations": 0, "excluded_perturbations": 0, "budget": 2, "cycles": None, "batch": None,
-        "method": "graphreach", "weights": "uniform", "tie_break": "lookahead", "operator": None, "ties": 0, "hops": 1, "graph_nodes": 6, "start_covered_nodes": 0,
-        "start_coverage_fraction": 0.0, "covered_nodes": 6, "coverage_fraction": 1.0,
-        "all_candidates_covered_nodes": 6, "all_candidates_coverage_fraction": 1.0,
+        "queries": 3,
+        "official": 2,
+        "alias": 0,
+        "ambiguous": 1,
+        "unknown": 0,
+        "not_in_graph": 0,
+        "invalid": 0,
+        "duplicate": 0,
+        "screened": 0,
+        "excluded": 0,
+        "candidates": 2,
+        "screened_perturbations": 0,
+        "required_perturbations": 0,
+        "excluded_perturbations": 0,
+        "budget": 2,
+        "cycles": None,
+        "batch": None,
+        "method": "graphreach",
+        "weights": "uniform",
+        "tie_break": "lookahead",
+        "operator": None,
+        "ties": 0,
+        "hops": 1,
+        "graph_nodes": 6,
+        "start_covered_nodes": 0,
+        "start_coverage_fraction": 0.0,
+        "covered_nodes": 6,
+        "coverage_fraction": 1.0,
+        "all_candidates_covered_nodes": 6,
+        "all_candidates_coverage_fraction": 1.0,
     }
 
 
@@ -517,27 +530,45 @@ def test_maxspec_design_starts_from_the_screened_set(gene_graph, resolver):
     first = result.table["gene"].iat[0]
     assert first == "GENEF"  # C and D add no node to R(A); F adds E, F
     both = gene_graph.index_of(["GENEA", "GENEB", "GENEC", "GENED", "GENEE", "GENEF"])
-    assert result.table["gain"].iat[0] == pytest.approx(np.linalg.norm(operator[np.ix_(both, both)], 2) - start, abs=1e-12)
+    assert result.table["gain"].iat[0] == pytest.approx(
+        np.linalg.norm(operator[np.ix_(both, both)], 2) - start, abs=1e-12
+    )
     assert result.table["covered_nodes"].tolist() == [6, 6]
 
 
 @pytest.mark.parametrize(
     "kwargs, source, message",
     [
-        ({"budget": 2, "require": ["GENEA"], "exclude": ["OLDA"]}, "require/exclude",
-         "1 perturbations are both required and excluded: GENEA"),
-        ({"budget": 2, "require": ["GENEA+GENEF"], "exclude": ["GENEF"]}, "require/exclude",
-         "both required and excluded: GENEA\\+GENEF"),
+        (
+            {"budget": 2, "require": ["GENEA"], "exclude": ["OLDA"]},
+            "require/exclude",
+            "1 perturbations are both required and excluded: GENEA",
+        ),
+        (
+            {"budget": 2, "require": ["GENEA+GENEF"], "exclude": ["GENEF"]},
+            "require/exclude",
+            "both required and excluded: GENEA\\+GENEF",
+        ),
         ({"budget": 2, "require": ["GENEA"], "screened": ["GENEA"]}, "require/screened", "already screened"),
-        ({"budget": 1, "require": ["GENEA", "GENEF"]}, "require/budget", "2 required perturbations but the budget is 1"),
+        (
+            {"budget": 1, "require": ["GENEA", "GENEF"]},
+            "require/budget",
+            "2 required perturbations but the budget is 1",
+        ),
         ({"budget": 2, "cycles": 1, "per_cycle": 2}, "budget/cycles", "not both"),
         ({"cycles": 2}, "cycles", "needs both the number of cycles and the perturbations per cycle"),
         ({}, "budget", "give a budget, or cycles and perturbations per cycle"),
-        ({"budget": 5, "screened": ["GENED"], "exclude": ["GENEF"]}, "budget",
-         "only 4 of the 6 listed symbols can be picked \\(1 screened, 1 excluded\\)"),
+        (
+            {"budget": 5, "screened": ["GENED"], "exclude": ["GENEF"]},
+            "budget",
+            "only 4 of the 6 listed symbols can be picked \\(1 screened, 1 excluded\\)",
+        ),
         # a list of which nothing resolves applied nothing and exited 0: now refused, naming the list
-        ({"budget": 2, "require": ["NOTAGENE", "ctrl"]}, "require",
-         "none of its 2 entries is a perturbation of graph genes \\(NOTAGENE: .*; ctrl: ctrl is the control"),
+        (
+            {"budget": 2, "require": ["NOTAGENE", "ctrl"]},
+            "require",
+            "none of its 2 entries is a perturbation of graph genes \\(NOTAGENE: .*; ctrl: ctrl is the control",
+        ),
         ({"budget": 2, "screened": ["SHARED"]}, "screened", "none of its 1 entries .*SHARED"),
         ({"budget": 2, "exclude": ["NOTAGENE+GENEA"]}, "exclude", "none of its 1 entries .*pair NOTAGENE\\+GENEA"),
     ],
@@ -579,7 +610,13 @@ def test_pipeline_design_with_lists(gene_graph, tmp_path):
     assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEC", "GENEF", "GENEA", "GENED"]
     design({"x": out / "x.summary.json"}, out / "summary.tsv")
     row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
-    assert (row["cycles"], row["batch"], row["start_covered_nodes"], row["screened"], row["excluded"]) == (2, 2, 2, 1, 1)
+    assert (row["cycles"], row["batch"], row["start_covered_nodes"], row["screened"], row["excluded"]) == (
+        2,
+        2,
+        2,
+        1,
+        1,
+    )
     svg = (out / "x.coverage.svg").read_text()
     assert "1 screened before" in svg and "cycle boundaries (2 per cycle)" in svg
     with pytest.raises(InputError, match="config: design.y, field 'require/exclude'"):
@@ -591,10 +628,8 @@ def test_pipeline_design_with_lists(gene_graph, tmp_path):
 def test_graph_cache_hits_on_same_content_and_misses_on_change(tmp_path):
     import shutil
 
-    from perturb_select.knowledge.build import cached_knowledge_graph
-
     from perturb_select.config import GraphConfig
-    from perturb_select.knowledge.build import GoFiles
+    from perturb_select.knowledge.build import GoFiles, cached_knowledge_graph
 
     go = Path(__file__).parent / "data" / "go"
     files = GoFiles(gene2go=go / "gene2go_tiny.gz", gene_info=go / "gene_info_tiny.gz", obo=go / "tiny.obo")

@@ -37,7 +37,9 @@ def test_conda_env_pins_agree_with_lock(env):
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s]+)", requirement)
         assert match, f"{env}: '{requirement}' is not an exact pin"
         name = match.group(1).lower().replace("_", "-")
-        assert lock.get(name) == match.group(2), f"{env}: {requirement} disagrees with requirements.lock ({lock.get(name)})"
+        assert lock.get(name) == match.group(2), (
+            f"{env}: {requirement} disagrees with requirements.lock ({lock.get(name)})"
+        )
 
 
 def test_every_rule_has_a_pinned_conda_env_and_log():

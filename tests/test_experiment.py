@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA as DATA  # noqa: E402  (../shared/data beside the repository)
 from perturb_select.experiment.splits import check_budget, cycle_perturbations, split_test_set
 from perturb_select.io import InputError
-
-from conftest import SHARED_DATA as DATA  # noqa: E402  (../shared/data beside the repository)
 
 GENES = [f"G{i:02d}" for i in range(25)]
 
@@ -152,8 +150,9 @@ def test_candidate_bounds_from_local_files(tmp_path):
     assert candidate_bound(gears) == (3, str(tmp_path / "gears.h5ad"))
     # a simulated screen: distinct symbols of its candidate list
     (tmp_path / "list.txt").write_text("# header\nA\nB\nA\n\nC\n")
-    simulated = DatasetConfig.from_config("s_simulated", {"format": "simulated", "candidates": str(tmp_path / "list.txt"),
-                                                          "reference": "x.h5ad"})
+    simulated = DatasetConfig.from_config(
+        "s_simulated", {"format": "simulated", "candidates": str(tmp_path / "list.txt"), "reference": "x.h5ad"}
+    )
     assert candidate_bound(simulated) == (3, str(tmp_path / "list.txt"))
     # no bound: an archive, a file not there yet, no mirror, a column that is not in the file
     (tmp_path / "a.zip").write_bytes(b"PK\x05\x06" + bytes(18))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from perturb_select.knowledge.fetch import fetch_source
 from perturb_select.io import InputError
+from perturb_select.knowledge.fetch import fetch_source
 
 PAYLOAD = b"#tax_id\tGeneID\tGO_ID\n9606\t1\tGO:0005515\n" * 50
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -220,8 +220,8 @@ def test_atomic_outputs_follow_the_umask(tmp_path):
 def test_corrupt_tables_written_by_the_project_are_one_input_error(tmp_path):
     import gzip
 
-    from perturb_select.knowledge.graph import KnowledgeGraph
     from perturb_select.io import InputError
+    from perturb_select.knowledge.graph import KnowledgeGraph
     from perturb_select.selection.base import read_selection
 
     binary = tmp_path / "selection.tsv"

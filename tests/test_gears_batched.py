@@ -20,12 +20,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from perturb_select.knowledge.graph import KnowledgeGraph
-from perturb_select.io import InputError
-from perturb_select.screens.arrays import ScreenArrays
-from perturb_select.config import TrainingConfig
-
 from conftest import gears_config  # noqa: E402
+from perturb_select.config import TrainingConfig
+from perturb_select.io import InputError
+from perturb_select.knowledge.graph import KnowledgeGraph
+from perturb_select.screens.arrays import ScreenArrays
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -295,8 +294,11 @@ def test_coexpression_graph_equals_gears(tmp_path):
     X[:, 5] = 0.0  # a constant gene: NaN correlations, set to 0 as GEARS does
     conds = np.array(["ctrl"] * 20 + ["A+ctrl"] * 20 + ["B+ctrl"] * 20)
     genes = [f"g{i}" for i in range(n_genes)]
-    adata = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame({"condition": conds}, index=[f"c{i}" for i in range(n_cells)]),
-                       var=pd.DataFrame({"gene_name": genes}, index=genes))
+    adata = ad.AnnData(
+        sp.csr_matrix(X),
+        obs=pd.DataFrame({"condition": conds}, index=[f"c{i}" for i in range(n_cells)]),
+        var=pd.DataFrame({"gene_name": genes}, index=genes),
+    )
     train = ["ctrl", "A+ctrl"]
     (tmp_path / "d").mkdir()  # GEARS caches the graph as a CSV there
     with warnings.catch_warnings():
@@ -383,7 +385,12 @@ def test_training_config_defaults_and_errors_name_the_key():
     config = TrainingConfig.from_config({"epochs": 3, "lr": 1, "gpus": 1})
     assert config.trainer == "perturbations" and config.lr == 1.0 and isinstance(config.lr, float)
     # the perturbations trainer's chosen schedule; GEARS's model and optimiser settings
-    assert (config.perturbations_per_step, config.lr_decay, TrainingConfig().lr, TrainingConfig().epochs) == (4, 0.95, 1e-2, 40)
+    assert (config.perturbations_per_step, config.lr_decay, TrainingConfig().lr, TrainingConfig().epochs) == (
+        4,
+        0.95,
+        1e-2,
+        40,
+    )
     assert (config.cells_per_step, config.weight_decay, config.hidden_size) == (32, 5e-4, 64)
     assert (config.direction_lambda, config.coexpress_k, config.coexpress_threshold) == (0.1, 20, 0.4)
     for bad, field in (({"epochs": 0}, "gears.epochs"), ({"lr_decay": 1.5}, "gears.lr_decay"),
@@ -429,9 +436,8 @@ def _processed_screen_with(targets):
 
 
 def _train(real_cycle, seed, **overrides):
-    from perturb_select.gears.cells import train_cells
-
     from perturb_select.gears import TrainingData
+    from perturb_select.gears.cells import train_cells
 
     config = gears_config(**{"trainer": "cells", "epochs": 2, "hidden_size": 16, "device": "cpu", **overrides})
     data = TrainingData(graph=real_cycle["graph"], screen=real_cycle["screen"])
@@ -485,7 +491,13 @@ def test_bad_inputs_raise_clear_errors(real_cycle):
     with pytest.raises(InputError, match="also in the test set"):
         train_cells(data, TRAIN, [TRAIN[0]], seed=0, config=config)
     with pytest.raises(InputError, match="cells_per_step"):
-        train_cells(data, TRAIN[:2], TEST, seed=0, config=gears_config(trainer="cells", epochs=1, device="cpu", cells_per_step=500))
+        train_cells(
+            data,
+            TRAIN[:2],
+            TEST,
+            seed=0,
+            config=gears_config(trainer="cells", epochs=1, device="cpu", cells_per_step=500),
+        )
     nodes = [g for g in graph.genes if g not in TRAIN + TEST]
     with pytest.raises(InputError, match="no cells"):
         train_cells(data, TRAIN[:2] + nodes[:1], TEST, seed=0, config=config)
@@ -498,8 +510,8 @@ def test_bad_inputs_raise_clear_errors(real_cycle):
 @pytest.mark.slow
 def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
     """The batched and cell-gears trainers, 3 seeds each: top-20 DE MSE means within the seed spread."""
-    from perturb_select.gears.cell_gears import train_and_predict
     from perturb_select.evaluation.metrics import evaluate_predictions
+    from perturb_select.gears.cell_gears import train_and_predict
 
     batched, reference = [], []
     for seed in (0, 1, 2):
@@ -527,9 +539,10 @@ def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
     import torch
 
     from perturb_select.gears.cells import go_edges_with_self_loops
-    from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
     from perturb_select.gears.upstream import gears_model_class
-    from test_gears_cell_gears import _batch, _random_graph, _randomise_batchnorm, N_GENES as TOY_GENES
+    from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
+    from test_gears_cell_gears import N_GENES as TOY_GENES
+    from test_gears_cell_gears import _batch, _random_graph, _randomise_batchnorm
 
     GEARS_Model = gears_model_class()
     whole = _random_graph(seed=hops)
@@ -567,7 +580,9 @@ def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
         m.train()
         loss = ((m(_batch(graph, perturbed)) - target) ** 2).mean()
         loss.backward()
-        results.append((out_eval, float(loss), {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}))
+        results.append(
+            (out_eval, float(loss), {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None})
+        )
     (o_w, l_w, g_w), (o_c, l_c, g_c) = results
     np.testing.assert_allclose(o_c, o_w, rtol=1e-5, atol=1e-6)
     assert l_c == pytest.approx(l_w, rel=1e-6)

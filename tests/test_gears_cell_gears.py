@@ -21,16 +21,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from perturb_select.config import TrainingConfig
+from conftest import SHARED_DATA, gears_config  # noqa: E402  (../shared/data beside the repository)
 from perturb_select.gears.cell_gears import WORK_MARKER, train_and_predict
-
 from perturb_select.gears.results import CyclePredictions
-
+from perturb_select.io import InputError
 from perturb_select.knowledge.annotations import read_gears_gene2go, write_gears_gene2go
 from perturb_select.knowledge.graph import KnowledgeGraph, receptive_field_subgraph
-from perturb_select.io import InputError
 
-from conftest import SHARED_DATA, gears_config  # noqa: E402  (../shared/data beside the repository)
 PAPALEXI = SHARED_DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
 
 
@@ -59,7 +56,9 @@ def test_gene2go_pickle_round_trip_and_stable_bytes(tmp_path):
     for hash_seed in ("1", "2"):
         out = tmp_path / f"h{hash_seed}.pkl"
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")]
+        )
         subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env)
         blobs.append(out.read_bytes())
     assert blobs[0] == blobs[1]

@@ -103,7 +103,7 @@ def test_adam_is_torch_adam_with_steplr_bit_for_bit():
     import torch
 
     from perturb_select.gears.common import Adam
-    from test_gears_batched import _cells, _cell_batch, _toy_model
+    from test_gears_batched import _cell_batch, _cells, _toy_model
 
     x, _, node, _ = _cells()
     models = [_toy_model(seed=2), _toy_model(seed=2)]

@@ -7,20 +7,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from perturb_select.knowledge.graph import (
-
-    KnowledgeGraph,
-
-    in_neighbourhood,
-
-    receptive_field_subgraph,
-
-    receptive_fields,
-
-    sgc_operator,
-
-)
 from perturb_select.io import InputError
+from perturb_select.knowledge.graph import (
+    KnowledgeGraph,
+    in_neighbourhood,
+    receptive_field_subgraph,
+    receptive_fields,
+    sgc_operator,
+)
 
 # Hand-made directed graph (edge s -> t: t receives from s), plus the isolated node f:
 #

@@ -18,12 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perturb_select.knowledge.symbols import Resolution, SymbolResolver, read_gene_info
-
-from perturb_select.knowledge.jaccard import graph_stats, jaccard_topk_edges
-
-from perturb_select.knowledge.annotations import read_gene2go_symbols, read_go_dag
 from perturb_select.io import InputError
+from perturb_select.knowledge.annotations import read_gene2go_symbols, read_go_dag
+from perturb_select.knowledge.jaccard import graph_stats, jaccard_topk_edges
+from perturb_select.knowledge.symbols import Resolution, SymbolResolver, read_gene_info
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "go"
 GENE2GO = FIXTURES / "gene2go_tiny.gz"

@@ -1,4 +1,5 @@
-"""The workflow passes `snakemake --lint` without a warning and is formatted as `snakefmt` formats it."""
+"""The workflow passes `snakemake --lint` without a warning and is formatted as `snakefmt` formats it; the Python
+passes `ruff check` (rules and per-file ignores in pyproject.toml)."""
 
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from conftest import REPO
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "config/test.yaml", "config/paper.yaml", "config/simulated.yaml"])
+@pytest.mark.parametrize(
+    "config", ["config/config.yaml", "config/test.yaml", "config/paper.yaml", "config/simulated.yaml"]
+)
 def test_snakemake_lint_prints_no_warning(config):
     result = subprocess.run(
         [str(BIN / "snakemake"), "--lint", "--configfile", config], cwd=REPO, capture_output=True, text=True
@@ -27,3 +30,8 @@ def test_snakefmt_check_passes():
         [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/"], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, f"run `snakefmt Snakefile workflow/`:\n{result.stdout}{result.stderr}"
+
+
+def test_ruff_check_passes():
+    result = subprocess.run([str(BIN / "ruff"), "check", "."], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, f"run `ruff check .` (pyproject.toml [tool.ruff]):\n{result.stdout}{result.stderr}"

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from perturb_select.evaluation.report import REPORTED_METRICS as METRICS
+from perturb_select.evaluation.report import collect_metrics, plot_metric_curves, summarise
 from perturb_select.io import InputError
-from perturb_select.evaluation.report import REPORTED_METRICS as METRICS, collect_metrics, plot_metric_curves, summarise
 
 
 def _write(tmp_path, strategy, seed, cycle, value):
@@ -43,7 +44,9 @@ def test_missing_metric_names_file_and_field(tmp_path):
 
 
 def test_plot_is_an_svg_with_one_line_per_strategy(tmp_path):
-    paths = [_write(tmp_path, s, seed, c, float(c + seed)) for s in ("random", "maxspec") for seed in (1, 2) for c in (1, 2)]
+    paths = [
+        _write(tmp_path, s, seed, c, float(c + seed)) for s in ("random", "maxspec") for seed in (1, 2) for c in (1, 2)
+    ]
     out = tmp_path / "plot.svg"
     plot_metric_curves(collect_metrics(paths), "mse_top20_de", out, title="toy")
     text = out.read_text()
@@ -263,7 +266,9 @@ def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_pat
             "beyond seed noise: p_holm < 0.05, Holm over the 6 comparisons with train_mean at a cycle): better at "
             "cycles [2], worse at cycles [], within seed noise at the others; difference [95 % bootstrap interval] "
             "by cycle 1: +0 [0, 0] (p_holm = 1), 2: -0.155 [") in "\n".join(lines)
-    assert any(line.startswith("mse_top20_de, gears vs train_mean") and "worse at every cycle" in line for line in lines)
+    assert any(
+        line.startswith("mse_top20_de, gears vs train_mean") and "worse at every cycle" in line for line in lines
+    )
     # 6 seeds: the same family cannot reach p_holm < 0.05 (6 x 2/2^6), so nothing is beyond seed noise
     few = table[table["seed"] <= 6]
     lines = model_statements(model_comparison(few, metrics=["mse_top20_de"]))
@@ -304,7 +309,10 @@ def _paired_table():
     difference per cycle and seed, maxspec's that minus 0.01 at every seed; no_change and train_mean as given."""
     import pandas as pd
 
-    diffs = {1: np.array([0.03, 0.01, 0.04, 0.02, 0.05, 0.015]), 2: np.array([-0.02, -0.01, -0.03, -0.015, -0.025, 0.005])}
+    diffs = {
+        1: np.array([0.03, 0.01, 0.04, 0.02, 0.05, 0.015]),
+        2: np.array([-0.02, -0.01, -0.03, -0.015, -0.025, 0.005]),
+    }
     rows = []
     for cycle, d in diffs.items():
         for i, seed in enumerate(range(1, 7)):
@@ -346,7 +354,9 @@ def test_comparison_by_cycle_pairs_seeds_and_reuses_the_final_cycle_comparison()
     final = final_cycle_comparison(table, metrics=("mse_top20_de",)).set_index(["strategy", "model"])
     columns = ["diff_to_random_mean", "diff_to_random_ci_low", "diff_to_random_ci_high", "p_vs_random", "p_holm"]
     for strategy in ("graphreach", "maxspec"):
-        assert list(ridge.loc[(strategy, 2), columns]) == pytest.approx(list(final.loc[(strategy, "go_kernel_ridge"), columns]))
+        assert list(ridge.loc[(strategy, 2), columns]) == pytest.approx(
+            list(final.loc[(strategy, "go_kernel_ridge"), columns])
+        )
     assert comparison_by_cycle(table[table["strategy"] != "random"], "mse_top20_de").empty
 
 

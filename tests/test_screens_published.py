@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED_DATA
-from perturb_select.screens.layout import condition_genes
-from perturb_select.knowledge.fetch import extract_member
-from perturb_select.screens.published import prepare_gears_screen, read_gears_dataset, validate_gears_adata
-from perturb_select.knowledge.symbols import SymbolResolver
 from perturb_select.io import InputError
-from perturb_select.stages.data import fetch_dataset, preprocess_dataset
+from perturb_select.knowledge.fetch import extract_member
+from perturb_select.knowledge.symbols import SymbolResolver
 from perturb_select.screens.arrays import ScreenArrays
+from perturb_select.screens.layout import condition_genes
+from perturb_select.screens.published import prepare_gears_screen, read_gears_dataset, validate_gears_adata
+from perturb_select.stages.data import fetch_dataset, preprocess_dataset
 
 GO = SHARED_DATA / "go"
 PAPALEXI = SHARED_DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
@@ -62,7 +62,9 @@ def test_condition_genes_forms():
     assert condition_genes("CD86+ctrl") == ("CD86",) == condition_genes("ctrl+CD86")
     assert condition_genes("CBL+CNN1") == ("CBL", "CNN1")
     # spaces around a part are what user-made files carry (GEARS issue 71), never part of a symbol
-    assert condition_genes("IRF7+ctrl ") == ("IRF7",) == condition_genes(" ctrl + IRF7") and condition_genes("ctrl ") == ()
+    assert (
+        condition_genes("IRF7+ctrl ") == ("IRF7",) == condition_genes(" ctrl + IRF7") and condition_genes("ctrl ") == ()
+    )
     for bad in ("CD86", "CD86_ctrl", "A+B+C", "+ctrl", "ctrl+ctrl", "A+", " +ctrl", "", " "):
         assert condition_genes(bad) is None, bad
 
@@ -112,8 +114,17 @@ def test_fetch_stage_extracts_the_member_and_checks_the_archive_checksum(tmp_pat
     archive = _zip(tmp_path / "mirror" / "adamson.zip", {"adamson/perturb_processed.h5ad": payload})
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     out = tmp_path / "resources" / "adamson.h5ad"
-    fetch_dataset(str(out), "adamson", {"format": "gears", "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
-                                        "mirror": str(tmp_path / "mirror"), "mirror_name": "adamson.zip", "sha256": digest})
+    fetch_dataset(
+        str(out),
+        "adamson",
+        {
+            "format": "gears",
+            "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
+            "mirror": str(tmp_path / "mirror"),
+            "mirror_name": "adamson.zip",
+            "sha256": digest,
+        },
+    )
     assert out.read_bytes() == payload
     assert sorted(p.name for p in out.parent.iterdir()) == ["adamson.h5ad"]  # no archive or scratch left
     with pytest.raises(InputError, match="sha256"):
@@ -152,9 +163,18 @@ def processed(tmp_path_factory, human_graph):
     folder = tmp_path_factory.mktemp("papalexi")
     edges = folder / "graph.npz"
     human_graph.save_npz(edges)
-    preprocess_dataset(str(PAPALEXI), str(edges), str(GO / "Homo_sapiens.gene_info.gz"), adata_out=str(folder / "raw.h5ad"),
-                       arrays_out=str(folder / "raw_screen.npz"), candidates_out=str(folder / "raw_candidates.tsv"),
-                       dropped_out=str(folder / "raw_dropped.tsv"), name="papalexi", dataset=RAW_DATASET, taxid=9606)
+    preprocess_dataset(
+        str(PAPALEXI),
+        str(edges),
+        str(GO / "Homo_sapiens.gene_info.gz"),
+        adata_out=str(folder / "raw.h5ad"),
+        arrays_out=str(folder / "raw_screen.npz"),
+        candidates_out=str(folder / "raw_candidates.tsv"),
+        dropped_out=str(folder / "raw_dropped.tsv"),
+        name="papalexi",
+        dataset=RAW_DATASET,
+        taxid=9606,
+    )
     return folder / "raw.h5ad", edges, folder
 
 
@@ -216,7 +236,11 @@ def test_outdated_symbols_renamed_and_doubles_and_unknown_genes_dropped(processe
     result = prepare_gears_screen(adata, graph_genes=set(human_graph.genes), resolver=resolver, source="variant")
     cands = result.candidates.set_index("gene")
     assert len(cands) == 23 and "CD86" not in cands.index and "IRF7" not in cands.index
-    assert tuple(cands.loc["MARCHF8", ["perturbation", "condition", "resolution"]]) == ("MARCH8", "MARCHF8+ctrl", "alias")
+    assert tuple(cands.loc["MARCHF8", ["perturbation", "condition", "resolution"]]) == (
+        "MARCH8",
+        "MARCHF8+ctrl",
+        "alias",
+    )
     dropped = result.dropped.set_index("perturbation")
     assert dropped.loc["CD86+IRF7", "status"] == "combination"
     assert dropped.loc["ctrl+NOTAGENE1", "status"] == "unknown"
@@ -248,10 +272,18 @@ def test_malformed_gears_files_fail_the_stage_with_the_field_and_no_output(proce
     variant = _variant(h5ad, tmp_path, change)
     out = tmp_path / "out"
     with pytest.raises(InputError, match=message) as err:
-        preprocess_dataset(str(variant), str(edges), str(GO / "Homo_sapiens.gene_info.gz"), adata_out=str(out / "p.h5ad"),
-                           arrays_out=str(out / "screen.npz"), candidates_out=str(out / "candidates.tsv"),
-                           dropped_out=str(out / "dropped.tsv"), name="variant", dataset={"format": "gears"},
-                           taxid=9606)
+        preprocess_dataset(
+            str(variant),
+            str(edges),
+            str(GO / "Homo_sapiens.gene_info.gz"),
+            adata_out=str(out / "p.h5ad"),
+            arrays_out=str(out / "screen.npz"),
+            candidates_out=str(out / "candidates.tsv"),
+            dropped_out=str(out / "dropped.tsv"),
+            name="variant",
+            dataset={"format": "gears"},
+            taxid=9606,
+        )
     assert err.value.field == field and err.value.source == str(variant)
     assert not out.exists() or not list(out.iterdir())
 
@@ -414,9 +446,19 @@ def test_published_layout_reads_as_its_clean_twin(processed, published, tmp_path
     by_gene = cands.set_index("gene")
     assert tuple(by_gene.loc["CD86", ["perturbation", "condition", "n_cells"]]) == ("CD86", "CD86+ctrl", 40)
     assert tuple(by_gene.loc["IRF7", ["perturbation", "condition", "n_cells"]]) == ("IRF7", "IRF7+ctrl", 40)
-    assert tuple(by_gene.loc["MARCHF8", ["perturbation", "condition", "resolution"]]) == ("MARCH8", "MARCHF8+ctrl", "alias")
-    assert dropped.to_dict("records") == [{"perturbation": "SPI1+NOTAGENE1", "n_cells": 40, "status": "combination",
-                                           "reason": "double perturbation: the experiment picks single-gene perturbations"}]
+    assert tuple(by_gene.loc["MARCHF8", ["perturbation", "condition", "resolution"]]) == (
+        "MARCH8",
+        "MARCHF8+ctrl",
+        "alias",
+    )
+    assert dropped.to_dict("records") == [
+        {
+            "perturbation": "SPI1+NOTAGENE1",
+            "n_cells": 40,
+            "status": "combination",
+            "reason": "double perturbation: the experiment picks single-gene perturbations",
+        }
+    ]
     # every array equals the clean twin's but SPI1's: the pooled CD86 DE genes are GEARS's on the pooled cells,
     # the others the file's, mapped through the var index (Ensembl-style ids, not the repeated gene_name)
     assert arrays.genes.tolist() == clean_arrays.genes.tolist() == [f"ENSG{i:011d}" for i in range(299)]

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from perturb_select.screens.layout import CANDIDATE_COLUMNS, DROPPED_COLUMNS, write_screen_outputs as write_outputs
-
-from perturb_select.screens.raw import preprocess_screen, read_screen
-from perturb_select.knowledge.symbols import Resolution
-from perturb_select.io import InputError
-
 from conftest import SHARED_DATA as DATA  # noqa: E402  (../shared/data beside the repository)
+from perturb_select.io import InputError
+from perturb_select.knowledge.symbols import Resolution
+from perturb_select.screens.layout import CANDIDATE_COLUMNS, DROPPED_COLUMNS
+from perturb_select.screens.layout import write_screen_outputs as write_outputs
+from perturb_select.screens.raw import preprocess_screen, read_screen
+
 SCREEN = DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
 GO_DIR = DATA / "go"
 

@@ -11,10 +11,8 @@ from perturb_select.knowledge.graph import KnowledgeGraph
 from perturb_select.screens.simulated import (
     ControlModel,
     fit_control_model,
-    read_truth,
     readout_genes,
     simulate_screen,
-    write_simulated_screen,
 )
 
 

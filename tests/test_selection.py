@@ -13,15 +13,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perturb_select.knowledge.graph import KnowledgeGraph, in_neighbourhood, perturbation_fields
 from perturb_select.io import InputError
-from perturb_select.selection.registry import SELECTORS as STRATEGIES, select
+from perturb_select.knowledge.graph import (
+    KnowledgeGraph,
+    in_neighbourhood,
+    perturbation_fields,
+    perturbation_propagation,
+)
 from perturb_select.selection.base import Selection, read_selection, write_selection
-from perturb_select.selection.graphreach import candidate_weights, graphreach, greedy_max_coverage
-from perturb_select.knowledge.graph import perturbation_propagation
 from perturb_select.selection.facility import facility, quantised_similarity
+from perturb_select.selection.graphreach import candidate_weights, graphreach, greedy_max_coverage
 from perturb_select.selection.maxspec import maxspec
 from perturb_select.selection.random import random_selection
+from perturb_select.selection.registry import SELECTORS as STRATEGIES
+from perturb_select.selection.registry import select
 
 # the package attribute `maxspec` is the function; the module holds DENSE_MAX_ROWS
 maxspec_module = importlib.import_module("perturb_select.selection.maxspec")
@@ -253,7 +258,9 @@ def test_graphreach_candidate_weights_by_hand(lazy):
     sel = graphreach(graph, ["b", "c"], 2, hops=1, tie_break="symbol", lazy=lazy, weights="candidates", screened=["e"])
     assert sel.genes == ["b", "c"] and sel.gains.tolist() == [4.0, 1.0] and sel.params["start_objective"] == 0.0
     # required c first (+3: b twice, c), then b adds a and x (+2), then e (+4)
-    sel = graphreach(graph, ["b", "c", "e"], 3, hops=1, tie_break="symbol", lazy=lazy, weights="candidates", required=["c"])
+    sel = graphreach(
+        graph, ["b", "c", "e"], 3, hops=1, tie_break="symbol", lazy=lazy, weights="candidates", required=["c"]
+    )
     assert sel.genes == ["c", "e", "b"] and sel.gains.tolist() == [3.0, 4.0, 2.0]
 
 
@@ -318,7 +325,9 @@ def test_candidate_weighted_graphreach_is_the_weighted_greedy(case, data):
     screened = data.draw(st.lists(st.sampled_from(others), unique=True, max_size=2)) if others else []
     budget = data.draw(st.integers(1, len(candidates)))
     lazy = graphreach(graph, candidates, budget, hops=hops, weights="candidates", screened=screened, tie_break="symbol")
-    plain = graphreach(graph, candidates, budget, hops=hops, weights="candidates", screened=screened, tie_break="symbol", lazy=False)
+    plain = graphreach(
+        graph, candidates, budget, hops=hops, weights="candidates", screened=screened, tie_break="symbol", lazy=False
+    )
     assert lazy.genes == plain.genes == _weighted_greedy(graph, candidates, budget, hops, screened)
     np.testing.assert_array_equal(lazy.gains, plain.gains)
     weights = bfs_candidate_weights(graph, candidates, hops)
@@ -599,7 +608,9 @@ def test_facility_is_the_dense_greedy_with_ties_by_symbol_on_larger_graphs():
         chosen: list[int] = []
         for pick in sel.genes:
             base = facility_value(sim, len(names), chosen)
-            gains = {i: facility_value(sim, len(names), chosen + [i]) - base for i in range(len(names)) if i not in chosen}
+            gains = {
+                i: facility_value(sim, len(names), chosen + [i]) - base for i in range(len(names)) if i not in chosen
+            }
             top = max(gains.values())
             # the pick has the largest gain, and every candidate before it in symbol order a smaller one
             # (a tie goes to the first symbol)
@@ -626,7 +637,9 @@ def test_facility_from_screened_and_required_equals_dense_greedy():
         chosen = start + [column[required[0]]]
         for pick in sel.genes[1:]:
             base = facility_value(sim, len(names), chosen)
-            gains = {i: facility_value(sim, len(names), chosen + [i]) - base for i in range(len(names)) if i not in chosen}
+            gains = {
+                i: facility_value(sim, len(names), chosen + [i]) - base for i in range(len(names)) if i not in chosen
+            }
             assert gains[column[pick]] == pytest.approx(max(gains.values()), abs=1e-6)
             chosen.append(column[pick])
         for k in range(5):
@@ -730,7 +743,9 @@ def test_select_dispatches_with_params():
     assert select("facility", star_graph(), ["a", "b", "c", "h"], 2, seed=0).genes == ["h", "a"]
     # graph selectors ignore the seed; random uses it
     assert select("graphreach", graph, ["b", "c", "e"], 3, seed=1).genes == graphreach(graph, ["b", "c", "e"], 3).genes
-    assert select("random", graph, list("abcdefg"), 7, seed=9).genes == random_selection(list("abcdefg"), 7, seed=9).genes
+    assert (
+        select("random", graph, list("abcdefg"), 7, seed=9).genes == random_selection(list("abcdefg"), 7, seed=9).genes
+    )
 
 
 def test_select_rejects_unknown_strategy_and_params():
@@ -1055,14 +1070,19 @@ def test_maxspec_from_screened_and_required_equals_dense_greedy(direction):
         screened, required, candidates = drawn[:2], drawn[2:3], drawn[2:]
         hops = trial % 2 + 1
         sel = maxspec(graph, candidates, 4, hops=hops, direction=direction, screened=screened, required=required)
-        assert sel.params["start_objective"] == pytest.approx(dense_criterion(graph, dense_p, screened, hops), rel=1e-10)
+        assert sel.params["start_objective"] == pytest.approx(
+            dense_criterion(graph, dense_p, screened, hops), rel=1e-10
+        )
         assert sel.genes[0] == required[0]
         chosen = list(required)
         for pick in sel.genes[1:]:
             # candidates that reach no new node leave c unchanged and are not evaluated (maxspec docs)
             reached = coverage(graph, screened + chosen, hops)
-            values = {v: dense_criterion(graph, dense_p, screened + chosen + [v], hops)
-                      for v in candidates if v not in chosen and coverage(graph, screened + chosen + [v], hops) > reached}
+            values = {
+                v: dense_criterion(graph, dense_p, screened + chosen + [v], hops)
+                for v in candidates
+                if v not in chosen and coverage(graph, screened + chosen + [v], hops) > reached
+            }
             if not values:
                 break
             best = max(values.values()) if direction == "maximize" else min(values.values())

@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from conftest import REPO, SHARED_DATA
-from test_workflow import _planned_jobs  # the 'Job stats' table of Snakemake's output
 from perturb_select.stages.runner import FAULT_ENV
+from test_workflow import _planned_jobs  # the 'Job stats' table of Snakemake's output
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,9 @@ def _snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None)
 
 def _slurm_states() -> dict[str, str]:
     """SLURM job id -> state, finished jobs included (the script keeps them for an hour: MinJobAge)."""
-    listing = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True, text=True, check=True
+    )
     return dict(line.split() for line in listing.stdout.splitlines() if line.strip())
 
 

@@ -4,8 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perturb_select.evaluation.statistics import (bootstrap_interval, detectable_difference, holm, holm_by,
-                                                  wilcoxon_floor)
+from perturb_select.evaluation.statistics import (
+    bootstrap_interval,
+    detectable_difference,
+    holm,
+    holm_by,
+    wilcoxon_floor,
+)
 
 
 def _statsmodels_holm(p):

@@ -2,13 +2,13 @@
 
 import pytest
 
-from perturb_select.io import InputError
 from perturb_select.experiment.runs import run_label, run_seeds
+from perturb_select.io import InputError
 from perturb_select.strategies import (
     ACTIVE,
     ONE_SHOT,
-    active_params,
     ONE_SHOT_PARAMETERS,
+    active_params,
     strategy_params,
 )
 
@@ -16,7 +16,8 @@ from perturb_select.strategies import (
 def test_active_defaults_follow_their_sources():
     assert active_params("uncertainty", None, hops=1, cycles=5) == {
         "controls": 300, "uncertainty_reg": 1.0, "method": "uncertainty"}
-    assert active_params("typiclust", {}, hops=1, cycles=5) == {"controls": 300, "neighbours": 20, "method": "typiclust"}
+    assert active_params("typiclust", {}, hops=1, cycles=5) == {
+        "controls": 300, "neighbours": 20, "method": "typiclust"}
     assert active_params("acsfw", {"sigma": 0.2}, hops=1, cycles=5) == {
         "controls": 300, "random_features": 512, "sigma": 0.2, "method": "acsfw"}
     hybrid = active_params("hybrid", {"then": "acsfw", "random_features": 64}, hops=2, cycles=5)
@@ -45,7 +46,8 @@ def test_strategy_params_cover_one_shot_and_active_blocks():
     assert strategy_params("graphreach", {"hops": 2}, hops=1, cycles=3) == {"hops": 2}
     assert strategy_params("graphreach", None, hops=1, cycles=3) == {"hops": 1}  # K = GEARS's layers
     assert strategy_params("random", {}, hops=1, cycles=3) == {}
-    assert strategy_params("graphreach", {"weights": "candidates"}, hops=1, cycles=3) == {"hops": 1, "weights": "candidates"}
+    assert strategy_params("graphreach", {"weights": "candidates"}, hops=1, cycles=3) == {
+        "hops": 1, "weights": "candidates"}
     assert strategy_params("facility", None, hops=2, cycles=3) == {"hops": 2}
     with pytest.raises(InputError, match="experiment.strategies.facility.weights"):
         strategy_params("facility", {"weights": "candidates"}, hops=1, cycles=3)

@@ -78,8 +78,13 @@ def test_quick_mode_smallest_piece_end_to_end(tmp_path, capsys):
     import gears_verdict as bench
     from perturb_select.config import SimulationConfig, TrainingConfig
     from perturb_select.evaluation.mechanism import field_coverage, unreached_weight
-    from perturb_select.evaluation.verdict import (GoInputs, cached_graph_kernels, gears_scores, reference_scores,
-                                                   simulated_case)
+    from perturb_select.evaluation.verdict import (
+        GoInputs,
+        cached_graph_kernels,
+        gears_scores,
+        reference_scores,
+        simulated_case,
+    )
     from perturb_select.experiment.splits import split_test_set
     from perturb_select.gears.common import split_validation
     from perturb_select.screens.simulated import ControlModel

@@ -52,7 +52,9 @@ def _snakemake(
     ]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 
@@ -85,7 +87,11 @@ def pipeline_run(tmp_path_factory, shared_data):
 def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     workdir, config = pipeline_run
     strategies = sorted(config["experiment"]["strategies"])
-    seeds, cycles, batch = config["experiment"]["seeds"], config["experiment"]["cycles"], config["experiment"]["perturbations_per_cycle"]
+    seeds, cycles, batch = (
+        config["experiment"]["seeds"],
+        config["experiment"]["cycles"],
+        config["experiment"]["perturbations_per_cycle"],
+    )
 
     stats = json.loads((workdir / "results/graph/go_jaccard.stats.json").read_text())
     assert 20_000 < stats["nodes"] < 20_728
@@ -148,7 +154,9 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     assert list(gears.groupby("cycle")["n_train_perturbations"].first()) == [batch * c for c in range(1, cycles + 1)]
     # the baselines train on every pick of the cycle; no change is the same for every strategy of a seed
     baselines = metrics[metrics["model"] != "gears"]
-    assert list(baselines.groupby("cycle")["n_train_perturbations"].first()) == [batch * c for c in range(1, cycles + 1)]
+    assert list(baselines.groupby("cycle")["n_train_perturbations"].first()) == [
+        batch * c for c in range(1, cycles + 1)
+    ]
     no_change = metrics[metrics["model"] == "no_change"]
     assert (no_change.groupby("seed")["mse_top20_de"].nunique() == 1).all()
     assert metrics[["mse_top20_de", "pearson_delta"]].notna().all().all()
@@ -212,7 +220,9 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     assert "initialisations on one split" in (workdir / "results/report/papalexi2021/stability.svg").read_text()
     record = json.loads((workdir / f"results/metrics/papalexi2021/random/seed{seeds[0]}/cycle1.json").read_text())
     assert record["trainer"] == "perturbations" and record["diagnostics"]["epoch"] == list(range(1, epochs + 1))
-    assert (workdir / "results/graph/go_jaccard.npz").exists() and (workdir / "results/data/papalexi2021/screen.npz").exists()
+    assert (workdir / "results/graph/go_jaccard.npz").exists() and (
+        workdir / "results/data/papalexi2021/screen.npz"
+    ).exists()
 
 
 @pytest.mark.slow
@@ -306,7 +316,9 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
         "stability": 1,
         "all": 1,
     }
-    more_seeds = _config(Path(config["go"]["mirror"]).parent, **{"experiment.seeds": config["experiment"]["seeds"] + [9]})
+    more_seeds = _config(
+        Path(config["go"]["mirror"]).parent, **{"experiment.seeds": config["experiment"]["seeds"] + [9]}
+    )
     jobs = _planned_jobs(_snakemake(workdir, more_seeds, "--dry-run"))
     assert jobs == {
         "split_test_set": 1,
@@ -446,7 +458,9 @@ def test_a_dataset_name_with_a_trailing_newline_fails_before_any_job(tmp_path, s
     config["datasets"]["papalexi2021\n"] = config["datasets"].pop("papalexi2021")
     result = _snakemake(tmp_path, config, "--dry-run", check=False)
     assert result.returncode != 0
-    assert "config, field 'datasets': the key 'papalexi2021\\n' is not a printable name" in result.stdout + result.stderr
+    assert (
+        "config, field 'datasets': the key 'papalexi2021\\n' is not a printable name" in result.stdout + result.stderr
+    )
     assert not (tmp_path / "results").exists()
 
 
@@ -627,7 +641,9 @@ def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
         modules = set()
         for trace in (workdir / "import_trace" / rule).iterdir():
             modules |= set(trace.read_text().split())
-        missing += [f"{envs[rule]} (rule {rule}) lacks {m}" for m in _missing_distributions(modules, envs[rule], owners)]
+        missing += [
+            f"{envs[rule]} (rule {rule}) lacks {m}" for m in _missing_distributions(modules, envs[rule], owners)
+        ]
     assert not missing, "\n".join(missing)
     # the check can fail: the GO graph's imports against the active-learning environment (no goatools there)
     go_modules = {m for t in (workdir / "import_trace" / "build_go_graph").glob("*.txt") for m in t.read_text().split()}
@@ -639,7 +655,10 @@ def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
         assert not modules & {"torch", "torch_geometric", "gears", "scanpy", "anndata"}, (rule, sorted(modules))
     for rule in ("train_gears", "train_gears_active"):
         modules = {m for t in (workdir / "import_trace" / rule).glob("*.txt") for m in t.read_text().split()}
-        assert "torch" in modules and not modules & {"torch_geometric", "gears", "scanpy", "anndata"}, (rule, sorted(modules))
+        assert "torch" in modules and not modules & {"torch_geometric", "gears", "scanpy", "anndata"}, (
+            rule,
+            sorted(modules),
+        )
 
 
 def _missing_distributions(modules: set[str], env: str, owners: dict) -> list[str]:

@@ -83,9 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "adds a cycle column")
     design.add_argument("--perturbations-per-cycle", "--batch", dest="per_cycle", type=_int_at_least(1), metavar="B",
                         help="perturbations per cycle (with --cycles; --batch is the short form)")
-    design.add_argument("--screened", metavar="FILE",
-                        help="perturbations already screened: their receptive fields count as covered from the "
-                        "start (MaxSpec: the starting set; facility: facilities open from the start); never picked again")
+    design.add_argument(
+        "--screened",
+        metavar="FILE",
+        help="perturbations already screened: their receptive fields count as covered from the "
+        "start (MaxSpec: the starting set; facility: facilities open from the start); never picked again",
+    )
     design.add_argument("--require", metavar="FILE",
                         help="perturbations picked first, in the file's order (reported as required)")
     design.add_argument("--exclude", metavar="FILE",
@@ -313,9 +316,7 @@ def _run_design(args):
 
 def _graph(args: argparse.Namespace) -> int:
     """``perturb-select graph``: build the GO graph (through the cache) and write it as TSV or NPZ."""
-    from .io import InputError
-
-    from .io import check_output
+    from .io import InputError, check_output
 
     prog = f"{PROG} graph"
     start = time.perf_counter()

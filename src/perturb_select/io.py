@@ -405,7 +405,9 @@ def load_container(path: str | os.PathLike, format_tag: str, required: Sequence[
             tag = str(data[FORMAT_KEY]) if FORMAT_KEY in data.files else None
             if tag != format_tag:
                 what = f"its format is {tag!r}" if tag else "it has no format tag"
-                raise InputError(path, FORMAT_KEY, f"not a {format_tag!r} file ({what})" + (f"; {hint}" if hint else ""))
+                raise InputError(
+                    path, FORMAT_KEY, f"not a {format_tag!r} file ({what})" + (f"; {hint}" if hint else "")
+                )
             missing = [name for name in required if name not in data.files]
             if missing:
                 raise InputError(path, missing[0], "array missing from the file")

@@ -150,7 +150,9 @@ class DatasetConfig:
     def __post_init__(self):
         where = f"datasets.{self.name}"
         if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):  # fullmatch: no trailing \n
-            raise _bad("datasets", f"a dataset name is letters, digits, '_' and '-' (it names files), got {self.name!r}")
+            raise _bad(
+                "datasets", f"a dataset name is letters, digits, '_' and '-' (it names files), got {self.name!r}"
+            )
         _choice(self.format, DATASET_FORMATS, f"{where}.format")
         simulated = self.format == "simulated"
         if simulated:

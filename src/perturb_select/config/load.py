@@ -13,6 +13,7 @@ from .experiment import ExperimentConfig
 from .graph import GraphConfig
 from .training import NO_TRAINER, POOL_SCORING_TRAINERS, TrainingConfig
 
+
 @dataclass(frozen=True)
 class Config:
     """A whole configuration, every block typed and checked (what ``workflow/rules/common.smk`` reads).

@@ -7,8 +7,17 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from ..strategies import UNCERTAINTY_REG
-from .checks import (RENAMED_VALUES, _bad, _choice, _field_names, _integer, _number, _renamed_value_problem,
-                     _unknown_keys, check_renamed_keys)
+from .checks import (
+    RENAMED_VALUES,
+    _bad,
+    _choice,
+    _field_names,
+    _integer,
+    _number,
+    _renamed_value_problem,
+    _unknown_keys,
+    check_renamed_keys,
+)
 from .trainers import NO_TRAINER, TRAINER_REGISTRY
 
 #: The GEARS trainers (``config.trainers.TRAINER_REGISTRY``; ``perturb_select.gears`` implements them) and those

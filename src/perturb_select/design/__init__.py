@@ -13,7 +13,7 @@ For a user who only wants a selection (``perturb-select design``, Snakemake targ
 The names below are the package's API.
 """
 
-from .coverage import DESIGN_COLUMNS, coverage_curve, rank_perturbations, random_coverage, reachable_nodes
+from .coverage import DESIGN_COLUMNS, coverage_curve, random_coverage, rank_perturbations, reachable_nodes
 from .plot import plot_coverage, plot_format
 from .resolve import REPORT_COLUMNS, STATUSES, USED_STATUSES, resolution_counts, resolve_candidates
 from .run import FLOAT_FORMAT, OPTION_NAMES, DesignResult, design_budget, run_design, write_design

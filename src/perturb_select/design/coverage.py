@@ -10,14 +10,16 @@ import numpy as np
 import pandas as pd
 
 from ..config import DESIGN_METHODS
-from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
+from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
 
 DESIGN_COLUMNS = ("rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction", "tie")
 
 
-def coverage_curve(graph: KnowledgeGraph, genes: Sequence[str], hops: int, *, screened: Sequence[str] = ()) -> np.ndarray:
+def coverage_curve(
+    graph: KnowledgeGraph, genes: Sequence[str], hops: int, *, screened: Sequence[str] = ()
+) -> np.ndarray:
     """Receptive-field coverage of every prefix of an ordered list of perturbations.
 
     Parameters
@@ -83,8 +85,9 @@ def rank_perturbations(
     ----------
     graph : KnowledgeGraph
     candidates : sequence of str, length m
-        Unique perturbations, graph genes or pairs ``'A+B'`` (e.g. from :func:`perturb_select.design.resolve.resolve_candidates`);
-        order is irrelevant to the picks. Must hold every ``required`` perturbation.
+        Unique perturbations, graph genes or pairs ``'A+B'`` (e.g. from
+        :func:`perturb_select.design.resolve.resolve_candidates`); order is irrelevant to the picks. Must hold
+        every ``required`` perturbation.
     budget : int
         Number of perturbations to pick, ``1 <= budget <= m``.
     method : {'graphreach', 'maxspec', 'facility'}
@@ -140,16 +143,22 @@ def rank_perturbations(
     if method not in DESIGN_METHODS:
         raise InputError(source, "method", f"unknown method {method!r}; choose one of {', '.join(DESIGN_METHODS)}")
     if weights not in GRAPHREACH_WEIGHTS:
-        raise InputError(source, "weights", f"unknown weights {weights!r}; choose one of {', '.join(GRAPHREACH_WEIGHTS)}")
+        raise InputError(
+            source, "weights", f"unknown weights {weights!r}; choose one of {', '.join(GRAPHREACH_WEIGHTS)}"
+        )
     if method != "graphreach" and weights != GRAPHREACH_WEIGHTS[0]:
-        raise InputError(source, "weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}")
+        raise InputError(
+            source, "weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}"
+        )
     if tie_break not in TIE_BREAKS:
         raise InputError(source, "tie_break", f"unknown tie rule {tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
     if method == "facility" and tie_break != TIE_BREAKS[0]:
         raise InputError(source, "tie_break", f"method facility takes no tie rule {tie_break!r} (graphreach and "
                          "maxspec do)")
     if operator not in MAXSPEC_OPERATORS:
-        raise InputError(source, "operator", f"unknown operator {operator!r}; choose one of {', '.join(MAXSPEC_OPERATORS)}")
+        raise InputError(
+            source, "operator", f"unknown operator {operator!r}; choose one of {', '.join(MAXSPEC_OPERATORS)}"
+        )
     if method != "maxspec" and operator != MAXSPEC_OPERATORS[0]:
         raise InputError(source, "operator", f"only method maxspec takes an operator; {method} takes no {operator!r}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
@@ -237,7 +246,9 @@ def random_coverage(
     ])
 
 
-def reachable_nodes(graph: KnowledgeGraph, candidates: Sequence[str], hops: int, *, screened: Sequence[str] = ()) -> int:
+def reachable_nodes(
+    graph: KnowledgeGraph, candidates: Sequence[str], hops: int, *, screened: Sequence[str] = ()
+) -> int:
     """Nodes covered when every candidate (and every screened perturbation) is perturbed: the
     ceiling of any selection's coverage (int)."""
     fields = perturbation_fields(graph, list(candidates) + list(screened), hops)

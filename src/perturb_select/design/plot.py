@@ -25,7 +25,9 @@ def plot_format(path: str | os.PathLike, source: str | None = None) -> str:
     """
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FIGURE_FORMATS:
-        raise InputError(source or path, None, f"the coverage plot must end in {', '.join('.' + f for f in FIGURE_FORMATS)}")
+        raise InputError(
+            source or path, None, f"the coverage plot must end in {', '.join('.' + f for f in FIGURE_FORMATS)}"
+        )
     return suffix
 
 
@@ -47,9 +49,9 @@ def plot_coverage(
 ) -> None:
     """Coverage fraction against the number of perturbations picked, written atomically.
 
-    Draws the ranking of ``table`` (from :func:`perturb_select.design.coverage.rank_perturbations`), the mean and range of ``n_orders``
-    seeded random orders of the same candidates (:func:`random_coverage`, from the same start), the
-    coverage of all candidates (dashed), the coverage of the screened perturbations (dotted, when
+    Draws the ranking of ``table`` (from :func:`perturb_select.design.coverage.rank_perturbations`), the mean
+    and range of ``n_orders`` seeded random orders of the same candidates (:func:`random_coverage`, from the
+    same start), the coverage of all candidates (dashed), the coverage of the screened perturbations (dotted, when
     given), and the cycle boundaries (thin vertical lines, when ``per_cycle`` is given), all as fractions
     of ``graph.n_nodes``.
 

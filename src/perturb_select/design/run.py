@@ -135,11 +135,16 @@ def design_budget(budget: int | None, cycles: int | None, per_cycle: int | None)
     """
     plan = cycles is not None or per_cycle is not None
     if budget is not None and plan:
-        raise InputError("budget/cycles", None,
-                         "give either a budget or cycles and perturbations per cycle (budget = their product), not both")
+        raise InputError(
+            "budget/cycles",
+            None,
+            "give either a budget or cycles and perturbations per cycle (budget = their product), not both",
+        )
     if plan:
         if cycles is None or per_cycle is None:
-            raise InputError("cycles", None, "a per-cycle plan needs both the number of cycles and the perturbations per cycle")
+            raise InputError(
+                "cycles", None, "a per-cycle plan needs both the number of cycles and the perturbations per cycle"
+            )
         for value, what in ((cycles, "cycles"), (per_cycle, "perturbations per cycle")):
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise InputError("cycles", None, f"the {what} must be an integer >= 1, got {value!r}")

@@ -256,7 +256,9 @@ def load_kernels(path: str | os.PathLike) -> GraphKernels:
                                hint="rerun graph_kernel")
     genes, betas, kernels = arrays["genes"].astype(str).tolist(), arrays["betas"], arrays["kernels"]
     if kernels.shape != (len(betas), len(genes), len(genes)):
-        raise InputError(path, "kernels", f"shape {kernels.shape} does not match {len(betas)} betas and {len(genes)} genes")
+        raise InputError(
+            path, "kernels", f"shape {kernels.shape} does not match {len(betas)} betas and {len(genes)} genes"
+        )
     if arrays["sgc"].shape != (len(genes), len(genes)):
         raise InputError(path, "sgc", f"shape {arrays['sgc'].shape} does not match {len(genes)} genes")
     return GraphKernels(genes=genes, betas=betas, diffusion=kernels, sgc=arrays["sgc"], hops=int(arrays["hops"]))
@@ -312,8 +314,14 @@ def score_baselines(screen, kernels: GraphKernels, train_genes: Sequence[str], t
     truth = np.stack([screen.mean_expression(c) for c in test_conds])
     scores = {}
     for model in models:
-        run = SimpleNamespace(conditions=np.array(test_conds), pred=predicted[model][order], truth=truth,
-                              ctrl_mean=ctrl_mean, de_idx=screen.de_idx[idx], de_idx_non_dropout=screen.de_idx_non_dropout[idx])
+        run = SimpleNamespace(
+            conditions=np.array(test_conds),
+            pred=predicted[model][order],
+            truth=truth,
+            ctrl_mean=ctrl_mean,
+            de_idx=screen.de_idx[idx],
+            de_idx_non_dropout=screen.de_idx_non_dropout[idx],
+        )
         scores[model] = evaluate_predictions(run)
     fit, sgc_fit = predicted["fit"], predicted["sgc_fit"]
     return {

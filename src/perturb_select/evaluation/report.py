@@ -10,8 +10,7 @@ import pandas as pd
 
 from ..config import NO_TRAINER
 from ..io import InputError, read_json, save_figure
-from .statistics import (bootstrap_interval, detectable_difference, holm_by, paired_wilcoxon,
-                         wilcoxon_floor)
+from .statistics import bootstrap_interval, detectable_difference, holm_by, paired_wilcoxon, wilcoxon_floor
 
 #: ``metrics.METRICS`` in the order tables and plots show them (``mse_top20_de``, the paper's primary metric, first).
 REPORTED_METRICS = ("mse_top20_de", "pearson_delta", "pearson_delta_top20_de", "pearson", "mse")
@@ -21,7 +20,9 @@ KEYS = ("dataset", "strategy", "seed", "cycle")
 NOT_TRAINED = f"GEARS was not trained (gears.trainer: {NO_TRAINER})"
 
 
-def collect_metrics(paths: Sequence[str | os.PathLike], baseline_paths: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
+def collect_metrics(
+    paths: Sequence[str | os.PathLike], baseline_paths: Sequence[str | os.PathLike] = ()
+) -> pd.DataFrame:
     """One row per run (dataset, strategy, seed, cycle) and model with the mean over test perturbations of
     each metric.
 
@@ -515,8 +516,12 @@ def learning_curve_auc(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_ME
 MODEL_FAMILY = ("metric", "cycle", "reference")
 
 
-def model_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,
-                     models: Sequence[str] = LEARNED_MODELS, references: Sequence[str] = REFERENCE_MODELS) -> pd.DataFrame:
+def model_comparison(
+    table: pd.DataFrame,
+    metrics: Sequence[str] = COMPARED_METRICS,
+    models: Sequence[str] = LEARNED_MODELS,
+    references: Sequence[str] = REFERENCE_MODELS,
+) -> pd.DataFrame:
     """At every cycle, each learned model against each reference model on the same runs (same picks, split
     and seed), per strategy and for all strategies together.
 

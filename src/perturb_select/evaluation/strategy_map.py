@@ -3,10 +3,11 @@ Holm-adjusted p; and the figure of it (issue 24: when does covering the graph he
 
 Every number comes from the per-dataset metrics tables (``results/report/{dataset}/metrics.tsv``,
 ``evaluation.report.collect_metrics``) through the same paired comparison the per-dataset report makes
-(``evaluation.report.comparison_by_cycle``: ``final_cycle_comparison`` on one cycle at a time): the difference of a strategy's run to the
-``random`` run of the same seed (same split; on replicated screens the same screen), its 95 % percentile
-bootstrap interval over seeds, the paired Wilcoxon p and ``p_holm``, Holm-adjusted over the strategies compared
-with ``random`` for one model and metric at one cycle of one truth (the family of the per-dataset comparison).
+(``evaluation.report.comparison_by_cycle``: ``final_cycle_comparison`` on one cycle at a time): the difference
+of a strategy's run to the ``random`` run of the same seed (same split; on replicated screens the same screen),
+its 95 % percentile bootstrap interval over seeds, the paired Wilcoxon p and ``p_holm``, Holm-adjusted over the
+strategies compared with ``random`` for one model and metric at one cycle of one truth (the family of the
+per-dataset comparison).
 """
 
 from __future__ import annotations

@@ -171,8 +171,18 @@ class SimulatedCase:
     seconds: dict = field(default_factory=dict)
 
 
-def simulated_case(graph, candidates: Sequence[str], control, settings, *, seed: int = 0,
-                   replicate: int | None = None, hops: int = 1, resolver=None, name: str | None = None) -> SimulatedCase:
+def simulated_case(
+    graph,
+    candidates: Sequence[str],
+    control,
+    settings,
+    *,
+    seed: int = 0,
+    replicate: int | None = None,
+    hops: int = 1,
+    resolver=None,
+    name: str | None = None,
+) -> SimulatedCase:
     """Draw a SIMULATED screen and process it as the pipeline does (``stages.data``: ``simulate_dataset``, then
     ``preprocess_dataset`` with ``cell_type`` 'simulated').
 

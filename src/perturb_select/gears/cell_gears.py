@@ -54,7 +54,14 @@ from ..io import InputError, atomic_open, atomic_path
 from ..knowledge.annotations import read_gears_gene2go, write_gears_gene2go
 from ..knowledge.graph import KnowledgeGraph, receptive_field_subgraph
 from ..screens.layout import CTRL, N_DE, condition_of, read_h5ad_file
-from .common import check_genes, go_edge_index, graph_independent_init, resolve_device, seed_everything, split_validation
+from .common import (
+    check_genes,
+    go_edge_index,
+    graph_independent_init,
+    resolve_device,
+    seed_everything,
+    split_validation,
+)
 from .results import CyclePredictions, TrainingResult, package_versions, run_info
 
 DATASET_NAME = "screen"
@@ -76,9 +83,8 @@ def import_gears():
     types.SimpleNamespace
         ``PertData``, ``GEARS``, ``GEARS_Model``, ``evaluate``, ``compute_metrics``.
     """
-    import types
-
     import sys
+    import types
 
     with warnings.catch_warnings():  # gears/gears.py: warnings.filterwarnings("ignore")
         import gears
@@ -206,7 +212,9 @@ def train_cell_gears(data, train_genes: Sequence[str], test_genes: Sequence[str]
                          "active strategies need a trainer that scores the pool; set gears.trainer: perturbations or "
                          "cells")
     if not (data.adata_path and data.gene2go_path and data.work_dir):
-        raise InputError("config", "gears.trainer", "the cell-gears trainer needs the h5ad, gene2go pickle and work_dir")
+        raise InputError(
+            "config", "gears.trainer", "the cell-gears trainer needs the h5ad, gene2go pickle and work_dir"
+        )
     predictions = train_and_predict(read_h5ad_file(data.adata_path), data.graph, read_gears_gene2go(data.gene2go_path),
                                     train_genes, test_genes, seed=seed, work_dir=Path(data.work_dir), config=config,
                                     score_train=score_train)

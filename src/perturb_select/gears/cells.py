@@ -575,23 +575,38 @@ def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], te
         torch.set_num_threads(previous_threads)
     seconds["total"] = time.perf_counter() - started
     info = run_info(
-        trainer=trainer, seed=int(seed), train_conditions=fit_conds, val_conditions=val_conds,
+        trainer=trainer,
+        seed=int(seed),
+        train_conditions=fit_conds,
+        val_conditions=val_conds,
         test_conditions=test_conds,
-        n_cells={"ctrl": int(len(runner.ctrl_cells)), "train": int(len(runner.train["cells"])),
-                 "val": int(len(runner.val["cells"])), "test": int(len(test["cells"]))},
-        graph={"use_subgraph": bool(config.use_subgraph), "nodes": pert_graph.n_nodes, "edges": pert_graph.n_edges,
-               "self_loops": 0 if self_loop is None else int((self_loop != 1.0).sum()),
-               "whole_graph_nodes": graph.n_nodes, "whole_graph_edges": graph.n_edges},
-        coexpress_edges=int(runner.coexpress[1].numel()), device=runner.device, torch_threads=threads,
+        n_cells={
+            "ctrl": int(len(runner.ctrl_cells)),
+            "train": int(len(runner.train["cells"])),
+            "val": int(len(runner.val["cells"])),
+            "test": int(len(test["cells"])),
+        },
+        graph={
+            "use_subgraph": bool(config.use_subgraph),
+            "nodes": pert_graph.n_nodes,
+            "edges": pert_graph.n_edges,
+            "self_loops": 0 if self_loop is None else int((self_loop != 1.0).sum()),
+            "whole_graph_nodes": graph.n_nodes,
+            "whole_graph_edges": graph.n_edges,
+        },
+        coexpress_edges=int(runner.coexpress[1].numel()),
+        device=runner.device,
+        torch_threads=threads,
         config=config.to_dict(),
         # the kept epoch's validation scores (NaN if no epoch scored: the initial weights were kept)
         best_val_mse_top20_de=_at_epoch(diagnostics, "val_mse_top20_de"),
         best_val_mse=_at_epoch(diagnostics, "val_mse"),
         diagnostics=diagnostics,
         # GEARS.predict's uncertainty score: exp(-mean log-variance) per perturbation
-        test_uncertainty=None if logvar is None else {c: float(np.exp(-np.mean(row))) for c, row in zip(test_conds, logvar)},
-        seconds={**{k: round(v, 3) for k, v in seconds.items()},
-                 "epochs": [round(v, 3) for v in runner.epoch_seconds]},
+        test_uncertainty=None
+        if logvar is None
+        else {c: float(np.exp(-np.mean(row))) for c, row in zip(test_conds, logvar)},
+        seconds={**{k: round(v, 3) for k, v in seconds.items()}, "epochs": [round(v, 3) for v in runner.epoch_seconds]},
         versions=package_versions(),
     )
     predictions = _screen_predictions(screen, test_conds, pred, truth, runner.ctrl_mean, info)

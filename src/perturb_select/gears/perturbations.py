@@ -60,8 +60,11 @@ class PerturbationGears(BatchedGears):
         """BatchNorm in train mode needs two rows: the control and at least one perturbation."""
         n = len(set(self.train["conditions"].tolist()))
         if n < 2:
-            raise InputError("config", "gears.trainer",
-                             f"the perturbations trainer needs the control and at least one training perturbation, got {n}")
+            raise InputError(
+                "config",
+                "gears.trainer",
+                f"the perturbations trainer needs the control and at least one training perturbation, got {n}",
+            )
 
     # ------------------------------------------------------------------ training
     def _train_epoch(self, optimizer, generator) -> tuple[float, int]:

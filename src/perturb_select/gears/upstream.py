@@ -84,7 +84,9 @@ def gears_model_class():
     tree = ast.parse(path.read_text(), filename=str(path))
     pyg = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == PYG_IMPORT[0]]
     if len(pyg) != 1 or tuple(alias.name for alias in pyg[0].names) != PYG_IMPORT[1]:
-        raise RuntimeError(f"{path} does not import exactly {PYG_IMPORT[1]} from {PYG_IMPORT[0]} (cell-gears 0.1.2 does)")
+        raise RuntimeError(
+            f"{path} does not import exactly {PYG_IMPORT[1]} from {PYG_IMPORT[0]} (cell-gears 0.1.2 does)"
+        )
     tree.body = [node for node in tree.body if node is not pyg[0]]
     module = types.ModuleType(MODEL_MODULE)
     module.__file__ = str(path)

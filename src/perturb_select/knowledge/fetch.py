@@ -229,7 +229,9 @@ def extract_member(archive: str | os.PathLike, destination: str | os.PathLike, m
                     shutil.copyfileobj(source, out, 1 << 20)
             except (zipfile.BadZipFile, RuntimeError, EOFError, zlib.error, NotImplementedError) as err:
                 # a bad CRC, an encrypted member, a truncated or unsupported compression
-                raise InputError(archive, chosen, f"cannot be read from the zip ({type(err).__name__}: {err})") from None
+                raise InputError(
+                    archive, chosen, f"cannot be read from the zip ({type(err).__name__}: {err})"
+                ) from None
         return destination
     if tarfile.is_tarfile(archive):
         chosen = None

@@ -467,7 +467,9 @@ def perturbation_propagation(
     return summed
 
 
-def compact_receptive_field(graph: KnowledgeGraph, genes: Iterable[str], hops: int) -> tuple[KnowledgeGraph, np.ndarray]:
+def compact_receptive_field(
+    graph: KnowledgeGraph, genes: Iterable[str], hops: int
+) -> tuple[KnowledgeGraph, np.ndarray]:
     """The receptive field of ``genes`` alone, with each boundary node's degree carried by a self-loop.
 
     ``receptive_field_subgraph`` keeps, for the nodes exactly ``hops`` away, every edge into them, only so

@@ -27,8 +27,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..io import InputError
-from .layout import (CANDIDATE_COLUMNS, CTRL, DE_KEYS, DROPPED_COLUMNS, ScreenData, check_condition_keys,
-                     condition_genes, condition_of, read_h5ad_file)
+from .layout import (
+    CANDIDATE_COLUMNS,
+    CTRL,
+    DE_KEYS,
+    DROPPED_COLUMNS,
+    ScreenData,
+    check_condition_keys,
+    condition_genes,
+    condition_of,
+    read_h5ad_file,
+)
 from .raw import gears_de_genes
 
 #: Every ``uns`` entry keyed by condition name (renamed together when a gene symbol is updated).
@@ -55,8 +64,8 @@ def read_gears_dataset(path: str | os.PathLike) -> ad.AnnData:
 def validate_gears_adata(adata: ad.AnnData, source) -> None:
     """Check GEARS's processed layout; converts a dense ``X`` to csr in place (nothing is recomputed).
 
-    Checked: ``obs['cell_type']`` present, ``obs['condition']`` (every value ``ctrl``, ``GENE+ctrl``, ``ctrl+GENE`` or ``A+B``; the
-    control present), ``obs['condition_name']`` and the condition-keyed ``uns`` entries
+    Checked: ``obs['cell_type']`` present, ``obs['condition']`` (every value ``ctrl``, ``GENE+ctrl``,
+    ``ctrl+GENE`` or ``A+B``; the control present), ``obs['condition_name']`` and the condition-keyed ``uns`` entries
     (:func:`screens.layout.check_condition_keys`: one name per condition and one condition per name, no
     ``'/'``, every DE key with a non-empty entry for every perturbed condition, gene indices in range),
     ``var_names`` unique and non-empty, ``var['gene_name']`` present (GEARS reads gene names from it),

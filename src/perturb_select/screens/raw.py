@@ -33,8 +33,16 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from ..io import InputError
-from .layout import (CANDIDATE_COLUMNS, CTRL, DE_KEYS, DROPPED_COLUMNS, N_DE, ScreenData, check_raw_counts,
-                     read_h5ad_file)
+from .layout import (
+    CANDIDATE_COLUMNS,
+    CTRL,
+    DE_KEYS,
+    DROPPED_COLUMNS,
+    N_DE,
+    ScreenData,
+    check_raw_counts,
+    read_h5ad_file,
+)
 
 TARGET_SUM = 1e4
 _RGG_TMP_KEY = "_perturb_select_rank_genes_groups"

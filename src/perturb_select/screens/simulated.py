@@ -455,6 +455,8 @@ def read_truth(path: str | os.PathLike, genes: Sequence[str]) -> dict:
     position = {g: i for i, g in enumerate(arrays["genes"].astype(str))}
     missing = [g for g in genes if g not in position]
     if missing:
-        raise InputError(path, "genes", f"{len(missing)} of the screen's genes are not in the truth, e.g. {missing[:5]}")
+        raise InputError(
+            path, "genes", f"{len(missing)} of the screen's genes are not in the truth, e.g. {missing[:5]}"
+        )
     columns = np.array([position[g] for g in genes])
     return {str(c): row[columns] for c, row in zip(arrays["conditions"], arrays["truth"])}
