@@ -80,6 +80,7 @@ def simulated_replogle_screen(data: str | os.PathLike, workdir: str | os.PathLik
     from perturb_select.config import SimulationConfig
     from perturb_select.knowledge.symbols import SymbolResolver
     from perturb_select.screens.arrays import ScreenArrays
+    from perturb_select.screens.layout import CTRL, condition_gene
     from perturb_select.screens.raw import preprocess_screen
     from perturb_select.screens.simulated import fit_control_model, simulate_screen, simulated_anndata
 
@@ -107,7 +108,7 @@ def simulated_replogle_screen(data: str | os.PathLike, workdir: str | os.PathLik
     processed = ScreenArrays.from_anndata(result.adata, source=name)
     process_s = time.perf_counter() - t0
     processed.save(arrays)
-    kept = sorted(c.split("+")[0] for c in processed.conditions if c != "ctrl")
+    kept = sorted(condition_gene(c) for c in processed.conditions if c != CTRL)
     seconds = {"simulate": round(simulate_s, 1), "process": round(process_s, 1)}
     (folder / "meta.json").write_text(json.dumps({"candidates": kept, "seconds": seconds}))
     return processed, kept, seconds

@@ -121,11 +121,11 @@ def synthetic_screen(perturbations, genes, cells_per_perturbation: int = 150, n_
     import scipy.sparse as sp
 
     from perturb_select.screens.arrays import ScreenArrays
-    from perturb_select.screens.layout import N_DE
+    from perturb_select.screens.layout import CTRL, N_DE, condition_of
 
     rng = np.random.default_rng(seed)
-    conditions = np.array(sorted([f"{p}+ctrl" for p in perturbations] + ["ctrl"]))
-    ctrl_code = int(np.flatnonzero(conditions == "ctrl")[0])
+    conditions = np.array(sorted([condition_of(p) for p in perturbations] + [CTRL]))
+    ctrl_code = int(np.flatnonzero(conditions == CTRL)[0])
     counts = np.full(len(conditions), cells_per_perturbation)
     counts[ctrl_code] = n_ctrl
     cell_condition = np.repeat(np.arange(len(conditions), dtype=np.int32), counts)
@@ -217,6 +217,8 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
 
     from torch_geometric.loader import DataLoader
 
+    from perturb_select.screens.layout import CTRL, condition_gene
+
     with warnings.catch_warnings():
         from gears.pertdata import PertData
         from gears.utils import loss_fct
@@ -227,14 +229,14 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     x = screen.X[cells.train["inputs"][picked]].toarray()
     y = screen.X[cells.train["cells"][picked]].toarray()
     conds = cells.train["conditions"][picked]
-    node = [None if c == "ctrl" else [int(sub.index_of([c.split("+")[0]])[0])] for c in conds]
+    node = [None if c == CTRL else [int(sub.index_of([condition_gene(c)])[0])] for c in conds]
     graphs = [PertData.create_cell_graph(None, x[i:i + 1], y[i:i + 1], [-1] * 20, str(conds[i]), node[i])
               for i in range(len(picked))]
     setup_peer_per_cell = (time.perf_counter() - t0) / len(picked)
     loader = iter(DataLoader(graphs, batch_size=cells_per_step, shuffle=False, drop_last=True))
     g_opt = optim.Adam(gears_model.parameters(), lr=1e-3, weight_decay=5e-4)
     gears_model.train()
-    dict_filter = {c: screen.nonzero_genes(c) for c in set(conds.tolist()) if c != "ctrl"}
+    dict_filter = {c: screen.nonzero_genes(c) for c in set(conds.tolist()) if c != CTRL}
 
     def step_peer(i):
         batch = next(loader)

@@ -200,6 +200,7 @@ def main(argv=None) -> int:
     )
     from perturb_select.experiment.splits import split_test_set
     from perturb_select.gears.common import split_validation
+    from perturb_select.screens.layout import condition_gene
     from perturb_select.screens.raw import read_screen
     from perturb_select.screens.simulated import fit_control_model
     from perturb_select.selection.registry import select
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
                 test = split["test"]
                 for cycle in args.cycles:
                     picks = list(ranking[: cycle * args.per_cycle])
-                    fitted = [c.split("+")[0] for c in split_validation(picks, MODEL["val_fraction"], seed)[0]]
+                    fitted = [condition_gene(c) for c in split_validation(picks, MODEL["val_fraction"], seed)[0]]
                     keys = {"screen": case.name, "mechanism": case.mechanism, "graph_signal": graph_signal,
                             "cycle": cycle, "seed": seed}
                     cpu = time.process_time()

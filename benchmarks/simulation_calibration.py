@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 def screen_statistics(path: str, graph=None) -> dict:
     """The statistics of the module docstring for one ``screen.npz``."""
     from perturb_select.screens.arrays import ScreenArrays
-    from perturb_select.screens.layout import CTRL
+    from perturb_select.screens.layout import CTRL, condition_gene
 
     screen = ScreenArrays.load(path)
     conditions = [str(c) for c in screen.conditions if str(c) != CTRL]
@@ -46,7 +46,7 @@ def screen_statistics(path: str, graph=None) -> dict:
            "moved_median": float(np.median((np.abs(change) > 0.25).sum(axis=1))),
            "mse_train_mean": float(train_mean.mean()), "mse_no_change": float(no_change.mean())}
     if graph is not None:
-        genes = [c.split("+")[0] for c in conditions]
+        genes = [condition_gene(c) for c in conditions]
         idx = graph.index_of(genes)
         adjacency = graph.adjacency[idx][:, idx].toarray() != 0
         neighbours = adjacency | adjacency.T

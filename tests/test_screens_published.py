@@ -22,7 +22,7 @@ from perturb_select.io import InputError
 from perturb_select.knowledge.fetch import extract_member
 from perturb_select.knowledge.symbols import SymbolResolver
 from perturb_select.screens.arrays import ScreenArrays
-from perturb_select.screens.layout import condition_genes
+from perturb_select.screens.layout import condition_gene, condition_genes, condition_of
 from perturb_select.screens.published import prepare_gears_screen, read_gears_dataset, validate_gears_adata
 from perturb_select.stages.data import fetch_dataset, preprocess_dataset
 
@@ -67,6 +67,13 @@ def test_condition_genes_forms():
     )
     for bad in ("CD86", "CD86_ctrl", "A+B+C", "+ctrl", "ctrl+ctrl", "A+", " +ctrl", "", " "):
         assert condition_genes(bad) is None, bad
+
+
+def test_condition_gene_is_the_inverse_of_condition_of():
+    assert condition_gene(condition_of("CD86")) == "CD86" == condition_gene("ctrl+CD86") == condition_gene("CD86+ctrl ")
+    for bad in ("ctrl", "CBL+CNN1", "CD86", "A+B+C", ""):
+        with pytest.raises(ValueError, match="not the condition of a single perturbation"):
+            condition_gene(bad)
 
 
 def test_extract_member_from_zip_and_tar(tmp_path):

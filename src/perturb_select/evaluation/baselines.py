@@ -44,7 +44,7 @@ import numpy as np
 
 from ..io import InputError, load_container, save_container
 from ..knowledge.kernels import diffusion_kernels
-from ..screens.layout import CTRL, condition_of
+from ..screens.layout import CTRL, condition_gene, condition_of
 from .metrics import evaluate_predictions
 
 MODELS = ("no_change", "train_mean", "go_kernel_ridge", "sgc_ridge")
@@ -300,7 +300,7 @@ def score_baselines(screen, kernels: GraphKernels, train_genes: Sequence[str], t
     train_means = np.stack([screen.mean_expression(condition_of(g)) for g in train_genes])
     scored = de_mask(screen.de_idx[[screen.condition_index(condition_of(g)) for g in train_genes]], len(ctrl_mean))
     test_conds = sorted(condition_of(g) for g in test_genes)
-    order = [test_genes.index(c.split("+")[0]) for c in test_conds]
+    order = [test_genes.index(condition_gene(c)) for c in test_conds]
     predicted = baseline_predictions(ctrl_mean, train_means, kernels.diffusion[:, rows][:, :, rows],
                                      n_test=len(test_genes), sgc=kernels.sgc[np.ix_(rows, rows)], scored=scored)
     models = MODELS

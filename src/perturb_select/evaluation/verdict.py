@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import InputError, write_tsv
+from ..screens.layout import CTRL, condition_of
 
 #: Columns of the verdict table, in order: one row per (screen, cycle, seed, model run, split).
 VERDICT_COLUMNS = (
@@ -227,7 +228,7 @@ def simulated_case(
     kept = result.candidates["gene"].astype(str).tolist()
     position = {g: i for i, g in enumerate(np.asarray(screen.genes).astype(str))}
     columns = np.array([position[g] for g in arrays.genes])
-    conditions = ["ctrl"] + [f"{g}+ctrl" for g in screen.candidates]
+    conditions = [CTRL] + [condition_of(g) for g in screen.candidates]
     truth = {c: row[columns] for c, row in zip(conditions, screen.truth)}
     return SimulatedCase(name=name, mechanism=mechanism, graph_signal=float(settings.graph_signal), seed=int(seed),
                          replicate=replicate, adata=result.adata, arrays=arrays, candidates=kept, truth=truth,

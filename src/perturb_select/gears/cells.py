@@ -42,7 +42,7 @@ from ..evaluation.metrics import perturbation_metrics
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, compact_receptive_field
 from ..screens.arrays import ScreenArrays
-from ..screens.layout import CTRL, condition_of
+from ..screens.layout import CTRL, condition_gene, condition_of
 from .common import Adam, check_genes, go_edge_index, graph_independent_init, resolve_device, split_validation
 from .results import CyclePredictions, PoolScores, TrainingResult, package_versions, run_info
 
@@ -216,7 +216,7 @@ class BatchedGears:
         inputs[~is_ctrl] = self.ctrl_cells[self._pair_rng.integers(0, len(self.ctrl_cells), int((~is_ctrl).sum()))]
         node = np.full(len(cells), -1, dtype=np.int64)
         if (~is_ctrl).any():
-            genes = [c.split("+")[0] for c in cond[~is_ctrl].tolist()]
+            genes = [condition_gene(c) for c in cond[~is_ctrl].tolist()]
             node[~is_ctrl] = self.pert_graph.index_of(genes)
         return {
             "cells": cells,

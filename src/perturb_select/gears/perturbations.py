@@ -38,7 +38,7 @@ import numpy as np
 
 from ..config import TrainingConfig
 from ..io import InputError
-from ..screens.layout import CTRL
+from ..screens.layout import CTRL, condition_gene
 from .cells import BatchedGears, CellBatch, run_trainer
 from .results import TrainingResult
 
@@ -52,7 +52,7 @@ class PerturbationGears(BatchedGears):
         # the training conditions (control included) and the positions of their cells in self.train
         self.train_groups = {c: np.flatnonzero(conditions == c) for c in sorted(set(conditions.tolist()))}
         self._names = list(self.train_groups)
-        self._nodes = [-1 if c == CTRL else int(self.pert_graph.index_of([c.split("+")[0]])[0]) for c in self._names]
+        self._nodes = [-1 if c == CTRL else int(self.pert_graph.index_of([condition_gene(c)])[0]) for c in self._names]
         self._queue: list[int] = []
         self._cell_rng = np.random.default_rng([self.seed, 2])
 
@@ -139,7 +139,7 @@ class PerturbationGears(BatchedGears):
         model, per_batch = self.model, self.config.cells_per_prediction_step
         model.eval()
         order = data["conditions"]
-        nodes = [-1 if c == CTRL else int(self.pert_graph.index_of([c.split("+")[0]])[0]) for c in conditions]
+        nodes = [-1 if c == CTRL else int(self.pert_graph.index_of([condition_gene(c)])[0]) for c in conditions]
         with torch.no_grad():
             plain, plain_logvar = self._rows_forward([-1] + nodes)
             preds, truths, logvars = [], [], []

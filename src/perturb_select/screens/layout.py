@@ -55,6 +55,21 @@ def condition_genes(condition: str) -> tuple[str, ...] | None:
     return genes if genes else None
 
 
+def condition_gene(condition: str) -> str:
+    """The gene of a single perturbation's condition, read by :func:`condition_genes`: ``'A+ctrl'`` or
+    ``'ctrl+A'`` -> ``'A'`` (the inverse of :func:`condition_of`).
+
+    Raises
+    ------
+    ValueError
+        The control, a pair, or a name that is not a GEARS condition.
+    """
+    genes = condition_genes(condition)
+    if genes is None or len(genes) != 1:
+        raise ValueError(f"{condition!r} is not the condition of a single perturbation ('GENE+{CTRL}')")
+    return genes[0]
+
+
 def check_raw_counts(values, source, field: str = "X") -> None:
     """The one check that a matrix's stored values are raw UMI counts (a raw screen, a SIMULATED reference):
     numeric, finite, non-negative integers (log-normalised data is not counts).

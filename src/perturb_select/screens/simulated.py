@@ -78,7 +78,7 @@ import scipy.sparse as sp
 
 from ..config import SimulationConfig
 from ..io import InputError, check_memory, load_container
-from .layout import check_raw_counts
+from .layout import CTRL, check_raw_counts, condition_of
 
 TARGET_SUM = 1e4
 MIN_MEAN = 0.01
@@ -427,7 +427,7 @@ def write_simulated_screen(screen: SimulatedScreen, h5ad_path: str | os.PathLike
     with atomic_path(h5ad_path) as tmp:
         adata.write_h5ad(tmp)
     save_container(truth_path, SIMULATED_FORMAT, {
-        "conditions": np.array(["ctrl"] + [f"{g}+ctrl" for g in screen.candidates]),
+        "conditions": np.array([CTRL] + [condition_of(g) for g in screen.candidates]),
         "genes": screen.genes, "truth": screen.truth, "effects": screen.effects, "strong": screen.strong,
     }, info={"simulated": True, **_provenance(screen), "reference": reference})
 
