@@ -530,3 +530,28 @@ def test_config_readme_lists_the_range_of_every_number():
     for key in {dotted.rsplit(".", 1)[1] for dotted in INTEGER_KEYS}:
         maximum = MAX_INTEGER[key][0]
         assert f"{maximum:,}".replace(",", " ") in text, key
+
+
+def test_library_defaults_come_from_the_config():
+    """Defaults live in config only: the library functions' defaults are the config's constants."""
+    import inspect
+
+    from perturb_select.config import CONTROL_LABEL, DEFAULT_HOPS, GRAPH_K, GRAPH_THRESHOLD, TEST_FRACTION
+    from perturb_select.design.coverage import rank_perturbations
+    from perturb_select.design.run import run_design
+    from perturb_select.evaluation.verdict import simulated_case
+    from perturb_select.experiment.splits import split_test_set
+    from perturb_select.knowledge.jaccard import jaccard_topk_edges
+    from perturb_select.screens.raw import preprocess_screen
+    from perturb_select.screens.simulated import simulate_screen
+
+    def default(function, name):
+        return inspect.signature(function).parameters[name].default
+
+    assert (GraphConfig().k, GraphConfig().threshold) == (GRAPH_K, GRAPH_THRESHOLD)
+    assert (default(jaccard_topk_edges, "k"), default(jaccard_topk_edges, "threshold")) == (GRAPH_K, GRAPH_THRESHOLD)
+    assert TrainingConfig().num_go_gnn_layers == DEFAULT_HOPS
+    for function in (rank_perturbations, run_design, simulated_case, simulate_screen):
+        assert default(function, "hops") == DEFAULT_HOPS, function.__name__
+    assert default(split_test_set, "test_fraction") == TEST_FRACTION == ExperimentConfig.test_fraction
+    assert default(preprocess_screen, "control_label") == CONTROL_LABEL == default(simulate_screen, "control_label")

@@ -22,47 +22,57 @@ This package imports no numpy, torch or pandas: the Snakefile and the command li
 """
 
 from .checks import (
-                     MAX_CONFIG_VALUES,
-                     MAX_INTEGER,
-                     NAME_PATTERN,
-                     RENAMED_KEYS,
-                     RENAMED_VALUES,
-                     canonical_params,
-                     check_before_schema,
-                     check_config_size,
-                     check_names_and_numbers,
-                     check_renamed_keys,
-                     check_renamed_values,
-                     check_schema,
-                     schema_error,
+    MAX_CONFIG_VALUES,
+    MAX_INTEGER,
+    NAME_PATTERN,
+    RENAMED_KEYS,
+    RENAMED_VALUES,
+    canonical_params,
+    check_before_schema,
+    check_config_size,
+    check_names_and_numbers,
+    check_renamed_keys,
+    check_renamed_values,
+    check_schema,
+    schema_error,
 )
-from .datasets import DATASET_FORMATS, SIMULATED_LABEL, SIMULATION_MECHANISMS, DatasetConfig, SimulationConfig
+from .datasets import (
+    CONTROL_LABEL,
+    DATASET_FORMATS,
+    SIMULATED_LABEL,
+    SIMULATION_MECHANISMS,
+    DatasetConfig,
+    SimulationConfig,
+)
 from .design import DESIGN_LISTS, DESIGN_METHODS, DesignConfig
-from .experiment import MAX_STABILITY_INITS, ExperimentConfig, StabilityConfig
-from .graph import GO_FILE_NAMES, GRAPH_CACHE_ENV, HUMAN_TAXID, GraphConfig
+from .experiment import MAX_STABILITY_INITS, TEST_FRACTION, ExperimentConfig, StabilityConfig
+from .graph import GO_FILE_NAMES, GRAPH_CACHE_ENV, GRAPH_K, GRAPH_THRESHOLD, HUMAN_TAXID, GraphConfig
 from .load import Config, load_config
 from .trainers import TRAINER_REGISTRY, Trainer
 from .training import (
-                     DEVICES,
-                     GEARS_FIXED,
-                     GEARS_SCHEDULE,
-                     GEARS_TRAINERS,
-                     NO_TRAINER,
-                     POOL_SCORING_TRAINERS,
-                     RENAMED_TRAINERS,
-                     TRAINERS,
-                     TrainingConfig,
+    DEFAULT_HOPS,
+    DEVICES,
+    GEARS_FIXED,
+    GEARS_SCHEDULE,
+    GEARS_TRAINERS,
+    NO_TRAINER,
+    POOL_SCORING_TRAINERS,
+    RENAMED_TRAINERS,
+    TRAINERS,
+    TrainingConfig,
 )
 
 __all__ = [
     "MAX_CONFIG_VALUES", "MAX_INTEGER", "NAME_PATTERN", "RENAMED_KEYS", "RENAMED_VALUES", "canonical_params",
     "check_before_schema", "check_config_size", "check_names_and_numbers", "check_renamed_keys",
     "check_renamed_values", "check_schema", "schema_error",
-    "DATASET_FORMATS", "SIMULATED_LABEL", "SIMULATION_MECHANISMS", "DatasetConfig", "SimulationConfig",
+    "CONTROL_LABEL", "DATASET_FORMATS", "SIMULATED_LABEL", "SIMULATION_MECHANISMS", "DatasetConfig",
+    "SimulationConfig",
     "DESIGN_LISTS", "DESIGN_METHODS", "DesignConfig",
-    "MAX_STABILITY_INITS", "ExperimentConfig", "StabilityConfig",
-    "GO_FILE_NAMES", "GRAPH_CACHE_ENV", "HUMAN_TAXID", "GraphConfig",
+    "MAX_STABILITY_INITS", "TEST_FRACTION", "ExperimentConfig", "StabilityConfig",
+    "GO_FILE_NAMES", "GRAPH_CACHE_ENV", "GRAPH_K", "GRAPH_THRESHOLD", "HUMAN_TAXID", "GraphConfig",
     "Config", "load_config",
-    "DEVICES", "GEARS_FIXED", "GEARS_SCHEDULE", "GEARS_TRAINERS", "NO_TRAINER", "POOL_SCORING_TRAINERS",
-    "RENAMED_TRAINERS", "TRAINERS", "TrainingConfig", "TRAINER_REGISTRY", "Trainer",
+    "TRAINER_REGISTRY", "Trainer",
+    "DEFAULT_HOPS", "DEVICES", "GEARS_FIXED", "GEARS_SCHEDULE", "GEARS_TRAINERS", "NO_TRAINER",
+    "POOL_SCORING_TRAINERS", "RENAMED_TRAINERS", "TRAINERS", "TrainingConfig",
 ]

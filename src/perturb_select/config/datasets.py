@@ -11,6 +11,8 @@ from .checks import NAME_PATTERN, _bad, _choice, _field_names, _integer, _number
 DATASET_FORMATS = ("raw", "gears", "simulated")
 #: The word every simulated dataset's name carries, so that every file and figure made from it says so.
 SIMULATED_LABEL = "simulated"
+#: The label of control cells in a raw screen's perturbation column (``datasets.<name>.control_label``).
+CONTROL_LABEL = "non-targeting"
 
 
 SIMULATION_MECHANISMS = ("kernel", "receptive_field")
@@ -137,7 +139,7 @@ class DatasetConfig:
     archive_member: str = "perturb_processed.h5ad"
     perturbations_per_cycle: int | None = None
     perturbation_key: str = "perturbation"
-    control_label: str = "non-targeting"
+    control_label: str = CONTROL_LABEL
     cell_type: str | None = None
     max_cells_per_condition: int | None = None
     min_cells_per_condition: int = 1

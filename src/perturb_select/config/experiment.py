@@ -10,6 +10,8 @@ from .checks import MAX_INTEGER, _bad, _field_names, _integer, _number, _unknown
 from .datasets import DatasetConfig
 from .training import TrainingConfig
 
+#: Share of candidates held out per seed (``experiment.test_fraction``).
+TEST_FRACTION = 0.1
 #: The most initialisations the stability analysis takes (``experiment.stability.inits``; the schema's maximum).
 MAX_STABILITY_INITS = MAX_INTEGER["inits"][0]
 
@@ -59,7 +61,7 @@ class ExperimentConfig:
     cycles: int
     perturbations_per_cycle: int
     strategies: dict = field(default_factory=dict)
-    test_fraction: float = 0.1
+    test_fraction: float = TEST_FRACTION
     stability: StabilityConfig = field(default_factory=StabilityConfig)
 
     @classmethod

@@ -9,6 +9,10 @@ from .checks import _bad, _field_names, _integer, _number, _unknown_keys
 
 #: NCBI taxonomy id of human, the default species of the GO files.
 HUMAN_TAXID = 9606
+#: GEARS's GO graph: similar genes kept per gene and the Jaccard similarity they must exceed (``graph.k``,
+#: ``graph.threshold``; GEARS's ``num_similar_genes_go_graph=20`` and 0.1).
+GRAPH_K = 20
+GRAPH_THRESHOLD = 0.1
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,8 @@ class GraphConfig:
         A gene list file restricting the graph's genes.
     """
 
-    k: int = 20
-    threshold: float = 0.1
+    k: int = GRAPH_K
+    threshold: float = GRAPH_THRESHOLD
     taxid: int = HUMAN_TAXID
     evidence_codes: tuple[str, ...] | None = None
     namespaces: tuple[str, ...] | None = None

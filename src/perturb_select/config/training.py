@@ -26,6 +26,9 @@ GEARS_TRAINERS = tuple(name for name, trainer in TRAINER_REGISTRY.items() if tra
 POOL_SCORING_TRAINERS = tuple(name for name, trainer in TRAINER_REGISTRY.items() if trainer.scores_pool)
 #: Every value of ``gears.trainer`` (the schema's enum lists the same).
 TRAINERS = tuple(TRAINER_REGISTRY)
+#: GEARS's GO-graph layers (``gears.num_go_gnn_layers``, GEARS's 1): the receptive-field radius K of every
+#: function that takes ``hops`` and is not given it.
+DEFAULT_HOPS = 1
 #: Trainer names of earlier releases -> their name now.
 RENAMED_TRAINERS = RENAMED_VALUES["gears.trainer"]
 DEVICES = ("auto", "cpu", "cuda")
@@ -107,7 +110,7 @@ class TrainingConfig:
     weight_decay: float = 5e-4
     lr_decay: float = 0.95
     hidden_size: int = 64
-    num_go_gnn_layers: int = 1
+    num_go_gnn_layers: int = DEFAULT_HOPS
     direction_lambda: float = 0.1
     coexpress_k: int = 20
     coexpress_threshold: float = 0.4

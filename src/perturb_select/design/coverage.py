@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import DESIGN_METHODS
+from ..config import DEFAULT_HOPS, DESIGN_METHODS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
 from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
@@ -63,7 +63,7 @@ def rank_perturbations(
     budget: int,
     *,
     method: str = "graphreach",
-    hops: int = 1,
+    hops: int = DEFAULT_HOPS,
     weights: str = GRAPHREACH_WEIGHTS[0],
     tie_break: str = TIE_BREAKS[0],
     operator: str = MAXSPEC_OPERATORS[0],

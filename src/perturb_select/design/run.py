@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from ..config import DEFAULT_HOPS
 from ..io import InputError, atomic_path
 from ..knowledge.graph import KnowledgeGraph, perturbation_genes
 from ..knowledge.symbols import SymbolResolver
@@ -161,7 +162,7 @@ def run_design(
     budget: int | None = None,
     *,
     method: str = "graphreach",
-    hops: int = 1,
+    hops: int = DEFAULT_HOPS,
     weights: str = GRAPHREACH_WEIGHTS[0],
     tie_break: str = TIE_BREAKS[0],
     operator: str = MAXSPEC_OPERATORS[0],

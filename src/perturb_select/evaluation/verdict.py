@@ -31,6 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import DEFAULT_HOPS, HUMAN_TAXID
 from ..io import InputError, write_tsv
 from ..screens.layout import CTRL, condition_of
 
@@ -107,7 +108,7 @@ def go_inputs(go_dir: str | os.PathLike, cache_dir: str | os.PathLike, params=No
     return GoInputs(built.graph, gene2go_path, key)
 
 
-def resolved_candidates(gene_list: str | os.PathLike, gene_info: str | os.PathLike, graph, taxid: int = 9606,
+def resolved_candidates(gene_list: str | os.PathLike, gene_info: str | os.PathLike, graph, taxid: int = HUMAN_TAXID,
                         n: int | None = None, seed: int = 0) -> list[str]:
     """The symbols of ``gene_list`` resolved to graph nodes through ``gene_info``, sorted and unique (as
     ``stages.data.simulate_dataset`` resolves a simulated dataset's candidates).
@@ -180,7 +181,7 @@ def simulated_case(
     *,
     seed: int = 0,
     replicate: int | None = None,
-    hops: int = 1,
+    hops: int = DEFAULT_HOPS,
     resolver=None,
     name: str | None = None,
 ) -> SimulatedCase:

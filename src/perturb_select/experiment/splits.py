@@ -12,13 +12,14 @@ from typing import Sequence
 
 import numpy as np
 
+from ..config import TEST_FRACTION
 from ..io import InputError
 
 
 def split_test_set(
     candidates: Sequence[str],
     *,
-    test_fraction: float = 0.1,
+    test_fraction: float = TEST_FRACTION,
     seed: int,
     source: str = "candidates",
 ) -> dict:

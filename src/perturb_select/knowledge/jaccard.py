@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..config import GRAPH_K, GRAPH_THRESHOLD
+
 
 def _term_matrix(gene_terms: Mapping[str, Iterable[str]], genes: Iterable[str] | None):
     """Sorted gene symbols and their gene x term binary csr matrix (int32)."""
@@ -42,8 +44,8 @@ def _term_matrix(gene_terms: Mapping[str, Iterable[str]], genes: Iterable[str] |
 def jaccard_topk_edges(
     gene_terms: Mapping[str, Iterable[str]],
     *,
-    k: int = 20,
-    threshold: float = 0.1,
+    k: int = GRAPH_K,
+    threshold: float = GRAPH_THRESHOLD,
     genes: Iterable[str] | None = None,
     chunk_size: int = 512,
 ) -> pd.DataFrame:

@@ -32,6 +32,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
+from ..config import CONTROL_LABEL
 from ..io import InputError
 from .layout import (
     CANDIDATE_COLUMNS,
@@ -81,7 +82,7 @@ def preprocess_screen(
     graph_genes: Collection[str],
     resolver,
     perturbation_key: str = "perturbation",
-    control_label: str = "non-targeting",
+    control_label: str = CONTROL_LABEL,
     cell_type: str,
     max_cells_per_condition: int | None = None,
     min_cells_per_condition: int = 1,

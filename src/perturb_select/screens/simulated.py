@@ -76,7 +76,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..config import SimulationConfig
+from ..config import CONTROL_LABEL, DEFAULT_HOPS, SimulationConfig
 from ..io import InputError, check_memory, load_container
 from .layout import CTRL, check_raw_counts, condition_of
 
@@ -192,8 +192,8 @@ class SimulatedScreen:
     strong: np.ndarray
     settings: SimulationConfig
     seed: int
-    control_label: str = "non-targeting"
-    hops: int = 1
+    control_label: str = CONTROL_LABEL
+    hops: int = DEFAULT_HOPS
     replicate: int | None = None
 
 
@@ -266,8 +266,8 @@ def strong_perturbations(root, strong_share: float, graph_signal: float,
 
 
 def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, settings: SimulationConfig,
-                    seed: int, control_label: str = "non-targeting", with_truth: bool = True,
-                    hops: int = 1, replicate: int | None = None) -> SimulatedScreen:
+                    seed: int, control_label: str = CONTROL_LABEL, with_truth: bool = True,
+                    hops: int = DEFAULT_HOPS, replicate: int | None = None) -> SimulatedScreen:
     """Draw a simulated screen (module docstring). Same inputs and seed: the same screen, bit for bit.
 
     Parameters
