@@ -56,9 +56,9 @@ class TrainingConfig:
     Attributes
     ----------
     trainer : {'perturbations', 'cells', 'cell-gears', 'none'}
-        The trainer (``perturb_select.gears.TRAINERS``): ``perturbations`` (``gears.perturbations``: each
+        The trainer (``config.trainers.TRAINER_REGISTRY``): ``perturbations`` (``gears.perturbations``: each
         step evaluates the network once per perturbation and scores all of its cells), ``cells`` (GEARS's
-        mini-batches of cells, ``gears.batched``) or cell-gears's own ``PertData``/``GEARS.train`` (the
+        mini-batches of cells, ``gears.cells``) or cell-gears's own ``PertData``/``GEARS.train`` (the
         reference, ``gears.cell_gears``); or ``none`` (:data:`NO_TRAINER`): GEARS is not trained, each run's
         baselines are still scored on the same picks and split (rule score_baselines, no torch), the report
         covers the baselines only, and the active strategies, which need GEARS's predictions, are refused.
