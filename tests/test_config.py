@@ -185,6 +185,13 @@ def test_trainer_registry_matches_the_config():
             "go_jaccard."
         )
         assert entry.rows_per_step in {f.name for f in dataclasses.fields(TrainingConfig)}
+    from perturb_select.config import TRAINER_OF_MODULE
+    from perturb_select.gears import cell_gears
+
+    # each trainer module records its runs under its registered name
+    assert {name: module for module, name in TRAINER_OF_MODULE.items()} == {
+        name: module for name, (module, _) in IMPLEMENTATIONS.items()}
+    assert cell_gears.TRAINER == "cell-gears" == cell_gears.train_and_predict.__kwdefaults__["config"].trainer
 
 
 def test_no_trainer_refuses_the_active_strategies_naming_them():

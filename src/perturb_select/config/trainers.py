@@ -74,3 +74,5 @@ TRAINER_REGISTRY = {trainer.name: trainer for trainer in (
             runs_gears_train=True),
     Trainer(NO_TRAINER, "GEARS is not trained; the baselines are scored on their own"),
 )}
+#: Module -> the trainer it implements: each trainer module records its runs under this name.
+TRAINER_OF_MODULE = {entry.module: name for name, entry in TRAINER_REGISTRY.items() if entry.module}

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..config import GEARS_SCHEDULE, TrainingConfig
+from ..config import GEARS_SCHEDULE, TRAINER_OF_MODULE, TrainingConfig
 from ..io import InputError, atomic_open, atomic_path
 from ..knowledge.annotations import read_gears_gene2go, write_gears_gene2go
 from ..knowledge.graph import KnowledgeGraph, receptive_field_subgraph
@@ -64,6 +64,8 @@ from .common import (
 )
 from .results import CyclePredictions, TrainingResult, package_versions, run_info
 
+#: The trainer this module implements (``gears.trainer``), as its runs record it.
+TRAINER = TRAINER_OF_MODULE[__name__]
 DATASET_NAME = "screen"
 WORK_MARKER = ".perturb_select_gears_work"
 """File that marks a directory as ours to empty (guards against wiping an unrelated directory)."""
@@ -234,7 +236,7 @@ def train_and_predict(
     *,
     seed: int,
     work_dir: str | os.PathLike,
-    config: TrainingConfig = TrainingConfig(trainer="cell-gears", **GEARS_SCHEDULE),
+    config: TrainingConfig = TrainingConfig(trainer=TRAINER, **GEARS_SCHEDULE),
     score_train: bool = False,
 ) -> CyclePredictions | tuple[CyclePredictions, CyclePredictions]:
     """Train GEARS on the cycle's training perturbations and predict the test perturbations.
@@ -338,7 +340,7 @@ def train_and_predict(
         torch.set_num_threads(previous_threads)
     run.seconds["total"] = time.perf_counter() - started
     predictions.info = run_info(
-        trainer="cell-gears", seed=int(seed), train_conditions=fit_conds, val_conditions=val_conds,
+        trainer=TRAINER, seed=int(seed), train_conditions=fit_conds, val_conditions=val_conds,
         test_conditions=test_conds, n_cells=n_cells,
         graph={"use_subgraph": bool(config.use_subgraph), "nodes": pert_graph.n_nodes, "edges": pert_graph.n_edges,
                "self_loops": 0, "whole_graph_nodes": graph.n_nodes, "whole_graph_edges": graph.n_edges},
@@ -347,7 +349,7 @@ def train_and_predict(
         seconds={k: round(v, 3) for k, v in run.seconds.items()}, versions=package_versions(),
     )
     if score_train:
-        run.train_predictions.info = {"split": "train", "trainer": "cell-gears", "seed": int(seed)}
+        run.train_predictions.info = {"split": "train", "trainer": TRAINER, "seed": int(seed)}
         return predictions, run.train_predictions
     return predictions
 

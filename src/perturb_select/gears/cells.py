@@ -37,7 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import TrainingConfig
+from ..config import TRAINER_OF_MODULE, TrainingConfig
 from ..evaluation.metrics import perturbation_metrics
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, compact_receptive_field
@@ -478,8 +478,8 @@ def train_cells(data, train_genes: Sequence[str], test_genes: Sequence[str], *, 
                 score_train: bool = False) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for GEARS's mini-batches of cells
     (``gears.trainer: cells``): :class:`BatchedGears` through :func:`run_trainer`."""
-    return run_trainer(BatchedGears, "cells", data, train_genes, test_genes, seed=seed, config=config,
-                       score_genes=score_genes, score_controls=score_controls, score_train=score_train)
+    return run_trainer(BatchedGears, TRAINER_OF_MODULE[__name__], data, train_genes, test_genes, seed=seed,
+                       config=config, score_genes=score_genes, score_controls=score_controls, score_train=score_train)
 
 
 def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], test_genes: Sequence[str], *,

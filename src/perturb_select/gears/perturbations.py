@@ -36,7 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import TrainingConfig
+from ..config import TRAINER_OF_MODULE, TrainingConfig
 from ..io import InputError
 from ..screens.layout import CTRL, condition_gene
 from .cells import BatchedGears, CellBatch, run_trainer
@@ -171,5 +171,5 @@ def train_perturbations(data, train_genes: Sequence[str], test_genes: Sequence[s
                         score_controls: int | None = None, score_train: bool = False) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for mini-batches of perturbations
     (``gears.trainer: perturbations``): :class:`PerturbationGears` through ``cells.run_trainer``."""
-    return run_trainer(PerturbationGears, "perturbations", data, train_genes, test_genes, seed=seed, config=config,
-                       score_genes=score_genes, score_controls=score_controls, score_train=score_train)
+    return run_trainer(PerturbationGears, TRAINER_OF_MODULE[__name__], data, train_genes, test_genes, seed=seed,
+                       config=config, score_genes=score_genes, score_controls=score_controls, score_train=score_train)
