@@ -131,12 +131,11 @@ def test_the_report_of_the_baselines_alone(tmp_path):
     out = tmp_path / "report"
     names = ("metrics", "summary", "comparison", "auc", "conclusions", "learning", "models", "power")
     paths = {name: str(out / f"{name}.tsv") for name in names}
-    aggregate_report([], files, paths["metrics"], paths["summary"],
-                     {"mse_top20_de": str(out / "mse.svg")}, {"mse_top20_de": str(out / "models_mse.svg")},
-                     paths["comparison"], paths["auc"], paths["conclusions"], paths["learning"],
-                     str(out / "learning.svg"), "toy", paths["models"], paths["power"],
-                     simulation={"graph_signal": 0.9}, trainer="none",
-                     vs_random_plots={"mse_top20_de": str(out / "vs_random_mse.svg")})
+    aggregate_report([], files, paths["metrics"], paths["summary"], paths["comparison"], paths["auc"],
+                     paths["conclusions"], paths["learning"], str(out / "learning.svg"), "toy", paths["models"],
+                     paths["power"], simulation={"graph_signal": 0.9}, trainer="none",
+                     mse_plot=str(out / "mse.svg"), models_mse_plot=str(out / "models_mse.svg"),
+                     vs_random_mse_plot=str(out / "vs_random_mse.svg"))
     tables = {name: pd.read_csv(paths[name], sep="\t") for name in names if name != "conclusions"}
     baselines = ["go_kernel_ridge", "no_change", "oracle", "sgc_ridge", "train_mean"]
     assert sorted(tables["metrics"]["model"].unique()) == baselines and len(tables["metrics"]) == 2 * 6 * 2 * 5

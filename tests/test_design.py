@@ -352,7 +352,7 @@ def test_pipeline_stages_design_and_summary(gene_graph, tmp_path):
     out = tmp_path / "results"
     _design_stage(edges, gene_info, out, "x", {"genes": str(genes), "budget": 2})
     assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEA", "GENEF"]
-    design({"x": out / "x.summary.json"}, out / "summary.tsv")
+    design([out / "x.summary.json"], ["x"], out / "summary.tsv")
     row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
     assert (row["design"], row["queries"], row["alias"], row["ambiguous"], row["candidates"]) == ("x", 4, 1, 1, 3)
     assert (row["covered_nodes"], row["coverage_fraction"], row["genes"]) == (6, 1.0, str(genes))
@@ -608,7 +608,7 @@ def test_pipeline_design_with_lists(gene_graph, tmp_path):
         "genes": str(files["genes"]), "cycles": 2, "perturbations_per_cycle": 2, "screened": str(files["screened"]),
         "require": str(files["require"]), "exclude": str(files["exclude"])})
     assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEC", "GENEF", "GENEA", "GENED"]
-    design({"x": out / "x.summary.json"}, out / "summary.tsv")
+    design([out / "x.summary.json"], ["x"], out / "summary.tsv")
     row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
     assert (row["cycles"], row["batch"], row["start_covered_nodes"], row["screened"], row["excluded"]) == (
         2,

@@ -100,15 +100,20 @@ def test_fetch_without_url_needs_the_mirror_file(tmp_path):
     assert out.read_bytes() == b"abc"
 
 
-def test_split_stage_rejects_a_budget_larger_than_the_pool(tmp_path):
+def test_split_stage_takes_what_the_split_depends_on(tmp_path):
+    """The split reads its candidates, seed and test fraction, no plan: adding a cycle or changing the
+    perturbations per cycle keeps it (the plan is checked before any job, ``check_plans_fit``, or by the job
+    that needs more picks than the pool holds)."""
+    import inspect
+    import json
+
+    assert list(inspect.signature(split_test_set).parameters) == ["candidates", "output", "seed", "test_fraction"]
     candidates = tmp_path / "candidates.tsv"
     candidates.write_text("gene\n" + "\n".join(f"G{i}" for i in range(10)) + "\n")
     out = tmp_path / "split.json"
-    with pytest.raises(InputError, match="budget"):
-        split_test_set(str(candidates), str(out), seed=1, test_fraction=0.1, cycles=3, per_cycle=4)
-    assert not out.exists()
-    split_test_set(str(candidates), str(out), seed=1, test_fraction=0.1, cycles=3, per_cycle=3)
-    assert out.exists()
+    split_test_set(str(candidates), str(out), seed=1, test_fraction=0.1)
+    split = json.loads(out.read_text())
+    assert len(split["test"]) == 1 and len(split["pool"]) == 9
 
 
 def test_train_stage_checks_the_training_config_before_reading_data(tmp_path):
@@ -175,3 +180,40 @@ def test_select_stage_runs_the_candidate_covering_selectors(tmp_path, strategy, 
     expected = SELECTORS[strategy](graph, pool, len(pool), **params)
     assert written.genes == expected.genes
     np.testing.assert_array_equal(written.objective, expected.objective)
+
+
+def test_every_rule_runs_the_one_script_with_its_stage_arguments_by_name():
+    """One door per rule: every rule (but ``all``) runs ``scripts/run_stage.py``, which calls the stage
+    ``runner.STAGES`` names for it with the rule's named inputs, outputs and params: each of those names is an
+    argument of the stage, and each argument the stage requires is one of them (or comes from an unpacked
+    input function, whose names are known only per job)."""
+    import inspect
+    import os
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.io import is_flagged
+    from snakemake.settings.types import ConfigSettings, ResourceSettings, StorageSettings
+
+    from conftest import REPO
+    from perturb_select.stages.runner import STAGES, stage_of
+
+    cwd = os.getcwd()
+    try:
+        with SnakemakeApi() as api:
+            workflow = api.workflow(resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
+                                    config_settings=ConfigSettings(configfiles=[REPO / "config" / "test.yaml"]),
+                                    snakefile=REPO / "Snakefile", workdir=REPO)._workflow
+            rules = {rule.name: rule for rule in workflow.rules if rule.name != "all"}
+            for name, rule in rules.items():
+                assert rule.script == "../../scripts/run_stage.py", name
+                accepted = inspect.signature(stage_of(name)).parameters
+                given = [*rule.input._names, *rule.output._names, *rule.params._names]
+                assert len(given) == len(set(given)), name
+                assert set(given) <= set(accepted), (name, set(given) - set(accepted))
+                required = {p for p, v in accepted.items() if v.default is inspect.Parameter.empty}
+                missing = required - set(given) - {"threads"}
+                if not any(is_flagged(item, "unpack") for item in rule.input):
+                    assert not missing, (name, missing)
+    finally:
+        os.chdir(cwd)
+    assert set(rules) == set(STAGES)

@@ -4,9 +4,9 @@
 
 rule select_active:
     input:
-        unpack(active_select_inputs),
+        unpack(get_active_select_inputs),
     output:
-        "results/select/{dataset}/{strategy}/seed{run}/cycle{cycle}.tsv",
+        output="results/select/{dataset}/{strategy}/seed{run}/cycle{cycle}.tsv",
     log:
         "logs/select_active/{dataset}/{strategy}/seed{run}/cycle{cycle}.log",
     benchmark:
@@ -16,7 +16,10 @@ rule select_active:
     conda:
         "../../envs/torch-bmdal.yaml"
     params:
-        strategy_params=strategy_params,
-        per_cycle=per_cycle_of,
+        strategy="{strategy}",
+        cycle=lambda wildcards: int(wildcards.cycle),
+        seed=get_init_seed,
+        strategy_params=get_strategy_params,
+        per_cycle=get_per_cycle,
     script:
-        "../../scripts/select_active.py"
+        "../../scripts/run_stage.py"

@@ -8,7 +8,7 @@ rule graph_kernel:
         edges="results/graph/go_jaccard.npz",
         candidates="results/data/{dataset}/candidates.tsv",
     output:
-        "results/baselines/{dataset}/kernels.npz",
+        output="results/baselines/{dataset}/kernels.npz",
     log:
         "logs/graph_kernel/{dataset}.log",
     benchmark:
@@ -18,17 +18,17 @@ rule graph_kernel:
     params:
         hops=CONFIG.training.num_go_gnn_layers,
     script:
-        "../../scripts/graph_kernel.py"
+        "../../scripts/run_stage.py"
 
 
 rule score_baselines:
     input:
-        unpack(scoring_inputs),
+        unpack(get_scoring_inputs),
         kernels="results/baselines/{dataset}/kernels.npz",
-        split=split_file,
+        split=get_split,
         selection="results/select/{dataset}/{strategy}/seed{run}.tsv",
     output:
-        baselines="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
+        baselines_out="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
     log:
         "logs/score_baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.log",
     benchmark:
@@ -38,6 +38,10 @@ rule score_baselines:
     conda:
         "../../envs/numeric.yaml"
     params:
-        per_cycle=per_cycle_of,
+        per_cycle=get_per_cycle,
+        dataset="{dataset}",
+        strategy="{strategy}",
+        run="{run}",
+        cycle=lambda wildcards: int(wildcards.cycle),
     script:
-        "../../scripts/score_baselines.py"
+        "../../scripts/run_stage.py"

@@ -8,14 +8,16 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from perturb_select.config import (
+    GO_FILE_NAMES,
+    TRAINER_REGISTRY,
     canonical_params,
     check_before_schema,
     check_schema,
     load_config,
 )
-from perturb_select.experiment.runs import run_label, run_seeds
+from perturb_select.experiment.runs import RUN_PATTERN, run_label, run_seeds
 from perturb_select.experiment.splits import check_plans_fit
-from perturb_select.gears import TRAINER_INPUTS
+from perturb_select.knowledge.fetch import go_source, mirror_copy
 
 # No config at all, an alias bomb, a renamed key or value (named with its new name), a key with a control
 # character, a NaN or infinite number, an integer above its maximum: before the schema's generic messages.
@@ -28,13 +30,16 @@ check_schema(
 validate(config, schema="../schemas/config.schema.yaml")
 CONFIG = load_config(config)
 # Rule params are compared as text (their repr): blocks go to rules with sorted keys, so a config with its
-# keys in another order plans no job again.
+# keys in another order plans no job again. The gears: block goes as typed here, every field filled in (the
+# job rebuilds it with one TrainingConfig.from_config, no default of its own).
 GRAPH_PARAMS = canonical_params(config["graph"])
-GEARS_PARAMS = canonical_params(config["gears"])
+GEARS_PARAMS = canonical_params(CONFIG.training.to_dict())
+TRAINER = TRAINER_REGISTRY[CONFIG.training.trainer]
 # A plan larger than a local screen's perturbations, before the graph and preprocessing jobs.
 check_plans_fit(CONFIG)
 
-GO_FILES = {"gene2go": "gene2go.gz", "obo": "go-basic.obo", "gene_info": "gene_info.gz"}
+# the name each GO file is fetched under in resources/go/ (the last of the library's names for it)
+GO_FILES = {key: names[-1] for key, names in GO_FILE_NAMES.items()}
 GO_FILE_KEYS = {name: key for key, name in GO_FILES.items()}
 DATASETS = list(CONFIG.datasets)
 SIMULATED_DATASETS = [
@@ -76,7 +81,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     strategy="|".join(STRATEGIES),
     seed=r"\d+",  # a split seed (and the initialisation seed of its main run)
-    run=r"\d+(?:-\d+)?",  # a run: SEED, or SPLIT-INIT (stability analysis)
+    run=RUN_PATTERN,  # a run: SEED, or SPLIT-INIT (stability analysis)
     cycle=r"\d+",
     go_file="|".join(GO_FILES.values()),
 
@@ -85,44 +90,31 @@ def go_path(key):
     return f"resources/go/{GO_FILES[key]}"
 
 
-def go_source(wildcards):
+def get_go_source(wildcards):
     """Fetch parameters of one GO file: URL, mirror directory and file name, optional sha256."""
-    source = config["go"]["sources"][GO_FILE_KEYS[wildcards.go_file]]
-    return {
-        "url": source["url"],
-        "mirror": config["go"].get("mirror"),
-        "mirror_name": source.get("mirror_name"),
-        "sha256": source.get("sha256"),
-    }
+    return go_source(config["go"], GO_FILE_KEYS[wildcards.go_file])
 
 
-def mirror_file(mirror, name):
+def get_mirror_input(source):
     """The mirror copy as an input (so a replaced mirror file is fetched again), or none when absent."""
-    if mirror and name and os.path.isfile(os.path.join(mirror, name)):
-        return [os.path.join(mirror, name)]
-    return []
+    path = mirror_copy(source["url"], source["mirror"], source["mirror_name"])
+    return [str(path)] if path is not None else []
 
 
-def go_mirror_input(wildcards):
-    source = go_source(wildcards)
-    return mirror_file(
-        source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or "")
-    )
+def get_go_mirror(wildcards):
+    return get_mirror_input(get_go_source(wildcards))
 
 
-def dataset_mirror_input(wildcards):
-    source = CONFIG.datasets[wildcards.dataset].source()
-    return mirror_file(
-        source["mirror"], source["mirror_name"] or os.path.basename(source["url"] or "")
-    )
+def get_dataset_mirror(wildcards):
+    return get_mirror_input(CONFIG.datasets[wildcards.dataset].source())
 
 
-def graph_universe_input(wildcards):
+def get_universe(wildcards):
     """The optional universe gene list: an input, so editing it rebuilds the graph."""
     return [CONFIG.graph.universe] if CONFIG.graph.universe else []
 
 
-def screen_folder(dataset, split_seed):
+def get_screen_folder(dataset, split_seed):
     """The folder of the screen a run of split seed ``split_seed`` reads: ``results/data/{dataset}``, or for a
     replicated SIMULATED dataset that seed's own screen, ``results/data/{dataset}/replicate{split_seed}``.
     """
@@ -131,15 +123,15 @@ def screen_folder(dataset, split_seed):
     return f"results/data/{dataset}"
 
 
-def screen_input(wildcards):
+def get_screen(wildcards):
     """The raw or GEARS-layout screen of a dataset: fetched, or drawn (SIMULATED) in its results folder (a
     replicated dataset's replicate ``{seed}``: rule preprocess_replicate)."""
     if wildcards.dataset in SIMULATED_DATASETS:
-        return f"{screen_folder(wildcards.dataset, wildcards.get('seed'))}/simulated_counts.h5ad"
+        return f"{get_screen_folder(wildcards.dataset, wildcards.get('seed'))}/simulated_counts.h5ad"
     return f"resources/datasets/{wildcards.dataset}.h5ad"
 
 
-def dataset_candidates_input(wildcards):
+def get_dataset_candidates(wildcards):
     """A replicate's processed screen is checked against its dataset's candidates (rule preprocess_replicate);
     nothing for a dataset with one screen."""
     if wildcards.dataset in REPLICATED_DATASETS:
@@ -149,98 +141,99 @@ def dataset_candidates_input(wildcards):
     return {}
 
 
-def simulation_inputs(wildcards):
+def get_simulation_inputs(wildcards):
     """A simulated dataset's candidate list and reference screen: inputs, so editing either redraws it."""
     block = CONFIG.datasets[wildcards.dataset]
     return {"candidates": block.candidates, "reference": block.reference}
 
 
-def simulation_of(wildcards):
+def get_simulation(wildcards):
     """A SIMULATED dataset's simulation settings as a dict (the report names them), else None."""
     block = CONFIG.datasets[wildcards.dataset]
     return dataclasses.asdict(block.simulation) if block.simulated else None
 
 
-def dataset_block(wildcards):
+def get_dataset_block(wildcards):
     """The dataset's config block with sorted keys (``config.DatasetConfig`` in the stage)."""
     return canonical_params(config["datasets"][wildcards.dataset])
 
 
-def per_cycle_of(wildcards):
+def get_per_cycle(wildcards):
     """Perturbations added per cycle: the dataset's own value, else experiment.perturbations_per_cycle."""
     return CONFIG.per_cycle(wildcards.dataset)
 
 
-def strategy_params(wildcards):
+def get_strategy_params(wildcards):
     """Only this strategy's block reaches its rules, so editing one selector reruns only its jobs (sorted
     keys: reordering them reruns nothing)."""
     return canonical_params(CONFIG.experiment.strategies[wildcards.strategy])
 
 
-def scoring_inputs(wildcards):
+def get_scoring_inputs(wildcards):
     """What scoring the baselines reads of the screen: its arrays and a SIMULATED screen's truth (the
     oracle); of a replicated SIMULATED dataset, the screen of the run's split seed (a stability run shares
     its split's)."""
-    folder = screen_folder(wildcards.dataset, split_seed_of(wildcards))
+    folder = get_screen_folder(wildcards.dataset, get_split_seed(wildcards))
     inputs = {"screen": f"{folder}/screen.npz"}
     if wildcards.dataset in SIMULATED_DATASETS:
         inputs["truth"] = f"{folder}/simulated_truth.npz"
     return inputs
 
 
-def training_inputs(wildcards):
-    """What a training job reads: the files the configured trainer takes (``gears.TRAINER_INPUTS``), and
-    what the baselines scored in the same job read (:func:`scoring_inputs`)."""
-    scored = scoring_inputs(wildcards)
-    folder = screen_folder(wildcards.dataset, split_seed_of(wildcards))
+def get_training_inputs(wildcards):
+    """What a training job reads: the files the configured trainer takes (``config.TRAINER_REGISTRY``), and
+    what the baselines scored in the same job read (:func:`get_scoring_inputs`)."""
+    scored = get_scoring_inputs(wildcards)
+    folder = get_screen_folder(wildcards.dataset, get_split_seed(wildcards))
     files = {
         "screen": scored["screen"],
         "adata": f"{folder}/perturb_processed.h5ad",
         "gene2go": "results/graph/gene2go.pkl",
         # the cell-gears trainer reads the edge table as GEARS would; the others the fast .npz
-        "edges": (
-            "results/graph/go_jaccard.tsv"
-            if CONFIG.training.trainer == "cell-gears"
-            else "results/graph/go_jaccard.npz"
-        ),
+        "edges": f"results/graph/{TRAINER.edge_file}",
     }
-    keys = {"screen", *TRAINER_INPUTS[CONFIG.training.trainer]}
+    keys = {"screen", *TRAINER.inputs}
     inputs = {key: files[key] for key in sorted(keys)}
     if "truth" in scored:  # the oracle, scored beside the baselines
         inputs["truth"] = scored["truth"]
     return inputs
 
 
-def run_of(wildcards):
+def get_run(wildcards):
     """The run label of a job: ``{run}`` (selection and training rules) or ``{seed}`` (a main run)."""
     return wildcards.get("run") or wildcards.seed
 
 
-def split_seed_of(wildcards):
+def get_init_seed(wildcards):
+    """The initialisation seed of a job's run (``{i}`` of ``seed{s}-{i}``; ``{s}`` of a main run)."""
+    return run_seeds(get_run(wildcards))[1]
+
+
+def get_split_seed(wildcards):
     """The split seed of a job's run (``{s}`` of ``seed{s}`` or ``seed{s}-{init}``)."""
-    return run_seeds(run_of(wildcards))[0]
+    return run_seeds(get_run(wildcards))[0]
 
 
-def split_file(wildcards):
+def get_split(wildcards):
     """The split of a run's split seed (``seed{s}`` or ``seed{s}-{init}``)."""
-    return f"results/splits/{wildcards.dataset}/seed{split_seed_of(wildcards)}.json"
+    return f"results/splits/{wildcards.dataset}/seed{get_split_seed(wildcards)}.json"
 
 
-def active_picks(wildcards, cycles):
-    run = run_of(wildcards)
+def get_active_picks(wildcards, cycles):
+    run = get_run(wildcards)
     return [
         f"results/select/{wildcards.dataset}/{wildcards.strategy}/seed{run}/cycle{c}.tsv"
         for c in range(1, cycles + 1)
     ]
 
 
-def active_select_inputs(wildcards):
+def get_active_select_inputs(wildcards):
     """Cycle c of an active strategy: the picks of cycles 1..c-1 and what cycle c-1's model made of the pool."""
     cycle = int(wildcards.cycle)
     warmup = CONFIG.experiment.strategies[wildcards.strategy].get("warmup_cycles", 0)
     inputs = {
-        "split": split_file(wildcards),
-        "picks": active_picks(wildcards, cycle - 1),
+        "split": get_split(wildcards),
+        "picks": get_active_picks(wildcards, cycle - 1),
     }
     if cycle > max(1, warmup):
         run = f"{wildcards.dataset}/{wildcards.strategy}/seed{wildcards.run}"
@@ -250,11 +243,11 @@ def active_select_inputs(wildcards):
     return inputs
 
 
-def active_training_picks(wildcards):
-    return active_picks(wildcards, int(wildcards.cycle))
+def get_active_training_picks(wildcards):
+    return get_active_picks(wildcards, int(wildcards.cycle))
 
 
-def stability_runs(wildcards):
+def get_stability_runs(wildcards):
     """{strategy: [files of each run]}: a one-shot ranking, or an active run's pick files of every cycle."""
     runs = {}
     for strategy in STRATEGIES:
@@ -268,10 +261,10 @@ def stability_runs(wildcards):
     return runs
 
 
-def stability_files(wildcards):
+def get_stability_files(wildcards):
     return [
         f
-        for runs in stability_runs(wildcards).values()
+        for runs in get_stability_runs(wildcards).values()
         for files in runs
         for f in files
     ]
@@ -302,7 +295,7 @@ def all_outputs():
     return outputs
 
 
-def simulated_truths():
+def get_simulated_truths():
     """Each SIMULATED dataset's truth, as the map labels it: its mechanism and graph_signal."""
     return {
         name: f"{CONFIG.datasets[name].simulation.mechanism}, graph_signal {CONFIG.datasets[name].simulation.graph_signal:g}"
@@ -310,13 +303,13 @@ def simulated_truths():
     }
 
 
-def map_cycles():
+def get_map_cycles():
     """The map's cycles: the first, the middle and the last."""
     last = CONFIG.experiment.cycles
     return sorted({1, (last + 1) // 2, last})
 
 
-def metric_files(wildcards):
+def get_metric_files(wildcards):
     """GEARS's metrics of every run and cycle; none with ``gears.trainer: none``."""
     if not TRAINS_GEARS:
         return []
@@ -329,7 +322,7 @@ def metric_files(wildcards):
     )
 
 
-def baseline_files(wildcards):
+def get_baseline_files(wildcards):
     return expand(
         "results/baselines/{dataset}/{strategy}/seed{seed}/cycle{cycle}.json",
         dataset=wildcards.dataset,
@@ -339,12 +332,13 @@ def baseline_files(wildcards):
     )
 
 
-def design_block(wildcards):
+def get_design_block(wildcards):
     """One design entry with sorted keys (``config.DesignConfig`` in the stage)."""
     return canonical_params(config["design"][wildcards.design])
 
 
-def design_inputs(wildcards):
-    """The candidate list and the optional screened/require/exclude files of one design entry."""
+def get_design_inputs(wildcards):
+    """The candidate list and the optional screened/require/exclude files of one design entry (unnamed: the
+    stage reads them from the entry)."""
     entry = CONFIG.designs[wildcards.design]
-    return {"genes": entry.genes, **entry.lists()}
+    return [entry.genes, *entry.lists().values()]

@@ -3,9 +3,9 @@
 
 rule fetch_dataset:
     input:
-        dataset_mirror_input,
+        get_dataset_mirror,
     output:
-        "resources/datasets/{dataset}.h5ad",
+        output="resources/datasets/{dataset}.h5ad",
     log:
         "logs/fetch_dataset/{dataset}.log",
     wildcard_constraints:
@@ -13,19 +13,20 @@ rule fetch_dataset:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        dataset=dataset_block,
+        name="{dataset}",
+        dataset=get_dataset_block,
     script:
-        "../../scripts/fetch_dataset.py"
+        "../../scripts/run_stage.py"
 
 
 rule simulate_dataset:
     input:
-        unpack(simulation_inputs),
+        unpack(get_simulation_inputs),
         edges="results/graph/go_jaccard.npz",
         gene_info=go_path("gene_info"),
     output:
-        screen="results/data/{dataset}/simulated_counts.h5ad",
-        truth="results/data/{dataset}/simulated_truth.npz",
+        screen_out="results/data/{dataset}/simulated_counts.h5ad",
+        truth_out="results/data/{dataset}/simulated_truth.npz",
     log:
         "logs/simulate_dataset/{dataset}.log",
     benchmark:
@@ -37,25 +38,33 @@ rule simulate_dataset:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        dataset=dataset_block,
+        name="{dataset}",
+        dataset=get_dataset_block,
         taxid=config["go"]["taxid"],
         hops=CONFIG.training.num_go_gnn_layers,
+        replicate=None,
     script:
-        "../../scripts/simulate_dataset.py"
+        "../../scripts/run_stage.py"
 
 
 # simulation.replicate_screens: experiment seed {seed} draws its own screen, with its own truth (replicate
 # {seed} of the dataset's seed: screens.simulated.simulate_screen), read by that seed's training jobs.
 use rule simulate_dataset as simulate_replicate with:
     output:
-        screen="results/data/{dataset}/replicate{seed}/simulated_counts.h5ad",
-        truth="results/data/{dataset}/replicate{seed}/simulated_truth.npz",
+        screen_out="results/data/{dataset}/replicate{seed}/simulated_counts.h5ad",
+        truth_out="results/data/{dataset}/replicate{seed}/simulated_truth.npz",
     log:
         "logs/simulate_dataset/{dataset}/replicate{seed}.log",
     benchmark:
         "results/benchmarks/simulate_dataset/{dataset}/replicate{seed}.tsv"
     wildcard_constraints:
         dataset=_alternatives(REPLICATED_DATASETS),
+    params:
+        name="{dataset}",
+        dataset=get_dataset_block,
+        taxid=config["go"]["taxid"],
+        hops=CONFIG.training.num_go_gnn_layers,
+        replicate="{seed}",  # the experiment seed
 
 
 # The candidates of a replicated dataset, once for all its replicates: the candidate list resolved to
@@ -69,7 +78,7 @@ rule simulated_candidates:
         edges="results/graph/go_jaccard.npz",
         gene_info=go_path("gene_info"),
     output:
-        candidates=report(
+        candidates_out=report(
             "results/data/{dataset}/candidates.tsv",
             caption="../report/candidates.rst",
             category="Data",
@@ -82,28 +91,29 @@ rule simulated_candidates:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        dataset=dataset_block,
+        name="{dataset}",
+        dataset=get_dataset_block,
         taxid=config["go"]["taxid"],
     script:
-        "../../scripts/simulated_candidates.py"
+        "../../scripts/run_stage.py"
 
 
 rule preprocess_dataset:
     input:
-        unpack(dataset_candidates_input),
-        screen=screen_input,
+        unpack(get_dataset_candidates),
+        screen=get_screen,
         edges="results/graph/go_jaccard.tsv",
         gene_info=go_path("gene_info"),
     output:
-        adata="results/data/{dataset}/perturb_processed.h5ad",
-        arrays="results/data/{dataset}/screen.npz",
-        candidates=report(
+        adata_out="results/data/{dataset}/perturb_processed.h5ad",
+        arrays_out="results/data/{dataset}/screen.npz",
+        candidates_out=report(
             "results/data/{dataset}/candidates.tsv",
             caption="../report/candidates.rst",
             category="Data",
             subcategory="{dataset}",
         ),
-        dropped=report(
+        dropped_out=report(
             "results/data/{dataset}/dropped.tsv",
             caption="../report/dropped.rst",
             category="Data",
@@ -118,20 +128,21 @@ rule preprocess_dataset:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        dataset=dataset_block,
+        name="{dataset}",
+        dataset=get_dataset_block,
         taxid=config["go"]["taxid"],
     script:
-        "../../scripts/preprocess_dataset.py"
+        "../../scripts/run_stage.py"
 
 
 # Replicate {seed} of a replicated SIMULATED dataset, processed as any raw screen and checked against the
 # dataset's candidates (rule simulated_candidates); its candidates and dropped tables stay in its folder.
 use rule preprocess_dataset as preprocess_replicate with:
     output:
-        adata="results/data/{dataset}/replicate{seed}/perturb_processed.h5ad",
-        arrays="results/data/{dataset}/replicate{seed}/screen.npz",
-        candidates="results/data/{dataset}/replicate{seed}/candidates.tsv",
-        dropped="results/data/{dataset}/replicate{seed}/dropped.tsv",
+        adata_out="results/data/{dataset}/replicate{seed}/perturb_processed.h5ad",
+        arrays_out="results/data/{dataset}/replicate{seed}/screen.npz",
+        candidates_out="results/data/{dataset}/replicate{seed}/candidates.tsv",
+        dropped_out="results/data/{dataset}/replicate{seed}/dropped.tsv",
     log:
         "logs/preprocess_dataset/{dataset}/replicate{seed}.log",
     benchmark:

@@ -4,14 +4,14 @@
 
 rule design_screen:
     input:
-        unpack(design_inputs),
+        unpack(get_design_inputs),
         edges="results/graph/go_jaccard.npz",
         gene_info=go_path("gene_info"),
     output:
-        table="results/design/{design}.tsv",
-        unresolved="results/design/{design}.unresolved.tsv",
-        plot="results/design/{design}.coverage.svg",
-        summary="results/design/{design}.summary.json",
+        table_out="results/design/{design}.tsv",
+        unresolved_out="results/design/{design}.unresolved.tsv",
+        plot_out="results/design/{design}.coverage.svg",
+        summary_out="results/design/{design}.summary.json",
     log:
         "logs/design_screen/{design}.log",
     benchmark:
@@ -21,21 +21,23 @@ rule design_screen:
     conda:
         "../../envs/numeric.yaml"
     params:
-        design=design_block,
+        name="{design}",
+        design=get_design_block,
         default_hops=CONFIG.training.num_go_gnn_layers,
         taxid=config["go"]["taxid"],
     script:
-        "../../scripts/design_screen.py"
+        "../../scripts/run_stage.py"
 
 
 rule design:
     input:
+        # the rest of each design: built by this target, not read
+        expand("results/design/{design}.tsv", design=DESIGNS),
+        expand("results/design/{design}.unresolved.tsv", design=DESIGNS),
+        expand("results/design/{design}.coverage.svg", design=DESIGNS),
         summaries=expand("results/design/{design}.summary.json", design=DESIGNS),
-        tables=expand("results/design/{design}.tsv", design=DESIGNS),
-        unresolved=expand("results/design/{design}.unresolved.tsv", design=DESIGNS),
-        plots=expand("results/design/{design}.coverage.svg", design=DESIGNS),
     output:
-        "results/design/summary.tsv",
+        output="results/design/summary.tsv",
     log:
         "logs/design.log",
     localrule: True
@@ -44,4 +46,4 @@ rule design:
     params:
         designs=DESIGNS,
     script:
-        "../../scripts/design.py"
+        "../../scripts/run_stage.py"

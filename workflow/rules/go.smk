@@ -3,35 +3,35 @@
 
 rule fetch_go_annotation:
     input:
-        go_mirror_input,
+        get_go_mirror,
     output:
-        "resources/go/{go_file}",
+        output="resources/go/{go_file}",
     log:
         "logs/fetch_go_annotation/{go_file}.log",
     conda:
         "../../envs/numeric.yaml"
     params:
-        source=go_source,
+        source=get_go_source,
     script:
-        "../../scripts/fetch_go_annotation.py"
+        "../../scripts/run_stage.py"
 
 
 rule build_go_graph:
     input:
+        get_universe,  # the graph: block names it (GraphConfig.universe): only a dependency
         gene2go=go_path("gene2go"),
         obo=go_path("obo"),
         gene_info=go_path("gene_info"),
-        universe=graph_universe_input,
     output:
         # the edge table (409,214 edges, 11 MB) stays out of the report; its caption names the path
-        edges="results/graph/go_jaccard.tsv",
-        npz="results/graph/go_jaccard.npz",
-        stats=report(
+        edges_out="results/graph/go_jaccard.tsv",
+        npz_out="results/graph/go_jaccard.npz",
+        stats_out=report(
             "results/graph/go_jaccard.stats.json",
             caption="../report/go_graph.rst",
             category="Knowledge graph",
         ),
-        gene2go="results/graph/gene2go.pkl",
+        gene2go_out="results/graph/gene2go.pkl",
     log:
         "logs/build_go_graph.log",
     benchmark:
@@ -42,4 +42,4 @@ rule build_go_graph:
         graph=GRAPH_PARAMS,
         taxid=config["go"]["taxid"],
     script:
-        "../../scripts/build_go_graph.py"
+        "../../scripts/run_stage.py"

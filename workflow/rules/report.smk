@@ -4,11 +4,11 @@
 
 rule aggregate_report:
     input:
-        metrics=metric_files,
-        baselines=baseline_files,
+        metric_files=get_metric_files,
+        baseline_files=get_baseline_files,
     output:
-        metrics="results/report/{dataset}/metrics.tsv",
-        summary=report(
+        metrics_out="results/report/{dataset}/metrics.tsv",
+        summary_out=report(
             "results/report/{dataset}/summary.tsv",
             caption="../report/summary.rst",
             category="Results",
@@ -50,37 +50,37 @@ rule aggregate_report:
             category="Baselines",
             subcategory="{dataset}",
         ),
-        comparison=report(
+        comparison_out=report(
             "results/report/{dataset}/comparison.tsv",
             caption="../report/comparison.rst",
             category="Baselines",
             subcategory="{dataset}",
         ),
-        auc=report(
+        auc_out=report(
             "results/report/{dataset}/auc.tsv",
             caption="../report/auc.rst",
             category="Baselines",
             subcategory="{dataset}",
         ),
-        conclusions=report(
+        conclusions_out=report(
             "results/report/{dataset}/conclusions.txt",
             caption="../report/conclusions.rst",
             category="Results",
             subcategory="{dataset}",
         ),
-        models=report(
+        models_out=report(
             "results/report/{dataset}/models.tsv",
             caption="../report/models_table.rst",
             category="Baselines",
             subcategory="{dataset}",
         ),
-        power=report(
+        power_out=report(
             "results/report/{dataset}/power.tsv",
             caption="../report/power.rst",
             category="Baselines",
             subcategory="{dataset}",
         ),
-        learning_curves="results/report/{dataset}/learning_curves.tsv",
+        learning_out="results/report/{dataset}/learning_curves.tsv",
         learning_plot=report(
             "results/report/{dataset}/learning_curves.svg",
             caption="../report/learning_curves.rst",
@@ -93,18 +93,18 @@ rule aggregate_report:
         "../../envs/numeric.yaml"
     params:
         dataset="{dataset}",
-        simulation=simulation_of,
+        simulation=get_simulation,
         trainer=CONFIG.training.trainer,
     script:
-        "../../scripts/aggregate_report.py"
+        "../../scripts/run_stage.py"
 
 
 rule stability:
     input:
-        stability_files,
+        get_stability_files,
     output:
-        table="results/report/{dataset}/stability.tsv",
-        plot=report(
+        table_out="results/report/{dataset}/stability.tsv",
+        plot_out=report(
             "results/report/{dataset}/stability.svg",
             caption="../report/stability.rst",
             category="Results",
@@ -115,16 +115,16 @@ rule stability:
     conda:
         "../../envs/numeric.yaml"
     params:
-        runs=stability_runs,
+        runs=get_stability_runs,
         kinds={
             s: ("active" if s in ACTIVE_STRATEGIES else "one-shot") for s in STRATEGIES
         },
-        per_cycle=per_cycle_of,
+        per_cycle=get_per_cycle,
         cycles=CONFIG.experiment.cycles,
         dataset="{dataset}",
         simulated=lambda wildcards: wildcards.dataset in SIMULATED_DATASETS,
     script:
-        "../../scripts/stability.py"
+        "../../scripts/run_stage.py"
 
 
 rule simulated_map:
@@ -133,12 +133,12 @@ rule simulated_map:
             "results/report/{dataset}/metrics.tsv", dataset=SIMULATED_DATASETS
         ),
     output:
-        table=report(
+        table_out=report(
             "results/report/simulated_map.tsv",
             caption="../report/simulated_map.rst",
             category="SIMULATED map",
         ),
-        figure=report(
+        figure_out=report(
             "results/report/simulated_map.svg",
             caption="../report/simulated_map.rst",
             category="SIMULATED map",
@@ -149,7 +149,7 @@ rule simulated_map:
         "../../envs/numeric.yaml"
     params:
         datasets=SIMULATED_DATASETS,
-        truths=simulated_truths(),
-        cycles=map_cycles(),
+        truths=get_simulated_truths(),
+        cycles=get_map_cycles(),
     script:
-        "../../scripts/simulated_map.py"
+        "../../scripts/run_stage.py"

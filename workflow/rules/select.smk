@@ -5,24 +5,25 @@ rule split_test_set:
     input:
         candidates="results/data/{dataset}/candidates.tsv",
     output:
-        "results/splits/{dataset}/seed{seed}.json",
+        output="results/splits/{dataset}/seed{seed}.json",
     log:
         "logs/split_test_set/{dataset}/seed{seed}.log",
     conda:
         "../../envs/numeric.yaml"
     params:
+        # what the split depends on, no more: adding a cycle or changing perturbations_per_cycle keeps it
+        seed=lambda wildcards: int(wildcards.seed),
         test_fraction=CONFIG.experiment.test_fraction,
-        per_cycle=per_cycle_of,
     script:
-        "../../scripts/split_test_set.py"
+        "../../scripts/run_stage.py"
 
 
 rule select:
     input:
         edges="results/graph/go_jaccard.npz",
-        split=split_file,
+        split=get_split,
     output:
-        "results/select/{dataset}/{strategy}/seed{run}.tsv",
+        output="results/select/{dataset}/{strategy}/seed{run}.tsv",
     log:
         "logs/select/{dataset}/{strategy}/seed{run}.log",
     benchmark:
@@ -32,7 +33,9 @@ rule select:
     conda:
         "../../envs/numeric.yaml"
     params:
-        strategy_params=strategy_params,
-        per_cycle=per_cycle_of,
+        strategy="{strategy}",
+        seed=get_init_seed,  # random's permutation
+        strategy_params=get_strategy_params,
+        per_cycle=get_per_cycle,
     script:
-        "../../scripts/select.py"
+        "../../scripts/run_stage.py"

@@ -5,14 +5,14 @@
 
 rule train_gears:
     input:
-        unpack(training_inputs),
+        unpack(get_training_inputs),
         kernels="results/baselines/{dataset}/kernels.npz",
-        split=split_file,
+        split=get_split,
         selection="results/select/{dataset}/{strategy}/seed{run}.tsv",
     output:
-        predictions="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
-        metrics="results/metrics/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
-        baselines="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
+        output="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
+        metrics_out="results/metrics/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
+        baselines_out="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
     log:
         "logs/train_gears/{dataset}/{strategy}/seed{run}/cycle{cycle}.log",
     benchmark:
@@ -31,27 +31,35 @@ rule train_gears:
     params:
         gears=GEARS_PARAMS,
         strategy_params={},
-        per_cycle=per_cycle_of,
+        per_cycle=get_per_cycle,
+        dataset="{dataset}",
+        strategy="{strategy}",
+        run="{run}",
+        cycle=lambda wildcards: int(wildcards.cycle),
         work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.run}/cycle{w.cycle}/gears_work",
     script:
-        "../../scripts/train_gears.py"
+        "../../scripts/run_stage.py"
 
 
 use rule train_gears as train_gears_active with:
     input:
-        unpack(training_inputs),
+        unpack(get_training_inputs),
         kernels="results/baselines/{dataset}/kernels.npz",
-        split=split_file,
-        selection=active_training_picks,
+        split=get_split,
+        selection=get_active_training_picks,
     output:
-        predictions="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
-        metrics="results/metrics/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
-        baselines="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
-        pool_scores="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/pool_scores.npz",
+        output="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/predictions.npz",
+        metrics_out="results/metrics/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
+        baselines_out="results/baselines/{dataset}/{strategy}/seed{run}/cycle{cycle}.json",
+        pool_out="results/train/{dataset}/{strategy}/seed{run}/cycle{cycle}/pool_scores.npz",
     wildcard_constraints:
         strategy=_alternatives(ACTIVE_STRATEGIES),
     params:
         gears=GEARS_PARAMS,
-        strategy_params=strategy_params,
-        per_cycle=per_cycle_of,
+        strategy_params=get_strategy_params,
+        per_cycle=get_per_cycle,
+        dataset="{dataset}",
+        strategy="{strategy}",
+        run="{run}",
+        cycle=lambda wildcards: int(wildcards.cycle),
         work_dir=lambda w: f"results/train/{w.dataset}/{w.strategy}/seed{w.run}/cycle{w.cycle}/gears_work",

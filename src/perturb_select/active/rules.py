@@ -27,38 +27,39 @@ from ..io import InputError
 from ..strategies import ACS_RANDOM_FEATURES, ACS_SIGMA, TIE_BREAKS, TYPICLUST_NEIGHBOURS
 
 
-def _check_batch(batch: int, available: int, what: str) -> None:
-    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-        raise InputError("config", "experiment.perturbations_per_cycle", f"must be an integer >= 1, got {batch!r}")
-    if batch > available:
+def _check_batch(per_cycle: int, available: int, what: str) -> None:
+    if isinstance(per_cycle, bool) or not isinstance(per_cycle, (int, np.integer)) or per_cycle < 1:
         raise InputError("config", "experiment.perturbations_per_cycle",
-                         f"a batch of {batch} is larger than the {available} {what} left to pick from")
+                         f"must be an integer >= 1, got {per_cycle!r}")
+    if per_cycle > available:
+        raise InputError("config", "experiment.perturbations_per_cycle",
+                         f"a batch of {per_cycle} is larger than the {available} {what} left to pick from")
 
 
-def uncertainty_batch(scores: Sequence[float], batch: int) -> np.ndarray:
-    """Indices of the ``batch`` least certain pool perturbations (smallest GEARS score first).
+def uncertainty_batch(scores: Sequence[float], per_cycle: int) -> np.ndarray:
+    """Indices of the ``per_cycle`` least certain pool perturbations (smallest GEARS score first).
 
     Parameters
     ----------
     scores : sequence of float, shape (n_pool,)
         GEARS's ``exp(-mean log-variance)`` per pool perturbation (> 0; larger = more certain).
-    batch : int
+    per_cycle : int
 
     Returns
     -------
-    numpy.ndarray of int64, shape (batch,)
+    numpy.ndarray of int64, shape (per_cycle,)
         Ascending score; ties by pool position (stable sort).
 
     Raises
     ------
     InputError
-        A batch larger than the pool; ValueError for non-finite scores.
+        A batch (``per_cycle``) larger than the pool; ValueError for non-finite scores.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    _check_batch(batch, len(scores), "pool perturbations")
+    _check_batch(per_cycle, len(scores), "pool perturbations")
     if not np.all(np.isfinite(scores)):
         raise ValueError("uncertainty scores must be finite")
-    return np.argsort(scores, kind="stable")[:batch].astype(np.int64)
+    return np.argsort(scores, kind="stable")[:per_cycle].astype(np.int64)
 
 
 def typicality(features: np.ndarray, neighbours: int) -> np.ndarray:
@@ -75,7 +76,7 @@ def typicality(features: np.ndarray, neighbours: int) -> np.ndarray:
     return 1.0 / (nearest.mean(axis=1) + 1e-5)
 
 
-def typiclust_batch(features: np.ndarray, labelled: np.ndarray, batch: int, *, seed: int,
+def typiclust_batch(features: np.ndarray, labelled: np.ndarray, per_cycle: int, *, seed: int,
                     neighbours: int = TYPICLUST_NEIGHBOURS) -> np.ndarray:
     """TypiClust's batch (module docstring).
 
@@ -86,7 +87,7 @@ def typiclust_batch(features: np.ndarray, labelled: np.ndarray, batch: int, *, s
         control sample).
     labelled : numpy.ndarray of bool, shape (n,)
         True for perturbations already trained on.
-    batch : int
+    per_cycle : int
     seed : int
         Seeds k-means (scikit-learn ``KMeans(n_init=10, random_state=seed)``).
     neighbours : int
@@ -94,15 +95,15 @@ def typiclust_batch(features: np.ndarray, labelled: np.ndarray, batch: int, *, s
 
     Returns
     -------
-    picks : numpy.ndarray of int64, shape (batch,)
+    picks : numpy.ndarray of int64, shape (per_cycle,)
         Row indices of unlabelled perturbations, in pick order.
-    typicality : numpy.ndarray of float64, shape (batch,)
+    typicality : numpy.ndarray of float64, shape (per_cycle,)
         Each pick's typicality within its cluster when it was taken.
 
     Raises
     ------
     InputError
-        A batch larger than the unlabelled rows; ValueError for mismatched shapes.
+        A batch (``per_cycle``) larger than the unlabelled rows; ValueError for mismatched shapes.
     """
     from sklearn.cluster import KMeans
 
@@ -110,8 +111,8 @@ def typiclust_batch(features: np.ndarray, labelled: np.ndarray, batch: int, *, s
     labelled = np.asarray(labelled, dtype=bool)
     if features.ndim != 2 or labelled.shape != (len(features),):
         raise ValueError(f"features {features.shape} and labelled {labelled.shape} disagree")
-    _check_batch(batch, int((~labelled).sum()), "unlabelled perturbations")
-    n_clusters = min(len(features), int(labelled.sum()) + int(batch))
+    _check_batch(per_cycle, int((~labelled).sum()), "unlabelled perturbations")
+    n_clusters = min(len(features), int(labelled.sum()) + int(per_cycle))
     clusters = KMeans(n_clusters=n_clusters, n_init=10, random_state=int(seed)).fit_predict(features)
     sizes = np.bincount(clusters, minlength=n_clusters)
     labelled_counts = np.bincount(clusters[labelled], minlength=n_clusters)
@@ -120,7 +121,7 @@ def typiclust_batch(features: np.ndarray, labelled: np.ndarray, batch: int, *, s
     picks: list[int] = []
     scores: list[float] = []
     i = 0
-    while len(picks) < batch:
+    while len(picks) < per_cycle:
         cluster = order[i % n_clusters]
         members = np.flatnonzero(clusters == cluster)
         free = members[available[members]]
@@ -149,11 +150,11 @@ def _import_bmdal():
     return select_batch, TensorFeatureData
 
 
-def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, batch: int, *, seed: int,
+def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, per_cycle: int, *, seed: int,
                 random_features: int = ACS_RANDOM_FEATURES, sigma: float = ACS_SIGMA) -> np.ndarray:
     """ACS-FW (Pinsler et al. 2019) through bmdal-reg, configured as Huang et al. 2024 (IterPert).
 
-    ``select_batch(batch, models=[placeholder], data={'train', 'pool'}, y_train=None, selection_method='fw',
+    ``select_batch(per_cycle, models=[placeholder], data={'train', 'pool'}, y_train=None, selection_method='fw',
     base_kernel='linear', kernel_transforms=[('acs-rf', [512, 0.1, None])])`` on the given features.
     The random features of 'acs-rf' are drawn from torch's global generator, so the call runs inside
     ``torch.random.fork_rng()`` after ``torch.manual_seed(seed)``: the same inputs and seed give the same
@@ -164,7 +165,7 @@ def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, batch: in
     pool_features : numpy.ndarray, shape (n_pool, d)
     train_features : numpy.ndarray, shape (n_train, d)
         The perturbations already trained on (IterPert's ``x_train``).
-    batch : int
+    per_cycle : int
     seed : int
     random_features, sigma : int, float
         The 'acs-rf' transform's number of random features and GP noise standard deviation
@@ -172,13 +173,13 @@ def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, batch: in
 
     Returns
     -------
-    numpy.ndarray of int64, shape (batch,)
+    numpy.ndarray of int64, shape (per_cycle,)
         Row indices into ``pool_features``, distinct.
 
     Raises
     ------
     InputError
-        A batch larger than the pool; ValueError for mismatched feature widths.
+        A batch (``per_cycle``) larger than the pool; ValueError for mismatched feature widths.
     """
     import torch
 
@@ -186,21 +187,21 @@ def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, batch: in
     train = np.asarray(train_features, dtype=np.float64)
     if pool.ndim != 2 or train.ndim != 2 or pool.shape[1] != train.shape[1]:
         raise ValueError(f"pool {pool.shape} and train {train.shape} features must be 2-D of the same width")
-    _check_batch(batch, len(pool), "pool perturbations")
+    _check_batch(per_cycle, len(pool), "pool perturbations")
     select_batch, TensorFeatureData = _import_bmdal()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         data = {"train": TensorFeatureData(torch.tensor(train, dtype=torch.float32)),
                 "pool": TensorFeatureData(torch.tensor(pool, dtype=torch.float32))}
         # One placeholder model: bmdal-reg builds one feature map per model; 'linear' never calls it.
-        idx, _ = select_batch(batch_size=int(batch), models=[torch.nn.Identity()], data=data, y_train=None,
+        idx, _ = select_batch(batch_size=int(per_cycle), models=[torch.nn.Identity()], data=data, y_train=None,
                               selection_method="fw",
                               base_kernel="linear",
                               kernel_transforms=[("acs-rf", [int(random_features), float(sigma), None])])
     picks = idx.detach().cpu().numpy().astype(np.int64)
-    if len(picks) != batch or len(set(picks.tolist())) != batch:
+    if len(picks) != per_cycle or len(set(picks.tolist())) != per_cycle:
         raise RuntimeError(f"bmdal-reg returned {len(picks)} indices ({len(set(picks.tolist()))} distinct) for a "
-                           f"batch of {batch}")
+                           f"batch of {per_cycle}")
     return picks
 
 
@@ -210,7 +211,7 @@ def cycle_seed(init_seed: int, cycle: int) -> int:
 
 
 def next_batch(method: str, params: dict, scores: PoolScores, labelled: Sequence[str], remaining: Sequence[str],
-               batch: int, *, seed: int) -> tuple[list[str], np.ndarray]:
+               per_cycle: int, *, seed: int) -> tuple[list[str], np.ndarray]:
     """The next batch of an active method from the model's view of the pool.
 
     Parameters
@@ -224,14 +225,14 @@ def next_batch(method: str, params: dict, scores: PoolScores, labelled: Sequence
         Perturbations trained on so far (the picks of the previous cycles).
     remaining : sequence of str
         The pool left to pick from.
-    batch : int
+    per_cycle : int
     seed : int
         Seeds k-means (TypiClust) or the random features (ACS-FW).
 
     Returns
     -------
-    genes : list of str, length batch
-    score : numpy.ndarray of float64, shape (batch,)
+    genes : list of str, length per_cycle
+    score : numpy.ndarray of float64, shape (per_cycle,)
         The uncertainty score or typicality of each pick (NaN for ACS-FW).
 
     Raises
@@ -248,25 +249,25 @@ def next_batch(method: str, params: dict, scores: PoolScores, labelled: Sequence
     if sorted(scores.genes[scores.labelled].tolist()) != sorted(labelled):
         raise InputError(source, "labelled", "the perturbations trained on differ from the previous cycles' picks")
     remaining = list(remaining)
-    _check_batch(batch, len(remaining), "pool perturbations")
+    _check_batch(per_cycle, len(remaining), "pool perturbations")
     pool_rows = np.array([position[g] for g in remaining], dtype=np.int64)
     train_rows = np.array([position[g] for g in labelled], dtype=np.int64)
     if method == "uncertainty":
         values = scores.uncertainty[pool_rows]
         if np.isnan(values).any():
             raise InputError(source, "uncertainty", "no uncertainty scores: the model was trained without its head")
-        idx = uncertainty_batch(values, batch)
+        idx = uncertainty_batch(values, per_cycle)
         return [remaining[i] for i in idx], values[idx]
     if method == "typiclust":
         rows = np.concatenate([train_rows, pool_rows])
         is_labelled = np.arange(len(rows)) < len(train_rows)
-        idx, typ = typiclust_batch(scores.features[rows], is_labelled, batch, seed=seed,
+        idx, typ = typiclust_batch(scores.features[rows], is_labelled, per_cycle, seed=seed,
                                    neighbours=int(params["neighbours"]))
         return [remaining[i - len(train_rows)] for i in idx], typ
     if method == "acsfw":
-        idx = acsfw_batch(scores.features[pool_rows], scores.features[train_rows], batch, seed=seed,
+        idx = acsfw_batch(scores.features[pool_rows], scores.features[train_rows], per_cycle, seed=seed,
                           random_features=int(params["random_features"]), sigma=float(params["sigma"]))
-        return [remaining[i] for i in idx], np.full(batch, np.nan)
+        return [remaining[i] for i in idx], np.full(per_cycle, np.nan)
     raise ValueError(f"unknown active method {method!r}")
 
 

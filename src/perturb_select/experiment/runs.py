@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import re
 
-_RUN = re.compile(r"^(\d+)(?:-(\d+))?$")
+#: A run label, ``SEED`` or ``SPLIT-INIT`` (the workflow's ``{run}`` wildcard).
+RUN_PATTERN = r"\d+(?:-\d+)?"
 
 
 def run_seeds(run: str) -> tuple[int, int]:
     """``'3'`` -> (3, 3); ``'3-7'`` -> (3, 7): the split seed and the initialisation seed of a run label."""
-    match = _RUN.match(str(run))
-    if not match:
+    text = str(run)
+    if not re.fullmatch(RUN_PATTERN, text):
         raise ValueError(f"run label {run!r} is not 'SEED' or 'SPLIT-INIT'")
-    split = int(match.group(1))
-    return split, int(match.group(2)) if match.group(2) is not None else split
+    split, _, init = text.partition("-")
+    return int(split), int(init or split)
 
 
 def run_label(split_seed: int, init_seed: int) -> str:

@@ -23,7 +23,7 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Mapping
 
 from ..io import CHUNK_BYTES, InputError, atomic_path
 
@@ -133,6 +133,24 @@ def fetch_source(
 def _mirror_path(url: str, mirror: str | os.PathLike, mirror_name: str | None) -> Path:
     """The mirror copy of ``url``: ``mirror / mirror_name``, by default the URL's last path component."""
     return Path(mirror) / (mirror_name or PurePosixPath(urllib.parse.urlparse(url).path).name)
+
+
+def mirror_copy(url: str | None, mirror: str | os.PathLike | None, mirror_name: str | None) -> Path | None:
+    """The mirror file a fetch reads first (``mirror / mirror_name``, by default the URL's last path
+    component), when it is there; else None. The workflow makes it an input, so a replaced mirror file is
+    fetched again."""
+    if not mirror or not (mirror_name or url):
+        return None
+    path = _mirror_path(url or "", mirror, mirror_name)
+    return path if path.is_file() else None
+
+
+def go_source(go: Mapping, key: str) -> dict:
+    """The fetch arguments of GO file ``key`` (``gene2go``, ``obo``, ``gene_info``) from the config's ``go:``
+    block: ``url``, ``mirror``, ``mirror_name`` and ``sha256`` (the last two None when not given)."""
+    source = go["sources"][key]
+    return {"url": source["url"], "mirror": go.get("mirror"), "mirror_name": source.get("mirror_name"),
+            "sha256": source.get("sha256")}
 
 
 def _check_digest(digest: str, expected: str | None, source) -> None:

@@ -12,18 +12,22 @@ from ..active.rules import choose_batch
 from ..gears.results import PoolScores
 from ..io import read_json
 from ..knowledge.graph import KnowledgeGraph
+from . import as_paths
 
 log = logging.getLogger("perturb_select")
 
 
-def select_active(split: str, output: str, strategy: str, params: Mapping, cycle: int, per_cycle: int, seed: int,
-                  picks: Sequence[str] = (), pool_scores: str | None = None, edges: str | None = None) -> None:
+def select_active(split: str, output: str, strategy: str, strategy_params: Mapping, cycle: int, per_cycle: int,
+                  seed: int, picks: str | Sequence[str] = (), pool_scores: str | None = None,
+                  edges: str | None = None) -> None:
     """Rule select_active: the batch of cycle ``cycle`` of an active strategy (``active.rules.choose_batch``).
 
     Parameters
     ----------
-    picks : sequence of str
-        The pick files of cycles 1..cycle-1, in order.
+    strategy_params : mapping
+        The strategy's block of ``experiment.strategies``.
+    picks : str or sequence of str
+        The pick files of cycles 1..cycle-1, in order (one file: its path).
     pool_scores : str, optional
         The training job of cycle ``cycle - 1``'s view of the pool (cycles after the first or warm-up).
     edges : str, optional
@@ -32,6 +36,7 @@ def select_active(split: str, output: str, strategy: str, params: Mapping, cycle
         The run's initialisation seed.
     """
     cycle = int(cycle)
+    picks = as_paths(picks)
     if len(picks) != cycle - 1:
         raise ValueError(f"cycle {cycle} needs the picks of {cycle - 1} earlier cycles, got {len(picks)}")
     scores = None
@@ -40,7 +45,7 @@ def select_active(split: str, output: str, strategy: str, params: Mapping, cycle
         scores.info["path"] = pool_scores
     start = time.perf_counter()
     genes, values, method = choose_batch(
-        strategy, dict(params), read_json(split)["pool"], read_picks(picks, int(per_cycle)), cycle, int(per_cycle),
+        strategy, dict(strategy_params), read_json(split)["pool"], read_picks(picks, int(per_cycle)), cycle, int(per_cycle),
         seed=int(seed), scores=scores, graph=KnowledgeGraph.read(edges) if edges else None,
         source=picks[-1] if picks else split,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -13,6 +13,7 @@ from ..design import STATUSES, run_design, write_design
 from ..io import read_json, write_json, write_tsv
 from ..knowledge.graph import KnowledgeGraph
 from ..knowledge.symbols import SymbolResolver, read_gene_list
+from . import as_paths
 
 log = logging.getLogger("perturb_select")
 
@@ -57,7 +58,11 @@ def design_screen(edges: str, gene_info: str, table_out: str, unresolved_out: st
     write_json(summary, summary_out)
 
 
-def design(summaries: Mapping[str, str], output: str) -> None:
-    """Rule design: one row per configured design (its name, then the ``design_screen`` summary fields)."""
-    rows = [{"design": name, **read_json(path)} for name, path in summaries.items()]
+def design(summaries: str | Sequence[str], designs: Sequence[str], output: str) -> None:
+    """Rule design: one row per configured design (its name, then the ``design_screen`` summary fields);
+    ``summaries`` are the designs' summary files in the order of ``designs``."""
+    summaries = as_paths(summaries)
+    if len(summaries) != len(designs):
+        raise ValueError(f"{len(summaries)} summary files for {len(designs)} designs")
+    rows = [{"design": name, **read_json(path)} for name, path in zip(designs, summaries)]
     write_tsv(pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)), output, float_format="%.6g")

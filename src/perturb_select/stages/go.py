@@ -15,11 +15,11 @@ from ..knowledge.fetch import fetch_input
 log = logging.getLogger("perturb_select")
 
 
-def fetch_go_annotation(output: str, url: str | None, mirror: str | None, mirror_name: str | None,
-                        sha256: str | None) -> None:
+def fetch_go_annotation(output: str, source: Mapping) -> None:
     """Rule fetch_go_annotation: one GO file from the mirror, else its URL, sha256-checked, atomically
-    (``knowledge.fetch.fetch_input``)."""
-    fetch_input(output, url, mirror, mirror_name, sha256)
+    (``knowledge.fetch.fetch_input``). ``source`` holds the file's ``url``, ``mirror``, ``mirror_name`` and
+    ``sha256`` (``knowledge.fetch.go_source``)."""
+    fetch_input(output, source["url"], source["mirror"], source["mirror_name"], source["sha256"])
 
 
 def build_go_graph(gene2go: str, obo: str, gene_info: str, edges_out: str, npz_out: str, stats_out: str,

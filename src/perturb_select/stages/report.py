@@ -15,15 +15,20 @@ from ..evaluation.report import (NOT_TRAINED, collect_learning_curves, collect_m
 from ..evaluation.stability import plot_stability, stability_statement, stability_table
 from ..io import atomic_open, write_tsv
 from ..selection.base import read_selection
+from . import as_paths
 
 log = logging.getLogger("perturb_select")
+#: The metrics drawn, in order: the ``*mse_plot`` and ``*pearson_plot`` arguments of :func:`aggregate_report`.
+METRICS = ("mse_top20_de", "pearson_delta")
 
 
-def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str], metrics_out: str, summary_out: str,
-                     plots: Mapping[str, str], model_plots: Mapping[str, str], comparison_out: str, auc_out: str,
-                     conclusions_out: str, learning_out: str, learning_plot: str, dataset: str,
-                     models_out: str, power_out: str, simulation: Mapping | None = None,
-                     trainer: str | None = None, vs_random_plots: Mapping[str, str] | None = None) -> None:
+def aggregate_report(metric_files: str | Sequence[str], baseline_files: str | Sequence[str], metrics_out: str,
+                     summary_out: str, comparison_out: str, auc_out: str, conclusions_out: str, learning_out: str,
+                     learning_plot: str, dataset: str, models_out: str, power_out: str,
+                     simulation: Mapping | None = None, trainer: str | None = None, mse_plot: str | None = None,
+                     pearson_plot: str | None = None, models_mse_plot: str | None = None,
+                     models_pearson_plot: str | None = None, vs_random_mse_plot: str | None = None,
+                     vs_random_pearson_plot: str | None = None) -> None:
     """Rule aggregate_report: every run's metrics (GEARS and the baselines, a ``model`` column), the strategy x
     model x cycle summary (mean ± std over seeds), the final-cycle paired comparisons, each learned model
     against the reference models at every cycle (``models_out``), what the seeds can detect
@@ -31,8 +36,9 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
     validation learning curves, and the figures. Differences carry a 95 % bootstrap interval over seeds and
     p-values a Holm adjustment within their family (``evaluation.statistics``).
 
-    ``plots`` {metric: SVG}: GEARS per strategy; ``model_plots`` {metric: SVG}: every model per strategy;
-    ``vs_random_plots`` {metric: SVG}: per model, each strategy minus random by cycle with its interval
+    The figures, one per metric (``mse_top20_de``: ``*mse_plot``, ``pearson_delta``: ``*pearson_plot``; None:
+    not drawn): ``mse_plot``/``pearson_plot`` GEARS per strategy; ``models_*`` every model per strategy;
+    ``vs_random_*`` per model, each strategy minus random by cycle with its interval
     (``evaluation.report.plot_vs_reference``).
     ``simulation`` (a SIMULATED dataset's ``simulation`` block, ``config.SimulationConfig`` as a dict) puts
     "SIMULATED" in every title and the first sentence of the conclusions.
@@ -41,6 +47,10 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
     baselines only (the learned models compared are go_kernel_ridge and sgc_ridge), GEARS's figures and the
     learning curves say that GEARS was not trained, and so do the conclusions, once.
     """
+    metric_files, baseline_files = as_paths(metric_files), as_paths(baseline_files)
+    plots = _by_metric(mse_plot, pearson_plot)
+    model_plots = _by_metric(models_mse_plot, models_pearson_plot)
+    vs_random_plots = _by_metric(vs_random_mse_plot, vs_random_pearson_plot)
     title = f"SIMULATED screen {dataset}" if simulation is not None else dataset
     gears_trained = trainer != NO_TRAINER
     if not gears_trained and metric_files:
@@ -52,7 +62,7 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
         plot_metric_curves(table, metric, path, title=title, **({} if gears_trained else {"note": NOT_TRAINED}))
     for metric, path in model_plots.items():
         plot_model_curves(table, metric, path, title=title)
-    for metric, path in (vs_random_plots or {}).items():
+    for metric, path in vs_random_plots.items():
         plot_vs_reference(table, metric, path, title=title)
     comparison = final_cycle_comparison(table)
     write_tsv(comparison, comparison_out, float_format="%.6g")
@@ -70,6 +80,11 @@ def aggregate_report(metric_files: Sequence[str], baseline_files: Sequence[str],
     write_tsv(curves, learning_out, float_format="%.6g")
     plot_learning_curves(curves, learning_plot, title=title,
                          **({} if gears_trained else {"note": f"no learning curves: {NOT_TRAINED}"}))
+
+
+def _by_metric(*paths: str | None) -> dict:
+    """{metric: path} of one figure per metric of :data:`METRICS`, those given."""
+    return {metric: path for metric, path in zip(METRICS, paths) if path is not None}
 
 
 def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, str], per_cycle: int, cycles: int,
@@ -91,7 +106,7 @@ def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, s
     plot_stability(table, plot_out, title=f"SIMULATED screen {dataset}" if simulated else dataset)
 
 
-def simulated_map(metrics: Sequence[str], datasets: Sequence[str], truths: Mapping[str, str], cycles: Sequence[int],
+def simulated_map(metrics: str | Sequence[str], datasets: Sequence[str], truths: Mapping[str, str], cycles: Sequence[int],
                   table_out: str, figure_out: str) -> None:
     """Rule simulated_map: across the SIMULATED datasets (each a truth: mechanism and graph_signal), each strategy
     minus random per model and cycle with its interval and ``p_holm`` (``evaluation.strategy_map``), as a table
@@ -100,7 +115,7 @@ def simulated_map(metrics: Sequence[str], datasets: Sequence[str], truths: Mappi
 
     from ..evaluation.strategy_map import plot_strategy_map, strategy_map
 
-    tables = {dataset: pd.read_csv(path, sep="\t") for dataset, path in zip(datasets, metrics)}
+    tables = {dataset: pd.read_csv(path, sep="\t") for dataset, path in zip(datasets, as_paths(metrics))}
     table = strategy_map(tables, truths, cycles=[int(c) for c in cycles])
     write_tsv(table, table_out)
     plot_strategy_map(table, figure_out, "SIMULATED screens: each strategy minus random, top-20 DE MSE "

@@ -1,7 +1,9 @@
-"""The Snakemake glue every rule's script goes through, and the two test hooks.
+"""The Snakemake glue every rule's job goes through, and the two test hooks.
 
-A script under ``scripts/`` imports :func:`run_snakemake_stage` first, then its stage function, and calls
-``run_snakemake_stage(snakemake, stage, **arguments)``: logging and the prints of libraries go to the rule's
+Every rule runs the one script ``scripts/run_stage.py``, which imports this module first and calls
+:func:`run_rule`: the stage function :data:`STAGES` names for the rule is called with the rule's named
+inputs, outputs and params, by name (they are exactly its arguments; ``threads`` too when it takes them).
+:func:`run_snakemake_stage` runs it: logging and the prints of libraries go to the rule's
 log; bad input ends the job with one clear line and exit status 1 (Snakemake removes its outputs); a job
 that succeeded ends its process at once (:func:`end_job_process`). :func:`run_stage` is the same without
 ending the process (tests call it in theirs).
@@ -43,6 +45,8 @@ if os.environ.get(TRACE_IMPORTS_ENV):  # before anything else of the package is 
     _install_import_trace()
 
 import contextlib  # noqa: E402 - after the trace hook on purpose
+import importlib  # noqa: E402
+import inspect  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
@@ -53,6 +57,79 @@ from ..io import InputError  # noqa: E402
 
 log = logging.getLogger("perturb_select")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+#: Rule name -> (module of ``perturb_select.stages``, function): the stage each rule's job runs. A rule made by
+#: ``use rule ... as`` runs the stage of the rule it reuses. The module is imported by the job alone, so a job
+#: imports only what its rule's conda environment holds.
+STAGES = {
+    "fetch_go_annotation": ("go", "fetch_go_annotation"),
+    "build_go_graph": ("go", "build_go_graph"),
+    "fetch_dataset": ("data", "fetch_dataset"),
+    "simulate_dataset": ("data", "simulate_dataset"),
+    "simulate_replicate": ("data", "simulate_dataset"),
+    "simulated_candidates": ("data", "simulated_candidates"),
+    "preprocess_dataset": ("data", "preprocess_dataset"),
+    "preprocess_replicate": ("data", "preprocess_dataset"),
+    "split_test_set": ("select", "split_test_set"),
+    "select": ("select", "select"),
+    "select_active": ("active", "select_active"),
+    "train_gears": ("train", "train_gears"),
+    "train_gears_active": ("train", "train_gears"),
+    "graph_kernel": ("baselines", "graph_kernel"),
+    "score_baselines": ("baselines", "score_baselines"),
+    "aggregate_report": ("report", "aggregate_report"),
+    "stability": ("report", "stability"),
+    "simulated_map": ("report", "simulated_map"),
+    "design_screen": ("design", "design_screen"),
+    "design": ("design", "design"),
+}
+
+
+def stage_of(rule: str) -> Callable:
+    """The stage function of rule ``rule`` (:data:`STAGES`), its module imported now."""
+    if rule not in STAGES:
+        raise KeyError(f"rule {rule!r} has no stage in perturb_select.stages.runner.STAGES")
+    module, name = STAGES[rule]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def rule_arguments(snakemake, stage: Callable) -> dict:
+    """The keyword arguments of ``stage`` in a job: the rule's named inputs, outputs and params by their names
+    (a named input or output of several files as a list), and ``threads`` when the stage takes it.
+
+    Raises
+    ------
+    TypeError
+        A name given twice, or names that are not exactly the stage's arguments (a rule out of step with its
+        stage function).
+    """
+    arguments = {}
+    for group in (snakemake.input, snakemake.output, snakemake.params):
+        for name, value in group.items():
+            if name in arguments:
+                raise TypeError(f"rule {snakemake.rule}: {name!r} is named twice (inputs, outputs, params)")
+            arguments[name] = list(value) if group is not snakemake.params and isinstance(value, list) else value
+    accepted = inspect.signature(stage).parameters
+    if "threads" in accepted:
+        arguments["threads"] = snakemake.threads
+    try:
+        inspect.signature(stage).bind(**arguments)
+    except TypeError as err:
+        raise TypeError(f"rule {snakemake.rule} does not match its stage {stage.__module__}.{stage.__name__} "
+                        f"(named inputs, outputs and params {sorted(arguments)}): {err}") from None
+    return arguments
+
+
+def run_rule(snakemake) -> None:
+    """A rule's job (``scripts/run_stage.py``): the stage of ``snakemake.rule`` with the rule's arguments
+    (:func:`rule_arguments`), through :func:`run_snakemake_stage`. A rule out of step with its stage fails the
+    job in its log like bad input."""
+
+    def job():
+        stage = stage_of(snakemake.rule)
+        stage(**rule_arguments(snakemake, stage))
+
+    run_snakemake_stage(snakemake, job)
 
 
 def run_snakemake_stage(snakemake, stage: Callable, **kwargs) -> None:

@@ -16,6 +16,7 @@ from ..gears import TRAINER_INPUTS, train, training_data
 from ..io import InputError, read_json, write_json
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.arrays import ScreenArrays
+from . import as_paths
 from .baselines import baselines_record
 
 
@@ -42,7 +43,7 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     SIMULATED screen's ``truth`` (``screens.simulated``) adds the ``oracle`` row to them.
 
     ``selection`` is a one-shot ranking (one TSV) or, for an active strategy, the pick files of cycles
-    1..cycle. Then ``strategy_params`` (``strategies.active_params``) and ``pool_out`` are given:
+    1..cycle (a list, also of one file). Then ``strategy_params`` (``strategies.active_params``) and ``pool_out`` are given:
     the model also scores the labelled and the remaining pool perturbations (``gears.results.PoolScores``,
     written to ``pool_out``) for the next cycle's selection; the ``uncertainty`` method trains GEARS with its
     uncertainty head (``uncertainty_reg`` from the strategy's block).
@@ -55,6 +56,8 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     params = dict(strategy_params or {})
     if params.get("method") == "uncertainty":
         config = dataclasses.replace(config, uncertainty=True, uncertainty_reg=float(params["uncertainty_reg"]))
+    if pool_out:  # active: the pick files of cycles 1..cycle, however many
+        selection = as_paths(selection)
     train_genes = cycle_picks(selection, int(cycle), int(per_cycle))
     split_record = read_json(split)
     score_genes = None
