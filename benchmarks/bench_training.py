@@ -3,9 +3,9 @@
 * ``bench_gears_job``: one ``train_gears`` job of the main job (Papalexi, cycle 5 of ``random`` seed 1:
   20 training perturbations of 100 cells) as Snakemake starts it (a cold process running
   ``scripts/run_stage.py`` for rule train_gears); wall seconds and peak RSS from the rule's ``benchmark:``
-  file, after the upstream jobs (GO graph, preprocessing, split, selection) ran once. Two rows: the main job's trainer and
-  schedule (``perturbations``, config/config.yaml) against the cells trainer's schedule of the previous main
-  job; and the cells trainer against cell-gears's own ``GEARS.train`` on GEARS's schedule.
+  file, after the upstream jobs (GO graph, preprocessing, split, selection) ran once. Two rows: the main
+  job's trainer and schedule (``perturbations``, config/config.yaml) against the cells trainer's schedule of
+  the previous main job; and the cells trainer against cell-gears's own ``GEARS.train`` on GEARS's schedule.
 * ``bench_gears_throughput``: one training epoch at the shape of Replogle K562 essential (the resolved
   Replogle targets as perturbations, ~150 cells each, 5,000 measured genes, sparse log1p-like values:
   synthetic, timing only), one thread. The perturbations trainer's step (``perturbations_per_step``
