@@ -163,6 +163,7 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     from perturb_select.gears.cells import BatchedGears
     from perturb_select.gears.perturbations import PerturbationGears
     from perturb_select.knowledge.graph import compact_receptive_field, receptive_field_subgraph
+    from perturb_select.screens.layout import condition_of
 
     torch.set_num_threads(1)
     graph = load_graph(workdir)
@@ -172,7 +173,7 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     # Steps draw from the cells of the first `fit_perturbations` perturbations (the co-expression graph of
     # all 160k cells is a dense 5,000-gene correlation, GEARS's own cost, not a step's); the GO graph is the
     # receptive field of all of them, as in a real cycle.
-    fit = [f"{p}+ctrl" for p in perts[:fit_perturbations]]
+    fit = [condition_of(p) for p in perts[:fit_perturbations]]
     n_train = len(perts) * cells_per_perturbation + 1000  # an epoch over every perturbation's cells
     config = TrainingConfig(cells_per_step=cells_per_step, device=device, epochs=1)
     compact, loops = compact_receptive_field(graph, perts, 1)

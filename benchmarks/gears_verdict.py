@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     )
     from perturb_select.experiment.splits import split_test_set
     from perturb_select.gears.common import split_validation
-    from perturb_select.screens.layout import condition_gene
+    from perturb_select.screens.layout import condition_gene, condition_of
     from perturb_select.screens.raw import read_screen
     from perturb_select.screens.simulated import fit_control_model
     from perturb_select.selection.registry import select
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
                             mechanism_rows.append({**keys, "perturbation": gene, "field_coverage": cov,
                                                    "unreached_weight": unr, "model": model, "trainer": trainer,
                                                    "schedule": schedule,
-                                                   "mse_top20_de": per[f"{gene}+ctrl"]["mse_top20_de"]})
+                                                   "mse_top20_de": per[condition_of(gene)]["mse_top20_de"]})
                 # every finished seed is on disk: a run stopped early keeps the seeds it finished
                 table, mechanism, curves = write_tables(rows, mechanism_rows, curve_rows, args.output)
     table, mechanism, curves = write_tables(rows, mechanism_rows, curve_rows, args.output)

@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     from perturb_select.gears.common import split_validation
     from perturb_select.knowledge.graph import KnowledgeGraph, compact_receptive_field
     from perturb_select.screens.arrays import ScreenArrays
+    from perturb_select.screens.layout import condition_of
     from perturb_select.selection.registry import select
 
     torch.set_num_threads(1)
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         runner = BatchedGears(screen, sub, fit, val, config, seed=seed, self_loop=loops)
         runner.fit()
         pred, score = runner.predict_perturbations(unseen, n_ctrl=300, seed=seed)
-        conds = [f"{g}+ctrl" for g in unseen]
+        conds = [condition_of(g) for g in unseen]
         truth = np.stack([screen.mean_expression(c) for c in conds])
         de = np.stack([screen.de_idx[screen.condition_index(c)] for c in conds])
         error = perturbation_metrics(pred, truth, runner.ctrl_mean, de)["mse_top20_de"]
