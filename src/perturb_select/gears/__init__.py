@@ -11,7 +11,8 @@ from :data:`TRAINERS`.
 Modules: ``upstream`` (cell-gears's network and losses, loaded without the ``gears`` package), ``common``
 (seeds, devices, initial weights, the validation split), ``results`` (predictions, pool scores, run record),
 ``cells`` (the tensor model shared by the ``cells`` and ``perturbations`` trainers, and the ``cells``
-trainer), ``perturbations`` (one network row per perturbation) and ``cell_gears`` (cell-gears's own
+trainer), ``cycle`` (one cycle of a tensor trainer: split, fit, predict, score the pool, record),
+``perturbations`` (one network row per perturbation) and ``cell_gears`` (cell-gears's own
 ``GEARS.train``, the reference).
 Nothing is imported from torch until a trainer runs.
 """

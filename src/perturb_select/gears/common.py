@@ -154,7 +154,7 @@ def split_validation(train_genes: Sequence[str], val_fraction: float, seed: int)
     """Seeded split of a cycle's training perturbations into fit and validation conditions.
 
     ``n_val = max(1, round(val_fraction * n))`` taken by ``np.random.default_rng(seed).permutation`` over the
-    sorted conditions; every trainer (``cell_gears.train_and_predict``, ``cells.run_trainer``) uses it, so they
+    sorted conditions; every trainer (``cell_gears.train_and_predict``, ``cycle.run_trainer``) uses it, so they
     validate on the same perturbations.
     """
     train_conds = sorted(condition_of(g) for g in train_genes)

@@ -39,7 +39,8 @@ import numpy as np
 from ..config import TRAINER_OF_MODULE, TrainingConfig
 from ..io import InputError
 from ..screens.layout import CTRL, condition_gene
-from .cells import BatchedGears, CellBatch, run_trainer
+from .cells import BatchedGears, CellBatch
+from .cycle import run_trainer
 from .results import TrainingResult
 
 
@@ -170,6 +171,6 @@ def train_perturbations(data, train_genes: Sequence[str], test_genes: Sequence[s
                         config: TrainingConfig, score_genes: Sequence[str] | None = None,
                         score_controls: int | None = None, score_train: bool = False) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for mini-batches of perturbations
-    (``gears.trainer: perturbations``): :class:`PerturbationGears` through ``cells.run_trainer``."""
+    (``gears.trainer: perturbations``): :class:`PerturbationGears` through ``cycle.run_trainer``."""
     return run_trainer(PerturbationGears, TRAINER_OF_MODULE[__name__], data, train_genes, test_genes, seed=seed,
                        config=config, score_genes=score_genes, score_controls=score_controls, score_train=score_train)
