@@ -82,6 +82,8 @@ MODEL = {"hidden_size": 64, "num_go_gnn_layers": 1, "weight_decay": 5e-4, "val_f
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from perturb_select.config import GEARS_TRAINERS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the small, one-seed run (<= 10 min on 2 cores)")
     parser.add_argument("--output", type=Path, default=None,
@@ -107,7 +109,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cells", type=int, help="cells per perturbation")
     parser.add_argument("--control-cells", type=int)
     parser.add_argument("--truth-cells", type=int)
-    parser.add_argument("--trainers", nargs="+", choices=["cell-gears", "perturbations", "cells"])
+    parser.add_argument("--trainers", nargs="+", choices=GEARS_TRAINERS)
     parser.add_argument("--gears-epochs", type=int, help="epochs of GEARS.train's schedule (cell-gears and cells)")
     parser.add_argument("--budget", type=int, help="the perturbations trainer's epoch budget")
     parser.add_argument("--patience", type=int, help="the perturbations trainer's early stopping")

@@ -48,7 +48,7 @@ from .design import DESIGN_LISTS, DESIGN_METHODS, DesignConfig
 from .experiment import MAX_STABILITY_INITS, TEST_FRACTION, ExperimentConfig, StabilityConfig
 from .graph import GO_FILE_NAMES, GRAPH_CACHE_ENV, GRAPH_K, GRAPH_THRESHOLD, HUMAN_TAXID, GraphConfig
 from .load import Config, load_config
-from .trainers import TRAINER_OF_MODULE, TRAINER_REGISTRY, Trainer
+from .trainers import DEFAULT_TRAINER, TRAINER_OF_MODULE, TRAINER_REGISTRY, Trainer
 from .training import (
     DEFAULT_HOPS,
     DEVICES,
@@ -72,7 +72,7 @@ __all__ = [
     "MAX_STABILITY_INITS", "TEST_FRACTION", "ExperimentConfig", "StabilityConfig",
     "GO_FILE_NAMES", "GRAPH_CACHE_ENV", "GRAPH_K", "GRAPH_THRESHOLD", "HUMAN_TAXID", "GraphConfig",
     "Config", "load_config",
-    "TRAINER_OF_MODULE", "TRAINER_REGISTRY", "Trainer",
+    "DEFAULT_TRAINER", "TRAINER_OF_MODULE", "TRAINER_REGISTRY", "Trainer",
     "DEFAULT_HOPS", "DEVICES", "GEARS_FIXED", "GEARS_SCHEDULE", "GEARS_TRAINERS", "NO_TRAINER",
     "POOL_SCORING_TRAINERS", "RENAMED_TRAINERS", "TRAINERS", "TrainingConfig",
 ]

@@ -74,5 +74,7 @@ TRAINER_REGISTRY = {trainer.name: trainer for trainer in (
             runs_gears_train=True),
     Trainer(NO_TRAINER, "GEARS is not trained; the baselines are scored on their own"),
 )}
+#: ``gears.trainer`` when the block does not set it (chosen on validation data: docs/benchmarks.md).
+DEFAULT_TRAINER = "perturbations"
 #: Module -> the trainer it implements: each trainer module records its runs under this name.
 TRAINER_OF_MODULE = {entry.module: name for name, entry in TRAINER_REGISTRY.items() if entry.module}

@@ -18,7 +18,7 @@ from .checks import (
     _unknown_keys,
     check_renamed_keys,
 )
-from .trainers import NO_TRAINER, TRAINER_REGISTRY
+from .trainers import DEFAULT_TRAINER, NO_TRAINER, TRAINER_REGISTRY
 
 #: The GEARS trainers (``config.trainers.TRAINER_REGISTRY``; ``perturb_select.gears`` implements them) and those
 #: that score the pool for the active strategies.
@@ -98,7 +98,7 @@ class TrainingConfig:
         GPUs a training job asks the scheduler for (workflow only; 0 on CPU clusters).
     """
 
-    trainer: str = "perturbations"
+    trainer: str = DEFAULT_TRAINER
     epochs: int = 40
     patience: int | None = None
     cells_per_step: int = 32
@@ -147,10 +147,11 @@ class TrainingConfig:
         if TRAINER_REGISTRY[self.trainer].runs_gears_train:
             for name, value in GEARS_FIXED.items():
                 if getattr(self, name) != value:
+                    free = [n for n in GEARS_TRAINERS if not TRAINER_REGISTRY[n].runs_gears_train]
                     raise _bad(f"gears.{name}", (
-                        f"the cell-gears trainer runs GEARS.train as it is: set gears.{name}: {json.dumps(value)} "
-                        f"(GEARS's value, not {json.dumps(getattr(self, name))}), or gears.trainer: perturbations "
-                        f"or cells to change it"))
+                        f"the {self.trainer} trainer runs GEARS.train as it is: set gears.{name}: {json.dumps(value)} "
+                        f"(GEARS's value, not {json.dumps(getattr(self, name))}), or gears.trainer: "
+                        f"{' or '.join(free)} to change it"))
 
     @classmethod
     def from_config(cls, gears: Mapping[str, Any]) -> "TrainingConfig":
