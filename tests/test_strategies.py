@@ -21,8 +21,10 @@ def test_active_defaults_follow_their_sources():
     assert active_params("acsfw", {"sigma": 0.2}, hops=1, cycles=5) == {
         "controls": 300, "random_features": 512, "sigma": 0.2, "method": "acsfw"}
     hybrid = active_params("hybrid", {"then": "acsfw", "random_features": 64}, hops=2, cycles=5)
-    assert hybrid == {"warmup_cycles": 2, "then": "acsfw", "hops": 2, "controls": 300, "random_features": 64,
-                      "sigma": 0.1, "method": "acsfw"}
+    assert hybrid == {"warmup_cycles": 2, "then": "acsfw", "hops": 2, "tie_break": "lookahead", "controls": 300,
+                      "random_features": 64, "sigma": 0.1, "method": "acsfw"}
+    with pytest.raises(InputError, match="experiment.strategies.hybrid.tie_break"):
+        active_params("hybrid", {"tie_break": "alphabet"}, hops=2, cycles=5)
 
 
 @pytest.mark.parametrize("strategy, block, cycles, field, words", [
@@ -43,11 +45,13 @@ def test_bad_blocks_name_the_field(strategy, block, cycles, field, words):
 
 
 def test_strategy_params_cover_one_shot_and_active_blocks():
-    assert strategy_params("graphreach", {"hops": 2}, hops=1, cycles=3) == {"hops": 2}
-    assert strategy_params("graphreach", None, hops=1, cycles=3) == {"hops": 1}  # K = GEARS's layers
+    # K = GEARS's layers; the tie rule written out so that a change of its default reruns the jobs
+    assert strategy_params("graphreach", {"hops": 2}, hops=1, cycles=3) == {"hops": 2, "tie_break": "lookahead"}
+    assert strategy_params("graphreach", None, hops=1, cycles=3) == {"hops": 1, "tie_break": "lookahead"}
+    assert strategy_params("maxspec", {"tie_break": "symbol"}, hops=1, cycles=3) == {"hops": 1, "tie_break": "symbol"}
     assert strategy_params("random", {}, hops=1, cycles=3) == {}
     assert strategy_params("graphreach", {"weights": "candidates"}, hops=1, cycles=3) == {
-        "hops": 1, "weights": "candidates"}
+        "hops": 1, "weights": "candidates", "tie_break": "lookahead"}
     assert strategy_params("facility", None, hops=2, cycles=3) == {"hops": 2}
     with pytest.raises(InputError, match="experiment.strategies.facility.weights"):
         strategy_params("facility", {"weights": "candidates"}, hops=1, cycles=3)
