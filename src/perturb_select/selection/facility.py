@@ -22,6 +22,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ..config.training import DEFAULT_HOPS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, perturbation_propagation
 from .base import Selection, sorted_candidates, starting_set
@@ -44,7 +45,7 @@ def facility(
     candidates: Sequence[str],
     budget: int,
     *,
-    hops: int = 1,
+    hops: int = DEFAULT_HOPS,
     lazy: bool = True,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
@@ -82,7 +83,7 @@ def facility(
         ``P^K``, then scaled to unit length), each gene a node of ``graph``; order is irrelevant.
     budget : int
         Number of picks, ``1 <= budget <= m``.
-    hops : int, default 1
+    hops : int, default ``config.DEFAULT_HOPS`` (1, GEARS's number of GO-graph SGC layers)
         K >= 0, the number of SGC layers (GEARS's ``num_go_gnn_layers``). K = 0: every candidate is
         similar only to itself and the picks follow symbol order.
     lazy : bool, default True

@@ -18,6 +18,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ..config.training import DEFAULT_HOPS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
 from ..strategies import GRAPHREACH_WEIGHTS, TIE_BREAKS
@@ -32,7 +33,7 @@ def graphreach(
     candidates: Sequence[str],
     budget: int,
     *,
-    hops: int = 1,
+    hops: int = DEFAULT_HOPS,
     lazy: bool = True,
     weights: str = "uniform",
     tie_break: str = TIE_BREAKS[0],
@@ -75,7 +76,7 @@ def graphreach(
         fields, :func:`perturbation_fields`), each gene a node of ``graph``; order is irrelevant.
     budget : int
         Number of picks, ``1 <= budget <= m``.
-    hops : int, default 1
+    hops : int, default ``config.DEFAULT_HOPS`` (1, GEARS's number of GO-graph SGC layers)
         K, the number of SGC layers (GEARS's ``num_go_gnn_layers``).
     lazy : bool, default True
         ``True``: CELF lazy greedy (Leskovec et al. 2007, "Cost-effective outbreak detection in

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.linalg as sla
 
+from ..config.training import DEFAULT_HOPS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields, sgc_operator
 from ..strategies import MAXSPEC_OPERATORS, TIE_BREAKS
@@ -44,7 +45,7 @@ def maxspec(
     candidates: Sequence[str],
     budget: int,
     *,
-    hops: int = 1,
+    hops: int = DEFAULT_HOPS,
     direction: str = "maximize",
     shortlist: int | None = SHORTLIST,
     operator: str = "whole_graph",
@@ -116,7 +117,7 @@ def maxspec(
         irrelevant.
     budget : int
         Number of picks, ``1 <= budget <= m``.
-    hops : int, default 1
+    hops : int, default ``config.DEFAULT_HOPS`` (1, GEARS's number of GO-graph SGC layers)
         K, the number of SGC layers (receptive-field radius).
     direction : {'maximize', 'minimize'}, default 'maximize'
     shortlist : int or None, default ``SHORTLIST`` (8)
