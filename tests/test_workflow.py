@@ -534,7 +534,8 @@ def test_design_target_ranks_the_replogle_list(tmp_path, shared_data):
         for suffix in (".coverage.svg", ".summary.json", ".tsv", ".unresolved.tsv")
     ) + ["summary.tsv"]
     picks = pd.read_csv(design / "replogle_k562.tsv", sep="\t")
-    assert picks.columns.tolist() == ["rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction"]
+    assert picks.columns.tolist() == ["rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction",
+                                      "tie"]
     assert picks["rank"].tolist() == list(range(1, entry["budget"] + 1))
     assert picks["covered_nodes"].is_monotonic_increasing
     unresolved = pd.read_csv(design / "replogle_k562.unresolved.tsv", sep="\t")

@@ -248,9 +248,10 @@ def get_active_training_picks(wildcards):
 
 
 def get_stability_runs(wildcards):
-    """{strategy: [files of each run]}: a one-shot ranking, or an active run's pick files of every cycle."""
+    """{strategy: [files of each run]}: a one-shot ranking, or an active run's pick files of every cycle.
+    Strategies in sorted order: the params must not depend on the order the config lists them in."""
     runs = {}
-    for strategy in STRATEGIES:
+    for strategy in sorted(STRATEGIES):
         runs[strategy] = []
         for run in STABILITY_RUNS:
             base = f"results/select/{wildcards.dataset}/{strategy}/seed{run}"

@@ -117,7 +117,8 @@ rule stability:
     params:
         runs=get_stability_runs,
         kinds={
-            s: ("active" if s in ACTIVE_STRATEGIES else "one-shot") for s in STRATEGIES
+            s: ("active" if s in ACTIVE_STRATEGIES else "one-shot")
+            for s in sorted(STRATEGIES)
         },
         per_cycle=get_per_cycle,
         cycles=CONFIG.experiment.cycles,
