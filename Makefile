@@ -31,7 +31,7 @@ unlock: setup ## unlock the working directory after an interrupted run
 report: setup ## write snakemake's HTML report of CONFIG to results/report.zip
 	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.zip
 
-test: setup ## the whole test suite (with snakemake --lint, snakefmt --check and ruff check)
+test: setup ## the whole test suite (with snakemake --lint, snakefmt --check, ruff check and ruff format --check)
 	$(BIN)/python -m pytest
 
 test-fast: setup ## the tests not marked slow
@@ -40,10 +40,11 @@ test-fast: setup ## the tests not marked slow
 bench: setup ## the genome-scale benchmarks (docs/benchmarks.md); BENCH_ARGS=--quick
 	$(BIN)/python benchmarks/run_benchmarks.py $(BENCH_ARGS)
 
-lint: setup ## snakemake --lint, snakefmt --check and ruff check only
+lint: setup ## snakemake --lint, snakefmt --check, ruff check and ruff format --check only
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean: ## remove results, logs, .snakemake and the downloaded resources
 	rm -rf results logs .snakemake resources/go resources/datasets

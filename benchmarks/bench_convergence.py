@@ -62,15 +62,30 @@ def real_screen(data: str | os.PathLike, workdir: str | os.PathLike):
         block = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["datasets"]["papalexi2021"]
         graph_npz = folder / "go_jaccard.npz"
         load_graph(workdir).write(graph_npz)
-        preprocess_dataset(str(data / "perturbseq" / block["mirror_name"]), str(graph_npz),
-                           str(data / "go" / "Homo_sapiens.gene_info.gz"), str(folder / "perturb_processed.h5ad"),
-                           str(arrays), str(candidates), str(folder / "dropped.tsv"), name="papalexi2021",
-                           dataset=block, taxid=9606)
+        preprocess_dataset(
+            str(data / "perturbseq" / block["mirror_name"]),
+            str(graph_npz),
+            str(data / "go" / "Homo_sapiens.gene_info.gz"),
+            str(folder / "perturb_processed.h5ad"),
+            str(arrays),
+            str(candidates),
+            str(folder / "dropped.tsv"),
+            name="papalexi2021",
+            dataset=block,
+            taxid=9606,
+        )
     return ScreenArrays.load(arrays), read_candidates(candidates)
 
 
-def simulated_replogle_screen(data: str | os.PathLike, workdir: str | os.PathLike, *, n_genes: int = 5000,
-                              cells_per_perturbation: int = 150, graph_signal: float = 0.5, seed: int = 0):
+def simulated_replogle_screen(
+    data: str | os.PathLike,
+    workdir: str | os.PathLike,
+    *,
+    n_genes: int = 5000,
+    cells_per_perturbation: int = 150,
+    graph_signal: float = 0.5,
+    seed: int = 0,
+):
     """A SIMULATED screen on the resolved Replogle K562 targets (``screens.simulated``, controls fitted on the
     Papalexi non-targeting cells), processed by ``screens.raw`` as a raw screen would be; cached in
     ``workdir``. Returns ``(ScreenArrays, candidates, seconds)`` (seconds to simulate and to process)."""
@@ -96,15 +111,17 @@ def simulated_replogle_screen(data: str | os.PathLike, workdir: str | os.PathLik
     papalexi = ad.read_h5ad(Path(data) / "perturbseq" / "papalexi2021_thp1.h5ad")
     control = fit_control_model(papalexi[papalexi.obs["perturbation"] == "non-targeting"].X, "papalexi2021 controls")
     t0 = time.perf_counter()
-    settings = SimulationConfig(graph_signal=graph_signal, n_genes=n_genes,
-                                  cells_per_perturbation=cells_per_perturbation)
+    settings = SimulationConfig(
+        graph_signal=graph_signal, n_genes=n_genes, cells_per_perturbation=cells_per_perturbation
+    )
     screen = simulate_screen(graph, candidates, control, settings, seed=seed, with_truth=False)
     simulate_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     adata = simulated_anndata(screen)
     resolver = SymbolResolver.from_gene_info(Path(data) / "go" / "Homo_sapiens.gene_info.gz", universe=graph.genes)
-    result = preprocess_screen(adata, graph_genes=frozenset(graph.genes), resolver=resolver,
-                               cell_type="simulated", source=name)
+    result = preprocess_screen(
+        adata, graph_genes=frozenset(graph.genes), resolver=resolver, cell_type="simulated", source=name
+    )
     processed = ScreenArrays.from_anndata(result.adata, source=name)
     process_s = time.perf_counter() - t0
     processed.save(arrays)
@@ -139,16 +156,24 @@ def train_once(graph, screen, train_genes, test_genes, seed: int, **settings) ->
     torch.set_num_threads(1)
     config = TrainingConfig(**{"device": "cpu", "threads": 1, **settings})
     cpu0 = time.process_time()
-    predictions = train(TrainingData(graph=graph, screen=screen), train_genes, test_genes, seed=seed,
-                        config=config).predictions
+    predictions = train(
+        TrainingData(graph=graph, screen=screen), train_genes, test_genes, seed=seed, config=config
+    ).predictions
     cpu = time.process_time() - cpu0
     diag = predictions.info["diagnostics"]
     seconds = predictions.info["seconds"]
-    return {"val": list(diag["val_mse_top20_de"]), "train_loss": list(diag["train_loss"]), "cpu_s": cpu,
-            "train_s": seconds["train"], "load_s": seconds["load"], "epoch_s": seconds["epochs"],
-            "steps_per_epoch": diag["steps_per_epoch"],
-            "best_epoch": diag["best_epoch"], "val_baselines": diag["val_baselines"],
-            "test_mse_top20_de": evaluate_predictions(predictions)["mean"]["mse_top20_de"]}
+    return {
+        "val": list(diag["val_mse_top20_de"]),
+        "train_loss": list(diag["train_loss"]),
+        "cpu_s": cpu,
+        "train_s": seconds["train"],
+        "load_s": seconds["load"],
+        "epoch_s": seconds["epochs"],
+        "steps_per_epoch": diag["steps_per_epoch"],
+        "best_epoch": diag["best_epoch"],
+        "val_baselines": diag["val_baselines"],
+        "test_mse_top20_de": evaluate_predictions(predictions)["mean"]["mse_top20_de"],
+    }
 
 
 def seconds_to_reach(run: dict, target: float) -> float | None:
@@ -160,23 +185,32 @@ def seconds_to_reach(run: dict, target: float) -> float | None:
     return run["load_s"] + run["epoch_s"][hits[0]]
 
 
-def bench_time_to_reach(data: str | os.PathLike, workdir: str | os.PathLike, screen: str = "real",
-                        seeds: Sequence[int] = (1, 2, 3), cycle: int = 5, per_cycle: int = 4,
-                        cells_epochs: int = 20) -> list[dict]:
+def bench_time_to_reach(
+    data: str | os.PathLike,
+    workdir: str | os.PathLike,
+    screen: str = "real",
+    seeds: Sequence[int] = (1, 2, 3),
+    cycle: int = 5,
+    per_cycle: int = 4,
+    cells_epochs: int = 20,
+) -> list[dict]:
     """Time for the perturbations trainer to reach the cells trainer's best validation score (module
     docstring); the cells trainer runs the schedule that did best for it on validation data (lr 3e-3,
     decay 0.8: docs/benchmarks.md), for ``cells_epochs`` epochs. ``screen``: ``real`` (Papalexi) or
     ``simulated`` (Replogle-shaped, 1,000 readout genes and 50 cells per perturbation so that the cells
     trainer's epochs fit the benchmark)."""
     from bench_suite import load_graph
+
     graph = load_graph(workdir)
     if screen == "real":
         arrays, candidates = real_screen(data, workdir)
         label = f"Papalexi 2021 (real), cycle {cycle} ({cycle * per_cycle} picks)"
     else:
         arrays, candidates, _ = simulated_replogle_screen(data, workdir, n_genes=1000, cells_per_perturbation=50)
-        label = (f"SIMULATED Replogle-shaped screen ({len(candidates)} candidates, {arrays.n_genes} genes, 50 cells "
-                 f"each), cycle {cycle} ({cycle * per_cycle} picks)")
+        label = (
+            f"SIMULATED Replogle-shaped screen ({len(candidates)} candidates, {arrays.n_genes} genes, 50 cells "
+            f"each), cycle {cycle} ({cycle * per_cycle} picks)"
+        )
     ratios, cells_s, perts_s, details = [], [], [], []
     for seed in seeds:
         picks, test = _picks(graph, candidates, seed, cycle * per_cycle)
@@ -199,17 +233,32 @@ def bench_time_to_reach(data: str | os.PathLike, workdir: str | os.PathLike, scr
             )
         )
     reached = [s for s in perts_s if s is not None]
-    return [_row(f"time to the cells trainer's best validation top-20 DE MSE, {label}", "perturbations",
-                 float(np.mean(reached)) if reached else None,
-                 peer=f"cells ({cells_epochs} epochs, lr 3e-3 decaying 0.8: its best schedule in the sweeps)",
-                 peer_s=float(np.mean(cells_s)),
-                 note=(f"{len(reached)}/{len(seeds)} seeds reached it; seconds ratio per seed "
-                       f"{', '.join(f'{r:.0f}x' for r in ratios)}; " + "; ".join(details)),
-                 seeds=list(seeds), ratios=ratios)]
+    return [
+        _row(
+            f"time to the cells trainer's best validation top-20 DE MSE, {label}",
+            "perturbations",
+            float(np.mean(reached)) if reached else None,
+            peer=f"cells ({cells_epochs} epochs, lr 3e-3 decaying 0.8: its best schedule in the sweeps)",
+            peer_s=float(np.mean(cells_s)),
+            note=(
+                f"{len(reached)}/{len(seeds)} seeds reached it; seconds ratio per seed "
+                f"{', '.join(f'{r:.0f}x' for r in ratios)}; " + "; ".join(details)
+            ),
+            seeds=list(seeds),
+            ratios=ratios,
+        )
+    ]
 
 
-def bench_replogle_job(data: str | os.PathLike, workdir: str | os.PathLike, n_train: int = 500, seed: int = 1,
-                       epochs: int | None = None, n_genes: int = 5000, cells_per_perturbation: int = 150) -> list[dict]:
+def bench_replogle_job(
+    data: str | os.PathLike,
+    workdir: str | os.PathLike,
+    n_train: int = 500,
+    seed: int = 1,
+    epochs: int | None = None,
+    n_genes: int = 5000,
+    cells_per_perturbation: int = 150,
+) -> list[dict]:
     """One cycle-5 job of the paper's protocol at Replogle shape on one core (module docstring); ``epochs``
     None: the default schedule's."""
     import yaml
@@ -218,8 +267,9 @@ def bench_replogle_job(data: str | os.PathLike, workdir: str | os.PathLike, n_tr
     from perturb_select.config import TrainingConfig
 
     graph = load_graph(workdir)
-    arrays, candidates, sim_seconds = simulated_replogle_screen(data, workdir, n_genes=n_genes,
-                                                                cells_per_perturbation=cells_per_perturbation)
+    arrays, candidates, sim_seconds = simulated_replogle_screen(
+        data, workdir, n_genes=n_genes, cells_per_perturbation=cells_per_perturbation
+    )
     picks, test = _picks(graph, candidates, seed, n_train)
     settings = {} if epochs is None else {"epochs": epochs}
     run = train_once(graph, arrays, picks, test, seed, **settings)
@@ -235,19 +285,28 @@ def bench_replogle_job(data: str | os.PathLike, workdir: str | os.PathLike, n_tr
     n_strategies = len(paper["experiment"]["strategies"])
     per_job_h = run["cpu_s"] / 3600 * (cycles + 1) / (2 * cycles)
     paper_h = n_strategies * n_seeds * cycles * per_job_h
-    return [_row(f"one cycle-5 training job at Replogle K562 shape ({n_train} training perturbations x "
-                 f"{cells_per_perturbation} cells, "
-                 f"{arrays.n_genes} genes; SIMULATED screen), 1 core, {config.epochs} epochs", "perturbations",
-                 run["cpu_s"],
-                 note=(f"{run['steps_per_epoch']} steps per epoch; best validation epoch {run['best_epoch']}; "
-                       f"training loss over the last 10 epochs {plateau:+.2%} against the 10 before; "
-                       f"validation top-20 DE MSE {min(run['val']):.4f} (training mean "
-                       f"{run['val_baselines']['train_mean']:.4f}, no change {run['val_baselines']['no_change']:.4f}); "
-                       f"config/paper.yaml's Replogle runs on CPU ~{paper_h:.0f} core-hours "
-                       f"({n_strategies} strategies x {n_seeds} seeds x {cycles} cycles, stability runs not "
-                       f"counted); simulated screen built in {sim_seconds['simulate']:.0f} s, processed in "
-                       f"{sim_seconds['process']:.0f} s"),
-                 paper_core_hours=paper_h, best_epoch=run["best_epoch"], train_loss_plateau=plateau)]
+    return [
+        _row(
+            f"one cycle-5 training job at Replogle K562 shape ({n_train} training perturbations x "
+            f"{cells_per_perturbation} cells, "
+            f"{arrays.n_genes} genes; SIMULATED screen), 1 core, {config.epochs} epochs",
+            "perturbations",
+            run["cpu_s"],
+            note=(
+                f"{run['steps_per_epoch']} steps per epoch; best validation epoch {run['best_epoch']}; "
+                f"training loss over the last 10 epochs {plateau:+.2%} against the 10 before; "
+                f"validation top-20 DE MSE {min(run['val']):.4f} (training mean "
+                f"{run['val_baselines']['train_mean']:.4f}, no change {run['val_baselines']['no_change']:.4f}); "
+                f"config/paper.yaml's Replogle runs on CPU ~{paper_h:.0f} core-hours "
+                f"({n_strategies} strategies x {n_seeds} seeds x {cycles} cycles, stability runs not "
+                f"counted); simulated screen built in {sim_seconds['simulate']:.0f} s, processed in "
+                f"{sim_seconds['process']:.0f} s"
+            ),
+            paper_core_hours=paper_h,
+            best_epoch=run["best_epoch"],
+            train_loss_plateau=plateau,
+        )
+    ]
 
 
 def bench_trainer_accuracy(
@@ -274,11 +333,21 @@ def bench_trainer_accuracy(
         cpu.append((a["cpu_s"], b["cpu_s"]))
     diff = np.array(ours) - np.array(peer)
     p = float(wilcoxon(ours, peer).pvalue)
-    return [_row(f"test top-20 DE MSE, Papalexi 2021 (real) cycle {cycle} of random, {len(seeds)} seeds paired",
-                 "perturbations", float(np.mean([c[0] for c in cpu])), peer="cells (previous main job, 5 epochs)",
-                 peer_s=float(np.mean([c[1] for c in cpu])),
-                 note=(f"MSE {np.mean(ours):.4f} ± {np.std(ours, ddof=1):.4f} vs {np.mean(peer):.4f} ± "
-                       f"{np.std(peer, ddof=1):.4f}; paired difference median {np.median(diff):+.4f} "
-                       f"(lower in {(diff < 0).sum()}/{len(seeds)} seeds), Wilcoxon p = {p:.3f}; seconds are "
-                       f"CPU per run"),
-                 mse_ours=ours, mse_peer=peer, wilcoxon_p=p)]
+    return [
+        _row(
+            f"test top-20 DE MSE, Papalexi 2021 (real) cycle {cycle} of random, {len(seeds)} seeds paired",
+            "perturbations",
+            float(np.mean([c[0] for c in cpu])),
+            peer="cells (previous main job, 5 epochs)",
+            peer_s=float(np.mean([c[1] for c in cpu])),
+            note=(
+                f"MSE {np.mean(ours):.4f} ± {np.std(ours, ddof=1):.4f} vs {np.mean(peer):.4f} ± "
+                f"{np.std(peer, ddof=1):.4f}; paired difference median {np.median(diff):+.4f} "
+                f"(lower in {(diff < 0).sum()}/{len(seeds)} seeds), Wilcoxon p = {p:.3f}; seconds are "
+                f"CPU per run"
+            ),
+            mse_ours=ours,
+            mse_peer=peer,
+            wilcoxon_p=p,
+        )
+    ]

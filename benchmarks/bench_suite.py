@@ -59,6 +59,7 @@ GO_FILES = {
 # Measuring
 # --------------------------------------------------------------------------------------------------
 
+
 def best_time(function: Callable[[], Any], *, repeats: int | None = None, long_run_s: float | None = None):
     """Wall-clock time of ``function()``: the best of ``repeats`` runs, or of one run if it is long.
 
@@ -191,6 +192,7 @@ def make_row(
 # One fresh process per benchmark
 # --------------------------------------------------------------------------------------------------
 
+
 def _child(connection, function: Callable[..., list[dict]], kwargs: dict, preload: Sequence[str]) -> None:
     """Body of the benchmark process: run ``function(**kwargs)`` and send rows and memory back."""
     os.setpgrp()  # own process group, so a timeout also ends worker processes it started
@@ -214,8 +216,9 @@ def _child(connection, function: Callable[..., list[dict]], kwargs: dict, preloa
     connection.close()
 
 
-def run_isolated(function: Callable[..., list[dict]], kwargs: dict, *, time_limit_s: float | None = None,
-                 preload: Sequence[str] = ()) -> dict:
+def run_isolated(
+    function: Callable[..., list[dict]], kwargs: dict, *, time_limit_s: float | None = None, preload: Sequence[str] = ()
+) -> dict:
     """Run one benchmark in a fresh spawned process and collect its rows and memory.
 
     Parameters
@@ -263,8 +266,13 @@ def run_isolated(function: Callable[..., list[dict]], kwargs: dict, *, time_limi
         receiver.close()
     if message is None:
         why = f"timed out after {time_limit_s:g} s" if timed_out else f"process died (exit code {process.exitcode})"
-        message = {"rows": [], "error": why, "baseline_rss_mib": None, "peak_rss_mib": None,
-                   "children_peak_rss_mib": None}
+        message = {
+            "rows": [],
+            "error": why,
+            "baseline_rss_mib": None,
+            "peak_rss_mib": None,
+            "children_peak_rss_mib": None,
+        }
     message["timed_out"] = timed_out
     message["wall_s"] = wall
     if message.get("peak_rss_mib") is not None and message.get("baseline_rss_mib") is not None:
@@ -277,6 +285,7 @@ def run_isolated(function: Callable[..., list[dict]], kwargs: dict, *, time_limi
 # --------------------------------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------------------------------
+
 
 def prepare_inputs(data: str | os.PathLike, workdir: str | os.PathLike, k: int = 20, threshold: float = 0.1) -> dict:
     """Build the benchmark inputs from the real data once: GO term sets, the Jaccard graph, candidates.
@@ -305,9 +314,7 @@ def prepare_inputs(data: str | os.PathLike, workdir: str | os.PathLike, k: int =
     from perturb_select.knowledge.symbols import SymbolResolver, read_gene_list
 
     data, workdir = Path(data), Path(workdir)
-    gene_terms = read_gene2go_symbols(
-        data / GO_FILES["gene2go"], data / GO_FILES["gene_info"], data / GO_FILES["obo"]
-    )
+    gene_terms = read_gene2go_symbols(data / GO_FILES["gene2go"], data / GO_FILES["gene_info"], data / GO_FILES["obo"])
     graph = KnowledgeGraph.from_edges(jaccard_topk_edges(gene_terms, k=k, threshold=threshold))
     with atomic_open(workdir / GENE_TERMS_FILE, "wb") as handle:
         pickle.dump(gene_terms, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -341,8 +348,9 @@ def load_graph(workdir: str | os.PathLike):
     return KnowledgeGraph.read(Path(workdir) / GRAPH_FILE)
 
 
-def candidate_pool(graph, workdir: str | os.PathLike, candidates: str, n_candidates: int | None = None,
-                   seed: int = 0) -> list[str]:
+def candidate_pool(
+    graph, workdir: str | os.PathLike, candidates: str, n_candidates: int | None = None, seed: int = 0
+) -> list[str]:
     """Candidate genes, sorted by symbol.
 
     Parameters
@@ -378,6 +386,7 @@ def candidate_pool(graph, workdir: str | os.PathLike, candidates: str, n_candida
 # --------------------------------------------------------------------------------------------------
 # Maximum coverage: ours and the peers on one incidence matrix
 # --------------------------------------------------------------------------------------------------
+
 
 def ours_greedy(fields: sp.csr_matrix, budget: int, lazy: bool = True) -> np.ndarray:
     """Row indices (int64, pick order) from perturb_select's greedy maximum coverage."""
@@ -468,8 +477,14 @@ def bench_coverage(
 
     receptive_fields(graph, nodes[:50], hops)  # warm-up
     fields_s, fields = best_time(lambda: receptive_fields(graph, nodes, hops))
-    rows.append(make_row(f"receptive fields K={hops}, {pool_label}", "receptive_fields", fields_s,
-                         note=f"{fields.shape[0]} x {fields.shape[1]} incidence, {fields.nnz} entries"))
+    rows.append(
+        make_row(
+            f"receptive fields K={hops}, {pool_label}",
+            "receptive_fields",
+            fields_s,
+            note=f"{fields.shape[0]} x {fields.shape[1]} incidence, {fields.nnz} entries",
+        )
+    )
     matrix = apricot_matrix(fields)
 
     small = min(200, fields.shape[0])
@@ -490,20 +505,33 @@ def bench_coverage(
         if len(peer_picks) != budget:
             notes.append(f"peer returned {len(peer_picks)} picks")
         note = "; ".join(notes)
-        rows.append(make_row(f"greedy max coverage {label}", "lazy greedy (numba)", ours_s, peer=name,
-                             peer_s=peer_s, coverage_ours=ours_coverage,
-                             coverage_peer=coverage(fields, peer_picks), note=note))
+        rows.append(
+            make_row(
+                f"greedy max coverage {label}",
+                "lazy greedy (numba)",
+                ours_s,
+                peer=name,
+                peer_s=peer_s,
+                coverage_ours=ours_coverage,
+                coverage_peer=coverage(fields, peer_picks),
+                note=note,
+            )
+        )
     if full_call:
         graphreach(graph, pool[:small], warm_budget, hops=hops)
         call_s, selection = best_time(lambda: graphreach(graph, pool, budget, hops=hops))
-        rows.append(make_row(f"graphreach() {label}", "graphreach (whole call)", call_s,
-                             coverage_ours=int(selection.objective[-1])))
+        rows.append(
+            make_row(
+                f"graphreach() {label}", "graphreach (whole call)", call_s, coverage_ours=int(selection.objective[-1])
+            )
+        )
     return rows
 
 
 # --------------------------------------------------------------------------------------------------
 # MaxSpec
 # --------------------------------------------------------------------------------------------------
+
 
 def bench_maxspec(
     workdir: str | os.PathLike,
@@ -543,13 +571,22 @@ def bench_maxspec(
     seconds, selection = best_time(lambda: maxspec(graph, pool, budget, hops=hops))
     picks = graph.index_of(selection.genes)
     reached = coverage(receptive_fields(graph, picks, hops), np.arange(len(picks)))
-    return [make_row(f"maxspec K={hops} b={budget}, {len(pool)} candidates", "maxspec", seconds,
-                     coverage_ours=reached, note=f"criterion {selection.objective[-1]:.6f}",
-                     budget=budget, pool=len(pool))]
+    return [
+        make_row(
+            f"maxspec K={hops} b={budget}, {len(pool)} candidates",
+            "maxspec",
+            seconds,
+            coverage_ours=reached,
+            note=f"criterion {selection.objective[-1]:.6f}",
+            budget=budget,
+            pool=len(pool),
+        )
+    ]
 
 
-def bench_maxspec_agreement(workdir: str | os.PathLike, budget: int = 40, hops: int = 1,
-                            candidates: str = "replogle") -> list[dict]:
+def bench_maxspec_agreement(
+    workdir: str | os.PathLike, budget: int = 40, hops: int = 1, candidates: str = "replogle"
+) -> list[dict]:
     """MaxSpec's shortlisted greedy (the default) against the exhaustive greedy (``shortlist=None``).
 
     Parameters
@@ -586,17 +623,30 @@ def bench_maxspec_agreement(workdir: str | os.PathLike, budget: int = 40, hops: 
         picks = graph.index_of(selection.genes)
         return coverage(receptive_fields(graph, picks, hops), np.arange(len(picks)))
 
-    note = (f"first {prefix} of {budget} picks identical, {int(same.sum())} equal positions; "
-            f"max objective difference {difference:.2g}")
-    return [make_row(f"maxspec K={hops} b={budget}, {len(pool)} candidates", f"maxspec shortlist={SHORTLIST}",
-                     ours_s, peer="maxspec shortlist=None (exhaustive)", peer_s=peer_s,
-                     coverage_ours=reach(ours), coverage_peer=reach(exact), note=note,
-                     identical_prefix=prefix, max_objective_difference=difference)]
+    note = (
+        f"first {prefix} of {budget} picks identical, {int(same.sum())} equal positions; "
+        f"max objective difference {difference:.2g}"
+    )
+    return [
+        make_row(
+            f"maxspec K={hops} b={budget}, {len(pool)} candidates",
+            f"maxspec shortlist={SHORTLIST}",
+            ours_s,
+            peer="maxspec shortlist=None (exhaustive)",
+            peer_s=peer_s,
+            coverage_ours=reach(ours),
+            coverage_peer=reach(exact),
+            note=note,
+            identical_prefix=prefix,
+            max_objective_difference=difference,
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
 # Jaccard graph
 # --------------------------------------------------------------------------------------------------
+
 
 def bench_jaccard_full(data: str | os.PathLike, k: int = 20, threshold: float = 0.1) -> list[dict]:
     """Build the GO graph from the full human gene2go: reading (goatools) and Jaccard top-k, timed apart.
@@ -627,10 +677,15 @@ def bench_jaccard_full(data: str | os.PathLike, k: int = 20, threshold: float = 
     jaccard_s, edges = best_time(lambda: jaccard_topk_edges(gene_terms, k=k, threshold=threshold))
     nodes = len(pd.unique(pd.concat([edges["source"], edges["target"]], ignore_index=True)))
     return [
-        make_row("read gene2go (full human)", "read_gene2go_symbols", read_s,
-                 note=f"{len(gene_terms)} genes with GO terms"),
-        make_row(f"Jaccard top-{k} graph (full human)", "jaccard_topk_edges", jaccard_s,
-                 note=f"{nodes} nodes, {len(edges)} edges"),
+        make_row(
+            "read gene2go (full human)", "read_gene2go_symbols", read_s, note=f"{len(gene_terms)} genes with GO terms"
+        ),
+        make_row(
+            f"Jaccard top-{k} graph (full human)",
+            "jaccard_topk_edges",
+            jaccard_s,
+            note=f"{nodes} nodes, {len(edges)} edges",
+        ),
         make_row("GO graph total (read + Jaccard)", "read + jaccard_topk_edges", read_s + jaccard_s),
     ]
 
@@ -678,8 +733,11 @@ def gears_make_go(
                 start = time.perf_counter()
                 all_pairs = make_GO(tmp, list(genes), "bench", num_workers=workers, save=False)
                 make_go_s = time.perf_counter() - start
-                edges = all_pairs.groupby("target").apply(
-                    lambda x: x.nlargest(k + 1, ["importance"])).reset_index(drop=True)
+                edges = (
+                    all_pairs.groupby("target")
+                    .apply(lambda x: x.nlargest(k + 1, ["importance"]))
+                    .reset_index(drop=True)
+                )
         finally:
             os.chdir(previous)
     return edges, make_go_s
@@ -694,6 +752,7 @@ def edge_agreement(ours: pd.DataFrame, gears: pd.DataFrame) -> dict:
         ``ours``, ``gears`` (edge counts), ``common`` (edges in both), ``max_weight_difference``
         (largest ``|importance|`` difference over the common edges).
     """
+
     def keyed(frame):
         frame = frame[frame["source"] != frame["target"]]
         return frame.set_index(["source", "target"])["importance"].astype(np.float64)
@@ -704,8 +763,14 @@ def edge_agreement(ours: pd.DataFrame, gears: pd.DataFrame) -> dict:
     return {"ours": len(a), "gears": len(b), "common": len(common), "max_weight_difference": difference}
 
 
-def bench_jaccard_gears(workdir: str | os.PathLike, n_genes: int = 2000, seed: int = 0, k: int = 20,
-                        threshold: float = 0.1, workers: int | None = None) -> list[dict]:
+def bench_jaccard_gears(
+    workdir: str | os.PathLike,
+    n_genes: int = 2000,
+    seed: int = 0,
+    k: int = 20,
+    threshold: float = 0.1,
+    workers: int | None = None,
+) -> list[dict]:
     """Jaccard top-k graph on a seeded subset of genes: ``jaccard_topk_edges`` against GEARS's ``make_GO``.
 
     Both see the same universe, the subset (``make_GO`` scores only pairs inside ``pert_list``), so
@@ -745,18 +810,31 @@ def bench_jaccard_gears(workdir: str | os.PathLike, n_genes: int = 2000, seed: i
     ours_s, ours = best_time(lambda: jaccard_topk_edges(gene_terms, k=k, threshold=threshold, genes=subset))
     gears_s, (gears, make_go_s) = best_time(lambda: gears_make_go(gene_terms, subset, k=k, workers=workers))
     agreement = edge_agreement(ours, gears)
-    note = (f"edges ours {agreement['ours']}, GEARS {agreement['gears']} (self-loops dropped), "
-            f"common {agreement['common']}, max weight diff {agreement['max_weight_difference']:.2g}; "
-            f"make_GO {make_go_s:.1f} s of GEARS's time, {workers} workers")
-    return [make_row(f"Jaccard top-{k} graph, {n_genes} genes", "jaccard_topk_edges", ours_s,
-                     peer="GEARS make_GO + top-k", peer_s=gears_s, note=note,
-                     edges_ours=agreement["ours"], edges_gears=agreement["gears"], edges_common=agreement["common"],
-                     make_go_s=make_go_s)]
+    note = (
+        f"edges ours {agreement['ours']}, GEARS {agreement['gears']} (self-loops dropped), "
+        f"common {agreement['common']}, max weight diff {agreement['max_weight_difference']:.2g}; "
+        f"make_GO {make_go_s:.1f} s of GEARS's time, {workers} workers"
+    )
+    return [
+        make_row(
+            f"Jaccard top-{k} graph, {n_genes} genes",
+            "jaccard_topk_edges",
+            ours_s,
+            peer="GEARS make_GO + top-k",
+            peer_s=gears_s,
+            note=note,
+            edges_ours=agreement["ours"],
+            edges_gears=agreement["gears"],
+            edges_common=agreement["common"],
+            make_go_s=make_go_s,
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------------------------------
+
 
 def _number(value, digits: int = 3) -> str:
     if value is None:
@@ -768,8 +846,18 @@ def _number(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-TABLE_COLUMNS = ("benchmark", "ours", "ours s", "peer", "peer s", "ratio", "coverage ours / peer",
-                 "peak RSS MiB", "RSS increase MiB", "note")
+TABLE_COLUMNS = (
+    "benchmark",
+    "ours",
+    "ours s",
+    "peer",
+    "peer s",
+    "ratio",
+    "coverage ours / peer",
+    "peak RSS MiB",
+    "RSS increase MiB",
+    "note",
+)
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
@@ -783,9 +871,18 @@ def markdown_table(rows: Sequence[dict]) -> str:
         else:
             covered = f"{_number(row['coverage_ours'])} / {_number(row['coverage_peer'])} = {row['coverage_ratio']:.4f}"
         ratio = f"{row['ratio']:.1f}x" if row.get("ratio") is not None else "-"
-        cells = [row["benchmark"], row["ours"], _number(row["ours_s"]), row["peer"] or "-",
-                 _number(row["peer_s"]), ratio, covered, _number(row.get("peak_rss_mib")),
-                 _number(row.get("rss_increase_mib")), row.get("note") or ""]
+        cells = [
+            row["benchmark"],
+            row["ours"],
+            _number(row["ours_s"]),
+            row["peer"] or "-",
+            _number(row["peer_s"]),
+            ratio,
+            covered,
+            _number(row.get("peak_rss_mib")),
+            _number(row.get("rss_increase_mib")),
+            row.get("note") or "",
+        ]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
 

@@ -47,8 +47,9 @@ def _benchmark_file(path: Path) -> dict:
     return {"s": float(row["s"]), "max_rss_mib": float(row["max_rss"])}
 
 
-def bench_gears_job(data: str | os.PathLike, workdir: str | os.PathLike, epochs: int = 5,
-                    cycle: int = 5, seed: int = 1) -> list[dict]:
+def bench_gears_job(
+    data: str | os.PathLike, workdir: str | os.PathLike, epochs: int = 5, cycle: int = 5, seed: int = 1
+) -> list[dict]:
     """The trainers on the same cold job (module docstring); ``epochs`` is the GEARS-schedule comparison's.
     Returns two table rows."""
     import yaml
@@ -82,25 +83,56 @@ def bench_gears_job(data: str | os.PathLike, workdir: str | os.PathLike, epochs:
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         for path in (workdir / target, bench):
             path.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "snakemake", target, "--snakefile", str(REPO / "Snakefile"),
-                   "--directory", str(workdir), "--configfile", str(config_path), "--cores", "1",
-                   "--rerun-triggers", "mtime"]
+        command = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            target,
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(config_path),
+            "--cores",
+            "1",
+            "--rerun-triggers",
+            "mtime",
+        ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"snakemake failed for {name}:\n{result.stderr[-3000:]}")
         with np.load(workdir / target, allow_pickle=False) as npz:
             info = json.loads(str(npz["info"]))
-        measured[name] = {**_benchmark_file(bench), "seconds": info["seconds"], "n_cells": info["n_cells"],
-                          "epochs": gears["epochs"]}
+        measured[name] = {
+            **_benchmark_file(bench),
+            "seconds": info["seconds"],
+            "n_cells": info["n_cells"],
+            "epochs": gears["epochs"],
+        }
     rows = []
-    for ours, peer in (("perturbations (main job)", "cells (previous main job)"),
-                       ("cells (GEARS's schedule)", "cell-gears (GEARS's schedule)")):
+    for ours, peer in (
+        ("perturbations (main job)", "cells (previous main job)"),
+        ("cells (GEARS's schedule)", "cell-gears (GEARS's schedule)"),
+    ):
         a, b = measured[ours], measured[peer]
-        note = (f"{a['epochs']} vs {b['epochs']} epochs, {a['n_cells']['train']} training cells; inside the job, "
-                f"{_stages(a['seconds'])} vs {_stages(b['seconds'])}; peak RSS {a['max_rss_mib']:.0f} vs "
-                f"{b['max_rss_mib']:.0f} MiB")
-        rows.append(_row(f"train_gears job, Papalexi cycle {cycle}, cold process", ours, a["s"], peer=peer,
-                         peer_s=b["s"], note=note, ours_rss_mib=a["max_rss_mib"], peer_rss_mib=b["max_rss_mib"]))
+        note = (
+            f"{a['epochs']} vs {b['epochs']} epochs, {a['n_cells']['train']} training cells; inside the job, "
+            f"{_stages(a['seconds'])} vs {_stages(b['seconds'])}; peak RSS {a['max_rss_mib']:.0f} vs "
+            f"{b['max_rss_mib']:.0f} MiB"
+        )
+        rows.append(
+            _row(
+                f"train_gears job, Papalexi cycle {cycle}, cold process",
+                ours,
+                a["s"],
+                peer=peer,
+                peer_s=b["s"],
+                note=note,
+                ours_rss_mib=a["max_rss_mib"],
+                peer_rss_mib=b["max_rss_mib"],
+            )
+        )
     return rows
 
 
@@ -134,8 +166,9 @@ def synthetic_screen(perturbations, genes, cells_per_perturbation: int = 150, n_
     # replacement over all n_cells x n_genes positions, which takes gigabytes at this size)
     indices = np.sort(rng.integers(0, n_genes, (n_cells, per_row), dtype=np.int32), axis=1)
     data = np.log1p(rng.poisson(2.0, (n_cells, per_row)) + 1).astype(np.float32)
-    X = sp.csr_matrix((data.ravel(), indices.ravel(), np.arange(0, n_cells * per_row + 1, per_row)),
-                      shape=(n_cells, n_genes))
+    X = sp.csr_matrix(
+        (data.ravel(), indices.ravel(), np.arange(0, n_cells * per_row + 1, per_row)), shape=(n_cells, n_genes)
+    )
     X.sum_duplicates()
     k = min(N_DE, n_genes)
     de = np.full((len(conditions), N_DE), -1, dtype=np.int64)
@@ -145,14 +178,28 @@ def synthetic_screen(perturbations, genes, cells_per_perturbation: int = 150, n_
     nz = [np.sort(rng.choice(n_genes, n_genes // 2, replace=False)) for _ in conditions]
     nz[ctrl_code] = np.zeros(0, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum([len(a) for a in nz])]).astype(np.int64)
-    return ScreenArrays(genes=np.asarray(genes).astype(str), conditions=conditions, cell_condition=cell_condition,
-                        X=X, de_idx=de, de_idx_non_dropout=de.copy(), nz_offsets=offsets,
-                        nz_indices=np.concatenate(nz).astype(np.int64))
+    return ScreenArrays(
+        genes=np.asarray(genes).astype(str),
+        conditions=conditions,
+        cell_condition=cell_condition,
+        X=X,
+        de_idx=de,
+        de_idx_non_dropout=de.copy(),
+        nz_offsets=offsets,
+        nz_indices=np.concatenate(nz).astype(np.int64),
+    )
 
 
-def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cells_per_perturbation: int = 150,
-                           n_perturbations: int | None = None, steps: int = 10, cells_per_step: int = 32,
-                           device: str = "cpu", fit_perturbations: int = 50) -> list[dict]:
+def bench_gears_throughput(
+    workdir: str | os.PathLike,
+    n_genes: int = 5000,
+    cells_per_perturbation: int = 150,
+    n_perturbations: int | None = None,
+    steps: int = 10,
+    cells_per_step: int = 32,
+    device: str = "cpu",
+    fit_perturbations: int = 50,
+) -> list[dict]:
     """One epoch's time, the three trainers' steps on the same synthetic screen (module docstring)."""
     import torch
     import torch.nn as nn
@@ -192,8 +239,13 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     ours_optimizer = optim.Adam(ours.model.parameters(), lr=1e-3, weight_decay=5e-4)
     generator = torch.Generator().manual_seed(0)
     per_step = min(config.perturbations_per_step, len(ours._names))
-    ours_s = _time_steps(lambda i: optimizer_step(ours.model, ours_optimizer, ours._step_loss(
-        ours._next_conditions(per_step, generator))), steps, device)
+    ours_s = _time_steps(
+        lambda i: optimizer_step(
+            ours.model, ours_optimizer, ours._step_loss(ours._next_conditions(per_step, generator))
+        ),
+        steps,
+        device,
+    )
     ours_epoch = -(-(len(perts) + 1) // per_step) * ours_s
     cells_in_step = int(np.mean([len(ours.train_groups[c]) for c in ours._names]) * per_step)
 
@@ -205,9 +257,12 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     order = np.random.default_rng(0).permutation(len(cells.train["cells"]))
 
     def step_cells(i):
-        idx = order[i * cells_per_step:(i + 1) * cells_per_step]
-        loss = cells._loss(model(cells._batch(cells.train, idx)), cells._take(cells.train["y"], idx),
-                           cells.train["conditions"][idx].tolist())
+        idx = order[i * cells_per_step : (i + 1) * cells_per_step]
+        loss = cells._loss(
+            model(cells._batch(cells.train, idx)),
+            cells._take(cells.train["y"], idx),
+            cells.train["conditions"][idx].tolist(),
+        )
         optimizer_step(model, optimizer, loss)
 
     cells_s = _time_steps(step_cells, steps, device)
@@ -231,8 +286,10 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     y = screen.X[cells.train["cells"][picked]].toarray()
     conds = cells.train["conditions"][picked]
     node = [None if c == CTRL else [int(sub.index_of([condition_gene(c)])[0])] for c in conds]
-    graphs = [PertData.create_cell_graph(None, x[i:i + 1], y[i:i + 1], [-1] * 20, str(conds[i]), node[i])
-              for i in range(len(picked))]
+    graphs = [
+        PertData.create_cell_graph(None, x[i : i + 1], y[i : i + 1], [-1] * 20, str(conds[i]), node[i])
+        for i in range(len(picked))
+    ]
     setup_peer_per_cell = (time.perf_counter() - t0) / len(picked)
     loader = iter(DataLoader(graphs, batch_size=cells_per_step, shuffle=False, drop_last=True))
     g_opt = optim.Adam(gears_model.parameters(), lr=1e-3, weight_decay=5e-4)
@@ -242,27 +299,52 @@ def bench_gears_throughput(workdir: str | os.PathLike, n_genes: int = 5000, cell
     def step_peer(i):
         batch = next(loader)
         batch.to(device)
-        loss = loss_fct(gears_model(batch), batch.y, batch.pert, ctrl=cells.ctrl_expression,
-                        dict_filter=dict_filter, direction_lambda=0.1)
+        loss = loss_fct(
+            gears_model(batch),
+            batch.y,
+            batch.pert,
+            ctrl=cells.ctrl_expression,
+            dict_filter=dict_filter,
+            direction_lambda=0.1,
+        )
         optimizer_step(gears_model, g_opt, loss)
 
     peer_s = _time_steps(step_peer, steps, device)
-    shape = (f"synthetic Replogle K562 shape ({len(perts)} perturbations x {cells_per_perturbation} cells, "
-             f"{n_genes} genes), {device}, 1 thread")
+    shape = (
+        f"synthetic Replogle K562 shape ({len(perts)} perturbations x {cells_per_perturbation} cells, "
+        f"{n_genes} genes), {device}, 1 thread"
+    )
     return [
-        _row(f"one training epoch, {shape}", "perturbations", ours_epoch, peer="cells", peer_s=cells_epoch,
-             note=(f"a step: {per_step} perturbations (~{cells_in_step} cells) in {ours_s * 1e3:.0f} ms, "
-                   f"{-(-(len(perts) + 1) // per_step)} steps per epoch; cells: {cells_per_step} cells in "
-                   f"{cells_s * 1e3:.0f} ms, {n_train // cells_per_step} steps ({cells_epoch / 3600:.1f} h); "
-                   f"mean of {steps} steps after one warm-up; GO graph {compact.n_nodes} nodes (compact); "
-                   f"setup {setup_ours:.1f} s"),
-             epoch_s_ours=ours_epoch, epoch_s_peer=cells_epoch),
-        _row(f"training step of {cells_per_step} cells, {shape}", "cells", cells_s, peer="cell-gears step",
-             peer_s=peer_s,
-             note=(f"cells/s {cells_per_step / cells_s:.1f} vs {cells_per_step / peer_s:.1f}; GO graph "
-                   f"{compact.n_nodes} nodes (compact) vs {sub.n_nodes} (subgraph); cell graphs "
-                   f"{setup_peer_per_cell * 1e3:.2f} ms per cell"),
-             cells_per_s_ours=cells_per_step / cells_s, cells_per_s_peer=cells_per_step / peer_s),
+        _row(
+            f"one training epoch, {shape}",
+            "perturbations",
+            ours_epoch,
+            peer="cells",
+            peer_s=cells_epoch,
+            note=(
+                f"a step: {per_step} perturbations (~{cells_in_step} cells) in {ours_s * 1e3:.0f} ms, "
+                f"{-(-(len(perts) + 1) // per_step)} steps per epoch; cells: {cells_per_step} cells in "
+                f"{cells_s * 1e3:.0f} ms, {n_train // cells_per_step} steps ({cells_epoch / 3600:.1f} h); "
+                f"mean of {steps} steps after one warm-up; GO graph {compact.n_nodes} nodes (compact); "
+                f"setup {setup_ours:.1f} s"
+            ),
+            epoch_s_ours=ours_epoch,
+            epoch_s_peer=cells_epoch,
+        ),
+        _row(
+            f"training step of {cells_per_step} cells, {shape}",
+            "cells",
+            cells_s,
+            peer="cell-gears step",
+            peer_s=peer_s,
+            note=(
+                f"cells/s {cells_per_step / cells_s:.1f} vs {cells_per_step / peer_s:.1f}; GO graph "
+                f"{compact.n_nodes} nodes (compact) vs {sub.n_nodes} (subgraph); cell graphs "
+                f"{setup_peer_per_cell * 1e3:.2f} ms per cell"
+            ),
+            cells_per_s_ours=cells_per_step / cells_s,
+            cells_per_s_peer=cells_per_step / peer_s,
+        ),
     ]
 
 
@@ -300,8 +382,9 @@ def _time_steps(step, steps: int, device: str) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def bench_active_selection(n_pool: int = 1000, n_labelled: int = 100, dim: int = 100, batch: int = 100,
-                           seed: int = 0) -> list[dict]:
+def bench_active_selection(
+    n_pool: int = 1000, n_labelled: int = 100, dim: int = 100, batch: int = 100, seed: int = 0
+) -> list[dict]:
     """TypiClust and ACS-FW picking ``batch`` of ``n_pool`` perturbations from ``dim``-dimensional features.
 
     Features are a seeded Gaussian mixture (20 centres), the shape of IterPert's PCA-reduced predictions at

@@ -63,16 +63,38 @@ CANDIDATE_LIST = Path("genelists") / "replogle2022_k562_essential_1092_genes.txt
 REFERENCE = Path("perturbseq") / "papalexi2021_thp1.h5ad"
 
 #: The full run: config/simulated.yaml's screens and protocol, 5 seeds, cycles 2 and 5, every trainer.
-FULL = {"seeds": [1, 2, 3, 4, 5], "cycles": [2, 5], "graph_signals": [0.0, 0.9], "candidates": None,
-        "n_genes": 1200, "cells": 50, "control_cells": 1000, "truth_cells": 250, "gears_epochs": 20,
-        "budget": 300, "patience": 30, "trainers": ["cell-gears", "perturbations", "cells"]}
+FULL = {
+    "seeds": [1, 2, 3, 4, 5],
+    "cycles": [2, 5],
+    "graph_signals": [0.0, 0.9],
+    "candidates": None,
+    "n_genes": 1200,
+    "cells": 50,
+    "control_cells": 1000,
+    "truth_cells": 250,
+    "gears_epochs": 20,
+    "budget": 300,
+    "patience": 30,
+    "trainers": ["cell-gears", "perturbations", "cells"],
+}
 #: --quick: the same code on smaller SIMULATED screens (a seeded 400 of the 1,085 candidates, 600 readout genes,
 #: 20 cells per perturbation, 300 control cells), one seed, cycle 2; cell-gears two epochs of GEARS's schedule (the
 #: learning rate halves every epoch: 3/4 of the 20 epochs' learning-rate sum), the perturbations trainer at most 40
 #: epochs with patience 10, no cells trainer.
-QUICK = {"seeds": [1], "cycles": [2], "graph_signals": [0.0, 0.9], "candidates": 400, "n_genes": 600, "cells": 20,
-         "control_cells": 300, "truth_cells": 100, "gears_epochs": 2, "budget": 40, "patience": 10,
-         "trainers": ["cell-gears", "perturbations"]}
+QUICK = {
+    "seeds": [1],
+    "cycles": [2],
+    "graph_signals": [0.0, 0.9],
+    "candidates": 400,
+    "n_genes": 600,
+    "cells": 20,
+    "control_cells": 300,
+    "truth_cells": 100,
+    "gears_epochs": 2,
+    "budget": 40,
+    "patience": 10,
+    "trainers": ["cell-gears", "perturbations"],
+}
 #: The perturbations trainer's schedule besides epochs and patience: config/simulated.yaml's (16 perturbations per
 #: step, 20 of their cells in the loss, lr 2e-2; chosen on validation data, docs/simulation.md) with a slower decay
 #: (0.95 per epoch instead of 0.8) so that the learning rate is still useful when early stopping decides.
@@ -86,19 +108,32 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the small, one-seed run (<= 10 min on 2 cores)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="the TSV (default results/benchmarks/gears_verdict_simulated[_quick].tsv); the mechanism "
-                             "and curve tables and the figure go beside it")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="the TSV (default results/benchmarks/gears_verdict_simulated[_quick].tsv); the mechanism "
+        "and curve tables and the figure go beside it",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (../shared/data)")
-    parser.add_argument("--cache", type=Path, default=REPO / "results" / "benchmarks" / "cache",
-                        help="GO graph, gene2go pickle and kernels kept between runs")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=REPO / "results" / "benchmarks" / "cache",
+        help="GO graph, gene2go pickle and kernels kept between runs",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", help="split, pick and training seeds")
     parser.add_argument("--cycles", type=int, nargs="+", help="cycles of --per-cycle picks (2 and 5)")
     parser.add_argument("--per-cycle", type=int, default=100)
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--graph-signals", type=float, nargs="+")
-    parser.add_argument("--mechanisms", nargs="+", default=["kernel"],
-                        choices=["kernel", "receptive_field"], help="simulation.mechanism of the screens")
+    parser.add_argument(
+        "--mechanisms",
+        nargs="+",
+        default=["kernel"],
+        choices=["kernel", "receptive_field"],
+        help="simulation.mechanism of the screens",
+    )
     parser.add_argument(
         "--replicate-screens",
         action="store_true",
@@ -130,9 +165,14 @@ def simulation_settings(args, graph_signal: float, mechanism: str):
     """config.SimulationConfig of one screen."""
     from perturb_select.config import SimulationConfig
 
-    return SimulationConfig(graph_signal=graph_signal, mechanism=mechanism, n_genes=args.n_genes,
-                            cells_per_perturbation=args.cells, control_cells=args.control_cells,
-                            truth_cells=args.truth_cells)
+    return SimulationConfig(
+        graph_signal=graph_signal,
+        mechanism=mechanism,
+        n_genes=args.n_genes,
+        cells_per_perturbation=args.cells,
+        control_cells=args.control_cells,
+        truth_cells=args.truth_cells,
+    )
 
 
 def training_configs(args) -> dict:
@@ -143,14 +183,17 @@ def training_configs(args) -> dict:
     gears = {**GEARS_SCHEDULE, "epochs": args.gears_epochs}
     configs = {}
     if "cell-gears" in args.trainers:
-        configs[("cell-gears", f"GEARS.train, {args.gears_epochs} ep")] = TrainingConfig(trainer="cell-gears", **gears,
-                                                                                          **common)
+        configs[("cell-gears", f"GEARS.train, {args.gears_epochs} ep")] = TrainingConfig(
+            trainer="cell-gears", **gears, **common
+        )
     if "perturbations" in args.trainers:
         configs[("perturbations", f"early stopping, patience {args.patience}")] = TrainingConfig(
-            trainer="perturbations", epochs=args.budget, patience=args.patience, **PERTURBATIONS_SCHEDULE, **common)
+            trainer="perturbations", epochs=args.budget, patience=args.patience, **PERTURBATIONS_SCHEDULE, **common
+        )
     if "cells" in args.trainers:
-        configs[("cells", f"GEARS.train schedule, {args.gears_epochs} ep")] = TrainingConfig(trainer="cells", **gears,
-                                                                                             **common)
+        configs[("cells", f"GEARS.train schedule, {args.gears_epochs} ep")] = TrainingConfig(
+            trainer="cells", **gears, **common
+        )
     return configs
 
 
@@ -161,8 +204,12 @@ def run_gears(config, case, go, train_genes, test_genes, seed: int, work: Path):
     from perturb_select.gears import TrainingData, train
 
     if config.trainer == "cell-gears":
-        data = TrainingData(graph=go.graph, adata_path=work / f"{case.name}.h5ad", gene2go_path=go.gene2go_path,
-                            work_dir=work / "cell_gears")
+        data = TrainingData(
+            graph=go.graph,
+            adata_path=work / f"{case.name}.h5ad",
+            gene2go_path=go.gene2go_path,
+            work_dir=work / "cell_gears",
+        )
     else:
         data = TrainingData(graph=go.graph, screen=case.arrays)
     log = io.StringIO()
@@ -182,8 +229,12 @@ def curve_columns(config, curve: pd.DataFrame) -> dict:
     """epochs run, best epoch (lowest validation top-20 DE MSE, the kept model), budget, stopped early."""
     epochs = int(len(curve))
     best = int(curve["epoch"].iloc[int(np.argmin(curve["val_mse_top20_de"].to_numpy()))]) if epochs else 0
-    return {"epochs": epochs, "best_epoch": best, "budget_epochs": int(config.epochs),
-            "stopped_early": bool(epochs < config.epochs)}
+    return {
+        "epochs": epochs,
+        "best_epoch": best,
+        "budget_epochs": int(config.epochs),
+        "stopped_early": bool(epochs < config.epochs),
+    }
 
 
 def main(argv=None) -> int:
@@ -210,15 +261,19 @@ def main(argv=None) -> int:
     configs = training_configs(args)
     hops = MODEL["num_go_gnn_layers"]
     go = go_inputs(args.data / "go", args.cache)
-    candidates = resolved_candidates(args.data / CANDIDATE_LIST, args.data / "go" / "Homo_sapiens.gene_info.gz",
-                                     go.graph, n=args.candidates)
+    candidates = resolved_candidates(
+        args.data / CANDIDATE_LIST, args.data / "go" / "Homo_sapiens.gene_info.gz", go.graph, n=args.candidates
+    )
     reference = read_screen(args.data / REFERENCE, "perturbation")
     is_control = (reference.obs["perturbation"].astype(str) == "non-targeting").to_numpy()
     control = fit_control_model(reference.X[is_control], source=str(args.data / REFERENCE))
     t0 = time.perf_counter()
     kernels = cached_graph_kernels(go.graph, candidates, hops, args.cache)
-    print(f"SIMULATED screens: {len(candidates)} candidates; GO graph {go.graph.n_nodes} nodes; kernels "
-          f"{time.perf_counter() - t0:.0f} s; setup {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"SIMULATED screens: {len(candidates)} candidates; GO graph {go.graph.n_nodes} nodes; kernels "
+        f"{time.perf_counter() - t0:.0f} s; setup {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
 
     work = args.output.parent / (args.output.stem + "_work")
     work.mkdir(parents=True, exist_ok=True)
@@ -230,20 +285,34 @@ def main(argv=None) -> int:
             for seed in args.seeds:
                 if case is None or args.replicate_screens:
                     t0 = time.perf_counter()
-                    case = simulated_case(go.graph, candidates, control, settings, seed=0, hops=hops,
-                                          replicate=seed if args.replicate_screens else None)
+                    case = simulated_case(
+                        go.graph,
+                        candidates,
+                        control,
+                        settings,
+                        seed=0,
+                        hops=hops,
+                        replicate=seed if args.replicate_screens else None,
+                    )
                     if "cell-gears" in args.trainers:
                         case.adata.write_h5ad(work / f"{case.name}.h5ad")
-                    print(f"{case.name}: drawn and processed in {time.perf_counter() - t0:.0f} s {case.seconds}",
-                          flush=True)
+                    print(
+                        f"{case.name}: drawn and processed in {time.perf_counter() - t0:.0f} s {case.seconds}",
+                        flush=True,
+                    )
                 split = split_test_set(case.candidates, test_fraction=args.test_fraction, seed=seed)
                 ranking = select("random", go.graph, split["pool"], len(split["pool"]), seed=seed).genes
                 test = split["test"]
                 for cycle in args.cycles:
                     picks = list(ranking[: cycle * args.per_cycle])
                     fitted = [condition_gene(c) for c in split_validation(picks, MODEL["val_fraction"], seed)[0]]
-                    keys = {"screen": case.name, "mechanism": case.mechanism, "graph_signal": graph_signal,
-                            "cycle": cycle, "seed": seed}
+                    keys = {
+                        "screen": case.name,
+                        "mechanism": case.mechanism,
+                        "graph_signal": graph_signal,
+                        "cycle": cycle,
+                        "seed": seed,
+                    }
                     cpu = time.process_time()
                     references = reference_scores(case, kernels, picks, fitted, test)
                     ref_cpu = time.process_time() - cpu
@@ -256,22 +325,41 @@ def main(argv=None) -> int:
                         result, curve, cpu_s, wall_s = run_gears(config, case, go, picks, test, seed, work)
                         info = curve_columns(config, curve)
                         scores = gears_scores(result)
-                        rows += verdict_rows(keys, scores, model="gears", trainer=trainer, schedule=schedule, **info,
-                                             cpu_s=round(cpu_s, 1), wall_s=round(wall_s, 1))
+                        rows += verdict_rows(
+                            keys,
+                            scores,
+                            model="gears",
+                            trainer=trainer,
+                            schedule=schedule,
+                            **info,
+                            cpu_s=round(cpu_s, 1),
+                            wall_s=round(wall_s, 1),
+                        )
                         errors[("gears", trainer, schedule)] = scores["test"]["per_perturbation"]
                         for record in curve.to_dict("records"):
                             curve_rows.append({**keys, "trainer": trainer, "schedule": schedule, **record})
-                        print(f"  {case.name} seed {seed} cycle {cycle} {trainer}: {info['epochs']} epochs "
-                              f"(best {info['best_epoch']}), test {scores['test']['mean']['mse_top20_de']:.4f}, train "
-                              f"{scores['train']['mean']['mse_top20_de']:.4f}, {cpu_s:.0f} CPU s", flush=True)
+                        print(
+                            f"  {case.name} seed {seed} cycle {cycle} {trainer}: {info['epochs']} epochs "
+                            f"(best {info['best_epoch']}), test {scores['test']['mean']['mse_top20_de']:.4f}, train "
+                            f"{scores['train']['mean']['mse_top20_de']:.4f}, {cpu_s:.0f} CPU s",
+                            flush=True,
+                        )
                     coverage = field_coverage(go.graph, test, picks, hops)
                     unreached = unreached_weight(go.graph, test, picks, hops)
                     for gene, cov, unr in zip(test, coverage, unreached):
                         for (model, trainer, schedule), per in errors.items():
-                            mechanism_rows.append({**keys, "perturbation": gene, "field_coverage": cov,
-                                                   "unreached_weight": unr, "model": model, "trainer": trainer,
-                                                   "schedule": schedule,
-                                                   "mse_top20_de": per[condition_of(gene)]["mse_top20_de"]})
+                            mechanism_rows.append(
+                                {
+                                    **keys,
+                                    "perturbation": gene,
+                                    "field_coverage": cov,
+                                    "unreached_weight": unr,
+                                    "model": model,
+                                    "trainer": trainer,
+                                    "schedule": schedule,
+                                    "mse_top20_de": per[condition_of(gene)]["mse_top20_de"],
+                                }
+                            )
                 # every finished seed is on disk: a run stopped early keeps the seeds it finished
                 table, mechanism, curves = write_tables(rows, mechanism_rows, curve_rows, args.output)
     table, mechanism, curves = write_tables(rows, mechanism_rows, curve_rows, args.output)
@@ -279,14 +367,18 @@ def main(argv=None) -> int:
     figure(table, f"{stem}.png", quick=args.quick)
     shutil.rmtree(work, ignore_errors=True)  # the screens' h5ad files and cell-gears's scratch: ours, made above
     report(table, mechanism, curves, configs, ORACLE)
-    print(f"\nwrote {args.output}, {stem}_mechanism.tsv, {stem}_curves.tsv, {stem}.png; "
-          f"wall {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"\nwrote {args.output}, {stem}_mechanism.tsv, {stem}_curves.tsv, {stem}.png; "
+        f"wall {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
     return 0
 
 
 # --------------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------------
+
 
 def run_label(row) -> str:
     return row["model"] if row["model"] != "gears" else f"gears/{row['trainer']}"
@@ -313,10 +405,20 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     for (screen, cycle, split, run), group in table.groupby(["screen", "cycle", "split", "run"], sort=False):
         ref = base.loc[[(screen, cycle, s, split) for s in group["seed"]]].to_numpy()
         diff = group["mse_top20_de"].to_numpy() - ref
-        out.append({"screen": screen, "cycle": cycle, "split": split, "model": run, "seeds": len(group),
-                    "mse_top20_de": group["mse_top20_de"].mean(), "minus_train_mean": diff.mean(),
-                    "beats_train_mean": f"{int((diff < 0).sum())}/{len(diff)}",
-                    "pearson_delta": group["pearson_delta"].mean(), "cpu_s": group["cpu_s"].mean()})
+        out.append(
+            {
+                "screen": screen,
+                "cycle": cycle,
+                "split": split,
+                "model": run,
+                "seeds": len(group),
+                "mse_top20_de": group["mse_top20_de"].mean(),
+                "minus_train_mean": diff.mean(),
+                "beats_train_mean": f"{int((diff < 0).sum())}/{len(diff)}",
+                "pearson_delta": group["pearson_delta"].mean(),
+                "cpu_s": group["cpu_s"].mean(),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -328,15 +430,24 @@ def report(table, mechanism, curves, configs, oracle: str) -> None:
     gears = table[table["model"] == "gears"]
     if len(gears):
         print("\n## GEARS: held-out test against cell-gears's own training (paired over seeds)\n")
-        test = gears[gears["split"] == "test"].pivot_table(index=["screen", "cycle", "seed"], columns="trainer",
-                                                            values="mse_top20_de")
+        test = gears[gears["split"] == "test"].pivot_table(
+            index=["screen", "cycle", "seed"], columns="trainer", values="mse_top20_de"
+        )
         if "cell-gears" in test.columns:
             lines = []
             for trainer in [t for t in test.columns if t != "cell-gears"]:
                 diff = (test[trainer] - test["cell-gears"]).groupby(level=[0, 1])
                 for (screen, cycle), d in diff:
-                    lines.append({"screen": screen, "cycle": cycle, "trainer": trainer, "seeds": len(d),
-                                  "minus_cell_gears": d.mean(), "lower_in": f"{int((d < 0).sum())}/{len(d)}"})
+                    lines.append(
+                        {
+                            "screen": screen,
+                            "cycle": cycle,
+                            "trainer": trainer,
+                            "seeds": len(d),
+                            "minus_cell_gears": d.mean(),
+                            "lower_in": f"{int((d < 0).sum())}/{len(d)}",
+                        }
+                    )
             if lines:
                 print(_markdown(pd.DataFrame(lines)))
         print("\n## GEARS's learning curves (validation top-20 DE MSE; the kept model is the best epoch)\n")
@@ -345,20 +456,41 @@ def report(table, mechanism, curves, configs, oracle: str) -> None:
             v = c["val_mse_top20_de"].to_numpy()
             best = int(np.argmin(v))
             budget = [cfg.epochs for (t, _), cfg in configs.items() if t == trainer][0]
-            lines.append({"screen": screen, "cycle": cycle, "seed": seed, "trainer": trainer, "epochs": len(v),
-                          "budget": budget, "best_epoch": best + 1, "best_val": v[best], "first_val": v[0],
-                          "last_val": v[-1], "val_after_best_min": v[best + 1:].min() if best + 1 < len(v) else np.nan})
+            lines.append(
+                {
+                    "screen": screen,
+                    "cycle": cycle,
+                    "seed": seed,
+                    "trainer": trainer,
+                    "epochs": len(v),
+                    "budget": budget,
+                    "best_epoch": best + 1,
+                    "best_val": v[best],
+                    "first_val": v[0],
+                    "last_val": v[-1],
+                    "val_after_best_min": v[best + 1 :].min() if best + 1 < len(v) else np.nan,
+                }
+            )
         print(_markdown(pd.DataFrame(lines)))
-    print("\n## Error against the mechanism's shares (test perturbations pooled over seeds; model top-20 DE MSE "
-          "minus train_mean's on the same perturbation; n per bin)\n")
+    print(
+        "\n## Error against the mechanism's shares (test perturbations pooled over seeds; model top-20 DE MSE "
+        "minus train_mean's on the same perturbation; n per bin)\n"
+    )
     keyed = mechanism.assign(run=mechanism.apply(run_label, axis=1))
     for (screen, cycle), group in keyed.groupby(["screen", "cycle"], sort=False):
-        wide = group.pivot_table(index=["seed", "perturbation", "field_coverage", "unreached_weight"], columns="run",
-                                 values="mse_top20_de").reset_index()
-        models = [c for c in wide.columns if c not in ("seed", "perturbation", "field_coverage", "unreached_weight",
-                                                       "train_mean", "no_change", oracle)]
-        errors = {"train_mean (its MSE)": wide["train_mean"].to_numpy(),
-                  **{m: (wide[m] - wide["train_mean"]).to_numpy() for m in models}}
+        wide = group.pivot_table(
+            index=["seed", "perturbation", "field_coverage", "unreached_weight"], columns="run", values="mse_top20_de"
+        ).reset_index()
+        models = [
+            c
+            for c in wide.columns
+            if c
+            not in ("seed", "perturbation", "field_coverage", "unreached_weight", "train_mean", "no_change", oracle)
+        ]
+        errors = {
+            "train_mean (its MSE)": wide["train_mean"].to_numpy(),
+            **{m: (wide[m] - wide["train_mean"]).to_numpy() for m in models},
+        }
         for share in ("field_coverage", "unreached_weight"):
             binned = binned_by_share(wide[share].to_numpy(), errors, share_name=share)
             print(f"\n{screen}, cycle {cycle}, by {share}\n")
@@ -406,16 +538,27 @@ def figure(table: pd.DataFrame, path, quick: bool = False) -> None:
                 ax.plot(xs, ys, color="0.8", lw=0.6, zorder=1)
             x = [runs.index(r) + offset for r in part["run"] if r in runs]
             y = [d for r, d in zip(part["run"], part["diff"]) if r in runs]
-            ax.scatter(x, y, marker=marker, s=22, zorder=2, label=split,
-                       facecolors="C0" if split == "test" else "none", edgecolors="C0" if split == "test" else "C3")
+            ax.scatter(
+                x,
+                y,
+                marker=marker,
+                s=22,
+                zorder=2,
+                label=split,
+                facecolors="C0" if split == "test" else "none",
+                edgecolors="C0" if split == "test" else "C3",
+            )
         ax.axhline(0.0, color="k", lw=0.8)
         ax.set_xticks(range(len(runs)))
         ax.set_xticklabels(runs, rotation=60, ha="right", fontsize=8)
         ax.set_title(f"{screen}, cycle {cycle}", fontsize=9)
     axes[0][0].set_ylabel("top-20 DE MSE minus train_mean")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("SIMULATED screens: GEARS and reference models against train_mean"
-                 + (" (--quick: small screens, one seed)" if quick else ""), fontsize=10)
+    fig.suptitle(
+        "SIMULATED screens: GEARS and reference models against train_mean"
+        + (" (--quick: small screens, one seed)" if quick else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -41,15 +41,17 @@ def load_graph():
     if cached.exists():
         return KnowledgeGraph.read_npz(cached)
     go = DATA / "go"
-    return build_knowledge_graph(GoFiles(gene2go=go / "gene2go_human.gz", obo=go / "go-basic.obo",
-                                         gene_info=go / "Homo_sapiens.gene_info.gz")).graph
+    return build_knowledge_graph(
+        GoFiles(gene2go=go / "gene2go_human.gz", obo=go / "go-basic.obo", gene_info=go / "Homo_sapiens.gene_info.gz")
+    ).graph
 
 
 def k562_candidates(graph) -> list[str]:
     from perturb_select.knowledge.symbols import SymbolResolver
 
-    resolver = SymbolResolver.from_gene_info(DATA / "go" / "Homo_sapiens.gene_info.gz", universe=set(graph.genes),
-                                             taxid=9606)
+    resolver = SymbolResolver.from_gene_info(
+        DATA / "go" / "Homo_sapiens.gene_info.gz", universe=set(graph.genes), taxid=9606
+    )
     path = DATA / "genelists" / "replogle2022_k562_essential_1092_genes.txt"
     symbols = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     return sorted({r.symbol for r in map(resolver.resolve, symbols) if r.ok})
@@ -93,23 +95,52 @@ def readings(graph, name, candidates, budget, checkpoints):
         sel = maxspec(graph, candidates, budget, hops=1, operator=operator, direction=direction)
         seconds = time.perf_counter() - start
         cover = coverage_curve(graph, sel.genes)
-        row = {"candidates": name, "operator": operator, "direction": direction, "budget": budget,
-               "seconds": round(seconds, 1), "ties": sel.ties, "first_tie": int(np.argmax(sel.tied)) + 1
-               if sel.tied.any() else 0, "criterion_first": sel.objective[0], "criterion_last": sel.objective[-1],
-               "distinct_criterion_values": int(np.unique(np.round(sel.objective, 9)).size)}
+        row = {
+            "candidates": name,
+            "operator": operator,
+            "direction": direction,
+            "budget": budget,
+            "seconds": round(seconds, 1),
+            "ties": sel.ties,
+            "first_tie": int(np.argmax(sel.tied)) + 1 if sel.tied.any() else 0,
+            "criterion_first": sel.objective[0],
+            "criterion_last": sel.objective[-1],
+            "distinct_criterion_values": int(np.unique(np.round(sel.objective, 9)).size),
+        }
         for c in checkpoints:
             if c <= budget:
                 row[f"coverage_{c}"] = int(cover[c - 1])
                 row[f"overlap_graphreach_{c}"] = len(set(sel.genes[:c]) & set(reach.genes[:c]))
         rows.append(row)
-        curves.append(pd.DataFrame({"candidates": name, "operator": operator, "direction": direction,
-                                    "pick": np.arange(1, budget + 1), "criterion": sel.objective,
-                                    "tie": sel.tied.astype(int), "covered_nodes": cover}))
-        print(f"{name} {operator:>11} {direction:>8}: {seconds:6.1f} s, {sel.ties} ties, "
-              f"c {sel.objective[0]:.6f} -> {sel.objective[-1]:.6f}", flush=True)
+        curves.append(
+            pd.DataFrame(
+                {
+                    "candidates": name,
+                    "operator": operator,
+                    "direction": direction,
+                    "pick": np.arange(1, budget + 1),
+                    "criterion": sel.objective,
+                    "tie": sel.tied.astype(int),
+                    "covered_nodes": cover,
+                }
+            )
+        )
+        print(
+            f"{name} {operator:>11} {direction:>8}: {seconds:6.1f} s, {sel.ties} ties, "
+            f"c {sel.objective[0]:.6f} -> {sel.objective[-1]:.6f}",
+            flush=True,
+        )
     reach_cover = coverage_curve(graph, reach.genes)
-    rows.append({"candidates": name, "operator": "graphreach", "direction": "", "budget": budget,
-                 "ties": reach.ties, **{f"coverage_{c}": int(reach_cover[c - 1]) for c in checkpoints if c <= budget}})
+    rows.append(
+        {
+            "candidates": name,
+            "operator": "graphreach",
+            "direction": "",
+            "budget": budget,
+            "ties": reach.ties,
+            **{f"coverage_{c}": int(reach_cover[c - 1]) for c in checkpoints if c <= budget},
+        }
+    )
     return rows, curves
 
 
@@ -125,12 +156,23 @@ def shortlist_check(graph, candidates, budget, seed=25):
         start = time.perf_counter()
         exact = maxspec(graph, subset, budget, hops=1, operator=operator, direction=direction, shortlist=None)
         same = next((i for i, (a, b) in enumerate(zip(fast.genes, exact.genes)) if a != b), budget)
-        rows.append({"operator": operator, "direction": direction, "subset": len(subset), "budget": budget,
-                     "same_prefix": same, "shared_picks": len(set(fast.genes) & set(exact.genes)),
-                     "criterion_shortlist": fast.objective[-1], "criterion_exact": exact.objective[-1],
-                     "exact_seconds": round(time.perf_counter() - start, 1)})
-        print(f"shortlist check {operator} {direction}: same first {same} of {budget}, "
-              f"{rows[-1]['shared_picks']} shared", flush=True)
+        rows.append(
+            {
+                "operator": operator,
+                "direction": direction,
+                "subset": len(subset),
+                "budget": budget,
+                "same_prefix": same,
+                "shared_picks": len(set(fast.genes) & set(exact.genes)),
+                "criterion_shortlist": fast.objective[-1],
+                "criterion_exact": exact.objective[-1],
+                "exact_seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+        print(
+            f"shortlist check {operator} {direction}: same first {same} of {budget}, {rows[-1]['shared_picks']} shared",
+            flush=True,
+        )
     return rows
 
 
@@ -140,19 +182,29 @@ def tie_rules(graph, candidates, budget, seeds, per_cycle=100):
     rows = []
     for rule in ("symbol", "lookahead", "seeded"):
         picks = []
-        for seed in (seeds if rule == "seeded" else seeds[:1]):
+        for seed in seeds if rule == "seeded" else seeds[:1]:
             sel = graphreach(graph, candidates, budget, hops=1, tie_break=rule, seed=seed)
             picks.append(sel)
         first = [set(s.genes[:per_cycle]) for s in picks]
         whole = [set(s.genes) for s in picks]
-        jaccard = lambda sets: (np.mean([len(a & b) / len(a | b) for a, b in combinations(sets, 2)])  # noqa: E731
-                                if len(sets) > 1 else 1.0)
-        rows.append({"rule": rule, "seeds": len(picks), "ties_mean": np.mean([s.ties for s in picks]),
-                     "ties_in_first_cycle": np.mean([s.tied[:per_cycle].sum() for s in picks]),
-                     "coverage_at_budget_mean": np.mean([s.objective[-1] for s in picks]),
-                     "coverage_at_budget_min": np.min([s.objective[-1] for s in picks]),
-                     "coverage_at_100_mean": np.mean([s.objective[min(per_cycle, budget) - 1] for s in picks]),
-                     "jaccard_first_cycle": jaccard(first), "jaccard_all": jaccard(whole)})
+
+        def jaccard(sets):
+            """Mean Jaccard index over the pairs of runs (1 for a single, deterministic run)."""
+            return np.mean([len(a & b) / len(a | b) for a, b in combinations(sets, 2)]) if len(sets) > 1 else 1.0
+
+        rows.append(
+            {
+                "rule": rule,
+                "seeds": len(picks),
+                "ties_mean": np.mean([s.ties for s in picks]),
+                "ties_in_first_cycle": np.mean([s.tied[:per_cycle].sum() for s in picks]),
+                "coverage_at_budget_mean": np.mean([s.objective[-1] for s in picks]),
+                "coverage_at_budget_min": np.min([s.objective[-1] for s in picks]),
+                "coverage_at_100_mean": np.mean([s.objective[min(per_cycle, budget) - 1] for s in picks]),
+                "jaccard_first_cycle": jaccard(first),
+                "jaccard_all": jaccard(whole),
+            }
+        )
         print(f"tie rule {rule}: {rows[-1]}", flush=True)
     return rows
 
@@ -169,8 +221,9 @@ def plot(curves: pd.DataFrame, path: Path) -> None:
         for c, operator in enumerate(("whole_graph", "induced")):
             ax = axes[r, c]
             for direction, style in (("maximize", "-"), ("minimize", "--")):
-                part = curves[(curves.candidates == name) & (curves.operator == operator)
-                              & (curves.direction == direction)]
+                part = curves[
+                    (curves.candidates == name) & (curves.operator == operator) & (curves.direction == direction)
+                ]
                 ax.plot(part["pick"], part["criterion"], style, label=direction)
                 ties = part[part["tie"] == 1]
                 ax.plot(ties["pick"], ties["criterion"], "|", color="grey", markersize=4)

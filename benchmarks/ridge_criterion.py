@@ -39,19 +39,32 @@ def criterion_scores(screen, kernels, train_genes, test_genes) -> dict:
     test_conds = [condition_of(g) for g in test_genes]
     idx = [screen.condition_index(c) for c in test_conds]
     truth = np.stack([screen.mean_expression(c) for c in test_conds])
-    masks = {"all_genes": None,
-             "top20_de": de_mask(screen.de_idx[[screen.condition_index(condition_of(g)) for g in train_genes]],
-                                 len(ctrl))}
+    masks = {
+        "all_genes": None,
+        "top20_de": de_mask(screen.de_idx[[screen.condition_index(condition_of(g)) for g in train_genes]], len(ctrl)),
+    }
 
     def mse(pred):
-        run = SimpleNamespace(conditions=np.array(test_conds), pred=pred, truth=truth, ctrl_mean=ctrl,
-                              de_idx=screen.de_idx[idx], de_idx_non_dropout=screen.de_idx_non_dropout[idx])
+        run = SimpleNamespace(
+            conditions=np.array(test_conds),
+            pred=pred,
+            truth=truth,
+            ctrl_mean=ctrl,
+            de_idx=screen.de_idx[idx],
+            de_idx_non_dropout=screen.de_idx_non_dropout[idx],
+        )
         return evaluate_predictions(run)["mean"]["mse_top20_de"]
 
     out = {}
     for criterion, scored in masks.items():
-        predicted = baseline_predictions(ctrl, train_means, kernels.diffusion[:, rows][:, :, rows],
-                                         n_test=len(test_genes), sgc=kernels.sgc[np.ix_(rows, rows)], scored=scored)
+        predicted = baseline_predictions(
+            ctrl,
+            train_means,
+            kernels.diffusion[:, rows][:, :, rows],
+            n_test=len(test_genes),
+            sgc=kernels.sgc[np.ix_(rows, rows)],
+            scored=scored,
+        )
         reference = mse(predicted["train_mean"])
         for model in ("go_kernel_ridge", "sgc_ridge"):
             out[(model, criterion)] = mse(predicted[model]) - reference
@@ -81,8 +94,9 @@ def main(argv=None) -> int:
         test = read_json(root / "splits" / args.dataset / f"seed{seed}.json")["test"]
         for strategy in args.strategies:
             for cycle in range(1, args.cycles + 1):
-                picks = cycle_picks(str(root / "select" / args.dataset / strategy / f"seed{seed}.tsv"), cycle,
-                                    args.per_cycle)
+                picks = cycle_picks(
+                    str(root / "select" / args.dataset / strategy / f"seed{seed}.tsv"), cycle, args.per_cycle
+                )
                 for key, value in criterion_scores(screen, kernels, picks, test).items():
                     rows.append((*key, strategy, cycle, seed, value))
     print(f"{args.dataset}: top-20 DE MSE minus train_mean (mean over {len(args.seeds)} seeds; seeds below 0)")

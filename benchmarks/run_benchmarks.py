@@ -63,8 +63,13 @@ PRELOAD = {
     "replogle-graphreach": _COVERAGE,
     "replogle-maxspec": _BASE + ("perturb_select.selection.maxspec",),
     "maxspec-agreement": _BASE + ("perturb_select.selection.maxspec",),
-    "jaccard-full": _BASE + ("perturb_select.knowledge.annotations", "perturb_select.knowledge.jaccard",
-                             "goatools.anno.genetogo_reader", "goatools.obo_parser"),
+    "jaccard-full": _BASE
+    + (
+        "perturb_select.knowledge.annotations",
+        "perturb_select.knowledge.jaccard",
+        "goatools.anno.genetogo_reader",
+        "goatools.obo_parser",
+    ),
     "jaccard-gears": _BASE + ("perturb_select.knowledge.jaccard", "gears.utils"),
     "gears-job": _BASE,
     "active-selection": _BASE + ("torch", "sklearn.cluster"),
@@ -92,19 +97,37 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=DEFAULT_DATA,
         help="shared data directory with go/ and genelists/ (default: ../shared/data beside the repository)",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller budgets and grid, no apricot naive peer (a few minutes)")
-    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller budgets and grid, no apricot naive peer (a few minutes)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(BENCHMARKS),
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )
     parser.add_argument("--json", type=Path, help="also write rows, machine and inputs as JSON")
     parser.add_argument("--markdown", type=Path, help="also write the printed markdown tables to this file")
-    parser.add_argument("--time-limit", type=float, default=None,
-                        help="seconds allowed to each benchmark process (default 900; --quick 180)")
-    parser.add_argument("--maxspec-budgets", type=_int_list, default=None,
-                        help="MaxSpec grid budgets, comma-separated (default 50,100,200,500; --quick 10,25,50)")
-    parser.add_argument("--maxspec-pools", type=_pool_list, default=None,
-                        help="MaxSpec grid pool sizes, comma-separated, 'all' = every Replogle candidate "
-                             "(default 250,500,all; --quick 250,all); subsets are seeded and nested")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds allowed to each benchmark process (default 900; --quick 180)",
+    )
+    parser.add_argument(
+        "--maxspec-budgets",
+        type=_int_list,
+        default=None,
+        help="MaxSpec grid budgets, comma-separated (default 50,100,200,500; --quick 10,25,50)",
+    )
+    parser.add_argument(
+        "--maxspec-pools",
+        type=_pool_list,
+        default=None,
+        help="MaxSpec grid pool sizes, comma-separated, 'all' = every Replogle candidate "
+        "(default 250,500,all; --quick 250,all); subsets are seeded and nested",
+    )
     parser.add_argument(
         "--gears-genes", type=int, default=None, help="genes in the make_GO comparison (default 2000; --quick 500)"
     )
@@ -204,8 +227,12 @@ def attach_memory(name: str, result: dict) -> list[dict]:
     """The job's rows with its memory figures, or one placeholder row saying why there are none."""
     rows = result["rows"] or [suite.make_row(name, "-", None, note=result["error"])]
     for row in rows:
-        row.update(job=name, peak_rss_mib=result["peak_rss_mib"], rss_increase_mib=result["rss_increase_mib"],
-                   children_peak_rss_mib=result["children_peak_rss_mib"])
+        row.update(
+            job=name,
+            peak_rss_mib=result["peak_rss_mib"],
+            rss_increase_mib=result["rss_increase_mib"],
+            children_peak_rss_mib=result["children_peak_rss_mib"],
+        )
         if result["error"] and result["rows"]:
             row["note"] = f"{row['note']}; {result['error']}".strip("; ")
         if result["children_peak_rss_mib"]:  # e.g. make_GO's Pool: not in the process's own ru_maxrss
@@ -224,8 +251,10 @@ def run_job(name: str, function, kwargs: dict, time_limit: float, preload=()) ->
     log(f"[{time.strftime('%H:%M:%S')}] {name} ...")
     result = suite.run_isolated(function, kwargs, time_limit_s=time_limit, preload=preload)
     status = result["error"] or "ok"
-    log(f"[{time.strftime('%H:%M:%S')}] {name}: {status}, {result['wall_s']:.1f} s wall, "
-        f"peak RSS {result['peak_rss_mib'] or 0:.0f} MiB")
+    log(
+        f"[{time.strftime('%H:%M:%S')}] {name}: {status}, {result['wall_s']:.1f} s wall, "
+        f"peak RSS {result['peak_rss_mib'] or 0:.0f} MiB"
+    )
     if result.get("traceback"):
         log(result["traceback"])
     return attach_memory(name, result), result
@@ -335,13 +364,17 @@ def render(rows: list[dict], machine: dict, inputs: dict | None, args) -> str:
             f"{inputs['graph_edges']:,} edges (k={inputs['k']}, Jaccard > {inputs['threshold']}); Replogle list "
             f"{inputs['replogle_listed']:,} symbols -> {inputs['replogle_candidates']:,} candidates ({resolution})."
         )
-    parts.append("Seconds: best of 3 after a warm-up (best of 1 above 10 s); ratio = peer s / ours s. "
-                 "Peak RSS: the benchmark's own process (ru_maxrss); RSS increase: over its start.")
+    parts.append(
+        "Seconds: best of 3 after a warm-up (best of 1 above 10 s); ratio = peer s / ours s. "
+        "Peak RSS: the benchmark's own process (ru_maxrss); RSS increase: over its start."
+    )
     main_rows = [r for r in rows if not str(r.get("job", "")).startswith("maxspec-scaling")]
     parts.append(suite.markdown_table(main_rows))
     if "maxspec-scaling" in args.only:
-        parts.append("MaxSpec (K=1, Replogle candidates) seconds by budget and candidate pool "
-                     f"(limit {args.time_limit:g} s per run):")
+        parts.append(
+            "MaxSpec (K=1, Replogle candidates) seconds by budget and candidate pool "
+            f"(limit {args.time_limit:g} s per run):"
+        )
         parts.append(suite.scaling_table(rows))
     return "\n\n".join(parts)
 

@@ -34,32 +34,90 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 #: step, i.e. every perturbation each step, and lr 1e-3 to 1e-2 were no better than 8 per step).
 SCHEDULES = {
     "cells: gears (lr 1e-3, decay 0.5, 20 ep)": {"trainer": "cells", "lr": 1e-3, "lr_decay": 0.5, "epochs": 20},
-    "cells: lr 3e-3, decay 0.8, 5 ep (previous main job)": {"trainer": "cells", "lr": 3e-3, "lr_decay": 0.8,
-                                                             "epochs": 5},
-    "perts: 8 per step, lr 1e-3, decay 0.99": {"trainer": "perturbations", "perturbations_per_step": 8, "lr": 1e-3,
-                                              "lr_decay": 0.99, "epochs": 150},
-    "perts: 8 per step, lr 3e-3, decay 0.99": {"trainer": "perturbations", "perturbations_per_step": 8, "lr": 3e-3,
-                                              "lr_decay": 0.99, "epochs": 150},
-    "perts: 8 per step, lr 3e-3, decay 0.98": {"trainer": "perturbations", "perturbations_per_step": 8, "lr": 3e-3,
-                                              "lr_decay": 0.98, "epochs": 150},
-    "perts: 8 per step, lr 1e-2, decay 0.98": {"trainer": "perturbations", "perturbations_per_step": 8, "lr": 1e-2,
-                                              "lr_decay": 0.98, "epochs": 150},
-    "perts: 4 per step, lr 3e-3, decay 0.99": {"trainer": "perturbations", "perturbations_per_step": 4, "lr": 3e-3,
-                                              "lr_decay": 0.99, "epochs": 150},
-    "perts: 8 per step, 16 cells, lr 3e-3, decay 0.99": {"trainer": "perturbations", "perturbations_per_step": 8,
-                                                        "cells_per_perturbation": 16, "lr": 3e-3, "lr_decay": 0.99,
-                                                        "epochs": 150},
-    "perts: all per step, lr 3e-3, decay 0.99": {"trainer": "perturbations", "lr": 3e-3, "lr_decay": 0.99,
-                                                "epochs": 150},
+    "cells: lr 3e-3, decay 0.8, 5 ep (previous main job)": {
+        "trainer": "cells",
+        "lr": 3e-3,
+        "lr_decay": 0.8,
+        "epochs": 5,
+    },
+    "perts: 8 per step, lr 1e-3, decay 0.99": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 8,
+        "lr": 1e-3,
+        "lr_decay": 0.99,
+        "epochs": 150,
+    },
+    "perts: 8 per step, lr 3e-3, decay 0.99": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 8,
+        "lr": 3e-3,
+        "lr_decay": 0.99,
+        "epochs": 150,
+    },
+    "perts: 8 per step, lr 3e-3, decay 0.98": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 8,
+        "lr": 3e-3,
+        "lr_decay": 0.98,
+        "epochs": 150,
+    },
+    "perts: 8 per step, lr 1e-2, decay 0.98": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 8,
+        "lr": 1e-2,
+        "lr_decay": 0.98,
+        "epochs": 150,
+    },
+    "perts: 4 per step, lr 3e-3, decay 0.99": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 4,
+        "lr": 3e-3,
+        "lr_decay": 0.99,
+        "epochs": 150,
+    },
+    "perts: 8 per step, 16 cells, lr 3e-3, decay 0.99": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 8,
+        "cells_per_perturbation": 16,
+        "lr": 3e-3,
+        "lr_decay": 0.99,
+        "epochs": 150,
+    },
+    "perts: all per step, lr 3e-3, decay 0.99": {
+        "trainer": "perturbations",
+        "lr": 3e-3,
+        "lr_decay": 0.99,
+        "epochs": 150,
+    },
     # the second sweep: 4 per step with a decay that lets the learning rate fall within the main job's epochs
-    "perts: 4 per step, lr 3e-3, decay 0.97, 60 ep": {"trainer": "perturbations", "perturbations_per_step": 4,
-                                                     "lr": 3e-3, "lr_decay": 0.97, "epochs": 60},
-    "perts: 4 per step, lr 3e-3, decay 0.95, 60 ep": {"trainer": "perturbations", "perturbations_per_step": 4,
-                                                     "lr": 3e-3, "lr_decay": 0.95, "epochs": 60},
-    "perts: 4 per step, lr 1e-2, decay 0.95, 60 ep": {"trainer": "perturbations", "perturbations_per_step": 4,
-                                                     "lr": 1e-2, "lr_decay": 0.95, "epochs": 60},
-    "perts: 2 per step, lr 3e-3, decay 0.95, 60 ep": {"trainer": "perturbations", "perturbations_per_step": 2,
-                                                     "lr": 3e-3, "lr_decay": 0.95, "epochs": 60},
+    "perts: 4 per step, lr 3e-3, decay 0.97, 60 ep": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 4,
+        "lr": 3e-3,
+        "lr_decay": 0.97,
+        "epochs": 60,
+    },
+    "perts: 4 per step, lr 3e-3, decay 0.95, 60 ep": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 4,
+        "lr": 3e-3,
+        "lr_decay": 0.95,
+        "epochs": 60,
+    },
+    "perts: 4 per step, lr 1e-2, decay 0.95, 60 ep": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 4,
+        "lr": 1e-2,
+        "lr_decay": 0.95,
+        "epochs": 60,
+    },
+    "perts: 2 per step, lr 3e-3, decay 0.95, 60 ep": {
+        "trainer": "perturbations",
+        "perturbations_per_step": 2,
+        "lr": 3e-3,
+        "lr_decay": 0.95,
+        "epochs": 60,
+    },
 }
 
 
@@ -86,11 +144,19 @@ def one_run(args: tuple) -> dict:
     run = train(TrainingData(graph=graph, screen=screen), picks, split["test"], seed=seed, config=config).predictions
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     diag = run.info["diagnostics"]  # validation only: the test predictions are not read
-    return {"schedule": name, "seed": seed, "cycle": cycle, "val_mse_top20_de": diag["val_mse_top20_de"],
-            "train_loss": diag["train_loss"], "baselines": diag["val_baselines"], "cpu_seconds": cpu,
-            "wall_seconds": wall, "seconds_train": run.info["seconds"]["train"],
-            "steps_per_epoch": diag["steps_per_epoch"],
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "schedule": name,
+        "seed": seed,
+        "cycle": cycle,
+        "val_mse_top20_de": diag["val_mse_top20_de"],
+        "train_loss": diag["train_loss"],
+        "baselines": diag["val_baselines"],
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "seconds_train": run.info["seconds"]["train"],
+        "steps_per_epoch": diag["steps_per_epoch"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def summary_rows(runs: list[dict], cycles, names) -> list[dict]:
@@ -105,12 +171,20 @@ def summary_rows(runs: list[dict], cycles, names) -> list[dict]:
             best = [float(np.min(r["val_mse_top20_de"])) for r in group]
             epoch = [int(np.argmin(r["val_mse_top20_de"])) + 1 for r in group]
             to_best = [r["cpu_seconds"] * e / len(r["val_mse_top20_de"]) for r, e in zip(group, epoch)]
-            rows.append({"cycle": cycle, "schedule": name, "seeds": len(group), "best_val_mse": float(np.mean(best)),
-                         "best_val_mse_sd": float(np.std(best, ddof=1)) if len(best) > 1 else float("nan"),
-                         "best_epoch": epoch, "cpu_s_to_best": float(np.mean(to_best)),
-                         "cpu_s_run": float(np.mean([r["cpu_seconds"] for r in group])),
-                         "no_change": float(np.mean([r["baselines"]["no_change"] for r in group])),
-                         "train_mean": float(np.mean([r["baselines"]["train_mean"] for r in group]))})
+            rows.append(
+                {
+                    "cycle": cycle,
+                    "schedule": name,
+                    "seeds": len(group),
+                    "best_val_mse": float(np.mean(best)),
+                    "best_val_mse_sd": float(np.std(best, ddof=1)) if len(best) > 1 else float("nan"),
+                    "best_epoch": epoch,
+                    "cpu_s_to_best": float(np.mean(to_best)),
+                    "cpu_s_run": float(np.mean([r["cpu_seconds"] for r in group])),
+                    "no_change": float(np.mean([r["baselines"]["no_change"] for r in group])),
+                    "train_mean": float(np.mean([r["baselines"]["train_mean"] for r in group])),
+                }
+            )
     return rows
 
 
@@ -133,20 +207,27 @@ def main(argv=None) -> int:
 
     names = [n for n in SCHEDULES if not args.only or any(o in n for o in args.only)]
     candidates = pd.read_csv(args.candidates, sep="\t")["gene"].astype(str).tolist()
-    jobs = [(args.screen, args.graph, candidates, name, SCHEDULES[name], seed, cycle, args.per_cycle,
-             args.test_fraction)
-            for cycle in args.cycles for seed in args.seeds for name in names]
+    jobs = [
+        (args.screen, args.graph, candidates, name, SCHEDULES[name], seed, cycle, args.per_cycle, args.test_fraction)
+        for cycle in args.cycles
+        for seed in args.seeds
+        for name in names
+    ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         runs = list(pool.map(one_run, jobs))
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
-    print("| cycle | schedule | best val top-20 DE MSE (mean ± sd over seeds) | best epoch | CPU s to best | "
-          "CPU s run | no change | training mean |")
+    print(
+        "| cycle | schedule | best val top-20 DE MSE (mean ± sd over seeds) | best epoch | CPU s to best | "
+        "CPU s run | no change | training mean |"
+    )
     print("|--:|:--|:--|:--|--:|--:|--:|--:|")
     for r in summary_rows(runs, args.cycles, names):
-        print(f"| {r['cycle']} | {r['schedule']} | {r['best_val_mse']:.4f} ± {r['best_val_mse_sd']:.4f} | "
-              f"{r['best_epoch']} | {r['cpu_s_to_best']:.1f} | {r['cpu_s_run']:.1f} | {r['no_change']:.4f} | "
-              f"{r['train_mean']:.4f} |")
+        print(
+            f"| {r['cycle']} | {r['schedule']} | {r['best_val_mse']:.4f} ± {r['best_val_mse_sd']:.4f} | "
+            f"{r['best_epoch']} | {r['cpu_s_to_best']:.1f} | {r['cpu_s_run']:.1f} | {r['no_change']:.4f} | "
+            f"{r['train_mean']:.4f} |"
+        )
     return 0
 
 

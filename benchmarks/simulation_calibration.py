@@ -37,14 +37,21 @@ def screen_statistics(path: str, graph=None) -> dict:
     top = np.array([np.abs(change[i, row[row >= 0]]).mean() for i, row in enumerate(de)])
     total = means.sum(axis=0)
     loo_mean = (total[None, :] - means) / (len(means) - 1)  # each perturbation by the mean of the others
-    train_mean = np.array([np.mean((loo_mean[i, row[row >= 0]] - means[i, row[row >= 0]]) ** 2)
-                           for i, row in enumerate(de)])
+    train_mean = np.array(
+        [np.mean((loo_mean[i, row[row >= 0]] - means[i, row[row >= 0]]) ** 2) for i, row in enumerate(de)]
+    )
     no_change = np.array([np.mean((ctrl[row[row >= 0]] - means[i, row[row >= 0]]) ** 2) for i, row in enumerate(de)])
-    out = {"screen": path, "perturbations": len(conditions), "genes": len(ctrl),
-           "top20_abs_median": float(np.median(top)), "top20_abs_q25": float(np.quantile(top, 0.25)),
-           "top20_abs_q90": float(np.quantile(top, 0.9)),
-           "moved_median": float(np.median((np.abs(change) > 0.25).sum(axis=1))),
-           "mse_train_mean": float(train_mean.mean()), "mse_no_change": float(no_change.mean())}
+    out = {
+        "screen": path,
+        "perturbations": len(conditions),
+        "genes": len(ctrl),
+        "top20_abs_median": float(np.median(top)),
+        "top20_abs_q25": float(np.quantile(top, 0.25)),
+        "top20_abs_q90": float(np.quantile(top, 0.9)),
+        "moved_median": float(np.median((np.abs(change) > 0.25).sum(axis=1))),
+        "mse_train_mean": float(train_mean.mean()),
+        "mse_no_change": float(no_change.mean()),
+    }
     if graph is not None:
         genes = [condition_gene(c) for c in conditions]
         idx = graph.index_of(genes)
@@ -73,8 +80,9 @@ def main(argv=None) -> int:
     print("| screen | " + " | ".join(columns) + " |")
     print("|---|" + "--:|" * len(columns))
     for row in rows:
-        cells = [f"{row.get(c, float('nan')):.3f}" if isinstance(row.get(c), float) else str(row.get(c, ""))
-                 for c in columns]
+        cells = [
+            f"{row.get(c, float('nan')):.3f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns
+        ]
         print(f"| {row['screen']} | " + " | ".join(cells) + " |")
     return 0
 

@@ -1,5 +1,6 @@
 """The script of every rule: runs the stage function the rule is named for (``perturb_select.stages.runner
 .STAGES``) with the rule's named inputs, outputs and params as its arguments, by name."""
+
 import sys
 from pathlib import Path
 

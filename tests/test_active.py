@@ -69,8 +69,13 @@ def _scores(genes, labelled, features, uncertainty=None):
     from perturb_select.gears.results import PoolScores
 
     n = len(genes)
-    return PoolScores(np.array(genes), np.array(labelled), np.asarray(features, dtype=np.float32),
-                      np.full(n, np.nan) if uncertainty is None else np.asarray(uncertainty), {"cycle": 1})
+    return PoolScores(
+        np.array(genes),
+        np.array(labelled),
+        np.asarray(features, dtype=np.float32),
+        np.full(n, np.nan) if uncertainty is None else np.asarray(uncertainty),
+        {"cycle": 1},
+    )
 
 
 def test_pool_scores_round_trip_and_bad_files(tmp_path):
@@ -125,8 +130,7 @@ def test_next_batch_by_method_on_hand_made_scores():
     assert picked == ["P2"] and score[0] > 1  # the centre of the cluster with no labelled member
     picked, score = next_batch("acsfw", {"random_features": 64, "sigma": 0.1}, scores, ["L1"], remaining, 2, seed=0)
     assert len(set(picked)) == 2 and set(picked) <= set(remaining) and np.isnan(score).all()
-    assert picked == next_batch("acsfw", {"random_features": 64, "sigma": 0.1}, scores, ["L1"], remaining, 2,
-                                seed=0)[0]
+    assert picked == next_batch("acsfw", {"random_features": 64, "sigma": 0.1}, scores, ["L1"], remaining, 2, seed=0)[0]
     with pytest.raises(InputError, match="field 'labelled'"):
         next_batch("typiclust", {}, scores, ["P1"], ["P2", "P3"], 1, seed=0)
     with pytest.raises(InputError, match="no scores for \\['P9'\\]"):

@@ -82,8 +82,18 @@ def test_leave_one_out_is_the_closed_form_of_refitting():
 
 def test_graph_model_predicts_a_neighbour_effect():
     # T's neighbours A (effect +3 on gene 0) and B (the same); C far away with effect -3
-    graph = _graph([("A", "T", 0.9), ("T", "A", 0.9), ("B", "T", 0.9), ("T", "B", 0.9), ("A", "B", 0.9),
-                    ("C", "X", 0.9), ("X", "C", 0.9), ("Y", "X", 0.9)])
+    graph = _graph(
+        [
+            ("A", "T", 0.9),
+            ("T", "A", 0.9),
+            ("B", "T", 0.9),
+            ("T", "B", 0.9),
+            ("A", "B", 0.9),
+            ("C", "X", 0.9),
+            ("X", "C", 0.9),
+            ("Y", "X", 0.9),
+        ]
+    )
     genes = ["A", "B", "C", "T"]
     kernels = diffusion_kernels(graph, genes, BETAS)
     ctrl = np.zeros(2)
@@ -107,8 +117,9 @@ def test_sgc_kernel_is_the_overlap_of_unit_receptive_field_rows():
     1/sqrt(3) on 3 nodes: neighbours share 2 nodes (2/3), nodes two apart share 1 (1/3), further apart 0."""
     graph = _graph(_ring(8))
     k = sgc_kernel(graph, ["G0", "G1", "G2", "G4"], hops=1)
-    np.testing.assert_allclose(k, [[1, 2 / 3, 1 / 3, 0], [2 / 3, 1, 2 / 3, 0], [1 / 3, 2 / 3, 1, 1 / 3],
-                                   [0, 0, 1 / 3, 1]], atol=1e-12)
+    np.testing.assert_allclose(
+        k, [[1, 2 / 3, 1 / 3, 0], [2 / 3, 1, 2 / 3, 0], [1 / 3, 2 / 3, 1, 1 / 3], [0, 0, 1 / 3, 1]], atol=1e-12
+    )
 
 
 def test_sgc_ridge_equals_the_direct_primal_solve():
@@ -167,8 +178,9 @@ def test_de_mask_and_the_top20_de_criterion():
         assert fit.loo_mse[0, j] == pytest.approx(np.mean(errors[scored] ** 2), rel=1e-9)
     # an empty mask falls back to every entry
     everything = choose_kernel_ridge(kernels, effects, lambdas=lambdas)
-    np.testing.assert_allclose(choose_kernel_ridge(kernels, effects, lambdas=lambdas,
-                                                   scored=np.zeros_like(scored)).loo_mse, everything.loo_mse)
+    np.testing.assert_allclose(
+        choose_kernel_ridge(kernels, effects, lambdas=lambdas, scored=np.zeros_like(scored)).loo_mse, everything.loo_mse
+    )
 
 
 def test_graph_kernels_file_round_trip(tmp_path):
@@ -213,12 +225,14 @@ def test_the_simulated_kernel_truth_needs_no_evaluation_module():
     import subprocess
     import sys
 
-    code = ("import sys, pandas as pd\n"
-            "from perturb_select.knowledge.graph import KnowledgeGraph\n"
-            "from perturb_select.screens.simulated import graph_root\n"
-            "edges = pd.DataFrame([('A', 'B', 0.5), ('B', 'C', 1.0), ('C', 'A', 0.2)], "
-            "columns=['source', 'target', 'importance'])\n"
-            "root = graph_root(KnowledgeGraph.from_edges(edges), ['A', 'B', 'C'], 8.0)\n"
-            "print(root.shape, sorted(m for m in sys.modules if m.startswith('perturb_select.evaluation')))\n")
+    code = (
+        "import sys, pandas as pd\n"
+        "from perturb_select.knowledge.graph import KnowledgeGraph\n"
+        "from perturb_select.screens.simulated import graph_root\n"
+        "edges = pd.DataFrame([('A', 'B', 0.5), ('B', 'C', 1.0), ('C', 'A', 0.2)], "
+        "columns=['source', 'target', 'importance'])\n"
+        "root = graph_root(KnowledgeGraph.from_edges(edges), ['A', 'B', 'C'], 8.0)\n"
+        "print(root.shape, sorted(m for m in sys.modules if m.startswith('perturb_select.evaluation')))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "(3, 3) []"

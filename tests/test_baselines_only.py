@@ -36,14 +36,21 @@ def _tiny_screen(tmp_path: Path):
     n_genes = 30
     X = sp.csr_matrix(rng.gamma(2.0, 1.0, (len(cell_condition), n_genes)).astype(np.float32))
     de = np.stack([rng.permutation(n_genes)[:20] for _ in conditions]).astype(np.int64)
-    arrays = ScreenArrays(genes=np.array(GENES + [f"R{j:02d}" for j in range(n_genes - 10)]), conditions=conditions,
-                          cell_condition=cell_condition, X=X, de_idx=de, de_idx_non_dropout=de,
-                          nz_offsets=np.zeros(len(conditions) + 1, dtype=np.int64),
-                          nz_indices=np.zeros(0, dtype=np.int64))
+    arrays = ScreenArrays(
+        genes=np.array(GENES + [f"R{j:02d}" for j in range(n_genes - 10)]),
+        conditions=conditions,
+        cell_condition=cell_condition,
+        X=X,
+        de_idx=de,
+        de_idx_non_dropout=de,
+        nz_offsets=np.zeros(len(conditions) + 1, dtype=np.int64),
+        nz_indices=np.zeros(0, dtype=np.int64),
+    )
     screen = tmp_path / "screen.npz"
     arrays.save(screen)
-    rows = [(GENES[i], GENES[(i + 1) % 10], 1.0) for i in range(10)] + \
-        [(GENES[(i + 1) % 10], GENES[i], 1.0) for i in range(10)]
+    rows = [(GENES[i], GENES[(i + 1) % 10], 1.0) for i in range(10)] + [
+        (GENES[(i + 1) % 10], GENES[i], 1.0) for i in range(10)
+    ]
     graph = KnowledgeGraph.from_edges(pd.DataFrame(rows, columns=["source", "target", "importance"]))
     kernels = tmp_path / "kernels.npz"
     save_kernels(kernels, graph_kernels(graph, GENES, 1, (1.0, 4.0)))
@@ -63,16 +70,25 @@ def test_score_baselines_writes_what_the_training_job_writes(tmp_path):
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"test": ["G08", "G09"], "pool": GENES[:8]}))
     selection = tmp_path / "ranking.tsv"
-    pd.DataFrame({"rank": range(1, 9), "gene": GENES[7::-1], "cycle": [1, 1, 1, 2, 2, 2, 3, 3], "gain": 0.0,
-                  "objective": 0.0}).to_csv(selection, sep="\t", index=False)
-    common = dict(split=str(split), selection=str(selection), dataset="toy", strategy="random", per_cycle=3,
-                  screen=screen, kernels=kernels)
+    pd.DataFrame(
+        {"rank": range(1, 9), "gene": GENES[7::-1], "cycle": [1, 1, 1, 2, 2, 2, 3, 3], "gain": 0.0, "objective": 0.0}
+    ).to_csv(selection, sep="\t", index=False)
+    common = dict(
+        split=str(split),
+        selection=str(selection),
+        dataset="toy",
+        strategy="random",
+        per_cycle=3,
+        screen=screen,
+        kernels=kernels,
+    )
     out = tmp_path / "cycle2.json"
     score_baselines(baselines_out=str(out), run="4", cycle=2, **common)
     written = json.loads(out.read_text())
     expected = score_models(arrays, load_kernels(kernels), GENES[7:1:-1], ["G08", "G09"], source=kernels)
-    assert written == json.loads(json.dumps({**expected, "dataset": "toy", "strategy": "random", "seed": 4,
-                                             "cycle": 2}))
+    assert written == json.loads(
+        json.dumps({**expected, "dataset": "toy", "strategy": "random", "seed": 4, "cycle": 2})
+    )
     assert written["n_train_perturbations"] == 6
     assert set(written["models"]) == {"no_change", "train_mean", "go_kernel_ridge", "sgc_ridge"}
     # a stability run: its split seed is the record's seed, its label the run
@@ -81,9 +97,16 @@ def test_score_baselines_writes_what_the_training_job_writes(tmp_path):
     assert (record["seed"], record["run"], record["n_train_perturbations"]) == (4, "4-9", 3)
     # the training stage does not train a trainer that is none
     with pytest.raises(InputError, match=r"gears\.trainer.*none trains no GEARS: rule score_baselines"):
-        train_gears(output=str(tmp_path / "p.npz"), metrics_out=str(tmp_path / "m.json"),
-                    baselines_out=str(tmp_path / "b.json"), run="4", cycle=1, gears={"trainer": "none"},
-                    edges="absent.npz", **common)
+        train_gears(
+            output=str(tmp_path / "p.npz"),
+            metrics_out=str(tmp_path / "m.json"),
+            baselines_out=str(tmp_path / "b.json"),
+            run="4",
+            cycle=1,
+            gears={"trainer": "none"},
+            edges="absent.npz",
+            **common,
+        )
     assert not (tmp_path / "b.json").exists()
 
 
@@ -96,10 +119,19 @@ def test_a_test_gene_missing_from_the_kernels_blames_the_split_file(tmp_path):
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"test": ["G08", "NOTACANDIDATE"], "pool": GENES[:8]}))
     selection = tmp_path / "ranking.tsv"
-    pd.DataFrame({"rank": range(1, 9), "gene": GENES[7::-1], "cycle": [1, 1, 1, 2, 2, 2, 3, 3], "gain": 0.0,
-                  "objective": 0.0}).to_csv(selection, sep="\t", index=False)
-    common = dict(selection=str(selection), dataset="toy", strategy="random", per_cycle=3, screen=screen,
-                  kernels=kernels, run="4", cycle=1)
+    pd.DataFrame(
+        {"rank": range(1, 9), "gene": GENES[7::-1], "cycle": [1, 1, 1, 2, 2, 2, 3, 3], "gain": 0.0, "objective": 0.0}
+    ).to_csv(selection, sep="\t", index=False)
+    common = dict(
+        selection=str(selection),
+        dataset="toy",
+        strategy="random",
+        per_cycle=3,
+        screen=screen,
+        kernels=kernels,
+        run="4",
+        cycle=1,
+    )
     out = tmp_path / "cycle1.json"
     with pytest.raises(InputError, match="1 genes are not candidates of the dataset") as err:
         score_baselines(split=str(split), baselines_out=str(out), **common)
@@ -110,8 +142,14 @@ def test_a_test_gene_missing_from_the_kernels_blames_the_split_file(tmp_path):
 def _baselines_file(tmp_path: Path, strategy: str, seed: int, cycle: int, values: dict) -> Path:
     from perturb_select.evaluation.report import REPORTED_METRICS
 
-    record = {"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle, "n_train_perturbations": 3 * cycle,
-              "models": {m: {"mean": {k: v for k in REPORTED_METRICS}} for m, v in values.items()}}
+    record = {
+        "dataset": "toy",
+        "strategy": strategy,
+        "seed": seed,
+        "cycle": cycle,
+        "n_train_perturbations": 3 * cycle,
+        "models": {m: {"mean": {k: v for k in REPORTED_METRICS}} for m, v in values.items()},
+    }
     path = tmp_path / f"{strategy}_{seed}_{cycle}.json"
     path.write_text(json.dumps(record))
     return path
@@ -124,18 +162,46 @@ def test_the_report_of_the_baselines_alone(tmp_path):
     from perturb_select.stages.report import aggregate_report
 
     rng = np.random.default_rng(1)
-    files = [_baselines_file(tmp_path, strategy, seed, cycle, {
-        "no_change": 1.0, "train_mean": 0.5, "go_kernel_ridge": 0.4 + rng.normal(0, 0.05),
-        "sgc_ridge": 0.45 + rng.normal(0, 0.05), "oracle": 0.1})
-        for strategy in ("random", "graphreach") for seed in range(1, 7) for cycle in (1, 2)]
+    files = [
+        _baselines_file(
+            tmp_path,
+            strategy,
+            seed,
+            cycle,
+            {
+                "no_change": 1.0,
+                "train_mean": 0.5,
+                "go_kernel_ridge": 0.4 + rng.normal(0, 0.05),
+                "sgc_ridge": 0.45 + rng.normal(0, 0.05),
+                "oracle": 0.1,
+            },
+        )
+        for strategy in ("random", "graphreach")
+        for seed in range(1, 7)
+        for cycle in (1, 2)
+    ]
     out = tmp_path / "report"
     names = ("metrics", "summary", "comparison", "auc", "conclusions", "learning", "models", "power")
     paths = {name: str(out / f"{name}.tsv") for name in names}
-    aggregate_report([], files, paths["metrics"], paths["summary"], paths["comparison"], paths["auc"],
-                     paths["conclusions"], paths["learning"], str(out / "learning.svg"), "toy", paths["models"],
-                     paths["power"], simulation={"graph_signal": 0.9}, trainer="none",
-                     mse_plot=str(out / "mse.svg"), models_mse_plot=str(out / "models_mse.svg"),
-                     vs_random_mse_plot=str(out / "vs_random_mse.svg"))
+    aggregate_report(
+        [],
+        files,
+        paths["metrics"],
+        paths["summary"],
+        paths["comparison"],
+        paths["auc"],
+        paths["conclusions"],
+        paths["learning"],
+        str(out / "learning.svg"),
+        "toy",
+        paths["models"],
+        paths["power"],
+        simulation={"graph_signal": 0.9},
+        trainer="none",
+        mse_plot=str(out / "mse.svg"),
+        models_mse_plot=str(out / "models_mse.svg"),
+        vs_random_mse_plot=str(out / "vs_random_mse.svg"),
+    )
     tables = {name: pd.read_csv(paths[name], sep="\t") for name in names if name != "conclusions"}
     baselines = ["go_kernel_ridge", "no_change", "oracle", "sgc_ridge", "train_mean"]
     assert sorted(tables["metrics"]["model"].unique()) == baselines and len(tables["metrics"]) == 2 * 6 * 2 * 5
@@ -150,7 +216,8 @@ def test_the_report_of_the_baselines_alone(tmp_path):
     assert text.startswith("SIMULATED screen toy (graph_signal 0.9;")
     assert text.count("GEARS was not trained (gears.trainer: none)") == 1
     assert "GEARS" not in text.replace("GEARS was not trained", "") and "gears" not in text.replace(
-        "gears.trainer: none", "")
+        "gears.trainer: none", ""
+    )
     assert "go_kernel_ridge, power: with 6 seeds" in text and "sgc_ridge vs oracle" in text
     for figure in ("mse.svg", "learning.svg"):
         assert "GEARS was not trained (gears.trainer: none)" in (out / figure).read_text(), figure
@@ -168,9 +235,11 @@ def test_a_config_without_gears_plans_baseline_jobs_and_no_training(tmp_path, sh
     result = _snakemake(tmp_path, config, "--dry-run", check=False)
     # the active strategies need GEARS's predictions: refused before any job, naming the strategy and the trainer
     assert result.returncode != 0
-    assert ("config, field 'experiment.strategies.acsfw': an active strategy selects from GEARS's predictions of "
-            "the pool, and gears.trainer: none trains no GEARS: remove experiment.strategies.acsfw, "
-            "experiment.strategies.hybrid") in result.stdout + result.stderr
+    assert (
+        "config, field 'experiment.strategies.acsfw': an active strategy selects from GEARS's predictions of "
+        "the pool, and gears.trainer: none trains no GEARS: remove experiment.strategies.acsfw, "
+        "experiment.strategies.hybrid"
+    ) in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
 
     jobs = _planned_jobs(_snakemake(tmp_path, _no_gears(config), "--dry-run"))
@@ -189,12 +258,25 @@ def _simulated_no_gears_config(workdir: Path, shared_data: Path) -> dict:
     listed = (shared_data / "genelists" / "replogle2022_k562_essential_1092_genes.txt").read_text().split()
     candidates = workdir / "candidates.txt"
     candidates.write_text("\n".join(listed[:40]) + "\n")
-    config["datasets"] = {"simulated_small": {
-        "format": "simulated", "candidates": str(candidates),
-        "reference": str(shared_data / "perturbseq" / "papalexi2021_thp1.h5ad"),
-        "perturbation_key": "perturbation", "control_label": "non-targeting", "seed": 0,
-        "simulation": {"graph_signal": 0.9, "n_genes": 150, "cells_per_perturbation": 20, "control_cells": 100,
-                       "programmes": 3, "genes_per_programme": 30, "truth_cells": 50}}}
+    config["datasets"] = {
+        "simulated_small": {
+            "format": "simulated",
+            "candidates": str(candidates),
+            "reference": str(shared_data / "perturbseq" / "papalexi2021_thp1.h5ad"),
+            "perturbation_key": "perturbation",
+            "control_label": "non-targeting",
+            "seed": 0,
+            "simulation": {
+                "graph_signal": 0.9,
+                "n_genes": 150,
+                "cells_per_perturbation": 20,
+                "control_cells": 100,
+                "programmes": 3,
+                "genes_per_programme": 30,
+                "truth_cells": 50,
+            },
+        }
+    }
     config["experiment"].update(seeds=[1, 2], cycles=2, perturbations_per_cycle=5, stability={"inits": 2})
     config["experiment"]["strategies"] = {"random": {}, "graphreach": {}}
     config.pop("design", None)
@@ -248,7 +330,11 @@ def test_a_simulated_run_without_gears_reports_the_baselines_alone(tmp_path, sha
     record = json.loads((tmp_path / "results/baselines/simulated_small/graphreach/seed2/cycle2.json").read_text())
     ranking = pd.read_csv(tmp_path / "results/select/simulated_small/graphreach/seed2.tsv", sep="\t")
     assert (record["dataset"], record["strategy"], record["seed"], record["cycle"]) == (
-        "simulated_small", "graphreach", 2, 2)
+        "simulated_small",
+        "graphreach",
+        2,
+        2,
+    )
     split = json.loads((tmp_path / "results/splits/simulated_small/seed2.json").read_text())
     assert record["n_train_perturbations"] == 10 and set(ranking["gene"][:10]) <= set(split["pool"])
     assert sorted(record["models"]["oracle"]["per_perturbation"]) == sorted(f"{g}+ctrl" for g in split["test"])

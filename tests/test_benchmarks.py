@@ -54,11 +54,13 @@ def tiny_workdir(tmp_path):
     """Six genes: R_1(B) = {A, B, C} and R_1(E) = {D, E, F}; every other field is the gene alone."""
     from perturb_select.knowledge.graph import KnowledgeGraph
 
-    edges = pd.DataFrame({
-        "source": ["A", "C", "D", "F"],
-        "target": ["B", "B", "E", "E"],
-        "importance": [1.0, 1.0, 1.0, 1.0],
-    })
+    edges = pd.DataFrame(
+        {
+            "source": ["A", "C", "D", "F"],
+            "target": ["B", "B", "E", "E"],
+            "importance": [1.0, 1.0, 1.0, 1.0],
+        }
+    )
     KnowledgeGraph.from_edges(edges).write(tmp_path / suite.GRAPH_FILE)
     (tmp_path / suite.REPLOGLE_FILE).write_text("E\nA\nB\n")
     terms = {"G1": {"a", "b"}, "G2": {"a", "b", "c"}, "G3": {"c", "d"}, "G4": {"x"}, "G5": {"a"}}
@@ -92,8 +94,9 @@ def test_bench_maxspec_on_the_tiny_graph(tiny_workdir, monkeypatch):
 
 
 def test_run_isolated_reports_rows_memory_and_timeouts(tiny_workdir):
-    result = suite.run_isolated(suite.bench_coverage, dict(workdir=tiny_workdir, hops=1, budget=2,
-                                                           peers=("plain greedy",)), time_limit_s=120)
+    result = suite.run_isolated(
+        suite.bench_coverage, dict(workdir=tiny_workdir, hops=1, budget=2, peers=("plain greedy",)), time_limit_s=120
+    )
     assert result["error"] is None and not result["timed_out"]
     assert [r["coverage_ours"] for r in result["rows"][1:]] == [6]
     assert result["peak_rss_mib"] >= result["baseline_rss_mib"] > 0
@@ -139,8 +142,9 @@ def test_jaccard_against_gears_make_go_on_a_hand_example(tiny_workdir, monkeypat
 def test_training_throughput_bench_on_the_tiny_graph(tiny_workdir):
     import bench_training
 
-    epoch, row = bench_training.bench_gears_throughput(tiny_workdir, n_genes=25, cells_per_perturbation=40, steps=2,
-                                                       cells_per_step=8, fit_perturbations=3)
+    epoch, row = bench_training.bench_gears_throughput(
+        tiny_workdir, n_genes=25, cells_per_perturbation=40, steps=2, cells_per_step=8, fit_perturbations=3
+    )
     # an epoch: the perturbations trainer's steps over 3 perturbations + control (3 per step: 2 steps) against
     # the cells trainer's over 3 x 40 + 1000 cells (140 steps of 8)
     assert (epoch["ours"], epoch["peer"]) == ("perturbations", "cells")
@@ -155,8 +159,9 @@ def test_training_throughput_bench_on_the_tiny_graph(tiny_workdir):
 def test_synthetic_screen_layout():
     import bench_training
 
-    screen = bench_training.synthetic_screen(["A", "B"], [f"g{i}" for i in range(30)], cells_per_perturbation=5,
-                                             n_ctrl=7)
+    screen = bench_training.synthetic_screen(
+        ["A", "B"], [f"g{i}" for i in range(30)], cells_per_perturbation=5, n_ctrl=7
+    )
     assert list(screen.conditions) == ["A+ctrl", "B+ctrl", "ctrl"]
     assert screen.X.shape == (17, 30) and len(screen.cells_of("ctrl")) == 7
     assert (screen.de_idx[2] == -1).all() and (screen.de_idx[0] >= 0).all()

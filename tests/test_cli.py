@@ -64,8 +64,14 @@ def test_design_to_stdout(inputs, capsys):
     table = pd.read_csv(io.StringIO(out), sep="\t")
     # candidates GENEA (as OLDA), GENEF, GENED: A reaches 4 nodes, then F adds E and F
     assert table.to_dict("list") == {
-        "rank": [1, 2], "gene": ["GENEA", "GENEF"], "query": ["OLDA", "GENEF"], "required": [False, False],
-        "gain": [4, 2], "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0], "tie": [False, False],
+        "rank": [1, 2],
+        "gene": ["GENEA", "GENEF"],
+        "query": ["OLDA", "GENEF"],
+        "required": [False, False],
+        "gain": [4, 2],
+        "covered_nodes": [4, 6],
+        "coverage_fraction": [0.666667, 1.0],
+        "tie": [False, False],
     }
     assert "6 symbols read" in err
     assert "2 official, 1 alias-mapped, 1 ambiguous, 1 unknown, 1 not in the graph, 0 duplicates -> 3 candidates" in err
@@ -79,8 +85,21 @@ def test_design_to_files_with_default_unresolved_and_plot(inputs, tmp_path, caps
     monkeypatch.setenv(GO_DIR_ENV, str(go_dir))  # the GO directory from the environment
     out = tmp_path / "out"
     code, stdout, err = _run(
-        ["design", "--genes", genes, "--budget", 3, "--method", "maxspec", "--graph", graph,
-         "--output", out / "picks.tsv", "--plot", out / "picks.png"],
+        [
+            "design",
+            "--genes",
+            genes,
+            "--budget",
+            3,
+            "--method",
+            "maxspec",
+            "--graph",
+            graph,
+            "--output",
+            out / "picks.tsv",
+            "--plot",
+            out / "picks.png",
+        ],
         capsys,
     )
     assert code == 0, err
@@ -130,8 +149,10 @@ def test_design_builds_the_graph_from_the_go_directory(tmp_path, capsys):
     genes.write_text("OLDA\nGENEB\nGENEC\nSHARED\n")
     code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir], capsys)
     assert code == 0, err
-    assert out.splitlines() == ["rank\tgene\tquery\trequired\tgain\tcovered_nodes\tcoverage_fraction\ttie",
-                                 "1\tGENEA\tOLDA\tFalse\t2\t2\t1\tTrue"]  # GENEA and GENEC tie at 2
+    assert out.splitlines() == [
+        "rank\tgene\tquery\trequired\tgain\tcovered_nodes\tcoverage_fraction\ttie",
+        "1\tGENEA\tOLDA\tFalse\t2\t2\t1\tTrue",
+    ]  # GENEA and GENEC tie at 2
     assert "graph built (k = 20, threshold = 0.1; cached as " in err and ": 2 nodes" in err
     assert "GENEC\tnot_in_graph" in err and "SHARED\tambiguous" in err
 
@@ -148,8 +169,21 @@ def test_empty_list_is_exit_2_without_output(inputs, tmp_path, capsys, content, 
     genes.write_text(content)
     output = tmp_path / "out" / "picks.tsv"
     code, out, err = _run(
-        ["design", "--genes", genes, "--budget", 1, "--graph", graph, "--go-dir", go_dir, "--output", output,
-         "--plot", tmp_path / "out" / "plot.svg"],
+        [
+            "design",
+            "--genes",
+            genes,
+            "--budget",
+            1,
+            "--graph",
+            graph,
+            "--go-dir",
+            go_dir,
+            "--output",
+            output,
+            "--plot",
+            tmp_path / "out" / "plot.svg",
+        ],
         capsys,
     )
     assert code == 2
@@ -171,8 +205,13 @@ def test_empty_list_is_exit_2_without_output(inputs, tmp_path, capsys, content, 
 )
 def test_bad_input_is_exit_2_with_one_line(inputs, tmp_path, capsys, change, message):
     graph, go_dir, genes = inputs
-    options = {"--genes": genes, "--budget": "2", "--graph": graph, "--go-dir": go_dir,
-               "--output": tmp_path / "picks.tsv"}
+    options = {
+        "--genes": genes,
+        "--budget": "2",
+        "--graph": graph,
+        "--go-dir": go_dir,
+        "--output": tmp_path / "picks.tsv",
+    }
     options.update(
         {k: (tmp_path / v if k in ("--genes", "--graph", "--go-dir", "--plot") else v) for k, v in change.items()}
     )
@@ -191,8 +230,20 @@ def test_no_go_directory_is_exit_2(inputs, capsys, monkeypatch):
     assert code == 2
     assert f"no GO directory: give --go-dir DIR or set {GO_DIR_ENV}" in err
     # --gene-info and --graph together need no GO directory
-    code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--graph", graph,
-                           "--gene-info", go_dir / "Homo_sapiens.gene_info.gz"], capsys)
+    code, out, err = _run(
+        [
+            "design",
+            "--genes",
+            genes,
+            "--budget",
+            1,
+            "--graph",
+            graph,
+            "--gene-info",
+            go_dir / "Homo_sapiens.gene_info.gz",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert out.splitlines()[1] == "1\tGENEA\tOLDA\tFalse\t4\t4\t0.666667\tFalse"
 
@@ -224,9 +275,22 @@ def test_installed_entry_point_and_python_m(inputs, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     result = subprocess.run(
-        [str(ENTRY_POINT), "design", "--genes", str(empty), "--budget", "1", "--graph", str(graph),
-         "--go-dir", str(go_dir), "--output", str(tmp_path / "never.tsv")],
-        capture_output=True, text=True,
+        [
+            str(ENTRY_POINT),
+            "design",
+            "--genes",
+            str(empty),
+            "--budget",
+            "1",
+            "--graph",
+            str(graph),
+            "--go-dir",
+            str(go_dir),
+            "--output",
+            str(tmp_path / "never.tsv"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert (
@@ -310,8 +374,24 @@ def test_outputs_to_a_fifo_and_through_a_symlink(inputs, tmp_path, capsys):
     real.write_text("old\n")
     link = tmp_path / "unresolved_link.tsv"
     link.symlink_to(real)
-    code, out, err = _run(["design", "--genes", genes, "--budget", 2, "--graph", graph, "--go-dir", go_dir,
-                           "--output", fifo, "--unresolved", link], capsys)
+    code, out, err = _run(
+        [
+            "design",
+            "--genes",
+            genes,
+            "--budget",
+            2,
+            "--graph",
+            graph,
+            "--go-dir",
+            go_dir,
+            "--output",
+            fifo,
+            "--unresolved",
+            link,
+        ],
+        capsys,
+    )
     reader.join(timeout=30)
     assert code == 0, err
     assert received and received[0].startswith("rank\tgene\tquery")  # written as a stream
@@ -326,14 +406,38 @@ def test_design_with_screened_required_excluded_and_cycles(inputs, tmp_path, cap
         lists[option] = tmp_path / f"{option}.txt"
         lists[option].write_text(text)
     out = tmp_path / "out"
-    code, _, err = _run(["design", "--genes", genes, "--graph", graph, "--go-dir", go_dir, "--cycles", 1, "--batch", 2,
-                         "--screened", lists["screened"], "--require", lists["require"], "--exclude", lists["exclude"],
-                         "--output", out / "picks.tsv", "--plot", out / "picks.svg"], capsys)
+    code, _, err = _run(
+        [
+            "design",
+            "--genes",
+            genes,
+            "--graph",
+            graph,
+            "--go-dir",
+            go_dir,
+            "--cycles",
+            1,
+            "--batch",
+            2,
+            "--screened",
+            lists["screened"],
+            "--require",
+            lists["require"],
+            "--exclude",
+            lists["exclude"],
+            "--output",
+            out / "picks.tsv",
+            "--plot",
+            out / "picks.svg",
+        ],
+        capsys,
+    )
     assert code == 0, err
     # screened B covers {A,B}; D required (+C,D); then A adds nothing and F adds E,F
     picks = pd.read_csv(out / "picks.tsv", sep="\t")
     assert picks[["rank", "cycle", "gene", "required", "covered_nodes"]].values.tolist() == [
-        [1, 1, "GENED", True, 4], [2, 1, "GENEF", False, 6],
+        [1, 1, "GENED", True, 4],
+        [2, 1, "GENEF", False, 6],
     ]
     assert "starting coverage (screened): 2 nodes (0.3333)" in err
     assert "1 cycles x 2 (1 required first)" in err
@@ -379,11 +483,28 @@ def test_design_option_errors_exit_2_without_output(inputs, tmp_path, capsys, ex
     (tmp_path / "one.txt").write_text("GENEF\n")
     (tmp_path / "two.txt").write_text("GENEF\nGENED\n")
     (tmp_path / "unknown.txt").write_text("NOTAGENE\nctrl\n")
-    extra = [str(a).format(list=tmp_path / "one.txt", two=tmp_path / "two.txt", unknown=tmp_path / "unknown.txt")
-             for a in extra]
+    extra = [
+        str(a).format(list=tmp_path / "one.txt", two=tmp_path / "two.txt", unknown=tmp_path / "unknown.txt")
+        for a in extra
+    ]
     out = tmp_path / "out"
-    code, _, err = _run(["design", "--genes", genes, "--graph", graph, "--go-dir", go_dir, *extra,
-                         "--output", out / "picks.tsv", "--plot", out / "picks.svg"], capsys)
+    code, _, err = _run(
+        [
+            "design",
+            "--genes",
+            genes,
+            "--graph",
+            graph,
+            "--go-dir",
+            go_dir,
+            *extra,
+            "--output",
+            out / "picks.tsv",
+            "--plot",
+            out / "picks.svg",
+        ],
+        capsys,
+    )
     assert code == 2
     assert err == f"perturb-select design: error: {message}" + err.split(message, 1)[1]
     assert err.count("\n") == 1
@@ -476,14 +597,17 @@ def test_a_link_in_the_cache_is_replaced_never_written_through(tmp_path, capsys,
     assert (tmp_path / "g.npz").is_file()
 
 
-@pytest.mark.parametrize("damage, field", [
-    (dict(indices=[0, 7]), "indices"),           # an index past the last node
-    (dict(indices=[-1, 0]), "indices"),          # a negative index
-    (dict(indptr=[0, 2, 1, 2]), "indptr"),       # decreasing
-    (dict(indptr=[0, 1, 2]), "indptr"),          # one entry short
-    (dict(data=[0.5, float("nan")]), "data"),
-    (dict(indices=[0.0, 1.0]), "indices"),       # not integers
-])
+@pytest.mark.parametrize(
+    "damage, field",
+    [
+        (dict(indices=[0, 7]), "indices"),  # an index past the last node
+        (dict(indices=[-1, 0]), "indices"),  # a negative index
+        (dict(indptr=[0, 2, 1, 2]), "indptr"),  # decreasing
+        (dict(indptr=[0, 1, 2]), "indptr"),  # one entry short
+        (dict(data=[0.5, float("nan")]), "data"),
+        (dict(indices=[0.0, 1.0]), "indices"),  # not integers
+    ],
+)
 def test_a_crafted_graph_npz_is_one_clear_error_not_a_crash(tmp_path, capsys, inputs, damage, field):
     """Out-of-range or negative indices and a non-monotonic indptr once segfaulted scipy (exit 139)."""
     import numpy as np
@@ -492,14 +616,19 @@ def test_a_crafted_graph_npz_is_one_clear_error_not_a_crash(tmp_path, capsys, in
     from perturb_select.knowledge.graph import GRAPH_NPZ_FORMAT
 
     _, go_dir, genes = inputs
-    arrays = {"genes": np.array(["GENEA", "GENEB", "GENEC"]), "data": np.array([0.5, 0.5]),
-              "indices": np.array([1, 0]), "indptr": np.array([0, 1, 2, 2])}
+    arrays = {
+        "genes": np.array(["GENEA", "GENEB", "GENEC"]),
+        "data": np.array([0.5, 0.5]),
+        "indices": np.array([1, 0]),
+        "indptr": np.array([0, 1, 2, 2]),
+    }
     arrays.update({k: np.array(v) for k, v in damage.items()})
     crafted = tmp_path / "crafted.npz"
     save_container(crafted, GRAPH_NPZ_FORMAT, arrays)
     out = tmp_path / "picks.tsv"
-    code, _, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir, "--graph", crafted,
-                         "--output", out], capsys)
+    code, _, err = _run(
+        ["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir, "--graph", crafted, "--output", out], capsys
+    )
     assert code == 2 and err.startswith(f"perturb-select design: error: {crafted}, field '{field}':")
     assert err.count("\n") == 1 and not out.exists()
 
@@ -511,11 +640,13 @@ def test_a_text_file_given_as_an_npz_graph_is_named_for_what_it_is(inputs, tmp_p
     text.write_text("source\ttarget\timportance\nGENEA\tGENEB\t0.5\n")
     code, out, err = _run(["design", "--genes", genes, "--budget", 1, "--go-dir", go_dir, "--graph", text], capsys)
     assert code == 2 and out == ""
-    assert err == (f"perturb-select design: error: {text}: not an .npz file (neither a zip archive nor a numpy "
-                   "array file)\n")
+    assert err == (
+        f"perturb-select design: error: {text}: not an .npz file (neither a zip archive nor a numpy array file)\n"
+    )
 
 
 # Issue 27.6: the design CLI's last doors.
+
 
 def _design_argv(inputs, *extra):
     graph, go_dir, genes = inputs
@@ -625,12 +756,15 @@ def test_design_runs_from_a_read_only_install(inputs, tmp_path):
         folder.mkdir()
     import perturb_select
 
-    shutil.copytree(Path(perturb_select.__file__).parent, install / "perturb_select",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(perturb_select.__file__).parent, install / "perturb_select", ignore=shutil.ignore_patterns("__pycache__")
+    )
     read_only = " && ".join(f"mount --bind {d} {d} && mount -o remount,ro,bind {d}" for d in (install, home))
-    command = (f"{read_only} && env -u NUMBA_CACHE_DIR HOME={home} XDG_CACHE_HOME={home}/.cache TMPDIR={tmp} "
-               f"PYTHONPATH={install} {sys.executable} -m perturb_select design --genes {genes} --budget 2 "
-               f"--graph {graph} --go-dir {go_dir}")
+    command = (
+        f"{read_only} && env -u NUMBA_CACHE_DIR HOME={home} XDG_CACHE_HOME={home}/.cache TMPDIR={tmp} "
+        f"PYTHONPATH={install} {sys.executable} -m perturb_select design --genes {genes} --budget 2 "
+        f"--graph {graph} --go-dir {go_dir}"
+    )
     run = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[1].startswith("1\tGENEA\tOLDA")

@@ -42,8 +42,11 @@ BLOCKS = [
     (("datasets", "*", "simulation"), SimulationConfig, set()),
     (("experiment",), ExperimentConfig, {"seeds", "cycles", "perturbations_per_cycle", "strategies", "stability"}),
     (("experiment", "stability"), StabilityConfig, set()),
-    (("design", "*"), DesignConfig, {"genes", "budget", "cycles", "perturbations_per_cycle", "screened", "require",
-                                     "exclude"}),
+    (
+        ("design", "*"),
+        DesignConfig,
+        {"genes", "budget", "cycles", "perturbations_per_cycle", "screened", "require", "exclude"},
+    ),
     (("gears",), TrainingConfig, set()),
 ]
 
@@ -77,7 +80,8 @@ def test_every_config_loads_into_typed_blocks():
     assert main.experiment.strategies["graphreach"] == {"hops": 1, "tie_break": "lookahead"}
     assert main.experiment.stability_seeds == [(1, 1), (1, 2), (1, 3)]
     assert main.designs["k562_after_adamson"].hops == 1 and main.designs["k562_after_adamson"].lists() == {
-        "screened": "../shared/data/genelists/adamson2016_genes.txt"}
+        "screened": "../shared/data/genelists/adamson2016_genes.txt"
+    }
 
 
 @pytest.mark.parametrize("old", sorted(RENAMED_KEYS))
@@ -109,14 +113,20 @@ def test_stability_initialisations_are_bounded_in_the_schema_and_the_config():
 
 def test_simulated_datasets_are_named_simulated_and_take_their_own_keys():
     simulated = load_config(yaml.safe_load((REPO / "config" / "simulated.yaml").read_text()))
-    truths = {name: (block.simulation.mechanism, block.simulation.graph_signal)
-              for name, block in simulated.datasets.items()}
-    assert truths == {"simulated_kernel_gs0": ("kernel", 0.0), "simulated_kernel_gs09": ("kernel", 0.9),
-                      "simulated_rf_gs0": ("receptive_field", 0.0), "simulated_rf_gs09": ("receptive_field", 0.9)}
+    truths = {
+        name: (block.simulation.mechanism, block.simulation.graph_signal) for name, block in simulated.datasets.items()
+    }
+    assert truths == {
+        "simulated_kernel_gs0": ("kernel", 0.0),
+        "simulated_kernel_gs09": ("kernel", 0.9),
+        "simulated_rf_gs0": ("receptive_field", 0.0),
+        "simulated_rf_gs09": ("receptive_field", 0.9),
+    }
     assert all(block.simulated and block.cell_type == "simulated" for block in simulated.datasets.values())
     # the YAML anchor's settings, shared by the four screens
-    assert all(block.simulation.n_genes == 1200 and block.simulation.replicate_screens
-               for block in simulated.datasets.values())
+    assert all(
+        block.simulation.n_genes == 1200 and block.simulation.replicate_screens for block in simulated.datasets.values()
+    )
     assert len(simulated.experiment.seeds) == 10
     block = {"format": "simulated", "candidates": "c.txt", "reference": "r.h5ad"}
     with pytest.raises(InputError, match="datasets.screen_a.*must contain 'simulated'"):
@@ -129,8 +139,9 @@ def test_simulated_datasets_are_named_simulated_and_take_their_own_keys():
         DatasetConfig.from_config("simulated_a", {**block, "simulation": {"graph_signal": 1.5}})
     with pytest.raises(InputError, match="datasets.simulated_a.simulation.*noise"):
         DatasetConfig.from_config("simulated_a", {**block, "simulation": {"noise": 1}})
-    assert DatasetConfig.from_config("simulated_a", {**block, "simulation": {"graph_signal": 0}}).simulation == \
-        SimulationConfig(graph_signal=0.0)
+    assert DatasetConfig.from_config(
+        "simulated_a", {**block, "simulation": {"graph_signal": 0}}
+    ).simulation == SimulationConfig(graph_signal=0.0)
 
 
 def test_empty_config_and_cross_block_errors():
@@ -138,8 +149,11 @@ def test_empty_config_and_cross_block_errors():
         check_before_schema({})
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     config["gears"].update(trainer="cell-gears", **GEARS_SCHEDULE)
-    with pytest.raises(InputError, match=r"gears.trainer.*active strategies \['acsfw', 'hybrid', 'typiclust', "
-                                         r"'uncertainty'\] need a trainer that scores the pool"):
+    with pytest.raises(
+        InputError,
+        match=r"gears.trainer.*active strategies \['acsfw', 'hybrid', 'typiclust', "
+        r"'uncertainty'\] need a trainer that scores the pool",
+    ):
         load_config(config)
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     config["experiment"]["strategies"]["graphreach"] = {"hopz": 2}
@@ -190,17 +204,20 @@ def test_trainer_registry_matches_the_config():
 
     # each trainer module records its runs under its registered name
     assert {name: module for module, name in TRAINER_OF_MODULE.items()} == {
-        name: module for name, (module, _) in IMPLEMENTATIONS.items()}
+        name: module for name, (module, _) in IMPLEMENTATIONS.items()
+    }
     assert cell_gears.TRAINER == "cell-gears" == cell_gears.train_and_predict.__kwdefaults__["config"].trainer
 
 
 def test_no_trainer_refuses_the_active_strategies_naming_them():
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     config["gears"]["trainer"] = "none"
-    expected = (r"config, field 'experiment\.strategies\.acsfw': an active strategy selects from GEARS's "
-                r"predictions of the pool, and gears\.trainer: none trains no GEARS: remove "
-                r"experiment\.strategies\.acsfw, experiment\.strategies\.hybrid, experiment\.strategies\.typiclust, "
-                r"experiment\.strategies\.uncertainty, or set gears\.trainer to perturbations or cells")
+    expected = (
+        r"config, field 'experiment\.strategies\.acsfw': an active strategy selects from GEARS's "
+        r"predictions of the pool, and gears\.trainer: none trains no GEARS: remove "
+        r"experiment\.strategies\.acsfw, experiment\.strategies\.hybrid, experiment\.strategies\.typiclust, "
+        r"experiment\.strategies\.uncertainty, or set gears\.trainer to perturbations or cells"
+    )
     with pytest.raises(InputError, match=expected):
         load_config(config)
     config["experiment"]["strategies"] = {"random": {}, "graphreach": {}, "typiclust": {}}
@@ -260,23 +277,30 @@ def test_a_variant_runs_the_strategy_it_names_beside_it():
     schema = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     config["experiment"]["strategies"].update(
-        graphreach={}, graphreach_weighted={"variant_of": "graphreach", "weights": "candidates"})
+        graphreach={}, graphreach_weighted={"variant_of": "graphreach", "weights": "candidates"}
+    )
     validate(config, schema)
     loaded = load_config(config).experiment
     assert loaded.strategies["graphreach"] == {"hops": 1, "tie_break": "lookahead"}
-    assert loaded.strategies["graphreach_weighted"] == {"hops": 1, "weights": "candidates", "tie_break": "lookahead",
-                                                        "variant_of": "graphreach"}
+    assert loaded.strategies["graphreach_weighted"] == {
+        "hops": 1,
+        "weights": "candidates",
+        "tie_break": "lookahead",
+        "variant_of": "graphreach",
+    }
     assert loaded.method("graphreach_weighted") == "graphreach" and not loaded.is_active("graphreach_weighted")
     # the schema's list of strategies a variant may name is strategies.ALL
     pattern = _properties("experiment", "strategies")
     (variant,) = SCHEMA["properties"]["experiment"]["properties"]["strategies"]["patternProperties"].values()
     assert variant["properties"]["variant_of"]["enum"] == list(ALL)
     assert set(ALL) <= set(pattern)
-    for block, message in [({"variant_of": "graphreach", "weights": "degree"}, "graphreach_weighted.weights"),
-                           ({"variant_of": "graphreach", "direction": "up"}, "graphreach_weighted.direction"),
-                           ({"variant_of": "maxspec", "direction": "up"}, "graphreach_weighted.direction"),
-                           ({"variant_of": "maxspec", "shortlist": 0}, "graphreach_weighted.shortlist"),
-                           ({"variant_of": "greedy"}, "graphreach_weighted.variant_of")]:
+    for block, message in [
+        ({"variant_of": "graphreach", "weights": "degree"}, "graphreach_weighted.weights"),
+        ({"variant_of": "graphreach", "direction": "up"}, "graphreach_weighted.direction"),
+        ({"variant_of": "maxspec", "direction": "up"}, "graphreach_weighted.direction"),
+        ({"variant_of": "maxspec", "shortlist": 0}, "graphreach_weighted.shortlist"),
+        ({"variant_of": "greedy"}, "graphreach_weighted.variant_of"),
+    ]:
         config["experiment"]["strategies"]["graphreach_weighted"] = block
         with pytest.raises(InputError, match=message):
             load_config(config)
@@ -296,6 +320,7 @@ def test_a_variant_runs_the_strategy_it_names_beside_it():
 # --------------------------------------------------------------------------------------------------
 # Issue 27: every number finite and in its range; config text (alias bombs, names, renamed values, order)
 # --------------------------------------------------------------------------------------------------
+
 
 def _schema_leaves(node=None, path=()):
     """(dotted path with '*' for any name, spec) of every leaf property of the schema."""
@@ -423,8 +448,11 @@ def test_number_ranges_of_the_schema_and_the_typed_blocks_agree(dotted):
 def test_integers_of_the_strategy_blocks_are_bounded_before_the_schema():
     """The strategy blocks' integers (their checks live in strategies.py) are bounded by the same walk."""
     config, _ = _config_with("experiment.strategies.typiclust.neighbours", 10**12)
-    with pytest.raises(InputError, match=r"'experiment\.strategies\.typiclust\.neighbours': must be at most 10000 "
-                                         r"\(the maximum: neighbours per candidate\), got 1000000000000"):
+    with pytest.raises(
+        InputError,
+        match=r"'experiment\.strategies\.typiclust\.neighbours': must be at most 10000 "
+        r"\(the maximum: neighbours per candidate\), got 1000000000000",
+    ):
         check_before_schema(config)
     config, _ = _config_with("experiment.cycles", 10**12)  # exhausted memory while the config was read
     with pytest.raises(InputError, match=r"'experiment\.cycles': must be at most 1000 "):
@@ -442,8 +470,11 @@ def test_a_yaml_alias_bomb_is_refused_in_one_line():
     with pytest.raises(InputError) as err:
         check_before_schema(config)
     # the bomb alone: 1 + 11 + 111 + 1,111 + 11,111 + 111,111 values, and the rest of the config
-    assert re.fullmatch(r"config: expands to 123,\d{3} values through repeated YAML aliases \(&name / \*name\), "
-                        r"more than 100,000: write each block once", str(err.value))
+    assert re.fullmatch(
+        r"config: expands to 123,\d{3} values through repeated YAML aliases \(&name / \*name\), "
+        r"more than 100,000: write each block once",
+        str(err.value),
+    )
     # the repository's configs, simulated.yaml's anchors included, are far below the limit
     for name in ("config.yaml", "test.yaml", "paper.yaml", "simulated.yaml"):
         check_before_schema(yaml.safe_load((REPO / "config" / name).read_text()))
@@ -461,7 +492,8 @@ def test_a_schema_error_is_one_short_line():
     except jsonschema.ValidationError as error:
         message = str(schema_error(error))
     assert message.startswith("config, field 'gears.device': {'x': [0, 1, 2,") and message.endswith(
-        "... (workflow/schemas/config.schema.yaml)")
+        "... (workflow/schemas/config.schema.yaml)"
+    )
     assert "\n" not in message and len(message) < 400
     from perturb_select.config import check_schema
 
@@ -480,14 +512,21 @@ def test_names_with_a_trailing_newline_are_refused(block):
     config[block][f"{first}\n"] = config[block].pop(first)
     with pytest.raises(InputError) as err:
         check_before_schema(config)
-    assert (err.value.field, err.value.problem) == (block, (
-        f"the key '{first}\\n' is not a printable name (a newline, tab or other control character, or blank): "
-        "names become file names"))
+    assert (err.value.field, err.value.problem) == (
+        block,
+        (
+            f"the key '{first}\\n' is not a printable name (a newline, tab or other control character, or blank): "
+            "names become file names"
+        ),
+    )
     assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(config)
     config[block][first] = config[block].pop(f"{first}\n")
     assert jsonschema.Draft202012Validator(SCHEMA).is_valid(config)
-    with pytest.raises(InputError, match=r"'datasets': a dataset name is letters, digits, '_' and '-' \(it names "
-                                         r"files\), got 'papalexi\\n'"):
+    with pytest.raises(
+        InputError,
+        match=r"'datasets': a dataset name is letters, digits, '_' and '-' \(it names "
+        r"files\), got 'papalexi\\n'",
+    ):
         DatasetConfig.from_config("papalexi\n", {"cell_type": "THP-1"})
 
 
@@ -497,8 +536,10 @@ def test_a_renamed_trainer_is_named_before_the_schema():
     config["gears"]["trainer"] = "batched"
     with pytest.raises(InputError) as err:
         check_before_schema(config)
-    assert str(err.value) == ("config, field 'gears.trainer': 'batched' was renamed 'cells' (GEARS's mini-batches "
-                              "of cells); 'perturbations' trains one network row per perturbation")
+    assert str(err.value) == (
+        "config, field 'gears.trainer': 'batched' was renamed 'cells' (GEARS's mini-batches "
+        "of cells); 'perturbations' trains one network row per perturbation"
+    )
     with pytest.raises(InputError, match="'batched' was renamed 'cells'"):
         TrainingConfig(trainer="batched")
 
@@ -518,8 +559,10 @@ def test_rule_params_do_not_depend_on_the_order_of_the_keys():
         assert repr(canonical_params(reversed_keys(block))) == repr(canonical_params(block))
         assert canonical_params(block) == block  # the same values: only the order changes
     assert list(canonical_params({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}})) == ["a", "b"]
-    assert repr(canonical_params({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}})) == \
-        "{'a': {'c': [{'e': 2, 'f': 1}], 'd': 2}, 'b': 1}"
+    assert (
+        repr(canonical_params({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}}))
+        == "{'a': {'c': [{'e': 2, 'f': 1}], 'd': 2}, 'b': 1}"
+    )
     # every block a rule gets goes through canonical_params (the rule files name no raw config block)
     rules = "".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
     assert re.findall(r"=\s*config\[\"(?:graph|gears|datasets|design)\"\]", rules) == []

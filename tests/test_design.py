@@ -48,9 +48,7 @@ GENE_INFO = (
 
 
 def tiny_graph(prefix: str = "") -> KnowledgeGraph:
-    edges = pd.DataFrame(
-        [(prefix + s, prefix + t, 0.5) for s, t in EDGES], columns=["source", "target", "importance"]
-    )
+    edges = pd.DataFrame([(prefix + s, prefix + t, 0.5) for s, t in EDGES], columns=["source", "target", "importance"])
     return KnowledgeGraph.from_edges(edges)
 
 
@@ -74,6 +72,7 @@ def resolver(tmp_path, gene_graph):
 # --------------------------------------------------------------------------------------------------
 # read_gene_list
 # --------------------------------------------------------------------------------------------------
+
 
 def test_read_gene_list_skips_comments_blanks_and_extra_columns(tmp_path):
     path = tmp_path / "genes.txt"
@@ -119,6 +118,7 @@ def test_read_gene_list_missing_file_and_directory(tmp_path):
 # resolve_candidates
 # --------------------------------------------------------------------------------------------------
 
+
 def test_resolution_report_names_every_query(resolver):
     queries = ["GENEA", "OLDA", "SHARED", "NOTAGENE", "OLDG", "GENEG", "geneb", "GENEF", "GENEA", "GENED"]
     candidates, report = resolve_candidates(queries, resolver)
@@ -126,8 +126,16 @@ def test_resolution_report_names_every_query(resolver):
     assert list(report.columns) == list(REPORT_COLUMNS)
     assert report["query"].tolist() == queries
     assert report["status"].tolist() == [
-        "official", "duplicate", "ambiguous", "unknown", "not_in_graph", "not_in_graph", "alias", "official",
-        "duplicate", "official",
+        "official",
+        "duplicate",
+        "ambiguous",
+        "unknown",
+        "not_in_graph",
+        "not_in_graph",
+        "alias",
+        "official",
+        "duplicate",
+        "official",
     ]
     assert report["symbol"].tolist() == ["GENEA", "GENEA", "", "", "", "", "GENEB", "GENEF", "GENEA", "GENED"]
     reasons = dict(zip(range(len(queries)), report["reason"]))
@@ -138,8 +146,16 @@ def test_resolution_report_names_every_query(resolver):
     assert "OLDG is a previous symbol or synonym of GENEG" in reasons[4] and "graph" in reasons[4]
     assert reasons[8] == "GENEA is listed more than once; the first occurrence is used"
     assert resolution_counts(report) == {
-        "official": 3, "alias": 1, "ambiguous": 1, "unknown": 1, "not_in_graph": 2, "invalid": 0, "duplicate": 2,
-            "screened": 0, "excluded": 0, "total": 10,
+        "official": 3,
+        "alias": 1,
+        "ambiguous": 1,
+        "unknown": 1,
+        "not_in_graph": 2,
+        "invalid": 0,
+        "duplicate": 2,
+        "screened": 0,
+        "excluded": 0,
+        "total": 10,
     }
 
 
@@ -153,6 +169,7 @@ def test_alias_listed_first_is_the_query_of_its_gene(resolver, gene_graph):
 # --------------------------------------------------------------------------------------------------
 # design_screen: picks and coverage by hand
 # --------------------------------------------------------------------------------------------------
+
 
 def test_graphreach_picks_and_coverage_by_hand(graph):
     table = rank_perturbations(graph, list("ABCDEF"), 3, method="graphreach", hops=1)
@@ -216,8 +233,15 @@ def test_weighted_graphreach_and_facility_rankings(graph, gene_graph, resolver):
             rank_perturbations(graph, list("ABC"), 2, method=method, weights="candidates", source="--budget")
         assert err.value.field == "weights" and "only method graphreach" in err.value.problem
     with pytest.raises(InputError) as err:
-        run_design(gene_graph, ["GENEA", "GENEF"], resolver, 1, method="facility", weights="candidates",
-                   names={"weights": "--weights"})
+        run_design(
+            gene_graph,
+            ["GENEA", "GENEF"],
+            resolver,
+            1,
+            method="facility",
+            weights="candidates",
+            names={"weights": "--weights"},
+        )
     assert err.value.source == "--weights" and "only method graphreach" in err.value.problem
     result = run_design(gene_graph, ["GENEA", "GENEF", "GENED"], resolver, 2, weights="candidates")
     assert result.summary()["weights"] == "candidates" and result.label == "graphreach (weights: candidates)"
@@ -265,6 +289,7 @@ def test_coverage_curves_by_hand(graph):
 # Plot and outputs
 # --------------------------------------------------------------------------------------------------
 
+
 def test_plot_svg_png_and_bad_suffix(graph, tmp_path):
     table = rank_perturbations(graph, list("ABCDEF"), 3)
     svg = tmp_path / "coverage.svg"
@@ -287,16 +312,32 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
     blocker = out / "not_a_dir"
     blocker.write_text("")
     with pytest.raises(OSError):
-        write_design(result, gene_graph, table_path=out / "picks.tsv",
-                     unresolved_path=out / "picks.unresolved.tsv", plot_path=blocker / "plot.svg")
+        write_design(
+            result,
+            gene_graph,
+            table_path=out / "picks.tsv",
+            unresolved_path=out / "picks.unresolved.tsv",
+            plot_path=blocker / "plot.svg",
+        )
     assert sorted(p.name for p in out.iterdir()) == ["not_a_dir"]
 
-    write_design(result, gene_graph, table_path=out / "picks.tsv",
-                 unresolved_path=out / "picks.unresolved.tsv", plot_path=out / "plot.svg")
+    write_design(
+        result,
+        gene_graph,
+        table_path=out / "picks.tsv",
+        unresolved_path=out / "picks.unresolved.tsv",
+        plot_path=out / "plot.svg",
+    )
     picks = pd.read_csv(out / "picks.tsv", sep="\t")
     assert picks.to_dict("list") == {
-        "rank": [1, 2], "gene": ["GENEA", "GENEF"], "query": ["GENEA", "GENEF"], "required": [False, False],
-        "gain": [4, 2], "covered_nodes": [4, 6], "coverage_fraction": [0.666667, 1.0], "tie": [False, False],
+        "rank": [1, 2],
+        "gene": ["GENEA", "GENEF"],
+        "query": ["GENEA", "GENEF"],
+        "required": [False, False],
+        "gain": [4, 2],
+        "covered_nodes": [4, 6],
+        "coverage_fraction": [0.666667, 1.0],
+        "tie": [False, False],
     }
     unresolved = pd.read_csv(out / "picks.unresolved.tsv", sep="\t", keep_default_na=False)
     assert unresolved[["query", "status", "symbol"]].values.tolist() == [["SHARED", "ambiguous", ""]]
@@ -337,9 +378,18 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
 def _design_stage(edges, gene_info, out, name, entry):
     from perturb_select.stages.design import design_screen
 
-    design_screen(str(edges), str(gene_info), out / f"{name}.tsv", out / f"{name}.unresolved.tsv",
-                  out / f"{name}.coverage.svg", out / f"{name}.summary.json", name=name, design=entry,
-                  default_hops=1, taxid=9606)
+    design_screen(
+        str(edges),
+        str(gene_info),
+        out / f"{name}.tsv",
+        out / f"{name}.unresolved.tsv",
+        out / f"{name}.coverage.svg",
+        out / f"{name}.summary.json",
+        name=name,
+        design=entry,
+        default_hops=1,
+        taxid=9606,
+    )
 
 
 def test_pipeline_stages_design_and_summary(gene_graph, tmp_path):
@@ -365,6 +415,7 @@ def test_pipeline_stages_design_and_summary(gene_graph, tmp_path):
 # Real data: the Replogle 2022 K562 essential list (1,092 symbols, outdated ones included)
 # --------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def replogle(shared_data, human_graph):
     go = shared_data / "go"
@@ -382,8 +433,16 @@ def test_real_replogle_resolution(replogle):
     candidates, report = resolve_candidates(symbols, resolver)
     counts = resolution_counts(report)
     assert counts == {
-        "official": 1066, "alias": 19, "ambiguous": 4, "unknown": 0, "not_in_graph": 3, "invalid": 0,
-        "duplicate": 0, "screened": 0, "excluded": 0, "total": 1092,
+        "official": 1066,
+        "alias": 19,
+        "ambiguous": 4,
+        "unknown": 0,
+        "not_in_graph": 3,
+        "invalid": 0,
+        "duplicate": 0,
+        "screened": 0,
+        "excluded": 0,
+        "total": 1092,
     }
     # every query accounted for: used + reported
     assert len(candidates) + int((~report["status"].isin(["official", "alias"])).sum()) == 1092
@@ -417,8 +476,9 @@ def test_real_replogle_graphreach_budget_500(replogle, tmp_path):
     # AARS is listed under its old symbol: resolved to AARS1, and picks keep the symbol as listed beside the gene
     assert result.report.set_index("query").loc["AARS", "symbol"] == "AARS1"
     renamed = table[table["query"] != table["gene"]]
-    assert len(renamed) and all(result.report.set_index("query").loc[q, "symbol"] == g
-                                for q, g in zip(renamed["query"], renamed["gene"]))
+    assert len(renamed) and all(
+        result.report.set_index("query").loc[q, "symbol"] == g for q, g in zip(renamed["query"], renamed["gene"])
+    )
     assert table["tie"].sum() == result.summary()["ties"] > 0
     write_design(result, graph, table_path=tmp_path / "r.tsv", unresolved_path=tmp_path / "u.tsv")
     assert pd.read_csv(tmp_path / "r.tsv", sep="\t").columns.tolist() == list(DESIGN_COLUMNS)
@@ -442,13 +502,32 @@ def test_real_replogle_maxspec_budget_50(replogle):
 # Designing from what is known: screened, required, excluded, cycles, double perturbations
 # --------------------------------------------------------------------------------------------------
 
+
 def test_pairs_are_resolved_per_gene_and_reported(resolver):
-    queries = ["GENEA+GENEF", "OLDA+GENED", "GENEF+GENEA", "GENEA+", "GENEA+OLDA", "GENEA+NOTAGENE",
-               "GENEB+SHARED", "GENEA+GENEB+GENEC", "GENEG+GENEA", "GENEC"]
+    queries = [
+        "GENEA+GENEF",
+        "OLDA+GENED",
+        "GENEF+GENEA",
+        "GENEA+",
+        "GENEA+OLDA",
+        "GENEA+NOTAGENE",
+        "GENEB+SHARED",
+        "GENEA+GENEB+GENEC",
+        "GENEG+GENEA",
+        "GENEC",
+    ]
     candidates, report = resolve_candidates(queries, resolver)
     assert candidates == ["GENEA+GENEF", "GENEA+GENED", "GENEC"]
     assert report["status"].tolist() == [
-        "official", "alias", "duplicate", "invalid", "invalid", "unknown", "ambiguous", "invalid", "not_in_graph",
+        "official",
+        "alias",
+        "duplicate",
+        "invalid",
+        "invalid",
+        "unknown",
+        "ambiguous",
+        "invalid",
+        "not_in_graph",
         "official",
     ]
     assert report["symbol"].tolist()[:3] == ["GENEA+GENEF", "GENEA+GENED", "GENEA+GENEF"]
@@ -469,12 +548,30 @@ def test_control_words_are_never_genes_and_gene_plus_ctrl_is_the_single_perturba
     path = tmp_path / "gene_info"
     path.write_text(GENE_INFO + "9606\t8\tCTRL\t-\t-\t-\n")  # chymotrypsin-like protease: a real gene
     resolver = SymbolResolver(read_gene_info(path), universe=[*gene_graph.genes, "CTRL"])
-    queries = ["ctrl", "GENEA+ctrl", "ctrl+GENED", "ctrl+ctrl", "non-targeting", "Non-Targeting+GENEC", "CTRL",
-               "ctrl+OLDA", "ctrl+NOTAGENE"]
+    queries = [
+        "ctrl",
+        "GENEA+ctrl",
+        "ctrl+GENED",
+        "ctrl+ctrl",
+        "non-targeting",
+        "Non-Targeting+GENEC",
+        "CTRL",
+        "ctrl+OLDA",
+        "ctrl+NOTAGENE",
+    ]
     candidates, report = resolve_candidates(queries, resolver)
     assert candidates == ["GENEA", "GENED", "GENEC", "CTRL"]
-    assert report["status"].tolist() == ["invalid", "official", "official", "invalid", "invalid", "official",
-                                         "official", "duplicate", "unknown"]
+    assert report["status"].tolist() == [
+        "invalid",
+        "official",
+        "official",
+        "invalid",
+        "invalid",
+        "official",
+        "official",
+        "duplicate",
+        "unknown",
+    ]
     reasons = report["reason"].tolist()
     assert reasons[0] == "ctrl is the control condition, not a gene"
     assert reasons[1] == "GENEA+ctrl is GEARS's name of the single perturbation GENEA"
@@ -488,24 +585,60 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
     # screened B covers {A,B} (2); C is required (+C: 3); greedy from {A,B,C}: F (+E,F: 5), then A and D
     # both add D: A first by symbol (6), then D adds nothing. E is excluded, and so is the pair E+A.
     symbols = ["GENEA", "GENEB", "GENEC", "GENED", "GENEE", "GENEF", "GENEE+GENEA"]
-    result = run_design(gene_graph, symbols, resolver, method="graphreach", hops=1, cycles=2, per_cycle=2,
-                        screened=["GENEB"], require=["GENEC"], exclude=["GENEE"])
+    result = run_design(
+        gene_graph,
+        symbols,
+        resolver,
+        method="graphreach",
+        hops=1,
+        cycles=2,
+        per_cycle=2,
+        screened=["GENEB"],
+        require=["GENEC"],
+        exclude=["GENEE"],
+    )
     assert result.table.to_dict("list") == {
-        "rank": [1, 2, 3, 4], "cycle": [1, 1, 2, 2], "gene": ["GENEC", "GENEF", "GENEA", "GENED"],
-        "query": ["GENEC", "GENEF", "GENEA", "GENED"], "required": [True, False, False, False],
-        "gain": [1.0, 2.0, 1.0, 0.0], "covered_nodes": [3, 5, 6, 6],
-        "coverage_fraction": [0.5, 5 / 6, 1.0, 1.0], "tie": [False, False, True, False],
+        "rank": [1, 2, 3, 4],
+        "cycle": [1, 1, 2, 2],
+        "gene": ["GENEC", "GENEF", "GENEA", "GENED"],
+        "query": ["GENEC", "GENEF", "GENEA", "GENED"],
+        "required": [True, False, False, False],
+        "gain": [1.0, 2.0, 1.0, 0.0],
+        "covered_nodes": [3, 5, 6, 6],
+        "coverage_fraction": [0.5, 5 / 6, 1.0, 1.0],
+        "tie": [False, False, True, False],
     }
     unresolved = result.unresolved.set_index("query")
     assert unresolved.loc["GENEB", "status"] == "screened" and "never picked again" in unresolved.loc["GENEB", "reason"]
     assert unresolved.loc["GENEE", "status"] == "excluded"
     assert unresolved.loc["GENEE+GENEA", "status"] == "excluded"
     summary = result.summary()
-    assert {key: summary[key] for key in ("screened", "excluded", "candidates", "screened_perturbations",
-                                          "required_perturbations", "excluded_perturbations", "budget", "cycles",
-                                          "batch", "start_covered_nodes", "covered_nodes")} == {
-        "screened": 1, "excluded": 2, "candidates": 4, "screened_perturbations": 1, "required_perturbations": 1,
-        "excluded_perturbations": 1, "budget": 4, "cycles": 2, "batch": 2, "start_covered_nodes": 2,
+    assert {
+        key: summary[key]
+        for key in (
+            "screened",
+            "excluded",
+            "candidates",
+            "screened_perturbations",
+            "required_perturbations",
+            "excluded_perturbations",
+            "budget",
+            "cycles",
+            "batch",
+            "start_covered_nodes",
+            "covered_nodes",
+        )
+    } == {
+        "screened": 1,
+        "excluded": 2,
+        "candidates": 4,
+        "screened_perturbations": 1,
+        "required_perturbations": 1,
+        "excluded_perturbations": 1,
+        "budget": 4,
+        "cycles": 2,
+        "batch": 2,
+        "start_covered_nodes": 2,
         "covered_nodes": 6,
     }
     # a required gene that is not in the candidate list is still picked first
@@ -515,15 +648,17 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
     # unresolved symbols of every list are reported with the list they came from
     result = run_design(gene_graph, ["GENEA"], resolver, 1, screened=["NOTAGENE", "GENEB"], exclude=["SHARED", "GENEF"])
     assert result.unresolved[["list", "query", "status"]].values.tolist() == [
-        ["screened", "NOTAGENE", "unknown"], ["exclude", "SHARED", "ambiguous"],
+        ["screened", "NOTAGENE", "unknown"],
+        ["exclude", "SHARED", "ambiguous"],
     ]
 
 
 def test_maxspec_design_starts_from_the_screened_set(gene_graph, resolver):
     from perturb_select.knowledge.graph import sgc_operator
 
-    result = run_design(gene_graph, ["GENEC", "GENED", "GENEF"], resolver, 2, method="maxspec", hops=1,
-                        screened=["GENEA"])
+    result = run_design(
+        gene_graph, ["GENEC", "GENED", "GENEF"], resolver, 2, method="maxspec", hops=1, screened=["GENEA"]
+    )
     operator = sgc_operator(gene_graph).toarray()
     reached = gene_graph.index_of(["GENEA", "GENEB", "GENEC", "GENED"])  # R(A)
     start = np.linalg.norm(operator[np.ix_(reached, reached)], 2)
@@ -599,14 +734,29 @@ def test_pipeline_design_with_lists(gene_graph, tmp_path):
     gene_graph.save_npz(edges)
     gene_info.write_text(GENE_INFO)
     files = {}
-    for name, text in (("genes", "GENEA\nGENEB\nGENEC\nGENED\nGENEE\nGENEF\n"), ("screened", "GENEB\n"),
-                       ("require", "GENEC\n"), ("exclude", "GENEE\n")):
+    for name, text in (
+        ("genes", "GENEA\nGENEB\nGENEC\nGENED\nGENEE\nGENEF\n"),
+        ("screened", "GENEB\n"),
+        ("require", "GENEC\n"),
+        ("exclude", "GENEE\n"),
+    ):
         files[name] = tmp_path / f"{name}.txt"
         files[name].write_text(text)
     out = tmp_path / "results"
-    _design_stage(edges, gene_info, out, "x", {
-        "genes": str(files["genes"]), "cycles": 2, "perturbations_per_cycle": 2, "screened": str(files["screened"]),
-        "require": str(files["require"]), "exclude": str(files["exclude"])})
+    _design_stage(
+        edges,
+        gene_info,
+        out,
+        "x",
+        {
+            "genes": str(files["genes"]),
+            "cycles": 2,
+            "perturbations_per_cycle": 2,
+            "screened": str(files["screened"]),
+            "require": str(files["require"]),
+            "exclude": str(files["exclude"]),
+        },
+    )
     assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEC", "GENEF", "GENEA", "GENED"]
     design([out / "x.summary.json"], ["x"], out / "summary.tsv")
     row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
@@ -620,8 +770,18 @@ def test_pipeline_design_with_lists(gene_graph, tmp_path):
     svg = (out / "x.coverage.svg").read_text()
     assert "1 screened before" in svg and "cycle boundaries (2 per cycle)" in svg
     with pytest.raises(InputError, match="config: design.y, field 'require/exclude'"):
-        _design_stage(edges, gene_info, out, "y", {"genes": str(files["genes"]), "budget": 2,
-                                                   "require": str(files["exclude"]), "exclude": str(files["exclude"])})
+        _design_stage(
+            edges,
+            gene_info,
+            out,
+            "y",
+            {
+                "genes": str(files["genes"]),
+                "budget": 2,
+                "require": str(files["exclude"]),
+                "exclude": str(files["exclude"]),
+            },
+        )
     assert not list(out.glob("y*"))
 
 
@@ -689,8 +849,7 @@ def test_real_replogle_after_adamson(replogle, genelists):
 
     graph, resolver, symbols = replogle
     adamson = read_gene_list(genelists / "adamson2016_genes.txt")
-    result = run_design(graph, symbols, resolver, method="graphreach", hops=1, cycles=5, per_cycle=20,
-                        screened=adamson)
+    result = run_design(graph, symbols, resolver, method="graphreach", hops=1, cycles=5, per_cycle=20, screened=adamson)
     screened = result.screened
     start = in_neighbourhood(graph, graph.index_of(screened), 1)
     assert result.start_nodes == start.sum() > 0

@@ -120,16 +120,30 @@ def test_split_of_the_real_papalexi_screen():
 # A plan checked against the screen before any job (issue 20 finding 10)
 # --------------------------------------------------------------------------------------------------
 
+
 def _plan_config(datasets: dict, cycles: int, per_cycle: int, test_fraction: float = 0.1):
     from perturb_select.config import load_config
 
-    return load_config({"datasets": datasets, "experiment": {
-        "seeds": [0], "cycles": cycles, "perturbations_per_cycle": per_cycle, "test_fraction": test_fraction,
-        "strategies": {"random": {}}}})
+    return load_config(
+        {
+            "datasets": datasets,
+            "experiment": {
+                "seeds": [0],
+                "cycles": cycles,
+                "perturbations_per_cycle": per_cycle,
+                "test_fraction": test_fraction,
+                "strategies": {"random": {}},
+            },
+        }
+    )
 
 
-PAPALEXI_BLOCK = {"format": "raw", "mirror": str(DATA / "perturbseq"), "mirror_name": "papalexi2021_thp1.h5ad",
-                  "cell_type": "THP-1"}
+PAPALEXI_BLOCK = {
+    "format": "raw",
+    "mirror": str(DATA / "perturbseq"),
+    "mirror_name": "papalexi2021_thp1.h5ad",
+    "cell_type": "THP-1",
+}
 
 
 def test_candidate_bounds_from_local_files(tmp_path):
@@ -156,10 +170,12 @@ def test_candidate_bounds_from_local_files(tmp_path):
     assert candidate_bound(simulated) == (3, str(tmp_path / "list.txt"))
     # no bound: an archive, a file not there yet, no mirror, a column that is not in the file
     (tmp_path / "a.zip").write_bytes(b"PK\x05\x06" + bytes(18))
-    for block in ({"format": "gears", "mirror": str(tmp_path), "mirror_name": "a.zip"},
-                  {"format": "gears", "mirror": str(tmp_path), "mirror_name": "absent.h5ad"},
-                  {"format": "gears", "url": "https://example.org/x.zip"},
-                  {**PAPALEXI_BLOCK, "perturbation_key": "no_such_column"}):
+    for block in (
+        {"format": "gears", "mirror": str(tmp_path), "mirror_name": "a.zip"},
+        {"format": "gears", "mirror": str(tmp_path), "mirror_name": "absent.h5ad"},
+        {"format": "gears", "url": "https://example.org/x.zip"},
+        {**PAPALEXI_BLOCK, "perturbation_key": "no_such_column"},
+    ):
         assert candidate_bound(DatasetConfig.from_config("x", block)) is None, block
 
 
@@ -168,14 +184,21 @@ def test_a_plan_larger_than_the_screen_is_refused_from_the_config():
 
     # 25 candidates, 2 held out at 0.1: 23 to pick from
     check_plans_fit(_plan_config({"papalexi": PAPALEXI_BLOCK}, cycles=1, per_cycle=23))
-    with pytest.raises(InputError, match="1 cycles x 24 perturbations per cycle = 24, but .*papalexi2021_thp1.h5ad "
-                                         "has at most 25 perturbations, 23 left to pick from") as err:
+    with pytest.raises(
+        InputError,
+        match="1 cycles x 24 perturbations per cycle = 24, but .*papalexi2021_thp1.h5ad "
+        "has at most 25 perturbations, 23 left to pick from",
+    ) as err:
         check_plans_fit(_plan_config({"papalexi": PAPALEXI_BLOCK}, cycles=1, per_cycle=24))
     assert err.value.source == "config" and err.value.field == "datasets.papalexi"
     # a dataset's own perturbations_per_cycle, and the test fraction, count (round(12.5) = 12 held out)
     with pytest.raises(InputError, match="3 cycles x 5 perturbations per cycle = 15, but .* 13 left"):
-        check_plans_fit(_plan_config({"papalexi": {**PAPALEXI_BLOCK, "perturbations_per_cycle": 5}},
-                                     cycles=3, per_cycle=1, test_fraction=0.5))
+        check_plans_fit(
+            _plan_config(
+                {"papalexi": {**PAPALEXI_BLOCK, "perturbations_per_cycle": 5}}, cycles=3, per_cycle=1, test_fraction=0.5
+            )
+        )
     # no local file: nothing to check before the split stage
-    check_plans_fit(_plan_config({"remote": {"format": "gears", "url": "https://example.org/x.zip"}}, cycles=5,
-                                 per_cycle=1000))
+    check_plans_fit(
+        _plan_config({"remote": {"format": "gears", "url": "https://example.org/x.zip"}}, cycles=5, per_cycle=1000)
+    )

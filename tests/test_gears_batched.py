@@ -95,18 +95,25 @@ def test_loss_fct_is_gears_own():
 def test_loss_value_does_not_depend_on_the_hash_seed():
     """cell-gears sums its per-condition terms in set order, which PYTHONHASHSEED changes; ours is sorted, so
     the recorded training loss is the same bytes in every process."""
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); import torch; "
-              "from test_gears_batched import _loss_inputs; "
-              "from perturb_select.gears.upstream import gears_loss_functions; "
-              "pred, _, y, perts, ctrl, f = _loss_inputs(n_cells=40, seed=5); "
-              "perts = [f'C{i % 13}+ctrl' if i % 13 else 'ctrl' for i in range(40)]; "
-              "f = {p: __import__('numpy').arange(12) for p in perts if p != 'ctrl'}; "
-              "print(float(gears_loss_functions().loss_fct(pred, y, perts, ctrl=ctrl, dict_filter=f, "
-              "direction_lambda=0.1)).hex())")
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import torch; "
+        "from test_gears_batched import _loss_inputs; "
+        "from perturb_select.gears.upstream import gears_loss_functions; "
+        "pred, _, y, perts, ctrl, f = _loss_inputs(n_cells=40, seed=5); "
+        "perts = [f'C{i % 13}+ctrl' if i % 13 else 'ctrl' for i in range(40)]; "
+        "f = {p: __import__('numpy').arange(12) for p in perts if p != 'ctrl'}; "
+        "print(float(gears_loss_functions().loss_fct(pred, y, perts, ctrl=ctrl, dict_filter=f, "
+        "direction_lambda=0.1)).hex())"
+    )
     values = set()
     for hash_seed in ("1", "2", "3", "4"):
-        result = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], capture_output=True,
-                                text=True, env={**os.environ, "PYTHONHASHSEED": hash_seed}, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(Path(__file__).parent)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            check=True,
+        )
         values.add(result.stdout.strip())
     assert len(values) == 1
 
@@ -120,10 +127,12 @@ def test_uncertainty_loss_trains_on_cpu_with_gears_value():
 
     pred, logvar, y, perts, ctrl, dict_filter = _loss_inputs(seed=3)
     with pytest.raises(RuntimeError, match="leaf Variable"):
-        g.utils.uncertainty_loss_fct(pred, logvar, y, perts, reg=0.5, ctrl=ctrl, dict_filter=dict_filter,
-                                     direction_lambda=0.1)
+        g.utils.uncertainty_loss_fct(
+            pred, logvar, y, perts, reg=0.5, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1
+        )
     loss = gears_loss_functions().uncertainty_loss_fct(
-        pred, logvar, y, perts, reg=0.5, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1)
+        pred, logvar, y, perts, reg=0.5, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1
+    )
     loss.backward()
     assert pred.grad is not None and logvar.grad is not None and torch.isfinite(pred.grad).all()
     # By hand (gears/utils.py): per condition, mean of (d^4 + reg e^-logvar d^4) + direction term, averaged.
@@ -135,9 +144,9 @@ def test_uncertainty_loss_trains_on_cpu_with_gears_value():
         cols = dict_filter.get(cond, np.arange(p.shape[1]))
         d = p[np.ix_(rows, cols)] - t[np.ix_(rows, cols)]
         e = np.exp(-lv[np.ix_(rows, cols)])
-        total += np.sum(d ** 4 + 0.5 * e * d ** 4) / d.size
+        total += np.sum(d**4 + 0.5 * e * d**4) / d.size
         sign = np.sign(t[np.ix_(rows, cols)] - c[cols]) - np.sign(p[np.ix_(rows, cols)] - c[cols])
-        total += np.sum(0.1 * sign ** 2) / d.size
+        total += np.sum(0.1 * sign**2) / d.size
     assert float(loss) == pytest.approx(total / len(set(perts)), rel=1e-5)
 
 
@@ -156,8 +165,14 @@ def _toy_model(uncertainty=False, seed=0):
     rng = np.random.default_rng(11)
     torch.manual_seed(seed)
     config = {
-        "num_genes": N_GENES, "num_perts": 6, "hidden_size": 16, "uncertainty": uncertainty,
-        "num_go_gnn_layers": 1, "decoder_hidden_size": 16, "num_gene_gnn_layers": 1, "no_perturb": False,
+        "num_genes": N_GENES,
+        "num_perts": 6,
+        "hidden_size": 16,
+        "uncertainty": uncertainty,
+        "num_go_gnn_layers": 1,
+        "decoder_hidden_size": 16,
+        "num_gene_gnn_layers": 1,
+        "no_perturb": False,
         "G_coexpress": torch.tensor(rng.integers(0, N_GENES, (2, 40)), dtype=torch.long),
         "G_coexpress_weight": torch.tensor(rng.uniform(0.4, 1, 40), dtype=torch.float32),
         "G_go": torch.tensor([[0, 1, 2, 3, 4, 5, 1], [1, 2, 3, 4, 5, 0, 4]], dtype=torch.long),
@@ -173,8 +188,12 @@ def _cells(seed=0):
     x = rng.random((8, N_GENES)).astype(np.float32)
     y = rng.random((8, N_GENES)).astype(np.float32)
     node = np.array([2, -1, 4, 2, 0, -1, 4, 5])
-    cond = np.array(["P2+ctrl" if n == 2 else "P4+ctrl" if n == 4 else "P0+ctrl" if n == 0
-                     else "P5+ctrl" if n == 5 else "ctrl" for n in node])
+    cond = np.array(
+        [
+            "P2+ctrl" if n == 2 else "P4+ctrl" if n == 4 else "P0+ctrl" if n == 0 else "P5+ctrl" if n == 5 else "ctrl"
+            for n in node
+        ]
+    )
     return x, y, node, cond
 
 
@@ -184,8 +203,9 @@ def _pyg_batch(x, y, node, cond):
 
     g = _gears()
     graphs = [
-        g.PertData.create_cell_graph(None, x[i:i + 1], y[i:i + 1], [-1] * 20, str(cond[i]),
-                                     None if node[i] < 0 else [int(node[i])])
+        g.PertData.create_cell_graph(
+            None, x[i : i + 1], y[i : i + 1], [-1] * 20, str(cond[i]), None if node[i] < 0 else [int(node[i])]
+        )
         for i in range(len(x))
     ]
     return next(iter(DataLoader(graphs, batch_size=len(graphs), shuffle=False))), graphs
@@ -217,8 +237,9 @@ def test_forward_loss_and_gradients_equal_gears_batch(uncertainty):
         target = batch.y if make == "gears" else torch.from_numpy(y)
         out = model(batch)
         if uncertainty:
-            loss = losses.uncertainty_loss_fct(out[0], out[1], target, list(cond), reg=1.0, ctrl=ctrl,
-                                               dict_filter=dict_filter, direction_lambda=0.1)
+            loss = losses.uncertainty_loss_fct(
+                out[0], out[1], target, list(cond), reg=1.0, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1
+            )
             out = out[0]
         else:
             loss = losses.loss_fct(out, target, list(cond), ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1)
@@ -303,8 +324,9 @@ def test_coexpression_graph_equals_gears(tmp_path):
     (tmp_path / "d").mkdir()  # GEARS caches the graph as a CSV there
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        ref = g.utils.get_coexpression_network_from_train(adata, 0.4, 5, str(tmp_path), "d", "s", 1, 0.75,
-                                                          {"train": train})
+        ref = g.utils.get_coexpression_network_from_train(
+            adata, 0.4, 5, str(tmp_path), "d", "s", 1, 0.75, {"train": train}
+        )
     src, dst, w = coexpression_edges(X[np.isin(conds, train)], k=5, threshold=0.4)
     ours = sorted(zip((genes[i] for i in src), (genes[j] for j in dst), np.round(w, 5)))
     theirs = sorted(zip(ref["source"], ref["target"], np.round(ref["importance"].to_numpy(), 5)))
@@ -324,10 +346,14 @@ def _layout(n_genes=25):
     conds = ["ctrl"] * 4 + ["A+ctrl"] * 3 + ["B+ctrl"] * 3
     names = [f"T_{c}_1" if c == "ctrl" else f"T_{c}_1+1" for c in conds]
     rng = np.random.default_rng(0)
-    obs = pd.DataFrame({"condition": conds, "condition_name": names, "cell_type": "T"},
-                       index=[f"c{i}" for i in range(len(conds))]).astype("category")
-    adata = ad.AnnData(X=sp.csr_matrix(rng.random((len(conds), n_genes)).astype(np.float32)), obs=obs,
-                       var=pd.DataFrame({"gene_name": genes}, index=genes))
+    obs = pd.DataFrame(
+        {"condition": conds, "condition_name": names, "cell_type": "T"}, index=[f"c{i}" for i in range(len(conds))]
+    ).astype("category")
+    adata = ad.AnnData(
+        X=sp.csr_matrix(rng.random((len(conds), n_genes)).astype(np.float32)),
+        obs=obs,
+        var=pd.DataFrame({"gene_name": genes}, index=genes),
+    )
     adata.uns["rank_genes_groups_cov_all"] = {"T_A+ctrl_1+1": np.array(genes[::-1]), "T_B+ctrl_1+1": np.array(genes)}
     adata.uns["top_non_dropout_de_20"] = {"T_A+ctrl_1+1": np.array(genes[3:8]), "T_B+ctrl_1+1": np.array(genes[:20])}
     adata.uns["non_zeros_gene_idx"] = {"T_A+ctrl_1+1": np.array([1, 4, 9]), "T_B+ctrl_1+1": np.arange(n_genes)}
@@ -364,16 +390,25 @@ def test_screen_arrays_from_layout_and_round_trip(tmp_path):
 
 
 def test_graph_npz_round_trip_and_errors(tmp_path):
-    graph = KnowledgeGraph.from_edges(pd.DataFrame(
-        {"source": ["A", "B", "C", "D"], "target": ["B", "C", "A", "A"], "importance": [0.5, 0.25, 1.0, 0.125]}))
+    graph = KnowledgeGraph.from_edges(
+        pd.DataFrame(
+            {"source": ["A", "B", "C", "D"], "target": ["B", "C", "A", "A"], "importance": [0.5, 0.25, 1.0, 0.125]}
+        )
+    )
     path = tmp_path / "g.npz"
     graph.save_npz(path)
     back = KnowledgeGraph.read(path)  # dispatches on the suffix
     assert list(back.genes) == ["A", "B", "C", "D"]
     assert (back.adjacency != graph.adjacency).nnz == 0 and back.adjacency.dtype == np.float32
     assert back.index_of(["D"])[0] == 3
-    np.savez(tmp_path / "x.npz", format=np.array("perturb-select knowledge graph v1"), genes=np.array(["B", "A"]),
-             data=np.zeros(0, np.float32), indices=np.zeros(0, np.int32), indptr=np.zeros(3, np.int64))
+    np.savez(
+        tmp_path / "x.npz",
+        format=np.array("perturb-select knowledge graph v1"),
+        genes=np.array(["B", "A"]),
+        data=np.zeros(0, np.float32),
+        indices=np.zeros(0, np.int32),
+        indptr=np.zeros(3, np.int64),
+    )
     with pytest.raises(InputError, match="sorted"):
         KnowledgeGraph.read_npz(tmp_path / "x.npz")
     (tmp_path / "t.npz").write_bytes(b"\x00" * 10)
@@ -393,10 +428,16 @@ def test_training_config_defaults_and_errors_name_the_key():
     )
     assert (config.cells_per_step, config.weight_decay, config.hidden_size) == (32, 5e-4, 64)
     assert (config.direction_lambda, config.coexpress_k, config.coexpress_threshold) == (0.1, 20, 0.4)
-    for bad, field in (({"epochs": 0}, "gears.epochs"), ({"lr_decay": 1.5}, "gears.lr_decay"),
-                       ({"trainer": "fast"}, "gears.trainer"), ({"shuffle": True}, "gears.shuffle"),
-                       ({"cells_per_step": 2.5}, "gears.cells_per_step"), ({"uncertainty": "yes"}, "gears.uncertainty"),
-                       ({"device": "tpu"}, "gears.device"), ({"val_fraction": 1.0}, "gears.val_fraction")):
+    for bad, field in (
+        ({"epochs": 0}, "gears.epochs"),
+        ({"lr_decay": 1.5}, "gears.lr_decay"),
+        ({"trainer": "fast"}, "gears.trainer"),
+        ({"shuffle": True}, "gears.shuffle"),
+        ({"cells_per_step": 2.5}, "gears.cells_per_step"),
+        ({"uncertainty": "yes"}, "gears.uncertainty"),
+        ({"device": "tpu"}, "gears.device"),
+        ({"val_fraction": 1.0}, "gears.val_fraction"),
+    ):
         with pytest.raises(InputError, match=field.replace(".", r"\.")):
             TrainingConfig.from_config(bad)
 
@@ -431,8 +472,15 @@ def _processed_screen_with(targets):
         pytest.skip(f"real screen not found at {path}")
     raw = ad.read_h5ad(path)
     raw = raw[raw.obs["perturbation"].isin([*targets, "non-targeting"]).to_numpy()].copy()
-    return preprocess_screen(raw, graph_genes=set(targets), resolver=_IdentityResolver(), cell_type="THP-1",
-                             max_cells_per_condition=40, seed=0, source=str(path)).adata
+    return preprocess_screen(
+        raw,
+        graph_genes=set(targets),
+        resolver=_IdentityResolver(),
+        cell_type="THP-1",
+        max_cells_per_condition=40,
+        seed=0,
+        source=str(path),
+    ).adata
 
 
 def _train(real_cycle, seed, **overrides):
@@ -517,15 +565,24 @@ def test_trainers_agree_within_seed_spread(real_cycle, tmp_path):
     for seed in (0, 1, 2):
         run = _train(real_cycle, seed, epochs=2, hidden_size=64)
         batched.append(evaluate_predictions(run)["mean"]["mse_top20_de"])
-        ref = train_and_predict(real_cycle["adata"], real_cycle["graph"], real_cycle["gene2go"], TRAIN, TEST,
-                                seed=seed, work_dir=tmp_path / f"w{seed}",
-                                config=gears_config(trainer="cell-gears", epochs=2, device="cpu", threads=1))
+        ref = train_and_predict(
+            real_cycle["adata"],
+            real_cycle["graph"],
+            real_cycle["gene2go"],
+            TRAIN,
+            TEST,
+            seed=seed,
+            work_dir=tmp_path / f"w{seed}",
+            config=gears_config(trainer="cell-gears", epochs=2, device="cpu", threads=1),
+        )
         assert ref.info["val_conditions"] == run.info["val_conditions"]  # same validation split
         reference.append(evaluate_predictions(ref)["mean"]["mse_top20_de"])
     gap = abs(np.mean(batched) - np.mean(reference))
     spread = max(np.std(batched, ddof=1), np.std(reference, ddof=1))
-    print(f"top-20 DE MSE batched {np.round(batched, 4)} cell-gears {np.round(reference, 4)}: "
-          f"gap of means {gap:.4f}, seed sd {spread:.4f}")
+    print(
+        f"top-20 DE MSE batched {np.round(batched, 4)} cell-gears {np.round(reference, 4)}: "
+        f"gap of means {gap:.4f}, seed sd {spread:.4f}"
+    )
     assert gap <= 2 * spread + 0.02
 
 
@@ -553,15 +610,28 @@ def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
     assert (self_loop > 1).any() and (self_loop >= 1).all()
 
     rng = np.random.default_rng(42)
-    co = (torch.tensor(np.vstack([rng.integers(0, TOY_GENES, 30), rng.integers(0, TOY_GENES, 30)])),
-          torch.tensor(rng.uniform(0.4, 1, 30), dtype=torch.float32))
+    co = (
+        torch.tensor(np.vstack([rng.integers(0, TOY_GENES, 30), rng.integers(0, TOY_GENES, 30)])),
+        torch.tensor(rng.uniform(0.4, 1, 30), dtype=torch.float32),
+    )
 
     def model(graph, loops):
         index, weight = go_edges_with_self_loops(graph, loops)
-        config = {"num_genes": TOY_GENES, "num_perts": graph.n_nodes, "hidden_size": 16, "uncertainty": False,
-                  "num_go_gnn_layers": hops, "decoder_hidden_size": 16, "num_gene_gnn_layers": 1,
-                  "no_perturb": False, "G_coexpress": co[0], "G_coexpress_weight": co[1], "G_go": index,
-                  "G_go_weight": weight, "device": "cpu"}
+        config = {
+            "num_genes": TOY_GENES,
+            "num_perts": graph.n_nodes,
+            "hidden_size": 16,
+            "uncertainty": False,
+            "num_go_gnn_layers": hops,
+            "decoder_hidden_size": 16,
+            "num_gene_gnn_layers": 1,
+            "no_perturb": False,
+            "G_coexpress": co[0],
+            "G_coexpress_weight": co[1],
+            "G_go": index,
+            "G_go_weight": weight,
+            "device": "cpu",
+        }
         return GEARS_Model(config)
 
     torch.manual_seed(0)
@@ -569,8 +639,9 @@ def test_compact_receptive_field_equals_whole_graph_on_gears_model(hops):
     _randomise_batchnorm(m_whole, seed=hops)
     m_compact = model(compact, self_loop)
     rows = whole.index_of(compact.genes)
-    m_compact.load_state_dict({k: (v[rows].clone() if k == "pert_emb.weight" else v.clone())
-                               for k, v in m_whole.state_dict().items()})
+    m_compact.load_state_dict(
+        {k: (v[rows].clone() if k == "pert_emb.weight" else v.clone()) for k, v in m_whole.state_dict().items()}
+    )
     target = torch.tensor(np.random.default_rng(5).random((len(perturbed) + 1, TOY_GENES)), dtype=torch.float32)
     results = []
     for m, graph in ((m_whole, whole), (m_compact, compact)):
@@ -608,8 +679,15 @@ def test_predict_perturbations_scores_any_graph_gene(real_cycle):
     fit, val = split_validation(TRAIN, 0.1, 0)
     unscreened = [g for g in graph.genes if g not in TRAIN + TEST][:2]  # graph genes without cells
     sub, loops = compact_receptive_field(graph, TRAIN + TEST + unscreened, 1)
-    runner = BatchedGears(screen, sub, fit, val, gears_config(trainer="cells", epochs=1, hidden_size=16, device="cpu",
-                                                                uncertainty=True), seed=0, self_loop=loops)
+    runner = BatchedGears(
+        screen,
+        sub,
+        fit,
+        val,
+        gears_config(trainer="cells", epochs=1, hidden_size=16, device="cpu", uncertainty=True),
+        seed=0,
+        self_loop=loops,
+    )
     runner.fit()
     genes = [TEST[0], *unscreened]
     pred, score = runner.predict_perturbations(genes, n_ctrl=50, seed=3)
@@ -637,7 +715,7 @@ def test_a_network_larger_than_memory_is_refused_before_it_is_built():
     from perturb_select.gears.common import model_memory
 
     config = TrainingConfig(hidden_size=4096)
-    parameters = 4 * 20_000 * 4096 + 20_000 * 4096 + 10 * 4096 ** 2
+    parameters = 4 * 20_000 * 4096 + 20_000 * 4096 + 10 * 4096**2
     assert model_memory(20_000, 20_000, config) == 4.0 * (4 * parameters + 16 * 128 * 20_000 * 4096)
     genes = np.array([f"G{i}" for i in range(20_000)])
 
@@ -648,6 +726,9 @@ def test_a_network_larger_than_memory_is_refused_before_it_is_built():
     screen.genes = genes
     edges = pd.DataFrame({"source": genes[:-1], "target": genes[1:], "importance": 1.0})
     data = TrainingData(graph=KnowledgeGraph.from_edges(edges), screen=screen)
-    with pytest.raises(InputError, match=r"config, field 'gears.hidden_size': GEARS with hidden_size 4096 on 20000 "
-                                         r"genes and 20000 graph nodes .*need about 6\d\d\.\d GB, more than"):
+    with pytest.raises(
+        InputError,
+        match=r"config, field 'gears.hidden_size': GEARS with hidden_size 4096 on 20000 "
+        r"genes and 20000 graph nodes .*need about 6\d\d\.\d GB, more than",
+    ):
         train(data, ["G1"], ["G2"], seed=0, config=config)

@@ -222,9 +222,7 @@ def test_subgraph_gives_identical_gears_outputs(hops):
     v = sub.index_of(["G007"])[0]
     a = sub.adjacency.tocsc()
     in_degree = 1.0 + np.asarray(a.sum(axis=0)).ravel()
-    candidates = [
-        (a[u, s] / in_degree[s], u, s) for s in a[:, v].nonzero()[0] for u in a[:, s].nonzero()[0]
-    ]
+    candidates = [(a[u, s] / in_degree[s], u, s) for s in a[:, v].nonzero()[0] for u in a[:, s].nonzero()[0]]
     _, u, s = max(candidates)
     cut = sub.adjacency.tolil()
     cut[u, s] = 0
@@ -408,8 +406,9 @@ def cycle_runs(tmp_path_factory):
             "a": train_and_predict(adata, graph, gene2go, TRAIN, TEST, seed=0, work_dir=stale, config=config),
             "b": train_and_predict(adata, graph, gene2go, TRAIN, TEST, seed=0, work_dir=root / "work_b", config=config),
             "c": train_and_predict(adata, graph, gene2go, TRAIN, TEST, seed=1, work_dir=root / "work_c", config=config),
-            "whole": train_and_predict(adata, graph, gene2go, TRAIN, TEST, seed=0, work_dir=root / "work_d",
-                                       config=whole),
+            "whole": train_and_predict(
+                adata, graph, gene2go, TRAIN, TEST, seed=0, work_dir=root / "work_d", config=whole
+            ),
         }
     finally:
         mp.undo()
@@ -462,8 +461,17 @@ def test_score_train_predicts_the_fitted_conditions_and_leaves_the_test_alone(cy
     from perturb_select.evaluation.metrics import evaluate_predictions
 
     config = gears_config(trainer="cell-gears", epochs=1, cells_per_step=32, hidden_size=16, device="cpu", threads=1)
-    test, inner = train_and_predict(cycle_runs["adata"], cycle_runs["graph"], cycle_runs["gene2go"], TRAIN, TEST,
-                                    seed=0, work_dir=tmp_path / "work", config=config, score_train=True)
+    test, inner = train_and_predict(
+        cycle_runs["adata"],
+        cycle_runs["graph"],
+        cycle_runs["gene2go"],
+        TRAIN,
+        TEST,
+        seed=0,
+        work_dir=tmp_path / "work",
+        config=config,
+        score_train=True,
+    )
     same = cycle_runs["runs"]["b"]  # seed 0, same config, no in-sample scoring
     np.testing.assert_array_equal(test.pred, same.pred)
     fit = test.info["train_conditions"]
@@ -485,8 +493,12 @@ def test_train_and_predict_files_stay_in_work_dir(cycle_runs):
     work = root / "work_a"
     files = _files_under(work)
     assert "leftover.txt" not in files  # emptied at the start
-    assert {WORK_MARKER, "gears_data/gene2go_all.pkl", "gears_data/pert_genes.pkl",
-            "gears_data/screen/perturb_processed.h5ad"} <= files
+    assert {
+        WORK_MARKER,
+        "gears_data/gene2go_all.pkl",
+        "gears_data/pert_genes.pkl",
+        "gears_data/screen/perturb_processed.h5ad",
+    } <= files
     # the gene2go pickle and gene set are the perturbation graph's genes: GEARS's pert_names
     sub = receptive_field_subgraph(graph, TRAIN + TEST, hops=1)
     with open(work / "gears_data" / "gene2go_all.pkl", "rb") as handle:
@@ -535,10 +547,14 @@ def _tiny_layout():
     genes = [f"g{i}" for i in range(25)]
     conds = ["ctrl"] * 4 + ["A+ctrl"] * 3 + ["B+ctrl"] * 3 + ["C+ctrl"] * 3
     names = [f"T_{c}_1" for c in conds]
-    obs = pd.DataFrame({"condition": conds, "condition_name": names, "cell_type": "T"},
-                       index=[f"c{i}" for i in range(len(conds))]).astype("category")
-    adata = ad.AnnData(X=sp.csr_matrix(np.ones((len(conds), 25), dtype=np.float32)), obs=obs,
-                       var=pd.DataFrame({"gene_name": genes}, index=genes))
+    obs = pd.DataFrame(
+        {"condition": conds, "condition_name": names, "cell_type": "T"}, index=[f"c{i}" for i in range(len(conds))]
+    ).astype("category")
+    adata = ad.AnnData(
+        X=sp.csr_matrix(np.ones((len(conds), 25), dtype=np.float32)),
+        obs=obs,
+        var=pd.DataFrame({"gene_name": genes}, index=genes),
+    )
     ranked = {n: genes for n in set(names) if "ctrl_1" not in n or "+" in n}
     adata.uns["rank_genes_groups_cov_all"] = ranked
     adata.uns["top_non_dropout_de_20"] = {n: np.array(genes[:20]) for n in ranked}
@@ -548,10 +564,14 @@ def _tiny_layout():
 
 def test_bad_inputs_raise_before_any_file(tmp_path):
     adata = _tiny_layout()
-    graph = KnowledgeGraph.from_edges(pd.DataFrame(
-        {"source": ["A", "B", "C", "D"], "target": ["B", "C", "A", "A"], "importance": [0.5, 0.5, 0.5, 0.5]}))
+    graph = KnowledgeGraph.from_edges(
+        pd.DataFrame(
+            {"source": ["A", "B", "C", "D"], "target": ["B", "C", "A", "A"], "importance": [0.5, 0.5, 0.5, 0.5]}
+        )
+    )
     gene2go = {g: {"GO:1"} for g in "ABCD"}
     work = tmp_path / "work"
+
     def call(train, test, g2g=gene2go, seed=0, **settings):
         config = gears_config(trainer="cell-gears", **settings)
         return train_and_predict(adata, graph, g2g, train, test, seed=seed, work_dir=work, config=config)
@@ -580,22 +600,32 @@ def test_bad_inputs_raise_before_any_file(tmp_path):
 
 def test_foreign_work_dir_is_not_emptied(tmp_path):
     adata = _tiny_layout()
-    graph = KnowledgeGraph.from_edges(pd.DataFrame(
-        {"source": ["A", "B", "C"], "target": ["B", "C", "A"], "importance": [0.5, 0.5, 0.5]}))
+    graph = KnowledgeGraph.from_edges(
+        pd.DataFrame({"source": ["A", "B", "C"], "target": ["B", "C", "A"], "importance": [0.5, 0.5, 0.5]})
+    )
     work = tmp_path / "results"
     work.mkdir()
     (work / "predictions.npz").write_text("precious")
     with pytest.raises(InputError, match="marker"):
-        train_and_predict(adata, graph, {g: {"GO:1"} for g in "ABC"}, ["A", "B"], ["C"], seed=0,
-                          work_dir=work, config=gears_config(trainer="cell-gears", cells_per_step=2))
+        train_and_predict(
+            adata,
+            graph,
+            {g: {"GO:1"} for g in "ABC"},
+            ["A", "B"],
+            ["C"],
+            seed=0,
+            work_dir=work,
+            config=gears_config(trainer="cell-gears", cells_per_step=2),
+        )
     assert (work / "predictions.npz").read_text() == "precious"
 
 
 def test_corrupt_predictions_file_is_one_input_error(tmp_path):
     rng = np.random.default_rng(0)
     de = np.zeros((1, 20), dtype=np.int64)
-    cp = CyclePredictions(np.array(["A+ctrl"]), np.array(["g0", "g1"]), rng.random((1, 2)), rng.random((1, 2)),
-                          rng.random(2), de, de)
+    cp = CyclePredictions(
+        np.array(["A+ctrl"]), np.array(["g0", "g1"]), rng.random((1, 2)), rng.random((1, 2)), rng.random(2), de, de
+    )
     good = tmp_path / "predictions.npz"
     cp.save(good)
     truncated = tmp_path / "truncated.npz"
@@ -638,8 +668,11 @@ def test_a_crafted_gene2go_pickle_runs_nothing_and_is_one_input_error(tmp_path, 
     path = tmp_path / "gene2go.pkl"
     data = crafted if payload == "top" else {"STAT1": {"GO:0000001"}, "IRF1": [crafted]}
     path.write_bytes(pickle.dumps(data, protocol=4))
-    with pytest.raises(InputError, match=r"gene2go.pkl: unreadable gene2go pickle \(UnpicklingError: global "
-                                         r"posix.system is not allowed in a gene2go pickle"):
+    with pytest.raises(
+        InputError,
+        match=r"gene2go.pkl: unreadable gene2go pickle \(UnpicklingError: global "
+        r"posix.system is not allowed in a gene2go pickle",
+    ):
         read_gears_gene2go(path)
     assert not marker.exists()
     # a pickle of the right classes but the wrong contents is refused too

@@ -50,8 +50,9 @@ def _loss_and_grads(model, out, y, cond, uncertainty):
     dict_filter = {c: np.arange(0, N_GENES, 2) for c in set(cond.tolist()) if c != "ctrl"}
     target = torch.from_numpy(y)
     if uncertainty:
-        loss = losses.uncertainty_loss_fct(out[0], out[1], target, list(cond), reg=1.0, ctrl=ctrl,
-                                           dict_filter=dict_filter, direction_lambda=0.1)
+        loss = losses.uncertainty_loss_fct(
+            out[0], out[1], target, list(cond), reg=1.0, ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1
+        )
     else:
         loss = losses.loss_fct(out, target, list(cond), ctrl=ctrl, dict_filter=dict_filter, direction_lambda=0.1)
     model.zero_grad()
@@ -149,6 +150,7 @@ def test_train_mode_differs_by_the_weighting_of_rows_when_cells_share_a_perturba
 # The trainer on the real screen
 # --------------------------------------------------------------------------------------------------
 
+
 def _runner(real_cycle, cls_name="PerturbationGears", seed=0, **overrides):
     from perturb_select.config import TrainingConfig
     from perturb_select.gears import perturbations
@@ -232,8 +234,18 @@ def test_trainer_is_seeded_patient_and_records_its_schedule(real_cycle):
     data = TrainingData(graph=real_cycle["graph"], screen=real_cycle["screen"])
 
     def run(seed, **overrides):
-        config = TrainingConfig(**{"trainer": "perturbations", "epochs": 12, "hidden_size": 16, "device": "cpu",
-                                   "lr": 3e-3, "lr_decay": 0.95, "perturbations_per_step": 32, **overrides})
+        config = TrainingConfig(
+            **{
+                "trainer": "perturbations",
+                "epochs": 12,
+                "hidden_size": 16,
+                "device": "cpu",
+                "lr": 3e-3,
+                "lr_decay": 0.95,
+                "perturbations_per_step": 32,
+                **overrides,
+            }
+        )
         return train(data, TRAIN, TEST, seed=seed, config=config).predictions
 
     a, b, c = run(0), run(0), run(1)

@@ -45,7 +45,7 @@ def test_sgconv_equals_pyg(self_loops, K):
     outs = [layer(v, edge_index, edge_weight) for layer, v in ((theirs, xs[0]), (ours, xs[1]))]
     torch.testing.assert_close(outs[1], outs[0], rtol=1e-6, atol=1e-6)
     for out in outs:
-        (out ** 2).sum().backward()
+        (out**2).sum().backward()
     torch.testing.assert_close(xs[1].grad, xs[0].grad, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ours.lin.weight.grad, theirs.lin.weight.grad, rtol=1e-5, atol=1e-6)
     without = [layer(x, edge_index) for layer in (theirs, ours)]  # no weights: every edge 1
@@ -76,7 +76,7 @@ def test_gears_model_equals_cell_gears_own_class(uncertainty):
         model.train()
         out = model(_pyg_batch(x, y, node, cond)[0])
         pred = out[0] if uncertainty else out
-        (pred ** 2).mean().backward()
+        (pred**2).mean().backward()
         results.append((pred.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     (pred_t, grads_t), (pred_o, grads_o) = results
     torch.testing.assert_close(pred_o, pred_t, rtol=1e-5, atol=1e-6)
@@ -88,11 +88,13 @@ def test_gears_model_equals_cell_gears_own_class(uncertainty):
 def test_training_imports_no_pyg_dcor_scanpy_or_gears_package():
     """A training process loads GEARS_Model and the losses without PyG (4.3 s of import), dcor, scanpy, or the
     ``gears`` package."""
-    code = ("import sys; from perturb_select.gears.upstream import gears_model_class, gears_loss_functions; "
-            "cls = gears_model_class(); fns = gears_loss_functions(); "
-            "import perturb_select.gears.perturbations, perturb_select.stages.train; "
-            "heavy = sorted(m for m in ('torch_geometric', 'torch._dynamo', 'dcor', 'scanpy', 'anndata', 'gears', "
-            "'gears.utils', 'sklearn', 'networkx') if m in sys.modules); print(heavy)")
+    code = (
+        "import sys; from perturb_select.gears.upstream import gears_model_class, gears_loss_functions; "
+        "cls = gears_model_class(); fns = gears_loss_functions(); "
+        "import perturb_select.gears.perturbations, perturb_select.stages.train; "
+        "heavy = sorted(m for m in ('torch_geometric', 'torch._dynamo', 'dcor', 'scanpy', 'anndata', 'gears', "
+        "'gears.utils', 'sklearn', 'networkx') if m in sys.modules); print(heavy)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -115,7 +117,7 @@ def test_adam_is_torch_adam_with_steplr_bit_for_bit():
             for model, optimizer in zip(models, (ours, theirs)):
                 optimizer.zero_grad()
                 out = model(_cell_batch(x * (1 + step), node))
-                (out ** 2).mean().backward()
+                (out**2).mean().backward()
                 torch.nn.utils.clip_grad_value_(model.parameters(), clip_value=1.0)
                 optimizer.step()
             for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):

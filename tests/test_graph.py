@@ -54,9 +54,7 @@ def random_graph(rng: np.random.Generator, n: int, p: float) -> KnowledgeGraph:
     np.fill_diagonal(mask, False)
     s, t = np.nonzero(mask)
     names = np.array([f"g{i:03d}" for i in range(n)], dtype=object)
-    edges = pd.DataFrame(
-        {"source": names[s], "target": names[t], "importance": 1.0 - rng.random(len(s))}
-    )
+    edges = pd.DataFrame({"source": names[s], "target": names[t], "importance": 1.0 - rng.random(len(s))})
     return KnowledgeGraph.from_edges(edges, genes=names)
 
 
@@ -100,9 +98,9 @@ def test_receptive_fields_stop_growing_at_their_fixed_point():
 
     graph = hand_graph()
     start = sp.identity(6, dtype=np.int32, format="csr")
-    grown, steps = _grow_fields(start, _receive_operator(graph.adjacency), 10 ** 9)
+    grown, steps = _grow_fields(start, _receive_operator(graph.adjacency), 10**9)
     assert steps == 3  # two steps grow the fields (HAND_FIELDS), the third adds nothing
-    assert field_sets(graph, 10 ** 9) == field_sets(graph, steps) == field_sets(graph, 2)
+    assert field_sets(graph, 10**9) == field_sets(graph, steps) == field_sets(graph, 2)
     assert grown.astype(bool).toarray().tolist() == receptive_fields(graph, np.arange(6), 2).toarray().tolist()
 
 
@@ -215,9 +213,7 @@ def test_write_read_round_trip(tmp_path):
 
 
 def test_from_edges_drops_self_loops_and_rejects_duplicates():
-    edges = pd.DataFrame(
-        [("a", "a", 1.0), ("a", "b", 0.5)], columns=["source", "target", "importance"]
-    )
+    edges = pd.DataFrame([("a", "a", 1.0), ("a", "b", 0.5)], columns=["source", "target", "importance"])
     graph = KnowledgeGraph.from_edges(edges)
     assert graph.n_edges == 1
     duplicated = pd.concat([edges, edges.iloc[[1]]])
@@ -254,7 +250,11 @@ def test_receptive_field_subgraph_hand_checked():
     # inside = R_1(d) = {b, c, d}; every edge into them is kept, bringing sources a and e along
     assert list(sub.genes) == ["a", "b", "c", "d", "e"]
     assert set(zip(sub.to_edges()["source"], sub.to_edges()["target"])) == {
-        ("a", "b"), ("b", "c"), ("e", "c"), ("c", "d"), ("b", "d"),
+        ("a", "b"),
+        ("b", "c"),
+        ("e", "c"),
+        ("c", "d"),
+        ("b", "d"),
     }
     sub0 = receptive_field_subgraph(hand_graph(), ["a", "f"], 0)
     assert list(sub0.genes) == ["a", "f"] and sub0.n_edges == 0
@@ -303,8 +303,9 @@ def test_read_names_the_file_for_duplicate_edges(tmp_path):
 def test_truncated_graph_file_is_an_error(tmp_path):
     from perturb_select.io import InputError
 
-    graph = KnowledgeGraph.from_edges(pd.DataFrame(
-        {"source": ["A", "B", "C"], "target": ["B", "C", "A"], "importance": [0.5, 0.25, 0.75]}))
+    graph = KnowledgeGraph.from_edges(
+        pd.DataFrame({"source": ["A", "B", "C"], "target": ["B", "C", "A"], "importance": [0.5, 0.25, 0.75]})
+    )
     path = tmp_path / "g.tsv"
     graph.write(path)
     assert KnowledgeGraph.read(path).n_edges == 3

@@ -39,6 +39,7 @@ PAPALEXI_TARGETS = (
 # Reference: GEARS's scoring (gears/utils.py::get_GO_edge_list) and top-k per target
 # --------------------------------------------------------------------------------------------------
 
+
 def gears_reference_edges(gene_terms, k, threshold):
     """Brute force with Python sets, as GEARS: score = len(a & b) / len(a | b), kept if > threshold;
     per target its k best other genes, ties by source symbol."""
@@ -70,6 +71,7 @@ def assert_same_edges(got: pd.DataFrame, expected: pd.DataFrame):
 # --------------------------------------------------------------------------------------------------
 # gene_info
 # --------------------------------------------------------------------------------------------------
+
 
 def test_read_gene_info_fixture():
     info = read_gene_info(GENE_INFO)
@@ -109,6 +111,7 @@ def test_read_gene_info_missing_file(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # gene2go / OBO through goatools (fixtures)
 # --------------------------------------------------------------------------------------------------
+
 
 def test_gene2go_defaults_keep_all_evidence_and_namespaces(capsys):
     got = read_gene2go_symbols(GENE2GO, GENE_INFO)
@@ -154,9 +157,7 @@ def test_gene2go_two_namespaces():
 
 
 def test_gene2go_evidence_codes_and_not_qualifier():
-    assert read_gene2go_symbols(GENE2GO, GENE_INFO, evidence_codes=["IDA"]) == {
-        "GENEB": frozenset({"GO:9999001"})
-    }
+    assert read_gene2go_symbols(GENE2GO, GENE_INFO, evidence_codes=["IDA"]) == {"GENEB": frozenset({"GO:9999001"})}
     assert read_gene2go_symbols(GENE2GO, GENE_INFO, evidence_codes=["IDA"], keep_not=True) == {
         "GENEB": frozenset({"GO:9999001"}),
         "GENEC": frozenset({"GO:0005515"}),
@@ -216,7 +217,11 @@ def test_gene2go_empty_file(tmp_path):
 def test_go_dag_fixture():
     dag = read_go_dag(OBO)
     assert sorted({t.item_id for t in dag.values()}) == [
-        "GO:0003674", "GO:0005515", "GO:0005575", "GO:0006955", "GO:0008150",
+        "GO:0003674",
+        "GO:0005515",
+        "GO:0005575",
+        "GO:0006955",
+        "GO:0008150",
     ]
     assert dag["GO:9999001"].item_id == "GO:0006955"
     assert dag["GO:0006955"].namespace == "biological_process"
@@ -227,8 +232,11 @@ def test_go_dag_fixture():
     "text, field",
     [
         ("#tax_id\tGeneID\tGO_ID\n9606\t1\tGO:0005515\n", "[Term]"),
-        ("format-version: 1.2\n\n[Term]\nid: GO:0000001\nname: x\nnamespace: biological_process\n"
-         "is_a: GO:0000002 ! undefined parent\n", "is_a"),
+        (
+            "format-version: 1.2\n\n[Term]\nid: GO:0000001\nname: x\nnamespace: biological_process\n"
+            "is_a: GO:0000002 ! undefined parent\n",
+            "is_a",
+        ),
         ("format-version: 1.2\n\n[Term]\nid: GO:0000001\nname: x\n", "namespace"),
         ("format-version: 1.2\n\n[Term]\nid: HP:0000001\nname: x\nnamespace: biological_process\n", "id"),
     ],
@@ -261,6 +269,7 @@ def test_go_dag_missing_file(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # Symbol resolution (fixture)
 # --------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny_resolver():
@@ -304,7 +313,10 @@ def test_resolver_universe():
     amb = r.resolve("SHARED")
     assert amb.status == "ambiguous" and amb.symbol is None
     assert [x.status for x in r.resolve_many(["GENEA", "OLDA", "GENEB", "XYZ"])] == [
-        "official", "alias", "not_in_graph", "unknown",
+        "official",
+        "alias",
+        "not_in_graph",
+        "unknown",
     ]
 
 
@@ -316,6 +328,7 @@ def test_resolver_rejects_non_strings(tiny_resolver):
 # --------------------------------------------------------------------------------------------------
 # Jaccard top-k: hand-checked cases and properties
 # --------------------------------------------------------------------------------------------------
+
 
 def test_jaccard_four_genes_by_hand():
     terms = {"A": {"t1", "t2", "t3"}, "B": {"t1", "t2"}, "C": {"t3", "t4"}, "D": {"t5"}}
@@ -387,11 +400,13 @@ def test_jaccard_matches_brute_force(gene_terms, k, threshold, chunk_size):
 
 
 def test_graph_stats_by_hand():
-    edges = pd.DataFrame({
-        "source": ["B", "C", "A", "A"],
-        "target": ["A", "A", "B", "C"],
-        "importance": [2 / 3, 1 / 4, 2 / 3, 1 / 4],
-    })
+    edges = pd.DataFrame(
+        {
+            "source": ["B", "C", "A", "A"],
+            "target": ["A", "A", "B", "C"],
+            "importance": [2 / 3, 1 / 4, 2 / 3, 1 / 4],
+        }
+    )
     stats = graph_stats(edges, n_genes_input=4)
     assert stats["nodes"] == 3 and stats["edges"] == 4 and stats["isolated_genes_dropped"] == 1
     assert stats["in_degree"] == {"min": 1.0, "median": 1.0, "mean": 4 / 3, "max": 2.0}
@@ -407,6 +422,7 @@ def test_graph_stats_by_hand():
 # --------------------------------------------------------------------------------------------------
 # Real data (../shared/data/go)
 # --------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def real_go(shared_data):
@@ -527,8 +543,7 @@ def test_real_whole_human_graph(human_gene_terms, human_graph):
     assert len(isolated) == stats["isolated_genes_dropped"]
     for gene in isolated:
         mine = human_gene_terms[gene]
-        assert all(len(mine & other) / len(mine | other) <= 0.1
-                   for g, other in human_gene_terms.items() if g != gene)
+        assert all(len(mine & other) / len(mine | other) <= 0.1 for g, other in human_gene_terms.items() if g != gene)
 
 
 @pytest.mark.slow
@@ -539,9 +554,7 @@ def test_real_whole_graph_targets_match_brute_force(human_gene_terms, human_grap
     items = list(human_gene_terms.items())
     for target in targets:
         mine = human_gene_terms[target]
-        cands = sorted(
-            (-(len(mine & other) / len(mine | other)), g) for g, other in items if g != target
-        )
+        cands = sorted((-(len(mine & other) / len(mine | other)), g) for g, other in items if g != target)
         expected = [(g, -neg) for neg, g in itertools.takewhile(lambda c: -c[0] > 0.1, cands)][:20]
         got = human_graph[human_graph["target"] == target]
         assert list(zip(got["source"], got["importance"])) == expected

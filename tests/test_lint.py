@@ -1,5 +1,5 @@
 """The workflow passes `snakemake --lint` without a warning and is formatted as `snakefmt` formats it; the Python
-passes `ruff check` (rules and per-file ignores in pyproject.toml)."""
+passes `ruff check` and `ruff format --check` (rules and per-file ignores in pyproject.toml)."""
 
 import subprocess
 import sys
@@ -30,6 +30,13 @@ def test_snakefmt_check_passes():
         [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/"], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, f"run `snakefmt Snakefile workflow/`:\n{result.stdout}{result.stderr}"
+
+
+def test_ruff_format_leaves_every_file_unchanged():
+    result = subprocess.run([str(BIN / "ruff"), "format", "--check", "."], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, (
+        f"run `ruff format .` (pyproject.toml [tool.ruff.format]):\n{result.stdout}{result.stderr}"
+    )
 
 
 def test_ruff_check_passes():

@@ -71,8 +71,9 @@ def test_unreached_weight_equals_a_dense_matrix_power(graph):
             np.testing.assert_allclose(unreached_weight(graph, genes, picks, hops), expected, atol=1e-12)
             # the support of a row of P^K is the receptive field: coverage counts the same nodes
             fields = power != 0
-            np.testing.assert_allclose(field_coverage(graph, genes, picks, hops),
-                                       (fields & reached).sum(axis=1) / fields.sum(axis=1))
+            np.testing.assert_allclose(
+                field_coverage(graph, genes, picks, hops), (fields & reached).sum(axis=1) / fields.sum(axis=1)
+            )
     # a combination weighs the sum of its genes' rows
     b, e = graph.index_of(["B", "E"])
     row = p[b] + p[e]

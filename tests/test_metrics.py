@@ -123,6 +123,7 @@ def _gears_fixture(seed=0, n_genes=40, n_test=3, cells=(7, 5, 9), n_ctrl=11):
     genes = np.array([f"GENE{i:02d}" for i in range(n_genes)])
     conditions = [f"T{i}+ctrl" for i in range(n_test)]
     names = {c: f"THP-1_{c}_1+1" for c in conditions}
+
     # sparse-ish expression: many zeros, as after log1p of counts
     def expr(n):
         x = rng.gamma(1.0, 1.0, size=(n, n_genes)).astype(np.float32)

@@ -60,10 +60,20 @@ def test_learning_curves_table_and_plot(tmp_path):
 
     paths = []
     for strategy, seed, cycle in (("random", 2, 1), ("random", 1, 2), ("graphreach", 1, 2)):
-        record = {"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle,
-                  "diagnostics": {"epoch": [1, 2], "train_loss": [5.0, 4.0], "val_mse_top20_de": [0.5, 0.4],
-                                  "lr": [1e-3, 5e-4], "best_epoch": 2,
-                                  "val_baselines": {"no_change": 0.45, "train_mean": 0.2}}}
+        record = {
+            "dataset": "toy",
+            "strategy": strategy,
+            "seed": seed,
+            "cycle": cycle,
+            "diagnostics": {
+                "epoch": [1, 2],
+                "train_loss": [5.0, 4.0],
+                "val_mse_top20_de": [0.5, 0.4],
+                "lr": [1e-3, 5e-4],
+                "best_epoch": 2,
+                "val_baselines": {"no_change": 0.45, "train_mean": 0.2},
+            },
+        }
         paths.append(tmp_path / f"{strategy}{seed}{cycle}.json")
         paths[-1].write_text(json.dumps(record))
     no_diagnostics = tmp_path / "old.json"  # a cell-gears run: skipped
@@ -91,8 +101,14 @@ def test_truncated_metrics_file_is_one_input_error(tmp_path):
 
 
 def _write_baselines(tmp_path, strategy, seed, cycle, values):
-    record = {"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle, "n_train_perturbations": 4,
-              "models": {m: {"mean": {k: v for k in METRICS}} for m, v in values.items()}}
+    record = {
+        "dataset": "toy",
+        "strategy": strategy,
+        "seed": seed,
+        "cycle": cycle,
+        "n_train_perturbations": 4,
+        "models": {m: {"mean": {k: v for k in METRICS}} for m, v in values.items()},
+    }
     path = tmp_path / f"base_{strategy}_{seed}_{cycle}.json"
     path.write_text(json.dumps(record))
     return path
@@ -102,13 +118,15 @@ def test_baselines_join_the_table_with_a_model_column(tmp_path):
     gears = [_write(tmp_path, "random", 1, 1, 0.5)]
     base = [_write_baselines(tmp_path, "random", 1, 1, {"no_change": 0.7, "train_mean": 0.2})]
     table = collect_metrics(gears, base)
-    assert table[["model", "mse_top20_de"]].values.tolist() == [["gears", 0.5], ["no_change", 0.7],
-                                                                  ["train_mean", 0.2]]
+    assert table[["model", "mse_top20_de"]].values.tolist() == [["gears", 0.5], ["no_change", 0.7], ["train_mean", 0.2]]
     summary = summarise(table)
     assert summary["model"].tolist() == ["gears", "no_change", "train_mean"]
     bad = tmp_path / "bad_base.json"
-    bad.write_text(json.dumps({"dataset": "toy", "strategy": "random", "seed": 1, "cycle": 1,
-                               "models": {"no_change": {"mean": {}}}}))
+    bad.write_text(
+        json.dumps(
+            {"dataset": "toy", "strategy": "random", "seed": 1, "cycle": 1, "models": {"no_change": {"mean": {}}}}
+        )
+    )
     with pytest.raises(InputError, match="field 'models.no_change.mean.mse_top20_de'"):
         collect_metrics([], [bad])
 
@@ -141,8 +159,9 @@ def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
             # at cycle 2 graphreach is better than random in every seed, maxspec is not; GEARS never beats
             # train_mean
             gears.append(_write(tmp_path, "random", seed, cycle, 1.0 + seed / 100))
-            gears.append(_write(tmp_path, "graphreach", seed, cycle,
-                                1.0 + seed / 100 + graphreach_diff[seed] * (cycle == 2)))
+            gears.append(
+                _write(tmp_path, "graphreach", seed, cycle, 1.0 + seed / 100 + graphreach_diff[seed] * (cycle == 2))
+            )
             gears.append(_write(tmp_path, "maxspec", seed, cycle, 1.0 + seed / 100 + maxspec_diff[seed] * (cycle == 2)))
             for strategy in ("random", "graphreach", "maxspec"):
                 base.append(_write_baselines(tmp_path, strategy, seed, cycle, {"train_mean": 0.5, "no_change": 2.0}))
@@ -154,12 +173,12 @@ def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
     row = comparison.loc[("graphreach", "gears")]
     assert row["diff_to_random_mean"] == pytest.approx(-0.1) and row["n_pairs"] == 7
     assert row["diff_to_random_std"] == pytest.approx(0.01 * np.sqrt(28 / 6))
-    assert row["p_vs_random"] == pytest.approx(2 / 2 ** 7)
+    assert row["p_vs_random"] == pytest.approx(2 / 2**7)
     # Holm over the two strategies compared with random (GEARS, top-20 DE MSE): 2 x 2/2^7, then max(that, p)
     p_maxspec = wilcoxon(list(maxspec_diff.values())).pvalue
     assert comparison.loc[("maxspec", "gears"), "p_vs_random"] == pytest.approx(p_maxspec)
-    assert row["p_holm"] == pytest.approx(2 * 2 / 2 ** 7)
-    assert comparison.loc[("maxspec", "gears"), "p_holm"] == pytest.approx(max(2 * 2 / 2 ** 7, p_maxspec))
+    assert row["p_holm"] == pytest.approx(2 * 2 / 2**7)
+    assert comparison.loc[("maxspec", "gears"), "p_holm"] == pytest.approx(max(2 * 2 / 2**7, p_maxspec))
     assert np.isnan(comparison.loc[("random", "gears"), "p_holm"])  # random vs random is no comparison
     # the 95 % percentile bootstrap interval over seeds: the hand-computed resamples, around the mean
     low, high = bootstrap_interval(np.array(list(graphreach_diff.values())))
@@ -169,8 +188,8 @@ def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
     assert row["diff_to_train_mean_mean"] == pytest.approx(1.04 - 0.1 - 0.5)
     assert row["diff_to_train_mean_ci_low"] <= row["diff_to_train_mean_mean"] <= row["diff_to_train_mean_ci_high"]
     # vs train_mean: one family of the learned models' rows (GEARS x 3 strategies), each p = 2/2^7
-    assert row["p_vs_train_mean"] == pytest.approx(2 / 2 ** 7)
-    assert comparison.xs("gears", level="model")["p_holm_vs_train_mean"].tolist() == pytest.approx([3 * 2 / 2 ** 7] * 3)
+    assert row["p_vs_train_mean"] == pytest.approx(2 / 2**7)
+    assert comparison.xs("gears", level="model")["p_holm_vs_train_mean"].tolist() == pytest.approx([3 * 2 / 2**7] * 3)
     assert np.isnan(comparison.loc[("graphreach", "no_change"), "p_holm_vs_train_mean"])  # a reference: no family
     assert comparison.loc[("graphreach", "no_change"), "p_vs_random"] == 1.0
     assert comparison.loc[("random", "gears"), "diff_to_random_mean"] == 0.0
@@ -178,29 +197,38 @@ def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
     assert auc.loc[("graphreach", "gears"), "auc_mean"] == pytest.approx(1.04 - 0.05)
     # a run's area minus random's: half the cycle-2 difference (two cycles); Holm over graphreach and maxspec
     assert auc.loc[("graphreach", "gears"), "diff_to_random_mean"] == pytest.approx(-0.05)
-    assert auc.loc[("graphreach", "gears"), "p_vs_random"] == pytest.approx(2 / 2 ** 7)
-    assert auc.loc[("graphreach", "gears"), "p_holm"] == pytest.approx(2 * 2 / 2 ** 7)
+    assert auc.loc[("graphreach", "gears"), "p_vs_random"] == pytest.approx(2 / 2**7)
+    assert auc.loc[("graphreach", "gears"), "p_holm"] == pytest.approx(2 * 2 / 2**7)
     assert auc.loc[("graphreach", "gears"), "diff_to_random_ci_low"] == pytest.approx(low / 2)
     assert np.isnan(auc.loc[("random", "gears"), "p_holm"])
     text = conclusions(final_cycle_comparison(table, metrics=["mse_top20_de"]))
-    assert ("mse_top20_de, gears: graphreach differs from random by -0.1 (95 % CI [-0.114, -0.0857], "
-            "p_holm = 0.031 over 2 strategies).") in text
-    assert ("mse_top20_de, gears, power: with 7 seeds and a seed-to-seed sd of "
-            f"{np.sqrt((0.01 ** 2 * 28 / 6 + np.var(list(maxspec_diff.values()), ddof=1)) / 2):.3g} in the paired "
-            "differences to random") in text
+    assert (
+        "mse_top20_de, gears: graphreach differs from random by -0.1 (95 % CI [-0.114, -0.0857], "
+        "p_holm = 0.031 over 2 strategies)."
+    ) in text
+    assert (
+        "mse_top20_de, gears, power: with 7 seeds and a seed-to-seed sd of "
+        f"{np.sqrt((0.01**2 * 28 / 6 + np.var(list(maxspec_diff.values()), ddof=1)) / 2):.3g} in the paired "
+        "differences to random"
+    ) in text
     assert "no Wilcoxon p can fall below 0.016 (0.031 after Holm)." in text
     assert "GEARS beats the training mean in 0 of 21 runs" in text and "say little" in text
     same = collect_metrics([p for p in gears if "graphreach" not in p.name])
     text = conclusions(final_cycle_comparison(same, metrics=["mse_top20_de"]))
-    assert ("mse_top20_de, gears: no strategy differs from random beyond seed noise (smallest p_holm = 0.22 over "
-            "1 strategy, maxspec, raw p = 0.22, 7 seeds).") in text
-    assert ("detected with 80% power at alpha = 0.05 (normal approximation), and no Wilcoxon p can fall below "
-            "0.016.") in text
+    assert (
+        "mse_top20_de, gears: no strategy differs from random beyond seed noise (smallest p_holm = 0.22 over "
+        "1 strategy, maxspec, raw p = 0.22, 7 seeds)."
+    ) in text
+    assert (
+        "detected with 80% power at alpha = 0.05 (normal approximation), and no Wilcoxon p can fall below 0.016."
+    ) in text
     # 6 seeds, two strategies: the smallest p_holm is 2 x 2/2^6 = 0.0625, so nothing can be significant
     six = collect_metrics([p for p in gears if "_7_" not in p.name])
     text = conclusions(final_cycle_comparison(six, metrics=["mse_top20_de"]))
-    assert ("mse_top20_de, gears: 6 paired seeds cannot show a difference at p_holm < 0.05 (Holm over 2 "
-            "strategies: the Wilcoxon test's smallest p_holm is 2 x 2/2^6 = 0.062; it needs at least 7 seeds).") in text
+    assert (
+        "mse_top20_de, gears: 6 paired seeds cannot show a difference at p_holm < 0.05 (Holm over 2 "
+        "strategies: the Wilcoxon test's smallest p_holm is 2 x 2/2^6 = 0.062; it needs at least 7 seeds)."
+    ) in text
 
 
 def test_power_table_and_seeds_needed_by_hand():
@@ -208,10 +236,16 @@ def test_power_table_and_seeds_needed_by_hand():
 
     from perturb_select.evaluation.report import power_table, seeds_needed
 
-    comparison = pd.DataFrame({
-        "metric": ["mse_top20_de"] * 4, "strategy": ["random", "graphreach", "maxspec", "random"],
-        "model": ["gears", "gears", "gears", "no_change"], "diff_to_random_std": [0.0, 0.3, 0.4, 0.0],
-        "n_pairs": [6, 6, 6, 6], "p_vs_random": [1.0, 0.03125, 0.5, 1.0]})
+    comparison = pd.DataFrame(
+        {
+            "metric": ["mse_top20_de"] * 4,
+            "strategy": ["random", "graphreach", "maxspec", "random"],
+            "model": ["gears", "gears", "gears", "no_change"],
+            "diff_to_random_std": [0.0, 0.3, 0.4, 0.0],
+            "n_pairs": [6, 6, 6, 6],
+            "p_vs_random": [1.0, 0.03125, 0.5, 1.0],
+        }
+    )
     table = power_table(comparison)
     assert table["model"].tolist() == ["gears"]  # references are not in the power table
     row = table.iloc[0]
@@ -236,8 +270,15 @@ def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_pat
                 gears.append(_write(tmp_path, strategy, seed, cycle, 0.6 + offset))
                 # the kernel ridge model beats train_mean by 0.1 + seed/100 at cycle 2 only; the oracle is 0.1
                 ridge = 0.5 - (0.1 + seed / 100) * (cycle == 2)
-                base.append(_write_baselines(tmp_path, strategy, seed, cycle, {
-                    "train_mean": 0.5, "no_change": 1.0, "go_kernel_ridge": ridge, "oracle": 0.1}))
+                base.append(
+                    _write_baselines(
+                        tmp_path,
+                        strategy,
+                        seed,
+                        cycle,
+                        {"train_mean": 0.5, "no_change": 1.0, "go_kernel_ridge": ridge, "oracle": 0.1},
+                    )
+                )
     table = collect_metrics(gears, base)
     models = model_comparison(table, metrics=["mse_top20_de"])
     assert models.to_csv() == model_comparison(table, metrics=["mse_top20_de"]).to_csv()  # deterministic
@@ -246,50 +287,61 @@ def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_pat
     assert len(models) == 2 * 3 * 2 * 3
     row = models.loc[(2, "all", "go_kernel_ridge", "train_mean")]
     assert row["n_pairs"] == 10 and row["better"] == "10/10"
-    assert row["diff_mean"] == pytest.approx(-(0.1 + 5.5 / 100)) and row["p"] == pytest.approx(2 / 2 ** 10)
+    assert row["diff_mean"] == pytest.approx(-(0.1 + 5.5 / 100)) and row["p"] == pytest.approx(2 / 2**10)
     assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx(
-        bootstrap_interval(-(0.1 + np.arange(1, 11) / 100)))
+        bootstrap_interval(-(0.1 + np.arange(1, 11) / 100))
+    )
     assert row["diff_ci_low"] < row["diff_mean"] < row["diff_ci_high"]
     # Holm over the 6 rows against train_mean at cycle 2 (2 models x (2 strategies + all)), every p = 2/2^10
-    assert row["p_holm"] == pytest.approx(6 * 2 / 2 ** 10)
+    assert row["p_holm"] == pytest.approx(6 * 2 / 2**10)
     assert models.loc[(1, "all", "go_kernel_ridge", "train_mean"), "p"] == 1.0  # identical at cycle 1
     assert models.loc[(1, "all", "go_kernel_ridge", "train_mean"), "p_holm"] == 1.0
     # cycle 1: GEARS's three p of 2/2^10 and kernel ridge's three of 1 form the family
-    assert models.loc[(1, "random", "gears", "train_mean"), "p_holm"] == pytest.approx(6 * 2 / 2 ** 10)
+    assert models.loc[(1, "random", "gears", "train_mean"), "p_holm"] == pytest.approx(6 * 2 / 2**10)
     assert (models["p_holm"] >= models["p"]).all()
     # all: a seed's differences averaged over strategies (gears: 0.1 for random, 0.12 for graphreach)
     assert models.loc[(1, "all", "gears", "train_mean"), "diff_mean"] == pytest.approx(0.11)
     assert models.loc[(1, "graphreach", "gears", "oracle"), "diff_mean"] == pytest.approx(0.52)
     assert models.loc[(2, "random", "gears", "no_change"), "better"] == "10/10"
     lines = model_statements(model_comparison(table, metrics=["mse_top20_de"]))
-    assert ("mse_top20_de, go_kernel_ridge vs train_mean (10 seeds, the strategies' mean difference per seed; "
-            "beyond seed noise: p_holm < 0.05, Holm over the 6 comparisons with train_mean at a cycle): better at "
-            "cycles [2], worse at cycles [], within seed noise at the others; difference [95 % bootstrap interval] "
-            "by cycle 1: +0 [0, 0] (p_holm = 1), 2: -0.155 [") in "\n".join(lines)
+    assert (
+        "mse_top20_de, go_kernel_ridge vs train_mean (10 seeds, the strategies' mean difference per seed; "
+        "beyond seed noise: p_holm < 0.05, Holm over the 6 comparisons with train_mean at a cycle): better at "
+        "cycles [2], worse at cycles [], within seed noise at the others; difference [95 % bootstrap interval] "
+        "by cycle 1: +0 [0, 0] (p_holm = 1), 2: -0.155 ["
+    ) in "\n".join(lines)
     assert any(
         line.startswith("mse_top20_de, gears vs train_mean") and "worse at every cycle" in line for line in lines
     )
     # 6 seeds: the same family cannot reach p_holm < 0.05 (6 x 2/2^6), so nothing is beyond seed noise
     few = table[table["seed"] <= 6]
     lines = model_statements(model_comparison(few, metrics=["mse_top20_de"]))
-    assert all("no cycle can reach p_holm < 0.05 with 6 seeds (the smallest p_holm is 6 x 2/2^6 = 0.19; "
-               "the intervals show the size)" in line for line in lines)
+    assert all(
+        "no cycle can reach p_holm < 0.05 with 6 seeds (the smallest p_holm is 6 x 2/2^6 = 0.19; "
+        "the intervals show the size)" in line
+        for line in lines
+    )
     # a real screen has no oracle rows: its reference is skipped, nothing else changes
     real = model_comparison(table[table["model"] != "oracle"], metrics=["mse_top20_de"])
     assert set(real["reference"]) == {"train_mean", "no_change"} and len(real) == 2 * 3 * 2 * 2
     assert simulated_statement(None, "papalexi2021") == ""
     assert simulated_statement({"graph_signal": 0.9, "n_genes": 1500}, "simulated_gs09").startswith(
-        "SIMULATED screen simulated_gs09 (graph_signal 0.9, n_genes 1500;")
+        "SIMULATED screen simulated_gs09 (graph_signal 0.9, n_genes 1500;"
+    )
     assert simulated_statement({"mechanism": "receptive_field", "graph_signal": 0.9}, "simulated_rf").startswith(
-        "SIMULATED screen simulated_rf (mechanism receptive_field, graph_signal 0.9;")
+        "SIMULATED screen simulated_rf (mechanism receptive_field, graph_signal 0.9;"
+    )
 
 
 def test_model_curves_plot(tmp_path):
     from perturb_select.evaluation.report import plot_model_curves
 
     gears = [_write(tmp_path, "random", s, c, 1.0) for s in (1, 2) for c in (1, 2)]
-    base = [_write_baselines(tmp_path, "random", s, c, {"train_mean": 0.5, "no_change": 2.0, "go_kernel_ridge": 0.4})
-            for s in (1, 2) for c in (1, 2)]
+    base = [
+        _write_baselines(tmp_path, "random", s, c, {"train_mean": 0.5, "no_change": 2.0, "go_kernel_ridge": 0.4})
+        for s in (1, 2)
+        for c in (1, 2)
+    ]
     out = tmp_path / "models.svg"
     plot_model_curves(collect_metrics(gears, base), "mse_top20_de", out, title="toy")
     text = out.read_text()
@@ -317,11 +369,22 @@ def _paired_table():
     for cycle, d in diffs.items():
         for i, seed in enumerate(range(1, 7)):
             base = 0.5 + seed / 100
-            for strategy, ridge, mean in (("random", base, 0.6), ("graphreach", base + d[i], 0.6 + d[i] / 2),
-                                          ("maxspec", base - 0.01, 0.6)):
+            for strategy, ridge, mean in (
+                ("random", base, 0.6),
+                ("graphreach", base + d[i], 0.6 + d[i] / 2),
+                ("maxspec", base - 0.01, 0.6),
+            ):
                 for model, value in (("go_kernel_ridge", ridge), ("no_change", 0.9), ("train_mean", mean)):
-                    rows.append({"dataset": "toy", "strategy": strategy, "seed": seed, "cycle": cycle, "model": model,
-                                 **{m: value for m in METRICS}})
+                    rows.append(
+                        {
+                            "dataset": "toy",
+                            "strategy": strategy,
+                            "seed": seed,
+                            "cycle": cycle,
+                            "model": model,
+                            **{m: value for m in METRICS},
+                        }
+                    )
     return pd.DataFrame(rows), diffs
 
 
@@ -341,15 +404,17 @@ def test_comparison_by_cycle_pairs_seeds_and_reuses_the_final_cycle_comparison()
         assert (row["diff_to_random_ci_low"], row["diff_to_random_ci_high"]) == pytest.approx(bootstrap_interval(d))
         assert row["p_vs_random"] == pytest.approx(paired_wilcoxon(d))
         # Holm over the two strategies compared with random for this model at this cycle
-        assert row["p_holm"] == pytest.approx(holm([paired_wilcoxon(d), 2 / 2 ** 6])[0])
+        assert row["p_holm"] == pytest.approx(holm([paired_wilcoxon(d), 2 / 2**6])[0])
     # cycle 1: every difference positive, p = 2/2^6; cycle 2: five of six negative
     assert ridge.loc[("graphreach", 1), "diff_to_random_mean"] == pytest.approx(0.0275)
     assert ridge.loc[("graphreach", 2), "diff_to_random_mean"] == pytest.approx(-0.0158333, abs=1e-6)
-    assert ridge.loc[("graphreach", 1), "p_vs_random"] == pytest.approx(2 / 2 ** 6)
+    assert ridge.loc[("graphreach", 1), "p_vs_random"] == pytest.approx(2 / 2**6)
     # a constant difference: its interval is that value, Wilcoxon's floor p
     assert ridge.loc[("maxspec", 2), "diff_to_random_mean"] == pytest.approx(-0.01)
-    assert (ridge.loc[("maxspec", 2), "diff_to_random_ci_low"], ridge.loc[("maxspec", 2), "diff_to_random_ci_high"]) \
-        == pytest.approx((-0.01, -0.01))
+    assert (
+        ridge.loc[("maxspec", 2), "diff_to_random_ci_low"],
+        ridge.loc[("maxspec", 2), "diff_to_random_ci_high"],
+    ) == pytest.approx((-0.01, -0.01))
     # the final cycle is final_cycle_comparison's row, number for number
     final = final_cycle_comparison(table, metrics=("mse_top20_de",)).set_index(["strategy", "model"])
     columns = ["diff_to_random_mean", "diff_to_random_ci_low", "diff_to_random_ci_high", "p_vs_random", "p_holm"]

@@ -28,13 +28,20 @@ from perturb_select.stages.data import fetch_dataset, preprocess_dataset
 
 GO = SHARED_DATA / "go"
 PAPALEXI = SHARED_DATA / "perturbseq" / "papalexi2021_thp1.h5ad"
-RAW_DATASET = {"perturbation_key": "perturbation", "control_label": "non-targeting", "cell_type": "THP-1",
-               "max_cells_per_condition": 40, "min_cells_per_condition": 20, "seed": 0}
+RAW_DATASET = {
+    "perturbation_key": "perturbation",
+    "control_label": "non-targeting",
+    "cell_type": "THP-1",
+    "max_cells_per_condition": 40,
+    "min_cells_per_condition": 20,
+    "seed": 0,
+}
 
 
 # --------------------------------------------------------------------------------------------------
 # Archives
 # --------------------------------------------------------------------------------------------------
+
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w") as bundle:
@@ -91,15 +98,27 @@ def test_extract_member_from_zip_and_tar(tmp_path):
 @pytest.mark.parametrize(
     "make, field, message",
     [
-        (lambda p: _tar(p / "x.tar.gz", {"../evil.h5ad": b"x", "d/perturb_processed.h5ad": b"y"}), "../evil.h5ad",
-         "outside the target folder"),
-        (lambda p: _zip(p / "x.zip", {"/etc/perturb_processed.h5ad": b"y"}), "/etc/perturb_processed.h5ad",
-         "outside the target folder"),
-        (lambda p: _tar(p / "x.tar.gz", {"d/a.txt": b"x"}, links={"d/perturb_processed.h5ad": "/etc/passwd"}),
-         "d/perturb_processed.h5ad", "a link or device"),
+        (
+            lambda p: _tar(p / "x.tar.gz", {"../evil.h5ad": b"x", "d/perturb_processed.h5ad": b"y"}),
+            "../evil.h5ad",
+            "outside the target folder",
+        ),
+        (
+            lambda p: _zip(p / "x.zip", {"/etc/perturb_processed.h5ad": b"y"}),
+            "/etc/perturb_processed.h5ad",
+            "outside the target folder",
+        ),
+        (
+            lambda p: _tar(p / "x.tar.gz", {"d/a.txt": b"x"}, links={"d/perturb_processed.h5ad": "/etc/passwd"}),
+            "d/perturb_processed.h5ad",
+            "a link or device",
+        ),
         (lambda p: _zip(p / "x.zip", {"d/other.h5ad": b"y"}), "member", "no perturb_processed.h5ad in the archive"),
-        (lambda p: _zip(p / "x.zip", {"a/perturb_processed.h5ad": b"y", "b/perturb_processed.h5ad": b"z"}), "member",
-         "matches several files"),
+        (
+            lambda p: _zip(p / "x.zip", {"a/perturb_processed.h5ad": b"y", "b/perturb_processed.h5ad": b"z"}),
+            "member",
+            "matches several files",
+        ),
         (lambda p: (p / "x.bin").write_bytes(b"not an archive") and p / "x.bin", None, "neither a zip nor a tar"),
     ],
 )
@@ -135,24 +154,43 @@ def test_fetch_stage_extracts_the_member_and_checks_the_archive_checksum(tmp_pat
     assert out.read_bytes() == payload
     assert sorted(p.name for p in out.parent.iterdir()) == ["adamson.h5ad"]  # no archive or scratch left
     with pytest.raises(InputError, match="sha256"):
-        fetch_dataset(str(tmp_path / "resources" / "b.h5ad"), "b", {
-            "format": "gears", "url": "https://example.org/x.zip", "mirror": str(tmp_path / "mirror"),
-            "mirror_name": "adamson.zip", "sha256": "0" * 64})
+        fetch_dataset(
+            str(tmp_path / "resources" / "b.h5ad"),
+            "b",
+            {
+                "format": "gears",
+                "url": "https://example.org/x.zip",
+                "mirror": str(tmp_path / "mirror"),
+                "mirror_name": "adamson.zip",
+                "sha256": "0" * 64,
+            },
+        )
     assert sorted(p.name for p in out.parent.iterdir()) == ["adamson.h5ad"]
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: _zip(p / "adamson.zip", {"adamson/other.h5ad": b"y"}), "no perturb_processed.h5ad in the archive"),
-    (lambda p: _tar(p / "adamson.zip", {"../evil.h5ad": b"x"}), "outside the target folder"),
-    (lambda p: (p / "adamson.zip").write_bytes(b"not an archive"), "neither a zip nor a tar"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: _zip(p / "adamson.zip", {"adamson/other.h5ad": b"y"}), "no perturb_processed.h5ad in the archive"),
+        (lambda p: _tar(p / "adamson.zip", {"../evil.h5ad": b"x"}), "outside the target folder"),
+        (lambda p: (p / "adamson.zip").write_bytes(b"not an archive"), "neither a zip nor a tar"),
+    ],
+)
 def test_archive_errors_name_the_mirror_file_not_a_scratch_copy(tmp_path, make, message):
     (tmp_path / "mirror").mkdir()
     make(tmp_path / "mirror")
     out = tmp_path / "resources" / "adamson.h5ad"
     with pytest.raises(InputError, match=message) as err:
-        fetch_dataset(str(out), "adamson", {"format": "gears", "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
-                                            "mirror": str(tmp_path / "mirror"), "mirror_name": "adamson.zip"})
+        fetch_dataset(
+            str(out),
+            "adamson",
+            {
+                "format": "gears",
+                "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
+                "mirror": str(tmp_path / "mirror"),
+                "mirror_name": "adamson.zip",
+            },
+        )
     assert err.value.source == str(tmp_path / "mirror" / "adamson.zip") and str(out) in str(err.value)
     assert ".fetch-" not in str(err.value)
     assert not out.parent.exists() or not list(out.parent.iterdir())  # nothing left behind
@@ -161,6 +199,7 @@ def test_archive_errors_name_the_mirror_file_not_a_scratch_copy(tmp_path, make, 
 # --------------------------------------------------------------------------------------------------
 # The Papalexi screen in GEARS's layout
 # --------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory, human_graph):
@@ -196,9 +235,18 @@ def test_gears_layout_file_gives_the_raw_paths_candidates_and_arrays(processed, 
     archive = _zip(tmp_path / "papalexi_gears.zip", {"papalexi/perturb_processed.h5ad": h5ad.read_bytes()})
     screen = extract_member(archive, tmp_path / "screen.h5ad")
     out = tmp_path / "gears"
-    preprocess_dataset(str(screen), str(edges), str(GO / "Homo_sapiens.gene_info.gz"), adata_out=str(out / "p.h5ad"),
-                       arrays_out=str(out / "screen.npz"), candidates_out=str(out / "candidates.tsv"),
-                       dropped_out=str(out / "dropped.tsv"), name="papalexi", dataset={"format": "gears"}, taxid=9606)
+    preprocess_dataset(
+        str(screen),
+        str(edges),
+        str(GO / "Homo_sapiens.gene_info.gz"),
+        adata_out=str(out / "p.h5ad"),
+        arrays_out=str(out / "screen.npz"),
+        candidates_out=str(out / "candidates.tsv"),
+        dropped_out=str(out / "dropped.tsv"),
+        name="papalexi",
+        dataset={"format": "gears"},
+        taxid=9606,
+    )
     raw = pd.read_csv(folder / "raw_candidates.tsv", sep="\t")
     got = pd.read_csv(out / "candidates.tsv", sep="\t")
     assert len(got) == 25
@@ -225,8 +273,13 @@ def _rename(adata, old: str, new: str) -> None:
     new_name = old_name.replace(old, new)
     adata.obs["condition"] = adata.obs["condition"].astype(str).replace({old: new})
     adata.obs["condition_name"] = adata.obs["condition_name"].astype(str).replace({old_name: new_name})
-    for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20", "non_zeros_gene_idx",
-                "non_dropout_gene_idx"):
+    for key in (
+        "rank_genes_groups_cov_all",
+        "top_non_dropout_de_20",
+        "top_non_zero_de_20",
+        "non_zeros_gene_idx",
+        "non_dropout_gene_idx",
+    ):
         adata.uns[key] = {new_name if k == old_name else k: v for k, v in adata.uns[key].items()}
 
 
@@ -235,9 +288,9 @@ def test_outdated_symbols_renamed_and_doubles_and_unknown_genes_dropped(processe
     h5ad, _, _ = processed
 
     def change(adata):
-        _rename(adata, "MARCHF8+ctrl", "MARCH8+ctrl")   # the screen's outdated symbol
-        _rename(adata, "CD86+ctrl", "CD86+IRF7")        # a double perturbation
-        _rename(adata, "IRF7+ctrl", "ctrl+NOTAGENE1")   # an unknown gene, written ctrl+GENE
+        _rename(adata, "MARCHF8+ctrl", "MARCH8+ctrl")  # the screen's outdated symbol
+        _rename(adata, "CD86+ctrl", "CD86+IRF7")  # a double perturbation
+        _rename(adata, "IRF7+ctrl", "ctrl+NOTAGENE1")  # an unknown gene, written ctrl+GENE
 
     adata = read_gears_dataset(_variant(h5ad, tmp_path, change))
     result = prepare_gears_screen(adata, graph_genes=set(human_graph.genes), resolver=resolver, source="variant")
@@ -264,12 +317,18 @@ def test_outdated_symbols_renamed_and_doubles_and_unknown_genes_dropped(processe
     "change, field, message",
     [
         (lambda a: a.uns.pop("top_non_dropout_de_20"), "uns['top_non_dropout_de_20']", "missing: DE genes"),
-        (lambda a: a.uns["non_zeros_gene_idx"].pop(sorted(a.uns["non_zeros_gene_idx"])[0]),
-         "uns['non_zeros_gene_idx']", "no entry for 1 conditions"),
+        (
+            lambda a: a.uns["non_zeros_gene_idx"].pop(sorted(a.uns["non_zeros_gene_idx"])[0]),
+            "uns['non_zeros_gene_idx']",
+            "no entry for 1 conditions",
+        ),
         (lambda a: _rename(a, "CD86+ctrl", "CD86_ctrl"), "obs['condition']", "neither ctrl, GENE\\+ctrl nor A\\+B"),
         (lambda a: _rename(a, "CD86+ctrl", "CD86+IRF7+ctrl"), "obs['condition']", "\\['CD86\\+IRF7\\+ctrl'\\]"),
-        (lambda a: setattr(a, "X", np.where(np.arange(a.n_vars) == 3, np.nan, a.X.toarray())), "X",
-         "values are NaN or infinite"),
+        (
+            lambda a: setattr(a, "X", np.where(np.arange(a.n_vars) == 3, np.nan, a.X.toarray())),
+            "X",
+            "values are NaN or infinite",
+        ),
         (lambda a: a.var.drop(columns="gene_name", inplace=True), "var['gene_name']", "column missing"),
         (lambda a: a.obs.drop(columns="cell_type", inplace=True), "obs['cell_type']", "column missing"),
     ],
@@ -298,8 +357,10 @@ def test_malformed_gears_files_fail_the_stage_with_the_field_and_no_output(proce
 def test_validate_accepts_dense_finite_x_and_makes_it_sparse():
     import scipy.sparse as sp
 
-    obs = pd.DataFrame({"condition": ["ctrl", "A+ctrl"], "condition_name": ["T_ctrl_1", "T_A+ctrl_1+1"],
-                        "cell_type": ["T", "T"]}, index=["c1", "c2"])
+    obs = pd.DataFrame(
+        {"condition": ["ctrl", "A+ctrl"], "condition_name": ["T_ctrl_1", "T_A+ctrl_1+1"], "cell_type": ["T", "T"]},
+        index=["c1", "c2"],
+    )
     var = pd.DataFrame({"gene_name": ["g1", "g2"]}, index=["ENSG1", "ENSG2"])
     adata = ad.AnnData(X=np.array([[0.0, 1.0], [2.0, 0.0]], dtype=np.float32), obs=obs, var=var)
     adata.uns = {key: {"T_A+ctrl_1+1": ["ENSG1"]} for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20")}
@@ -359,16 +420,26 @@ def _twice_in_tar(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, field, message", [
-    # an exact member listed twice once took the last copy silently
-    (lambda p: _twice_in_zip(p / "x.zip"), "member", "is in the archive 2 times: refusing to guess"),
-    (lambda p: _twice_in_tar(p / "x.tar.gz"), "member", "is in the archive 2 times: refusing to guess"),
-    # these were tracebacks
-    (lambda p: _flip_zip_flag(_stored_zip(p / "x.zip"), 1), "d/perturb_processed.h5ad", "cannot be read from the zip"),
-    (lambda p: _corrupt_zip_data(_stored_zip(p / "x.zip")), "d/perturb_processed.h5ad", "Bad CRC-32"),
-    (lambda p: _truncated(_tar(p / "x.tar.gz", {"d/perturb_processed.h5ad": bytes(range(256)) * 4000})), None,
-     "the tar archive cannot be read"),
-])
+@pytest.mark.parametrize(
+    "make, field, message",
+    [
+        # an exact member listed twice once took the last copy silently
+        (lambda p: _twice_in_zip(p / "x.zip"), "member", "is in the archive 2 times: refusing to guess"),
+        (lambda p: _twice_in_tar(p / "x.tar.gz"), "member", "is in the archive 2 times: refusing to guess"),
+        # these were tracebacks
+        (
+            lambda p: _flip_zip_flag(_stored_zip(p / "x.zip"), 1),
+            "d/perturb_processed.h5ad",
+            "cannot be read from the zip",
+        ),
+        (lambda p: _corrupt_zip_data(_stored_zip(p / "x.zip")), "d/perturb_processed.h5ad", "Bad CRC-32"),
+        (
+            lambda p: _truncated(_tar(p / "x.tar.gz", {"d/perturb_processed.h5ad": bytes(range(256)) * 4000})),
+            None,
+            "the tar archive cannot be read",
+        ),
+    ],
+)
 def test_ambiguous_or_damaged_archives_are_one_clear_error(tmp_path, make, field, message):
     archive = make(tmp_path)
     out = tmp_path / "out" / "screen.h5ad"
@@ -417,22 +488,34 @@ def published(processed, tmp_path_factory):
     _gears_processed(raw, clean, names).write_h5ad(folder / "clean.h5ad")
     odd = clean.copy()
     cd86 = np.flatnonzero(odd == "CD86+ctrl")
-    odd[cd86[::2]] = "ctrl+CD86"                 # Norman: X+ctrl and ctrl+X, one perturbation (GEARS issue 6)
-    odd[odd == "MARCHF8+ctrl"] = "MARCH8+ctrl"   # an outdated symbol (Norman's RHOXF2BB, KIAA1804)
-    odd[odd == "IRF7+ctrl"] = "IRF7+ctrl "       # a trailing space (GEARS issue 71)
-    odd[odd == "SPI1+ctrl"] = "SPI1+NOTAGENE1"   # a double perturbation
+    odd[cd86[::2]] = "ctrl+CD86"  # Norman: X+ctrl and ctrl+X, one perturbation (GEARS issue 6)
+    odd[odd == "MARCHF8+ctrl"] = "MARCH8+ctrl"  # an outdated symbol (Norman's RHOXF2BB, KIAA1804)
+    odd[odd == "IRF7+ctrl"] = "IRF7+ctrl "  # a trailing space (GEARS issue 71)
+    odd[odd == "SPI1+ctrl"] = "SPI1+NOTAGENE1"  # a double perturbation
     repeated = names.copy()
-    repeated[1] = repeated[0]                    # Replogle K562: a repeated gene_name (GEARS issue 68)
+    repeated[1] = repeated[0]  # Replogle K562: a repeated gene_name (GEARS issue 68)
     _gears_processed(raw, odd, repeated).write_h5ad(folder / "published.h5ad")
     return folder / "published.h5ad", folder / "clean.h5ad"
 
 
 def _preprocess_gears(screen: Path, edges: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, ScreenArrays]:
-    preprocess_dataset(str(screen), str(edges), str(GO / "Homo_sapiens.gene_info.gz"), adata_out=str(out / "p.h5ad"),
-                       arrays_out=str(out / "screen.npz"), candidates_out=str(out / "candidates.tsv"),
-                       dropped_out=str(out / "dropped.tsv"), name="published", dataset={"format": "gears"}, taxid=9606)
-    return (pd.read_csv(out / "candidates.tsv", sep="\t"), pd.read_csv(out / "dropped.tsv", sep="\t"),
-            ScreenArrays.load(out / "screen.npz"))
+    preprocess_dataset(
+        str(screen),
+        str(edges),
+        str(GO / "Homo_sapiens.gene_info.gz"),
+        adata_out=str(out / "p.h5ad"),
+        arrays_out=str(out / "screen.npz"),
+        candidates_out=str(out / "candidates.tsv"),
+        dropped_out=str(out / "dropped.tsv"),
+        name="published",
+        dataset={"format": "gears"},
+        taxid=9606,
+    )
+    return (
+        pd.read_csv(out / "candidates.tsv", sep="\t"),
+        pd.read_csv(out / "dropped.tsv", sep="\t"),
+        ScreenArrays.load(out / "screen.npz"),
+    )
 
 
 @pytest.mark.slow
@@ -480,8 +563,13 @@ def test_published_layout_reads_as_its_clean_twin(processed, published, tmp_path
     names = dict(zip(out.obs["condition"].astype(str), out.obs["condition_name"].astype(str)))
     assert names["IRF7+ctrl"] == "K562(?)_IRF7+ctrl_1+1" and names["ctrl"] == "K562(?)_ctrl_1"
     assert names["CD86+ctrl"] == "K562(?)_CD86+ctrl_1+1" and names["MARCHF8+ctrl"] == "K562(?)_MARCHF8+ctrl_1+1"
-    for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20", "non_zeros_gene_idx",
-                "non_dropout_gene_idx"):
+    for key in (
+        "rank_genes_groups_cov_all",
+        "top_non_dropout_de_20",
+        "top_non_zero_de_20",
+        "non_zeros_gene_idx",
+        "non_dropout_gene_idx",
+    ):
         assert sorted(out.uns[key]) == sorted(n for c, n in names.items() if c != "ctrl"), key
     assert out.var["gene_name"].tolist() == odd.var["gene_name"].tolist()  # kept as the file has it
 
@@ -489,17 +577,23 @@ def test_published_layout_reads_as_its_clean_twin(processed, published, tmp_path
 # Issue 27.4: what GEARS keys by condition, checked once (screens.layout.check_condition_keys) for the
 # published reader and for the arrays every format is trained from.
 
+
 def _tiny_gears(names=("T_A+ctrl_1+1", "T_B+ctrl_1+1")):
-    obs = pd.DataFrame({"condition": ["ctrl", "A+ctrl", "B+ctrl"], "condition_name": ["T_ctrl_1", *names],
-                        "cell_type": ["T"] * 3}, index=["c1", "c2", "c3"])
+    obs = pd.DataFrame(
+        {"condition": ["ctrl", "A+ctrl", "B+ctrl"], "condition_name": ["T_ctrl_1", *names], "cell_type": ["T"] * 3},
+        index=["c1", "c2", "c3"],
+    )
     var = pd.DataFrame({"gene_name": ["g1", "g2", "g3"]}, index=["ENSG1", "ENSG2", "ENSG3"])
-    adata = ad.AnnData(X=np.array([[0.0, 1.0, 2.0], [2.0, 0.0, 1.0], [1.0, 1.0, 0.0]], dtype=np.float32),
-                       obs=obs, var=var)
-    adata.uns = {"rank_genes_groups_cov_all": {n: ["ENSG1", "ENSG2", "ENSG3"] for n in set(names)},
-                 "top_non_dropout_de_20": {n: ["ENSG1"] for n in set(names)},
-                 "top_non_zero_de_20": {n: ["ENSG1"] for n in set(names)},
-                 "non_zeros_gene_idx": {n: np.array([0, 2]) for n in set(names)},
-                 "non_dropout_gene_idx": {n: np.array([0, 2]) for n in set(names)}}
+    adata = ad.AnnData(
+        X=np.array([[0.0, 1.0, 2.0], [2.0, 0.0, 1.0], [1.0, 1.0, 0.0]], dtype=np.float32), obs=obs, var=var
+    )
+    adata.uns = {
+        "rank_genes_groups_cov_all": {n: ["ENSG1", "ENSG2", "ENSG3"] for n in set(names)},
+        "top_non_dropout_de_20": {n: ["ENSG1"] for n in set(names)},
+        "top_non_zero_de_20": {n: ["ENSG1"] for n in set(names)},
+        "non_zeros_gene_idx": {n: np.array([0, 2]) for n in set(names)},
+        "non_dropout_gene_idx": {n: np.array([0, 2]) for n in set(names)},
+    }
     return adata
 
 
@@ -514,26 +608,39 @@ def _slashed_name(a):
 def _set(key, name, value):
     def change(a):
         a.uns[key][name] = value
+
     return change
 
 
-@pytest.mark.parametrize("change, field, message", [
-    (_shared_name, "obs['condition_name']", "condition_names have several conditions"),
-    (_slashed_name, "obs['condition_name']", "contain '/'"),
-    (_set("non_zeros_gene_idx", "T_A+ctrl_1+1", np.array([-1, 2])), "uns['non_zeros_gene_idx']", "in \\[0, 3\\)"),
-    (_set("non_zeros_gene_idx", "T_A+ctrl_1+1", np.array([0, 3])), "uns['non_zeros_gene_idx']", "got \\[3\\]"),
-    (_set("non_dropout_gene_idx", "T_A+ctrl_1+1", np.array([0.5])), "uns['non_dropout_gene_idx']", "integers"),
-    (_set("rank_genes_groups_cov_all", "T_B+ctrl_1+1", []), "uns['rank_genes_groups_cov_all']", "empty DE gene list"),
-    (lambda a: a.uns["top_non_zero_de_20"].pop("T_B+ctrl_1+1"), "uns['top_non_zero_de_20']",
-     "no entry for 1 conditions"),
-])
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        (_shared_name, "obs['condition_name']", "condition_names have several conditions"),
+        (_slashed_name, "obs['condition_name']", "contain '/'"),
+        (_set("non_zeros_gene_idx", "T_A+ctrl_1+1", np.array([-1, 2])), "uns['non_zeros_gene_idx']", "in \\[0, 3\\)"),
+        (_set("non_zeros_gene_idx", "T_A+ctrl_1+1", np.array([0, 3])), "uns['non_zeros_gene_idx']", "got \\[3\\]"),
+        (_set("non_dropout_gene_idx", "T_A+ctrl_1+1", np.array([0.5])), "uns['non_dropout_gene_idx']", "integers"),
+        (
+            _set("rank_genes_groups_cov_all", "T_B+ctrl_1+1", []),
+            "uns['rank_genes_groups_cov_all']",
+            "empty DE gene list",
+        ),
+        (
+            lambda a: a.uns["top_non_zero_de_20"].pop("T_B+ctrl_1+1"),
+            "uns['top_non_zero_de_20']",
+            "no entry for 1 conditions",
+        ),
+    ],
+)
 def test_condition_keyed_entries_are_checked_for_every_reader(change, field, message):
     adata = _tiny_gears()
     validate_gears_adata(adata.copy(), "tiny.h5ad")  # the clean twin passes
     ScreenArrays.from_anndata(adata, source="tiny.h5ad")
     change(adata)
-    for check in (lambda: validate_gears_adata(adata.copy(), "tiny.h5ad"),
-                  lambda: ScreenArrays.from_anndata(adata, source="tiny.h5ad")):
+    for check in (
+        lambda: validate_gears_adata(adata.copy(), "tiny.h5ad"),
+        lambda: ScreenArrays.from_anndata(adata, source="tiny.h5ad"),
+    ):
         with pytest.raises(InputError, match=message) as err:
             check()
         assert err.value.source == "tiny.h5ad" and err.value.field == field

@@ -214,7 +214,10 @@ def test_cap_is_seeded_and_bounded():
     assert a.uns["rank_genes_groups_cov_all"] == b.uns["rank_genes_groups_cov_all"]
     assert set(a.obs_names) != set(c.obs_names)
     assert a.obs["condition"].value_counts().to_dict() == {
-        "ctrl": 10, "AAA+ctrl": 10, "BBB+ctrl": 10, "CCC+ctrl": 10,
+        "ctrl": 10,
+        "AAA+ctrl": 10,
+        "BBB+ctrl": 10,
+        "CCC+ctrl": 10,
     }
     # cells are a subset of the input, kept in input order
     pos = raw.obs_names.get_indexer(a.obs_names)
@@ -331,8 +334,9 @@ def test_no_control_cells(tmp_path):
 
 def test_control_label_that_is_a_gene_symbol_is_an_error(tmp_path):
     # AAA is a perturbation target of the screen: using it as control would train on knockouts as controls
-    e = _expect_error_and_no_files(tmp_path, make_screen(), "control_label", "official symbol of a gene of the graph",
-                                   control_label="AAA")
+    e = _expect_error_and_no_files(
+        tmp_path, make_screen(), "control_label", "official symbol of a gene of the graph", control_label="AAA"
+    )
     assert "'AAA'" in str(e)
 
 
@@ -375,8 +379,13 @@ def test_write_outputs_round_trip(tmp_path, screen):
     assert back.X.dtype == np.float32 and sp.issparse(back.X) and back.X.format == "csr"
     assert np.array_equal(back.X.toarray(), screen.adata.X.toarray())
     assert list(back.obs["condition"]) == list(screen.adata.obs["condition"])
-    for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20",
-                "non_zeros_gene_idx", "non_dropout_gene_idx"):
+    for key in (
+        "rank_genes_groups_cov_all",
+        "top_non_dropout_de_20",
+        "top_non_zero_de_20",
+        "non_zeros_gene_idx",
+        "non_dropout_gene_idx",
+    ):
         assert set(back.uns[key]) == set(screen.adata.uns[key])
         for name, value in screen.adata.uns[key].items():
             assert list(back.uns[key][name]) == list(value), (key, name)
@@ -422,8 +431,13 @@ def papalexi():
 def test_papalexi_capped(papalexi):
     raw, graph_genes, resolver = papalexi
     s = preprocess_screen(
-        raw, graph_genes=graph_genes, resolver=resolver, cell_type="THP-1",
-        max_cells_per_condition=100, seed=0, source=str(SCREEN),
+        raw,
+        graph_genes=graph_genes,
+        resolver=resolver,
+        cell_type="THP-1",
+        max_cells_per_condition=100,
+        seed=0,
+        source=str(SCREEN),
     )
     a = s.adata
     targets = sorted(set(raw.obs["perturbation"].astype(str)) - {"non-targeting"})
@@ -440,8 +454,13 @@ def test_papalexi_capped(papalexi):
     assert (counts.drop("SPI1+ctrl") == 100).all() and a.n_obs == 25 * 100 + 48
     assert sp.issparse(a.X) and a.X.format == "csr" and a.X.dtype == np.float32
     np.testing.assert_allclose(np.expm1(a.X.toarray().astype(np.float64)).sum(1), 1e4, rtol=1e-4)
-    for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20",
-                "non_zeros_gene_idx", "non_dropout_gene_idx"):
+    for key in (
+        "rank_genes_groups_cov_all",
+        "top_non_dropout_de_20",
+        "top_non_zero_de_20",
+        "non_zeros_gene_idx",
+        "non_dropout_gene_idx",
+    ):
         assert len(a.uns[key]) == 25
     assert all(len(v) == 20 for v in a.uns["top_non_dropout_de_20"].values())
     # GEARS's PertData keeps a condition only if all its genes are in its (GO) gene list.
@@ -472,6 +491,7 @@ def test_papalexi_uncapped_keeps_every_cell(papalexi):
 
 
 # Issue 27.4: bad screens.
+
 
 def test_a_cell_type_with_a_slash_is_refused(tmp_path):
     # '/' in a condition name splits its h5ad uns key: the written file would lose every DE entry

@@ -25,8 +25,12 @@ def _chain_graph(n: int = 60) -> KnowledgeGraph:
 
 def _control(n_genes: int = 40) -> ControlModel:
     rng = np.random.default_rng(0)
-    return ControlModel(means=rng.uniform(0.5, 5.0, n_genes), dispersions=rng.uniform(0.05, 0.5, n_genes),
-                        log_library_sd=0.3, source="test")
+    return ControlModel(
+        means=rng.uniform(0.5, 5.0, n_genes),
+        dispersions=rng.uniform(0.05, 0.5, n_genes),
+        log_library_sd=0.3,
+        source="test",
+    )
 
 
 def test_control_model_recovers_negative_binomial_means_and_dispersions():
@@ -56,20 +60,28 @@ def test_simulated_counts_have_the_control_model_statistics_and_the_knockdown():
     graph = _chain_graph()
     control = _control()
     candidates = [f"G{i:02d}" for i in range(0, 60, 3)]  # 20 candidates
-    settings = SimulationConfig(graph_signal=0.5, n_genes=40, cells_per_perturbation=30, control_cells=6000,
-                                  programmes=4, genes_per_programme=10, knockdown=0.2, truth_cells=3000)
+    settings = SimulationConfig(
+        graph_signal=0.5,
+        n_genes=40,
+        cells_per_perturbation=30,
+        control_cells=6000,
+        programmes=4,
+        genes_per_programme=10,
+        knockdown=0.2,
+        truth_cells=3000,
+    )
     screen = simulate_screen(graph, candidates, control, settings, seed=3)
     assert screen.counts.shape == (6000 + 20 * 30, 40)
     assert (screen.perturbation == "non-targeting").sum() == 6000
     assert set(candidates) <= set(screen.genes) and len(set(screen.genes)) == 40
     # control cells: the drawn genes' means and dispersions (each readout gene takes a pair of the model)
-    ctrl = screen.counts[: 6000].toarray()
+    ctrl = screen.counts[:6000].toarray()
     refit = fit_control_model(ctrl, "ctrl")
     pairs = {(round(m, 9), round(d, 9)) for m, d in zip(control.means, control.dispersions)}
     assert len(refit.means) == 40
     matched = [min(pairs, key=lambda p: abs(p[0] - m)) for m in refit.means]
     assert np.array([m for m, _ in matched]) == pytest.approx(refit.means, rel=0.1)
-    assert np.log(ctrl.sum(axis=1)).std() == pytest.approx(np.sqrt(0.3 ** 2 + 0.02), abs=0.1)
+    assert np.log(ctrl.sum(axis=1)).std() == pytest.approx(np.sqrt(0.3**2 + 0.02), abs=0.1)
     # the targeted gene keeps ~20 % of its control expression in its own cells
     gene = candidates[0]
     column = list(screen.genes).index(gene)
@@ -86,8 +98,17 @@ def test_simulated_counts_have_the_control_model_statistics_and_the_knockdown():
 def _neighbour_correlation(graph_signal: float, seed: int) -> float:
     graph = _chain_graph()
     candidates = graph.genes.tolist()
-    settings = SimulationConfig(graph_signal=graph_signal, n_genes=60, cells_per_perturbation=2, control_cells=10,
-                                  programmes=20, genes_per_programme=30, strong_share=1.0, beta=4.0, truth_cells=2)
+    settings = SimulationConfig(
+        graph_signal=graph_signal,
+        n_genes=60,
+        cells_per_perturbation=2,
+        control_cells=10,
+        programmes=20,
+        genes_per_programme=30,
+        strong_share=1.0,
+        beta=4.0,
+        truth_cells=2,
+    )
     screen = simulate_screen(graph, candidates, _control(), settings, seed=seed, with_truth=False)
     effects = screen.effects.astype(np.float64)
     position = {g: i for i, g in enumerate(candidates)}
@@ -128,8 +149,9 @@ def test_graph_signal_makes_neighbours_strong_or_weak_together():
 def test_same_settings_and_seed_give_the_same_screen_bit_for_bit():
     graph, control = _chain_graph(), _control()
     candidates = [f"G{i:02d}" for i in range(10)]
-    settings = SimulationConfig(n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3,
-                                  genes_per_programme=5, truth_cells=10)
+    settings = SimulationConfig(
+        n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3, genes_per_programme=5, truth_cells=10
+    )
     a = simulate_screen(graph, candidates, control, settings, seed=7)
     b = simulate_screen(graph, candidates, control, settings, seed=7)
     c = simulate_screen(graph, candidates, control, settings, seed=8)
@@ -161,8 +183,11 @@ def test_a_simulation_larger_than_memory_is_refused_before_drawing_it():
     settings = SimulationConfig(cells_per_perturbation=100_000, n_genes=100_000)
     need = simulation_memory(60, settings)
     assert need == 8.0 * (1000 + 100_000 * 60) * 100_000 + 24.0 * 100_000 * 100_000 + 8.0 * 61 * 100_000
-    with pytest.raises(InputError, match=r"config, field 'simulation.cells_per_perturbation': the simulated counts .*"
-                                         r"need about 5,040\.8 GB, more than this machine's"):
+    with pytest.raises(
+        InputError,
+        match=r"config, field 'simulation.cells_per_perturbation': the simulated counts .*"
+        r"need about 5,040\.8 GB, more than this machine's",
+    ):
         simulate_screen(_chain_graph(), [f"G{i:02d}" for i in range(60)], _control(), settings, seed=1)
 
 
@@ -239,11 +264,21 @@ def test_receptive_field_graph_signal_makes_neighbours_alike_and_keeps_effect_si
     others = ~neighbours & ~np.eye(60, dtype=bool)
     excess, size = {}, {}
     for signal in (0.0, 0.9):
-        settings = SimulationConfig(graph_signal=signal, n_genes=60, cells_per_perturbation=2, control_cells=10,
-                                    programmes=20, genes_per_programme=30, strong_share=1.0, truth_cells=2,
-                                    mechanism="receptive_field")
-        runs = [simulate_screen(graph, candidates, _control(), settings, seed=seed, with_truth=False, hops=1)
-                for seed in range(4)]
+        settings = SimulationConfig(
+            graph_signal=signal,
+            n_genes=60,
+            cells_per_perturbation=2,
+            control_cells=10,
+            programmes=20,
+            genes_per_programme=30,
+            strong_share=1.0,
+            truth_cells=2,
+            mechanism="receptive_field",
+        )
+        runs = [
+            simulate_screen(graph, candidates, _control(), settings, seed=seed, with_truth=False, hops=1)
+            for seed in range(4)
+        ]
         correlations = [np.corrcoef(r.effects.astype(np.float64)) for r in runs]
         excess[signal] = np.mean([c[neighbours].mean() - c[others].mean() for c in correlations])
         size[signal] = np.mean([np.abs(r.effects).mean() for r in runs])
@@ -255,16 +290,29 @@ def test_receptive_field_graph_signal_makes_neighbours_alike_and_keeps_effect_si
 def test_receptive_field_screen_is_bit_identical_per_seed_and_replicates_differ():
     graph, control = _chain_graph(), _control()
     candidates = [f"G{i:02d}" for i in range(10)]
-    settings = SimulationConfig(n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3,
-                                genes_per_programme=5, truth_cells=10, mechanism="receptive_field")
+    settings = SimulationConfig(
+        n_genes=30,
+        cells_per_perturbation=5,
+        control_cells=20,
+        programmes=3,
+        genes_per_programme=5,
+        truth_cells=10,
+        mechanism="receptive_field",
+    )
     a = simulate_screen(graph, candidates, control, settings, seed=7, hops=2)
     b = simulate_screen(graph, candidates, control, settings, seed=7, hops=2)
     for field in ("effects", "truth", "strong", "genes", "perturbation"):
         assert np.array_equal(getattr(a, field), getattr(b, field))
     assert (a.counts != b.counts).nnz == 0
-    kernel = simulate_screen(graph, candidates, control, SimulationConfig(
-        n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3, genes_per_programme=5,
-        truth_cells=10), seed=7)
+    kernel = simulate_screen(
+        graph,
+        candidates,
+        control,
+        SimulationConfig(
+            n_genes=30, cells_per_perturbation=5, control_cells=20, programmes=3, genes_per_programme=5, truth_cells=10
+        ),
+        seed=7,
+    )
     assert not np.array_equal(a.effects, kernel.effects)
     r1 = simulate_screen(graph, candidates, control, settings, seed=7, hops=2, replicate=1)
     r1_again = simulate_screen(graph, candidates, control, settings, seed=7, hops=2, replicate=1)
@@ -277,11 +325,14 @@ def test_receptive_field_screen_is_bit_identical_per_seed_and_replicates_differ(
         SimulationConfig(mechanism="grn")
 
 
-@pytest.mark.parametrize("damage, message", [
-    (np.log1p, "non-integer values"),             # a log-normalised reference
-    (lambda x: x - 1.0, "negative values"),
-    (lambda x: np.where(np.arange(x.shape[1]) == 2, np.nan, x), "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (np.log1p, "non-integer values"),  # a log-normalised reference
+        (lambda x: x - 1.0, "negative values"),
+        (lambda x: np.where(np.arange(x.shape[1]) == 2, np.nan, x), "NaN or infinite"),
+    ],
+)
 def test_a_reference_that_is_not_raw_counts_is_refused(damage, message):
     counts = np.random.default_rng(2).poisson(3.0, size=(50, 20)).astype(np.float64)
     fit_control_model(counts, "ref.h5ad")  # raw counts fit

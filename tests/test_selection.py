@@ -158,9 +158,7 @@ def small_graphs(draw, max_nodes: int = 10):
     """(graph, candidates, hops): up to max_nodes nodes, any candidate subset, K in 0..3."""
     n = draw(st.integers(1, max_nodes))
     names = [f"g{i}" for i in range(n)]
-    pairs = draw(
-        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n, unique=True)
-    )
+    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n, unique=True))
     weights = draw(st.lists(st.floats(0.05, 1.0), min_size=len(pairs), max_size=len(pairs)))
     rows = [(names[s], names[t], w) for (s, t), w in zip(pairs, weights) if s != t]
     graph = KnowledgeGraph.from_edges(edges_table(rows), genes=names)
@@ -286,8 +284,9 @@ def test_unit_weights_give_graphreach_ranking_exactly(lazy):
         unit = greedy_max_coverage(fields, len(candidates), lazy=lazy, weights=np.ones(n, dtype=np.int32))
         np.testing.assert_array_equal(plain[0], unit[0])
         np.testing.assert_array_equal(plain[1], unit[1])
-        assert [candidates[i] for i in plain[0]] == graphreach(graph, candidates, len(candidates), hops=hops,
-                                                                 tie_break="symbol").genes
+        assert [candidates[i] for i in plain[0]] == graphreach(
+            graph, candidates, len(candidates), hops=hops, tie_break="symbol"
+        ).genes
     # disjoint receptive fields: every reached node is worth 1 candidate
     for budget in (1, 2):
         uniform = graphreach(hand_graph(), ["b", "e"], budget, hops=1, lazy=lazy)
@@ -310,8 +309,11 @@ def _weighted_greedy(graph, candidates, budget, hops, start=()):
     chosen: list[str] = []
     for _ in range(budget):
         base = weighted_coverage(graph, list(start) + chosen, hops, weights)
-        gains = {v: weighted_coverage(graph, list(start) + chosen + [v], hops, weights) - base
-                 for v in sorted(candidates) if v not in chosen}
+        gains = {
+            v: weighted_coverage(graph, list(start) + chosen + [v], hops, weights) - base
+            for v in sorted(candidates)
+            if v not in chosen
+        }
         best = max(gains.values())
         chosen.append(next(v for v, gain in gains.items() if gain == best))
     return chosen
@@ -377,8 +379,14 @@ def test_maxspec_hand_checked_maximize():
     assert sel.genes == ["h", "p", "i"]
     np.testing.assert_allclose(sel.objective, [HUB, HUB, HUB], rtol=1e-12)
     np.testing.assert_allclose(sel.gains, [HUB, 0.0, 0.0], atol=1e-12)
-    assert sel.params == {"hops": 1, "direction": "maximize", "shortlist": maxspec_module.SHORTLIST,
-                          "operator": "whole_graph", "tie_break": "symbol", "ties": 1}
+    assert sel.params == {
+        "hops": 1,
+        "direction": "maximize",
+        "shortlist": maxspec_module.SHORTLIST,
+        "operator": "whole_graph",
+        "tie_break": "symbol",
+        "ties": 1,
+    }
     assert sel.tied.tolist() == [False, True, False]
 
 
@@ -416,11 +424,7 @@ def test_maxspec_criterion_equals_dense_computation_on_random_graphs(direction):
         # each pick is the best single addition (checked densely), up to the documented tie tolerance
         chosen: list[str] = []
         for pick in sel.genes:
-            values = {
-                v: dense_criterion(graph, dense_p, chosen + [v], hops)
-                for v in candidates
-                if v not in chosen
-            }
+            values = {v: dense_criterion(graph, dense_p, chosen + [v], hops) for v in candidates if v not in chosen}
             best = max(values.values()) if direction == "maximize" else min(values.values())
             assert values[pick] == pytest.approx(best, rel=1e-9)
             chosen.append(pick)
@@ -733,12 +737,15 @@ def test_graph_strategies_reject_candidates_outside_the_graph(strategy):
 def test_select_dispatches_with_params():
     graph = hand_graph()
     assert select("graphreach", graph, ["b", "c", "e"], 3, seed=0, params={"hops": 2}).genes == [
-        "c", "e", "b",
+        "c",
+        "e",
+        "b",
     ]
-    assert (
-        select("maxspec", blocks_graph(), ["h", "i", "p"], 3, seed=5, params={"direction": "minimize"}).genes
-        == ["i", "p", "h"]
-    )
+    assert select("maxspec", blocks_graph(), ["h", "i", "p"], 3, seed=5, params={"direction": "minimize"}).genes == [
+        "i",
+        "p",
+        "h",
+    ]
     assert select("facility", star_graph(), ["a", "b", "c", "h"], 2, seed=0, params={"hops": 0}).genes == ["a", "b"]
     assert select("facility", star_graph(), ["a", "b", "c", "h"], 2, seed=0).genes == ["h", "a"]
     # graph selectors ignore the seed; random uses it

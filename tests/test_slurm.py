@@ -35,14 +35,23 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # No accounting database on the local cluster: status through squeue (the script's header); small
 # memory requests so that jobs run side by side on the 2-core node.
 SLURM_ARGS = [
-    "--profile", str(REPO / "profiles" / "slurm"),
-    "--slurm-status-command", "squeue",
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--slurm-status-command",
+    "squeue",
     "--slurm-no-account",
-    "--slurm-init-seconds-before-status-checks", "2",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
     "--slurm-keep-successful-logs",
-    "--default-resources", "slurm_partition=debug", "mem_mb=1000", "runtime=30",
-    "--set-resources", "build_go_graph:mem_mb=3000", "preprocess_dataset:mem_mb=2000",
-    "train_gears:mem_mb=2000", "train_gears_active:mem_mb=2000",
+    "--default-resources",
+    "slurm_partition=debug",
+    "mem_mb=1000",
+    "runtime=30",
+    "--set-resources",
+    "build_go_graph:mem_mb=3000",
+    "preprocess_dataset:mem_mb=2000",
+    "train_gears:mem_mb=2000",
+    "train_gears_active:mem_mb=2000",
     "--verbose",
 ]
 SBATCH_CALL = re.compile(r"sbatch call: (sbatch --parsable[^\n]*)")
@@ -64,8 +73,15 @@ def _config(seed_only: bool = True) -> dict:
 
 def _snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    command = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-                           "--configfile", str(workdir / "config.yaml"), *args]
+    command = SNAKEMAKE + [
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=1800)
 
 
@@ -126,7 +142,7 @@ def slurm_run(tmp_path_factory, slurm_cluster, shared_data):
 
 def test_every_job_goes_through_sbatch_and_a_failed_job_is_retried(slurm_run):
     workdir, output, markers = slurm_run
-    jobs = _planned_jobs(SimpleNamespace(stdout=output, stderr=''))
+    jobs = _planned_jobs(SimpleNamespace(stdout=output, stderr=""))
     submissions = SUBMITTED.findall(output)
     by_rule = {}
     for slurm_id, log in submissions:

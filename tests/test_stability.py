@@ -41,4 +41,5 @@ def test_the_statement_names_what_differs():
     table = stability_table(runs, per_cycle=2, cycles=2)
     assert stability_statement(table) == (
         "Up to cycle 2: graphreach picked the same perturbations in all 3 runs; the picks of typiclust "
-        "(6 distinct for 4 per run, Jaccard 0.56) depend on the initialisation.")
+        "(6 distinct for 4 per run, Jaccard 0.56) depend on the initialisation."
+    )

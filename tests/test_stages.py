@@ -120,9 +120,21 @@ def test_train_stage_checks_the_training_config_before_reading_data(tmp_path):
     from perturb_select.stages.train import train_gears
 
     out = tmp_path / "predictions.npz"
-    common = dict(split="absent.json", selection="absent.tsv", output=str(out), metrics_out=str(tmp_path / "m.json"),
-                  baselines_out=str(tmp_path / "b.json"), dataset="d", strategy="random", run="1", cycle=1,
-                  per_cycle=2, edges="absent.npz", screen="absent.npz", kernels="absent.npz")
+    common = dict(
+        split="absent.json",
+        selection="absent.tsv",
+        output=str(out),
+        metrics_out=str(tmp_path / "m.json"),
+        baselines_out=str(tmp_path / "b.json"),
+        dataset="d",
+        strategy="random",
+        run="1",
+        cycle=1,
+        per_cycle=2,
+        edges="absent.npz",
+        screen="absent.npz",
+        kernels="absent.npz",
+    )
     with pytest.raises(InputError, match=r"gears\.epochs"):
         train_gears(gears={"epochs": 0}, **common)
     with pytest.raises(InputError, match=r"gears\.schedule.*unknown key"):
@@ -137,8 +149,10 @@ def test_cell_gears_trainer_refuses_settings_it_cannot_apply(tmp_path):
     from perturb_select.gears.cell_gears import train_cell_gears
 
     gears = dict(trainer="cell-gears", **GEARS_SCHEDULE)
-    expected = r"config, field 'gears\.lr_decay': the cell-gears trainer runs GEARS\.train as it is: set " \
-               r"gears\.lr_decay: 0\.5 \(GEARS's value, not 0\.95\)"
+    expected = (
+        r"config, field 'gears\.lr_decay': the cell-gears trainer runs GEARS\.train as it is: set "
+        r"gears\.lr_decay: 0\.5 \(GEARS's value, not 0\.95\)"
+    )
     with pytest.raises(InputError, match=expected):  # the default schedule is the perturbations trainer's
         TrainingConfig(trainer="cell-gears")
     with pytest.raises(InputError, match=r"gears\.uncertainty.*set gears\.uncertainty: false"):
@@ -150,8 +164,9 @@ def test_cell_gears_trainer_refuses_settings_it_cannot_apply(tmp_path):
         train_cell_gears(data, [], [], seed=1, config=TrainingConfig(**gears), score_genes=["A"], score_controls=10)
 
 
-@pytest.mark.parametrize("strategy, params", [("graphreach", {"hops": 1, "weights": "candidates"}),
-                                              ("facility", {"hops": 1})])
+@pytest.mark.parametrize(
+    "strategy, params", [("graphreach", {"hops": 1, "weights": "candidates"}), ("facility", {"hops": 1})]
+)
 def test_select_stage_runs_the_candidate_covering_selectors(tmp_path, strategy, params):
     """Rule select with the config block's parameters (experiment.strategies.<strategy>): the same ranking as
     the selector, as a selection file."""
@@ -169,13 +184,21 @@ def test_select_stage_runs_the_candidate_covering_selectors(tmp_path, strategy, 
     mask = rng.random((30, 30)) < 0.1
     np.fill_diagonal(mask, False)
     s, t = np.nonzero(mask)
-    graph = KnowledgeGraph.from_edges(pd.DataFrame({"source": names[s], "target": names[t], "importance": 0.5}),
-                                      genes=names)
+    graph = KnowledgeGraph.from_edges(
+        pd.DataFrame({"source": names[s], "target": names[t], "importance": 0.5}), genes=names
+    )
     graph.save_npz(tmp_path / "graph.npz")
     pool = list(names[:12])
     write_json({"test": list(names[12:14]), "pool": pool}, tmp_path / "split.json")
-    select(str(tmp_path / "graph.npz"), str(tmp_path / "split.json"), str(tmp_path / "picks.tsv"), strategy, 1,
-           params, per_cycle=4)
+    select(
+        str(tmp_path / "graph.npz"),
+        str(tmp_path / "split.json"),
+        str(tmp_path / "picks.tsv"),
+        strategy,
+        1,
+        params,
+        per_cycle=4,
+    )
     written = read_selection(tmp_path / "picks.tsv", strategy=strategy)
     expected = SELECTORS[strategy](graph, pool, len(pool), **params)
     assert written.genes == expected.genes
@@ -200,9 +223,13 @@ def test_every_rule_runs_the_one_script_with_its_stage_arguments_by_name():
     cwd = os.getcwd()
     try:
         with SnakemakeApi() as api:
-            workflow = api.workflow(resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
-                                    config_settings=ConfigSettings(configfiles=[REPO / "config" / "test.yaml"]),
-                                    snakefile=REPO / "Snakefile", workdir=REPO)._workflow
+            workflow = api.workflow(
+                resource_settings=ResourceSettings(),
+                storage_settings=StorageSettings(),
+                config_settings=ConfigSettings(configfiles=[REPO / "config" / "test.yaml"]),
+                snakefile=REPO / "Snakefile",
+                workdir=REPO,
+            )._workflow
             rules = {rule.name: rule for rule in workflow.rules if rule.name != "all"}
             for name, rule in rules.items():
                 assert rule.script == "../../scripts/run_stage.py", name

@@ -35,13 +35,16 @@ def test_holm_by_hand():
     assert holm([2 / 64] * 6) == pytest.approx([6 * 2 / 64] * 6)
 
 
-@pytest.mark.parametrize("p", [
-    [0.03, 0.01, 0.04, 0.02],
-    [0.01, 0.01, 0.02, 0.02, 0.5],
-    [1.0, 1.0, 0.0, 0.0],
-    [0.031, 0.031, 0.031, 0.062, 0.84, 0.56],
-    [0.001, 0.2, 0.0125, 0.05, 0.049, 0.9, 0.3],
-])
+@pytest.mark.parametrize(
+    "p",
+    [
+        [0.03, 0.01, 0.04, 0.02],
+        [0.01, 0.01, 0.02, 0.02, 0.5],
+        [1.0, 1.0, 0.0, 0.0],
+        [0.031, 0.031, 0.031, 0.062, 0.84, 0.56],
+        [0.001, 0.2, 0.0125, 0.05, 0.049, 0.9, 0.3],
+    ],
+)
 def test_holm_matches_statsmodels_on_hand_made_vectors(p):
     assert holm(p) == pytest.approx(_statsmodels_holm(np.array(p)), abs=1e-15)
 
@@ -78,8 +81,13 @@ def test_holm_rejects_what_is_not_a_p_value():
 
 
 def test_holm_by_adjusts_each_family_and_leaves_excluded_rows_nan():
-    table = pd.DataFrame({"metric": ["a", "a", "a", "b", "b"], "strategy": ["random", "x", "y", "x", "y"],
-                          "p": [1.0, 0.01, 0.04, 0.02, np.nan]})
+    table = pd.DataFrame(
+        {
+            "metric": ["a", "a", "a", "b", "b"],
+            "strategy": ["random", "x", "y", "x", "y"],
+            "p": [1.0, 0.01, 0.04, 0.02, np.nan],
+        }
+    )
     out = holm_by(table, "p", ["metric"], include=table["strategy"] != "random")
     assert np.isnan(out.iloc[0]) and np.isnan(out.iloc[4])
     assert out.iloc[1:4].tolist() == pytest.approx([0.02, 0.04, 0.02])

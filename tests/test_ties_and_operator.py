@@ -144,8 +144,9 @@ def test_induced_criterion_is_one_on_an_undirected_graph_and_at_least_one_on_a_d
     pairs = [(genes[i], genes[j]) for i in range(30) for j in range(30) if i != j and rng.random() < 0.08]
     weights = {pair: float(rng.uniform(0.1, 1.0)) for pair in pairs}
     undirected_pairs = {(min(s, t), max(s, t)): w for (s, t), w in weights.items()}
-    symmetric = _graph([(s, t, w) for (s, t), w in undirected_pairs.items()]
-                       + [(t, s, w) for (s, t), w in undirected_pairs.items()])
+    symmetric = _graph(
+        [(s, t, w) for (s, t), w in undirected_pairs.items()] + [(t, s, w) for (s, t), w in undirected_pairs.items()]
+    )
     directed = _graph([(s, t, w) for (s, t), w in weights.items()])
     candidates = genes[:12]
     undirected = maxspec(symmetric, candidates, 6, hops=1, operator="induced", shortlist=None)
@@ -171,8 +172,9 @@ BEFORE = {
 def replogle(human_graph, shared_data):
     from perturb_select.knowledge.symbols import SymbolResolver
 
-    resolver = SymbolResolver.from_gene_info(shared_data / "go" / "Homo_sapiens.gene_info.gz",
-                                             universe=set(human_graph.genes), taxid=9606)
+    resolver = SymbolResolver.from_gene_info(
+        shared_data / "go" / "Homo_sapiens.gene_info.gz", universe=set(human_graph.genes), taxid=9606
+    )
     path = shared_data / "genelists" / "replogle2022_k562_essential_1092_genes.txt"
     symbols = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     return sorted({r.symbol for r in map(resolver.resolve, symbols) if r.ok})

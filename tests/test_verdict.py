@@ -41,9 +41,18 @@ def _scores(mse, n=3):
 
 def test_verdict_rows_and_writer(tmp_path):
     keys = {"screen": "simulated_kernel_gs0.9", "mechanism": "kernel", "graph_signal": 0.9, "cycle": 2, "seed": 1}
-    rows = verdict_rows(keys, {"test": _scores(0.3), "train": _scores(0.2, 5)}, model="gears", trainer="perturbations",
-                        schedule="early stopping", epochs=12, best_epoch=4, budget_epochs=40, stopped_early=True,
-                        cpu_s=3.0)
+    rows = verdict_rows(
+        keys,
+        {"test": _scores(0.3), "train": _scores(0.2, 5)},
+        model="gears",
+        trainer="perturbations",
+        schedule="early stopping",
+        epochs=12,
+        best_epoch=4,
+        budget_epochs=40,
+        stopped_early=True,
+        cpu_s=3.0,
+    )
     rows += verdict_rows(keys, {"test": _scores(0.25)}, model="train_mean", cpu_s=0.1)
     assert [r["split"] for r in rows] == ["test", "train", "test"]
     frame = write_verdict_tsv(rows, tmp_path / "verdict_simulated.tsv")
@@ -66,8 +75,11 @@ def _random_graph(n=80, seed=0):
 
     rng = np.random.default_rng(seed)
     genes = [f"G{i:03d}" for i in range(n)]
-    rows = [(s, t, float(rng.uniform(0.1, 1.0))) for t in genes
-            for s in rng.choice([g for g in genes if g != t], 3, replace=False)]
+    rows = [
+        (s, t, float(rng.uniform(0.1, 1.0)))
+        for t in genes
+        for s in rng.choice([g for g in genes if g != t], 3, replace=False)
+    ]
     return KnowledgeGraph.from_edges(pd.DataFrame(rows, columns=["source", "target", "importance"]))
 
 
@@ -91,11 +103,19 @@ def test_quick_mode_smallest_piece_end_to_end(tmp_path, capsys):
 
     graph = _random_graph()
     rng = np.random.default_rng(1)
-    control = ControlModel(means=rng.gamma(2.0, 1.0, 200), dispersions=np.full(200, 0.2), log_library_sd=0.3,
-                           source="made up")
+    control = ControlModel(
+        means=rng.gamma(2.0, 1.0, 200), dispersions=np.full(200, 0.2), log_library_sd=0.3, source="made up"
+    )
     candidates = graph.genes[:40].tolist()
-    settings = SimulationConfig(graph_signal=0.9, n_genes=60, cells_per_perturbation=8, control_cells=40,
-                                truth_cells=20, programmes=3, genes_per_programme=20)
+    settings = SimulationConfig(
+        graph_signal=0.9,
+        n_genes=60,
+        cells_per_perturbation=8,
+        control_cells=40,
+        truth_cells=20,
+        programmes=3,
+        genes_per_programme=20,
+    )
     case = simulated_case(graph, candidates, control, settings, seed=0)
     assert case.name == "simulated_kernel_gs0.9" and case.candidates == candidates
     assert set(case.truth) == {"ctrl"} | {f"{g}+ctrl" for g in candidates}
@@ -109,33 +129,59 @@ def test_quick_mode_smallest_piece_end_to_end(tmp_path, capsys):
     fitted = [c.split("+")[0] for c in split_validation(picks, 0.1, 1)[0]]
     references = reference_scores(case, kernels, picks, fitted, test)
     assert references["train"]["models"]["train_mean"]["n_perturbations"] == len(fitted) == 18
-    assert references["test"]["models"]["oracle"]["mean"]["mse_top20_de"] < \
-        references["test"]["models"]["no_change"]["mean"]["mse_top20_de"]
+    assert (
+        references["test"]["models"]["oracle"]["mean"]["mse_top20_de"]
+        < references["test"]["models"]["no_change"]["mean"]["mse_top20_de"]
+    )
     keys = {"screen": case.name, "mechanism": case.mechanism, "graph_signal": 0.9, "cycle": 1, "seed": 1}
     rows = []
     for model in references["test"]["models"]:
         rows += verdict_rows(keys, {s: references[s]["models"][model] for s in references}, model=model)
-    config = TrainingConfig(trainer="perturbations", epochs=4, patience=2, hidden_size=8, device="cpu",
-                            perturbations_per_step=4)
+    config = TrainingConfig(
+        trainer="perturbations", epochs=4, patience=2, hidden_size=8, device="cpu", perturbations_per_step=4
+    )
     go = GoInputs(graph=graph, gene2go_path=tmp_path / "unused.pkl", key="test")
     result, curve, cpu_s, wall_s = bench.run_gears(config, case, go, picks, test, 1, tmp_path)
     assert result.train_predictions.conditions.tolist() == [f"{g}+ctrl" for g in fitted]
     info = bench.curve_columns(config, curve)
     assert info["epochs"] == len(curve) <= 4 and 1 <= info["best_epoch"] <= info["epochs"]
-    rows += verdict_rows(keys, gears_scores(result), model="gears", trainer="perturbations", schedule="s",
-                               **info, cpu_s=cpu_s, wall_s=wall_s)
+    rows += verdict_rows(
+        keys,
+        gears_scores(result),
+        model="gears",
+        trainer="perturbations",
+        schedule="s",
+        **info,
+        cpu_s=cpu_s,
+        wall_s=wall_s,
+    )
     table = write_verdict_tsv(rows, tmp_path / "verdict_simulated.tsv")
     assert set(table["split"]) == {"test", "train"}
     assert (table.groupby("model")["split"].nunique() == 2).all()
 
     coverage, unreached = field_coverage(graph, test, picks, 1), unreached_weight(graph, test, picks, 1)
     assert ((coverage >= 0) & (coverage <= 1)).all() and ((unreached >= 0) & (unreached <= 1)).all()
-    per = {("train_mean", "", ""): references["test"]["models"]["train_mean"]["per_perturbation"],
-           ("go_kernel_ridge", "", ""): references["test"]["models"]["go_kernel_ridge"]["per_perturbation"],
-           ("gears", "perturbations", "s"): gears_scores(result)["test"]["per_perturbation"]}
-    mechanism = pd.DataFrame([{**keys, "perturbation": g, "field_coverage": c, "unreached_weight": u, "model": m,
-                               "trainer": t, "schedule": s, "mse_top20_de": errors[f"{g}+ctrl"]["mse_top20_de"]}
-                              for g, c, u in zip(test, coverage, unreached) for (m, t, s), errors in per.items()])
+    per = {
+        ("train_mean", "", ""): references["test"]["models"]["train_mean"]["per_perturbation"],
+        ("go_kernel_ridge", "", ""): references["test"]["models"]["go_kernel_ridge"]["per_perturbation"],
+        ("gears", "perturbations", "s"): gears_scores(result)["test"]["per_perturbation"],
+    }
+    mechanism = pd.DataFrame(
+        [
+            {
+                **keys,
+                "perturbation": g,
+                "field_coverage": c,
+                "unreached_weight": u,
+                "model": m,
+                "trainer": t,
+                "schedule": s,
+                "mse_top20_de": errors[f"{g}+ctrl"]["mse_top20_de"],
+            }
+            for g, c, u in zip(test, coverage, unreached)
+            for (m, t, s), errors in per.items()
+        ]
+    )
     curves = curve.assign(**keys, trainer="perturbations", schedule="s")
     bench.report(table, mechanism, curves, {("perturbations", "s"): config}, "oracle")
     printed = capsys.readouterr().out

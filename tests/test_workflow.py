@@ -44,10 +44,14 @@ def _snakemake(
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     command = SNAKEMAKE + [
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(config_path),
-        "--cores", "2",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_path),
+        "--cores",
+        "2",
         *args,
     ]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
@@ -120,7 +124,7 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
                 assert b.columns.tolist() == ["rank", "gene", "cycle", "method", "score"]
                 assert b["cycle"].tolist() == [c] * batch and b["rank"].tolist() == list(range(1, batch + 1))
             # cycle 1: random's first batch of the same seed (hybrid: GraphReach's); then the model's method
-            expected_first = ("graphreach" if strategy == "hybrid" else "random")
+            expected_first = "graphreach" if strategy == "hybrid" else "random"
             assert batches[0]["method"].tolist() == [expected_first] * batch
             if strategy != "hybrid":
                 assert batches[0]["gene"].tolist() == random_first["gene"].tolist()[:batch]
@@ -172,8 +176,12 @@ def test_pipeline_runs_end_to_end_on_real_data(pipeline_run):
     for gene in split["test"]:
         de = screen.de_idx[screen.condition_index(f"{gene}+ctrl")]
         mse.append(np.mean((train_mean[de] - screen.mean_expression(f"{gene}+ctrl")[de]) ** 2))
-    row = metrics[(metrics["strategy"] == "graphreach") & (metrics["seed"] == seeds[0]) & (metrics["cycle"] == 1)
-                  & (metrics["model"] == "train_mean")]
+    row = metrics[
+        (metrics["strategy"] == "graphreach")
+        & (metrics["seed"] == seeds[0])
+        & (metrics["cycle"] == 1)
+        & (metrics["model"] == "train_mean")
+    ]
     assert row["mse_top20_de"].item() == pytest.approx(np.mean(mse), rel=1e-5)
     assert ctrl.shape == train_mean.shape
     comparison = pd.read_csv(workdir / "results/report/papalexi2021/comparison.tsv", sep="\t")
@@ -261,9 +269,11 @@ def test_nothing_reruns_and_a_selector_change_reruns_only_that_selector(pipeline
     root = Path(config["go"]["mirror"]).parent
     # MaxSpec's direction and operator, GraphReach's tie rule (issue 25): each reruns that selector's jobs only
     # (lookahead is the default tie rule since issue 25, so the change is to symbol)
-    for key, block in (("experiment.strategies.maxspec", {"direction": "minimize"}),
-                       ("experiment.strategies.maxspec", {"direction": "maximize", "operator": "induced"}),
-                       ("experiment.strategies.graphreach", {"tie_break": "symbol"})):
+    for key, block in (
+        ("experiment.strategies.maxspec", {"direction": "minimize"}),
+        ("experiment.strategies.maxspec", {"direction": "maximize", "operator": "induced"}),
+        ("experiment.strategies.graphreach", {"tie_break": "symbol"}),
+    ):
         changed = _config(root, **{key: block})
         assert _planned_jobs(_snakemake(workdir, changed, "--dry-run")) == one_selector, block
 
@@ -335,8 +345,9 @@ def test_adding_a_cycle_or_a_seed_runs_only_new_jobs(pipeline_run):
 @pytest.mark.slow
 def test_switching_the_trainer_reruns_only_training_and_what_follows(pipeline_run):
     workdir, config = pipeline_run
-    changed = _config(Path(config["go"]["mirror"]).parent, **{"gears.trainer": "cell-gears", "gears.lr": 1e-3,
-                                                                "gears.lr_decay": 0.5})
+    changed = _config(
+        Path(config["go"]["mirror"]).parent, **{"gears.trainer": "cell-gears", "gears.lr": 1e-3, "gears.lr_decay": 0.5}
+    )
     result = _snakemake(workdir, changed, "--dry-run", check=False)
     # active strategies need a trainer that scores the pool: refused before any job
     assert result.returncode != 0
@@ -391,13 +402,15 @@ def test_without_a_configfile_the_default_experiment_runs_and_config_edits_it(tm
     assert plain.returncode == 0, plain.stderr[-3000:]
     jobs = _planned_jobs(plain)
     n_seeds, n_cycles = len(default["experiment"]["seeds"]), default["experiment"]["cycles"]
-    one_shot = [name for name, block in default["experiment"]["strategies"].items()
-                if (block or {}).get("variant_of", name) in ("random", "graphreach", "maxspec", "facility")]
+    one_shot = [
+        name
+        for name, block in default["experiment"]["strategies"].items()
+        if (block or {}).get("variant_of", name) in ("random", "graphreach", "maxspec", "facility")
+    ]
     assert len(one_shot) == 5  # random, graphreach, maxspec, facility and the variant graphreach_weighted
     assert jobs["split_test_set"] == n_seeds and jobs["train_gears"] == len(one_shot) * n_seeds * n_cycles
     # --config edits the default (nested values arrive as strings, so a string key is edited here)
-    edited = subprocess.run(base + ["--config", "gears={'device': 'cpu'}"], capture_output=True, text=True,
-                            cwd=REPO)
+    edited = subprocess.run(base + ["--config", "gears={'device': 'cpu'}"], capture_output=True, text=True, cwd=REPO)
     assert edited.returncode == 0, edited.stderr[-3000:]
     assert _planned_jobs(edited) == jobs
     bad = subprocess.run(base + ["--config", "gears={'device': 'tpu'}"], capture_output=True, text=True, cwd=REPO)
@@ -408,13 +421,19 @@ def test_without_a_configfile_the_default_experiment_runs_and_config_edits_it(tm
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("changes, old, new", [
-    ({"experiment.batch_size": 3}, "experiment.batch_size", "experiment.perturbations_per_cycle"),
-    ({"gears.batch_size": 32}, "gears.batch_size", "gears.cells_per_step"),
-    ({"gears.test_batch_size": 64}, "gears.test_batch_size", "gears.cells_per_prediction_step"),
-    ({"datasets.papalexi2021.batch_size": 3}, "datasets.papalexi2021.batch_size",
-     "datasets.papalexi2021.perturbations_per_cycle"),
-])
+@pytest.mark.parametrize(
+    "changes, old, new",
+    [
+        ({"experiment.batch_size": 3}, "experiment.batch_size", "experiment.perturbations_per_cycle"),
+        ({"gears.batch_size": 32}, "gears.batch_size", "gears.cells_per_step"),
+        ({"gears.test_batch_size": 64}, "gears.test_batch_size", "gears.cells_per_prediction_step"),
+        (
+            {"datasets.papalexi2021.batch_size": 3},
+            "datasets.papalexi2021.batch_size",
+            "datasets.papalexi2021.perturbations_per_cycle",
+        ),
+    ],
+)
 def test_renamed_keys_are_refused_with_their_new_name_before_any_job(tmp_path, shared_data, changes, old, new):
     config = _config(shared_data, **changes)
     result = _snakemake(tmp_path, config, "--dry-run", check=False)
@@ -427,23 +446,28 @@ def _alias_bomb(levels: int = 5) -> dict:
     """Nested lists of ten references to the level below (1.9 KB of YAML once dumped with anchors)."""
     node = [1] * 10
     bomb = {"a": node}
-    for name in "bcdefg"[:levels - 1]:
+    for name in "bcdefg"[: levels - 1]:
         node = [node] * 10
         bomb[name] = node
     return bomb
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"gears.lr": float("nan")}, "config, field 'gears.lr': must be a finite number, got nan"),
-    ({"graph.threshold": float("nan")}, "config, field 'graph.threshold': must be a finite number, got nan"),
-    ({"experiment.strategies.acsfw": {"sigma": float("inf")}},
-     "config, field 'experiment.strategies.acsfw.sigma': must be a finite number, got inf"),
-    ({"experiment.cycles": 10**12}, "config, field 'experiment.cycles': must be at most 1000"),
-    ({"gears.hidden_size": 1_000_000}, "config, field 'gears.hidden_size': must be at most 4096"),
-    ({"gears.trainer": "batched"}, "config, field 'gears.trainer': 'batched' was renamed 'cells'"),
-    ({"junk": _alias_bomb()}, "config: expands to 123,"),
-    ({"gears.device": {"x": list(range(20_000))}}, "config, field 'gears.device': {'x': [0, 1, 2,"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"gears.lr": float("nan")}, "config, field 'gears.lr': must be a finite number, got nan"),
+        ({"graph.threshold": float("nan")}, "config, field 'graph.threshold': must be a finite number, got nan"),
+        (
+            {"experiment.strategies.acsfw": {"sigma": float("inf")}},
+            "config, field 'experiment.strategies.acsfw.sigma': must be a finite number, got inf",
+        ),
+        ({"experiment.cycles": 10**12}, "config, field 'experiment.cycles': must be at most 1000"),
+        ({"gears.hidden_size": 1_000_000}, "config, field 'gears.hidden_size': must be at most 4096"),
+        ({"gears.trainer": "batched"}, "config, field 'gears.trainer': 'batched' was renamed 'cells'"),
+        ({"junk": _alias_bomb()}, "config: expands to 123,"),
+        ({"gears.device": {"x": list(range(20_000))}}, "config, field 'gears.device': {'x': [0, 1, 2,"),
+    ],
+)
 def test_bad_numbers_and_config_text_fail_in_one_line_before_any_job(tmp_path, shared_data, changes, message):
     """Issue 27 (1, 2): NaN, infinity and sizes beyond their maximum, in any block; an alias bomb; a renamed
     value; a schema error quoting a large block: one short line before any job, nothing written."""
@@ -465,13 +489,23 @@ def test_a_dataset_name_with_a_trailing_newline_fails_before_any_job(tmp_path, s
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"experiment.strategies.typiclust": {"neighbors": 5}},
-     "config, field 'experiment.strategies.typiclust.neighbors': not a parameter of strategy 'typiclust'"),
-    ({"experiment.strategies.hybrid": {"warmup_cycles": 2}},
-     "config, field 'experiment.strategies.hybrid.warmup_cycles': 2 warm-up cycles leave no cycle of 2"),
-    ({"experiment.cycles": 1}, "config, field 'experiment.cycles': the active strategy 'uncertainty' needs at least 2"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"experiment.strategies.typiclust": {"neighbors": 5}},
+            "config, field 'experiment.strategies.typiclust.neighbors': not a parameter of strategy 'typiclust'",
+        ),
+        (
+            {"experiment.strategies.hybrid": {"warmup_cycles": 2}},
+            "config, field 'experiment.strategies.hybrid.warmup_cycles': 2 warm-up cycles leave no cycle of 2",
+        ),
+        (
+            {"experiment.cycles": 1},
+            "config, field 'experiment.cycles': the active strategy 'uncertainty' needs at least 2",
+        ),
+    ],
+)
 def test_bad_active_strategy_blocks_fail_before_any_job(tmp_path, shared_data, changes, message):
     result = _snakemake(tmp_path, _config(shared_data, **changes), "--dry-run", check=False)
     assert result.returncode != 0
@@ -530,12 +564,21 @@ def test_design_target_ranks_the_replogle_list(tmp_path, shared_data):
     _snakemake(tmp_path, config, "design")
     design = tmp_path / "results" / "design"
     assert sorted(p.name for p in design.iterdir()) == sorted(
-        f"{name}{suffix}" for name in ("replogle_k562", "k562_after_adamson", "norman_doubles")
+        f"{name}{suffix}"
+        for name in ("replogle_k562", "k562_after_adamson", "norman_doubles")
         for suffix in (".coverage.svg", ".summary.json", ".tsv", ".unresolved.tsv")
     ) + ["summary.tsv"]
     picks = pd.read_csv(design / "replogle_k562.tsv", sep="\t")
-    assert picks.columns.tolist() == ["rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction",
-                                      "tie"]
+    assert picks.columns.tolist() == [
+        "rank",
+        "gene",
+        "query",
+        "required",
+        "gain",
+        "covered_nodes",
+        "coverage_fraction",
+        "tie",
+    ]
     assert picks["rank"].tolist() == list(range(1, entry["budget"] + 1))
     assert picks["covered_nodes"].is_monotonic_increasing
     unresolved = pd.read_csv(design / "replogle_k562.unresolved.tsv", sep="\t")
@@ -592,7 +635,9 @@ def test_edited_mirror_file_and_universe_list_rerun_what_depends_on_them(tmp_pat
 
     os.utime(mirror / "go-basic.obo", (later + 10, later + 10))  # a replaced mirror file
     assert _planned_jobs(_snakemake(work, config, "--until", "build_go_graph", "--dry-run")) == {
-        "fetch_go_annotation": 1, "build_go_graph": 1}
+        "fetch_go_annotation": 1,
+        "build_go_graph": 1,
+    }
 
 
 @pytest.mark.slow
@@ -601,9 +646,13 @@ def test_paper_config_plans_its_whole_dag_without_the_data(tmp_path):
     empty folder, where no dataset is present, plans every job."""
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     assert {name: block["format"] for name, block in config["datasets"].items()} == {
-        "replogle_k562_essential": "gears", "adamson": "gears"}
+        "replogle_k562_essential": "gears",
+        "adamson": "gears",
+    }
     assert {name: block["perturbations_per_cycle"] for name, block in config["datasets"].items()} == {
-        "replogle_k562_essential": 100, "adamson": 8}
+        "replogle_k562_essential": 100,
+        "adamson": 8,
+    }
     seeds, cycles = len(config["experiment"]["seeds"]), config["experiment"]["cycles"]
     assert (seeds, cycles, config["gears"]["epochs"], config["gears"]["gpus"]) == (10, 5, 20, 1)
     assert sorted(config["experiment"]["strategies"]) == sorted(ONE_SHOT_STRATEGIES + ACTIVE_STRATEGIES)
@@ -636,8 +685,17 @@ def test_conda_envs_hold_what_each_rule_imports(pipeline_run):
     envs = _rule_envs()
     owners = metadata.packages_distributions()
     traced = sorted(p.name for p in (workdir / "import_trace").iterdir())
-    assert set(traced) >= {"build_go_graph", "preprocess_dataset", "train_gears", "train_gears_active", "select",
-                           "select_active", "graph_kernel", "aggregate_report", "fetch_dataset"}
+    assert set(traced) >= {
+        "build_go_graph",
+        "preprocess_dataset",
+        "train_gears",
+        "train_gears_active",
+        "select",
+        "select_active",
+        "graph_kernel",
+        "aggregate_report",
+        "fetch_dataset",
+    }
     missing = []
     for rule in traced:
         modules = set()

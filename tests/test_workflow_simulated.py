@@ -23,12 +23,25 @@ def _simulated_config(workdir: Path, shared_data: Path, **simulation) -> dict:
     listed = Path(template["candidates"].replace("../shared/data", str(shared_data))).read_text().split()
     candidates = workdir / "candidates.txt"
     candidates.write_text("\n".join(listed[:40]) + "\n")
-    settings = {**template["simulation"], "n_genes": 150, "cells_per_perturbation": 20, "control_cells": 100,
-                "programmes": 3, "genes_per_programme": 30, "truth_cells": 50, "replicate_screens": False,
-                **simulation}
-    config["datasets"] = {DATASET: {**template, "candidates": str(candidates),
-                                    "reference": str(shared_data / "perturbseq" / "papalexi2021_thp1.h5ad"),
-                                    "simulation": settings}}
+    settings = {
+        **template["simulation"],
+        "n_genes": 150,
+        "cells_per_perturbation": 20,
+        "control_cells": 100,
+        "programmes": 3,
+        "genes_per_programme": 30,
+        "truth_cells": 50,
+        "replicate_screens": False,
+        **simulation,
+    }
+    config["datasets"] = {
+        DATASET: {
+            **template,
+            "candidates": str(candidates),
+            "reference": str(shared_data / "perturbseq" / "papalexi2021_thp1.h5ad"),
+            "simulation": settings,
+        }
+    }
     config["experiment"].update(seeds=[1, 2], cycles=2, perturbations_per_cycle=5, stability={"inits": 2})
     config["experiment"]["strategies"] = {"random": {}, "graphreach": {}, "typiclust": {}}
     config["gears"].update(trainer="perturbations", epochs=1)
@@ -53,8 +66,14 @@ def test_simulated_dag_runs_and_reports_the_oracle_labelled_simulated(simulated_
 
     report = workdir / "results" / "report" / DATASET
     metrics = pd.read_csv(report / "metrics.tsv", sep="\t")
-    assert sorted(metrics["model"].unique()) == ["gears", "go_kernel_ridge", "no_change", "oracle", "sgc_ridge",
-                                                    "train_mean"]
+    assert sorted(metrics["model"].unique()) == [
+        "gears",
+        "go_kernel_ridge",
+        "no_change",
+        "oracle",
+        "sgc_ridge",
+        "train_mean",
+    ]
     assert len(metrics) == 3 * 2 * 2 * 6
     # the oracle by hand for one run: the truth file's rows against the processed screen's test means
     from perturb_select.screens.arrays import ScreenArrays
@@ -68,8 +87,12 @@ def test_simulated_dag_runs_and_reports_the_oracle_labelled_simulated(simulated_
         condition = f"{gene}+ctrl"
         de = screen.de_idx[screen.condition_index(condition)]
         mse.append(np.mean((truth[condition][de] - screen.mean_expression(condition)[de]) ** 2))
-    oracle = metrics[(metrics["model"] == "oracle") & (metrics["strategy"] == "random") & (metrics["seed"] == 1)
-                     & (metrics["cycle"] == 1)]
+    oracle = metrics[
+        (metrics["model"] == "oracle")
+        & (metrics["strategy"] == "random")
+        & (metrics["seed"] == 1)
+        & (metrics["cycle"] == 1)
+    ]
     assert oracle["mse_top20_de"].item() == pytest.approx(np.mean(mse), rel=1e-5)
     # the truth is the floor: below no change in every run, and it does not depend on the picks
     wide = metrics.pivot_table(index=["strategy", "seed", "cycle"], columns="model", values="mse_top20_de")
@@ -134,20 +157,44 @@ def _tiny_simulated_dataset(tmp_path: Path, replicate_screens: bool = True) -> t
     edges = tmp_path / "graph.npz"
     KnowledgeGraph.from_edges(pd.DataFrame(rows, columns=["source", "target"]).assign(importance=1.0)).write(edges)
     gene_info = tmp_path / "gene_info.gz"
-    gene_info.write_bytes(gzip.compress(("#tax_id\tGeneID\tSymbol\tLocusTag\tSynonyms\tdbXrefs\n" + "".join(
-        f"9606\t{i + 1}\t{g}\t-\t-\t-\n" for i, g in enumerate(RING))).encode()))
+    gene_info.write_bytes(
+        gzip.compress(
+            (
+                "#tax_id\tGeneID\tSymbol\tLocusTag\tSynonyms\tdbXrefs\n"
+                + "".join(f"9606\t{i + 1}\t{g}\t-\t-\t-\n" for i, g in enumerate(RING))
+            ).encode()
+        )
+    )
     candidates = tmp_path / "candidates.txt"
     candidates.write_text("\n".join(RING[:10]) + "\n")
     counts = np.random.default_rng(0).poisson(5.0, (30, 25)).astype(np.float32)
     reference = tmp_path / "reference.h5ad"
-    ad.AnnData(X=sp.csr_matrix(counts), obs=pd.DataFrame({"perturbation": ["non-targeting"] * 30},
-                                                         index=[f"c{i}" for i in range(30)]),
-               var=pd.DataFrame(index=[f"R{j}" for j in range(25)])).write_h5ad(reference)
-    block = {"format": "simulated", "candidates": str(candidates), "reference": str(reference), "seed": 3,
-             "simulation": {"n_genes": 20, "cells_per_perturbation": 6, "control_cells": 12, "programmes": 2,
-                            "genes_per_programme": 5, "truth_cells": 5, "replicate_screens": replicate_screens}}
-    files = {"edges": str(edges), "gene_info": str(gene_info), "candidates": str(candidates),
-             "reference": str(reference)}
+    ad.AnnData(
+        X=sp.csr_matrix(counts),
+        obs=pd.DataFrame({"perturbation": ["non-targeting"] * 30}, index=[f"c{i}" for i in range(30)]),
+        var=pd.DataFrame(index=[f"R{j}" for j in range(25)]),
+    ).write_h5ad(reference)
+    block = {
+        "format": "simulated",
+        "candidates": str(candidates),
+        "reference": str(reference),
+        "seed": 3,
+        "simulation": {
+            "n_genes": 20,
+            "cells_per_perturbation": 6,
+            "control_cells": 12,
+            "programmes": 2,
+            "genes_per_programme": 5,
+            "truth_cells": 5,
+            "replicate_screens": replicate_screens,
+        },
+    }
+    files = {
+        "edges": str(edges),
+        "gene_info": str(gene_info),
+        "candidates": str(candidates),
+        "reference": str(reference),
+    }
     return files, block
 
 
@@ -156,8 +203,15 @@ def _simulate(files: dict, block: dict, folder: Path, replicate=None) -> tuple[P
 
     folder.mkdir(parents=True, exist_ok=True)
     screen, truth = folder / "simulated_counts.h5ad", folder / "simulated_truth.npz"
-    simulate_dataset(**files, screen_out=str(screen), truth_out=str(truth), name="simulated_tiny", dataset=block,
-                     taxid=9606, replicate=replicate)
+    simulate_dataset(
+        **files,
+        screen_out=str(screen),
+        truth_out=str(truth),
+        name="simulated_tiny",
+        dataset=block,
+        taxid=9606,
+        replicate=replicate,
+    )
     return screen, truth
 
 
@@ -187,8 +241,9 @@ def test_a_replicate_is_the_same_bytes_twice_and_replicates_are_different_screen
     single = _simulate(files, single_block, tmp_path / "single")
     config = DatasetConfig.from_config("simulated_tiny", single_block)
     reference = ad.read_h5ad(files["reference"])
-    expected = simulate_screen(KnowledgeGraph.read(files["edges"]), RING[:10], fit_control_model(reference.X),
-                               config.simulation, seed=3)
+    expected = simulate_screen(
+        KnowledgeGraph.read(files["edges"]), RING[:10], fit_control_model(reference.X), config.simulation, seed=3
+    )
     drawn = ad.read_h5ad(single[0])
     assert (drawn.X != expected.counts).nnz == 0
     np.testing.assert_array_equal(np.load(single[1])["effects"], expected.effects)
@@ -202,28 +257,54 @@ def test_every_replicate_keeps_the_dataset_candidates_or_its_processing_fails(tm
 
     files, block = _tiny_simulated_dataset(tmp_path)
     table = tmp_path / "candidates.tsv"
-    simulated_candidates(candidates=files["candidates"], edges=files["edges"], gene_info=files["gene_info"],
-                         candidates_out=str(table), name="simulated_tiny", dataset=block, taxid=9606)
+    simulated_candidates(
+        candidates=files["candidates"],
+        edges=files["edges"],
+        gene_info=files["gene_info"],
+        candidates_out=str(table),
+        name="simulated_tiny",
+        dataset=block,
+        taxid=9606,
+    )
     written = pd.read_csv(table, sep="\t")
     assert list(written["gene"]) == RING[:10] and (written["n_cells"] == 6).all()
     for seed in (1, 2):
         screen, _ = _simulate(files, block, tmp_path / f"replicate{seed}", replicate=seed)
         out = tmp_path / f"replicate{seed}"
-        preprocess_dataset(screen=str(screen), edges=files["edges"], gene_info=files["gene_info"],
-                           adata_out=str(out / "perturb_processed.h5ad"), arrays_out=str(out / "screen.npz"),
-                           candidates_out=str(out / "candidates.tsv"), dropped_out=str(out / "dropped.tsv"),
-                           name="simulated_tiny", dataset=block, taxid=9606, dataset_candidates=str(table))
+        preprocess_dataset(
+            screen=str(screen),
+            edges=files["edges"],
+            gene_info=files["gene_info"],
+            adata_out=str(out / "perturb_processed.h5ad"),
+            arrays_out=str(out / "screen.npz"),
+            candidates_out=str(out / "candidates.tsv"),
+            dropped_out=str(out / "dropped.tsv"),
+            name="simulated_tiny",
+            dataset=block,
+            taxid=9606,
+            dataset_candidates=str(table),
+        )
         # the dataset's table is the one each replicate's processing writes
         pd.testing.assert_frame_equal(pd.read_csv(out / "candidates.tsv", sep="\t"), written)
 
     # a replicate that lost a candidate (here: the dataset's table names one more) is refused
     written.iloc[[0]].assign(gene="G11", perturbation="G11", condition="G11+ctrl").pipe(
-        lambda extra: pd.concat([written, extra])).to_csv(table, sep="\t", index=False)
+        lambda extra: pd.concat([written, extra])
+    ).to_csv(table, sep="\t", index=False)
     with pytest.raises(InputError, match=r"differ from the dataset's .* 1 lost \(e.g. G11: not in the screen\)"):
-        preprocess_dataset(screen=str(screen), edges=files["edges"], gene_info=files["gene_info"],
-                           adata_out=str(out / "x.h5ad"), arrays_out=str(out / "x.npz"),
-                           candidates_out=str(out / "x.tsv"), dropped_out=str(out / "y.tsv"),
-                           name="simulated_tiny", dataset=block, taxid=9606, dataset_candidates=str(table))
+        preprocess_dataset(
+            screen=str(screen),
+            edges=files["edges"],
+            gene_info=files["gene_info"],
+            adata_out=str(out / "x.h5ad"),
+            arrays_out=str(out / "x.npz"),
+            candidates_out=str(out / "x.tsv"),
+            dropped_out=str(out / "y.tsv"),
+            name="simulated_tiny",
+            dataset=block,
+            taxid=9606,
+            dataset_candidates=str(table),
+        )
     assert not (out / "x.h5ad").exists()
 
 
@@ -263,7 +344,8 @@ def test_a_replicated_dataset_plans_one_screen_per_seed_read_by_that_seed_only(t
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
     assert sorted(j["output"][0] for j in by_rule["simulate_replicate"]) == [
-        f"{data}/replicate{s}/simulated_counts.h5ad" for s in (1, 2)]
+        f"{data}/replicate{s}/simulated_counts.h5ad" for s in (1, 2)
+    ]
     assert by_rule["simulate_dataset"][0]["output"][0] == f"results/data/{DATASET}/simulated_counts.h5ad"
     assert all(f"{data}/candidates.tsv" in j["input"] for j in by_rule["preprocess_replicate"])
     assert [j["output"] for j in by_rule["simulated_candidates"]] == [[f"{data}/candidates.tsv"]]
@@ -279,8 +361,10 @@ def test_a_replicated_dataset_plans_one_screen_per_seed_read_by_that_seed_only(t
             assert sorted(screens) == [f"{folder}/screen.npz", f"{folder}/simulated_truth.npz"], job
             runs.add(run)
         else:
-            assert sorted(screens) == [f"results/data/{DATASET}/screen.npz",
-                                       f"results/data/{DATASET}/simulated_truth.npz"], job
+            assert sorted(screens) == [
+                f"results/data/{DATASET}/screen.npz",
+                f"results/data/{DATASET}/simulated_truth.npz",
+            ], job
     assert runs == {"1", "2", "1-2"}
 
 
@@ -293,8 +377,13 @@ def test_each_seed_trains_and_scores_on_its_own_replicate(simulated_run):
     workdir, config = simulated_run  # its GO graph; the replicated dataset is added beside simulated_small
     replicated = "simulated_replicated"
     block = config["datasets"][DATASET]
-    config = {**config, "datasets": {**config["datasets"], replicated: {
-        **block, "simulation": {**block["simulation"], "replicate_screens": True}}}}
+    config = {
+        **config,
+        "datasets": {
+            **config["datasets"],
+            replicated: {**block, "simulation": {**block["simulation"], "replicate_screens": True}},
+        },
+    }
     targets = [f"results/baselines/{replicated}/random/seed{s}/cycle1.json" for s in (1, 2)]
     _snakemake(workdir, config, *targets, env={"PERTURB_SELECT_TRACE_IMPORTS": str(workdir / "import_trace")})
     data = workdir / "results" / "data" / replicated
@@ -334,10 +423,18 @@ def test_a_candidate_list_where_nothing_resolves_names_its_file(tmp_path):
 
     files, block = _tiny_simulated_dataset(tmp_path)
     Path(files["candidates"]).write_text("NOTAGENE1\nNOTAGENE2\nG00\n")
-    for stage in (lambda: _simulate(files, block, tmp_path / "screen"),
-                  lambda: simulated_candidates(candidates=files["candidates"], edges=files["edges"],
-                                               gene_info=files["gene_info"], candidates_out=str(tmp_path / "c.tsv"),
-                                               name="simulated_tiny", dataset=block, taxid=9606)):
+    for stage in (
+        lambda: _simulate(files, block, tmp_path / "screen"),
+        lambda: simulated_candidates(
+            candidates=files["candidates"],
+            edges=files["edges"],
+            gene_info=files["gene_info"],
+            candidates_out=str(tmp_path / "c.tsv"),
+            name="simulated_tiny",
+            dataset=block,
+            taxid=9606,
+        ),
+    ):
         with pytest.raises(InputError, match="only 1 of its 3 symbols are GO-graph nodes") as err:
             stage()
         assert err.value.source == files["candidates"] and "NOTAGENE1" in str(err.value)

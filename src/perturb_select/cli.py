@@ -73,55 +73,107 @@ def build_parser() -> argparse.ArgumentParser:
             "without --graph. Exit status 2 on bad input."
         ),
     )
-    design.add_argument("--genes", required=True, metavar="FILE",
-                        help="candidate symbols, one per line ('#' comments; first column of a TSV); a line "
-                        "A+B is a double perturbation (receptive field: the union of both genes' fields)")
-    design.add_argument("--budget", type=_int_at_least(1), metavar="N",
-                        help="number of perturbations to pick (or --cycles and --perturbations-per-cycle)")
-    design.add_argument("--cycles", type=_int_at_least(1), metavar="C",
-                        help="screen cycles; with --perturbations-per-cycle instead of --budget (budget = C x B): "
-                        "adds a cycle column")
-    design.add_argument("--perturbations-per-cycle", "--batch", dest="per_cycle", type=_int_at_least(1), metavar="B",
-                        help="perturbations per cycle (with --cycles; --batch is the short form)")
+    design.add_argument(
+        "--genes",
+        required=True,
+        metavar="FILE",
+        help="candidate symbols, one per line ('#' comments; first column of a TSV); a line "
+        "A+B is a double perturbation (receptive field: the union of both genes' fields)",
+    )
+    design.add_argument(
+        "--budget",
+        type=_int_at_least(1),
+        metavar="N",
+        help="number of perturbations to pick (or --cycles and --perturbations-per-cycle)",
+    )
+    design.add_argument(
+        "--cycles",
+        type=_int_at_least(1),
+        metavar="C",
+        help="screen cycles; with --perturbations-per-cycle instead of --budget (budget = C x B): adds a cycle column",
+    )
+    design.add_argument(
+        "--perturbations-per-cycle",
+        "--batch",
+        dest="per_cycle",
+        type=_int_at_least(1),
+        metavar="B",
+        help="perturbations per cycle (with --cycles; --batch is the short form)",
+    )
     design.add_argument(
         "--screened",
         metavar="FILE",
         help="perturbations already screened: their receptive fields count as covered from the "
         "start (MaxSpec: the starting set; facility: facilities open from the start); never picked again",
     )
-    design.add_argument("--require", metavar="FILE",
-                        help="perturbations picked first, in the file's order (reported as required)")
-    design.add_argument("--exclude", metavar="FILE",
-                        help="genes or pairs never picked (a pair with an excluded gene is excluded too)")
-    design.add_argument("--method", choices=DESIGN_METHODS, default=DesignConfig.method,
-                        help=f"selector (default: {DesignConfig.method}); facility: facility location on the "
-                        "candidates' receptive-field overlap (picks that represent the candidates)")
-    design.add_argument("--weights", choices=GRAPHREACH_WEIGHTS, default=DesignConfig.weights,
-                        help=f"graphreach's node weights (default: {DesignConfig.weights}); candidates: a node counts "
-                        "the candidates whose receptive field holds it, so the picks cover where the candidates are")
-    design.add_argument("--tie-break", choices=TIE_BREAKS, default=DesignConfig.tie_break, dest="tie_break",
-                        help=f"how graphreach's and maxspec's equal gains are decided (default: "
-                        f"{DesignConfig.tie_break}): symbol (first in symbol order), lookahead (the most new nodes one "
-                        "hop further, then symbol), seeded (a random order drawn from --seed)")
-    design.add_argument("--operator", choices=MAXSPEC_OPERATORS, default=DesignConfig.operator,
-                        help=f"maxspec's operator (default: {DesignConfig.operator}): whole_graph (GEARS's operator "
-                        "restricted to the reached nodes) or induced (the reached subgraph with its own degrees)")
-    design.add_argument("--hops", type=_int_at_least(0), default=1, metavar="K",
-                        help="receptive-field radius K = GEARS's GO-graph SGC layers (default: 1)")
-    design.add_argument("--output", default="-", metavar="FILE",
-                        help="ranked picks as TSV (default: '-', standard output)")
-    design.add_argument("--unresolved", metavar="FILE",
-                        help="TSV of the queries not used (query, status, symbol, reason); default: "
-                        "<output stem>.unresolved.tsv beside --output, or standard error with stdout output; "
-                        "'-': standard output)")
+    design.add_argument(
+        "--require", metavar="FILE", help="perturbations picked first, in the file's order (reported as required)"
+    )
+    design.add_argument(
+        "--exclude", metavar="FILE", help="genes or pairs never picked (a pair with an excluded gene is excluded too)"
+    )
+    design.add_argument(
+        "--method",
+        choices=DESIGN_METHODS,
+        default=DesignConfig.method,
+        help=f"selector (default: {DesignConfig.method}); facility: facility location on the "
+        "candidates' receptive-field overlap (picks that represent the candidates)",
+    )
+    design.add_argument(
+        "--weights",
+        choices=GRAPHREACH_WEIGHTS,
+        default=DesignConfig.weights,
+        help=f"graphreach's node weights (default: {DesignConfig.weights}); candidates: a node counts "
+        "the candidates whose receptive field holds it, so the picks cover where the candidates are",
+    )
+    design.add_argument(
+        "--tie-break",
+        choices=TIE_BREAKS,
+        default=DesignConfig.tie_break,
+        dest="tie_break",
+        help=f"how graphreach's and maxspec's equal gains are decided (default: "
+        f"{DesignConfig.tie_break}): symbol (first in symbol order), lookahead (the most new nodes one "
+        "hop further, then symbol), seeded (a random order drawn from --seed)",
+    )
+    design.add_argument(
+        "--operator",
+        choices=MAXSPEC_OPERATORS,
+        default=DesignConfig.operator,
+        help=f"maxspec's operator (default: {DesignConfig.operator}): whole_graph (GEARS's operator "
+        "restricted to the reached nodes) or induced (the reached subgraph with its own degrees)",
+    )
+    design.add_argument(
+        "--hops",
+        type=_int_at_least(0),
+        default=1,
+        metavar="K",
+        help="receptive-field radius K = GEARS's GO-graph SGC layers (default: 1)",
+    )
+    design.add_argument(
+        "--output", default="-", metavar="FILE", help="ranked picks as TSV (default: '-', standard output)"
+    )
+    design.add_argument(
+        "--unresolved",
+        metavar="FILE",
+        help="TSV of the queries not used (query, status, symbol, reason); default: "
+        "<output stem>.unresolved.tsv beside --output, or standard error with stdout output; "
+        "'-': standard output)",
+    )
     design.add_argument("--plot", metavar="FILE", help="coverage-vs-budget plot (.svg, .png or .pdf)")
-    design.add_argument("--graph", metavar="FILE",
-                        help="prebuilt graph (.tsv: source, target, importance, e.g. results/graph/go_jaccard.tsv; "
-                        "or .npz from `perturb-select graph`); default: build GEARS's Jaccard GO graph from "
-                        "--go-dir, cached")
+    design.add_argument(
+        "--graph",
+        metavar="FILE",
+        help="prebuilt graph (.tsv: source, target, importance, e.g. results/graph/go_jaccard.tsv; "
+        "or .npz from `perturb-select graph`); default: build GEARS's Jaccard GO graph from "
+        "--go-dir, cached",
+    )
     _add_go_options(design)
-    design.add_argument("--seed", type=_int_at_least(0), default=DesignConfig.seed,
-                        help=f"seed of the random-order baseline in the plot (default: {DesignConfig.seed})")
+    design.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=DesignConfig.seed,
+        help=f"seed of the random-order baseline in the plot (default: {DesignConfig.seed})",
+    )
     design.set_defaults(func=_design)
 
     graph = commands.add_parser(
@@ -142,18 +194,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_go_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--go-dir", metavar="DIR", default=None,
-                        help=f"offline GO mirror directory (default: ${GO_DIR_ENV})")
+    parser.add_argument(
+        "--go-dir", metavar="DIR", default=None, help=f"offline GO mirror directory (default: ${GO_DIR_ENV})"
+    )
     parser.add_argument("--gene-info", metavar="FILE", help="NCBI gene_info (default: the one in --go-dir)")
-    parser.add_argument("--k", type=_int_at_least(1), default=None,
-                        help=f"graph building: most similar genes kept per gene (default: {GraphConfig.k})")
-    parser.add_argument("--threshold", type=_threshold, default=None,
-                        help=f"graph building: keep Jaccard similarities above this (default: {GraphConfig.threshold})")
-    parser.add_argument("--taxid", type=_int_at_least(1), default=GraphConfig.taxid,
-                        help=f"NCBI taxonomy id (default: {GraphConfig.taxid})")
-    parser.add_argument("--cache-dir", metavar="DIR", default=None,
-                        help=f"graph cache, keyed by the GO files' content and --k/--threshold/--taxid "
-                        f"(default: ${GRAPH_CACHE_ENV} or ~/.cache/perturb-select)")
+    parser.add_argument(
+        "--k",
+        type=_int_at_least(1),
+        default=None,
+        help=f"graph building: most similar genes kept per gene (default: {GraphConfig.k})",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=None,
+        help=f"graph building: keep Jaccard similarities above this (default: {GraphConfig.threshold})",
+    )
+    parser.add_argument(
+        "--taxid",
+        type=_int_at_least(1),
+        default=GraphConfig.taxid,
+        help=f"NCBI taxonomy id (default: {GraphConfig.taxid})",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=None,
+        help=f"graph cache, keyed by the GO files' content and --k/--threshold/--taxid "
+        f"(default: ${GRAPH_CACHE_ENV} or ~/.cache/perturb-select)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="build the graph without reading or writing the cache")
 
 
@@ -210,8 +279,9 @@ def _outputs(args) -> dict:
         if path.is_dir():
             raise InputError(path, None, "is a directory; give a file name")
         check_output(path)
-    _refuse_outputs_over_inputs(args, {"--output": table, "--plot": plot,
-                                       "--unresolved": None if unresolved is STDOUT else unresolved})
+    _refuse_outputs_over_inputs(
+        args, {"--output": table, "--plot": plot, "--unresolved": None if unresolved is STDOUT else unresolved}
+    )
     return {"table": table, "unresolved": unresolved, "plot": plot}
 
 
@@ -219,8 +289,10 @@ def _refuse_outputs_over_inputs(args, outputs: dict) -> None:
     """An output that is one of the inputs (also through a link) would destroy it: refuse before any work."""
     from .io import InputError, is_stream
 
-    inputs = {option: getattr(args, option[2:].replace("-", "_"), None)
-              for option in ("--genes", "--graph", "--gene-info", "--screened", "--require", "--exclude")}
+    inputs = {
+        option: getattr(args, option[2:].replace("-", "_"), None)
+        for option in ("--genes", "--graph", "--gene-info", "--screened", "--require", "--exclude")
+    }
     go_dir = args.go_dir or os.environ.get(GO_DIR_ENV)
     if go_dir and Path(go_dir).is_dir():
         for names in GO_FILE_NAMES.values():
@@ -235,7 +307,6 @@ def _refuse_outputs_over_inputs(args, outputs: dict) -> None:
             raise InputError(f"{option}/{clash}", None, f"{path} is also the input {clash}: refusing to overwrite it")
 
 
-
 def _go_inputs(args, need_go_files: bool):
     """``(go_dir, gene_info)`` checked: the GO directory (None if not needed and not given) and gene_info."""
     from .io import InputError
@@ -243,7 +314,8 @@ def _go_inputs(args, need_go_files: bool):
     go_dir = args.go_dir or os.environ.get(GO_DIR_ENV) or None
     if go_dir is None and (need_go_files or not args.gene_info):
         raise InputError(
-            "--go-dir", None,
+            "--go-dir",
+            None,
             f"no GO directory: give --go-dir DIR or set {GO_DIR_ENV} (a directory with "
             f"{', '.join(names[0] for names in GO_FILE_NAMES.values())})"
             + ("" if need_go_files else ", or both --graph and --gene-info"),
@@ -262,9 +334,11 @@ def _build_graph(args, go_dir, gene_info):
     """The GO graph from --go-dir, through the cache unless --no-cache; returns (graph, how)."""
     from .knowledge.build import GoFiles, build_knowledge_graph, cached_knowledge_graph
 
-    params = GraphConfig(k=GraphConfig.k if args.k is None else args.k,
-                         threshold=GraphConfig.threshold if args.threshold is None else args.threshold,
-                         taxid=args.taxid)
+    params = GraphConfig(
+        k=GraphConfig.k if args.k is None else args.k,
+        threshold=GraphConfig.threshold if args.threshold is None else args.threshold,
+        taxid=args.taxid,
+    )
     files = GoFiles.in_directory(go_dir, gene_info)
     if args.no_cache:
         graph = build_knowledge_graph(files, params).graph
@@ -290,8 +364,10 @@ def _run_design(args):
 
     # The lists first: an empty or unreadable list fails before the graph is loaded.
     symbols = read_gene_list(args.genes)
-    lists = {option: read_gene_list(getattr(args, option)) if getattr(args, option) else []
-             for option in ("screened", "require", "exclude")}
+    lists = {
+        option: read_gene_list(getattr(args, option)) if getattr(args, option) else []
+        for option in ("screened", "require", "exclude")
+    }
 
     step = time.perf_counter()
     if args.graph:
@@ -302,12 +378,29 @@ def _run_design(args):
     timings["graph"] = (how, time.perf_counter() - step)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=args.taxid)
     result = run_design(
-        graph, symbols, resolver, args.budget, method=args.method, hops=args.hops, weights=args.weights,
-        tie_break=args.tie_break, operator=args.operator, seed=args.seed,
-        cycles=args.cycles, per_cycle=args.per_cycle, **lists,
-        names={"budget": "--budget", "cycles": "--cycles/--perturbations-per-cycle", "screened": "--screened",
-               "require": "--require", "exclude": "--exclude", "weights": "--weights", "tie_break": "--tie-break",
-               "operator": "--operator"},
+        graph,
+        symbols,
+        resolver,
+        args.budget,
+        method=args.method,
+        hops=args.hops,
+        weights=args.weights,
+        tie_break=args.tie_break,
+        operator=args.operator,
+        seed=args.seed,
+        cycles=args.cycles,
+        per_cycle=args.per_cycle,
+        **lists,
+        names={
+            "budget": "--budget",
+            "cycles": "--cycles/--perturbations-per-cycle",
+            "screened": "--screened",
+            "require": "--require",
+            "exclude": "--exclude",
+            "weights": "--weights",
+            "tie_break": "--tie-break",
+            "operator": "--operator",
+        },
     )
     timings["select"] = result.seconds["select"]
     timings["start"] = start
@@ -338,8 +431,10 @@ def _graph(args: argparse.Namespace) -> int:
     except (InputError, OSError) as err:
         sys.stderr.write(f"{prog}: error: {err}\n")
         return 2
-    sys.stderr.write(f"{prog}: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges, {how}; wrote {output} "
-                     f"in {time.perf_counter() - start:.1f} s\n")
+    sys.stderr.write(
+        f"{prog}: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges, {how}; wrote {output} "
+        f"in {time.perf_counter() - start:.1f} s\n"
+    )
     return 0
 
 
@@ -364,8 +459,12 @@ def _write_outputs(args, result, graph, outputs) -> None:
 
     unresolved = outputs["unresolved"]
     write_design(
-        result, graph, table_path=outputs["table"], unresolved_path=None if unresolved is STDOUT else unresolved,
-        plot_path=outputs["plot"], seed=args.seed,
+        result,
+        graph,
+        table_path=outputs["table"],
+        unresolved_path=None if unresolved is STDOUT else unresolved,
+        plot_path=outputs["plot"],
+        seed=args.seed,
     )
     to_stdout = result.table if outputs["table"] is None else result.unresolved if unresolved is STDOUT else None
     if to_stdout is not None:
@@ -388,8 +487,11 @@ def _print_summary(prog, args, result, outputs, timings) -> None:
         f"{s['ambiguous']} ambiguous, {s['unknown']} unknown, {s['not_in_graph']} not in the graph, "
         f"{s['duplicate']} duplicates{skipped} -> {s['candidates']} candidates\n"
     )
-    for option, key in (("screened", "screened_perturbations"), ("require", "required_perturbations"),
-                        ("exclude", "excluded_perturbations")):
+    for option, key in (
+        ("screened", "screened_perturbations"),
+        ("require", "required_perturbations"),
+        ("exclude", "excluded_perturbations"),
+    ):
         path = getattr(args, option)
         if path:
             listed = int((result.report["list"] == option).sum())
@@ -397,8 +499,10 @@ def _print_summary(prog, args, result, outputs, timings) -> None:
     how, seconds = timings["graph"]
     err.write(f"{prog}: graph {how}: {s['graph_nodes']:,} nodes in {seconds:.1f} s\n")
     if s["screened_perturbations"]:
-        err.write(f"{prog}: starting coverage (screened): {s['start_covered_nodes']:,} nodes "
-                  f"({s['start_coverage_fraction']:.4f})\n")
+        err.write(
+            f"{prog}: starting coverage (screened): {s['start_covered_nodes']:,} nodes "
+            f"({s['start_coverage_fraction']:.4f})\n"
+        )
     plan = f"{s['cycles']} cycles x {s['batch']}" if s["batch"] else f"budget {s['budget']}"
     required = f" ({s['required_perturbations']} required first)" if s["required_perturbations"] else ""
     err.write(

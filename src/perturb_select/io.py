@@ -59,8 +59,12 @@ def check_output(path: str | os.PathLike) -> None:
     except OSError:
         return  # absent: created
     if stat.S_ISREG(mode) and (not mode & 0o222 or not os.access(path, os.W_OK)):
-        raise InputError(path, None, f"is write-protected (mode {stat.S_IMODE(mode):04o}): refusing to replace it; "
-                                     "make it writable or choose another name")
+        raise InputError(
+            path,
+            None,
+            f"is write-protected (mode {stat.S_IMODE(mode):04o}): refusing to replace it; "
+            "make it writable or choose another name",
+        )
 
 
 def _temporary_prefix(name: str) -> str:
@@ -168,8 +172,11 @@ def check_memory(need: float, source: str, field: str | None, what: str, limit: 
     """
     limit = physical_memory() if limit is None else int(limit)
     if limit and need > limit:
-        raise InputError(source, field, f"{what} need about {need / 1e9:,.1f} GB, more than this machine's "
-                                        f"{limit / 1e9:,.1f} GB: lower it")
+        raise InputError(
+            source,
+            field,
+            f"{what} need about {need / 1e9:,.1f} GB, more than this machine's {limit / 1e9:,.1f} GB: lower it",
+        )
 
 
 @contextlib.contextmanager
@@ -228,6 +235,7 @@ def gzip_intact(path: str | os.PathLike) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Tables and JSON
 # --------------------------------------------------------------------------------------------------
+
 
 def read_tsv(path: str | os.PathLike, **kwargs):
     """``pandas.read_csv(path, sep='\\t', **kwargs)``; an unparsable or binary file is an ``InputError`` naming it."""
@@ -367,8 +375,9 @@ def _write_npz(handle, arrays: Mapping) -> None:
                 np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
 
 
-def load_container(path: str | os.PathLike, format_tag: str, required: Sequence[str],
-                   optional: Sequence[str] = (), *, hint: str = "") -> tuple[dict, dict]:
+def load_container(
+    path: str | os.PathLike, format_tag: str, required: Sequence[str], optional: Sequence[str] = (), *, hint: str = ""
+) -> tuple[dict, dict]:
     """Read a :func:`save_container` file: ``(arrays, info)``.
 
     Parameters

@@ -40,9 +40,12 @@ from .io import InputError
 ONE_SHOT = ("random", "graphreach", "maxspec", "facility")
 #: Keyword parameters a one-shot block may set (``selection.registry.select`` passes them on; tested
 #: against the selectors' signatures). Their defaults are the selectors' keyword defaults.
-ONE_SHOT_PARAMETERS = {"random": (), "graphreach": ("hops", "lazy", "weights", "tie_break"),
-                       "maxspec": ("hops", "direction", "shortlist", "operator", "tie_break"),
-                       "facility": ("hops", "lazy")}
+ONE_SHOT_PARAMETERS = {
+    "random": (),
+    "graphreach": ("hops", "lazy", "weights", "tie_break"),
+    "maxspec": ("hops", "direction", "shortlist", "operator", "tie_break"),
+    "facility": ("hops", "lazy"),
+}
 #: GraphReach's node weights (``selection.graphreach``), the default first: ``uniform`` (every node counts
 #: 1, the paper's GraphReach) or ``candidates`` (a node counts the candidates whose receptive field holds it).
 GRAPHREACH_WEIGHTS = ("uniform", "candidates")
@@ -108,18 +111,27 @@ def strategy_method(name: str, block: Mapping | None) -> str:
         raise InputError("config", where, f"must be a mapping of the strategy's parameters, got {block!r}")
     if VARIANT_KEY not in block:
         if name not in ALL:
-            raise InputError("config", where, f"unknown strategy; known: {list(ALL)} (a variant of one of them "
-                             f"names it: {VARIANT_KEY}: graphreach)")
+            raise InputError(
+                "config",
+                where,
+                f"unknown strategy; known: {list(ALL)} (a variant of one of them names it: {VARIANT_KEY}: graphreach)",
+            )
         return name
     method = block[VARIANT_KEY]
     if not isinstance(method, str) or method not in ALL:
         raise InputError("config", f"{where}.{VARIANT_KEY}", f"must be one of {list(ALL)}, got {method!r}")
     if name in ALL and name != method:
-        raise InputError("config", f"{where}.{VARIANT_KEY}",
-                         f"'{name}' is the name of a strategy; a variant of '{method}' needs a name of its own")
+        raise InputError(
+            "config",
+            f"{where}.{VARIANT_KEY}",
+            f"'{name}' is the name of a strategy; a variant of '{method}' needs a name of its own",
+        )
     if not _VARIANT_NAME.fullmatch(name):
-        raise InputError("config", where, "a variant's name must be a lower-case word ([a-z][a-z0-9_]*): it "
-                         "names files and wildcards")
+        raise InputError(
+            "config",
+            where,
+            "a variant's name must be a lower-case word ([a-z][a-z0-9_]*): it names files and wildcards",
+        )
     return method
 
 
@@ -157,9 +169,12 @@ def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: in
     if strategy not in ACTIVE:
         raise InputError("config", where, f"not an active strategy (active: {list(ACTIVE)})")
     if int(cycles) < 2:
-        raise InputError("config", "experiment.cycles",
-                         f"the active strategy '{strategy}' needs at least 2 cycles (cycle 1 is a random batch; "
-                         f"later cycles are picked by the model of the cycle before), got {cycles}")
+        raise InputError(
+            "config",
+            "experiment.cycles",
+            f"the active strategy '{strategy}' needs at least 2 cycles (cycle 1 is a random batch; "
+            f"later cycles are picked by the model of the cycle before), got {cycles}",
+        )
     params: dict[str, Any] = {}
     method = strategy
     if strategy == "hybrid":
@@ -173,17 +188,23 @@ def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: in
         _check_int(params["hops"], f"{where}.hops", minimum=0)
         _check_int(params["warmup_cycles"], f"{where}.warmup_cycles", minimum=1)
         if params["tie_break"] not in TIE_BREAKS:
-            raise InputError("config", f"{where}.tie_break", f"must be one of {list(TIE_BREAKS)}, got {params['tie_break']!r}")
+            raise InputError(
+                "config", f"{where}.tie_break", f"must be one of {list(TIE_BREAKS)}, got {params['tie_break']!r}"
+            )
         if params["warmup_cycles"] >= int(cycles):
-            raise InputError("config", f"{where}.warmup_cycles",
-                             f"{params['warmup_cycles']} warm-up cycles leave no cycle of {cycles} "
-                             "(experiment.cycles) to the active strategy")
+            raise InputError(
+                "config",
+                f"{where}.warmup_cycles",
+                f"{params['warmup_cycles']} warm-up cycles leave no cycle of {cycles} "
+                "(experiment.cycles) to the active strategy",
+            )
     defaults = ACTIVE_DEFAULTS[method]
     unknown = sorted(set(block) - set(defaults))
     if unknown:
         accepted = sorted(set(defaults) | (set(HYBRID_DEFAULTS) | {"hops"} if strategy == "hybrid" else set()))
-        raise InputError("config", f"{where}.{unknown[0]}",
-                         f"not a parameter of strategy '{strategy}' (it takes: {accepted})")
+        raise InputError(
+            "config", f"{where}.{unknown[0]}", f"not a parameter of strategy '{strategy}' (it takes: {accepted})"
+        )
     params.update(defaults)
     params.update(block)
     params["method"] = method
@@ -224,8 +245,11 @@ def strategy_params(strategy: str, block: Mapping | None, *, hops: int, cycles: 
     where = f"experiment.strategies.{strategy}"
     unknown = sorted(set(params) - set(ONE_SHOT_PARAMETERS[method]))
     if unknown:
-        raise InputError("config", f"{where}.{unknown[0]}",
-                         f"not a parameter of strategy '{method}' (it takes: {list(ONE_SHOT_PARAMETERS[method])})")
+        raise InputError(
+            "config",
+            f"{where}.{unknown[0]}",
+            f"not a parameter of strategy '{method}' (it takes: {list(ONE_SHOT_PARAMETERS[method])})",
+        )
     if "hops" in ONE_SHOT_PARAMETERS[method]:
         # K = GEARS's number of GO-graph SGC layers unless the strategy block says otherwise.
         params.setdefault("hops", int(hops))
@@ -245,8 +269,12 @@ def check_one_shot_params(params: Mapping, where: str) -> None:
     InputError
         (source ``config``, field ``<where>.<key>``) a value of the wrong type or out of range.
     """
-    choices = {"weights": GRAPHREACH_WEIGHTS, "direction": ("maximize", "minimize"), "tie_break": TIE_BREAKS,
-               "operator": MAXSPEC_OPERATORS}
+    choices = {
+        "weights": GRAPHREACH_WEIGHTS,
+        "direction": ("maximize", "minimize"),
+        "tie_break": TIE_BREAKS,
+        "operator": MAXSPEC_OPERATORS,
+    }
     for key, value in params.items():
         if key == "hops":
             _check_int(value, f"{where}.hops", minimum=0)

@@ -19,18 +19,21 @@ from ..io import InputError, read_tsv, write_tsv
 PICK_COLUMNS = ("rank", "gene", "cycle", "method", "score")
 
 
-def write_picks(genes: Sequence[str], scores: Sequence[float], *, cycle: int, method: str,
-                path: str | os.PathLike) -> None:
+def write_picks(
+    genes: Sequence[str], scores: Sequence[float], *, cycle: int, method: str, path: str | os.PathLike
+) -> None:
     """One cycle's batch as TSV: ``rank`` (1..batch, pick order), ``gene``, ``cycle``, ``method`` (what chose
     it: random, graphreach, uncertainty, typiclust, acsfw) and ``score`` (GEARS's uncertainty score, the
     typicality, GraphReach's gain; empty where the method has none: random, acsfw), atomically."""
-    frame = pd.DataFrame({
-        "rank": np.arange(1, len(genes) + 1),
-        "gene": [str(g) for g in genes],
-        "cycle": int(cycle),
-        "method": method,
-        "score": np.asarray(scores, dtype=np.float64),
-    })
+    frame = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(genes) + 1),
+            "gene": [str(g) for g in genes],
+            "cycle": int(cycle),
+            "method": method,
+            "score": np.asarray(scores, dtype=np.float64),
+        }
+    )
     write_tsv(frame, path, float_format="%.17g")
 
 

@@ -29,11 +29,13 @@ from ..strategies import ACS_RANDOM_FEATURES, ACS_SIGMA, TIE_BREAKS, TYPICLUST_N
 
 def _check_batch(per_cycle: int, available: int, what: str) -> None:
     if isinstance(per_cycle, bool) or not isinstance(per_cycle, (int, np.integer)) or per_cycle < 1:
-        raise InputError("config", "experiment.perturbations_per_cycle",
-                         f"must be an integer >= 1, got {per_cycle!r}")
+        raise InputError("config", "experiment.perturbations_per_cycle", f"must be an integer >= 1, got {per_cycle!r}")
     if per_cycle > available:
-        raise InputError("config", "experiment.perturbations_per_cycle",
-                         f"a batch of {per_cycle} is larger than the {available} {what} left to pick from")
+        raise InputError(
+            "config",
+            "experiment.perturbations_per_cycle",
+            f"a batch of {per_cycle} is larger than the {available} {what} left to pick from",
+        )
 
 
 def uncertainty_batch(scores: Sequence[float], per_cycle: int) -> np.ndarray:
@@ -69,15 +71,16 @@ def typicality(features: np.ndarray, neighbours: int) -> np.ndarray:
     if n == 1:
         return np.zeros(1)
     k = max(1, min(int(neighbours), n - 1))
-    sq = np.sum(features ** 2, axis=1)
+    sq = np.sum(features**2, axis=1)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * features @ features.T, 0.0))
     np.fill_diagonal(dist, np.inf)
     nearest = np.sort(dist, axis=1)[:, :k]
     return 1.0 / (nearest.mean(axis=1) + 1e-5)
 
 
-def typiclust_batch(features: np.ndarray, labelled: np.ndarray, per_cycle: int, *, seed: int,
-                    neighbours: int = TYPICLUST_NEIGHBOURS) -> np.ndarray:
+def typiclust_batch(
+    features: np.ndarray, labelled: np.ndarray, per_cycle: int, *, seed: int, neighbours: int = TYPICLUST_NEIGHBOURS
+) -> np.ndarray:
     """TypiClust's batch (module docstring).
 
     Parameters
@@ -150,8 +153,15 @@ def _import_bmdal():
     return select_batch, TensorFeatureData
 
 
-def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, per_cycle: int, *, seed: int,
-                random_features: int = ACS_RANDOM_FEATURES, sigma: float = ACS_SIGMA) -> np.ndarray:
+def acsfw_batch(
+    pool_features: np.ndarray,
+    train_features: np.ndarray,
+    per_cycle: int,
+    *,
+    seed: int,
+    random_features: int = ACS_RANDOM_FEATURES,
+    sigma: float = ACS_SIGMA,
+) -> np.ndarray:
     """ACS-FW (Pinsler et al. 2019) through bmdal-reg, configured as Huang et al. 2024 (IterPert).
 
     ``select_batch(per_cycle, models=[placeholder], data={'train', 'pool'}, y_train=None, selection_method='fw',
@@ -191,17 +201,25 @@ def acsfw_batch(pool_features: np.ndarray, train_features: np.ndarray, per_cycle
     select_batch, TensorFeatureData = _import_bmdal()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        data = {"train": TensorFeatureData(torch.tensor(train, dtype=torch.float32)),
-                "pool": TensorFeatureData(torch.tensor(pool, dtype=torch.float32))}
+        data = {
+            "train": TensorFeatureData(torch.tensor(train, dtype=torch.float32)),
+            "pool": TensorFeatureData(torch.tensor(pool, dtype=torch.float32)),
+        }
         # One placeholder model: bmdal-reg builds one feature map per model; 'linear' never calls it.
-        idx, _ = select_batch(batch_size=int(per_cycle), models=[torch.nn.Identity()], data=data, y_train=None,
-                              selection_method="fw",
-                              base_kernel="linear",
-                              kernel_transforms=[("acs-rf", [int(random_features), float(sigma), None])])
+        idx, _ = select_batch(
+            batch_size=int(per_cycle),
+            models=[torch.nn.Identity()],
+            data=data,
+            y_train=None,
+            selection_method="fw",
+            base_kernel="linear",
+            kernel_transforms=[("acs-rf", [int(random_features), float(sigma), None])],
+        )
     picks = idx.detach().cpu().numpy().astype(np.int64)
     if len(picks) != per_cycle or len(set(picks.tolist())) != per_cycle:
-        raise RuntimeError(f"bmdal-reg returned {len(picks)} indices ({len(set(picks.tolist()))} distinct) for a "
-                           f"batch of {per_cycle}")
+        raise RuntimeError(
+            f"bmdal-reg returned {len(picks)} indices ({len(set(picks.tolist()))} distinct) for a batch of {per_cycle}"
+        )
     return picks
 
 
@@ -210,8 +228,16 @@ def cycle_seed(init_seed: int, cycle: int) -> int:
     return int(np.random.SeedSequence([int(init_seed), int(cycle)]).generate_state(1)[0])
 
 
-def next_batch(method: str, params: dict, scores: PoolScores, labelled: Sequence[str], remaining: Sequence[str],
-               per_cycle: int, *, seed: int) -> tuple[list[str], np.ndarray]:
+def next_batch(
+    method: str,
+    params: dict,
+    scores: PoolScores,
+    labelled: Sequence[str],
+    remaining: Sequence[str],
+    per_cycle: int,
+    *,
+    seed: int,
+) -> tuple[list[str], np.ndarray]:
     """The next batch of an active method from the model's view of the pool.
 
     Parameters
@@ -261,19 +287,36 @@ def next_batch(method: str, params: dict, scores: PoolScores, labelled: Sequence
     if method == "typiclust":
         rows = np.concatenate([train_rows, pool_rows])
         is_labelled = np.arange(len(rows)) < len(train_rows)
-        idx, typ = typiclust_batch(scores.features[rows], is_labelled, per_cycle, seed=seed,
-                                   neighbours=int(params["neighbours"]))
+        idx, typ = typiclust_batch(
+            scores.features[rows], is_labelled, per_cycle, seed=seed, neighbours=int(params["neighbours"])
+        )
         return [remaining[i - len(train_rows)] for i in idx], typ
     if method == "acsfw":
-        idx = acsfw_batch(scores.features[pool_rows], scores.features[train_rows], per_cycle, seed=seed,
-                          random_features=int(params["random_features"]), sigma=float(params["sigma"]))
+        idx = acsfw_batch(
+            scores.features[pool_rows],
+            scores.features[train_rows],
+            per_cycle,
+            seed=seed,
+            random_features=int(params["random_features"]),
+            sigma=float(params["sigma"]),
+        )
         return [remaining[i] for i in idx], np.full(per_cycle, np.nan)
     raise ValueError(f"unknown active method {method!r}")
 
 
-def choose_batch(strategy: str, params: dict, pool: Sequence[str], labelled: Sequence[str], cycle: int,
-                 per_cycle: int, *, seed: int, scores: PoolScores | None = None, graph=None,
-                 source: str = "picks") -> tuple[list[str], np.ndarray, str]:
+def choose_batch(
+    strategy: str,
+    params: dict,
+    pool: Sequence[str],
+    labelled: Sequence[str],
+    cycle: int,
+    per_cycle: int,
+    *,
+    seed: int,
+    scores: PoolScores | None = None,
+    graph=None,
+    source: str = "picks",
+) -> tuple[list[str], np.ndarray, str]:
     """The batch of cycle ``cycle`` of an active strategy.
 
     Cycle 1 is a seeded random batch of the pool: the first batch of ``random`` for the same ``seed`` (the
@@ -324,24 +367,34 @@ def choose_batch(strategy: str, params: dict, pool: Sequence[str], labelled: Seq
     taken = set(labelled)
     remaining = [g for g in pool if g not in taken]
     if per_cycle > len(remaining):
-        raise InputError("config", "experiment.perturbations_per_cycle",
-                         f"cycle {cycle}: a batch of {per_cycle} is larger than the {len(remaining)} pool "
-                         f"perturbations left (experiment.cycles x perturbations_per_cycle must fit the pool of "
-                         f"{len(pool)})")
+        raise InputError(
+            "config",
+            "experiment.perturbations_per_cycle",
+            f"cycle {cycle}: a batch of {per_cycle} is larger than the {len(remaining)} pool "
+            f"perturbations left (experiment.cycles x perturbations_per_cycle must fit the pool of "
+            f"{len(pool)})",
+        )
     if cycle <= int(params.get("warmup_cycles", 0)):
         if graph is None:
             raise ValueError(f"{strategy}: the GraphReach warm-up needs the graph")
-        ranking = graphreach(graph, list(pool), cycle * per_cycle, hops=int(params["hops"]),
-                             tie_break=params.get("tie_break", TIE_BREAKS[0]), seed=int(seed))
+        ranking = graphreach(
+            graph,
+            list(pool),
+            cycle * per_cycle,
+            hops=int(params["hops"]),
+            tie_break=params.get("tie_break", TIE_BREAKS[0]),
+            seed=int(seed),
+        )
         if ranking.genes[: len(labelled)] != labelled:
             raise InputError(source, "gene", "the warm-up picks so far are not GraphReach's")
-        return ranking.genes[len(labelled):], ranking.gains[len(labelled):], "graphreach"
+        return ranking.genes[len(labelled) :], ranking.gains[len(labelled) :], "graphreach"
     if cycle == 1:
         first = random_selection(list(pool), per_cycle, seed=int(seed))
         return first.genes, np.full(per_cycle, np.nan), "random"
     if scores is None:
         raise ValueError(f"{strategy}: cycle {cycle} needs the pool scores of cycle {cycle - 1}")
     method = params["method"]
-    genes, values = next_batch(method, dict(params), scores, labelled, remaining, per_cycle,
-                               seed=cycle_seed(int(seed), cycle))
+    genes, values = next_batch(
+        method, dict(params), scores, labelled, remaining, per_cycle, seed=cycle_seed(int(seed), cycle)
+    )
     return genes, values, method

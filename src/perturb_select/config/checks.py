@@ -43,8 +43,12 @@ def check_before_schema(config: Mapping) -> None:
         naming its key.
     """
     if not config:
-        raise InputError("config", None, "no configuration: pass --configfile FILE (in the repository, "
-                         "profiles/default makes config/config.yaml the default)")
+        raise InputError(
+            "config",
+            None,
+            "no configuration: pass --configfile FILE (in the repository, "
+            "profiles/default makes config/config.yaml the default)",
+        )
     check_config_size(config)
     check_renamed_keys(config)
     check_renamed_values(config)
@@ -64,8 +68,12 @@ def check_renamed_keys(config: Mapping) -> None:
         *parents, leaf = old.split(".")
         blocks = [((), config)]
         for part in parents:  # follow the path; '*' fans out over every entry of the block
-            blocks = [((*path, name), child) for path, node in blocks if isinstance(node, Mapping)
-                      for name, child in (node.items() if part == "*" else [(part, node.get(part))])]
+            blocks = [
+                ((*path, name), child)
+                for path, node in blocks
+                if isinstance(node, Mapping)
+                for name, child in (node.items() if part == "*" else [(part, node.get(part))])
+            ]
         for path, node in blocks:
             if isinstance(node, Mapping) and leaf in node:
                 where = ".".join(path)
@@ -95,8 +103,10 @@ def check_renamed_values(config: Mapping) -> None:
 def _renamed_value_problem(path: str, value: str) -> str:
     new = RENAMED_VALUES[path][value]
     if path == "gears.trainer":
-        return (f"{value!r} was renamed {new!r} (GEARS's mini-batches of cells); 'perturbations' trains one "
-                "network row per perturbation")
+        return (
+            f"{value!r} was renamed {new!r} (GEARS's mini-batches of cells); 'perturbations' trains one "
+            "network row per perturbation"
+        )
     return f"{value!r} was renamed {new!r}"
 
 
@@ -130,8 +140,12 @@ def check_config_size(config: Mapping) -> None:
 
     total = size(config)
     if total > MAX_CONFIG_VALUES:
-        raise InputError("config", None, f"expands to {total:,} values through repeated YAML aliases (&name / "
-                                         f"*name), more than {MAX_CONFIG_VALUES:,}: write each block once")
+        raise InputError(
+            "config",
+            None,
+            f"expands to {total:,} values through repeated YAML aliases (&name / "
+            f"*name), more than {MAX_CONFIG_VALUES:,}: write each block once",
+        )
 
 
 #: The largest value of every integer setting, by its key in any block, and why: each bounds a loop, a job
@@ -200,8 +214,11 @@ def check_names_and_numbers(config: Mapping) -> None:
             if isinstance(node, Mapping):
                 for name, child in node.items():
                     if not isinstance(name, str) or not name.isprintable() or not name.strip():
-                        raise _bad(path or None, f"the key {name!r} is not a printable name (a newline, tab or "
-                                                 "other control character, or blank): names become file names")
+                        raise _bad(
+                            path or None,
+                            f"the key {name!r} is not a printable name (a newline, tab or "
+                            "other control character, or blank): names become file names",
+                        )
                     walk(child, f"{path}.{name}".lstrip("."), name)
             else:
                 for i, child in enumerate(node):
@@ -286,6 +303,7 @@ def canonical_params(value):
 # Shared checks
 # --------------------------------------------------------------------------------------------------
 
+
 def _bad(field_path: str, problem: str) -> InputError:
     return InputError("config", field_path, problem)
 
@@ -304,8 +322,14 @@ def _integer(value, field_path: str, minimum: int | None = None, optional: bool 
     return value
 
 
-def _number(value, field_path: str, low: float | None = None, high: float | None = None,
-            low_open: bool = False, high_open: bool = False) -> float:
+def _number(
+    value,
+    field_path: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """Check a real setting: finite (NaN passes every comparison, so the bounds alone would take it) and in
     the range ``low``..``high``, each end open or closed."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -317,8 +341,11 @@ def _number(value, field_path: str, low: float | None = None, high: float | None
     if too_low or too_high:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        raise _bad(field_path, f"must lie in {left}{low if low is not None else '-inf'}, "
-                               f"{high if high is not None else 'inf'}{right}, got {value!r}")
+        raise _bad(
+            field_path,
+            f"must lie in {left}{low if low is not None else '-inf'}, "
+            f"{high if high is not None else 'inf'}{right}, got {value!r}",
+        )
     return float(value)
 
 

@@ -80,8 +80,14 @@ class SimulationConfig:
         for name, low, high in (("graph_signal", 0.0, 1.0), ("strong_share", 0.0, 1.0)):
             _number(getattr(self, name), f"simulation.{name}", low, high)
         _number(self.knockdown, "simulation.knockdown", 0.0, 1.0, low_open=True)
-        for name in ("n_genes", "cells_per_perturbation", "control_cells", "programmes", "genes_per_programme",
-                     "truth_cells"):
+        for name in (
+            "n_genes",
+            "cells_per_perturbation",
+            "control_cells",
+            "programmes",
+            "genes_per_programme",
+            "truth_cells",
+        ):
             _integer(getattr(self, name), f"simulation.{name}", 2)
         for name in ("strong_effect", "weak_effect", "beta", "shared"):
             _number(getattr(self, name), f"simulation.{name}", 0.0, None)
@@ -159,8 +165,11 @@ class DatasetConfig:
         simulated = self.format == "simulated"
         if simulated:
             if SIMULATED_LABEL not in self.name:
-                raise _bad(where, f"a simulated dataset's name must contain '{SIMULATED_LABEL}' (every file and "
-                                  "figure made from it carries the name)")
+                raise _bad(
+                    where,
+                    f"a simulated dataset's name must contain '{SIMULATED_LABEL}' (every file and "
+                    "figure made from it carries the name)",
+                )
             for key in ("candidates", "reference"):
                 if not getattr(self, key):
                     raise _bad(f"{where}.{key}", "a simulated screen needs it")
@@ -195,5 +204,10 @@ class DatasetConfig:
     def source(self) -> dict:
         """Keyword arguments of the fetch stage: url, mirror, mirror_name, sha256, archive_member
         (``None`` for a raw screen: the file is taken as it is; a simulated screen is not fetched)."""
-        return {"url": self.url, "mirror": self.mirror, "mirror_name": self.mirror_name, "sha256": self.sha256,
-                "archive_member": self.archive_member if self.format == "gears" else None}
+        return {
+            "url": self.url,
+            "mirror": self.mirror,
+            "mirror_name": self.mirror_name,
+            "sha256": self.sha256,
+            "archive_member": self.archive_member if self.format == "gears" else None,
+        }

@@ -61,8 +61,10 @@ class DesignConfig:
         _choice(self.method, DESIGN_METHODS, f"design.{self.name}.method")
         _choice(self.weights, GRAPHREACH_WEIGHTS, f"design.{self.name}.weights")
         if self.method != "graphreach" and self.weights != GRAPHREACH_WEIGHTS[0]:
-            raise _bad(f"design.{self.name}.weights",
-                       f"only method graphreach weighs nodes; method {self.method} takes no weights {self.weights!r}")
+            raise _bad(
+                f"design.{self.name}.weights",
+                f"only method graphreach weighs nodes; method {self.method} takes no weights {self.weights!r}",
+            )
         _choice(self.tie_break, TIE_BREAKS, f"design.{self.name}.tie_break")
         _choice(self.operator, MAXSPEC_OPERATORS, f"design.{self.name}.operator")
         if self.method == "facility" and self.tie_break != TIE_BREAKS[0]:

@@ -87,8 +87,14 @@ class ExperimentConfig:
             raise _bad("experiment.seeds", "a seed is listed twice")
         cycles = _integer(block["cycles"], "experiment.cycles", 1)
         per_cycle = _integer(block["perturbations_per_cycle"], "experiment.perturbations_per_cycle", 1)
-        test_fraction = _number(block.get("test_fraction", cls.test_fraction), "experiment.test_fraction",
-                                0.0, 1.0, low_open=True, high_open=True)
+        test_fraction = _number(
+            block.get("test_fraction", cls.test_fraction),
+            "experiment.test_fraction",
+            0.0,
+            1.0,
+            low_open=True,
+            high_open=True,
+        )
         stability_block = dict(block.get("stability") or {})
         _unknown_keys(stability_block, _field_names(StabilityConfig), "experiment.stability")
         hops = TrainingConfig.from_config(config.get("gears") or {}).num_go_gnn_layers
@@ -96,8 +102,14 @@ class ExperimentConfig:
         if not strategies:
             raise _bad("experiment.strategies", "no strategy")
         params = {name: strategy_params(name, strategies[name], hops=hops, cycles=cycles) for name in strategies}
-        return cls(seeds=tuple(int(s) for s in seeds), cycles=cycles, perturbations_per_cycle=per_cycle,
-                   strategies=params, test_fraction=test_fraction, stability=StabilityConfig(**stability_block))
+        return cls(
+            seeds=tuple(int(s) for s in seeds),
+            cycles=cycles,
+            perturbations_per_cycle=per_cycle,
+            strategies=params,
+            test_fraction=test_fraction,
+            stability=StabilityConfig(**stability_block),
+        )
 
     def method(self, name: str) -> str:
         """The strategy that ``strategies[name]`` runs: ``name``, or a variant's ``variant_of``."""

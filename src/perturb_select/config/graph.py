@@ -66,17 +66,24 @@ class GraphConfig:
 
     def cache_params(self) -> dict:
         """The parameters a cached graph is keyed by (with the input files' content)."""
-        return {"k": int(self.k), "threshold": float(self.threshold), "taxid": int(self.taxid),
-                **({"evidence_codes": list(self.evidence_codes)} if self.evidence_codes else {}),
-                **({"namespaces": list(self.namespaces)} if self.namespaces else {}),
-                **({"universe": self.universe} if self.universe else {})}
+        return {
+            "k": int(self.k),
+            "threshold": float(self.threshold),
+            "taxid": int(self.taxid),
+            **({"evidence_codes": list(self.evidence_codes)} if self.evidence_codes else {}),
+            **({"namespaces": list(self.namespaces)} if self.namespaces else {}),
+            **({"universe": self.universe} if self.universe else {}),
+        }
 
     def record(self) -> dict:
         """The build parameters as written to ``go_jaccard.stats.json`` (``params``)."""
-        return {"k": self.k, "threshold": self.threshold,
-                "evidence_codes": list(self.evidence_codes) if self.evidence_codes is not None else None,
-                "namespaces": list(self.namespaces) if self.namespaces is not None else None,
-                "universe": self.universe}
+        return {
+            "k": self.k,
+            "threshold": self.threshold,
+            "evidence_codes": list(self.evidence_codes) if self.evidence_codes is not None else None,
+            "namespaces": list(self.namespaces) if self.namespaces is not None else None,
+            "universe": self.universe,
+        }
 
 
 #: Environment variable naming the graph cache folder (default ``$XDG_CACHE_HOME/perturb-select``).

@@ -53,19 +53,32 @@ def load_config(config: Mapping) -> Config:
     experiment = ExperimentConfig.from_config(config)
     active = sorted(name for name in experiment.strategies if experiment.is_active(name))
     if active and not training.trains_gears:
-        raise InputError("config", f"experiment.strategies.{active[0]}",
-                         f"an active strategy selects from GEARS's predictions of the pool, and gears.trainer: "
-                         f"{NO_TRAINER} trains no GEARS: remove "
-                         f"{', '.join(f'experiment.strategies.{name}' for name in active)}, or set gears.trainer "
-                         f"to {' or '.join(POOL_SCORING_TRAINERS)}")
+        raise InputError(
+            "config",
+            f"experiment.strategies.{active[0]}",
+            f"an active strategy selects from GEARS's predictions of the pool, and gears.trainer: "
+            f"{NO_TRAINER} trains no GEARS: remove "
+            f"{', '.join(f'experiment.strategies.{name}' for name in active)}, or set gears.trainer "
+            f"to {' or '.join(POOL_SCORING_TRAINERS)}",
+        )
     if active and training.trainer not in POOL_SCORING_TRAINERS:
-        raise InputError("config", "gears.trainer",
-                         f"the active strategies {active} need a trainer that scores the pool "
-                         f"({', '.join(POOL_SCORING_TRAINERS)}), got {training.trainer!r}")
+        raise InputError(
+            "config",
+            "gears.trainer",
+            f"the active strategies {active} need a trainer that scores the pool "
+            f"({', '.join(POOL_SCORING_TRAINERS)}), got {training.trainer!r}",
+        )
     datasets = {name: DatasetConfig.from_config(name, block) for name, block in (config.get("datasets") or {}).items()}
     if not datasets:
         raise InputError("config", "datasets", "no dataset")
-    designs = {name: DesignConfig.from_config(name, block, default_hops=training.num_go_gnn_layers)
-               for name, block in (config.get("design") or {}).items()}
-    return Config(graph=GraphConfig.from_config(config), datasets=datasets, experiment=experiment,
-                  training=training, designs=designs)
+    designs = {
+        name: DesignConfig.from_config(name, block, default_hops=training.num_go_gnn_layers)
+        for name, block in (config.get("design") or {}).items()
+    }
+    return Config(
+        graph=GraphConfig.from_config(config),
+        datasets=datasets,
+        experiment=experiment,
+        training=training,
+        designs=designs,
+    )

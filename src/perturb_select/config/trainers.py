@@ -60,20 +60,42 @@ class Trainer:
 NO_TRAINER = "none"
 
 #: Every value of ``gears.trainer``, in the order the schema and the messages list them.
-TRAINER_REGISTRY = {trainer.name: trainer for trainer in (
-    Trainer("perturbations", "mini-batches of perturbations, one network row each, all of its cells scored",
-            module="perturb_select.gears.perturbations", function="train_perturbations",
-            inputs=("screen", "edges"), edge_file="go_jaccard.npz", scores_pool=True,
-            rows_per_step="perturbations_per_step"),
-    Trainer("cells", "GEARS's mini-batches of cells",
-            module="perturb_select.gears.cells", function="train_cells",
-            inputs=("screen", "edges"), edge_file="go_jaccard.npz", scores_pool=True, rows_per_step="cells_per_step"),
-    Trainer("cell-gears", "cell-gears's own PertData and GEARS.train, the reference",
-            module="perturb_select.gears.cell_gears", function="train_cell_gears",
-            inputs=("adata", "gene2go", "edges"), edge_file="go_jaccard.tsv", rows_per_step="cells_per_step",
-            runs_gears_train=True),
-    Trainer(NO_TRAINER, "GEARS is not trained; the baselines are scored on their own"),
-)}
+TRAINER_REGISTRY = {
+    trainer.name: trainer
+    for trainer in (
+        Trainer(
+            "perturbations",
+            "mini-batches of perturbations, one network row each, all of its cells scored",
+            module="perturb_select.gears.perturbations",
+            function="train_perturbations",
+            inputs=("screen", "edges"),
+            edge_file="go_jaccard.npz",
+            scores_pool=True,
+            rows_per_step="perturbations_per_step",
+        ),
+        Trainer(
+            "cells",
+            "GEARS's mini-batches of cells",
+            module="perturb_select.gears.cells",
+            function="train_cells",
+            inputs=("screen", "edges"),
+            edge_file="go_jaccard.npz",
+            scores_pool=True,
+            rows_per_step="cells_per_step",
+        ),
+        Trainer(
+            "cell-gears",
+            "cell-gears's own PertData and GEARS.train, the reference",
+            module="perturb_select.gears.cell_gears",
+            function="train_cell_gears",
+            inputs=("adata", "gene2go", "edges"),
+            edge_file="go_jaccard.tsv",
+            rows_per_step="cells_per_step",
+            runs_gears_train=True,
+        ),
+        Trainer(NO_TRAINER, "GEARS is not trained; the baselines are scored on their own"),
+    )
+}
 #: ``gears.trainer`` when the block does not set it (chosen on validation data: docs/benchmarks.md).
 DEFAULT_TRAINER = "perturbations"
 #: Module -> the trainer it implements: each trainer module records its runs under this name.

@@ -37,8 +37,14 @@ DEVICES = ("auto", "cpu", "cuda")
 GEARS_SCHEDULE = {"epochs": 20, "lr": 1e-3, "lr_decay": 0.5, "cells_per_step": 32}
 #: Settings ``GEARS.train`` (cell-gears 0.1.2) cannot take, at GEARS's values: the ``cell-gears`` trainer
 #: is refused any other value.
-GEARS_FIXED = {"lr_decay": GEARS_SCHEDULE["lr_decay"], "direction_lambda": 0.1, "coexpress_k": 20,
-               "coexpress_threshold": 0.4, "uncertainty": False, "patience": None}
+GEARS_FIXED = {
+    "lr_decay": GEARS_SCHEDULE["lr_decay"],
+    "direction_lambda": 0.1,
+    "coexpress_k": 20,
+    "coexpress_threshold": 0.4,
+    "uncertainty": False,
+    "patience": None,
+}
 
 
 @dataclass(frozen=True)
@@ -129,17 +135,29 @@ class TrainingConfig:
         _choice(self.trainer, TRAINERS, "gears.trainer")
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
             raise _bad("gears.device", f"must be one of {', '.join(DEVICES)} or 'cuda:N', got {self.device!r}")
-        for name, low in (("epochs", 1), ("cells_per_step", 2), ("cells_per_prediction_step", 1),
-                          ("hidden_size", 1), ("num_go_gnn_layers", 1), ("coexpress_k", 1), ("threads", 1),
-                          ("gpus", 0), ("perturbations_per_step", 2)):
+        for name, low in (
+            ("epochs", 1),
+            ("cells_per_step", 2),
+            ("cells_per_prediction_step", 1),
+            ("hidden_size", 1),
+            ("num_go_gnn_layers", 1),
+            ("coexpress_k", 1),
+            ("threads", 1),
+            ("gpus", 0),
+            ("perturbations_per_step", 2),
+        ):
             _integer(getattr(self, name), f"gears.{name}", low)
         for name in ("patience", "cells_per_perturbation", "steps_per_epoch"):
             _integer(getattr(self, name), f"gears.{name}", 1, optional=True)
         for name, low, high, low_open, high_open in (
-                ("lr", 0.0, None, True, False), ("weight_decay", 0.0, None, False, False),
-                ("lr_decay", 0.0, 1.0, True, False), ("direction_lambda", 0.0, None, False, False),
-                ("uncertainty_reg", 0.0, None, False, False), ("coexpress_threshold", 0.0, 1.0, False, False),
-                ("val_fraction", 0.0, 1.0, True, True)):
+            ("lr", 0.0, None, True, False),
+            ("weight_decay", 0.0, None, False, False),
+            ("lr_decay", 0.0, 1.0, True, False),
+            ("direction_lambda", 0.0, None, False, False),
+            ("uncertainty_reg", 0.0, None, False, False),
+            ("coexpress_threshold", 0.0, 1.0, False, False),
+            ("val_fraction", 0.0, 1.0, True, True),
+        ):
             _number(getattr(self, name), f"gears.{name}", low, high, low_open, high_open)
         for name in ("uncertainty", "eval_train", "use_subgraph"):
             if not isinstance(getattr(self, name), bool):
@@ -148,10 +166,15 @@ class TrainingConfig:
             for name, value in GEARS_FIXED.items():
                 if getattr(self, name) != value:
                     free = [n for n in GEARS_TRAINERS if not TRAINER_REGISTRY[n].runs_gears_train]
-                    raise _bad(f"gears.{name}", (
-                        f"the {self.trainer} trainer runs GEARS.train as it is: set gears.{name}: {json.dumps(value)} "
-                        f"(GEARS's value, not {json.dumps(getattr(self, name))}), or gears.trainer: "
-                        f"{' or '.join(free)} to change it"))
+                    raise _bad(
+                        f"gears.{name}",
+                        (
+                            f"the {self.trainer} trainer runs GEARS.train as it is: "
+                            f"set gears.{name}: {json.dumps(value)} "
+                            f"(GEARS's value, not {json.dumps(getattr(self, name))}), or gears.trainer: "
+                            f"{' or '.join(free)} to change it"
+                        ),
+                    )
 
     @classmethod
     def from_config(cls, gears: Mapping[str, Any]) -> "TrainingConfig":

@@ -50,7 +50,7 @@ def _prefix_coverage(fields, order: np.ndarray, start: np.ndarray) -> np.ndarray
     total = int(covered.sum())
     indptr, indices = fields.indptr, fields.indices
     for i, row in enumerate(order):
-        reached = indices[indptr[row]:indptr[row + 1]]
+        reached = indices[indptr[row] : indptr[row + 1]]
         total += int(np.count_nonzero(~covered[reached]))
         covered[reached] = True
         counts[i] = total
@@ -153,8 +153,9 @@ def rank_perturbations(
     if tie_break not in TIE_BREAKS:
         raise InputError(source, "tie_break", f"unknown tie rule {tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
     if method == "facility" and tie_break != TIE_BREAKS[0]:
-        raise InputError(source, "tie_break", f"method facility takes no tie rule {tie_break!r} (graphreach and "
-                         "maxspec do)")
+        raise InputError(
+            source, "tie_break", f"method facility takes no tie rule {tie_break!r} (graphreach and maxspec do)"
+        )
     if operator not in MAXSPEC_OPERATORS:
         raise InputError(
             source, "operator", f"unknown operator {operator!r}; choose one of {', '.join(MAXSPEC_OPERATORS)}"
@@ -167,17 +168,28 @@ def rank_perturbations(
         raise InputError(source, "budget", "no candidate gene resolved to a graph node: nothing to pick from")
     if not 1 <= budget <= len(candidates):
         raise InputError(
-            source, "budget",
+            source,
+            "budget",
             f"budget is {budget} but {len(candidates)} candidate perturbations resolved to graph nodes; "
             f"choose a budget between 1 and {len(candidates)}",
         )
     if int(hops) != hops or hops < 0:
         raise InputError(source, "hops", f"hops must be an integer >= 0, got {hops!r}")
     select = {"graphreach": graphreach, "maxspec": maxspec, "facility": facility}[method]
-    options = {"graphreach": {"weights": weights, "tie_break": tie_break, "seed": int(seed)},
-               "maxspec": {"operator": operator, "tie_break": tie_break, "seed": int(seed)}}.get(method, {})
-    selection = select(graph, list(candidates), int(budget), hops=int(hops), source=source,
-                       screened=list(screened), required=list(required), **options)
+    options = {
+        "graphreach": {"weights": weights, "tie_break": tie_break, "seed": int(seed)},
+        "maxspec": {"operator": operator, "tie_break": tie_break, "seed": int(seed)},
+    }.get(method, {})
+    selection = select(
+        graph,
+        list(candidates),
+        int(budget),
+        hops=int(hops),
+        source=source,
+        screened=list(screened),
+        required=list(required),
+        **options,
+    )
     covered = coverage_curve(graph, selection.genes, int(hops), screened=screened)
     queries = queries or {}
     rank = np.arange(1, len(selection.genes) + 1, dtype=np.int64)
@@ -185,15 +197,17 @@ def rank_perturbations(
     if per_cycle is not None:
         table["cycle"] = (rank - 1) // int(per_cycle) + 1
     required_set = set(required)
-    table.update({
-        "gene": selection.genes,
-        "query": [queries.get(g, g) for g in selection.genes],
-        "required": [g in required_set for g in selection.genes],
-        "gain": selection.gains,
-        "covered_nodes": covered,
-        "coverage_fraction": covered / float(graph.n_nodes),
-        "tie": np.zeros(len(rank), dtype=bool) if selection.tied is None else selection.tied,
-    })
+    table.update(
+        {
+            "gene": selection.genes,
+            "query": [queries.get(g, g) for g in selection.genes],
+            "required": [g in required_set for g in selection.genes],
+            "gain": selection.gains,
+            "covered_nodes": covered,
+            "coverage_fraction": covered / float(graph.n_nodes),
+            "tie": np.zeros(len(rank), dtype=bool) if selection.tied is None else selection.tied,
+        }
+    )
     return pd.DataFrame(table)
 
 
@@ -240,10 +254,12 @@ def random_coverage(
     first = np.array([position[r] for r in required], dtype=np.int64)
     rest = np.setdiff1d(np.arange(len(candidates)), first)
     rng = np.random.default_rng(seed)
-    return np.stack([
-        _prefix_coverage(fields, np.concatenate([first, rng.permutation(rest)])[:budget], start)
-        for _ in range(n_orders)
-    ])
+    return np.stack(
+        [
+            _prefix_coverage(fields, np.concatenate([first, rng.permutation(rest)])[:budget], start)
+            for _ in range(n_orders)
+        ]
+    )
 
 
 def reachable_nodes(

@@ -86,20 +86,26 @@ def plot_coverage(
     budget = len(table)
     picks = np.arange(1, budget + 1)
     n_nodes = graph.n_nodes
-    baseline = random_coverage(graph, candidates, budget, hops, seed=seed, n_orders=n_orders,
-                               screened=screened, required=required) / n_nodes
+    baseline = (
+        random_coverage(
+            graph, candidates, budget, hops, seed=seed, n_orders=n_orders, screened=screened, required=required
+        )
+        / n_nodes
+    )
     ceiling = reachable_nodes(graph, candidates, hops, screened=screened) / n_nodes
 
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     ax.plot(picks, table["coverage_fraction"].to_numpy(), color="C0", label=method or "selection")
     ax.plot(picks, baseline.mean(axis=0), color="C7", label=f"random order (mean, range of {n_orders}; seed {seed})")
     ax.fill_between(picks, baseline.min(axis=0), baseline.max(axis=0), color="C7", alpha=0.25, linewidth=0)
-    ax.axhline(ceiling, color="k", linestyle="--", linewidth=0.8,
-               label=f"all {len(candidates)} candidates ({ceiling:.3f})")
+    ax.axhline(
+        ceiling, color="k", linestyle="--", linewidth=0.8, label=f"all {len(candidates)} candidates ({ceiling:.3f})"
+    )
     if len(screened):
         start = reachable_nodes(graph, [], hops, screened=screened) / n_nodes
-        ax.axhline(start, color="C3", linestyle=":", linewidth=0.8,
-                   label=f"{len(screened)} screened before ({start:.3f})")
+        ax.axhline(
+            start, color="C3", linestyle=":", linewidth=0.8, label=f"{len(screened)} screened before ({start:.3f})"
+        )
     if per_cycle is not None and budget > per_cycle:
         for boundary in range(int(per_cycle), budget, int(per_cycle)):
             ax.axvline(boundary + 0.5, color="C2", linewidth=0.5, alpha=0.6)

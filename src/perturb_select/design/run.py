@@ -121,8 +121,16 @@ class DesignResult:
 
 
 #: Default names of the design's options in error messages (the CLI passes ``--budget`` etc.).
-OPTION_NAMES = {"budget": "budget", "cycles": "cycles", "screened": "screened", "require": "require",
-                "exclude": "exclude", "weights": "weights", "tie_break": "tie_break", "operator": "operator"}
+OPTION_NAMES = {
+    "budget": "budget",
+    "cycles": "cycles",
+    "screened": "screened",
+    "require": "require",
+    "exclude": "exclude",
+    "weights": "weights",
+    "tie_break": "tie_break",
+    "operator": "operator",
+}
 
 
 def design_budget(budget: int | None, cycles: int | None, per_cycle: int | None) -> tuple[int, int | None]:
@@ -224,11 +232,15 @@ def run_design(
     if method != "graphreach" and weights != GRAPHREACH_WEIGHTS[0]:
         raise error("weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}")
     if tie_break not in TIE_BREAKS or (method == "facility" and tie_break != TIE_BREAKS[0]):
-        raise error("tie_break", f"tie rule {tie_break!r}: graphreach and maxspec take one of {', '.join(TIE_BREAKS)}; "
-                    "facility takes none")
+        raise error(
+            "tie_break",
+            f"tie rule {tie_break!r}: graphreach and maxspec take one of {', '.join(TIE_BREAKS)}; facility takes none",
+        )
     if operator not in MAXSPEC_OPERATORS or (method != "maxspec" and operator != MAXSPEC_OPERATORS[0]):
-        raise error("operator", f"operator {operator!r}: maxspec takes one of {', '.join(MAXSPEC_OPERATORS)}; "
-                    f"{method} takes none")
+        raise error(
+            "operator",
+            f"operator {operator!r}: maxspec takes one of {', '.join(MAXSPEC_OPERATORS)}; {method} takes none",
+        )
     try:
         budget, per_cycle = design_budget(budget, cycles, per_cycle)
     except InputError as err:  # its source is the option key(s)
@@ -237,9 +249,11 @@ def run_design(
     screened_perts, screened_report = resolve_candidates(screened, resolver, list_name="screened")
     required, required_report = resolve_candidates(require, resolver, list_name="require")
     excluded, excluded_report = resolve_candidates(exclude, resolver, list_name="exclude")
-    for key, resolved, list_report in (("screened", screened_perts, screened_report),
-                                       ("require", required, required_report),
-                                       ("exclude", excluded, excluded_report)):
+    for key, resolved, list_report in (
+        ("screened", screened_perts, screened_report),
+        ("require", required, required_report),
+        ("exclude", excluded, excluded_report),
+    ):
         if len(list_report) and not resolved:  # a list that applies nothing is a wrong file, not a no-op
             examples = "; ".join(f"{r.query}: {r.reason or r.status}" for r in list_report.head(3).itertuples())
             raise error(key, f"none of its {len(list_report)} entries is a perturbation of graph genes ({examples})")
@@ -247,40 +261,71 @@ def run_design(
     excluded_set = set(excluded)
     both = [r for r in required if _excluded_by(r, excluded_set)]
     if both:
-        raise error("require/exclude",
-                    f"{len(both)} perturbations are both required and excluded: {', '.join(both[:10])}")
+        raise error(
+            "require/exclude", f"{len(both)} perturbations are both required and excluded: {', '.join(both[:10])}"
+        )
     again = sorted(set(required) & set(screened_perts))
     if again:
-        raise error("require/screened", f"{len(again)} required perturbations were already screened (screened "
-                    f"ones are never picked again): {', '.join(again[:10])}")
+        raise error(
+            "require/screened",
+            f"{len(again)} required perturbations were already screened (screened "
+            f"ones are never picked again): {', '.join(again[:10])}",
+        )
     # what the user gave: a budget, or cycles x perturbations per cycle (never name an option not passed)
     budget_key = "budget" if per_cycle is None else "cycles"
     if len(required) > budget:
-        raise error(f"require/{budget_key}", f"{len(required)} required perturbations but the budget is {budget}"
-                    + ("" if per_cycle is None else f" ({budget // per_cycle} cycles x {per_cycle})"))
+        raise error(
+            f"require/{budget_key}",
+            f"{len(required)} required perturbations but the budget is {budget}"
+            + ("" if per_cycle is None else f" ({budget // per_cycle} cycles x {per_cycle})"),
+        )
 
     report, kept = _skip_screened_and_excluded(report, set(screened_perts), excluded_set, names)
     report = pd.concat([report, screened_report, required_report, excluded_report], ignore_index=True)
     required_set = set(required)
     candidates = required + [c for c in kept if c not in required_set]
-    queries = {row.symbol: row.query.strip() for row in report.itertuples()
-               if row.status in USED_STATUSES and row.list in ("genes", "require")}
+    queries = {
+        row.symbol: row.query.strip()
+        for row in report.itertuples()
+        if row.status in USED_STATUSES and row.list in ("genes", "require")
+    }
     if len(candidates) < max(budget, 1):
         raise error(budget_key, _too_few_candidates(report, candidates, required, budget, per_cycle))
     start = time.perf_counter()
-    table = rank_perturbations(graph, candidates, budget, method=method, hops=hops, weights=weights,
-                          tie_break=tie_break, operator=operator, seed=seed, queries=queries,
-                          screened=screened_perts, required=required, per_cycle=per_cycle,
-                          source=source or names[budget_key])
+    table = rank_perturbations(
+        graph,
+        candidates,
+        budget,
+        method=method,
+        hops=hops,
+        weights=weights,
+        tie_break=tie_break,
+        operator=operator,
+        seed=seed,
+        queries=queries,
+        screened=screened_perts,
+        required=required,
+        per_cycle=per_cycle,
+        source=source or names[budget_key],
+    )
     seconds = {"select": time.perf_counter() - start}
     return DesignResult(
-        table=table, report=report, candidates=candidates, method=method, hops=int(hops),
+        table=table,
+        report=report,
+        candidates=candidates,
+        method=method,
+        hops=int(hops),
         n_nodes=graph.n_nodes,
         reachable_nodes=reachable_nodes(graph, candidates, int(hops), screened=screened_perts),
-        screened=screened_perts, required=required, excluded=excluded,
+        screened=screened_perts,
+        required=required,
+        excluded=excluded,
         start_nodes=reachable_nodes(graph, [], int(hops), screened=screened_perts),
-        per_cycle=per_cycle, seconds=seconds, weights=weights if method == "graphreach" else None,
-        tie_break=tie_break if method != "facility" else None, operator=operator if method == "maxspec" else None,
+        per_cycle=per_cycle,
+        seconds=seconds,
+        weights=weights if method == "graphreach" else None,
+        tie_break=tie_break if method != "facility" else None,
+        operator=operator if method == "maxspec" else None,
     )
 
 
@@ -292,8 +337,10 @@ def _skip_screened_and_excluded(report: pd.DataFrame, screened: set, excluded: s
         if status not in USED_STATUSES:
             continue
         if symbol in screened:
-            statuses[i], reasons[i] = "screened", (f"{symbol} was already screened (listed in {names['screened']}): "
-                                                   "never picked again")
+            statuses[i], reasons[i] = (
+                "screened",
+                (f"{symbol} was already screened (listed in {names['screened']}): never picked again"),
+            )
         elif _excluded_by(symbol, excluded):
             statuses[i], reasons[i] = "excluded", f"{symbol} is excluded (listed in {names['exclude']})"
         else:
@@ -301,20 +348,28 @@ def _skip_screened_and_excluded(report: pd.DataFrame, screened: set, excluded: s
     return report.assign(status=statuses, reason=reasons), kept
 
 
-def _too_few_candidates(report: pd.DataFrame, candidates: list, required: list, budget: int,
-                        per_cycle: int | None = None) -> str:
+def _too_few_candidates(
+    report: pd.DataFrame, candidates: list, required: list, budget: int, per_cycle: int | None = None
+) -> str:
     """Why the budget cannot be met: how many listed symbols can be picked and what happened to the rest."""
     counts = resolution_counts(report[report["list"] == "genes"])
-    lost = ", ".join(f"{counts[status]} {STATUS_WORDS.get(status, status)}"
-                     for status in STATUSES if status not in USED_STATUSES and counts[status])
+    lost = ", ".join(
+        f"{counts[status]} {STATUS_WORDS.get(status, status)}"
+        for status in STATUSES
+        if status not in USED_STATUSES and counts[status]
+    )
     lost = f" ({lost})" if lost else ""
     if not candidates:
         return f"none of the {counts['total']} listed symbols can be picked{lost}: nothing to pick from"
     if per_cycle is not None:
-        return (f"{budget // per_cycle} cycles x {per_cycle} perturbations = {budget} but only {len(candidates)} of "
-                f"the {counts['total']} listed symbols can be picked{lost}; plan at most {len(candidates)} in all")
-    return (f"budget is {budget} but only {len(candidates)} of the {counts['total']} listed symbols can be "
-            f"picked{lost}; choose a budget between {max(len(required), 1)} and {len(candidates)}")
+        return (
+            f"{budget // per_cycle} cycles x {per_cycle} perturbations = {budget} but only {len(candidates)} of "
+            f"the {counts['total']} listed symbols can be picked{lost}; plan at most {len(candidates)} in all"
+        )
+    return (
+        f"budget is {budget} but only {len(candidates)} of the {counts['total']} listed symbols can be "
+        f"picked{lost}; choose a budget between {max(len(required), 1)} and {len(candidates)}"
+    )
 
 
 def _excluded_by(perturbation: str, excluded: set[str]) -> bool:
@@ -347,7 +402,15 @@ def write_design(
             # Drawn to a temporary name inside this stack: an error here removes the tables too.
             tmp = stack.enter_context(atomic_path(plot_path))
             plot_coverage(
-                result.table, tmp, graph=graph, candidates=result.candidates, hops=result.hops,
-                method=result.label, seed=seed, fmt=plot_format(plot_path),
-                screened=result.screened, required=result.required, per_cycle=result.per_cycle,
+                result.table,
+                tmp,
+                graph=graph,
+                candidates=result.candidates,
+                hops=result.hops,
+                method=result.label,
+                seed=seed,
+                fmt=plot_format(plot_path),
+                screened=result.screened,
+                required=result.required,
+                per_cycle=result.per_cycle,
             )

@@ -106,8 +106,9 @@ class KernelRidgeFit:
     loo_mse: np.ndarray
 
 
-def choose_kernel_ridge(kernels: np.ndarray, effects: np.ndarray, lambdas: Sequence[float] = LAMBDAS,
-                        scored: np.ndarray | None = None) -> KernelRidgeFit:
+def choose_kernel_ridge(
+    kernels: np.ndarray, effects: np.ndarray, lambdas: Sequence[float] = LAMBDAS, scored: np.ndarray | None = None
+) -> KernelRidgeFit:
     """Pick ``beta`` (a kernel of ``kernels``) and ``lambda`` by leave-one-out MSE (module docstring).
 
     Parameters
@@ -149,7 +150,7 @@ def choose_kernel_ridge(kernels: np.ndarray, effects: np.ndarray, lambdas: Seque
             hat_y = vectors @ (shrink[:, None] * projected)
             leverage = np.einsum("ij,j,ij->i", vectors, shrink, vectors)
             residual = (centred - hat_y) / (1.0 - leverage)[:, None]
-            loo[b, j] = float(np.mean(residual[weights] ** 2 if weights is not None else residual ** 2))
+            loo[b, j] = float(np.mean(residual[weights] ** 2 if weights is not None else residual**2))
     best = min(((loo[b, j], -lambdas[j], b, j) for b in range(len(kernels)) for j in range(len(lambdas))))
     b, j = best[2], best[3]
     return KernelRidgeFit(b, float(lambdas[j] * max(float(np.mean(np.diag(kernels[b]))), 1e-12)), loo)
@@ -163,8 +164,14 @@ def kernel_ridge_predict(k_train: np.ndarray, k_test_train: np.ndarray, effects:
     return mu + np.asarray(k_test_train) @ alpha
 
 
-def baseline_predictions(ctrl_mean: np.ndarray, train_means: np.ndarray, kernels: np.ndarray | None = None,
-                         n_test: int = 1, sgc: np.ndarray | None = None, scored: np.ndarray | None = None) -> dict:
+def baseline_predictions(
+    ctrl_mean: np.ndarray,
+    train_means: np.ndarray,
+    kernels: np.ndarray | None = None,
+    n_test: int = 1,
+    sgc: np.ndarray | None = None,
+    scored: np.ndarray | None = None,
+) -> dict:
     """Predicted mean expression of the test perturbations by every model of ``MODELS``.
 
     Parameters
@@ -213,6 +220,7 @@ def baseline_predictions(ctrl_mean: np.ndarray, train_means: np.ndarray, kernels
 # The kernels file and one cycle's scores
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class GraphKernels:
     """The kernels between a dataset's candidates that the graph baselines use (``kernels.npz``).
@@ -238,22 +246,35 @@ class GraphKernels:
 def graph_kernels(graph, genes: Sequence[str], hops: int, betas: Sequence[float] = BETAS) -> GraphKernels:
     """:func:`diffusion_kernels` and :func:`sgc_kernel` between ``genes``."""
     genes = [str(g) for g in genes]
-    return GraphKernels(genes=genes, betas=np.asarray(betas, dtype=np.float64),
-                        diffusion=diffusion_kernels(graph, genes, betas), sgc=sgc_kernel(graph, genes, hops),
-                        hops=int(hops))
+    return GraphKernels(
+        genes=genes,
+        betas=np.asarray(betas, dtype=np.float64),
+        diffusion=diffusion_kernels(graph, genes, betas),
+        sgc=sgc_kernel(graph, genes, hops),
+        hops=int(hops),
+    )
 
 
 def save_kernels(path: str | os.PathLike, kernels: GraphKernels) -> None:
     """Write a dataset's :class:`GraphKernels` (``kernels.npz``), atomically."""
-    save_container(path, KERNELS_FORMAT, {"genes": np.array(kernels.genes), "betas": kernels.betas,
-                                          "kernels": kernels.diffusion, "sgc": kernels.sgc,
-                                          "hops": np.array(kernels.hops, dtype=np.int64)})
+    save_container(
+        path,
+        KERNELS_FORMAT,
+        {
+            "genes": np.array(kernels.genes),
+            "betas": kernels.betas,
+            "kernels": kernels.diffusion,
+            "sgc": kernels.sgc,
+            "hops": np.array(kernels.hops, dtype=np.int64),
+        },
+    )
 
 
 def load_kernels(path: str | os.PathLike) -> GraphKernels:
     """A :func:`save_kernels` file; ``InputError`` naming it when it is not one or its shapes disagree."""
-    arrays, _ = load_container(path, KERNELS_FORMAT, ("genes", "betas", "kernels", "sgc", "hops"),
-                               hint="rerun graph_kernel")
+    arrays, _ = load_container(
+        path, KERNELS_FORMAT, ("genes", "betas", "kernels", "sgc", "hops"), hint="rerun graph_kernel"
+    )
     genes, betas, kernels = arrays["genes"].astype(str).tolist(), arrays["betas"], arrays["kernels"]
     if kernels.shape != (len(betas), len(genes), len(genes)):
         raise InputError(
@@ -264,8 +285,14 @@ def load_kernels(path: str | os.PathLike) -> GraphKernels:
     return GraphKernels(genes=genes, betas=betas, diffusion=kernels, sgc=arrays["sgc"], hops=int(arrays["hops"]))
 
 
-def score_baselines(screen, kernels: GraphKernels, train_genes: Sequence[str], test_genes: Sequence[str],
-                    source: str = "kernels", truth: dict | None = None) -> dict:
+def score_baselines(
+    screen,
+    kernels: GraphKernels,
+    train_genes: Sequence[str],
+    test_genes: Sequence[str],
+    source: str = "kernels",
+    truth: dict | None = None,
+) -> dict:
     """Every model of :data:`MODELS` trained on ``train_genes`` and scored on ``test_genes`` with the metrics
     GEARS gets (``metrics.evaluate_predictions``); with ``truth`` (a SIMULATED screen's, ``{condition:
     expression row in the screen's gene order}``, ``screens.simulated.read_truth``) also :data:`ORACLE`.
@@ -301,8 +328,14 @@ def score_baselines(screen, kernels: GraphKernels, train_genes: Sequence[str], t
     scored = de_mask(screen.de_idx[[screen.condition_index(condition_of(g)) for g in train_genes]], len(ctrl_mean))
     test_conds = sorted(condition_of(g) for g in test_genes)
     order = [test_genes.index(condition_gene(c)) for c in test_conds]
-    predicted = baseline_predictions(ctrl_mean, train_means, kernels.diffusion[:, rows][:, :, rows],
-                                     n_test=len(test_genes), sgc=kernels.sgc[np.ix_(rows, rows)], scored=scored)
+    predicted = baseline_predictions(
+        ctrl_mean,
+        train_means,
+        kernels.diffusion[:, rows][:, :, rows],
+        n_test=len(test_genes),
+        sgc=kernels.sgc[np.ix_(rows, rows)],
+        scored=scored,
+    )
     models = MODELS
     if truth is not None:
         absent = [condition_of(g) for g in test_genes if condition_of(g) not in truth]
@@ -327,8 +360,11 @@ def score_baselines(screen, kernels: GraphKernels, train_genes: Sequence[str], t
     return {
         "n_train_perturbations": len(train_genes),
         "models": scores,
-        "kernel_ridge": {"beta": float(kernels.betas[fit.beta_index]), "lambda": fit.lam,
-                         "loo_mse": _json_grid(fit.loo_mse)},
+        "kernel_ridge": {
+            "beta": float(kernels.betas[fit.beta_index]),
+            "lambda": fit.lam,
+            "loo_mse": _json_grid(fit.loo_mse),
+        },
         "sgc_ridge": {"hops": kernels.hops, "lambda": sgc_fit.lam, "loo_mse": _json_grid(sgc_fit.loo_mse)[0]},
     }
 

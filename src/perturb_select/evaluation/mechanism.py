@@ -32,8 +32,9 @@ from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields, p
 SHARE_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def reached_nodes(graph: KnowledgeGraph, train_perturbations: Sequence[str], hops: int,
-                  source: str = "train_perturbations") -> np.ndarray:
+def reached_nodes(
+    graph: KnowledgeGraph, train_perturbations: Sequence[str], hops: int, source: str = "train_perturbations"
+) -> np.ndarray:
     """The nodes whose embeddings training on ``train_perturbations`` reaches: the union ``U`` of their ``R_K``.
 
     Parameters
@@ -63,8 +64,9 @@ def reached_nodes(graph: KnowledgeGraph, train_perturbations: Sequence[str], hop
     return covered_by(perturbation_fields(graph, list(train_perturbations), hops, source=source), graph.n_nodes)
 
 
-def field_coverage(graph: KnowledgeGraph, test_perturbations: Sequence[str], train_perturbations: Sequence[str],
-                   hops: int) -> np.ndarray:
+def field_coverage(
+    graph: KnowledgeGraph, test_perturbations: Sequence[str], train_perturbations: Sequence[str], hops: int
+) -> np.ndarray:
     """Share of each test perturbation's receptive field ``R_K(t)`` inside the training picks' fields (module
     docstring).
 
@@ -97,13 +99,17 @@ def field_coverage(graph: KnowledgeGraph, test_perturbations: Sequence[str], tra
         return np.zeros(0, dtype=np.float64)
     fields = perturbation_fields(graph, list(test_perturbations), hops, source="test_perturbations")
     size = np.diff(fields.indptr).astype(np.float64)
-    inside = np.add.reduceat(reached[fields.indices].astype(np.float64), fields.indptr[:-1]) \
-        if fields.nnz else np.zeros(len(size))
+    inside = (
+        np.add.reduceat(reached[fields.indices].astype(np.float64), fields.indptr[:-1])
+        if fields.nnz
+        else np.zeros(len(size))
+    )
     return inside / size  # every field holds at least its own node
 
 
-def unreached_weight(graph: KnowledgeGraph, test_perturbations: Sequence[str], train_perturbations: Sequence[str],
-                     hops: int) -> np.ndarray:
+def unreached_weight(
+    graph: KnowledgeGraph, test_perturbations: Sequence[str], train_perturbations: Sequence[str], hops: int
+) -> np.ndarray:
     """Share of each test perturbation's propagation weight (its row of ``P^K``) that comes from nodes no
     training pick's receptive field reaches: embeddings that never received a gradient (module docstring).
 
@@ -131,15 +137,15 @@ def unreached_weight(graph: KnowledgeGraph, test_perturbations: Sequence[str], t
     reached = reached_nodes(graph, train_perturbations, hops)
     if not len(test_perturbations):
         return np.zeros(0, dtype=np.float64)
-    weights = perturbation_propagation(graph, list(test_perturbations), hops, unit=False,
-                                       source="test_perturbations")
+    weights = perturbation_propagation(graph, list(test_perturbations), hops, unit=False, source="test_perturbations")
     total = np.asarray(weights.sum(axis=1)).ravel()
     unreached = np.asarray(weights @ (~reached).astype(np.float64)).ravel()
     return np.clip(unreached / total, 0.0, 1.0)
 
 
-def binned_by_share(share: np.ndarray, errors: Mapping[str, np.ndarray], edges: Sequence[float] = SHARE_BINS,
-                    share_name: str = "share") -> pd.DataFrame:
+def binned_by_share(
+    share: np.ndarray, errors: Mapping[str, np.ndarray], edges: Sequence[float] = SHARE_BINS, share_name: str = "share"
+) -> pd.DataFrame:
     """Mean error of every model per bin of a share (the paper's hypothesis: error falls as coverage grows).
 
     Parameters

@@ -179,9 +179,7 @@ def evaluate_predictions(pred: Any) -> dict:
     if len(set(conditions)) != len(conditions):
         raise ValueError("test conditions are not unique")
     if len(conditions) != np.asarray(pred.pred).shape[0]:
-        raise ValueError(
-            f"{len(conditions)} conditions but {np.asarray(pred.pred).shape[0]} prediction rows"
-        )
+        raise ValueError(f"{len(conditions)} conditions but {np.asarray(pred.pred).shape[0]} prediction rows")
     per = perturbation_metrics(
         pred.pred,
         pred.truth,
@@ -194,8 +192,7 @@ def evaluate_predictions(pred: Any) -> dict:
         "primary_metric": PRIMARY_METRIC,
         "mean": {name: float(np.mean(values)) for name, values in per.items()},
         "per_perturbation": {
-            cond: {name: float(values[i]) for name, values in per.items()}
-            for i, cond in enumerate(conditions)
+            cond: {name: float(values[i]) for name, values in per.items()} for i, cond in enumerate(conditions)
         },
     }
 

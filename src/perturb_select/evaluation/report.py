@@ -108,16 +108,18 @@ def panel_grid(n: int, width: float, height: float, legend_width: float = 0.0, p
 
     rows, columns = grid_shape(n, per_row)
     n = max(1, n)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns + legend_width, height * rows), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(width * columns + legend_width, height * rows), sharey=True, squeeze=False
+    )
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
 
 
-def legend_outside(fig, panels, legend_width: float, title: str, fontsize: float = 8,
-                   order: Sequence[str] = ()) -> None:
+def legend_outside(
+    fig, panels, legend_width: float, title: str, fontsize: float = 8, order: Sequence[str] = ()
+) -> None:
     """One legend for the whole figure, right of the panels (so it covers no line), the suptitle above them
     and the panels laid out in what is left (``legend_width`` inches, as given to :func:`panel_grid`). Entries
     follow ``order``, then the order the panels first show them."""
@@ -131,14 +133,21 @@ def legend_outside(fig, panels, legend_width: float, title: str, fontsize: float
     labels.sort(key=lambda label: rank.get(label, len(rank)))  # stable: unlisted labels keep their order
     right = 1.0 - legend_width / fig.get_size_inches()[0]
     if labels:
-        fig.legend([handles[label] for label in labels], labels, loc="center left", bbox_to_anchor=(right, 0.5),
-                   frameon=False, fontsize=fontsize)
+        fig.legend(
+            [handles[label] for label in labels],
+            labels,
+            loc="center left",
+            bbox_to_anchor=(right, 0.5),
+            frameon=False,
+            fontsize=fontsize,
+        )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, right, 1.0))  # tight_layout leaves room for the suptitle itself
 
 
-def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "",
-                       note: str = "no GEARS runs") -> None:
+def plot_metric_curves(
+    table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "", note: str = "no GEARS runs"
+) -> None:
     """GEARS's metric vs cycle, one line per strategy (mean over seeds, shaded ± std), written atomically as
     SVG (rows of other models in ``table`` are left out: ``plot_model_curves`` shows them). Without GEARS
     rows the figure says ``note`` instead (e.g. :data:`NOT_TRAINED`)."""
@@ -171,8 +180,19 @@ def plot_metric_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike
     plt.close(fig)
 
 
-LEARNING_COLUMNS = ("dataset", "strategy", "seed", "cycle", "epoch", "train_loss", "val_mse_top20_de",
-                    "val_no_change", "val_train_mean", "lr", "best_epoch")
+LEARNING_COLUMNS = (
+    "dataset",
+    "strategy",
+    "seed",
+    "cycle",
+    "epoch",
+    "train_loss",
+    "val_mse_top20_de",
+    "val_no_change",
+    "val_train_mean",
+    "lr",
+    "best_epoch",
+)
 
 
 def collect_learning_curves(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -196,22 +216,28 @@ def collect_learning_curves(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             continue
         base = diag.get("val_baselines", {})
         for i, epoch in enumerate(diag["epoch"]):
-            rows.append({
-                **{k: record[k] for k in KEYS},
-                "epoch": epoch,
-                "train_loss": diag["train_loss"][i],
-                "val_mse_top20_de": diag["val_mse_top20_de"][i],
-                "val_no_change": base.get("no_change"),
-                "val_train_mean": base.get("train_mean"),
-                "lr": diag["lr"][i],
-                "best_epoch": diag.get("best_epoch"),
-            })
+            rows.append(
+                {
+                    **{k: record[k] for k in KEYS},
+                    "epoch": epoch,
+                    "train_loss": diag["train_loss"][i],
+                    "val_mse_top20_de": diag["val_mse_top20_de"][i],
+                    "val_no_change": base.get("no_change"),
+                    "val_train_mean": base.get("train_mean"),
+                    "lr": diag["lr"][i],
+                    "best_epoch": diag.get("best_epoch"),
+                }
+            )
     table = pd.DataFrame(rows, columns=list(LEARNING_COLUMNS))
     return table.sort_values(list(KEYS) + ["epoch"], kind="stable").reset_index(drop=True)
 
 
-def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: str = "",
-                         note: str = "no learning curves (cell-gears trainer)") -> None:
+def plot_learning_curves(
+    curves: pd.DataFrame,
+    path: str | os.PathLike,
+    title: str = "",
+    note: str = "no learning curves (cell-gears trainer)",
+) -> None:
     """Validation top-20 DE MSE per epoch for the final cycle of the first seed, one panel per strategy,
     with the two validation baselines of the same run as horizontal lines; SVG, written atomically. Without
     curves the figure says ``note`` (why there are none)."""
@@ -245,8 +271,14 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | os.PathLike, title: s
 
 
 # --------------------------------------------------------------------------- GEARS beside its baselines
-MODEL_STYLE = {"gears": ("-", "o"), "no_change": ("--", ""), "train_mean": (":", ""), "go_kernel_ridge": ("-.", "s"),
-               "sgc_ridge": ("-.", "^"), "oracle": ((0, (1, 3)), "")}
+MODEL_STYLE = {
+    "gears": ("-", "o"),
+    "no_change": ("--", ""),
+    "train_mean": (":", ""),
+    "go_kernel_ridge": ("-.", "s"),
+    "sgc_ridge": ("-.", "^"),
+    "oracle": ((0, (1, 3)), ""),
+}
 COMPARED_METRICS = ("mse_top20_de", "pearson_delta")
 #: Models compared with the references below at every cycle (``model_comparison``).
 LEARNED_MODELS = ("gears", "go_kernel_ridge", "sgc_ridge")
@@ -273,17 +305,19 @@ def plot_model_curves(table: pd.DataFrame, metric: str, path: str | os.PathLike,
         for model in [m for m in models if m in set(frame["model"])]:
             stats = frame[frame["model"] == model].groupby("cycle")[metric].agg(["mean", "std"]).reset_index()
             line, marker = MODEL_STYLE.get(model, ("-", ""))
-            ax.plot(stats["cycle"], stats["mean"], linestyle=line, marker=marker or None, color=colours[model],
-                    label=model)
+            ax.plot(
+                stats["cycle"], stats["mean"], linestyle=line, marker=marker or None, color=colours[model], label=model
+            )
             if model == "gears":
                 std = stats["std"].fillna(0.0)
-                ax.fill_between(stats["cycle"], stats["mean"] - std, stats["mean"] + std, alpha=0.15,
-                                color=colours[model])
+                ax.fill_between(
+                    stats["cycle"], stats["mean"] - std, stats["mean"] + std, alpha=0.15, color=colours[model]
+                )
         ax.set_title(strategy, fontsize=9)
         ax.set_xlabel("cycle")
         ax.set_xticks(sorted(frame["cycle"].unique()))
     better = "lower is better" if LOWER_IS_BETTER.get(metric) else "higher is better"
-    for ax in panels[::grid_shape(len(strategies))[1]]:
+    for ax in panels[:: grid_shape(len(strategies))[1]]:
         ax.set_ylabel(f"{metric} ({better})", fontsize=9)
     n_seeds = int(table.groupby(["strategy", "model", "cycle"]).size().max()) if len(table) else 0
     legend_outside(fig, panels, 1.4, f"{title} — test set, mean over {n_seeds} seeds".strip(" —"), order=models)
@@ -296,13 +330,22 @@ def _paired(differences: pd.Series | np.ndarray) -> dict:
     d = np.asarray(differences, dtype=np.float64)
     d = d[np.isfinite(d)]
     low, high = bootstrap_interval(d)
-    return {"mean": float(d.mean()) if len(d) else float("nan"),
-            "std": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
-            "ci_low": low, "ci_high": high, "n": len(d), "p": paired_wilcoxon(d)}
+    return {
+        "mean": float(d.mean()) if len(d) else float("nan"),
+        "std": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
+        "ci_low": low,
+        "ci_high": high,
+        "n": len(d),
+        "p": paired_wilcoxon(d),
+    }
 
 
-def final_cycle_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,
-                           reference: str = "random", models: Sequence[str] = LEARNED_MODELS) -> pd.DataFrame:
+def final_cycle_comparison(
+    table: pd.DataFrame,
+    metrics: Sequence[str] = COMPARED_METRICS,
+    reference: str = "random",
+    models: Sequence[str] = LEARNED_MODELS,
+) -> pd.DataFrame:
     """At the final cycle, per metric, strategy and model: mean ± std over seeds; the paired difference to
     ``reference`` (same model, same seed: every strategy shares the seed's split) with its 95 % bootstrap
     interval, Wilcoxon p and Holm-adjusted p; and how often the model beats ``train_mean`` of the same run
@@ -334,23 +377,60 @@ def final_cycle_comparison(table: pd.DataFrame, metrics: Sequence[str] = COMPARE
         wide = final.pivot_table(index="seed", columns=["strategy", "model"], values=metric)
         for strategy, model in sorted(wide.columns):
             values = wide[(strategy, model)]
-            row = {"metric": metric, "strategy": strategy, "model": model, "n_seeds": int(values.notna().sum()),
-                   "mean": float(values.mean()), "std": float(values.std(ddof=1))}
+            row = {
+                "metric": metric,
+                "strategy": strategy,
+                "model": model,
+                "n_seeds": int(values.notna().sum()),
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=1)),
+            }
             if (reference, model) in wide.columns:
                 pair = _paired((values - wide[(reference, model)]).dropna())
-                row.update({f"{ref}_mean": pair["mean"], f"{ref}_std": pair["std"], f"{ref}_ci_low": pair["ci_low"],
-                            f"{ref}_ci_high": pair["ci_high"], "n_pairs": pair["n"], f"p_vs_{reference}": pair["p"]})
+                row.update(
+                    {
+                        f"{ref}_mean": pair["mean"],
+                        f"{ref}_std": pair["std"],
+                        f"{ref}_ci_low": pair["ci_low"],
+                        f"{ref}_ci_high": pair["ci_high"],
+                        "n_pairs": pair["n"],
+                        f"p_vs_{reference}": pair["p"],
+                    }
+                )
             if (strategy, "train_mean") in wide.columns and model != "train_mean":
                 diff = (values - wide[(strategy, "train_mean")]).dropna()
                 pair = _paired(diff)
-                row.update({"beats_train_mean": f"{int((sign * diff < 0).sum())}/{len(diff)}",
-                            "diff_to_train_mean_mean": pair["mean"], "diff_to_train_mean_ci_low": pair["ci_low"],
-                            "diff_to_train_mean_ci_high": pair["ci_high"], "p_vs_train_mean": pair["p"]})
+                row.update(
+                    {
+                        "beats_train_mean": f"{int((sign * diff < 0).sum())}/{len(diff)}",
+                        "diff_to_train_mean_mean": pair["mean"],
+                        "diff_to_train_mean_ci_low": pair["ci_low"],
+                        "diff_to_train_mean_ci_high": pair["ci_high"],
+                        "p_vs_train_mean": pair["p"],
+                    }
+                )
             rows.append(row)
-    columns = ["metric", "strategy", "model", "n_seeds", "mean", "std", f"{ref}_mean", f"{ref}_std", f"{ref}_ci_low",
-               f"{ref}_ci_high", "n_pairs", f"p_vs_{reference}", "p_holm", "beats_train_mean",
-               "diff_to_train_mean_mean", "diff_to_train_mean_ci_low", "diff_to_train_mean_ci_high",
-               "p_vs_train_mean", "p_holm_vs_train_mean"]
+    columns = [
+        "metric",
+        "strategy",
+        "model",
+        "n_seeds",
+        "mean",
+        "std",
+        f"{ref}_mean",
+        f"{ref}_std",
+        f"{ref}_ci_low",
+        f"{ref}_ci_high",
+        "n_pairs",
+        f"p_vs_{reference}",
+        "p_holm",
+        "beats_train_mean",
+        "diff_to_train_mean_mean",
+        "diff_to_train_mean_ci_low",
+        "diff_to_train_mean_ci_high",
+        "p_vs_train_mean",
+        "p_holm_vs_train_mean",
+    ]
     out = pd.DataFrame(rows, columns=columns)
     out["p_holm"] = holm_by(out, f"p_vs_{reference}", ["metric", "model"], include=out["strategy"] != reference)
     out["p_holm_vs_train_mean"] = holm_by(out, "p_vs_train_mean", ["metric"], include=out["model"].isin(models))
@@ -372,8 +452,13 @@ def vs_reference_models(models: Sequence[str]) -> list[str]:
     return known + sorted(present - set(known) - set(PICK_FREE_MODELS))
 
 
-def comparison_by_cycle(table: pd.DataFrame, metric: str, reference: str = "random",
-                        models: Sequence[str] | None = None, cycles: Sequence[int] | None = None) -> pd.DataFrame:
+def comparison_by_cycle(
+    table: pd.DataFrame,
+    metric: str,
+    reference: str = "random",
+    models: Sequence[str] | None = None,
+    cycles: Sequence[int] | None = None,
+) -> pd.DataFrame:
     """Each strategy minus ``reference`` at every cycle: :func:`final_cycle_comparison` of one cycle at a time,
     so a cycle's numbers are those the final-cycle table gives at the final cycle (same pairs, same bootstrap,
     same Holm family: the strategies compared with ``reference`` for one model at that cycle).
@@ -399,8 +484,18 @@ def comparison_by_cycle(table: pd.DataFrame, metric: str, reference: str = "rand
         table has no ``reference`` runs. Differences are ``strategy - reference`` (negative = lower).
     """
     ref = f"diff_to_{reference}"
-    columns = ["metric", "model", "strategy", "cycle", "n_pairs", f"{ref}_mean", f"{ref}_ci_low", f"{ref}_ci_high",
-               f"p_vs_{reference}", "p_holm"]
+    columns = [
+        "metric",
+        "model",
+        "strategy",
+        "cycle",
+        "n_pairs",
+        f"{ref}_mean",
+        f"{ref}_ci_low",
+        f"{ref}_ci_high",
+        f"p_vs_{reference}",
+        "p_holm",
+    ]
     models = vs_reference_models(table["model"].unique()) if models is None else list(models)
     frames = []
     for cycle in sorted(table["cycle"].unique()) if cycles is None else cycles:
@@ -417,8 +512,14 @@ def comparison_by_cycle(table: pd.DataFrame, metric: str, reference: str = "rand
     return out.drop(columns="_model").reset_index(drop=True)
 
 
-def plot_vs_reference(table: pd.DataFrame, metric: str, path: str | os.PathLike, title: str = "",
-                      reference: str = "random", alpha: float = 0.05) -> pd.DataFrame:
+def plot_vs_reference(
+    table: pd.DataFrame,
+    metric: str,
+    path: str | os.PathLike,
+    title: str = "",
+    reference: str = "random",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """One panel per model (:func:`vs_reference_models`): each strategy's paired difference to ``reference``
     by cycle with its 95 % bootstrap interval (:func:`comparison_by_cycle`), filled where ``p_holm < alpha``;
     the zero line is ``reference``, the legend right of the panels. SVG, written whole.
@@ -454,29 +555,35 @@ def plot_vs_reference(table: pd.DataFrame, metric: str, path: str | os.PathLike,
             ax.errorbar(x, y, yerr=errors, color=colours[strategy], lw=1.2, capsize=2, label=strategy)
             significant = rows["p_holm"].to_numpy(dtype=float) < alpha
             ax.scatter(x[significant], y[significant], color=colours[strategy], s=24, zorder=3)
-            ax.scatter(x[~significant], y[~significant], facecolor="white", edgecolor=colours[strategy], s=24,
-                       zorder=3)
+            ax.scatter(x[~significant], y[~significant], facecolor="white", edgecolor=colours[strategy], s=24, zorder=3)
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("cycle")
         ax.set_xticks(sorted(compared["cycle"].unique()))
         ax.tick_params(labelsize=8)
     if compared.empty:
-        panels[0].text(0.5, 0.5, f"no {reference} runs to compare with", ha="center", va="center",
-                       transform=panels[0].transAxes)
+        panels[0].text(
+            0.5, 0.5, f"no {reference} runs to compare with", ha="center", va="center", transform=panels[0].transAxes
+        )
     better = "negative = better" if LOWER_IS_BETTER.get(metric) else "positive = better"
-    for ax in panels[::grid_shape(len(models), VS_PER_ROW)[1]]:
+    for ax in panels[:: grid_shape(len(models), VS_PER_ROW)[1]]:
         ax.set_ylabel(f"{metric} minus {reference}\n({better})", fontsize=9)
     n = int(compared["n_pairs"].max()) if len(compared) else 0
-    legend_outside(fig, panels, 1.7, f"{title} — {metric}: each strategy minus {reference}, paired over {n} seeds\n"
-                   f"(95 % bootstrap interval; filled: p_holm < {alpha}, Holm over the strategies)".strip(" —"),
-                   order=[f"{reference} (zero)", *strategies])
+    legend_outside(
+        fig,
+        panels,
+        1.7,
+        f"{title} — {metric}: each strategy minus {reference}, paired over {n} seeds\n"
+        f"(95 % bootstrap interval; filled: p_holm < {alpha}, Holm over the strategies)".strip(" —"),
+        order=[f"{reference} (zero)", *strategies],
+    )
     save_figure(fig, path)
     plt.close(fig)
     return compared
 
 
-def learning_curve_auc(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS,
-                       reference: str = "random") -> pd.DataFrame:
+def learning_curve_auc(
+    table: pd.DataFrame, metrics: Sequence[str] = COMPARED_METRICS, reference: str = "random"
+) -> pd.DataFrame:
     """Area under each learning curve as the mean of the metric over cycles (per run), then mean ± std over
     seeds, per metric, strategy and model: one number per curve (IterPert reports a normalised AUC); and the
     paired difference of a run's area to the ``reference`` strategy's (same model, same seed) with its 95 %
@@ -497,15 +604,42 @@ def learning_curve_auc(table: pd.DataFrame, metrics: Sequence[str] = COMPARED_ME
         wide = per_run.unstack(["strategy", "model"])
         for strategy, model in sorted(wide.columns):
             values = wide[(strategy, model)].dropna()
-            row = {"metric": metric, "strategy": strategy, "model": model, "n_seeds": len(values),
-                   "auc_mean": float(values.mean()), "auc_std": float(values.std(ddof=1))}
+            row = {
+                "metric": metric,
+                "strategy": strategy,
+                "model": model,
+                "n_seeds": len(values),
+                "auc_mean": float(values.mean()),
+                "auc_std": float(values.std(ddof=1)),
+            }
             if (reference, model) in wide.columns:
                 pair = _paired((wide[(strategy, model)] - wide[(reference, model)]).dropna())
-                row.update({f"{ref}_mean": pair["mean"], f"{ref}_std": pair["std"], f"{ref}_ci_low": pair["ci_low"],
-                            f"{ref}_ci_high": pair["ci_high"], "n_pairs": pair["n"], f"p_vs_{reference}": pair["p"]})
+                row.update(
+                    {
+                        f"{ref}_mean": pair["mean"],
+                        f"{ref}_std": pair["std"],
+                        f"{ref}_ci_low": pair["ci_low"],
+                        f"{ref}_ci_high": pair["ci_high"],
+                        "n_pairs": pair["n"],
+                        f"p_vs_{reference}": pair["p"],
+                    }
+                )
             rows.append(row)
-    columns = ["metric", "strategy", "model", "n_seeds", "auc_mean", "auc_std", f"{ref}_mean", f"{ref}_std",
-               f"{ref}_ci_low", f"{ref}_ci_high", "n_pairs", f"p_vs_{reference}", "p_holm"]
+    columns = [
+        "metric",
+        "strategy",
+        "model",
+        "n_seeds",
+        "auc_mean",
+        "auc_std",
+        f"{ref}_mean",
+        f"{ref}_std",
+        f"{ref}_ci_low",
+        f"{ref}_ci_high",
+        "n_pairs",
+        f"p_vs_{reference}",
+        "p_holm",
+    ]
     out = pd.DataFrame(rows, columns=columns)
     out["p_holm"] = holm_by(out, f"p_vs_{reference}", ["metric", "model"], include=out["strategy"] != reference)
     return out
@@ -549,8 +683,13 @@ def model_comparison(
         strategies = sorted(table["strategy"].unique())
         for model in [m for m in models if m in present]:
             for reference in [r for r in references if r in present]:
-                diff = pd.DataFrame({s: wide[(s, model)] - wide[(s, reference)] for s in strategies
-                                     if (s, model) in wide.columns and (s, reference) in wide.columns})
+                diff = pd.DataFrame(
+                    {
+                        s: wide[(s, model)] - wide[(s, reference)]
+                        for s in strategies
+                        if (s, model) in wide.columns and (s, reference) in wide.columns
+                    }
+                )
                 if diff.empty:
                     continue
                 diff[ALL_STRATEGIES] = diff.mean(axis=1, skipna=False)
@@ -560,13 +699,37 @@ def model_comparison(
                             continue
                         d = frame[strategy].dropna().to_numpy()
                         pair = _paired(d)
-                        rows.append({"metric": metric, "cycle": int(cycle), "strategy": strategy, "model": model,
-                                     "reference": reference, "n_pairs": pair["n"], "diff_mean": pair["mean"],
-                                     "diff_std": pair["std"], "diff_ci_low": pair["ci_low"],
-                                     "diff_ci_high": pair["ci_high"],
-                                     "better": f"{int((sign * d < 0).sum())}/{len(d)}", "p": pair["p"]})
-    columns = ["metric", "cycle", "strategy", "model", "reference", "n_pairs", "diff_mean", "diff_std", "diff_ci_low",
-               "diff_ci_high", "better", "p", "p_holm"]
+                        rows.append(
+                            {
+                                "metric": metric,
+                                "cycle": int(cycle),
+                                "strategy": strategy,
+                                "model": model,
+                                "reference": reference,
+                                "n_pairs": pair["n"],
+                                "diff_mean": pair["mean"],
+                                "diff_std": pair["std"],
+                                "diff_ci_low": pair["ci_low"],
+                                "diff_ci_high": pair["ci_high"],
+                                "better": f"{int((sign * d < 0).sum())}/{len(d)}",
+                                "p": pair["p"],
+                            }
+                        )
+    columns = [
+        "metric",
+        "cycle",
+        "strategy",
+        "model",
+        "reference",
+        "n_pairs",
+        "diff_mean",
+        "diff_std",
+        "diff_ci_low",
+        "diff_ci_high",
+        "better",
+        "p",
+        "p_holm",
+    ]
     out = pd.DataFrame(rows, columns=columns)
     out["p_holm"] = holm_by(out, "p", MODEL_FAMILY)
     return out
@@ -588,29 +751,52 @@ def model_statements(models_table: pd.DataFrame, alpha: float = 0.05) -> list[st
         worse = frame[(frame["p_holm"] < alpha) & (sign * frame["diff_mean"] > 0)]["cycle"].tolist()
         n = int(frame["n_pairs"].max())
         m = int(max(family.get((metric, cycle, reference), 0) for cycle in frame["cycle"]))
-        cycles = ", ".join(f"{int(r.cycle)}: {r.diff_mean:+.3g} [{r.diff_ci_low:.3g}, {r.diff_ci_high:.3g}] "
-                           f"(p_holm = {r.p_holm:.2g})" for r in frame.itertuples())
+        cycles = ", ".join(
+            f"{int(r.cycle)}: {r.diff_mean:+.3g} [{r.diff_ci_low:.3g}, {r.diff_ci_high:.3g}] (p_holm = {r.p_holm:.2g})"
+            for r in frame.itertuples()
+        )
         floor = min(1.0, m * wilcoxon_floor(n))
-        verdict = ("better at every cycle" if len(better) == len(frame) else
-                   "worse at every cycle" if len(worse) == len(frame) else
-                   f"better at cycles {better}, worse at cycles {worse}, within seed noise at the others"
-                   if better or worse else
-                   f"no cycle can reach p_holm < {alpha} with {n} seeds (the smallest p_holm is {m} x 2/2^{n} = "
-                   f"{floor:.2g}; the intervals show the size)" if floor >= alpha else
-                   "within seed noise at every cycle")
-        lines.append(f"{metric}, {model} vs {reference} ({n} seeds, the strategies' mean difference per seed; "
-                     f"beyond seed noise: p_holm < {alpha}, Holm over the {m} comparisons with {reference} at a "
-                     f"cycle): {verdict}; difference [95 % bootstrap interval] by cycle {cycles}.")
+        verdict = (
+            "better at every cycle"
+            if len(better) == len(frame)
+            else "worse at every cycle"
+            if len(worse) == len(frame)
+            else f"better at cycles {better}, worse at cycles {worse}, within seed noise at the others"
+            if better or worse
+            else f"no cycle can reach p_holm < {alpha} with {n} seeds (the smallest p_holm is {m} x 2/2^{n} = "
+            f"{floor:.2g}; the intervals show the size)"
+            if floor >= alpha
+            else "within seed noise at every cycle"
+        )
+        lines.append(
+            f"{metric}, {model} vs {reference} ({n} seeds, the strategies' mean difference per seed; "
+            f"beyond seed noise: p_holm < {alpha}, Holm over the {m} comparisons with {reference} at a "
+            f"cycle): {verdict}; difference [95 % bootstrap interval] by cycle {cycles}."
+        )
     return lines
 
 
 #: Columns of :func:`power_table`.
-POWER_COLUMNS = ("metric", "model", "n_strategies", "n_seeds", "diff_sd", "d_min", "d_min_holm", "wilcoxon_floor",
-                 "holm_floor")
+POWER_COLUMNS = (
+    "metric",
+    "model",
+    "n_strategies",
+    "n_seeds",
+    "diff_sd",
+    "d_min",
+    "d_min_holm",
+    "wilcoxon_floor",
+    "holm_floor",
+)
 
 
-def power_table(comparison: pd.DataFrame, reference: str = "random", models: Sequence[str] = LEARNED_MODELS,
-                alpha: float = 0.05, power: float = 0.8) -> pd.DataFrame:
+def power_table(
+    comparison: pd.DataFrame,
+    reference: str = "random",
+    models: Sequence[str] = LEARNED_MODELS,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> pd.DataFrame:
     """What the design can detect at the final cycle, per metric and learned model, from
     :func:`final_cycle_comparison`'s paired differences of the strategies to ``reference``.
 
@@ -640,10 +826,19 @@ def power_table(comparison: pd.DataFrame, reference: str = "random", models: Seq
         variances = tested[f"diff_to_{reference}_std"].to_numpy(dtype=np.float64) ** 2
         sd = float(np.sqrt(np.nanmean(variances))) if np.isfinite(variances).any() else float("nan")
         floor = wilcoxon_floor(n)
-        rows.append({"metric": metric, "model": model, "n_strategies": m, "n_seeds": n, "diff_sd": sd,
-                     "d_min": detectable_difference(sd, n, alpha, power),
-                     "d_min_holm": detectable_difference(sd, n, alpha / max(m, 1), power),
-                     "wilcoxon_floor": floor, "holm_floor": min(1.0, max(m, 1) * floor)})
+        rows.append(
+            {
+                "metric": metric,
+                "model": model,
+                "n_strategies": m,
+                "n_seeds": n,
+                "diff_sd": sd,
+                "d_min": detectable_difference(sd, n, alpha, power),
+                "d_min_holm": detectable_difference(sd, n, alpha / max(m, 1), power),
+                "wilcoxon_floor": floor,
+                "holm_floor": min(1.0, max(m, 1) * floor),
+            }
+        )
     return pd.DataFrame(rows, columns=list(POWER_COLUMNS))
 
 
@@ -660,21 +855,37 @@ def simulated_statement(simulation: Mapping | None, dataset: str) -> str:
     """The first sentence of a SIMULATED dataset's conclusions (empty for a real screen)."""
     if simulation is None:
         return ""
-    knobs = ", ".join(f"{key} {simulation[key]}" for key in ("mechanism", "graph_signal", "n_genes",
-                                                             "cells_per_perturbation") if key in simulation)
-    replicated = (" Every seed drew its own screen (simulation.replicate_screens), with its own truth and oracle: "
-                  "the paired tests over seeds count screens, not only splits.") \
-        if simulation.get("replicate_screens") else ""
-    return (f"SIMULATED screen {dataset} ({knobs}; perturb_select.screens.simulated): every number below comes "
-            "from simulated data with known truth, not from a measured screen." + replicated)
+    knobs = ", ".join(
+        f"{key} {simulation[key]}"
+        for key in ("mechanism", "graph_signal", "n_genes", "cells_per_perturbation")
+        if key in simulation
+    )
+    replicated = (
+        (
+            " Every seed drew its own screen (simulation.replicate_screens), with its own truth and oracle: "
+            "the paired tests over seeds count screens, not only splits."
+        )
+        if simulation.get("replicate_screens")
+        else ""
+    )
+    return (
+        f"SIMULATED screen {dataset} ({knobs}; perturb_select.screens.simulated): every number below comes "
+        "from simulated data with known truth, not from a measured screen." + replicated
+    )
 
 
 def _strategies(m: int) -> str:
     return f"{m} strategy" if m == 1 else f"{m} strategies"
 
 
-def conclusions(comparison: pd.DataFrame, alpha: float = 0.05, reference: str = "random",
-                models: Sequence[str] = LEARNED_MODELS, power: float = 0.8, gears_trained: bool = True) -> str:
+def conclusions(
+    comparison: pd.DataFrame,
+    alpha: float = 0.05,
+    reference: str = "random",
+    models: Sequence[str] = LEARNED_MODELS,
+    power: float = 0.8,
+    gears_trained: bool = True,
+) -> str:
     """What a reader should conclude from ``final_cycle_comparison``, in sentences (primary metric first).
 
     States, for each learned model, whether any strategy differs from ``reference`` beyond seed noise:
@@ -684,9 +895,14 @@ def conclusions(comparison: pd.DataFrame, alpha: float = 0.05, reference: str = 
     and whether GEARS beats the training mean. Models without rows are not mentioned; ``gears_trained``
     False (``gears.trainer: none``) says so first, once (:data:`NOT_TRAINED`).
     """
-    lines = [] if gears_trained else [
-        f"{NOT_TRAINED}: every model below is a baseline, trained on each strategy's picks and scored on the "
-        "same test split."]
+    lines = (
+        []
+        if gears_trained
+        else [
+            f"{NOT_TRAINED}: every model below is a baseline, trained on each strategy's picks and scored on the "
+            "same test split."
+        ]
+    )
     table = power_table(comparison, reference, models, alpha, power).set_index(["metric", "model"])
     for metric in comparison["metric"].unique():
         frame = comparison[comparison["metric"] == metric]
@@ -698,31 +914,48 @@ def conclusions(comparison: pd.DataFrame, alpha: float = 0.05, reference: str = 
             n, m = int(design["n_seeds"]), int(design["n_strategies"])
             differ = rows[rows["p_holm"] < alpha]
             if design["holm_floor"] >= alpha:
-                lines.append(f"{metric}, {model}: {n} paired seeds cannot show a difference at p_holm < {alpha} "
-                             f"(Holm over {_strategies(m)}: the Wilcoxon test's smallest p_holm is {m} x 2/2^{n} = "
-                             f"{design['holm_floor']:.2g}; it needs at least {seeds_needed(m, alpha)} seeds).")
+                lines.append(
+                    f"{metric}, {model}: {n} paired seeds cannot show a difference at p_holm < {alpha} "
+                    f"(Holm over {_strategies(m)}: the Wilcoxon test's smallest p_holm is {m} x 2/2^{n} = "
+                    f"{design['holm_floor']:.2g}; it needs at least {seeds_needed(m, alpha)} seeds)."
+                )
             elif differ.empty:
                 best = rows.sort_values(["p_holm", f"p_vs_{reference}"]).iloc[0]
-                lines.append(f"{metric}, {model}: no strategy differs from {reference} beyond seed noise "
-                             f"(smallest p_holm = {best['p_holm']:.2g} over {_strategies(m)}, {best['strategy']}, "
-                             f"raw p = {best[f'p_vs_{reference}']:.2g}, {n} seeds).")
+                lines.append(
+                    f"{metric}, {model}: no strategy differs from {reference} beyond seed noise "
+                    f"(smallest p_holm = {best['p_holm']:.2g} over {_strategies(m)}, {best['strategy']}, "
+                    f"raw p = {best[f'p_vs_{reference}']:.2g}, {n} seeds)."
+                )
             else:
-                lines.append(f"{metric}, {model}: " + "; ".join(
-                    f"{r.strategy} differs from {reference} by {r[f'diff_to_{reference}_mean']:+.3g} "
-                    f"(95 % CI [{r[f'diff_to_{reference}_ci_low']:.3g}, {r[f'diff_to_{reference}_ci_high']:.3g}], "
-                    f"p_holm = {r['p_holm']:.2g} over {_strategies(m)})" for _, r in differ.iterrows()) + ".")
+                lines.append(
+                    f"{metric}, {model}: "
+                    + "; ".join(
+                        f"{r.strategy} differs from {reference} by {r[f'diff_to_{reference}_mean']:+.3g} "
+                        f"(95 % CI [{r[f'diff_to_{reference}_ci_low']:.3g}, {r[f'diff_to_{reference}_ci_high']:.3g}], "
+                        f"p_holm = {r['p_holm']:.2g} over {_strategies(m)})"
+                        for _, r in differ.iterrows()
+                    )
+                    + "."
+                )
             holm_step = f"{design['d_min_holm']:.3g} at alpha/{m}, Holm's first step; " if m > 1 else ""
             after_holm = f" ({design['holm_floor']:.2g} after Holm)" if m > 1 else ""
-            lines.append(f"{metric}, {model}, power: with {n} seeds and a seed-to-seed sd of "
-                         f"{design['diff_sd']:.3g} in the paired differences to {reference}, a strategy difference "
-                         f"of {design['d_min']:.3g} is detected with {power:.0%} power at alpha = {alpha} "
-                         f"({holm_step}normal approximation), and no Wilcoxon p can fall below "
-                         f"{design['wilcoxon_floor']:.2g}{after_holm}.")
+            lines.append(
+                f"{metric}, {model}, power: with {n} seeds and a seed-to-seed sd of "
+                f"{design['diff_sd']:.3g} in the paired differences to {reference}, a strategy difference "
+                f"of {design['d_min']:.3g} is detected with {power:.0%} power at alpha = {alpha} "
+                f"({holm_step}normal approximation), and no Wilcoxon p can fall below "
+                f"{design['wilcoxon_floor']:.2g}{after_holm}."
+            )
         gears = frame[(frame["model"] == "gears") & frame["beats_train_mean"].notna()]
         if not gears.empty:
             wins = [tuple(int(x) for x in b.split("/")) for b in gears["beats_train_mean"]]
-            lines.append(f"{metric}: GEARS beats the training mean in {sum(w for w, _ in wins)} of "
-                         f"{sum(t for _, t in wins)} runs at the final cycle" +
-                         ("; strategy comparisons of GEARS say little while it does not." if
-                          sum(w for w, _ in wins) * 2 < sum(t for _, t in wins) else "."))
+            lines.append(
+                f"{metric}: GEARS beats the training mean in {sum(w for w, _ in wins)} of "
+                f"{sum(t for _, t in wins)} runs at the final cycle"
+                + (
+                    "; strategy comparisons of GEARS say little while it does not."
+                    if sum(w for w, _ in wins) * 2 < sum(t for _, t in wins)
+                    else "."
+                )
+            )
     return "\n".join(lines) + "\n"

@@ -22,12 +22,21 @@ import pandas as pd
 
 from ..io import save_figure
 
-STABILITY_COLUMNS = ("strategy", "kind", "cycle", "runs", "picks_per_run", "distinct_across_runs", "in_every_run",
-                     "mean_pairwise_jaccard")
+STABILITY_COLUMNS = (
+    "strategy",
+    "kind",
+    "cycle",
+    "runs",
+    "picks_per_run",
+    "distinct_across_runs",
+    "in_every_run",
+    "mean_pairwise_jaccard",
+)
 
 
-def stability_table(runs: Mapping[str, Sequence[Sequence[str]]], per_cycle: int, cycles: int,
-                    kinds: Mapping[str, str] | None = None) -> pd.DataFrame:
+def stability_table(
+    runs: Mapping[str, Sequence[Sequence[str]]], per_cycle: int, cycles: int, kinds: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """The stability statistics (module docstring) of each strategy's runs.
 
     Parameters
@@ -55,21 +64,24 @@ def stability_table(runs: Mapping[str, Sequence[Sequence[str]]], per_cycle: int,
         orders = [list(o) for o in orders]
         short = [len(o) for o in orders if len(o) < cycles * per_cycle]
         if short:
-            raise ValueError(f"{strategy}: a run has {short[0]} picks, {cycles} cycles of {per_cycle} need "
-                             f"{cycles * per_cycle}")
+            raise ValueError(
+                f"{strategy}: a run has {short[0]} picks, {cycles} cycles of {per_cycle} need {cycles * per_cycle}"
+            )
         for cycle in range(1, cycles + 1):
             sets = [set(o[: cycle * per_cycle]) for o in orders]
             pairs = [len(a & b) / len(a | b) for a, b in itertools.combinations(sets, 2)]
-            rows.append({
-                "strategy": strategy,
-                "kind": (kinds or {}).get(strategy, ""),
-                "cycle": cycle,
-                "runs": len(sets),
-                "picks_per_run": cycle * per_cycle,
-                "distinct_across_runs": len(set().union(*sets)),
-                "in_every_run": len(set.intersection(*sets)),
-                "mean_pairwise_jaccard": float(np.mean(pairs)) if pairs else float("nan"),
-            })
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "kind": (kinds or {}).get(strategy, ""),
+                    "cycle": cycle,
+                    "runs": len(sets),
+                    "picks_per_run": cycle * per_cycle,
+                    "distinct_across_runs": len(set().union(*sets)),
+                    "in_every_run": len(set.intersection(*sets)),
+                    "mean_pairwise_jaccard": float(np.mean(pairs)) if pairs else float("nan"),
+                }
+            )
     return pd.DataFrame(rows, columns=list(STABILITY_COLUMNS))
 
 
@@ -86,9 +98,15 @@ def stability_statement(table: pd.DataFrame) -> str:
     if same:
         parts.append(f"{', '.join(same)} picked the same perturbations in all {runs} runs")
     if len(differ):
-        parts.append("the picks of " + ", ".join(
-            f"{r.strategy} ({r.distinct_across_runs} distinct for {r.picks_per_run} per run, Jaccard "
-            f"{r.mean_pairwise_jaccard:.2f})" for r in differ.itertuples()) + " depend on the initialisation")
+        parts.append(
+            "the picks of "
+            + ", ".join(
+                f"{r.strategy} ({r.distinct_across_runs} distinct for {r.picks_per_run} per run, Jaccard "
+                f"{r.mean_pairwise_jaccard:.2f})"
+                for r in differ.itertuples()
+            )
+            + " depend on the initialisation"
+        )
     return f"Up to cycle {cycle}: " + "; ".join(parts) + "."
 
 

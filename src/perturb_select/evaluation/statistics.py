@@ -55,8 +55,9 @@ def paired_wilcoxon(differences) -> float:
     return float(wilcoxon(d).pvalue)
 
 
-def bootstrap_interval(differences, confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
-                       seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+def bootstrap_interval(
+    differences, confidence: float = 0.95, n_resamples: int = N_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of paired differences (Efron & Tibshirani 1993, *An
     Introduction to the Bootstrap*, ch. 13.3): the seeds are resampled with replacement ``n_resamples``
     times, and the interval is the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles
@@ -183,7 +184,7 @@ def wilcoxon_floor(n: int) -> float:
     """
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}")
-    return float(min(1.0, 2.0 / 2.0 ** n))
+    return float(min(1.0, 2.0 / 2.0**n))
 
 
 def detectable_difference(sd, n, alpha: float = 0.05, power: float = 0.8):

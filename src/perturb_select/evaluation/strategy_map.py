@@ -22,12 +22,29 @@ from .report import comparison_by_cycle
 
 #: The models the map shows, in this order: the graph-aware ones first.
 MAP_MODELS = ("go_kernel_ridge", "sgc_ridge", "gears", "train_mean")
-MAP_COLUMNS = ("dataset", "truth", "metric", "model", "strategy", "cycle", "n_pairs", "diff_to_random_mean",
-               "diff_to_random_ci_low", "diff_to_random_ci_high", "p_vs_random", "p_holm")
+MAP_COLUMNS = (
+    "dataset",
+    "truth",
+    "metric",
+    "model",
+    "strategy",
+    "cycle",
+    "n_pairs",
+    "diff_to_random_mean",
+    "diff_to_random_ci_low",
+    "diff_to_random_ci_high",
+    "p_vs_random",
+    "p_holm",
+)
 
 
-def strategy_map(tables: Mapping[str, pd.DataFrame], truths: Mapping[str, str], cycles: Sequence[int] | None = None,
-                 metric: str = "mse_top20_de", reference: str = "random") -> pd.DataFrame:
+def strategy_map(
+    tables: Mapping[str, pd.DataFrame],
+    truths: Mapping[str, str],
+    cycles: Sequence[int] | None = None,
+    metric: str = "mse_top20_de",
+    reference: str = "random",
+) -> pd.DataFrame:
     """Each strategy minus ``reference`` per dataset (truth), model and cycle.
 
     Parameters
@@ -62,12 +79,22 @@ def strategy_map(tables: Mapping[str, pd.DataFrame], truths: Mapping[str, str], 
         models = [m for m in MAP_MODELS if m in set(table["model"])]
         compared = comparison_by_cycle(table, metric, reference, models=models, cycles=cycles)
         for _, row in compared.iterrows():
-            rows.append({"dataset": dataset, "truth": truths[dataset], "metric": metric, "model": row["model"],
-                         "strategy": row["strategy"], "cycle": int(row["cycle"]), "n_pairs": row["n_pairs"],
-                         f"diff_to_{reference}_mean": row[f"diff_to_{reference}_mean"],
-                         f"diff_to_{reference}_ci_low": row[f"diff_to_{reference}_ci_low"],
-                         f"diff_to_{reference}_ci_high": row[f"diff_to_{reference}_ci_high"],
-                         f"p_vs_{reference}": row[f"p_vs_{reference}"], "p_holm": row["p_holm"]})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "truth": truths[dataset],
+                    "metric": metric,
+                    "model": row["model"],
+                    "strategy": row["strategy"],
+                    "cycle": int(row["cycle"]),
+                    "n_pairs": row["n_pairs"],
+                    f"diff_to_{reference}_mean": row[f"diff_to_{reference}_mean"],
+                    f"diff_to_{reference}_ci_low": row[f"diff_to_{reference}_ci_low"],
+                    f"diff_to_{reference}_ci_high": row[f"diff_to_{reference}_ci_high"],
+                    f"p_vs_{reference}": row[f"p_vs_{reference}"],
+                    "p_holm": row["p_holm"],
+                }
+            )
     columns = [c.replace("random", reference) if c.startswith(("diff_to_", "p_vs_")) else c for c in MAP_COLUMNS]
     out = pd.DataFrame(rows, columns=columns)
     order = {m: i for i, m in enumerate(MAP_MODELS)}
@@ -76,8 +103,9 @@ def strategy_map(tables: Mapping[str, pd.DataFrame], truths: Mapping[str, str], 
     return out.reset_index(drop=True)
 
 
-def plot_strategy_map(table: pd.DataFrame, path: str | os.PathLike, title: str, alpha: float = 0.05,
-                      reference: str = "random") -> None:
+def plot_strategy_map(
+    table: pd.DataFrame, path: str | os.PathLike, title: str, alpha: float = 0.05, reference: str = "random"
+) -> None:
     """One panel per model (rows) and truth (columns): each strategy's difference to ``reference`` against the
     cycle, with its 95 % bootstrap interval; a filled marker where ``p_holm < alpha``, open otherwise; the zero
     line is ``reference``. Written whole (``io.save_figure``)."""
@@ -92,8 +120,9 @@ def plot_strategy_map(table: pd.DataFrame, path: str | os.PathLike, title: str, 
     models = [m for m in MAP_MODELS if m in set(table["model"])]
     strategies = sorted(set(table["strategy"]))
     colours = {s: plt.get_cmap("tab10")(i) for i, s in enumerate(strategies)}
-    fig, axes = plt.subplots(len(models), len(truths), figsize=(3.2 * len(truths), 2.4 * len(models) + 0.8),
-                             sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(models), len(truths), figsize=(3.2 * len(truths), 2.4 * len(models) + 0.8), sharex=True, squeeze=False
+    )
     mean, low, high = (f"diff_to_{reference}_{k}" for k in ("mean", "ci_low", "ci_high"))
     for i, model in enumerate(models):
         for j, truth in enumerate(truths):
@@ -106,12 +135,20 @@ def plot_strategy_map(table: pd.DataFrame, path: str | os.PathLike, title: str, 
                 x = rows["cycle"].to_numpy() + (k - (len(strategies) - 1) / 2) * 0.08
                 y = rows[mean].to_numpy()
                 errors = np.vstack([y - rows[low].to_numpy(), rows[high].to_numpy() - y])
-                ax.errorbar(x, y, yerr=errors, color=colours[strategy], lw=1.2, capsize=2,
-                            label=strategy if (i, j) == (0, 0) else None)
+                ax.errorbar(
+                    x,
+                    y,
+                    yerr=errors,
+                    color=colours[strategy],
+                    lw=1.2,
+                    capsize=2,
+                    label=strategy if (i, j) == (0, 0) else None,
+                )
                 significant = rows["p_holm"].to_numpy() < alpha
                 ax.scatter(x[significant], y[significant], color=colours[strategy], s=22, zorder=3)
-                ax.scatter(x[~significant], y[~significant], facecolor="white", edgecolor=colours[strategy], s=22,
-                           zorder=3)
+                ax.scatter(
+                    x[~significant], y[~significant], facecolor="white", edgecolor=colours[strategy], s=22, zorder=3
+                )
             if i == 0:
                 ax.set_title(truth, fontsize=9)
             if j == 0:

@@ -37,9 +37,24 @@ from ..screens.layout import CTRL, condition_of
 
 #: Columns of the verdict table, in order: one row per (screen, cycle, seed, model run, split).
 VERDICT_COLUMNS = (
-    "screen", "mechanism", "graph_signal", "cycle", "seed", "model", "trainer", "schedule", "split",
-    "n_perturbations", "epochs", "best_epoch", "budget_epochs", "stopped_early", "mse_top20_de", "pearson_delta",
-    "cpu_s", "wall_s",
+    "screen",
+    "mechanism",
+    "graph_signal",
+    "cycle",
+    "seed",
+    "model",
+    "trainer",
+    "schedule",
+    "split",
+    "n_perturbations",
+    "epochs",
+    "best_epoch",
+    "budget_epochs",
+    "stopped_early",
+    "mse_top20_de",
+    "pearson_delta",
+    "cpu_s",
+    "wall_s",
 )
 #: Splits of the verdict table: the held-out test perturbations, and the perturbations the model was fitted on.
 SPLITS = ("test", "train")
@@ -49,6 +64,7 @@ SIMULATED_CELL_TYPE = "simulated"
 # --------------------------------------------------------------------------------------------------
 # Inputs: the GO graph, the candidates, a simulated screen, the kernels
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class GoInputs:
@@ -108,8 +124,14 @@ def go_inputs(go_dir: str | os.PathLike, cache_dir: str | os.PathLike, params=No
     return GoInputs(built.graph, gene2go_path, key)
 
 
-def resolved_candidates(gene_list: str | os.PathLike, gene_info: str | os.PathLike, graph, taxid: int = HUMAN_TAXID,
-                        n: int | None = None, seed: int = 0) -> list[str]:
+def resolved_candidates(
+    gene_list: str | os.PathLike,
+    gene_info: str | os.PathLike,
+    graph,
+    taxid: int = HUMAN_TAXID,
+    n: int | None = None,
+    seed: int = 0,
+) -> list[str]:
     """The symbols of ``gene_list`` resolved to graph nodes through ``gene_info``, sorted and unique (as
     ``stages.data.simulate_dataset`` resolves a simulated dataset's candidates).
 
@@ -218,22 +240,43 @@ def simulated_case(
     if "simulated" not in name:
         raise InputError("name", None, f"a SIMULATED screen's name must say so, got {name!r}")
     t0 = time.perf_counter()
-    screen = simulate_screen(graph, list(candidates), control, settings, seed=int(seed), hops=int(hops),
-                             replicate=None if replicate is None else int(replicate))
+    screen = simulate_screen(
+        graph,
+        list(candidates),
+        control,
+        settings,
+        seed=int(seed),
+        hops=int(hops),
+        replicate=None if replicate is None else int(replicate),
+    )
     simulated_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = preprocess_screen(simulated_anndata(screen), graph_genes=frozenset(graph.genes),
-                               resolver=resolver or _IdentityResolver(), control_label=screen.control_label,
-                               cell_type=SIMULATED_CELL_TYPE, source=name)
+    result = preprocess_screen(
+        simulated_anndata(screen),
+        graph_genes=frozenset(graph.genes),
+        resolver=resolver or _IdentityResolver(),
+        control_label=screen.control_label,
+        cell_type=SIMULATED_CELL_TYPE,
+        source=name,
+    )
     arrays = ScreenArrays.from_anndata(result.adata, source=name)
     kept = result.candidates["gene"].astype(str).tolist()
     position = {g: i for i, g in enumerate(np.asarray(screen.genes).astype(str))}
     columns = np.array([position[g] for g in arrays.genes])
     conditions = [CTRL] + [condition_of(g) for g in screen.candidates]
     truth = {c: row[columns] for c, row in zip(conditions, screen.truth)}
-    return SimulatedCase(name=name, mechanism=mechanism, graph_signal=float(settings.graph_signal), seed=int(seed),
-                         replicate=replicate, adata=result.adata, arrays=arrays, candidates=kept, truth=truth,
-                         seconds={"simulate": round(simulated_s, 1), "process": round(time.perf_counter() - t0, 1)})
+    return SimulatedCase(
+        name=name,
+        mechanism=mechanism,
+        graph_signal=float(settings.graph_signal),
+        seed=int(seed),
+        replicate=replicate,
+        adata=result.adata,
+        arrays=arrays,
+        candidates=kept,
+        truth=truth,
+        seconds={"simulate": round(simulated_s, 1), "process": round(time.perf_counter() - t0, 1)},
+    )
 
 
 class _IdentityResolver:
@@ -279,8 +322,10 @@ def cached_graph_kernels(graph, genes: Sequence[str], hops: int, cache_dir: str 
 # Scores
 # --------------------------------------------------------------------------------------------------
 
-def reference_scores(case: SimulatedCase, kernels, train_genes: Sequence[str], fitted_genes: Sequence[str],
-                     test_genes: Sequence[str]) -> dict:
+
+def reference_scores(
+    case: SimulatedCase, kernels, train_genes: Sequence[str], fitted_genes: Sequence[str], test_genes: Sequence[str]
+) -> dict:
     """Every model ``evaluation.baselines.score_baselines`` scores (its ``MODELS`` and the oracle), trained on
     ``train_genes``: on the test perturbations, and in sample on ``fitted_genes`` (the perturbations GEARS was
     fitted on: the picks less its validation ones).
@@ -292,9 +337,10 @@ def reference_scores(case: SimulatedCase, kernels, train_genes: Sequence[str], f
     """
     from .baselines import score_baselines
 
-    return {split: score_baselines(case.arrays, kernels, list(train_genes), list(genes), source=case.name,
-                                   truth=case.truth)
-            for split, genes in (("test", test_genes), ("train", fitted_genes))}
+    return {
+        split: score_baselines(case.arrays, kernels, list(train_genes), list(genes), source=case.name, truth=case.truth)
+        for split, genes in (("test", test_genes), ("train", fitted_genes))
+    }
 
 
 def gears_scores(result) -> dict:
@@ -337,15 +383,21 @@ def parse_gears_log(text: str) -> pd.DataFrame:
     de = _GEARS_DE.findall(text)
     if len(epochs) != len(de):
         raise ValueError(f"GEARS log: {len(epochs)} epoch lines but {len(de)} top-20 DE lines")
-    return pd.DataFrame({
-        "epoch": [int(e[0]) for e in epochs],
-        "train_mse": [float(e[1]) for e in epochs], "val_mse": [float(e[2]) for e in epochs],
-        "train_mse_top20_de": [float(d[0]) for d in de], "val_mse_top20_de": [float(d[1]) for d in de],
-    }, columns=["epoch", "train_mse", "val_mse", "train_mse_top20_de", "val_mse_top20_de"])
+    return pd.DataFrame(
+        {
+            "epoch": [int(e[0]) for e in epochs],
+            "train_mse": [float(e[1]) for e in epochs],
+            "val_mse": [float(e[2]) for e in epochs],
+            "train_mse_top20_de": [float(d[0]) for d in de],
+            "val_mse_top20_de": [float(d[1]) for d in de],
+        },
+        columns=["epoch", "train_mse", "val_mse", "train_mse_top20_de", "val_mse_top20_de"],
+    )
 
 
-def verdict_rows(keys: Mapping, scores: Mapping[str, dict], *, model: str, trainer: str = "", schedule: str = "",
-                 **extra) -> list[dict]:
+def verdict_rows(
+    keys: Mapping, scores: Mapping[str, dict], *, model: str, trainer: str = "", schedule: str = "", **extra
+) -> list[dict]:
     """Rows of the verdict table for one model run, one per split of ``scores``.
 
     Parameters
@@ -364,14 +416,25 @@ def verdict_rows(keys: Mapping, scores: Mapping[str, dict], *, model: str, train
         if split not in scores:
             continue
         mean = scores[split]["mean"]
-        rows.append({**keys, "model": model, "trainer": trainer, "schedule": schedule, "split": split,
-                     "n_perturbations": scores[split]["n_perturbations"], "mse_top20_de": mean["mse_top20_de"],
-                     "pearson_delta": mean["pearson_delta"], **extra})
+        rows.append(
+            {
+                **keys,
+                "model": model,
+                "trainer": trainer,
+                "schedule": schedule,
+                "split": split,
+                "n_perturbations": scores[split]["n_perturbations"],
+                "mse_top20_de": mean["mse_top20_de"],
+                "pearson_delta": mean["pearson_delta"],
+                **extra,
+            }
+        )
     return rows
 
 
-def per_perturbation_errors(scores: Mapping[str, dict], split: str = "test",
-                            metric: str = "mse_top20_de") -> dict[str, float]:
+def per_perturbation_errors(
+    scores: Mapping[str, dict], split: str = "test", metric: str = "mse_top20_de"
+) -> dict[str, float]:
     """``{condition: metric}`` of one split of :func:`gears_scores` / :func:`reference_scores`'s per-model dict."""
     return {c: values[metric] for c, values in scores[split]["per_perturbation"].items()}
 

@@ -108,7 +108,8 @@ def check_plans_fit(config) -> None:
         pool = n - held_out_count(n, experiment.test_fraction) if n >= 2 else 0
         if budget > pool:
             raise InputError(
-                "config", f"datasets.{name}",
+                "config",
+                f"datasets.{name}",
                 f"{experiment.cycles} cycles x {per_cycle} perturbations per cycle = {budget}, but {where} has at "
                 f"most {n} perturbations, {pool} left to pick from after the test set (test_fraction "
                 f"{experiment.test_fraction}): lower experiment.cycles or perturbations_per_cycle",

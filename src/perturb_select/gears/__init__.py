@@ -65,9 +65,17 @@ def trainer(name: str):
     return getattr(importlib.import_module(module), function)
 
 
-def train(data: TrainingData, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int,
-          config: TrainingConfig, score_genes: Sequence[str] | None = None, score_controls: int | None = None,
-          score_train: bool = False):
+def train(
+    data: TrainingData,
+    train_genes: Sequence[str],
+    test_genes: Sequence[str],
+    *,
+    seed: int,
+    config: TrainingConfig,
+    score_genes: Sequence[str] | None = None,
+    score_controls: int | None = None,
+    score_train: bool = False,
+):
     """Train GEARS with the trainer ``config.trainer`` and predict the test perturbations.
 
     ``score_genes`` (an active strategy's labelled and remaining pool perturbations) are scored from a fixed,
@@ -92,19 +100,36 @@ def train(data: TrainingData, train_genes: Sequence[str], test_genes: Sequence[s
 
         check_model_memory(len(data.screen.genes), data.graph.n_nodes, config)
     extra = {"score_train": True} if score_train else {}
-    return trainer(config.trainer)(data, train_genes, test_genes, seed=seed, config=config,
-                                   score_genes=score_genes, score_controls=score_controls, **extra)
+    return trainer(config.trainer)(
+        data,
+        train_genes,
+        test_genes,
+        seed=seed,
+        config=config,
+        score_genes=score_genes,
+        score_controls=score_controls,
+        **extra,
+    )
 
 
-def training_data(graph: KnowledgeGraph, *, screen: str | os.PathLike | None = None,
-                  adata: str | os.PathLike | None = None, gene2go: str | os.PathLike | None = None,
-                  work_dir: str | os.PathLike | None = None) -> TrainingData:
+def training_data(
+    graph: KnowledgeGraph,
+    *,
+    screen: str | os.PathLike | None = None,
+    adata: str | os.PathLike | None = None,
+    gene2go: str | os.PathLike | None = None,
+    work_dir: str | os.PathLike | None = None,
+) -> TrainingData:
     """:class:`TrainingData` from the training job's files (the screen arrays are loaded here)."""
     arrays = None
     if screen:
         from ..screens.arrays import ScreenArrays
 
         arrays = ScreenArrays.load(screen)
-    return TrainingData(graph=graph, screen=arrays, adata_path=Path(adata) if adata else None,
-                        gene2go_path=Path(gene2go) if gene2go else None,
-                        work_dir=Path(work_dir) if work_dir else None)
+    return TrainingData(
+        graph=graph,
+        screen=arrays,
+        adata_path=Path(adata) if adata else None,
+        gene2go_path=Path(gene2go) if gene2go else None,
+        work_dir=Path(work_dir) if work_dir else None,
+    )

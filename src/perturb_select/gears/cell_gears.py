@@ -168,12 +168,18 @@ def _subset_screen(adata, conditions: list[str]):
         sub.X = sp.csr_matrix(sub.X)
     sub.X = sp.csr_matrix(sub.X, dtype=np.float32)  # create_cell_graph calls .toarray() on rows
     names = set(sub.obs["condition_name"])
-    for key in ("rank_genes_groups_cov_all", "top_non_dropout_de_20", "top_non_zero_de_20",
-                "non_zeros_gene_idx", "non_dropout_gene_idx"):
+    for key in (
+        "rank_genes_groups_cov_all",
+        "top_non_dropout_de_20",
+        "top_non_zero_de_20",
+        "non_zeros_gene_idx",
+        "non_dropout_gene_idx",
+    ):
         if key in sub.uns:
             sub.uns[key] = {k: v for k, v in sub.uns[key].items() if k in names}
     missing = sorted(
-        n for n in set(sub.obs.loc[sub.obs["condition"] != CTRL, "condition_name"])
+        n
+        for n in set(sub.obs.loc[sub.obs["condition"] != CTRL, "condition_name"])
         if n not in sub.uns["rank_genes_groups_cov_all"] or n not in sub.uns["non_zeros_gene_idx"]
     )
     if missing:
@@ -193,9 +199,18 @@ def _condition_names(sub, conditions: list[str]) -> dict[str, str]:
 # One cycle
 # --------------------------------------------------------------------------------------------------
 
-def train_cell_gears(data, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int,
-                     config: TrainingConfig, score_genes: Sequence[str] | None = None,
-                     score_controls: int | None = None, score_train: bool = False) -> TrainingResult:
+
+def train_cell_gears(
+    data,
+    train_genes: Sequence[str],
+    test_genes: Sequence[str],
+    *,
+    seed: int,
+    config: TrainingConfig,
+    score_genes: Sequence[str] | None = None,
+    score_controls: int | None = None,
+    score_train: bool = False,
+) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for cell-gears's own ``PertData``/``GEARS.train``.
 
     Reads GEARS's processed h5ad (``data.adata_path``) and gene2go pickle (``data.gene2go_path``), trains in
@@ -210,16 +225,26 @@ def train_cell_gears(data, train_genes: Sequence[str], test_genes: Sequence[str]
         :func:`train_and_predict`'s errors.
     """
     if score_genes is not None:
-        raise InputError("config", "gears.trainer",
-                         "active strategies need a trainer that scores the pool; set gears.trainer: perturbations or "
-                         "cells")
+        raise InputError(
+            "config",
+            "gears.trainer",
+            "active strategies need a trainer that scores the pool; set gears.trainer: perturbations or cells",
+        )
     if not (data.adata_path and data.gene2go_path and data.work_dir):
         raise InputError(
             "config", "gears.trainer", "the cell-gears trainer needs the h5ad, gene2go pickle and work_dir"
         )
-    predictions = train_and_predict(read_h5ad_file(data.adata_path), data.graph, read_gears_gene2go(data.gene2go_path),
-                                    train_genes, test_genes, seed=seed, work_dir=Path(data.work_dir), config=config,
-                                    score_train=score_train)
+    predictions = train_and_predict(
+        read_h5ad_file(data.adata_path),
+        data.graph,
+        read_gears_gene2go(data.gene2go_path),
+        train_genes,
+        test_genes,
+        seed=seed,
+        work_dir=Path(data.work_dir),
+        config=config,
+        score_train=score_train,
+    )
     shutil.rmtree(data.work_dir, ignore_errors=True)
     if score_train:
         predictions, train_predictions = predictions
@@ -304,8 +329,11 @@ def train_and_predict(
     _check_layout(adata)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError("config", "seed", f"must be an integer >= 0, got {seed!r}")
-    pert_graph = (receptive_field_subgraph(graph, train_genes + test_genes, hops=config.num_go_gnn_layers)
-                  if config.use_subgraph else graph)
+    pert_graph = (
+        receptive_field_subgraph(graph, train_genes + test_genes, hops=config.num_go_gnn_layers)
+        if config.use_subgraph
+        else graph
+    )
     no_terms = [g for g in pert_graph.genes if g not in gene2go]
     if no_terms:
         raise InputError("gene2go", None, f"{len(no_terms)} graph genes have no GO entry: {no_terms[:10]}")
@@ -322,7 +350,8 @@ def train_and_predict(
     }
     if n_cells["train"] < config.cells_per_step:
         raise InputError(
-            "config", "gears.cells_per_step",
+            "config",
+            "gears.cells_per_step",
             f"{n_cells['train']} training cells (control included) < cells_per_step {config.cells_per_step}: "
             "GEARS's train loader drops the last incomplete batch and would train on nothing",
         )
@@ -340,13 +369,27 @@ def train_and_predict(
         torch.set_num_threads(previous_threads)
     run.seconds["total"] = time.perf_counter() - started
     predictions.info = run_info(
-        trainer=TRAINER, seed=int(seed), train_conditions=fit_conds, val_conditions=val_conds,
-        test_conditions=test_conds, n_cells=n_cells,
-        graph={"use_subgraph": bool(config.use_subgraph), "nodes": pert_graph.n_nodes, "edges": pert_graph.n_edges,
-               "self_loops": 0, "whole_graph_nodes": graph.n_nodes, "whole_graph_edges": graph.n_edges},
-        device=run.device, torch_threads=run.threads, config=config.to_dict(),
-        best_val_mse_top20_de=run.best_val["mse_de"], best_val_mse=run.best_val["mse"],
-        seconds={k: round(v, 3) for k, v in run.seconds.items()}, versions=package_versions(),
+        trainer=TRAINER,
+        seed=int(seed),
+        train_conditions=fit_conds,
+        val_conditions=val_conds,
+        test_conditions=test_conds,
+        n_cells=n_cells,
+        graph={
+            "use_subgraph": bool(config.use_subgraph),
+            "nodes": pert_graph.n_nodes,
+            "edges": pert_graph.n_edges,
+            "self_loops": 0,
+            "whole_graph_nodes": graph.n_nodes,
+            "whole_graph_edges": graph.n_edges,
+        },
+        device=run.device,
+        torch_threads=run.threads,
+        config=config.to_dict(),
+        best_val_mse_top20_de=run.best_val["mse_de"],
+        best_val_mse=run.best_val["mse"],
+        seconds={k: round(v, 3) for k, v in run.seconds.items()},
+        versions=package_versions(),
     )
     if score_train:
         run.train_predictions.info = {"split": "train", "trainer": TRAINER, "seed": int(seed)}
@@ -363,8 +406,9 @@ def _ignore_known_gears_warnings() -> None:
     """
     warnings.filterwarnings("ignore", message="Series.__getitem__ treating keys as positions", category=FutureWarning)
     warnings.filterwarnings("ignore", message="'data.DataLoader' is deprecated", category=UserWarning)
-    warnings.filterwarnings("ignore", message="invalid value encountered in divide", category=RuntimeWarning,
-                            module="gears.utils")
+    warnings.filterwarnings(
+        "ignore", message="invalid value encountered in divide", category=RuntimeWarning, module="gears.utils"
+    )
 
 
 class _GearsRun:
@@ -395,8 +439,9 @@ class _GearsRun:
             self.sub.write_h5ad(tmp)
         split_path = data_root / "split.pkl"
         with atomic_open(split_path, "wb") as handle:
-            pickle.dump({"train": [*self.fit_conds, CTRL], "val": self.val_conds, "test": self.test_conds},
-                        handle, protocol=4)
+            pickle.dump(
+                {"train": [*self.fit_conds, CTRL], "val": self.val_conds, "test": self.test_conds}, handle, protocol=4
+            )
         return data_root, gene_set_path, split_path
 
     def _load(self, data_root: Path, gene_set_path: Path, split_path: Path):
@@ -423,8 +468,12 @@ class _GearsRun:
         g, cfg = self.g, self.config
         model = g.GEARS(pert_data, device=self.device)
         edge_index, edge_weight = go_edge_index(self.pert_graph, pert_data.node_map_pert)
-        model.model_initialize(hidden_size=cfg.hidden_size, num_go_gnn_layers=cfg.num_go_gnn_layers,
-                               G_go=edge_index, G_go_weight=edge_weight)
+        model.model_initialize(
+            hidden_size=cfg.hidden_size,
+            num_go_gnn_layers=cfg.num_go_gnn_layers,
+            G_go=edge_index,
+            G_go_weight=edge_weight,
+        )
         graph_independent_init(model.model, pert_data.pert_names, self.seed, g.GEARS_Model)
         model.best_model = deepcopy(model.model)
         model.train(epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -445,8 +494,9 @@ class _GearsRun:
         model = self._train(pert_data)
         self.seconds["train"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        val_metrics, _ = g.compute_metrics(g.evaluate(pert_data.dataloader["val_loader"], model.best_model, False,
-                                                      self.device))
+        val_metrics, _ = g.compute_metrics(
+            g.evaluate(pert_data.dataloader["val_loader"], model.best_model, False, self.device)
+        )
         res = g.evaluate(test_loader, model.best_model, False, self.device)
         self.seconds["predict"] = time.perf_counter() - t0
         self.best_val = {"mse_de": float(val_metrics["mse_de"]), "mse": float(val_metrics["mse"])}
@@ -458,8 +508,9 @@ class _GearsRun:
             t0 = time.perf_counter()
             fitted = [cell for cond in self.fit_conds for cell in pert_data.dataset_processed[cond]]
             loader = DataLoader(fitted, batch_size=self.config.cells_per_prediction_step, shuffle=False)
-            self.train_predictions = self._package(g.evaluate(loader, model.best_model, False, self.device),
-                                                   self.fit_conds)
+            self.train_predictions = self._package(
+                g.evaluate(loader, model.best_model, False, self.device), self.fit_conds
+            )
             self.seconds["score_train"] = time.perf_counter() - t0
         return self._package(res, test_conds)
 
@@ -472,10 +523,20 @@ class _GearsRun:
         is_ctrl = (sub.obs["condition"].astype(str) == CTRL).to_numpy()
         ctrl_mean = np.asarray(sub.X[is_ctrl].mean(axis=0), dtype=np.float32).ravel()
         names = _condition_names(sub, conditions)
-        de_idx = _de_index_matrix([sub.uns["rank_genes_groups_cov_all"][names[c]] for c in conditions],
-                                  sub.var_names, "rank_genes_groups_cov_all")
-        de_idx_nd = _de_index_matrix([sub.uns["top_non_dropout_de_20"][names[c]] for c in conditions],
-                                     sub.var_names, "top_non_dropout_de_20")
-        return CyclePredictions(conditions=np.array(conditions), genes=np.asarray(sub.var_names).astype(str),
-                                pred=pred, truth=truth, ctrl_mean=ctrl_mean, de_idx=de_idx,
-                                de_idx_non_dropout=de_idx_nd)
+        de_idx = _de_index_matrix(
+            [sub.uns["rank_genes_groups_cov_all"][names[c]] for c in conditions],
+            sub.var_names,
+            "rank_genes_groups_cov_all",
+        )
+        de_idx_nd = _de_index_matrix(
+            [sub.uns["top_non_dropout_de_20"][names[c]] for c in conditions], sub.var_names, "top_non_dropout_de_20"
+        )
+        return CyclePredictions(
+            conditions=np.array(conditions),
+            genes=np.asarray(sub.var_names).astype(str),
+            pred=pred,
+            truth=truth,
+            ctrl_mean=ctrl_mean,
+            de_idx=de_idx,
+            de_idx_non_dropout=de_idx_nd,
+        )

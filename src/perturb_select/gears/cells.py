@@ -101,8 +101,8 @@ def coexpression_edges(X_train: np.ndarray, k: int, threshold: float) -> tuple[n
     out = np.maximum(np.minimum(out, 1.0), -1.0)
     out[np.isnan(out)] = 0
     out = np.abs(out)
-    idx = np.argsort(out)[:, -(k + 1):]
-    val = np.sort(out)[:, -(k + 1):]
+    idx = np.argsort(out)[:, -(k + 1) :]
+    val = np.sort(out)[:, -(k + 1) :]
     target = np.repeat(np.arange(out.shape[0]), idx.shape[1])
     source, weight = idx.ravel(), val.ravel()
     keep = weight > threshold
@@ -125,8 +125,7 @@ def go_edges_with_self_loops(pert_graph: KnowledgeGraph, self_loop: np.ndarray |
         raise ValueError(f"self_loop has shape {self_loop.shape}, expected ({pert_graph.n_nodes},)")
     loops = np.flatnonzero(self_loop != 1.0)
     loop_index = torch.from_numpy(np.vstack([loops, loops]).astype(np.int64))
-    return (torch.cat([edge_index, loop_index], dim=1),
-            torch.cat([edge_weight, torch.from_numpy(self_loop[loops])]))
+    return (torch.cat([edge_index, loop_index], dim=1), torch.cat([edge_weight, torch.from_numpy(self_loop[loops])]))
 
 
 class BatchedGears:
@@ -146,9 +145,16 @@ class BatchedGears:
         Self-loop weights for GEARS's GO graph (``knowledge.graph.compact_receptive_field``); None = PyG's 1.
     """
 
-    def __init__(self, screen: ScreenArrays, pert_graph: KnowledgeGraph, fit_conditions: list[str],
-                 val_conditions: list[str], config: TrainingConfig, seed: int,
-                 self_loop: np.ndarray | None = None):
+    def __init__(
+        self,
+        screen: ScreenArrays,
+        pert_graph: KnowledgeGraph,
+        fit_conditions: list[str],
+        val_conditions: list[str],
+        config: TrainingConfig,
+        seed: int,
+        self_loop: np.ndarray | None = None,
+    ):
         import torch
 
         from .upstream import gears_loss_functions, gears_model_class
@@ -172,9 +178,7 @@ class BatchedGears:
         self._check_training_set()
         self.val = self._cell_set(np.concatenate([screen.cells_of(c) for c in self.val_conditions]))
 
-        self.dict_filter = {
-            c: torch.from_numpy(screen.nonzero_genes(c)).to(device) for c in self.fit_conditions
-        }
+        self.dict_filter = {c: torch.from_numpy(screen.nonzero_genes(c)).to(device) for c in self.fit_conditions}
         y_train = self.train["y"]  # the training cells' expression, densified once in _cell_set when it fits
         x_train = y_train.cpu().numpy() if isinstance(y_train, torch.Tensor) else y_train.toarray()
         src, dst, weight = coexpression_edges(x_train, config.coexpress_k, config.coexpress_threshold)
@@ -260,11 +264,21 @@ class BatchedGears:
         if cfg.uncertainty:
             pred, logvar = out
             return self.losses.uncertainty_loss_fct(
-                pred, logvar, y, perts, reg=cfg.uncertainty_reg, ctrl=self.ctrl_expression,
-                dict_filter=self.dict_filter, direction_lambda=cfg.direction_lambda,
+                pred,
+                logvar,
+                y,
+                perts,
+                reg=cfg.uncertainty_reg,
+                ctrl=self.ctrl_expression,
+                dict_filter=self.dict_filter,
+                direction_lambda=cfg.direction_lambda,
             )
         return self.losses.loss_fct(
-            out, y, perts, ctrl=self.ctrl_expression, dict_filter=self.dict_filter,
+            out,
+            y,
+            perts,
+            ctrl=self.ctrl_expression,
+            dict_filter=self.dict_filter,
             direction_lambda=cfg.direction_lambda,
         )
 
@@ -329,7 +343,8 @@ class BatchedGears:
         n_cells, per_step = len(self.train["cells"]), self.config.cells_per_step
         if n_cells < per_step:
             raise InputError(
-                "config", "gears.cells_per_step",
+                "config",
+                "gears.cells_per_step",
                 f"{n_cells} training cells (control included) < cells_per_step {per_step}: the last "
                 "incomplete batch is dropped (as GEARS's train loader does), so nothing would be trained",
             )
@@ -355,7 +370,7 @@ class BatchedGears:
         order = torch.randperm(n_train, generator=generator).numpy()
         total = 0.0
         for step in range(steps):
-            idx = order[step * cfg.cells_per_step: (step + 1) * cfg.cells_per_step]
+            idx = order[step * cfg.cells_per_step : (step + 1) * cfg.cells_per_step]
             batch = self._batch(self.train, idx)
             y = self._take(self.train["y"], idx)
             loss = self._loss(self.model(batch), y, self.train["conditions"][idx].tolist())
@@ -460,8 +475,11 @@ class BatchedGears:
         cells = self.ctrl_cells[np.random.default_rng(seed).integers(0, len(self.ctrl_cells), n_ctrl)]
         nodes = self.pert_graph.index_of([str(g) for g in genes])
         sample_mean = self._take(self._rows(cells), np.arange(len(cells))).mean(dim=0)
-        data = {"cells": np.zeros(len(nodes), dtype=np.int64), "node": nodes.astype(np.int64),
-                "x": torch.zeros((len(nodes), self.screen.n_genes), device=self.device)}
+        data = {
+            "cells": np.zeros(len(nodes), dtype=np.int64),
+            "node": nodes.astype(np.int64),
+            "x": torch.zeros((len(nodes), self.screen.n_genes), device=self.device),
+        }
         effect, logvar = self.predict_cells(data)
         pred = (torch.from_numpy(effect).to(self.device) + sample_mean).cpu().numpy().astype(np.float32)
         scores = None
@@ -474,10 +492,28 @@ class BatchedGears:
         return self._cell_set(np.concatenate([self.screen.cells_of(c) for c in conditions]))
 
 
-def train_cells(data, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int, config: TrainingConfig,
-                score_genes: Sequence[str] | None = None, score_controls: int | None = None,
-                score_train: bool = False) -> TrainingResult:
+def train_cells(
+    data,
+    train_genes: Sequence[str],
+    test_genes: Sequence[str],
+    *,
+    seed: int,
+    config: TrainingConfig,
+    score_genes: Sequence[str] | None = None,
+    score_controls: int | None = None,
+    score_train: bool = False,
+) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for GEARS's mini-batches of cells
     (``gears.trainer: cells``): :class:`BatchedGears` through :func:`run_trainer`."""
-    return run_trainer(BatchedGears, TRAINER_OF_MODULE[__name__], data, train_genes, test_genes, seed=seed,
-                       config=config, score_genes=score_genes, score_controls=score_controls, score_train=score_train)
+    return run_trainer(
+        BatchedGears,
+        TRAINER_OF_MODULE[__name__],
+        data,
+        train_genes,
+        test_genes,
+        seed=seed,
+        config=config,
+        score_genes=score_genes,
+        score_controls=score_controls,
+        score_train=score_train,
+    )

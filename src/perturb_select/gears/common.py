@@ -104,9 +104,13 @@ def check_model_memory(num_genes: int, num_perturbations: int, config) -> None:
     InputError
         Source ``config``, field ``gears.hidden_size``, the estimate and the memory in GB.
     """
-    check_memory(model_memory(num_genes, num_perturbations, config), "config", "gears.hidden_size",
-                 f"GEARS with hidden_size {config.hidden_size} on {num_genes} genes and {num_perturbations} "
-                 "graph nodes (and its rows per step)")
+    check_memory(
+        model_memory(num_genes, num_perturbations, config),
+        "config",
+        "gears.hidden_size",
+        f"GEARS with hidden_size {config.hidden_size} on {num_genes} genes and {num_perturbations} "
+        "graph nodes (and its rows per step)",
+    )
 
 
 def gene_embedding_rows(genes: Sequence[str], seed: int, hidden_size: int) -> np.ndarray:
@@ -213,8 +217,15 @@ class Adam:
         Adam's (torch's defaults).
     """
 
-    def __init__(self, params, lr: float, weight_decay: float = 0.0, lr_decay: float = 1.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self,
+        params,
+        lr: float,
+        weight_decay: float = 0.0,
+        lr_decay: float = 1.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
         self.params = list(params)
         self.lr, self.weight_decay, self.lr_decay = float(lr), float(weight_decay), float(lr_decay)
         self.beta1, self.beta2 = betas

@@ -25,9 +25,19 @@ if TYPE_CHECKING:
     from .cells import BatchedGears
 
 
-def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], test_genes: Sequence[str], *,
-                seed: int, config: TrainingConfig, score_genes: Sequence[str] | None = None,
-                score_controls: int | None = None, score_train: bool = False) -> TrainingResult:
+def run_trainer(
+    runner_class,
+    trainer: str,
+    data,
+    train_genes: Sequence[str],
+    test_genes: Sequence[str],
+    *,
+    seed: int,
+    config: TrainingConfig,
+    score_genes: Sequence[str] | None = None,
+    score_controls: int | None = None,
+    score_train: bool = False,
+) -> TrainingResult:
     """Train GEARS on one cycle's perturbations with ``runner_class`` (a :class:`BatchedGears`), predict the
     test perturbations, optionally score pool perturbations: what every tensor trainer shares.
 
@@ -86,8 +96,9 @@ def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], te
     pert_graph, self_loop = graph, None
     if config.use_subgraph:
         field_genes = train_genes + test_genes + [str(g) for g in (score_genes or [])]
-        pert_graph, self_loop = compact_receptive_field(graph, list(dict.fromkeys(field_genes)),
-                                                        hops=config.num_go_gnn_layers)
+        pert_graph, self_loop = compact_receptive_field(
+            graph, list(dict.fromkeys(field_genes)), hops=config.num_go_gnn_layers
+        )
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
@@ -104,8 +115,7 @@ def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], te
         pool = None
         if score_genes is not None:
             t0 = time.perf_counter()
-            pool = _pool_scores(runner, [str(g) for g in score_genes], set(train_genes), int(score_controls),
-                                int(seed))
+            pool = _pool_scores(runner, [str(g) for g in score_genes], set(train_genes), int(score_controls), int(seed))
             seconds["score_pool"] = time.perf_counter() - t0
         in_sample = None
         if score_train:
@@ -155,17 +165,25 @@ def run_trainer(runner_class, trainer: str, data, train_genes: Sequence[str], te
     predictions = _screen_predictions(screen, test_conds, pred, truth, runner.ctrl_mean, info)
     train_predictions = None
     if in_sample is not None:
-        train_predictions = _screen_predictions(screen, fit_conds, *in_sample, runner.ctrl_mean,
-                                                {"split": "train", "trainer": trainer, "seed": int(seed)})
+        train_predictions = _screen_predictions(
+            screen, fit_conds, *in_sample, runner.ctrl_mean, {"split": "train", "trainer": trainer, "seed": int(seed)}
+        )
     return TrainingResult(predictions, pool, train_predictions)
 
 
 def _screen_predictions(screen: ScreenArrays, conditions: list[str], pred, truth, ctrl_mean, info: dict):
     """``CyclePredictions`` of ``conditions`` with the screen's DE genes."""
     idx = [screen.condition_index(c) for c in conditions]
-    return CyclePredictions(conditions=np.array(conditions), genes=screen.genes, pred=pred, truth=truth,
-                            ctrl_mean=ctrl_mean, de_idx=screen.de_idx[idx],
-                            de_idx_non_dropout=screen.de_idx_non_dropout[idx], info=info)
+    return CyclePredictions(
+        conditions=np.array(conditions),
+        genes=screen.genes,
+        pred=pred,
+        truth=truth,
+        ctrl_mean=ctrl_mean,
+        de_idx=screen.de_idx[idx],
+        de_idx_non_dropout=screen.de_idx_non_dropout[idx],
+        info=info,
+    )
 
 
 def _check_conditions(screen: ScreenArrays, fit_conds, val_conds, test_conds) -> None:

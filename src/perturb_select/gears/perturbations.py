@@ -122,8 +122,11 @@ class PerturbationGears(BatchedGears):
         import torch
 
         n = len(nodes)
-        return CellBatch(x=torch.zeros((n * self.screen.n_genes, 1), device=self.device),
-                         pert_idx=[[int(v)] for v in nodes], batch=torch.arange(n, device=self.device))
+        return CellBatch(
+            x=torch.zeros((n * self.screen.n_genes, 1), device=self.device),
+            pert_idx=[[int(v)] for v in nodes],
+            batch=torch.arange(n, device=self.device),
+        )
 
     # ------------------------------------------------------------------ prediction
     def condition_means(self, data: dict, conditions: list[str]):
@@ -167,10 +170,28 @@ class PerturbationGears(BatchedGears):
         return out if self.config.uncertainty else (out, None)
 
 
-def train_perturbations(data, train_genes: Sequence[str], test_genes: Sequence[str], *, seed: int,
-                        config: TrainingConfig, score_genes: Sequence[str] | None = None,
-                        score_controls: int | None = None, score_train: bool = False) -> TrainingResult:
+def train_perturbations(
+    data,
+    train_genes: Sequence[str],
+    test_genes: Sequence[str],
+    *,
+    seed: int,
+    config: TrainingConfig,
+    score_genes: Sequence[str] | None = None,
+    score_controls: int | None = None,
+    score_train: bool = False,
+) -> TrainingResult:
     """The trainer interface (``perturb_select.gears.train``) for mini-batches of perturbations
     (``gears.trainer: perturbations``): :class:`PerturbationGears` through ``cycle.run_trainer``."""
-    return run_trainer(PerturbationGears, TRAINER_OF_MODULE[__name__], data, train_genes, test_genes, seed=seed,
-                       config=config, score_genes=score_genes, score_controls=score_controls, score_train=score_train)
+    return run_trainer(
+        PerturbationGears,
+        TRAINER_OF_MODULE[__name__],
+        data,
+        train_genes,
+        test_genes,
+        seed=seed,
+        config=config,
+        score_genes=score_genes,
+        score_controls=score_controls,
+        score_train=score_train,
+    )

@@ -27,9 +27,24 @@ _POOL_FIELDS = ("genes", "labelled", "features", "uncertainty")
 #: Keys of every run record (``CyclePredictions.info``), whichever trainer wrote it; a value a trainer does not
 #: have is ``None`` (the cell-gears trainer records no per-epoch diagnostics, no co-expression edge count).
 RUN_INFO_KEYS = (
-    "trainer", "seed", "cycle", "train_conditions", "val_conditions", "test_conditions", "n_cells", "graph",
-    "coexpress_edges", "device", "torch_threads", "config", "best_val_mse_top20_de", "best_val_mse",
-    "diagnostics", "test_uncertainty", "seconds", "versions",
+    "trainer",
+    "seed",
+    "cycle",
+    "train_conditions",
+    "val_conditions",
+    "test_conditions",
+    "n_cells",
+    "graph",
+    "coexpress_edges",
+    "device",
+    "torch_threads",
+    "config",
+    "best_val_mse_top20_de",
+    "best_val_mse",
+    "diagnostics",
+    "test_uncertainty",
+    "seconds",
+    "versions",
 )
 
 
@@ -94,8 +109,16 @@ class CyclePredictions:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        _coerce(self, conditions=str, genes=str, pred=np.float32, truth=np.float32, ctrl_mean=np.float32,
-                de_idx=np.int64, de_idx_non_dropout=np.int64)
+        _coerce(
+            self,
+            conditions=str,
+            genes=str,
+            pred=np.float32,
+            truth=np.float32,
+            ctrl_mean=np.float32,
+            de_idx=np.int64,
+            de_idx_non_dropout=np.int64,
+        )
         n_test, n_genes = len(self.conditions), len(self.genes)
         expected = {
             "pred": (n_test, n_genes),
@@ -152,10 +175,16 @@ class PoolScores:
     def __post_init__(self):
         _coerce(self, genes=str, labelled=bool, features=np.float32, uncertainty=np.float64)
         n = len(self.genes)
-        if self.labelled.shape != (n,) or self.uncertainty.shape != (n,) or self.features.ndim != 2 \
-                or len(self.features) != n:
-            raise ValueError(f"{n} genes but labelled {self.labelled.shape}, features {self.features.shape}, "
-                             f"uncertainty {self.uncertainty.shape}")
+        if (
+            self.labelled.shape != (n,)
+            or self.uncertainty.shape != (n,)
+            or self.features.ndim != 2
+            or len(self.features) != n
+        ):
+            raise ValueError(
+                f"{n} genes but labelled {self.labelled.shape}, features {self.features.shape}, "
+                f"uncertainty {self.uncertainty.shape}"
+            )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write a container (``info`` as JSON), atomically."""

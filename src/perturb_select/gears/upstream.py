@@ -202,7 +202,12 @@ def gears_loss_functions() -> types.SimpleNamespace:
     found = {node.name for node in defs}
     if found != set(LOSS_FUNCTIONS):
         raise RuntimeError(f"{path} does not define {sorted(set(LOSS_FUNCTIONS) - found)} (cell-gears 0.1.2 does)")
-    namespace = {"np": np, "torch": _TorchForLosses(torch), "set": _sorted_set, "__name__": "gears.utils",
-                 "__file__": str(path)}
+    namespace = {
+        "np": np,
+        "torch": _TorchForLosses(torch),
+        "set": _sorted_set,
+        "__name__": "gears.utils",
+        "__file__": str(path),
+    }
     exec(compile(ast.Module(body=defs, type_ignores=[]), str(path), "exec"), namespace)
     return types.SimpleNamespace(**{name: namespace[name] for name in LOSS_FUNCTIONS})

@@ -31,9 +31,15 @@ logger = logging.getLogger("perturb_select")
 GENE2GO_HEADER = ("#tax_id", "GeneID", "GO_ID", "Evidence", "Qualifier", "GO_term", "PubMed", "Category")
 _GENE2GO_CATEGORIES = {"Process": "BP", "Function": "MF", "Component": "CC"}
 _NAMESPACE_ALIASES = {
-    "bp": "BP", "process": "BP", "biological_process": "BP",
-    "mf": "MF", "function": "MF", "molecular_function": "MF",
-    "cc": "CC", "component": "CC", "cellular_component": "CC",
+    "bp": "BP",
+    "process": "BP",
+    "biological_process": "BP",
+    "mf": "MF",
+    "function": "MF",
+    "molecular_function": "MF",
+    "cc": "CC",
+    "component": "CC",
+    "cellular_component": "CC",
 }
 _OBO_NAMESPACES = {"biological_process", "molecular_function", "cellular_component"}
 
@@ -47,8 +53,12 @@ def _normalise_namespaces(namespaces: Iterable[str] | None) -> set[str] | None:
     for name in namespaces:
         key = str(name).strip().lower()
         if key not in _NAMESPACE_ALIASES:
-            raise InputError("namespaces", None, f"unknown GO namespace {name!r}; use BP, MF, CC "
-                             "(or Process/Function/Component, biological_process/...)")
+            raise InputError(
+                "namespaces",
+                None,
+                f"unknown GO namespace {name!r}; use BP, MF, CC "
+                "(or Process/Function/Component, biological_process/...)",
+            )
         out.add(_NAMESPACE_ALIASES[key])
     if not out:
         raise InputError("namespaces", None, "empty list of GO namespaces")
@@ -71,8 +81,11 @@ def _validated_gene2go_copy(path: Path, taxid: int, target: Path) -> int:
                 raise InputError(path, "header", "empty file")
             found = tuple(header.rstrip("\r\n").split("\t"))
             if found != GENE2GO_HEADER:
-                raise InputError(path, "header", f"expected the NCBI gene2go header {'|'.join(GENE2GO_HEADER)!r}, "
-                                 f"found {header.rstrip()[:200]!r}")
+                raise InputError(
+                    path,
+                    "header",
+                    f"expected the NCBI gene2go header {'|'.join(GENE2GO_HEADER)!r}, found {header.rstrip()[:200]!r}",
+                )
             out.write("\t".join(GENE2GO_HEADER) + "\n")
             for lnum, line in enumerate(handle, 2):
                 line = line.rstrip("\r\n")
@@ -85,15 +98,21 @@ def _validated_gene2go_copy(path: Path, taxid: int, target: Path) -> int:
                     continue
                 vals = line.split("\t")
                 if len(vals) != len(GENE2GO_HEADER):
-                    raise InputError(path, "columns", f"line {lnum} has {len(vals)} tab-separated fields, "
-                                     f"expected {len(GENE2GO_HEADER)}")
+                    raise InputError(
+                        path,
+                        "columns",
+                        f"line {lnum} has {len(vals)} tab-separated fields, expected {len(GENE2GO_HEADER)}",
+                    )
                 if not vals[1].isdigit():
                     raise InputError(path, "GeneID", f"non-numeric GeneID {vals[1][:50]!r} on line {lnum}")
                 if not vals[2].startswith("GO:"):
                     raise InputError(path, "GO_ID", f"not a GO identifier: {vals[2][:50]!r} on line {lnum}")
                 if vals[7] not in _GENE2GO_CATEGORIES:
-                    raise InputError(path, "Category", f"unknown category {vals[7][:50]!r} on line {lnum}; "
-                                     "expected Process, Function or Component")
+                    raise InputError(
+                        path,
+                        "Category",
+                        f"unknown category {vals[7][:50]!r} on line {lnum}; expected Process, Function or Component",
+                    )
                 out.write(line + "\n")
                 n_kept += 1
         except (InputError, UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
@@ -175,8 +194,11 @@ def read_go_dag(obo_path: str | os.PathLike, scratch_dir: str | os.PathLike | No
         if not go_id.startswith("GO:"):
             raise InputError(path, "id", f"term id {go_id!r} is not a GO identifier")
         if term.namespace not in _OBO_NAMESPACES:
-            raise InputError(path, "namespace", f"{go_id} has namespace {term.namespace!r}, "
-                             f"expected one of {sorted(_OBO_NAMESPACES)}")
+            raise InputError(
+                path,
+                "namespace",
+                f"{go_id} has namespace {term.namespace!r}, expected one of {sorted(_OBO_NAMESPACES)}",
+            )
     return dag
 
 
@@ -260,8 +282,9 @@ def read_gene2go_symbols(
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 reader = Gene2GoReader(str(plain), taxids=[int(taxid)], namespaces=nss)
         except (SystemExit, Exception) as exc:  # noqa: BLE001 - report any goatools failure as bad input
-            raise InputError(gene2go_path, None, f"goatools cannot read the file: {exc!r}; "
-                             f"{sink.getvalue()[-500:]}") from exc
+            raise InputError(
+                gene2go_path, None, f"goatools cannot read the file: {exc!r}; {sink.getvalue()[-500:]}"
+            ) from exc
         associations = reader.get_associations(int(taxid))
     logger.debug("goatools: %s", sink.getvalue().strip())
 
@@ -287,17 +310,27 @@ def read_gene2go_symbols(
             dropped["gene_info"] += 1
             continue
         terms.setdefault(symbol, set()).add(go_id)
-    logger.info("gene2go %s: %d annotation lines of taxid %d -> %d genes; dropped %s",
-                gene2go_path, n_lines, taxid, len(terms), dropped)
+    logger.info(
+        "gene2go %s: %d annotation lines of taxid %d -> %d genes; dropped %s",
+        gene2go_path,
+        n_lines,
+        taxid,
+        len(terms),
+        dropped,
+    )
     if not terms:
-        raise InputError(gene2go_path, "Evidence" if codes is not None else "#tax_id",
-                         f"no annotation of taxid {taxid} left after the filters (dropped: {dropped})")
+        raise InputError(
+            gene2go_path,
+            "Evidence" if codes is not None else "#tax_id",
+            f"no annotation of taxid {taxid} left after the filters (dropped: {dropped})",
+        )
     return {symbol: frozenset(terms[symbol]) for symbol in sorted(terms)}
 
 
 # --------------------------------------------------------------------------------------------------
 # GEARS's gene2go pickle
 # --------------------------------------------------------------------------------------------------
+
 
 class _SortedSetPickler(pickle._Pickler):
     """Pickles sets as ``set(sorted list)``, so the bytes do not depend on the str hash seed.
@@ -359,8 +392,9 @@ class _Gene2goUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a gene2go pickle (only "
-                                         "dict, list, str, set, frozenset)")
+            raise pickle.UnpicklingError(
+                f"global {module}.{name} is not allowed in a gene2go pickle (only dict, list, str, set, frozenset)"
+            )
         return super().find_class(module, name)
 
 
@@ -382,11 +416,20 @@ def read_gears_gene2go(path: str | os.PathLike) -> dict[str, set[str]]:
     try:
         with open(path, "rb") as handle:
             data = _Gene2goUnpickler(handle).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError,
-            KeyError, TypeError) as err:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        TypeError,
+    ) as err:
         raise InputError(path, None, f"unreadable gene2go pickle ({type(err).__name__}: {err})") from None
     if not isinstance(data, dict) or not all(
-            isinstance(gene, str) and isinstance(terms, (set, frozenset)) and all(isinstance(t, str) for t in terms)
-            for gene, terms in data.items()):
+        isinstance(gene, str) and isinstance(terms, (set, frozenset)) and all(isinstance(t, str) for t in terms)
+        for gene, terms in data.items()
+    ):
         raise InputError(path, None, "expected a pickled dict of gene symbol -> set of GO IDs")
     return {gene: set(terms) for gene, terms in data.items()}

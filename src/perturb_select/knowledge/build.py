@@ -40,8 +40,9 @@ class GoFiles:
     gene_info: Path
 
     @classmethod
-    def in_directory(cls, go_dir: str | os.PathLike, gene_info: str | os.PathLike | None = None,
-                     source: str = "--go-dir") -> "GoFiles":
+    def in_directory(
+        cls, go_dir: str | os.PathLike, gene_info: str | os.PathLike | None = None, source: str = "--go-dir"
+    ) -> "GoFiles":
         """The files of a GO directory (:data:`GO_FILE_NAMES`); ``gene_info`` replaces the directory's.
 
         Raises
@@ -49,8 +50,11 @@ class GoFiles:
         InputError
             A file that is not in the directory (source: the directory; ``source`` names the option).
         """
-        return cls(gene2go=go_file(go_dir, "gene2go", source), obo=go_file(go_dir, "obo", source),
-                   gene_info=Path(gene_info) if gene_info else go_file(go_dir, "gene_info", source))
+        return cls(
+            gene2go=go_file(go_dir, "gene2go", source),
+            obo=go_file(go_dir, "obo", source),
+            gene_info=Path(gene_info) if gene_info else go_file(go_dir, "gene_info", source),
+        )
 
     def paths(self) -> list[Path]:
         return [p for p in (self.gene2go, self.gene_info, self.obo) if p is not None]
@@ -86,8 +90,9 @@ class BuiltGraph:
     stats: dict
 
 
-def build_knowledge_graph(files: GoFiles, params: GraphConfig = GraphConfig(),
-                          scratch_dir: str | os.PathLike | None = None) -> BuiltGraph:
+def build_knowledge_graph(
+    files: GoFiles, params: GraphConfig = GraphConfig(), scratch_dir: str | os.PathLike | None = None
+) -> BuiltGraph:
     """GEARS's Jaccard GO graph from local GO files (about 15 s on the full human annotation).
 
     Parameters
@@ -107,8 +112,13 @@ def build_knowledge_graph(files: GoFiles, params: GraphConfig = GraphConfig(),
     """
     start = time.perf_counter()
     gene_terms = read_gene2go_symbols(
-        files.gene2go, files.gene_info, files.obo, taxid=params.taxid, evidence_codes=params.evidence_codes,
-        namespaces=params.namespaces, scratch_dir=scratch_dir,
+        files.gene2go,
+        files.gene_info,
+        files.obo,
+        taxid=params.taxid,
+        evidence_codes=params.evidence_codes,
+        namespaces=params.namespaces,
+        scratch_dir=scratch_dir,
     )
     universe = read_gene_list(params.universe) if params.universe else None
     logger.info("%d genes with GO terms", len(gene_terms))
@@ -125,6 +135,7 @@ def build_knowledge_graph(files: GoFiles, params: GraphConfig = GraphConfig(),
 # --------------------------------------------------------------------------------------------------
 # Cache
 # --------------------------------------------------------------------------------------------------
+
 
 def default_cache_dir() -> Path:
     """``$PERTURB_SELECT_CACHE``, else ``$XDG_CACHE_HOME/perturb-select``, else ``~/.cache/perturb-select``."""
@@ -147,8 +158,9 @@ def graph_cache_key(files: Sequence[str | os.PathLike], params: Mapping) -> str:
     return digest.hexdigest()
 
 
-def cached_knowledge_graph(files: GoFiles, params: GraphConfig = GraphConfig(), *,
-                           cache_dir: str | os.PathLike | None = None) -> tuple[KnowledgeGraph, bool, Path | None]:
+def cached_knowledge_graph(
+    files: GoFiles, params: GraphConfig = GraphConfig(), *, cache_dir: str | os.PathLike | None = None
+) -> tuple[KnowledgeGraph, bool, Path | None]:
     """:func:`build_knowledge_graph`'s graph, read from the cache when the same inputs were built before.
 
     The cache entry ``go_jaccard-<key>.npz`` (:meth:`KnowledgeGraph.save_npz`, written atomically) is keyed

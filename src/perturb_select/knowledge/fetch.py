@@ -149,8 +149,12 @@ def go_source(go: Mapping, key: str) -> dict:
     """The fetch arguments of GO file ``key`` (``gene2go``, ``obo``, ``gene_info``) from the config's ``go:``
     block: ``url``, ``mirror``, ``mirror_name`` and ``sha256`` (the last two None when not given)."""
     source = go["sources"][key]
-    return {"url": source["url"], "mirror": go.get("mirror"), "mirror_name": source.get("mirror_name"),
-            "sha256": source.get("sha256")}
+    return {
+        "url": source["url"],
+        "mirror": go.get("mirror"),
+        "mirror_name": source.get("mirror_name"),
+        "sha256": source.get("sha256"),
+    }
 
 
 def _check_digest(digest: str, expected: str | None, source) -> None:
@@ -158,10 +162,14 @@ def _check_digest(digest: str, expected: str | None, source) -> None:
         raise InputError(source, "sha256", f"checksum mismatch: expected {expected}, got {digest}")
 
 
-
-
-def fetch_input(output: str | os.PathLike, url: str | None, mirror: str | os.PathLike | None,
-                mirror_name: str | None, sha256: str | None, archive_member: str | None = None) -> Path:
+def fetch_input(
+    output: str | os.PathLike,
+    url: str | None,
+    mirror: str | os.PathLike | None,
+    mirror_name: str | None,
+    sha256: str | None,
+    archive_member: str | None = None,
+) -> Path:
     """Fetch one configured input to ``output``: the mirror copy, else the URL (:func:`fetch_source`).
 
     A source without a canonical URL (a screen shared in-house) must be in the mirror. With
@@ -278,8 +286,9 @@ def _check_member_path(archive: Path, name: str) -> None:
 
 def _choose_member(archive: Path, names: list[str], member: str) -> str:
     if names.count(member) > 1:  # zip and tar both allow it; which copy a reader takes is its own choice
-        raise InputError(archive, "member", f"{member} is in the archive {names.count(member)} times: "
-                                            "refusing to guess which copy")
+        raise InputError(
+            archive, "member", f"{member} is in the archive {names.count(member)} times: refusing to guess which copy"
+        )
     if member in names:
         return member
     matches = [n for n in names if PurePosixPath(n).name == PurePosixPath(member).name]
@@ -288,8 +297,7 @@ def _choose_member(archive: Path, names: list[str], member: str) -> str:
     if not matches:
         raise InputError(archive, "member", f"no {member} in the archive ({len(names)} files)")
     if len(set(matches)) == 1:
-        raise InputError(archive, "member", f"{matches[0]} is in the archive {len(matches)} times: refusing to "
-                                            "guess which copy")
+        raise InputError(
+            archive, "member", f"{matches[0]} is in the archive {len(matches)} times: refusing to guess which copy"
+        )
     raise InputError(archive, "member", f"{member} matches several files: {matches[:5]}; name the path")
-
-

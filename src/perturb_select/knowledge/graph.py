@@ -153,12 +153,16 @@ class KnowledgeGraph:
         pipeline writes it once beside the TSV for the many jobs that read the graph.
         """
         adjacency = self.adjacency.tocsr()
-        save_container(path, GRAPH_NPZ_FORMAT, {
-            "genes": np.asarray(self.genes).astype(str),
-            "data": adjacency.data.astype(np.float32),
-            "indices": adjacency.indices.astype(np.int32),
-            "indptr": adjacency.indptr.astype(np.int64),
-        })
+        save_container(
+            path,
+            GRAPH_NPZ_FORMAT,
+            {
+                "genes": np.asarray(self.genes).astype(str),
+                "data": adjacency.data.astype(np.float32),
+                "indices": adjacency.indices.astype(np.int32),
+                "indptr": adjacency.indptr.astype(np.int64),
+            },
+        )
 
     @classmethod
     def read_npz(cls, path: str | os.PathLike) -> "KnowledgeGraph":
@@ -254,9 +258,7 @@ def receptive_fields(graph: KnowledgeGraph, nodes: np.ndarray, hops: int) -> sp.
         raise ValueError(f"hops must be >= 0, got {hops}")
     nodes = np.asarray(nodes, dtype=np.int64)
     n = graph.n_nodes
-    reach = sp.csr_matrix(
-        (np.ones(len(nodes), dtype=np.int32), (np.arange(len(nodes)), nodes)), shape=(len(nodes), n)
-    )
+    reach = sp.csr_matrix((np.ones(len(nodes), dtype=np.int32), (np.arange(len(nodes)), nodes)), shape=(len(nodes), n))
     if hops:
         reach, _ = _grow_fields(reach, _receive_operator(graph.adjacency), hops)
     reach = reach.astype(bool)
@@ -508,7 +510,8 @@ def compact_receptive_field(
     coo = graph.adjacency.tocoo()
     keep = interior[coo.col]  # every edge into an interior node starts within K hops
     adjacency = sp.csr_matrix(
-        (coo.data[keep], (remap[coo.row[keep]], remap[coo.col[keep]])), shape=(len(nodes), len(nodes)),
+        (coo.data[keep], (remap[coo.row[keep]], remap[coo.col[keep]])),
+        shape=(len(nodes), len(nodes)),
         dtype=np.float32,
     )
     adjacency.sort_indices()
@@ -535,8 +538,6 @@ def receptive_field_subgraph(graph: KnowledgeGraph, genes: Iterable[str], hops: 
     nodes = np.union1d(np.flatnonzero(inside), rows)
     remap = np.full(graph.n_nodes, -1, dtype=np.int64)
     remap[nodes] = np.arange(len(nodes))
-    adjacency = sp.csr_matrix(
-        (data, (remap[rows], remap[cols])), shape=(len(nodes), len(nodes)), dtype=np.float32
-    )
+    adjacency = sp.csr_matrix((data, (remap[rows], remap[cols])), shape=(len(nodes), len(nodes)), dtype=np.float32)
     adjacency.sort_indices()
     return KnowledgeGraph(graph.genes[nodes], adjacency)

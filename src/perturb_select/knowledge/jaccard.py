@@ -116,18 +116,19 @@ def jaccard_topk_edges(
     else:
         tgt = src = np.zeros(0, dtype=np.int64)
         weight = np.zeros(0, dtype=np.float64)
-    return pd.DataFrame({
-        "source": pd.Series(symbols[src], dtype=object),
-        "target": pd.Series(symbols[tgt], dtype=object),
-        "importance": weight.astype(np.float64, copy=False),
-    })
+    return pd.DataFrame(
+        {
+            "source": pd.Series(symbols[src], dtype=object),
+            "target": pd.Series(symbols[tgt], dtype=object),
+            "importance": weight.astype(np.float64, copy=False),
+        }
+    )
 
 
 _HIST_BINS = 1024
 
 
-def _topk_chunk(product: sp.csr_matrix, start: int, sizes: np.ndarray, alpha: np.ndarray,
-                k: int, threshold: float):
+def _topk_chunk(product: sp.csr_matrix, start: int, sizes: np.ndarray, alpha: np.ndarray, k: int, threshold: float):
     """Top-k sources of the targets ``start .. start + product.shape[0] - 1``.
 
     ``product[r, c]`` is ``|terms(start + r) & terms(c)|``. Returns (targets, sources,
@@ -138,7 +139,7 @@ def _topk_chunk(product: sp.csr_matrix, start: int, sizes: np.ndarray, alpha: np
     inter = product.data
     cols = product.indices
     # Cheap integer filters first: most entries are pairs sharing one or two very common terms.
-    keep = np.flatnonzero(inter >= np.repeat(alpha[start:start + m], counts))
+    keep = np.flatnonzero(inter >= np.repeat(alpha[start : start + m], counts))
     local = np.repeat(np.arange(m, dtype=np.int32), counts)[keep]
     inter, cols = inter[keep], cols[keep]
     del product, counts, keep

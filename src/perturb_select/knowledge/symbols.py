@@ -52,8 +52,6 @@ class Resolution:
         return self.status in ("official", "alias")
 
 
-
-
 def read_gene_info(path: str | os.PathLike, taxid: int = HUMAN_TAXID) -> "pd.DataFrame":
     """Read an NCBI ``gene_info`` file (plain or gzipped) for one species.
 
@@ -84,8 +82,13 @@ def read_gene_info(path: str | os.PathLike, taxid: int = HUMAN_TAXID) -> "pd.Dat
     try:
         with open_text(path) as handle:
             frame = pd.read_csv(
-                handle, sep="\t", dtype=str, keep_default_na=False, na_filter=False,
-                usecols=lambda c: c in needed, quoting=3,
+                handle,
+                sep="\t",
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                usecols=lambda c: c in needed,
+                quoting=3,
             )
     except InputError:
         raise
@@ -95,8 +98,12 @@ def read_gene_info(path: str | os.PathLike, taxid: int = HUMAN_TAXID) -> "pd.Dat
         raise InputError(path, None, f"not a readable tab-separated gene_info file: {exc}") from exc
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise InputError(path, "header", f"missing columns {missing}; expected the NCBI gene_info header "
-                         f"'#tax_id GeneID Symbol LocusTag Synonyms dbXrefs'")
+        raise InputError(
+            path,
+            "header",
+            f"missing columns {missing}; expected the NCBI gene_info header "
+            f"'#tax_id GeneID Symbol LocusTag Synonyms dbXrefs'",
+        )
     for column in ("#tax_id", "GeneID"):
         bad = ~frame[column].str.fullmatch(r"\d+")
         if bad.any():
@@ -108,13 +115,13 @@ def read_gene_info(path: str | os.PathLike, taxid: int = HUMAN_TAXID) -> "pd.Dat
     empty = frame["Symbol"].str.strip() == ""
     if empty.any():
         raise InputError(path, "Symbol", f"empty symbol for GeneID {frame['GeneID'][empty].iat[0]}")
-    return pd.DataFrame({
-        "GeneID": frame["GeneID"].astype(np.int64).to_numpy(),
-        "Symbol": frame["Symbol"].to_numpy(dtype=object),
-        "Synonyms": [[] if s in ("-", "") else s.split("|") for s in frame["Synonyms"]],
-    })
-
-
+    return pd.DataFrame(
+        {
+            "GeneID": frame["GeneID"].astype(np.int64).to_numpy(),
+            "Symbol": frame["Symbol"].to_numpy(dtype=object),
+            "Synonyms": [[] if s in ("-", "") else s.split("|") for s in frame["Synonyms"]],
+        }
+    )
 
 
 class SymbolResolver:
@@ -156,8 +163,9 @@ class SymbolResolver:
         self.universe = None if universe is None else frozenset(universe)
 
     @classmethod
-    def from_gene_info(cls, path: str | os.PathLike, universe: Iterable[str] | None = None,
-                       taxid: int = HUMAN_TAXID) -> "SymbolResolver":
+    def from_gene_info(
+        cls, path: str | os.PathLike, universe: Iterable[str] | None = None, taxid: int = HUMAN_TAXID
+    ) -> "SymbolResolver":
         """Build from an NCBI ``gene_info`` file (see :func:`read_gene_info` for the errors)."""
         return cls(read_gene_info(path, taxid=taxid), universe=universe)
 
@@ -180,15 +188,20 @@ class SymbolResolver:
         if not query.isascii():
             # Gene symbols are ASCII; casefold maps look-alikes onto them (the Kelvin sign K -> k, the long
             # s -> s), so "NF\u212aBIA" would resolve to NFKBIA. Only an exact match takes such a label.
-            return Resolution(symbol, None, "unknown",
-                              f"{query!r} holds non-ASCII characters and matches no symbol exactly (look-alike "
-                              "letters are not folded onto gene symbols)")
+            return Resolution(
+                symbol,
+                None,
+                "unknown",
+                f"{query!r} holds non-ASCII characters and matches no symbol exactly (look-alike "
+                "letters are not folded onto gene symbols)",
+            )
         folded = query.casefold()
         found = self._official_ci.get(folded)
         if found:
             if len(found) == 1:
-                return self._in_universe(symbol, found[0], "alias",
-                                         f"{query} matches the official symbol {found[0]} ignoring case")
+                return self._in_universe(
+                    symbol, found[0], "alias", f"{query} matches the official symbol {found[0]} ignoring case"
+                )
             return self._ambiguous(symbol, query, found, "official symbols (ignoring case)")
         found = self._synonyms_ci.get(folded)
         if found:
@@ -201,8 +214,9 @@ class SymbolResolver:
 
     def _from_synonym(self, query, stripped, found, how) -> Resolution:
         if len(found) == 1:
-            return self._in_universe(query, found[0], "alias",
-                                     f"{stripped} is a previous symbol or synonym of {found[0]}{how}")
+            return self._in_universe(
+                query, found[0], "alias", f"{stripped} is a previous symbol or synonym of {found[0]}{how}"
+            )
         return self._ambiguous(query, stripped, found, f"genes as a synonym{how}")
 
     def _ambiguous(self, query, stripped, found, what) -> Resolution:
@@ -219,8 +233,6 @@ class SymbolResolver:
                 why = f"{reason}; {why}"
             return Resolution(query, None, "not_in_graph", why)
         return Resolution(query, symbol, status, reason)
-
-
 
 
 #: Most bytes a gene list may hold (also decompressed): a genome's symbols take about 2 MB.
@@ -260,8 +272,7 @@ def read_gene_list(path: str | os.PathLike) -> list[str]:
     if not path.exists():
         raise InputError(path, None, "gene list file not found")
     limit = MAX_GENE_LIST_BYTES
-    too_big = (f"larger than {limit / 2**20:g} MiB (a gene list is one symbol per line); "
-               "is it the right file?")
+    too_big = f"larger than {limit / 2**20:g} MiB (a gene list is one symbol per line); is it the right file?"
     try:
         with open(path, "rb") as handle:  # streamed with a bound: /dev/zero or a huge file is never read whole
             data = handle.read(limit + 1)
@@ -281,8 +292,10 @@ def read_gene_list(path: str | os.PathLike) -> list[str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InputError(
-            path, None, f"not a UTF-8 text file (byte 0x{data[err.start]:02x} at offset {err.start}); "
-            "expected one gene symbol per line"
+            path,
+            None,
+            f"not a UTF-8 text file (byte 0x{data[err.start]:02x} at offset {err.start}); "
+            "expected one gene symbol per line",
         ) from None
     if "\x00" in text:
         raise InputError(path, None, "binary file (NUL bytes); expected one gene symbol per line")

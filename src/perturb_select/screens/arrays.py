@@ -31,8 +31,19 @@ from ..io import InputError, load_container, save_container
 from .layout import CTRL, N_DE, check_condition_keys
 
 SCREEN_FORMAT = "perturb-select screen arrays v1"
-_ARRAYS = ("genes", "conditions", "cell_condition", "x_data", "x_indices", "x_indptr", "x_shape", "de_idx",
-           "de_idx_non_dropout", "nz_offsets", "nz_indices")
+_ARRAYS = (
+    "genes",
+    "conditions",
+    "cell_condition",
+    "x_data",
+    "x_indices",
+    "x_indptr",
+    "x_shape",
+    "de_idx",
+    "de_idx_non_dropout",
+    "nz_offsets",
+    "nz_indices",
+)
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class ScreenArrays:
     def nonzero_genes(self, condition: str) -> np.ndarray:
         """GEARS's ``non_zeros_gene_idx`` of ``condition`` (int64 gene indices)."""
         i = self.condition_index(condition)
-        return self.nz_indices[self.nz_offsets[i]: self.nz_offsets[i + 1]]
+        return self.nz_indices[self.nz_offsets[i] : self.nz_offsets[i + 1]]
 
     def mean_expression(self, condition: str) -> np.ndarray:
         """Mean expression over the condition's cells, float64 (G,)."""
@@ -151,19 +162,23 @@ class ScreenArrays:
     def save(self, path: str | os.PathLike) -> None:
         """Write the arrays as a container (:func:`perturb_select.io.save_container`), atomically."""
         X = self.X.tocsr()
-        save_container(path, SCREEN_FORMAT, {
-            "genes": self.genes.astype(str),
-            "conditions": self.conditions.astype(str),
-            "cell_condition": self.cell_condition.astype(np.int32),
-            "x_data": X.data.astype(np.float32),
-            "x_indices": X.indices.astype(np.int32),
-            "x_indptr": X.indptr.astype(np.int64),
-            "x_shape": np.array(X.shape, dtype=np.int64),
-            "de_idx": self.de_idx,
-            "de_idx_non_dropout": self.de_idx_non_dropout,
-            "nz_offsets": self.nz_offsets,
-            "nz_indices": self.nz_indices,
-        })
+        save_container(
+            path,
+            SCREEN_FORMAT,
+            {
+                "genes": self.genes.astype(str),
+                "conditions": self.conditions.astype(str),
+                "cell_condition": self.cell_condition.astype(np.int32),
+                "x_data": X.data.astype(np.float32),
+                "x_indices": X.indices.astype(np.int32),
+                "x_indptr": X.indptr.astype(np.int64),
+                "x_shape": np.array(X.shape, dtype=np.int64),
+                "de_idx": self.de_idx,
+                "de_idx_non_dropout": self.de_idx_non_dropout,
+                "nz_offsets": self.nz_offsets,
+                "nz_indices": self.nz_indices,
+            },
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ScreenArrays":

@@ -87,14 +87,18 @@ def check_raw_counts(values, source, field: str = "X") -> None:
     if not values.size:
         return
     if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
-        raise InputError(source, field, f"contains {int(np.count_nonzero(~np.isfinite(values)))} NaN or infinite "
-                         "values; expected raw counts")
+        raise InputError(
+            source,
+            field,
+            f"contains {int(np.count_nonzero(~np.isfinite(values)))} NaN or infinite values; expected raw counts",
+        )
     if values.min() < 0:
         raise InputError(source, field, f"contains negative values (min {values.min()}); expected raw counts")
     if values.dtype.kind == "f" and np.any(values != np.floor(values)):
         bad = values[values != np.floor(values)][0]
-        raise InputError(source, field, f"contains non-integer values (e.g. {bad}); expected raw UMI counts, not "
-                         "normalised data")
+        raise InputError(
+            source, field, f"contains non-integer values (e.g. {bad}); expected raw UMI counts, not normalised data"
+        )
 
 
 #: The ``uns`` entries that are ranked gene lists (the others hold gene indices).
@@ -126,12 +130,19 @@ def check_condition_keys(adata, source, required=REQUIRED_DE_KEYS) -> dict:
         several = pairs.loc[pairs[column].duplicated(keep=False)].groupby(column)[other].apply(sorted)
         if len(several):
             first = several.index[0]
-            raise InputError(source, "obs['condition_name']", f"{len(several)} {column}s have several {other}s, "
-                             f"e.g. {first!r}: {several.iloc[0][:5]}")
+            raise InputError(
+                source,
+                "obs['condition_name']",
+                f"{len(several)} {column}s have several {other}s, e.g. {first!r}: {several.iloc[0][:5]}",
+            )
     slashed = [n for n in pairs["condition_name"] if "/" in n]
     if slashed:
-        raise InputError(source, "obs['condition_name']", f"{len(slashed)} names contain '/', which splits an "
-                         f"h5ad uns key (their DE genes would be lost): {slashed[:3]} (is '/' in the cell type?)")
+        raise InputError(
+            source,
+            "obs['condition_name']",
+            f"{len(slashed)} names contain '/', which splits an "
+            f"h5ad uns key (their DE genes would be lost): {slashed[:3]} (is '/' in the cell type?)",
+        )
     names = dict(zip(pairs["condition"], pairs["condition_name"]))
     perturbed = [names[c] for c in sorted(names) if c != CTRL]
     n_vars = int(adata.n_vars)
@@ -146,8 +157,9 @@ def check_condition_keys(adata, source, required=REQUIRED_DE_KEYS) -> dict:
             raise InputError(source, field, f"not a mapping of condition names ({type(entries).__name__})")
         missing = [n for n in perturbed if n not in entries]
         if missing:
-            raise InputError(source, field, f"no entry for {len(missing)} conditions (no DE genes for "
-                             f"{', '.join(missing[:5])})")
+            raise InputError(
+                source, field, f"no entry for {len(missing)} conditions (no DE genes for {', '.join(missing[:5])})"
+            )
         for name in perturbed:
             values = np.asarray(entries[name])
             if key in RANKED_DE_KEYS:
@@ -156,8 +168,11 @@ def check_condition_keys(adata, source, required=REQUIRED_DE_KEYS) -> dict:
                 continue
             if values.size and (values.dtype.kind not in "iu" or values.min() < 0 or values.max() >= n_vars):
                 bad = values if values.dtype.kind not in "iu" else values[(values < 0) | (values >= n_vars)]
-                raise InputError(source, field, f"{name}: gene indices must be integers in [0, {n_vars}), got "
-                                 f"{bad.ravel()[:3].tolist()}")
+                raise InputError(
+                    source,
+                    field,
+                    f"{name}: gene indices must be integers in [0, {n_vars}), got {bad.ravel()[:3].tolist()}",
+                )
     return names
 
 
@@ -209,9 +224,11 @@ def write_screen_outputs(
     after all three were written (``io.atomic_path``), so a failure leaves none of them behind.
     The h5ad is written uncompressed with ``anndata.AnnData.write_h5ad``.
     """
-    with atomic_path(h5ad_path) as tmp_h5ad, atomic_path(candidates_path) as tmp_cand, atomic_path(
-        dropped_path
-    ) as tmp_drop:
+    with (
+        atomic_path(h5ad_path) as tmp_h5ad,
+        atomic_path(candidates_path) as tmp_cand,
+        atomic_path(dropped_path) as tmp_drop,
+    ):
         screen.adata.write_h5ad(tmp_h5ad)
         write_tsv(screen.candidates, tmp_cand)
         write_tsv(screen.dropped, tmp_drop)

@@ -48,6 +48,7 @@ CONDITION_KEYED = DE_KEYS
 # Validation
 # --------------------------------------------------------------------------------------------------
 
+
 def read_gears_dataset(path: str | os.PathLike) -> ad.AnnData:
     """Read and validate a GEARS ``perturb_processed.h5ad`` (:func:`validate_gears_adata`).
 
@@ -83,8 +84,9 @@ def validate_gears_adata(adata: ad.AnnData, source) -> None:
     conditions = pd.unique(adata.obs["condition"].astype(str))
     bad = [c for c in conditions if condition_genes(c) is None]
     if bad:
-        raise InputError(source, "obs['condition']", f"{len(bad)} conditions are neither ctrl, GENE+ctrl nor "
-                         f"A+B: {sorted(bad)[:5]}")
+        raise InputError(
+            source, "obs['condition']", f"{len(bad)} conditions are neither ctrl, GENE+ctrl nor A+B: {sorted(bad)[:5]}"
+        )
     if not any(condition_genes(c) == () for c in conditions):
         raise InputError(source, "obs['condition']", "no control cells (condition 'ctrl')")
     check_condition_keys(adata, source)  # names one-to-one, no '/', every DE entry present and in range
@@ -106,6 +108,7 @@ def validate_gears_adata(adata: ad.AnnData, source) -> None:
 # --------------------------------------------------------------------------------------------------
 # Candidates
 # --------------------------------------------------------------------------------------------------
+
 
 def prepare_gears_screen(
     adata: ad.AnnData, *, graph_genes: Collection[str], resolver, source: str = "<screen>"
@@ -165,8 +168,14 @@ def prepare_gears_screen(
         if genes == ():
             controls.append(condition)
         elif len(genes) == 2:
-            dropped.append((condition, int(counts[condition]), "combination",
-                            "double perturbation: the experiment picks single-gene perturbations"))
+            dropped.append(
+                (
+                    condition,
+                    int(counts[condition]),
+                    "combination",
+                    "double perturbation: the experiment picks single-gene perturbations",
+                )
+            )
         else:
             spellings.setdefault(genes[0], []).append(condition)
     kept: dict[str, tuple[str, str, list[str]]] = {}  # graph symbol -> (label, resolution, conditions)
@@ -192,8 +201,10 @@ def prepare_gears_screen(
     pooled = {condition_of(symbol) for symbol, (_, _, conds) in kept.items() if len(conds) > 1}
     _relabel_conditions(out, renames, pooled)
     candidates = pd.DataFrame(
-        [(symbol, label, condition_of(symbol), sum(int(counts[c]) for c in conds), status)
-         for symbol, (label, status, conds) in kept.items()],
+        [
+            (symbol, label, condition_of(symbol), sum(int(counts[c]) for c in conds), status)
+            for symbol, (label, status, conds) in kept.items()
+        ],
         columns=list(CANDIDATE_COLUMNS),
     ).sort_values("gene", ignore_index=True)
     candidates["n_cells"] = candidates["n_cells"].astype(np.int64)
@@ -235,5 +246,6 @@ def _relabel_conditions(adata: ad.AnnData, renames: dict[str, str], pooled: set[
         entries = adata.uns[key]
         adata.uns[key] = {
             name[c]: (recomputed[key][name[c]] if c in pooled else entries[source_name[c]])
-            for c in sorted(name) if c != CTRL
+            for c in sorted(name)
+            if c != CTRL
         }

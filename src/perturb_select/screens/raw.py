@@ -151,9 +151,7 @@ def preprocess_screen(
         ``n_top_genes``.
     """
     graph_genes = frozenset(graph_genes)
-    min_cells = _check_params(
-        adata, source, cell_type, max_cells_per_condition, min_cells_per_condition, n_top_genes
-    )
+    min_cells = _check_params(adata, source, cell_type, max_cells_per_condition, min_cells_per_condition, n_top_genes)
     labels, counts, usable = _labels_and_counts(adata, perturbation_key, control_label, source)
     _check_control_label(resolver, control_label, graph_genes, source)
     label_counts = Counter(labels[usable].tolist())
@@ -163,7 +161,8 @@ def preprocess_screen(
         summary = Counter(row["status"] for row in dropped_rows)
         examples = "; ".join(f"{r['perturbation']}: {r['reason']}" for r in dropped_rows[:5])
         raise InputError(
-            source, perturbation_key,
+            source,
+            perturbation_key,
             f"no perturbation left after symbol resolution and filters "
             f"({', '.join(f'{k}: {v}' for k, v in sorted(summary.items())) or 'no targets in the screen'}"
             f"; e.g. {examples or '-'})",
@@ -218,9 +217,7 @@ def _labels_and_counts(adata: ad.AnnData, perturbation_key: str, control_label: 
         raise InputError(source, "obs_names", f"cell names are not unique, e.g. {dup}")
     labels_raw = adata.obs[perturbation_key]
     if labels_raw.isna().any():
-        raise InputError(
-            source, perturbation_key, f"{int(labels_raw.isna().sum())} cells have no perturbation label"
-        )
+        raise InputError(source, perturbation_key, f"{int(labels_raw.isna().sum())} cells have no perturbation label")
     labels = labels_raw.astype(str).to_numpy()
     counts = _raw_counts(adata.X, source)
     usable = np.asarray(counts.sum(axis=1)).ravel() > 0
@@ -228,13 +225,15 @@ def _labels_and_counts(adata: ad.AnnData, perturbation_key: str, control_label: 
     n_control = int(np.sum(labels[usable] == control_label))
     if n_control == 0:
         raise InputError(
-            source, perturbation_key,
+            source,
+            perturbation_key,
             f"no control cells labelled '{control_label}'"
             + (f" with a non-zero count total ({n_zero} cells have none)" if n_zero else ""),
         )
     if n_control < 2:
         raise InputError(
-            source, perturbation_key,
+            source,
+            perturbation_key,
             f"only 1 control cell labelled '{control_label}'; DE genes need at least 2",
         )
     return labels, counts, usable
@@ -245,7 +244,8 @@ def _check_control_label(resolver, control_label: str, graph_genes: frozenset, s
     control = resolver.resolve(control_label)
     if control.ok and control.status == "official" and control.symbol in graph_genes:
         raise InputError(
-            source, "control_label",
+            source,
+            "control_label",
             f"'{control_label}' is the official symbol of a gene of the graph (a perturbation target), not a "
             "control label; name the label of the screen's non-targeting cells",
         )
@@ -386,9 +386,9 @@ def _check_params(adata, source, cell_type, cap, min_cells, n_top_genes) -> int:
     if cap is not None:
         if not isinstance(cap, (int, np.integer)) or isinstance(cap, bool) or cap < effective_min:
             raise InputError(
-                source, "max_cells_per_condition",
-                f"must be an integer >= {effective_min} (>= min_cells_per_condition and >= 2) or null, "
-                f"got {cap!r}",
+                source,
+                "max_cells_per_condition",
+                f"must be an integer >= {effective_min} (>= min_cells_per_condition and >= 2) or null, got {cap!r}",
             )
     if n_top_genes is not None:
         if not isinstance(n_top_genes, (int, np.integer)) or isinstance(n_top_genes, bool) or n_top_genes < 1:
@@ -418,8 +418,12 @@ def _check_cells_differ(adata: ad.AnnData, source) -> None:
     highest = np.asarray(X.max(axis=0).todense()).ravel()
     lowest = np.asarray(X.min(axis=0).todense()).ravel()
     if np.array_equal(highest, lowest):  # every gene constant over the cells
-        raise InputError(source, "X", f"all {X.shape[0]} kept cells have the same normalised expression: "
-                         "no DE genes can be ranked (is it a placeholder matrix?)")
+        raise InputError(
+            source,
+            "X",
+            f"all {X.shape[0]} kept cells have the same normalised expression: "
+            "no DE genes can be ranked (is it a placeholder matrix?)",
+        )
 
 
 def _choose_perturbations(label_counts: Counter, resolver, graph_genes: frozenset, min_cells: int):
@@ -436,15 +440,23 @@ def _choose_perturbations(label_counts: Counter, resolver, graph_genes: frozense
             reason = res.reason or f"'{label}' does not resolve to a graph gene ({res.status})"
             dropped.append(dict(perturbation=label, n_cells=n, status=res.status, reason=reason))
         elif res.symbol not in graph_genes:
-            dropped.append(dict(
-                perturbation=label, n_cells=n, status="not_in_graph",
-                reason=f"'{label}' resolves to {res.symbol}, which is not a node of the graph",
-            ))
+            dropped.append(
+                dict(
+                    perturbation=label,
+                    n_cells=n,
+                    status="not_in_graph",
+                    reason=f"'{label}' resolves to {res.symbol}, which is not a node of the graph",
+                )
+            )
         elif n < min_cells:
-            dropped.append(dict(
-                perturbation=label, n_cells=n, status="too_few_cells",
-                reason=f"{n} cells < {min_cells} (min_cells_per_condition, and scanpy's t-test needs 2)",
-            ))
+            dropped.append(
+                dict(
+                    perturbation=label,
+                    n_cells=n,
+                    status="too_few_cells",
+                    reason=f"{n} cells < {min_cells} (min_cells_per_condition, and scanpy's t-test needs 2)",
+                )
+            )
         else:
             resolved[label] = (res.symbol, res.status)
     kept = {}
@@ -456,10 +468,14 @@ def _choose_perturbations(label_counts: Counter, resolver, graph_genes: frozense
         group = sorted(group, key=lambda lab: (resolved[lab][1] != "official", lab))
         kept[group[0]] = resolved[group[0]]
         for label in group[1:]:
-            dropped.append(dict(
-                perturbation=label, n_cells=label_counts[label], status="duplicate",
-                reason=f"'{label}' resolves to {symbol}, already the target of '{group[0]}'",
-            ))
+            dropped.append(
+                dict(
+                    perturbation=label,
+                    n_cells=label_counts[label],
+                    status="duplicate",
+                    reason=f"'{label}' resolves to {symbol}, already the target of '{group[0]}'",
+                )
+            )
     return kept, dropped
 
 

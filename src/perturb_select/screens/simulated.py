@@ -151,8 +151,9 @@ def fit_control_model(counts, source: str = "<control cells>") -> ControlModel:
     # var(y / s) = mu mean(1 / s) + phi mu^2 for y ~ NB(s mu, phi): the Poisson part grows with 1 / s
     poisson = mean[keep] * np.mean(1.0 / size)
     dispersion = np.clip((var[keep] - poisson) / mean[keep] ** 2, *DISPERSION_RANGE)
-    return ControlModel(means=mean[keep], dispersions=dispersion, log_library_sd=float(np.log(library).std()),
-                        source=source)
+    return ControlModel(
+        means=mean[keep], dispersions=dispersion, log_library_sd=float(np.log(library).std()), source=source
+    )
 
 
 @dataclass
@@ -253,8 +254,7 @@ def graph_mixture(root, columns: int, graph_signal: float, rng: np.random.Genera
     return np.sqrt(graph_signal) * on_graph + np.sqrt(1.0 - graph_signal) * shuffled
 
 
-def strong_perturbations(root, strong_share: float, graph_signal: float,
-                         rng: np.random.Generator) -> np.ndarray:
+def strong_perturbations(root, strong_share: float, graph_signal: float, rng: np.random.Generator) -> np.ndarray:
     """Which perturbations have a strong phenotype (bool, candidates): the ``round(strong_share x m)`` with the
     highest score on one more draw of the mixture (:func:`graph_mixture`), so that at ``graph_signal`` 1
     neighbours in the GO graph tend to be strong or weak together and at 0 strength ignores the graph."""
@@ -265,9 +265,17 @@ def strong_perturbations(root, strong_share: float, graph_signal: float,
     return strong
 
 
-def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, settings: SimulationConfig,
-                    seed: int, control_label: str = CONTROL_LABEL, with_truth: bool = True,
-                    hops: int = DEFAULT_HOPS, replicate: int | None = None) -> SimulatedScreen:
+def simulate_screen(
+    graph,
+    candidates: Sequence[str],
+    control: ControlModel,
+    settings: SimulationConfig,
+    seed: int,
+    control_label: str = CONTROL_LABEL,
+    with_truth: bool = True,
+    hops: int = DEFAULT_HOPS,
+    replicate: int | None = None,
+) -> SimulatedScreen:
     """Draw a simulated screen (module docstring). Same inputs and seed: the same screen, bit for bit.
 
     Parameters
@@ -294,8 +302,9 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError("config", "seed", f"must be an integer >= 0, got {seed!r}")
-    if replicate is not None and (isinstance(replicate, bool) or not isinstance(replicate, (int, np.integer))
-                                  or replicate < 0):
+    if replicate is not None and (
+        isinstance(replicate, bool) or not isinstance(replicate, (int, np.integer)) or replicate < 0
+    ):
         raise InputError("config", "experiment.seeds", f"a replicate must be an integer >= 0, got {replicate!r}")
     candidates = list(dict.fromkeys(str(g) for g in candidates))
     missing = [g for g in candidates if g not in graph]
@@ -304,11 +313,17 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     if len(candidates) < 3:
         raise InputError("candidates", "genes", f"need at least 3 candidates, got {len(candidates)}")
     s = settings
-    check_memory(simulation_memory(len(candidates), s), "config", "simulation.cells_per_perturbation",
-                 "the simulated counts (cells_per_perturbation x candidates + control_cells, x n_genes)")
+    check_memory(
+        simulation_memory(len(candidates), s),
+        "config",
+        "simulation.cells_per_perturbation",
+        "the simulated counts (cells_per_perturbation x candidates + control_cells, x n_genes)",
+    )
     entropy = [int(seed)] if replicate is None else [int(seed), int(replicate)]
-    streams = {name: np.random.default_rng(entropy + [i]) for i, name in
-               enumerate(("genes", "baseline", "programmes", "loadings", "strength", "cells", "truth"))}
+    streams = {
+        name: np.random.default_rng(entropy + [i])
+        for i, name in enumerate(("genes", "baseline", "programmes", "loadings", "strength", "cells", "truth"))
+    }
     genes = readout_genes(graph, candidates, s.n_genes, streams["genes"])
     n_genes = len(genes)
     pick = streams["baseline"].integers(0, len(control.means), n_genes)
@@ -339,13 +354,26 @@ def simulate_screen(graph, candidates: Sequence[str], control: ControlModel, set
     means = mu[None, :] * np.exp(means)
     sizes = [s.control_cells] + [s.cells_per_perturbation] * len(candidates)
     counts = _draw_counts(means, phi, sizes, control.log_library_sd, streams["cells"])
-    truth = _expected_expression(means, phi, s.truth_cells, control.log_library_sd, streams["truth"]) \
-        if with_truth else None
+    truth = (
+        _expected_expression(means, phi, s.truth_cells, control.log_library_sd, streams["truth"])
+        if with_truth
+        else None
+    )
     labels = np.repeat(np.array([control_label] + candidates, dtype=object), sizes).astype(str)
-    return SimulatedScreen(counts=counts, perturbation=labels, genes=genes, candidates=candidates,
-                           effects=effects.astype(np.float32), truth=truth, strong=strong, settings=s,
-                           seed=int(seed), control_label=control_label, hops=int(hops),
-                           replicate=None if replicate is None else int(replicate))
+    return SimulatedScreen(
+        counts=counts,
+        perturbation=labels,
+        genes=genes,
+        candidates=candidates,
+        effects=effects.astype(np.float32),
+        truth=truth,
+        strong=strong,
+        settings=s,
+        seed=int(seed),
+        control_label=control_label,
+        hops=int(hops),
+        replicate=None if replicate is None else int(replicate),
+    )
 
 
 def simulation_memory(n_candidates: int, settings: SimulationConfig) -> float:
@@ -367,25 +395,27 @@ def simulation_memory(n_candidates: int, settings: SimulationConfig) -> float:
     return 8.0 * cells * s.n_genes + 24.0 * block * s.n_genes + 8.0 * (n_candidates + 1) * s.n_genes
 
 
-def _draw_counts(means: np.ndarray, phi: np.ndarray, sizes: Sequence[int], log_sd: float,
-                 rng: np.random.Generator) -> sp.csr_matrix:
+def _draw_counts(
+    means: np.ndarray, phi: np.ndarray, sizes: Sequence[int], log_sd: float, rng: np.random.Generator
+) -> sp.csr_matrix:
     """Gamma-Poisson counts, condition by condition (rows of ``means``), as one CSR matrix."""
     blocks = []
     shape = 1.0 / phi
     for row, n in zip(means, sizes):
-        size_factor = np.exp(rng.normal(-0.5 * log_sd ** 2, log_sd, n))
+        size_factor = np.exp(rng.normal(-0.5 * log_sd**2, log_sd, n))
         rate = rng.gamma(shape[None, :], (row * phi)[None, :] * size_factor[:, None])
         blocks.append(sp.csr_matrix(rng.poisson(rate).astype(np.float32)))
     return sp.vstack(blocks, format="csr")
 
 
-def _expected_expression(means: np.ndarray, phi: np.ndarray, n_cells: int, log_sd: float,
-                         rng: np.random.Generator) -> np.ndarray:
+def _expected_expression(
+    means: np.ndarray, phi: np.ndarray, n_cells: int, log_sd: float, rng: np.random.Generator
+) -> np.ndarray:
     """Mean of ``log1p(normalize_total(y, 1e4))`` over ``n_cells`` fresh cells per condition (float32)."""
     truth = np.empty(means.shape, dtype=np.float32)
     shape = 1.0 / phi
     for i, row in enumerate(means):
-        size_factor = np.exp(rng.normal(-0.5 * log_sd ** 2, log_sd, n_cells))
+        size_factor = np.exp(rng.normal(-0.5 * log_sd**2, log_sd, n_cells))
         y = rng.poisson(rng.gamma(shape[None, :], (row * phi)[None, :] * size_factor[:, None])).astype(np.float64)
         total = y.sum(axis=1, keepdims=True)
         total[total == 0] = 1.0  # an empty cell normalises to zeros, as scanpy's normalize_total leaves it
@@ -402,15 +432,21 @@ def simulated_anndata(screen: SimulatedScreen, perturbation_key: str = "perturba
     import anndata as ad
     import pandas as pd
 
-    obs = pd.DataFrame({perturbation_key: screen.perturbation},
-                       index=[f"simulated_cell{i}" for i in range(len(screen.perturbation))])
+    obs = pd.DataFrame(
+        {perturbation_key: screen.perturbation}, index=[f"simulated_cell{i}" for i in range(len(screen.perturbation))]
+    )
     adata = ad.AnnData(X=screen.counts, obs=obs, var=pd.DataFrame(index=screen.genes))
     adata.uns["simulated"] = json.dumps(_provenance(screen), sort_keys=True)
     return adata
 
 
-def write_simulated_screen(screen: SimulatedScreen, h5ad_path: str | os.PathLike, truth_path: str | os.PathLike,
-                           reference: str, perturbation_key: str = "perturbation") -> None:
+def write_simulated_screen(
+    screen: SimulatedScreen,
+    h5ad_path: str | os.PathLike,
+    truth_path: str | os.PathLike,
+    reference: str,
+    perturbation_key: str = "perturbation",
+) -> None:
     """The counts as a raw-count h5ad (:func:`simulated_anndata`) and the truth as an npz container, each
     written whole (``io.atomic_path``, ``io.save_container``).
 
@@ -426,10 +462,18 @@ def write_simulated_screen(screen: SimulatedScreen, h5ad_path: str | os.PathLike
     adata = simulated_anndata(screen, perturbation_key)
     with atomic_path(h5ad_path) as tmp:
         adata.write_h5ad(tmp)
-    save_container(truth_path, SIMULATED_FORMAT, {
-        "conditions": np.array([CTRL] + [condition_of(g) for g in screen.candidates]),
-        "genes": screen.genes, "truth": screen.truth, "effects": screen.effects, "strong": screen.strong,
-    }, info={"simulated": True, **_provenance(screen), "reference": reference})
+    save_container(
+        truth_path,
+        SIMULATED_FORMAT,
+        {
+            "conditions": np.array([CTRL] + [condition_of(g) for g in screen.candidates]),
+            "genes": screen.genes,
+            "truth": screen.truth,
+            "effects": screen.effects,
+            "strong": screen.strong,
+        },
+        info={"simulated": True, **_provenance(screen), "reference": reference},
+    )
 
 
 def _provenance(screen: SimulatedScreen) -> dict:

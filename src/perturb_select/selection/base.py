@@ -56,8 +56,7 @@ class Selection:
         n = len(self.genes)
         if self.gains.shape != (n,) or self.objective.shape != (n,):
             raise ValueError(
-                f"{n} genes but gains of shape {self.gains.shape} and objective of shape "
-                f"{self.objective.shape}"
+                f"{n} genes but gains of shape {self.gains.shape} and objective of shape {self.objective.shape}"
             )
         if self.tied is not None:
             self.tied = np.asarray(self.tied, dtype=bool)
@@ -139,9 +138,7 @@ def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Sele
         not follow one number of perturbations per cycle, or a gain/objective is not a number.
     """
     path = os.fspath(path)
-    frame = read_tsv(
-        path, dtype={"gene": str}, keep_default_na=False, float_precision="round_trip"
-    )
+    frame = read_tsv(path, dtype={"gene": str}, keep_default_na=False, float_precision="round_trip")
     for column in SELECTION_COLUMNS:
         if column not in frame.columns:
             raise InputError(path, column, "column missing from the selection table")
@@ -159,7 +156,9 @@ def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Sele
         per_cycle = int((cycle == 1).sum())
         expected = (np.arange(n) // max(per_cycle, 1)) + 1
         if per_cycle < 1 or not np.array_equal(cycle.to_numpy(), expected):
-            raise InputError(path, "cycle", "cycles must be (rank - 1) // per_cycle + 1 for one number of perturbations per cycle")
+            raise InputError(
+                path, "cycle", "cycles must be (rank - 1) // per_cycle + 1 for one number of perturbations per cycle"
+            )
     values = {}
     for column in ("gain", "objective"):
         values[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
@@ -274,7 +273,9 @@ def starting_set(
         raise InputError(source, "required", f"{len(required)} required perturbations but the budget is {budget}")
     done = sorted(set(required) & set(screened))
     if done:
-        raise InputError(source, "required", f"required perturbations already screened (never picked again): {done[:10]}")
+        raise InputError(
+            source, "required", f"required perturbations already screened (never picked again): {done[:10]}"
+        )
     position = {name: i for i, name in enumerate(names)}
     outside = [r for r in required if r not in position]
     if outside:

@@ -53,9 +53,10 @@ def facility(
 ) -> Selection:
     """Pick ``budget`` perturbations by greedy facility location on receptive-field overlap.
 
-    With ``F`` the unit rows of ``P^K`` (:func:`perturb_select.knowledge.graph.perturbation_propagation`; ``P`` is GEARS's SGC operator,
-    :func:`perturb_select.knowledge.graph.sgc_operator`) and ``sim(c, s) = max(0, F[c] . F[s])`` (cosine
-    overlap of the receptive fields, 1 for ``c = s``, 0 for disjoint fields), the objective is
+    With ``F`` the unit rows of ``P^K`` (:func:`perturb_select.knowledge.graph.perturbation_propagation`;
+    ``P`` is GEARS's SGC operator, :func:`perturb_select.knowledge.graph.sgc_operator`) and
+    ``sim(c, s) = max(0, F[c] . F[s])`` (cosine overlap of the receptive fields, 1 for ``c = s``, 0 for disjoint
+    fields), the objective is
     ``f(S) = sum_{c in candidates} max_{s in S_0 + S} sim(c, s)``, with ``S_0`` the screened
     perturbations (``f`` of nothing is 0). Facility location with non-negative similarities is
     monotone submodular (Nemhauser, Wolsey & Fisher 1978; Krause & Golovin 2014), so the greedy order
@@ -149,8 +150,6 @@ def facility(
     return Selection("facility", [names[i] for i in order], gains / SCALE, (start + np.cumsum(gains)) / SCALE, params)
 
 
-
-
 def quantised_similarity(rows: sp.csr_matrix, columns: sp.csr_matrix, source: str = "budget") -> sp.csr_matrix:
     """``round(max(0, rows @ columns.T) * SCALE)`` as a sparse int64 matrix, built in chunks of rows.
 
@@ -184,7 +183,8 @@ def quantised_similarity(rows: sp.csr_matrix, columns: sp.csr_matrix, source: st
         stored += block.nnz
         if stored > MAX_SIMILARITY_ENTRIES:
             raise InputError(
-                source, "candidates",
+                source,
+                "candidates",
                 f"facility: the receptive fields of {m} candidates overlap in more than {MAX_SIMILARITY_ENTRIES:,} "
                 f"pairs (about {12 * stored / 1e9:.1f} GB of similarities kept in memory); use fewer candidates or "
                 "a smaller hops, or graphreach",

@@ -130,8 +130,9 @@ def graphreach(
     if tie_break == "seeded":
         params["seed"] = int(seed)
     covered = covered_by(perturbation_fields(graph, screened, hops, source), graph.n_nodes)
-    covered_ahead = (covered_by(perturbation_fields(graph, screened, hops + 1, source), graph.n_nodes)
-                     if ahead is not None else None)
+    covered_ahead = (
+        covered_by(perturbation_fields(graph, screened, hops + 1, source), graph.n_nodes) if ahead is not None else None
+    )
     start = int(unit[covered].sum())
     order, gains = [], []
     for row in required_rows:
@@ -143,10 +144,11 @@ def graphreach(
         order.append(int(row))
     rest = priority[~np.isin(priority, required_rows)]  # the rows left, in tie order
     problem, problem_weights, scale = _coverage_problem(
-        _uncovered(fields[rest], covered), unit,
-        None if ahead is None else _uncovered(ahead[rest], covered_ahead))
+        _uncovered(fields[rest], covered), unit, None if ahead is None else _uncovered(ahead[rest], covered_ahead)
+    )
     rest_order, rest_gains, rest_tied = greedy_max_coverage(
-        problem, budget - len(order), lazy=lazy, weights=problem_weights, scale=scale)
+        problem, budget - len(order), lazy=lazy, weights=problem_weights, scale=scale
+    )
     order += rest[rest_order].tolist()
     gains = np.concatenate([np.asarray(gains, dtype=np.float64), (rest_gains // scale).astype(np.float64)])
     tied = np.concatenate([np.zeros(len(required_rows), dtype=bool), rest_tied])
@@ -247,8 +249,9 @@ def greedy_max_coverage(
     else:
         weights = np.asarray(weights)
         if weights.shape != (n,) or not np.issubdtype(weights.dtype, np.integer) or (weights < 0).any():
-            raise ValueError(f"weights must be non-negative integers of shape ({n},), got {weights.dtype} "
-                             f"of shape {weights.shape}")
+            raise ValueError(
+                f"weights must be non-negative integers of shape ({n},), got {weights.dtype} of shape {weights.shape}"
+            )
         weights = weights.astype(np.int64)
         if int(weights.sum()) >= _KEY_LIMIT // max(m, 1):
             raise ValueError(f"weights sum to {int(weights.sum())}: too large for the heap keys with {m} rows")
@@ -286,7 +289,9 @@ def _plain_greedy(fields: sp.csr_matrix, weights: np.ndarray, budget: int, scale
 
 
 @numba.njit(cache=True, nogil=True)
-def _lazy_greedy(indptr, indices, weights, n_columns, budget, scale):  # pragma: no cover - compiled; tested via graphreach
+def _lazy_greedy(
+    indptr, indices, weights, n_columns, budget, scale
+):  # pragma: no cover - compiled; tested via graphreach
     """Lazy greedy with exact gains kept up to date through the transposed incidence.
 
     Covering column ``c`` decrements the gain of every row that contains ``c`` by ``weights[c]``

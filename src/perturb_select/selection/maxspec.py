@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 import scipy.linalg as sla
+import scipy.sparse as sp
 
 from ..config.training import DEFAULT_HOPS
 from ..io import InputError
@@ -173,9 +173,18 @@ def maxspec(
     names = sorted_candidates(candidates, budget, source)
     priority = tie_priority(len(names), tie_break, seed, source)
     screened, required_rows = starting_set(names, screened, required, budget, source)
-    state = _GreedyState.start(graph, names, screened, hops, source,
-                               sign=1.0 if direction == "maximize" else -1.0, shortlist=shortlist,
-                               operator=operator, priority=priority, lookahead=tie_break == "lookahead")
+    state = _GreedyState.start(
+        graph,
+        names,
+        screened,
+        hops,
+        source,
+        sign=1.0 if direction == "maximize" else -1.0,
+        shortlist=shortlist,
+        operator=operator,
+        priority=priority,
+        lookahead=tie_break == "lookahead",
+    )
     start_value = state.current
     for row in required_rows:
         state.take_required(int(row))
@@ -183,8 +192,13 @@ def maxspec(
         state.step()
     objective = np.asarray(state.objective, dtype=np.float64)
     tied = np.asarray(state.tied, dtype=bool)
-    params = {"hops": int(hops), "direction": direction, "shortlist": shortlist, "operator": operator,
-              "tie_break": tie_break}
+    params = {
+        "hops": int(hops),
+        "direction": direction,
+        "shortlist": shortlist,
+        "operator": operator,
+        "tie_break": tie_break,
+    }
     if tie_break == "seeded":
         params["seed"] = int(seed)
     params["ties"] = int(tied.sum())
@@ -204,8 +218,18 @@ class _GreedyState:
     """The greedy's state: the reached nodes, the current criterion with its top singular triplet, the
     picks so far, and per candidate the best value seen (a lower bound of later values)."""
 
-    def __init__(self, fields, operator, reached, sign, shortlist, propagation=None, priority=None, ahead=None,
-                 ahead_reached=None):
+    def __init__(
+        self,
+        fields,
+        operator,
+        reached,
+        sign,
+        shortlist,
+        propagation=None,
+        priority=None,
+        ahead=None,
+        ahead_reached=None,
+    ):
         self.fields = fields  # (m, r) bool csr over the universe of reachable nodes
         self.counts = fields.astype(np.float64)
         self.operator = operator
@@ -230,15 +254,26 @@ class _GreedyState:
         self.order, self.objective = [], []
 
     @classmethod
-    def start(cls, graph, names, screened, hops, source, sign, shortlist, operator="whole_graph", priority=None,
-              lookahead=False):
+    def start(
+        cls,
+        graph,
+        names,
+        screened,
+        hops,
+        source,
+        sign,
+        shortlist,
+        operator="whole_graph",
+        priority=None,
+        lookahead=False,
+    ):
         """Fields of the candidates over the nodes some field reaches, started from the screened set."""
         fields = perturbation_fields(graph, names + screened, hops, source)  # (m + s, n) bool csr
         # Only nodes of some field ever enter c(S): restrict P to them once (the kept indices are sorted,
         # so every restricted matrix is the same as when slicing the whole operator).
         universe = np.flatnonzero(np.diff(fields.tocsc().indptr))
         fields = fields[:, universe].tocsr()
-        start_reached = covered_by(fields[len(names):], universe.size)
+        start_reached = covered_by(fields[len(names) :], universe.size)
         whole = sgc_operator(graph)[universe][:, universe].tocsr()
         propagation = None
         if operator == "induced":
@@ -248,9 +283,10 @@ class _GreedyState:
         if lookahead:
             wide = perturbation_fields(graph, names + screened, hops + 1, source)
             ahead = wide[: len(names)].astype(np.float64).tocsr()
-            ahead_reached = covered_by(wide[len(names):], graph.n_nodes)
-        return cls(fields[: len(names)], whole, start_reached, sign, shortlist, propagation, priority, ahead,
-                   ahead_reached)
+            ahead_reached = covered_by(wide[len(names) :], graph.n_nodes)
+        return cls(
+            fields[: len(names)], whole, start_reached, sign, shortlist, propagation, priority, ahead, ahead_reached
+        )
 
     def _restricted(self, members: np.ndarray) -> sp.csr_matrix:
         """The operator whose norm is the criterion on the reached set ``members`` (universe indices)."""
@@ -348,8 +384,14 @@ class _GreedyState:
                 block = self.operator[field_nodes][:, field_nodes].toarray()
                 if field_nodes.size <= MAX_CACHED_FIELD:
                     self.blocks[position] = block
-            ritz[i], starts[position] = _ritz(self.current, projected_left[added], projected_right[added],
-                                              block[np.ix_(fresh, fresh)], self.right, added)
+            ritz[i], starts[position] = _ritz(
+                self.current,
+                projected_left[added],
+                projected_right[added],
+                block[np.ix_(fresh, fresh)],
+                self.right,
+                added,
+            )
         return pool[np.lexsort((self.rank[pool], -new[pool], -sign * ritz))][: self.shortlist], starts
 
     def _best_exact(self, pool, new, starts):

@@ -9,9 +9,7 @@ import numpy as np
 from .base import Selection, sorted_candidates
 
 
-def random_selection(
-    candidates: Sequence[str], budget: int, *, seed: int, source: str = "budget"
-) -> Selection:
+def random_selection(candidates: Sequence[str], budget: int, *, seed: int, source: str = "budget") -> Selection:
     """Pick ``budget`` perturbations uniformly at random, in a random order.
 
     The order is ``numpy.random.default_rng(seed).permutation`` of the candidates sorted by symbol,

@@ -79,9 +79,7 @@ def select(
     } - _RESERVED
     for key in params:
         if key not in accepted:
-            raise InputError(
-                source, key, f"not a parameter of strategy '{strategy}' (it takes: {sorted(accepted)})"
-            )
+            raise InputError(source, key, f"not a parameter of strategy '{strategy}' (it takes: {sorted(accepted)})")
     if strategy == "random":
         return function(candidates, budget, seed=seed, source=source, **params)
     if "seed" in inspect.signature(function).parameters:

@@ -13,4 +13,3 @@ def as_paths(files) -> list:
     if files is None:
         return []
     return [files] if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__") else list(files)
-

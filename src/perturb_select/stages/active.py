@@ -17,9 +17,18 @@ from . import as_paths
 log = logging.getLogger("perturb_select")
 
 
-def select_active(split: str, output: str, strategy: str, strategy_params: Mapping, cycle: int, per_cycle: int,
-                  seed: int, picks: str | Sequence[str] = (), pool_scores: str | None = None,
-                  edges: str | None = None) -> None:
+def select_active(
+    split: str,
+    output: str,
+    strategy: str,
+    strategy_params: Mapping,
+    cycle: int,
+    per_cycle: int,
+    seed: int,
+    picks: str | Sequence[str] = (),
+    pool_scores: str | None = None,
+    edges: str | None = None,
+) -> None:
     """Rule select_active: the batch of cycle ``cycle`` of an active strategy (``active.rules.choose_batch``).
 
     Parameters
@@ -45,8 +54,15 @@ def select_active(split: str, output: str, strategy: str, strategy_params: Mappi
         scores.info["path"] = pool_scores
     start = time.perf_counter()
     genes, values, method = choose_batch(
-        strategy, dict(strategy_params), read_json(split)["pool"], read_picks(picks, int(per_cycle)), cycle, int(per_cycle),
-        seed=int(seed), scores=scores, graph=KnowledgeGraph.read(edges) if edges else None,
+        strategy,
+        dict(strategy_params),
+        read_json(split)["pool"],
+        read_picks(picks, int(per_cycle)),
+        cycle,
+        int(per_cycle),
+        seed=int(seed),
+        scores=scores,
+        graph=KnowledgeGraph.read(edges) if edges else None,
         source=picks[-1] if picks else split,
     )
     log.info("%s cycle %d: %s picked %s in %.3f s", strategy, cycle, method, genes, time.perf_counter() - start)

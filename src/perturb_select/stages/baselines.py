@@ -29,14 +29,26 @@ def graph_kernel(edges: str, candidates: str, output: str, hops: int) -> None:
     genes = read_candidates(candidates)
     start = time.perf_counter()
     kernels = graph_kernels(KnowledgeGraph.read(edges), genes, int(hops), BETAS)
-    log.info("graph kernels of %d candidates (diffusion at beta %s, SGC at K = %d) in %.2f s", len(genes), BETAS,
-             int(hops), time.perf_counter() - start)
+    log.info(
+        "graph kernels of %d candidates (diffusion at beta %s, SGC at K = %d) in %.2f s",
+        len(genes),
+        BETAS,
+        int(hops),
+        time.perf_counter() - start,
+    )
     save_kernels(output, kernels)
 
 
-def baselines_record(screen: ScreenArrays, kernels: str, train_genes: Sequence[str], test_genes: Sequence[str],
-                     keys: Mapping, truth: str | None = None, split: str | None = None,
-                     selection: str | Sequence[str] | None = None) -> dict:
+def baselines_record(
+    screen: ScreenArrays,
+    kernels: str,
+    train_genes: Sequence[str],
+    test_genes: Sequence[str],
+    keys: Mapping,
+    truth: str | None = None,
+    split: str | None = None,
+    selection: str | Sequence[str] | None = None,
+) -> dict:
     """A run's baselines file at one cycle: every model of ``evaluation.baselines`` trained on
     ``train_genes`` and scored on ``test_genes`` (``evaluation.baselines.score_baselines`` with the kernels
     file ``kernels``; a SIMULATED screen's ``truth`` file, ``screens.simulated``, adds the oracle), with the
@@ -53,16 +65,37 @@ def baselines_record(screen: ScreenArrays, kernels: str, train_genes: Sequence[s
         missing = [g for g in genes if g not in candidates]
         if missing and path is not None:
             where = path if isinstance(path, str) else ", ".join(map(str, path))
-            raise InputError(where, field, f"{len(missing)} genes are not candidates of the dataset (the "
-                             f"screen's, as in {kernels}), e.g. {missing[:5]}: a file from another dataset or "
-                             "an older screen? rerun the rule that wrote it")
-    scored = score_models(screen, loaded, train_genes, test_genes, source=kernels,
-                          truth=read_truth(truth, screen.genes) if truth else None)
+            raise InputError(
+                where,
+                field,
+                f"{len(missing)} genes are not candidates of the dataset (the "
+                f"screen's, as in {kernels}), e.g. {missing[:5]}: a file from another dataset or "
+                "an older screen? rerun the rule that wrote it",
+            )
+    scored = score_models(
+        screen,
+        loaded,
+        train_genes,
+        test_genes,
+        source=kernels,
+        truth=read_truth(truth, screen.genes) if truth else None,
+    )
     return {**scored, **keys}
 
 
-def score_baselines(split: str, selection: str, baselines_out: str, dataset: str, strategy: str, run: str,
-                    cycle: int, per_cycle: int, screen: str, kernels: str, truth: str | None = None) -> None:
+def score_baselines(
+    split: str,
+    selection: str,
+    baselines_out: str,
+    dataset: str,
+    strategy: str,
+    run: str,
+    cycle: int,
+    per_cycle: int,
+    screen: str,
+    kernels: str,
+    truth: str | None = None,
+) -> None:
     """Rule score_baselines (``gears.trainer: none``, no GEARS): the baselines of one run at one cycle, as
     train_gears scores them beside GEARS (:func:`baselines_record`): trained on the first ``cycle *
     per_cycle`` picks of the one-shot ranking ``selection``, scored on the test perturbations of ``split``,
@@ -71,9 +104,21 @@ def score_baselines(split: str, selection: str, baselines_out: str, dataset: str
     start = time.perf_counter()
     train_genes = cycle_picks(selection, int(cycle), int(per_cycle))
     test_genes = read_json(split)["test"]
-    record = baselines_record(ScreenArrays.load(screen), kernels, train_genes, test_genes,
-                              run_keys(dataset, strategy, run, cycle), truth=truth, split=split,
-                              selection=selection)
+    record = baselines_record(
+        ScreenArrays.load(screen),
+        kernels,
+        train_genes,
+        test_genes,
+        run_keys(dataset, strategy, run, cycle),
+        truth=truth,
+        split=split,
+        selection=selection,
+    )
     write_json(record, baselines_out)
-    log.info("baselines (%s) of %d training and %d test perturbations in %.2f s", ", ".join(record["models"]),
-             len(train_genes), len(test_genes), time.perf_counter() - start)
+    log.info(
+        "baselines (%s) of %d training and %d test perturbations in %.2f s",
+        ", ".join(record["models"]),
+        len(train_genes),
+        len(test_genes),
+        time.perf_counter() - start,
+    )

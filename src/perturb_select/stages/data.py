@@ -25,9 +25,19 @@ def fetch_dataset(output: str, name: str, dataset: Mapping) -> None:
     fetch_input(output, **DatasetConfig.from_config(name, dataset).source())
 
 
-def preprocess_dataset(screen: str, edges: str, gene_info: str, adata_out: str, arrays_out: str,
-                       candidates_out: str, dropped_out: str, name: str, dataset: Mapping, taxid: int,
-                       dataset_candidates: str | None = None) -> None:
+def preprocess_dataset(
+    screen: str,
+    edges: str,
+    gene_info: str,
+    adata_out: str,
+    arrays_out: str,
+    candidates_out: str,
+    dropped_out: str,
+    name: str,
+    dataset: Mapping,
+    taxid: int,
+    dataset_candidates: str | None = None,
+) -> None:
     """Rules preprocess_dataset and preprocess_replicate: a screen -> GEARS layout, its arrays, candidates
     and dropped perturbations.
 
@@ -51,15 +61,22 @@ def preprocess_dataset(screen: str, edges: str, gene_info: str, adata_out: str, 
     graph_genes = set(graph.genes)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph_genes, taxid=taxid)
     if config.format == "gears":
-        result = prepare_gears_screen(read_gears_dataset(screen), graph_genes=graph_genes, resolver=resolver,
-                                      source=screen)
+        result = prepare_gears_screen(
+            read_gears_dataset(screen), graph_genes=graph_genes, resolver=resolver, source=screen
+        )
     else:
         result = preprocess_screen(
-            read_screen(screen, config.perturbation_key), graph_genes=graph_genes, resolver=resolver,
-            perturbation_key=config.perturbation_key, control_label=config.control_label,
-            cell_type=config.cell_type, max_cells_per_condition=config.max_cells_per_condition,
-            min_cells_per_condition=config.min_cells_per_condition, n_top_genes=config.n_top_genes,
-            seed=config.seed, source=screen,
+            read_screen(screen, config.perturbation_key),
+            graph_genes=graph_genes,
+            resolver=resolver,
+            perturbation_key=config.perturbation_key,
+            control_label=config.control_label,
+            cell_type=config.cell_type,
+            max_cells_per_condition=config.max_cells_per_condition,
+            min_cells_per_condition=config.min_cells_per_condition,
+            n_top_genes=config.n_top_genes,
+            seed=config.seed,
+            source=screen,
         )
     log.info("%d candidates, %d dropped", len(result.candidates), len(result.dropped))
     if dataset_candidates is not None:
@@ -74,15 +91,22 @@ def _check_replicate_candidates(result, expected: list, screen: str, dataset_can
     lost = [g for g in expected if g not in kept]
     extra = sorted(kept - set(expected))
     if lost or extra:
-        reasons = result.dropped.set_index("perturbation")["reason"].astype(str).to_dict() \
-            if len(result.dropped) else {}
+        reasons = (
+            result.dropped.set_index("perturbation")["reason"].astype(str).to_dict() if len(result.dropped) else {}
+        )
         examples = "; ".join(f"{g}: {reasons.get(g, 'not in the screen')}" for g in lost[:5])
-        raise InputError(screen, "candidates", (
-            f"this replicate's candidates differ from the dataset's ({dataset_candidates}): "
-            f"{len(lost)} lost" + (f" (e.g. {examples})" if lost else "")
-            + (f", {len(extra)} not among them (e.g. {extra[:5]})" if extra else "")
-            + "; every replicate must keep every candidate (cells_per_perturbation against "
-              "min_cells_per_condition)"))
+        raise InputError(
+            screen,
+            "candidates",
+            (
+                f"this replicate's candidates differ from the dataset's ({dataset_candidates}): "
+                f"{len(lost)} lost"
+                + (f" (e.g. {examples})" if lost else "")
+                + (f", {len(extra)} not among them (e.g. {extra[:5]})" if extra else "")
+                + "; every replicate must keep every candidate (cells_per_perturbation against "
+                "min_cells_per_condition)"
+            ),
+        )
 
 
 def _resolved_candidates(graph: KnowledgeGraph, gene_info: str, candidates: str, taxid: int, name: str):
@@ -102,15 +126,19 @@ def _resolved_candidates(graph: KnowledgeGraph, gene_info: str, candidates: str,
     if len(genes) < 3:
         lost = [r for r in resolutions if not r.ok or r.symbol not in graph_genes]
         examples = "; ".join(f"{r.query}: {r.reason or r.status}" for r in lost[:3])
-        raise InputError(candidates, "genes", f"only {len(genes)} of its {len(resolutions)} symbols are GO-graph "
-                         f"nodes; a SIMULATED screen needs at least 3" + (f" (e.g. {examples})" if examples else ""))
-    log.info("SIMULATED screen %s: %d of %d listed symbols resolved to graph nodes", name, len(genes),
-             len(resolutions))
+        raise InputError(
+            candidates,
+            "genes",
+            f"only {len(genes)} of its {len(resolutions)} symbols are GO-graph "
+            f"nodes; a SIMULATED screen needs at least 3" + (f" (e.g. {examples})" if examples else ""),
+        )
+    log.info("SIMULATED screen %s: %d of %d listed symbols resolved to graph nodes", name, len(genes), len(resolutions))
     return genes, resolver
 
 
-def simulated_candidates(candidates: str, edges: str, gene_info: str, candidates_out: str, name: str,
-                         dataset: Mapping, taxid: int) -> None:
+def simulated_candidates(
+    candidates: str, edges: str, gene_info: str, candidates_out: str, name: str, dataset: Mapping, taxid: int
+) -> None:
     """Rule simulated_candidates: the candidates of a replicated SIMULATED dataset, once for all replicates.
 
     The candidate list resolved to GO-graph nodes as :func:`simulate_dataset` resolves it: every replicate
@@ -132,17 +160,35 @@ def simulated_candidates(candidates: str, edges: str, gene_info: str, candidates
     config = DatasetConfig.from_config(name, dataset)
     genes, resolver = _resolved_candidates(KnowledgeGraph.read(edges), gene_info, candidates, taxid, name)
     cap = config.max_cells_per_condition
-    n_cells = config.simulation.cells_per_perturbation if cap is None else \
-        min(config.simulation.cells_per_perturbation, cap)
-    table = pd.DataFrame({"gene": genes, "perturbation": genes, "condition": [condition_of(g) for g in genes],
-                          "n_cells": n_cells, "resolution": [r.status for r in resolver.resolve_many(genes)]},
-                         columns=list(CANDIDATE_COLUMNS))
+    n_cells = (
+        config.simulation.cells_per_perturbation if cap is None else min(config.simulation.cells_per_perturbation, cap)
+    )
+    table = pd.DataFrame(
+        {
+            "gene": genes,
+            "perturbation": genes,
+            "condition": [condition_of(g) for g in genes],
+            "n_cells": n_cells,
+            "resolution": [r.status for r in resolver.resolve_many(genes)],
+        },
+        columns=list(CANDIDATE_COLUMNS),
+    )
     write_tsv(table, candidates_out)
 
 
-def simulate_dataset(edges: str, gene_info: str, candidates: str, reference: str, screen_out: str, truth_out: str,
-                     name: str, dataset: Mapping, taxid: int, hops: int = 1,
-                     replicate: int | str | None = None) -> None:
+def simulate_dataset(
+    edges: str,
+    gene_info: str,
+    candidates: str,
+    reference: str,
+    screen_out: str,
+    truth_out: str,
+    name: str,
+    dataset: Mapping,
+    taxid: int,
+    hops: int = 1,
+    replicate: int | str | None = None,
+) -> None:
     """Rules simulate_dataset and simulate_replicate: a SIMULATED raw-count screen and its truth
     (``screens.simulated``).
 
@@ -165,22 +211,42 @@ def simulate_dataset(edges: str, gene_info: str, candidates: str, reference: str
     graph = KnowledgeGraph.read(edges)
     genes, _ = _resolved_candidates(graph, gene_info, candidates, taxid, name)
     # before reading the reference: the dataset's key, not the library's bare one
-    check_memory(simulation_memory(len(genes), config.simulation), "config",
-                 f"datasets.{name}.simulation.cells_per_perturbation",
-                 f"{len(genes)} candidates x cells_per_perturbation + control_cells, x n_genes simulated counts")
+    check_memory(
+        simulation_memory(len(genes), config.simulation),
+        "config",
+        f"datasets.{name}.simulation.cells_per_perturbation",
+        f"{len(genes)} candidates x cells_per_perturbation + control_cells, x n_genes simulated counts",
+    )
     screen = read_screen(reference, config.perturbation_key)
     is_control = (screen.obs[config.perturbation_key].astype(str) == config.control_label).to_numpy()
     if not is_control.any():
         raise InputError(reference, config.perturbation_key, f"no control cells labelled {config.control_label!r}")
     control = fit_control_model(screen.X[is_control], source=reference)
-    log.info("control model: %d genes of %d control cells (log library size sd %.3f)", len(control.means),
-             int(is_control.sum()), control.log_library_sd)
+    log.info(
+        "control model: %d genes of %d control cells (log library size sd %.3f)",
+        len(control.means),
+        int(is_control.sum()),
+        control.log_library_sd,
+    )
     if replicate is not None:
         log.info("replicate %s (simulation.replicate_screens)", replicate)
-    simulated = simulate_screen(graph, genes, control, config.simulation, seed=config.seed,
-                                control_label=config.control_label, hops=int(hops),
-                                replicate=None if replicate is None else int(replicate))
-    write_simulated_screen(simulated, screen_out, truth_out, reference=str(reference),
-                           perturbation_key=config.perturbation_key)
-    log.info("%d cells x %d genes, %d perturbations (%d strong)", simulated.counts.shape[0],
-             simulated.counts.shape[1], len(simulated.candidates), int(simulated.strong.sum()))
+    simulated = simulate_screen(
+        graph,
+        genes,
+        control,
+        config.simulation,
+        seed=config.seed,
+        control_label=config.control_label,
+        hops=int(hops),
+        replicate=None if replicate is None else int(replicate),
+    )
+    write_simulated_screen(
+        simulated, screen_out, truth_out, reference=str(reference), perturbation_key=config.perturbation_key
+    )
+    log.info(
+        "%d cells x %d genes, %d perturbations (%d strong)",
+        simulated.counts.shape[0],
+        simulated.counts.shape[1],
+        len(simulated.candidates),
+        int(simulated.strong.sum()),
+    )

@@ -18,20 +18,52 @@ from . import as_paths
 log = logging.getLogger("perturb_select")
 
 #: Columns of ``results/design/summary.tsv``, in order.
-SUMMARY_COLUMNS = ("design", "genes", "queries", *STATUSES, "candidates", "screened_perturbations",
-                   "required_perturbations", "excluded_perturbations", "method", "weights", "tie_break", "operator", "ties", "hops", "budget", "cycles", "batch",
-                   "graph_nodes", "start_covered_nodes", "covered_nodes", "coverage_fraction",
-                   "all_candidates_covered_nodes", "all_candidates_coverage_fraction", "seconds")
+SUMMARY_COLUMNS = (
+    "design",
+    "genes",
+    "queries",
+    *STATUSES,
+    "candidates",
+    "screened_perturbations",
+    "required_perturbations",
+    "excluded_perturbations",
+    "method",
+    "weights",
+    "tie_break",
+    "operator",
+    "ties",
+    "hops",
+    "budget",
+    "cycles",
+    "batch",
+    "graph_nodes",
+    "start_covered_nodes",
+    "covered_nodes",
+    "coverage_fraction",
+    "all_candidates_covered_nodes",
+    "all_candidates_coverage_fraction",
+    "seconds",
+)
 
 
-def design_screen(edges: str, gene_info: str, table_out: str, unresolved_out: str, plot_out: str, summary_out: str,
-                  name: str, design: Mapping, default_hops: int, taxid: int) -> None:
+def design_screen(
+    edges: str,
+    gene_info: str,
+    table_out: str,
+    unresolved_out: str,
+    plot_out: str,
+    summary_out: str,
+    name: str,
+    design: Mapping,
+    default_hops: int,
+    taxid: int,
+) -> None:
     """Rule design_screen: one ``design:`` entry -> ranked picks, unresolved queries, coverage plot, summary.
 
     The same steps as ``perturb-select design`` (``perturb_select.design.run_design``); ``design`` is the
     config entry (``config.DesignConfig``: its gene list, budget or cycles x perturbations per cycle, optional
-    screened / require / exclude files, method, GraphReach's weights, hops, seed). Errors name the entry, the option being the
-    field (``config: design.k562, field 'budget': ...``).
+    screened / require / exclude files, method, GraphReach's weights, tie rule, MaxSpec's operator, hops, seed).
+    Errors name the entry, the option being the field (``config: design.k562, field 'budget': ...``).
     """
     start = time.perf_counter()
     entry = DesignConfig.from_config(name, design, default_hops=default_hops)
@@ -39,21 +71,43 @@ def design_screen(edges: str, gene_info: str, table_out: str, unresolved_out: st
     lists = {key: read_gene_list(path) for key, path in entry.lists().items()}
     graph = KnowledgeGraph.read(edges)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=taxid)
-    result = run_design(graph, symbols, resolver, entry.budget, method=entry.method, hops=entry.hops,
-                        weights=entry.weights, tie_break=entry.tie_break, operator=entry.operator, seed=entry.seed,
-                        cycles=entry.cycles, per_cycle=entry.perturbations_per_cycle, source=f"config: design.{name}",
-                        **lists)
-    summary = {"genes": str(entry.genes), **{f"{key}_file": str(path) for key, path in entry.lists().items()},
-               **result.summary()}
+    result = run_design(
+        graph,
+        symbols,
+        resolver,
+        entry.budget,
+        method=entry.method,
+        hops=entry.hops,
+        weights=entry.weights,
+        tie_break=entry.tie_break,
+        operator=entry.operator,
+        seed=entry.seed,
+        cycles=entry.cycles,
+        per_cycle=entry.perturbations_per_cycle,
+        source=f"config: design.{name}",
+        **lists,
+    )
+    summary = {
+        "genes": str(entry.genes),
+        **{f"{key}_file": str(path) for key, path in entry.lists().items()},
+        **result.summary(),
+    }
     log.info(
         "%d symbols -> %d candidates (%s); %s K=%d budget %d covers %d of %d nodes (%.4f), %d before the first pick",
-        summary["queries"], summary["candidates"],
+        summary["queries"],
+        summary["candidates"],
         ", ".join(f"{summary[s]} {s}" for s in STATUSES if summary[s]),
-        result.label, summary["hops"], summary["budget"], summary["covered_nodes"], summary["graph_nodes"],
-        summary["coverage_fraction"], summary["start_covered_nodes"],
+        result.label,
+        summary["hops"],
+        summary["budget"],
+        summary["covered_nodes"],
+        summary["graph_nodes"],
+        summary["coverage_fraction"],
+        summary["start_covered_nodes"],
     )
-    write_design(result, graph, table_path=table_out, unresolved_path=unresolved_out, plot_path=plot_out,
-                 seed=entry.seed)
+    write_design(
+        result, graph, table_path=table_out, unresolved_path=unresolved_out, plot_path=plot_out, seed=entry.seed
+    )
     summary["seconds"] = round(time.perf_counter() - start, 2)
     write_json(summary, summary_out)
 

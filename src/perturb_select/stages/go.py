@@ -22,8 +22,17 @@ def fetch_go_annotation(output: str, source: Mapping) -> None:
     fetch_input(output, source["url"], source["mirror"], source["mirror_name"], source["sha256"])
 
 
-def build_go_graph(gene2go: str, obo: str, gene_info: str, edges_out: str, npz_out: str, stats_out: str,
-                   gene2go_out: str, graph: Mapping, taxid: int) -> None:
+def build_go_graph(
+    gene2go: str,
+    obo: str,
+    gene_info: str,
+    edges_out: str,
+    npz_out: str,
+    stats_out: str,
+    gene2go_out: str,
+    graph: Mapping,
+    taxid: int,
+) -> None:
     """Rule build_go_graph: GO term sets per gene symbol -> Jaccard top-k graph, stats and GEARS's pickle.
 
     ``graph`` is the config's ``graph:`` block (``config.GraphConfig``). Writes the edge table as TSV (the
@@ -32,8 +41,9 @@ def build_go_graph(gene2go: str, obo: str, gene_info: str, edges_out: str, npz_o
     cell-gears trainer's input) and the summary JSON.
     """
     params = GraphConfig.from_block(graph, taxid)
-    built = build_knowledge_graph(GoFiles(Path(gene2go), Path(obo), Path(gene_info)), params,
-                                  scratch_dir=Path(edges_out).parent)  # the job's own folder, not /tmp
+    built = build_knowledge_graph(
+        GoFiles(Path(gene2go), Path(obo), Path(gene_info)), params, scratch_dir=Path(edges_out).parent
+    )  # the job's own folder, not /tmp
     write_tsv(built.edges, edges_out)
     built.graph.save_npz(npz_out)
     write_gears_gene2go({g: built.gene_terms[g] for g in built.graph.genes}, gene2go_out)

@@ -8,10 +8,23 @@ from typing import Mapping, Sequence
 
 from ..active.picks import read_picks
 from ..config import NO_TRAINER
-from ..evaluation.report import (NOT_TRAINED, collect_learning_curves, collect_metrics, conclusions,
-                                 final_cycle_comparison, learning_curve_auc, model_comparison, model_statements,
-                                 plot_learning_curves, plot_metric_curves, plot_model_curves, plot_vs_reference,
-                                 power_table, simulated_statement, summarise)
+from ..evaluation.report import (
+    NOT_TRAINED,
+    collect_learning_curves,
+    collect_metrics,
+    conclusions,
+    final_cycle_comparison,
+    learning_curve_auc,
+    model_comparison,
+    model_statements,
+    plot_learning_curves,
+    plot_metric_curves,
+    plot_model_curves,
+    plot_vs_reference,
+    power_table,
+    simulated_statement,
+    summarise,
+)
 from ..evaluation.stability import plot_stability, stability_statement, stability_table
 from ..io import atomic_open, write_tsv
 from ..selection.base import read_selection
@@ -22,13 +35,28 @@ log = logging.getLogger("perturb_select")
 METRICS = ("mse_top20_de", "pearson_delta")
 
 
-def aggregate_report(metric_files: str | Sequence[str], baseline_files: str | Sequence[str], metrics_out: str,
-                     summary_out: str, comparison_out: str, auc_out: str, conclusions_out: str, learning_out: str,
-                     learning_plot: str, dataset: str, models_out: str, power_out: str,
-                     simulation: Mapping | None = None, trainer: str | None = None, mse_plot: str | None = None,
-                     pearson_plot: str | None = None, models_mse_plot: str | None = None,
-                     models_pearson_plot: str | None = None, vs_random_mse_plot: str | None = None,
-                     vs_random_pearson_plot: str | None = None) -> None:
+def aggregate_report(
+    metric_files: str | Sequence[str],
+    baseline_files: str | Sequence[str],
+    metrics_out: str,
+    summary_out: str,
+    comparison_out: str,
+    auc_out: str,
+    conclusions_out: str,
+    learning_out: str,
+    learning_plot: str,
+    dataset: str,
+    models_out: str,
+    power_out: str,
+    simulation: Mapping | None = None,
+    trainer: str | None = None,
+    mse_plot: str | None = None,
+    pearson_plot: str | None = None,
+    models_mse_plot: str | None = None,
+    models_pearson_plot: str | None = None,
+    vs_random_mse_plot: str | None = None,
+    vs_random_pearson_plot: str | None = None,
+) -> None:
     """Rule aggregate_report: every run's metrics (GEARS and the baselines, a ``model`` column), the strategy x
     model x cycle summary (mean ± std over seeds), the final-cycle paired comparisons, each learned model
     against the reference models at every cycle (``models_out``), what the seeds can detect
@@ -70,16 +98,21 @@ def aggregate_report(metric_files: str | Sequence[str], baseline_files: str | Se
     write_tsv(models, models_out, float_format="%.6g")
     write_tsv(power_table(comparison), power_out, float_format="%.6g")
     header = simulated_statement(simulation, dataset)
-    text = (header + "\n" if header else "") + conclusions(comparison, gears_trained=gears_trained) + \
-        "\n".join(model_statements(models)) + "\n"
+    text = (
+        (header + "\n" if header else "")
+        + conclusions(comparison, gears_trained=gears_trained)
+        + "\n".join(model_statements(models))
+        + "\n"
+    )
     log.info("%s", text.strip())
     with atomic_open(conclusions_out, "w") as handle:
         handle.write(text)
     write_tsv(learning_curve_auc(table), auc_out, float_format="%.6g")
     curves = collect_learning_curves(metric_files)
     write_tsv(curves, learning_out, float_format="%.6g")
-    plot_learning_curves(curves, learning_plot, title=title,
-                         **({} if gears_trained else {"note": f"no learning curves: {NOT_TRAINED}"}))
+    plot_learning_curves(
+        curves, learning_plot, title=title, **({} if gears_trained else {"note": f"no learning curves: {NOT_TRAINED}"})
+    )
 
 
 def _by_metric(*paths: str | None) -> dict:
@@ -87,8 +120,16 @@ def _by_metric(*paths: str | None) -> dict:
     return {metric: path for metric, path in zip(METRICS, paths) if path is not None}
 
 
-def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, str], per_cycle: int, cycles: int,
-              table_out: str, plot_out: str, dataset: str, simulated: bool = False) -> None:
+def stability(
+    runs: Mapping[str, Sequence[Sequence[str]]],
+    kinds: Mapping[str, str],
+    per_cycle: int,
+    cycles: int,
+    table_out: str,
+    plot_out: str,
+    dataset: str,
+    simulated: bool = False,
+) -> None:
     """Rule stability: picks of R initialisations on one split -> table and figure (``evaluation.stability``).
 
     ``runs[strategy]`` lists each run's files: one ranking TSV when ``kinds[strategy] == 'one-shot'``,
@@ -106,8 +147,14 @@ def stability(runs: Mapping[str, Sequence[Sequence[str]]], kinds: Mapping[str, s
     plot_stability(table, plot_out, title=f"SIMULATED screen {dataset}" if simulated else dataset)
 
 
-def simulated_map(metrics: str | Sequence[str], datasets: Sequence[str], truths: Mapping[str, str], cycles: Sequence[int],
-                  table_out: str, figure_out: str) -> None:
+def simulated_map(
+    metrics: str | Sequence[str],
+    datasets: Sequence[str],
+    truths: Mapping[str, str],
+    cycles: Sequence[int],
+    table_out: str,
+    figure_out: str,
+) -> None:
     """Rule simulated_map: across the SIMULATED datasets (each a truth: mechanism and graph_signal), each strategy
     minus random per model and cycle with its interval and ``p_holm`` (``evaluation.strategy_map``), as a table
     and one figure. ``metrics`` are the datasets' ``metrics.tsv`` in the order of ``datasets``."""
@@ -118,7 +165,14 @@ def simulated_map(metrics: str | Sequence[str], datasets: Sequence[str], truths:
     tables = {dataset: pd.read_csv(path, sep="\t") for dataset, path in zip(datasets, as_paths(metrics))}
     table = strategy_map(tables, truths, cycles=[int(c) for c in cycles])
     write_tsv(table, table_out)
-    plot_strategy_map(table, figure_out, "SIMULATED screens: each strategy minus random, top-20 DE MSE "
-                                         "(95 % bootstrap interval; filled: p_holm < 0.05)")
-    log.info("map of %d SIMULATED truths, %d comparisons, %d with p_holm < 0.05", len(tables), len(table),
-             int((table["p_holm"] < 0.05).sum()))
+    plot_strategy_map(
+        table,
+        figure_out,
+        "SIMULATED screens: each strategy minus random, top-20 DE MSE (95 % bootstrap interval; filled: p_holm < 0.05)",
+    )
+    log.info(
+        "map of %d SIMULATED truths, %d comparisons, %d with p_holm < 0.05",
+        len(tables),
+        len(table),
+        int((table["p_holm"] < 0.05).sum()),
+    )

@@ -115,8 +115,10 @@ def rule_arguments(snakemake, stage: Callable) -> dict:
     try:
         inspect.signature(stage).bind(**arguments)
     except TypeError as err:
-        raise TypeError(f"rule {snakemake.rule} does not match its stage {stage.__module__}.{stage.__name__} "
-                        f"(named inputs, outputs and params {sorted(arguments)}): {err}") from None
+        raise TypeError(
+            f"rule {snakemake.rule} does not match its stage {stage.__module__}.{stage.__name__} "
+            f"(named inputs, outputs and params {sorted(arguments)}): {err}"
+        ) from None
     return arguments
 
 

@@ -9,11 +9,11 @@ from typing import Mapping
 
 from ..experiment.splits import split_test_set as split
 from ..io import read_json, write_json
-from ..strategies import VARIANT_KEY
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.layout import read_candidates
 from ..selection.base import write_selection
 from ..selection.registry import select as run_selection
+from ..strategies import VARIANT_KEY
 
 log = logging.getLogger("perturb_select")
 
@@ -29,8 +29,9 @@ def split_test_set(candidates: str, output: str, seed: int, test_fraction: float
     write_json(split(read_candidates(candidates), test_fraction=test_fraction, seed=int(seed)), output)
 
 
-def select(edges: str, split: str, output: str, strategy: str, seed: int, strategy_params: Mapping,
-           per_cycle: int) -> None:
+def select(
+    edges: str, split: str, output: str, strategy: str, seed: int, strategy_params: Mapping, per_cycle: int
+) -> None:
     """Rule select: a one-shot strategy's ranking of the whole pool of the split.
 
     Cycle ``c`` trains on the first ``c * per_cycle`` of the ranking, so adding a cycle reuses this file.
@@ -43,7 +44,14 @@ def select(edges: str, split: str, output: str, strategy: str, seed: int, strate
     start = time.perf_counter()
     params = dict(strategy_params)
     method = params.pop(VARIANT_KEY, strategy)  # a variant runs the strategy it names
-    selection = run_selection(method, graph, pool, len(pool), seed=int(seed), params=params,
-                              source=f"config: experiment.strategies.{strategy}")
+    selection = run_selection(
+        method,
+        graph,
+        pool,
+        len(pool),
+        seed=int(seed),
+        params=params,
+        source=f"config: experiment.strategies.{strategy}",
+    )
     log.info("%s ranked the pool of %d in %.3f s", strategy, len(pool), time.perf_counter() - start)
     write_selection(selection, output, per_cycle=int(per_cycle))

@@ -20,11 +20,29 @@ from . import as_paths
 from .baselines import baselines_record
 
 
-def train_gears(split: str, selection: str | Sequence[str], output: str, metrics_out: str, baselines_out: str,
-                dataset: str, strategy: str, run: str, cycle: int, gears: Mapping, per_cycle: int, edges: str,
-                screen: str, kernels: str, adata: str | None = None, gene2go: str | None = None,
-                work_dir: str | None = None, threads: int = 1, strategy_params: Mapping | None = None,
-                pool_out: str | None = None, truth: str | None = None) -> None:
+def train_gears(
+    split: str,
+    selection: str | Sequence[str],
+    output: str,
+    metrics_out: str,
+    baselines_out: str,
+    dataset: str,
+    strategy: str,
+    run: str,
+    cycle: int,
+    gears: Mapping,
+    per_cycle: int,
+    edges: str,
+    screen: str,
+    kernels: str,
+    adata: str | None = None,
+    gene2go: str | None = None,
+    work_dir: str | None = None,
+    threads: int = 1,
+    strategy_params: Mapping | None = None,
+    pool_out: str | None = None,
+    truth: str | None = None,
+) -> None:
     """Rules train_gears and train_gears_active: GEARS on the first ``cycle * per_cycle`` picks, predictions
     of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
     (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle); and
@@ -43,16 +61,20 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
     SIMULATED screen's ``truth`` (``screens.simulated``) adds the ``oracle`` row to them.
 
     ``selection`` is a one-shot ranking (one TSV) or, for an active strategy, the pick files of cycles
-    1..cycle (a list, also of one file). Then ``strategy_params`` (``strategies.active_params``) and ``pool_out`` are given:
-    the model also scores the labelled and the remaining pool perturbations (``gears.results.PoolScores``,
+    1..cycle (a list, also of one file). Then ``strategy_params`` (``strategies.active_params``) and ``pool_out``
+    are given: the model also scores the labelled and the remaining pool perturbations (``gears.results.PoolScores``,
     written to ``pool_out``) for the next cycle's selection; the ``uncertainty`` method trains GEARS with its
     uncertainty head (``uncertainty_reg`` from the strategy's block).
     """
     split_seed, init_seed = run_seeds(run)
     config = dataclasses.replace(TrainingConfig.from_config(gears), threads=max(1, int(threads)))
     if not config.trains_gears:
-        raise InputError("config", "gears.trainer", f"{NO_TRAINER} trains no GEARS: rule score_baselines "
-                                                    "(stages.baselines.score_baselines) scores the baselines alone")
+        raise InputError(
+            "config",
+            "gears.trainer",
+            f"{NO_TRAINER} trains no GEARS: rule score_baselines "
+            "(stages.baselines.score_baselines) scores the baselines alone",
+        )
     params = dict(strategy_params or {})
     if params.get("method") == "uncertainty":
         config = dataclasses.replace(config, uncertainty=True, uncertainty_reg=float(params["uncertainty_reg"]))
@@ -65,14 +87,27 @@ def train_gears(split: str, selection: str | Sequence[str], output: str, metrics
         trained = set(train_genes)
         score_genes = train_genes + [g for g in split_record["pool"] if g not in trained]
     trainer_reads_screen = "screen" in TRAINER_INPUTS[config.trainer]
-    data = training_data(KnowledgeGraph.read(edges), screen=screen if trainer_reads_screen else None, adata=adata,
-                         gene2go=gene2go, work_dir=work_dir)
+    data = training_data(
+        KnowledgeGraph.read(edges),
+        screen=screen if trainer_reads_screen else None,
+        adata=adata,
+        gene2go=gene2go,
+        work_dir=work_dir,
+    )
     keys = run_keys(dataset, strategy, run, cycle)
     arrays = data.screen if trainer_reads_screen else ScreenArrays.load(screen)
-    baselines = baselines_record(arrays, kernels, train_genes, split_record["test"], keys, truth=truth, split=split,
-                                 selection=selection)
-    result = train(data, train_genes, split_record["test"], seed=init_seed, config=config, score_genes=score_genes,
-                   score_controls=int(params["controls"]) if pool_out else 0)
+    baselines = baselines_record(
+        arrays, kernels, train_genes, split_record["test"], keys, truth=truth, split=split, selection=selection
+    )
+    result = train(
+        data,
+        train_genes,
+        split_record["test"],
+        seed=init_seed,
+        config=config,
+        score_genes=score_genes,
+        score_controls=int(params["controls"]) if pool_out else 0,
+    )
     result.predictions.info["cycle"] = int(cycle)
     if pool_out:
         result.pool.info["cycle"] = int(cycle)
