@@ -249,7 +249,8 @@ def get_active_training_picks(wildcards):
 
 def get_stability_runs(wildcards):
     """{strategy: [files of each run]}: a one-shot ranking, or an active run's pick files of every cycle.
-    Strategies in sorted order: the params must not depend on the order the config lists them in."""
+    Strategies in sorted order: the params must not depend on the order the config lists them in.
+    """
     runs = {}
     for strategy in sorted(STRATEGIES):
         runs[strategy] = []
