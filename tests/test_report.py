@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from perturb_select.evaluation.figures import plot_metric_curves
 from perturb_select.evaluation.report import REPORTED_METRICS as METRICS
-from perturb_select.evaluation.report import collect_metrics, plot_metric_curves, summarise
+from perturb_select.evaluation.report import collect_metrics, summarise
 from perturb_select.io import InputError
 
 
@@ -56,7 +57,8 @@ def test_plot_is_an_svg_with_one_line_per_strategy(tmp_path):
 
 
 def test_learning_curves_table_and_plot(tmp_path):
-    from perturb_select.evaluation.report import collect_learning_curves, plot_learning_curves
+    from perturb_select.evaluation.figures import plot_learning_curves
+    from perturb_select.evaluation.report import collect_learning_curves
 
     paths = []
     for strategy, seed, cycle in (("random", 2, 1), ("random", 1, 2), ("graphreach", 1, 2)):
@@ -148,7 +150,8 @@ def test_paired_wilcoxon_on_known_inputs():
 def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
     from scipy.stats import wilcoxon
 
-    from perturb_select.evaluation.report import conclusions, final_cycle_comparison, learning_curve_auc
+    from perturb_select.evaluation.conclusions import conclusions
+    from perturb_select.evaluation.report import final_cycle_comparison, learning_curve_auc
     from perturb_select.evaluation.statistics import bootstrap_interval
 
     gears, base = [], []
@@ -234,7 +237,8 @@ def test_final_cycle_comparison_auc_and_conclusions_by_hand(tmp_path):
 def test_power_table_and_seeds_needed_by_hand():
     import pandas as pd
 
-    from perturb_select.evaluation.report import power_table, seeds_needed
+    from perturb_select.evaluation.conclusions import seeds_needed
+    from perturb_select.evaluation.report import power_table
 
     comparison = pd.DataFrame(
         {
@@ -259,7 +263,8 @@ def test_power_table_and_seeds_needed_by_hand():
 
 
 def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_path):
-    from perturb_select.evaluation.report import model_comparison, model_statements, simulated_statement
+    from perturb_select.evaluation.conclusions import model_statements, simulated_statement
+    from perturb_select.evaluation.report import model_comparison
     from perturb_select.evaluation.statistics import bootstrap_interval
 
     gears, base = [], []
@@ -334,7 +339,7 @@ def test_model_comparison_per_cycle_against_the_reference_models_by_hand(tmp_pat
 
 
 def test_model_curves_plot(tmp_path):
-    from perturb_select.evaluation.report import plot_model_curves
+    from perturb_select.evaluation.figures import plot_model_curves
 
     gears = [_write(tmp_path, "random", s, c, 1.0) for s in (1, 2) for c in (1, 2)]
     base = [
@@ -350,7 +355,7 @@ def test_model_curves_plot(tmp_path):
 
 
 def test_grid_shape_spreads_panels_evenly_over_the_fewest_rows():
-    from perturb_select.evaluation.report import VS_PER_ROW, grid_shape
+    from perturb_select.evaluation.figures import VS_PER_ROW, grid_shape
 
     assert [grid_shape(n) for n in (0, 1, 4, 5, 7, 8, 9)] == [(1, 1), (1, 1), (1, 4), (2, 3), (2, 4), (2, 4), (3, 3)]
     assert [grid_shape(n, VS_PER_ROW) for n in (3, 4, 5)] == [(1, 3), (2, 2), (2, 3)]
@@ -426,7 +431,8 @@ def test_comparison_by_cycle_pairs_seeds_and_reuses_the_final_cycle_comparison()
 
 
 def test_vs_random_figure_plots_the_comparison_by_cycle(tmp_path):
-    from perturb_select.evaluation.report import comparison_by_cycle, plot_vs_reference
+    from perturb_select.evaluation.figures import plot_vs_reference
+    from perturb_select.evaluation.report import comparison_by_cycle
 
     table, _ = _paired_table()
     out = tmp_path / "vs_random_mse_top20_de.svg"

@@ -370,7 +370,7 @@ def test_a_replicated_dataset_plans_one_screen_per_seed_read_by_that_seed_only(t
 
 @pytest.mark.slow
 def test_each_seed_trains_and_scores_on_its_own_replicate(simulated_run):
-    from perturb_select.evaluation.report import simulated_statement
+    from perturb_select.evaluation.conclusions import simulated_statement
     from perturb_select.screens.arrays import ScreenArrays
     from perturb_select.screens.simulated import read_truth
 

@@ -8,21 +8,16 @@ from typing import Mapping, Sequence
 
 from ..active.picks import read_picks
 from ..config import NO_TRAINER
+from ..evaluation.conclusions import conclusions, model_statements, simulated_statement
+from ..evaluation.figures import plot_learning_curves, plot_metric_curves, plot_model_curves, plot_vs_reference
 from ..evaluation.report import (
     NOT_TRAINED,
     collect_learning_curves,
     collect_metrics,
-    conclusions,
     final_cycle_comparison,
     learning_curve_auc,
     model_comparison,
-    model_statements,
-    plot_learning_curves,
-    plot_metric_curves,
-    plot_model_curves,
-    plot_vs_reference,
     power_table,
-    simulated_statement,
     summarise,
 )
 from ..evaluation.stability import plot_stability, stability_statement, stability_table
@@ -67,7 +62,7 @@ def aggregate_report(
     The figures, one per metric (``mse_top20_de``: ``*mse_plot``, ``pearson_delta``: ``*pearson_plot``; None:
     not drawn): ``mse_plot``/``pearson_plot`` GEARS per strategy; ``models_*`` every model per strategy;
     ``vs_random_*`` per model, each strategy minus random by cycle with its interval
-    (``evaluation.report.plot_vs_reference``).
+    (``evaluation.figures.plot_vs_reference``).
     ``simulation`` (a SIMULATED dataset's ``simulation`` block, ``config.SimulationConfig`` as a dict) puts
     "SIMULATED" in every title and the first sentence of the conclusions.
 
