@@ -72,16 +72,17 @@ def select(
         source = f"config: experiment.strategies.{strategy}"
     function = SELECTORS[strategy]
     params = dict(params or {})
-    accepted = {
+    keywords = {
         name
         for name, parameter in inspect.signature(function).parameters.items()
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    } - _RESERVED
+    }
+    accepted = keywords - _RESERVED
     for key in params:
         if key not in accepted:
             raise InputError(source, key, f"not a parameter of strategy '{strategy}' (it takes: {sorted(accepted)})")
-    if strategy == "random":
-        return function(candidates, budget, seed=seed, source=source, **params)
-    if "seed" in inspect.signature(function).parameters:
+    if "seed" in keywords:  # random's draw, and the graph selectors' seeded tie order
         params["seed"] = seed
+    if strategy == "random":
+        return function(candidates, budget, source=source, **params)
     return function(graph, candidates, budget, source=source, **params)
