@@ -2,7 +2,7 @@
 """MaxSpec's readings and the tie rules, measured (issue 25): on the Replogle 2022 K562 essential list (1,085
 candidates resolved to GO-graph nodes, budget 500) and on the Papalexi 2021 screen's 25 perturbations.
 
-    .venv/bin/python benchmarks/maxspec_readings.py                 # ~6 min on 2 shared cores
+    .venv/bin/python benchmarks/maxspec_readings.py                 # ~7 min on 2 shared cores
     .venv/bin/python benchmarks/maxspec_readings.py --quick         # K562 budget 100, a smaller exact check
 
 Per reading of MaxSpec (operator whole_graph | induced x direction maximize | minimize), the criterion after
