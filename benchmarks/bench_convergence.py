@@ -191,7 +191,7 @@ def bench_time_to_reach(
     screen: str = "real",
     seeds: Sequence[int] = (1, 2, 3),
     cycle: int = 5,
-    per_cycle: int = 4,
+    perturbations_per_cycle: int = 4,
     cells_epochs: int = 20,
 ) -> list[dict]:
     """Time for the perturbations trainer to reach the cells trainer's best validation score (module
@@ -204,16 +204,16 @@ def bench_time_to_reach(
     graph = load_graph(workdir)
     if screen == "real":
         arrays, candidates = real_screen(data, workdir)
-        label = f"Papalexi 2021 (real), cycle {cycle} ({cycle * per_cycle} picks)"
+        label = f"Papalexi 2021 (real), cycle {cycle} ({cycle * perturbations_per_cycle} picks)"
     else:
         arrays, candidates, _ = simulated_replogle_screen(data, workdir, n_genes=1000, cells_per_perturbation=50)
         label = (
             f"SIMULATED Replogle-shaped screen ({len(candidates)} candidates, {arrays.n_genes} genes, 50 cells "
-            f"each), cycle {cycle} ({cycle * per_cycle} picks)"
+            f"each), cycle {cycle} ({cycle * perturbations_per_cycle} picks)"
         )
     ratios, cells_s, perts_s, details = [], [], [], []
     for seed in seeds:
-        picks, test = _picks(graph, candidates, seed, cycle * per_cycle)
+        picks, test = _picks(graph, candidates, seed, cycle * perturbations_per_cycle)
         cells = train_once(graph, arrays, picks, test, seed, **{**PREVIOUS_MAIN_JOB, "epochs": cells_epochs})
         perts = train_once(graph, arrays, picks, test, seed)  # the default: the perturbations trainer
         target = min(cells["val"])
@@ -278,7 +278,7 @@ def bench_replogle_job(
     previous = run["train_loss"][-20:-10]
     plateau = (np.mean(last) / np.mean(previous) - 1) if previous else float("nan")
     # config/paper.yaml's jobs: each strategy x seed x cycle of each dataset; a job's cost grows with its
-    # training perturbations (cycle c: c x per_cycle), so the mean job costs (cycles + 1) / (2 cycles) of
+    # training perturbations (cycle c: c x perturbations_per_cycle), so the mean job costs (cycles + 1) / (2 cycles) of
     # this cycle-5 job at the same shape (Adamson's 8 perturbations per cycle add next to nothing)
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     n_seeds, cycles = len(paper["experiment"]["seeds"]), paper["experiment"]["cycles"]
@@ -314,7 +314,7 @@ def bench_trainer_accuracy(
     workdir: str | os.PathLike,
     seeds: Sequence[int] = tuple(range(1, 11)),
     cycle: int = 5,
-    per_cycle: int = 4,
+    perturbations_per_cycle: int = 4,
 ) -> list[dict]:
     """Test top-20 DE MSE of both trainers, paired over seeds, on the real screen (module docstring)."""
     from scipy.stats import wilcoxon
@@ -325,7 +325,7 @@ def bench_trainer_accuracy(
     arrays, candidates = real_screen(data, workdir)
     ours, peer, cpu = [], [], []
     for seed in seeds:
-        picks, test = _picks(graph, candidates, seed, cycle * per_cycle)
+        picks, test = _picks(graph, candidates, seed, cycle * perturbations_per_cycle)
         a = train_once(graph, arrays, picks, test, seed)
         b = train_once(graph, arrays, picks, test, seed, **PREVIOUS_MAIN_JOB)
         ours.append(a["test_mse_top20_de"])

@@ -304,7 +304,7 @@ def main(argv=None) -> int:
                 ranking = select("random", go.graph, split["pool"], len(split["pool"]), seed=seed).genes
                 test = split["test"]
                 for cycle in args.cycles:
-                    picks = list(ranking[: cycle * args.per_cycle])
+                    picks = list(ranking[: cycle * args.perturbations_per_cycle])
                     fitted = [condition_gene(c) for c in split_validation(picks, MODEL["val_fraction"], seed)[0]]
                     keys = {
                         "screen": case.name,

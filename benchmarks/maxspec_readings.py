@@ -176,7 +176,7 @@ def shortlist_check(graph, candidates, budget, seed=25):
     return rows
 
 
-def tie_rules(graph, candidates, budget, seeds, per_cycle=100):
+def tie_rules(graph, candidates, budget, seeds, perturbations_per_cycle=100):
     from perturb_select.selection.graphreach import graphreach
 
     rows = []
@@ -185,7 +185,7 @@ def tie_rules(graph, candidates, budget, seeds, per_cycle=100):
         for seed in seeds if rule == "seeded" else seeds[:1]:
             sel = graphreach(graph, candidates, budget, hops=1, tie_break=rule, seed=seed)
             picks.append(sel)
-        first = [set(s.genes[:per_cycle]) for s in picks]
+        first = [set(s.genes[:perturbations_per_cycle]) for s in picks]
         whole = [set(s.genes) for s in picks]
 
         def jaccard(sets):
@@ -197,10 +197,10 @@ def tie_rules(graph, candidates, budget, seeds, per_cycle=100):
                 "rule": rule,
                 "seeds": len(picks),
                 "ties_mean": np.mean([s.ties for s in picks]),
-                "ties_in_first_cycle": np.mean([s.tied[:per_cycle].sum() for s in picks]),
+                "ties_in_first_cycle": np.mean([s.tied[:perturbations_per_cycle].sum() for s in picks]),
                 "coverage_at_budget_mean": np.mean([s.objective[-1] for s in picks]),
                 "coverage_at_budget_min": np.min([s.objective[-1] for s in picks]),
-                "coverage_at_100_mean": np.mean([s.objective[min(per_cycle, budget) - 1] for s in picks]),
+                "coverage_at_100_mean": np.mean([s.objective[min(perturbations_per_cycle, budget) - 1] for s in picks]),
                 "jaccard_first_cycle": jaccard(first),
                 "jaccard_all": jaccard(whole),
             }

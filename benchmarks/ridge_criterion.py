@@ -95,7 +95,9 @@ def main(argv=None) -> int:
         for strategy in args.strategies:
             for cycle in range(1, args.cycles + 1):
                 picks = cycle_picks(
-                    str(root / "select" / args.dataset / strategy / f"seed{seed}.tsv"), cycle, args.per_cycle
+                    str(root / "select" / args.dataset / strategy / f"seed{seed}.tsv"),
+                    cycle,
+                    args.perturbations_per_cycle,
                 )
                 for key, value in criterion_scores(screen, kernels, picks, test).items():
                     rows.append((*key, strategy, cycle, seed, value))

@@ -202,7 +202,7 @@ def fixed_jobs(args, workdir: Path) -> list[tuple[str, Callable, dict]]:
                 workdir=workdir,
                 screen="simulated",
                 cycle=1,
-                per_cycle=20 if args.quick else 100,
+                perturbations_per_cycle=20 if args.quick else 100,
                 cells_epochs=2 if args.quick else 10,
             ),
         ),

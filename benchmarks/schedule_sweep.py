@@ -122,7 +122,7 @@ SCHEDULES = {
 
 
 def one_run(args: tuple) -> dict:
-    screen_path, graph_path, candidates, name, schedule, seed, cycle, per_cycle, test_fraction = args
+    screen_path, graph_path, candidates, name, schedule, seed, cycle, perturbations_per_cycle, test_fraction = args
     import resource
 
     import torch
@@ -137,7 +137,7 @@ def one_run(args: tuple) -> dict:
     torch.set_num_threads(1)
     screen, graph = ScreenArrays.load(screen_path), KnowledgeGraph.read(graph_path)
     split = split_test_set(candidates, test_fraction=test_fraction, seed=seed)
-    picks = select("random", graph, split["pool"], cycle * per_cycle, seed=seed).genes
+    picks = select("random", graph, split["pool"], cycle * perturbations_per_cycle, seed=seed).genes
     config = TrainingConfig(device="cpu", **schedule)
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
@@ -208,7 +208,17 @@ def main(argv=None) -> int:
     names = [n for n in SCHEDULES if not args.only or any(o in n for o in args.only)]
     candidates = pd.read_csv(args.candidates, sep="\t")["gene"].astype(str).tolist()
     jobs = [
-        (args.screen, args.graph, candidates, name, SCHEDULES[name], seed, cycle, args.per_cycle, args.test_fraction)
+        (
+            args.screen,
+            args.graph,
+            candidates,
+            name,
+            SCHEDULES[name],
+            seed,
+            cycle,
+            args.perturbations_per_cycle,
+            args.test_fraction,
+        )
         for cycle in args.cycles
         for seed in args.seeds
         for name in names

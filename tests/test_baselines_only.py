@@ -78,7 +78,7 @@ def test_score_baselines_writes_what_the_training_job_writes(tmp_path):
         selection=str(selection),
         dataset="toy",
         strategy="random",
-        per_cycle=3,
+        perturbations_per_cycle=3,
         screen=screen,
         kernels=kernels,
     )
@@ -126,7 +126,7 @@ def test_a_test_gene_missing_from_the_kernels_blames_the_split_file(tmp_path):
         selection=str(selection),
         dataset="toy",
         strategy="random",
-        per_cycle=3,
+        perturbations_per_cycle=3,
         screen=screen,
         kernels=kernels,
         run="4",

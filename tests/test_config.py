@@ -73,7 +73,10 @@ def test_every_config_loads_into_typed_blocks():
         assert config.experiment.perturbations_per_cycle >= 1
         assert set(config.experiment.strategies) >= {"random", "graphreach", "maxspec"}
     paper = load_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
-    assert (paper.per_cycle("replogle_k562_essential"), paper.per_cycle("adamson")) == (100, 8)
+    assert (
+        paper.perturbations_per_cycle_of("replogle_k562_essential"),
+        paper.perturbations_per_cycle_of("adamson"),
+    ) == (100, 8)
     assert paper.training == TrainingConfig(trainer="cells", **GEARS_SCHEDULE, threads=4, gpus=1)  # GEARS's own
     main = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     # K = gears.num_go_gnn_layers; the tie rule written out (a change of its default reruns its jobs)

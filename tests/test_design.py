@@ -358,7 +358,7 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
         "excluded_perturbations": 0,
         "budget": 2,
         "cycles": None,
-        "batch": None,
+        "perturbations_per_cycle": None,
         "method": "graphreach",
         "weights": "uniform",
         "tie_break": "lookahead",
@@ -592,7 +592,7 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
         method="graphreach",
         hops=1,
         cycles=2,
-        per_cycle=2,
+        perturbations_per_cycle=2,
         screened=["GENEB"],
         require=["GENEC"],
         exclude=["GENEE"],
@@ -624,7 +624,7 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
             "excluded_perturbations",
             "budget",
             "cycles",
-            "batch",
+            "perturbations_per_cycle",
             "start_covered_nodes",
             "covered_nodes",
         )
@@ -637,7 +637,7 @@ def test_design_from_screened_required_excluded_and_cycles_by_hand(gene_graph, r
         "excluded_perturbations": 1,
         "budget": 4,
         "cycles": 2,
-        "batch": 2,
+        "perturbations_per_cycle": 2,
         "start_covered_nodes": 2,
         "covered_nodes": 6,
     }
@@ -690,7 +690,7 @@ def test_maxspec_design_starts_from_the_screened_set(gene_graph, resolver):
             "require/budget",
             "2 required perturbations but the budget is 1",
         ),
-        ({"budget": 2, "cycles": 1, "per_cycle": 2}, "budget/cycles", "not both"),
+        ({"budget": 2, "cycles": 1, "perturbations_per_cycle": 2}, "budget/cycles", "not both"),
         ({"cycles": 2}, "cycles", "needs both the number of cycles and the perturbations per cycle"),
         ({}, "budget", "give a budget, or cycles and perturbations per cycle"),
         (
@@ -760,7 +760,13 @@ def test_pipeline_design_with_lists(gene_graph, tmp_path):
     assert pd.read_csv(out / "x.tsv", sep="\t")["gene"].tolist() == ["GENEC", "GENEF", "GENEA", "GENED"]
     design([out / "x.summary.json"], ["x"], out / "summary.tsv")
     row = pd.read_csv(out / "summary.tsv", sep="\t").iloc[0]
-    assert (row["cycles"], row["batch"], row["start_covered_nodes"], row["screened"], row["excluded"]) == (
+    assert (
+        row["cycles"],
+        row["perturbations_per_cycle"],
+        row["start_covered_nodes"],
+        row["screened"],
+        row["excluded"],
+    ) == (
         2,
         2,
         2,
@@ -849,7 +855,9 @@ def test_real_replogle_after_adamson(replogle, genelists):
 
     graph, resolver, symbols = replogle
     adamson = read_gene_list(genelists / "adamson2016_genes.txt")
-    result = run_design(graph, symbols, resolver, method="graphreach", hops=1, cycles=5, per_cycle=20, screened=adamson)
+    result = run_design(
+        graph, symbols, resolver, method="graphreach", hops=1, cycles=5, perturbations_per_cycle=20, screened=adamson
+    )
     screened = result.screened
     start = in_neighbourhood(graph, graph.index_of(screened), 1)
     assert result.start_nodes == start.sum() > 0

@@ -121,7 +121,7 @@ def test_split_of_the_real_papalexi_screen():
 # --------------------------------------------------------------------------------------------------
 
 
-def _plan_config(datasets: dict, cycles: int, per_cycle: int, test_fraction: float = 0.1):
+def _plan_config(datasets: dict, cycles: int, perturbations_per_cycle: int, test_fraction: float = 0.1):
     from perturb_select.config import load_config
 
     return load_config(
@@ -130,7 +130,7 @@ def _plan_config(datasets: dict, cycles: int, per_cycle: int, test_fraction: flo
             "experiment": {
                 "seeds": [0],
                 "cycles": cycles,
-                "perturbations_per_cycle": per_cycle,
+                "perturbations_per_cycle": perturbations_per_cycle,
                 "test_fraction": test_fraction,
                 "strategies": {"random": {}},
             },
@@ -183,22 +183,27 @@ def test_a_plan_larger_than_the_screen_is_refused_from_the_config():
     from perturb_select.experiment.splits import check_plans_fit
 
     # 25 candidates, 2 held out at 0.1: 23 to pick from
-    check_plans_fit(_plan_config({"papalexi": PAPALEXI_BLOCK}, cycles=1, per_cycle=23))
+    check_plans_fit(_plan_config({"papalexi": PAPALEXI_BLOCK}, cycles=1, perturbations_per_cycle=23))
     with pytest.raises(
         InputError,
         match="1 cycles x 24 perturbations per cycle = 24, but .*papalexi2021_thp1.h5ad "
         "has at most 25 perturbations, 23 left to pick from",
     ) as err:
-        check_plans_fit(_plan_config({"papalexi": PAPALEXI_BLOCK}, cycles=1, per_cycle=24))
+        check_plans_fit(_plan_config({"papalexi": PAPALEXI_BLOCK}, cycles=1, perturbations_per_cycle=24))
     assert err.value.source == "config" and err.value.field == "datasets.papalexi"
     # a dataset's own perturbations_per_cycle, and the test fraction, count (round(12.5) = 12 held out)
     with pytest.raises(InputError, match="3 cycles x 5 perturbations per cycle = 15, but .* 13 left"):
         check_plans_fit(
             _plan_config(
-                {"papalexi": {**PAPALEXI_BLOCK, "perturbations_per_cycle": 5}}, cycles=3, per_cycle=1, test_fraction=0.5
+                {"papalexi": {**PAPALEXI_BLOCK, "perturbations_per_cycle": 5}},
+                cycles=3,
+                perturbations_per_cycle=1,
+                test_fraction=0.5,
             )
         )
     # no local file: nothing to check before the split stage
     check_plans_fit(
-        _plan_config({"remote": {"format": "gears", "url": "https://example.org/x.zip"}}, cycles=5, per_cycle=1000)
+        _plan_config(
+            {"remote": {"format": "gears", "url": "https://example.org/x.zip"}}, cycles=5, perturbations_per_cycle=1000
+        )
     )

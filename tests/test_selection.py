@@ -769,7 +769,7 @@ def test_select_rejects_unknown_strategy_and_params():
 
 def test_to_frame_cycles():
     sel = Selection("random", list("abcdefg"), np.ones(7), np.arange(1.0, 8.0), {})
-    frame = sel.to_frame(per_cycle=3)
+    frame = sel.to_frame(perturbations_per_cycle=3)
     assert list(frame.columns) == ["rank", "gene", "cycle", "gain", "objective"]
     assert frame["rank"].tolist() == [1, 2, 3, 4, 5, 6, 7]
     assert frame["cycle"].tolist() == [1, 1, 1, 2, 2, 2, 3]
@@ -788,7 +788,7 @@ def test_write_read_round_trip_bit_for_bit(tmp_path):
     graph = random_graph(rng, 40, 0.1)
     sel = maxspec(graph, list(graph.genes[:12]), 9, hops=1)
     path = tmp_path / "maxspec" / "seed0.tsv"
-    write_selection(sel, path, per_cycle=4)
+    write_selection(sel, path, perturbations_per_cycle=4)
     back = read_selection(path)
     assert back.strategy == "maxspec"
     assert back.genes == sel.genes

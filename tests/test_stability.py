@@ -11,7 +11,9 @@ def test_stability_by_hand(tmp_path):
         "graphreach": [list("ABCDEF"), list("ABCDEF"), list("ABCDEF")],  # one-shot: the same every time
         "typiclust": [list("ABCD"), list("ABDC"), list("EFAB")],
     }
-    table = stability_table(runs, per_cycle=2, cycles=2, kinds={"graphreach": "one-shot", "typiclust": "active"})
+    table = stability_table(
+        runs, perturbations_per_cycle=2, cycles=2, kinds={"graphreach": "one-shot", "typiclust": "active"}
+    )
     graph = table[table["strategy"] == "graphreach"]
     assert graph["distinct_across_runs"].tolist() == [2, 4] and graph["in_every_run"].tolist() == [2, 4]
     assert graph["mean_pairwise_jaccard"].tolist() == [1.0, 1.0] and graph["picks_per_run"].tolist() == [2, 4]
@@ -28,17 +30,17 @@ def test_stability_by_hand(tmp_path):
 
 
 def test_one_run_has_no_jaccard_and_short_runs_fail():
-    table = stability_table({"random": [list("AB")]}, per_cycle=1, cycles=2)
+    table = stability_table({"random": [list("AB")]}, perturbations_per_cycle=1, cycles=2)
     assert np.isnan(table["mean_pairwise_jaccard"]).all() and table["distinct_across_runs"].tolist() == [1, 2]
     with pytest.raises(ValueError, match="random: a run has 2 picks"):
-        stability_table({"random": [list("AB")]}, per_cycle=1, cycles=3)
+        stability_table({"random": [list("AB")]}, perturbations_per_cycle=1, cycles=3)
 
 
 def test_the_statement_names_what_differs():
     from perturb_select.evaluation.stability import stability_statement
 
     runs = {"graphreach": [list("ABCD")] * 3, "typiclust": [list("ABCD"), list("ABDC"), list("EFAB")]}
-    table = stability_table(runs, per_cycle=2, cycles=2)
+    table = stability_table(runs, perturbations_per_cycle=2, cycles=2)
     assert stability_statement(table) == (
         "Up to cycle 2: graphreach picked the same perturbations in all 3 runs; the picks of typiclust "
         "(6 distinct for 4 per run, Jaccard 0.56) depend on the initialisation."

@@ -130,7 +130,7 @@ def test_train_stage_checks_the_training_config_before_reading_data(tmp_path):
         strategy="random",
         run="1",
         cycle=1,
-        per_cycle=2,
+        perturbations_per_cycle=2,
         edges="absent.npz",
         screen="absent.npz",
         kernels="absent.npz",
@@ -197,7 +197,7 @@ def test_select_stage_runs_the_candidate_covering_selectors(tmp_path, strategy, 
         strategy,
         1,
         params,
-        per_cycle=4,
+        perturbations_per_cycle=4,
     )
     written = read_selection(tmp_path / "picks.tsv", strategy=strategy)
     expected = SELECTORS[strategy](graph, pool, len(pool), **params)

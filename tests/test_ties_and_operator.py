@@ -35,13 +35,13 @@ def test_ties_are_counted_on_a_graph_built_to_tie(lazy):
     assert sel.tied.tolist() == [False, True, True, False]
     assert sel.params["ties"] == 2 == sel.ties
     # the tie column round-trips through the selection TSV
-    frame = sel.to_frame(per_cycle=2)
+    frame = sel.to_frame(perturbations_per_cycle=2)
     assert frame["tie"].tolist() == [0, 1, 1, 0]
 
 
 def test_tie_column_is_read_back(tmp_path):
     sel = graphreach(_graph(TIED), ["a", "b", "c", "d"], 4, hops=1, tie_break="symbol")
-    write_selection(sel, tmp_path / "s.tsv", per_cycle=2)
+    write_selection(sel, tmp_path / "s.tsv", perturbations_per_cycle=2)
     assert read_selection(tmp_path / "s.tsv").tied.tolist() == [False, True, True, False]
     text = (tmp_path / "s.tsv").read_text().replace("\t1\n", "\t7\n", 1)
     (tmp_path / "bad.tsv").write_text(text)
@@ -159,7 +159,8 @@ def test_induced_criterion_is_one_on_an_undirected_graph_and_at_least_one_on_a_d
 # ----------------------------------------------------------------------------------------------------------
 # The K562 list (1,085 candidates) on the human GO graph
 
-# sha256 of the first five columns (rank, gene, cycle, gain, objective) of write_selection(per_cycle=100) before
+# sha256 of the first five columns (rank, gene, cycle, gain, objective) of
+# write_selection(perturbations_per_cycle=100) before
 # tie_break existed (commit b565450): symbol must reproduce them byte for byte
 BEFORE = {
     ("graphreach", 1, 500): "7af900ba238d7673409835bf0894a66d340c15ba6c33122cb91a7dcf0ddb7558",
@@ -185,7 +186,7 @@ def test_symbol_reproduces_the_rankings_before_tie_break_byte_for_byte(human_gra
     for (method, hops, budget), digest in BEFORE.items():
         selector = graphreach if method == "graphreach" else maxspec
         sel = selector(human_graph, replogle, budget, hops=hops, tie_break="symbol")
-        write_selection(sel, tmp_path / "s.tsv", per_cycle=100)
+        write_selection(sel, tmp_path / "s.tsv", perturbations_per_cycle=100)
         lines = (tmp_path / "s.tsv").read_text().splitlines()
         assert lines[0].split("\t") == ["rank", "gene", "cycle", "gain", "objective", "tie"]
         text = "\n".join("\t".join(line.split("\t")[:5]) for line in lines) + "\n"

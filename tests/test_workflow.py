@@ -594,7 +594,7 @@ def test_design_target_ranks_the_replogle_list(tmp_path, shared_data):
     summary = pd.read_csv(design / "summary.tsv", sep="\t").set_index("design")
     row = summary.loc["k562_after_adamson"]
     assert (row["screened"], row["screened_perturbations"], row["start_covered_nodes"]) == (39, 83, 1186)
-    assert (row["budget"], row["cycles"], row["batch"]) == (100, 5, 20)
+    assert (row["budget"], row["cycles"], row["perturbations_per_cycle"]) == (100, 5, 20)
     assert after["covered_nodes"].iat[0] > 1186
     doubles = pd.read_csv(design / "norman_doubles.tsv", sep="\t")
     assert len(doubles) == 20 and doubles["gene"].str.contains("+", regex=False).all()

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument(
         "--perturbations-per-cycle",
         "--batch",
-        dest="per_cycle",
+        dest="perturbations_per_cycle",
         type=_int_at_least(1),
         metavar="B",
         help="perturbations per cycle (with --cycles; --batch is the short form)",
@@ -389,7 +389,7 @@ def _run_design(args):
         operator=args.operator,
         seed=args.seed,
         cycles=args.cycles,
-        per_cycle=args.per_cycle,
+        perturbations_per_cycle=args.perturbations_per_cycle,
         **lists,
         names={
             "budget": "--budget",
@@ -503,7 +503,11 @@ def _print_summary(prog, args, result, outputs, timings) -> None:
             f"{prog}: starting coverage (screened): {s['start_covered_nodes']:,} nodes "
             f"({s['start_coverage_fraction']:.4f})\n"
         )
-    plan = f"{s['cycles']} cycles x {s['batch']}" if s["batch"] else f"budget {s['budget']}"
+    plan = (
+        f"{s['cycles']} cycles x {s['perturbations_per_cycle']}"
+        if s["perturbations_per_cycle"]
+        else f"budget {s['budget']}"
+    )
     required = f" ({s['required_perturbations']} required first)" if s["required_perturbations"] else ""
     err.write(
         f"{prog}: {result.label}, K = {s['hops']}, {plan}{required}: {s['covered_nodes']:,} nodes covered "

@@ -20,6 +20,6 @@ rule select_active:
         cycle=lambda wildcards: int(wildcards.cycle),
         seed=get_init_seed,
         strategy_params=get_strategy_params,
-        per_cycle=get_per_cycle,
+        perturbations_per_cycle=get_perturbations_per_cycle,
     script:
         "../../scripts/run_stage.py"

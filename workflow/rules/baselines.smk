@@ -38,7 +38,7 @@ rule score_baselines:
     conda:
         "../../envs/numeric.yaml"
     params:
-        per_cycle=get_per_cycle,
+        perturbations_per_cycle=get_perturbations_per_cycle,
         dataset="{dataset}",
         strategy="{strategy}",
         run="{run}",

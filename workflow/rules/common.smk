@@ -158,9 +158,9 @@ def get_dataset_block(wildcards):
     return canonical_params(config["datasets"][wildcards.dataset])
 
 
-def get_per_cycle(wildcards):
+def get_perturbations_per_cycle(wildcards):
     """Perturbations added per cycle: the dataset's own value, else experiment.perturbations_per_cycle."""
-    return CONFIG.per_cycle(wildcards.dataset)
+    return CONFIG.perturbations_per_cycle_of(wildcards.dataset)
 
 
 def get_strategy_params(wildcards):

@@ -120,7 +120,7 @@ rule stability:
             s: ("active" if s in ACTIVE_STRATEGIES else "one-shot")
             for s in sorted(STRATEGIES)
         },
-        per_cycle=get_per_cycle,
+        perturbations_per_cycle=get_perturbations_per_cycle,
         cycles=CONFIG.experiment.cycles,
         dataset="{dataset}",
         simulated=lambda wildcards: wildcards.dataset in SIMULATED_DATASETS,

@@ -36,6 +36,6 @@ rule select:
         strategy="{strategy}",
         seed=get_init_seed,  # random's permutation
         strategy_params=get_strategy_params,
-        per_cycle=get_per_cycle,
+        perturbations_per_cycle=get_perturbations_per_cycle,
     script:
         "../../scripts/run_stage.py"

@@ -31,7 +31,7 @@ rule train_gears:
     params:
         gears=GEARS_PARAMS,
         strategy_params={},
-        per_cycle=get_per_cycle,
+        perturbations_per_cycle=get_perturbations_per_cycle,
         dataset="{dataset}",
         strategy="{strategy}",
         run="{run}",
@@ -57,7 +57,7 @@ use rule train_gears as train_gears_active with:
     params:
         gears=GEARS_PARAMS,
         strategy_params=get_strategy_params,
-        per_cycle=get_per_cycle,
+        perturbations_per_cycle=get_perturbations_per_cycle,
         dataset="{dataset}",
         strategy="{strategy}",
         run="{run}",

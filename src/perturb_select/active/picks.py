@@ -37,13 +37,13 @@ def write_picks(
     write_tsv(frame, path, float_format="%.17g")
 
 
-def read_picks(paths: Sequence[str | os.PathLike], per_cycle: int) -> list[str]:
+def read_picks(paths: Sequence[str | os.PathLike], perturbations_per_cycle: int) -> list[str]:
     """The picks of cycles 1..len(paths), in order, from ``write_picks`` files (one per cycle, in order).
 
     Raises
     ------
     InputError
-        Naming the file: a missing column, a batch that is not ``per_cycle`` long, a wrong cycle number,
+        Naming the file: a missing column, a batch that is not ``perturbations_per_cycle`` long, a wrong cycle number,
         or a gene picked twice.
     """
     genes: list[str] = []
@@ -52,8 +52,8 @@ def read_picks(paths: Sequence[str | os.PathLike], per_cycle: int) -> list[str]:
         for column in PICK_COLUMNS:
             if column not in frame.columns:
                 raise InputError(path, column, "column missing from the cycle's picks")
-        if len(frame) != int(per_cycle):
-            raise InputError(path, "gene", f"{len(frame)} picks, expected a batch of {per_cycle}")
+        if len(frame) != int(perturbations_per_cycle):
+            raise InputError(path, "gene", f"{len(frame)} picks, expected a batch of {perturbations_per_cycle}")
         if not (pd.to_numeric(frame["cycle"], errors="coerce") == cycle).all():
             raise InputError(path, "cycle", f"expected cycle {cycle} in every row")
         genes += frame["gene"].astype(str).tolist()

@@ -27,41 +27,47 @@ from ..io import InputError
 from ..strategies import ACS_RANDOM_FEATURES, ACS_SIGMA, TIE_BREAKS, TYPICLUST_NEIGHBOURS
 
 
-def _check_batch(per_cycle: int, available: int, what: str) -> None:
-    if isinstance(per_cycle, bool) or not isinstance(per_cycle, (int, np.integer)) or per_cycle < 1:
-        raise InputError("config", "experiment.perturbations_per_cycle", f"must be an integer >= 1, got {per_cycle!r}")
-    if per_cycle > available:
+def _check_batch(perturbations_per_cycle: int, available: int, what: str) -> None:
+    if (
+        isinstance(perturbations_per_cycle, bool)
+        or not isinstance(perturbations_per_cycle, (int, np.integer))
+        or perturbations_per_cycle < 1
+    ):
+        raise InputError(
+            "config", "experiment.perturbations_per_cycle", f"must be an integer >= 1, got {perturbations_per_cycle!r}"
+        )
+    if perturbations_per_cycle > available:
         raise InputError(
             "config",
             "experiment.perturbations_per_cycle",
-            f"a batch of {per_cycle} is larger than the {available} {what} left to pick from",
+            f"a batch of {perturbations_per_cycle} is larger than the {available} {what} left to pick from",
         )
 
 
-def uncertainty_batch(scores: Sequence[float], per_cycle: int) -> np.ndarray:
-    """Indices of the ``per_cycle`` least certain pool perturbations (smallest GEARS score first).
+def uncertainty_batch(scores: Sequence[float], perturbations_per_cycle: int) -> np.ndarray:
+    """Indices of the ``perturbations_per_cycle`` least certain pool perturbations (smallest GEARS score first).
 
     Parameters
     ----------
     scores : sequence of float, shape (n_pool,)
         GEARS's ``exp(-mean log-variance)`` per pool perturbation (> 0; larger = more certain).
-    per_cycle : int
+    perturbations_per_cycle : int
 
     Returns
     -------
-    numpy.ndarray of int64, shape (per_cycle,)
+    numpy.ndarray of int64, shape (perturbations_per_cycle,)
         Ascending score; ties by pool position (stable sort).
 
     Raises
     ------
     InputError
-        A batch (``per_cycle``) larger than the pool; ValueError for non-finite scores.
+        A batch (``perturbations_per_cycle``) larger than the pool; ValueError for non-finite scores.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    _check_batch(per_cycle, len(scores), "pool perturbations")
+    _check_batch(perturbations_per_cycle, len(scores), "pool perturbations")
     if not np.all(np.isfinite(scores)):
         raise ValueError("uncertainty scores must be finite")
-    return np.argsort(scores, kind="stable")[:per_cycle].astype(np.int64)
+    return np.argsort(scores, kind="stable")[:perturbations_per_cycle].astype(np.int64)
 
 
 def typicality(features: np.ndarray, neighbours: int) -> np.ndarray:
@@ -79,7 +85,12 @@ def typicality(features: np.ndarray, neighbours: int) -> np.ndarray:
 
 
 def typiclust_batch(
-    features: np.ndarray, labelled: np.ndarray, per_cycle: int, *, seed: int, neighbours: int = TYPICLUST_NEIGHBOURS
+    features: np.ndarray,
+    labelled: np.ndarray,
+    perturbations_per_cycle: int,
+    *,
+    seed: int,
+    neighbours: int = TYPICLUST_NEIGHBOURS,
 ) -> np.ndarray:
     """TypiClust's batch (module docstring).
 
@@ -90,7 +101,7 @@ def typiclust_batch(
         control sample).
     labelled : numpy.ndarray of bool, shape (n,)
         True for perturbations already trained on.
-    per_cycle : int
+    perturbations_per_cycle : int
     seed : int
         Seeds k-means (scikit-learn ``KMeans(n_init=10, random_state=seed)``).
     neighbours : int
@@ -98,15 +109,15 @@ def typiclust_batch(
 
     Returns
     -------
-    picks : numpy.ndarray of int64, shape (per_cycle,)
+    picks : numpy.ndarray of int64, shape (perturbations_per_cycle,)
         Row indices of unlabelled perturbations, in pick order.
-    typicality : numpy.ndarray of float64, shape (per_cycle,)
+    typicality : numpy.ndarray of float64, shape (perturbations_per_cycle,)
         Each pick's typicality within its cluster when it was taken.
 
     Raises
     ------
     InputError
-        A batch (``per_cycle``) larger than the unlabelled rows; ValueError for mismatched shapes.
+        A batch (``perturbations_per_cycle``) larger than the unlabelled rows; ValueError for mismatched shapes.
     """
     from sklearn.cluster import KMeans
 
@@ -114,8 +125,8 @@ def typiclust_batch(
     labelled = np.asarray(labelled, dtype=bool)
     if features.ndim != 2 or labelled.shape != (len(features),):
         raise ValueError(f"features {features.shape} and labelled {labelled.shape} disagree")
-    _check_batch(per_cycle, int((~labelled).sum()), "unlabelled perturbations")
-    n_clusters = min(len(features), int(labelled.sum()) + int(per_cycle))
+    _check_batch(perturbations_per_cycle, int((~labelled).sum()), "unlabelled perturbations")
+    n_clusters = min(len(features), int(labelled.sum()) + int(perturbations_per_cycle))
     clusters = KMeans(n_clusters=n_clusters, n_init=10, random_state=int(seed)).fit_predict(features)
     sizes = np.bincount(clusters, minlength=n_clusters)
     labelled_counts = np.bincount(clusters[labelled], minlength=n_clusters)
@@ -124,7 +135,7 @@ def typiclust_batch(
     picks: list[int] = []
     scores: list[float] = []
     i = 0
-    while len(picks) < per_cycle:
+    while len(picks) < perturbations_per_cycle:
         cluster = order[i % n_clusters]
         members = np.flatnonzero(clusters == cluster)
         free = members[available[members]]
@@ -156,7 +167,7 @@ def _import_bmdal():
 def acsfw_batch(
     pool_features: np.ndarray,
     train_features: np.ndarray,
-    per_cycle: int,
+    perturbations_per_cycle: int,
     *,
     seed: int,
     random_features: int = ACS_RANDOM_FEATURES,
@@ -164,8 +175,9 @@ def acsfw_batch(
 ) -> np.ndarray:
     """ACS-FW (Pinsler et al. 2019) through bmdal-reg, configured as Huang et al. 2024 (IterPert).
 
-    ``select_batch(per_cycle, models=[placeholder], data={'train', 'pool'}, y_train=None, selection_method='fw',
-    base_kernel='linear', kernel_transforms=[('acs-rf', [512, 0.1, None])])`` on the given features.
+    ``select_batch(perturbations_per_cycle, models=[placeholder], data={'train', 'pool'}, y_train=None,
+    selection_method='fw', base_kernel='linear', kernel_transforms=[('acs-rf', [512, 0.1, None])])``
+    on the given features.
     The random features of 'acs-rf' are drawn from torch's global generator, so the call runs inside
     ``torch.random.fork_rng()`` after ``torch.manual_seed(seed)``: the same inputs and seed give the same
     batch, and the caller's torch random state is left as it was.
@@ -175,7 +187,7 @@ def acsfw_batch(
     pool_features : numpy.ndarray, shape (n_pool, d)
     train_features : numpy.ndarray, shape (n_train, d)
         The perturbations already trained on (IterPert's ``x_train``).
-    per_cycle : int
+    perturbations_per_cycle : int
     seed : int
     random_features, sigma : int, float
         The 'acs-rf' transform's number of random features and GP noise standard deviation
@@ -183,13 +195,13 @@ def acsfw_batch(
 
     Returns
     -------
-    numpy.ndarray of int64, shape (per_cycle,)
+    numpy.ndarray of int64, shape (perturbations_per_cycle,)
         Row indices into ``pool_features``, distinct.
 
     Raises
     ------
     InputError
-        A batch (``per_cycle``) larger than the pool; ValueError for mismatched feature widths.
+        A batch (``perturbations_per_cycle``) larger than the pool; ValueError for mismatched feature widths.
     """
     import torch
 
@@ -197,7 +209,7 @@ def acsfw_batch(
     train = np.asarray(train_features, dtype=np.float64)
     if pool.ndim != 2 or train.ndim != 2 or pool.shape[1] != train.shape[1]:
         raise ValueError(f"pool {pool.shape} and train {train.shape} features must be 2-D of the same width")
-    _check_batch(per_cycle, len(pool), "pool perturbations")
+    _check_batch(perturbations_per_cycle, len(pool), "pool perturbations")
     select_batch, TensorFeatureData = _import_bmdal()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -207,7 +219,7 @@ def acsfw_batch(
         }
         # One placeholder model: bmdal-reg builds one feature map per model; 'linear' never calls it.
         idx, _ = select_batch(
-            batch_size=int(per_cycle),
+            batch_size=int(perturbations_per_cycle),
             models=[torch.nn.Identity()],
             data=data,
             y_train=None,
@@ -216,9 +228,10 @@ def acsfw_batch(
             kernel_transforms=[("acs-rf", [int(random_features), float(sigma), None])],
         )
     picks = idx.detach().cpu().numpy().astype(np.int64)
-    if len(picks) != per_cycle or len(set(picks.tolist())) != per_cycle:
+    if len(picks) != perturbations_per_cycle or len(set(picks.tolist())) != perturbations_per_cycle:
         raise RuntimeError(
-            f"bmdal-reg returned {len(picks)} indices ({len(set(picks.tolist()))} distinct) for a batch of {per_cycle}"
+            f"bmdal-reg returned {len(picks)} indices ({len(set(picks.tolist()))} distinct) "
+            f"for a batch of {perturbations_per_cycle}"
         )
     return picks
 
@@ -234,7 +247,7 @@ def next_batch(
     scores: PoolScores,
     labelled: Sequence[str],
     remaining: Sequence[str],
-    per_cycle: int,
+    perturbations_per_cycle: int,
     *,
     seed: int,
 ) -> tuple[list[str], np.ndarray]:
@@ -251,14 +264,14 @@ def next_batch(
         Perturbations trained on so far (the picks of the previous cycles).
     remaining : sequence of str
         The pool left to pick from.
-    per_cycle : int
+    perturbations_per_cycle : int
     seed : int
         Seeds k-means (TypiClust) or the random features (ACS-FW).
 
     Returns
     -------
-    genes : list of str, length per_cycle
-    score : numpy.ndarray of float64, shape (per_cycle,)
+    genes : list of str, length perturbations_per_cycle
+    score : numpy.ndarray of float64, shape (perturbations_per_cycle,)
         The uncertainty score or typicality of each pick (NaN for ACS-FW).
 
     Raises
@@ -275,32 +288,32 @@ def next_batch(
     if sorted(scores.genes[scores.labelled].tolist()) != sorted(labelled):
         raise InputError(source, "labelled", "the perturbations trained on differ from the previous cycles' picks")
     remaining = list(remaining)
-    _check_batch(per_cycle, len(remaining), "pool perturbations")
+    _check_batch(perturbations_per_cycle, len(remaining), "pool perturbations")
     pool_rows = np.array([position[g] for g in remaining], dtype=np.int64)
     train_rows = np.array([position[g] for g in labelled], dtype=np.int64)
     if method == "uncertainty":
         values = scores.uncertainty[pool_rows]
         if np.isnan(values).any():
             raise InputError(source, "uncertainty", "no uncertainty scores: the model was trained without its head")
-        idx = uncertainty_batch(values, per_cycle)
+        idx = uncertainty_batch(values, perturbations_per_cycle)
         return [remaining[i] for i in idx], values[idx]
     if method == "typiclust":
         rows = np.concatenate([train_rows, pool_rows])
         is_labelled = np.arange(len(rows)) < len(train_rows)
         idx, typ = typiclust_batch(
-            scores.features[rows], is_labelled, per_cycle, seed=seed, neighbours=int(params["neighbours"])
+            scores.features[rows], is_labelled, perturbations_per_cycle, seed=seed, neighbours=int(params["neighbours"])
         )
         return [remaining[i - len(train_rows)] for i in idx], typ
     if method == "acsfw":
         idx = acsfw_batch(
             scores.features[pool_rows],
             scores.features[train_rows],
-            per_cycle,
+            perturbations_per_cycle,
             seed=seed,
             random_features=int(params["random_features"]),
             sigma=float(params["sigma"]),
         )
-        return [remaining[i] for i in idx], np.full(per_cycle, np.nan)
+        return [remaining[i] for i in idx], np.full(perturbations_per_cycle, np.nan)
     raise ValueError(f"unknown active method {method!r}")
 
 
@@ -310,7 +323,7 @@ def choose_batch(
     pool: Sequence[str],
     labelled: Sequence[str],
     cycle: int,
-    per_cycle: int,
+    perturbations_per_cycle: int,
     *,
     seed: int,
     scores: PoolScores | None = None,
@@ -335,7 +348,7 @@ def choose_batch(
         The split's pool.
     labelled : sequence of str
         The picks of cycles 1..cycle-1, in order.
-    cycle, per_cycle : int
+    cycle, perturbations_per_cycle : int
     seed : int
         The run's initialisation seed.
     source : str
@@ -343,7 +356,7 @@ def choose_batch(
 
     Returns
     -------
-    genes : list of str, length per_cycle
+    genes : list of str, length perturbations_per_cycle
     scores : numpy.ndarray of float64
         What chose each pick (GraphReach's gain, the uncertainty score, the typicality; NaN for random
         and ACS-FW).
@@ -359,18 +372,18 @@ def choose_batch(
     from ..selection.graphreach import graphreach
     from ..selection.random import random_selection
 
-    cycle, per_cycle = int(cycle), int(per_cycle)
+    cycle, perturbations_per_cycle = int(cycle), int(perturbations_per_cycle)
     labelled = list(labelled)
     outside = sorted(set(labelled) - set(pool))
     if outside:
         raise InputError(source, "gene", f"picks outside the split's pool: {outside[:10]}")
     taken = set(labelled)
     remaining = [g for g in pool if g not in taken]
-    if per_cycle > len(remaining):
+    if perturbations_per_cycle > len(remaining):
         raise InputError(
             "config",
             "experiment.perturbations_per_cycle",
-            f"cycle {cycle}: a batch of {per_cycle} is larger than the {len(remaining)} pool "
+            f"cycle {cycle}: a batch of {perturbations_per_cycle} is larger than the {len(remaining)} pool "
             f"perturbations left (experiment.cycles x perturbations_per_cycle must fit the pool of "
             f"{len(pool)})",
         )
@@ -380,7 +393,7 @@ def choose_batch(
         ranking = graphreach(
             graph,
             list(pool),
-            cycle * per_cycle,
+            cycle * perturbations_per_cycle,
             hops=int(params["hops"]),
             tie_break=params.get("tie_break", TIE_BREAKS[0]),
             seed=int(seed),
@@ -389,12 +402,12 @@ def choose_batch(
             raise InputError(source, "gene", "the warm-up picks so far are not GraphReach's")
         return ranking.genes[len(labelled) :], ranking.gains[len(labelled) :], "graphreach"
     if cycle == 1:
-        first = random_selection(list(pool), per_cycle, seed=int(seed))
-        return first.genes, np.full(per_cycle, np.nan), "random"
+        first = random_selection(list(pool), perturbations_per_cycle, seed=int(seed))
+        return first.genes, np.full(perturbations_per_cycle, np.nan), "random"
     if scores is None:
         raise ValueError(f"{strategy}: cycle {cycle} needs the pool scores of cycle {cycle - 1}")
     method = params["method"]
     genes, values = next_batch(
-        method, dict(params), scores, labelled, remaining, per_cycle, seed=cycle_seed(int(seed), cycle)
+        method, dict(params), scores, labelled, remaining, perturbations_per_cycle, seed=cycle_seed(int(seed), cycle)
     )
     return genes, values, method

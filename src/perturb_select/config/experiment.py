@@ -86,7 +86,7 @@ class ExperimentConfig:
         if len(set(seeds)) != len(seeds):
             raise _bad("experiment.seeds", "a seed is listed twice")
         cycles = _integer(block["cycles"], "experiment.cycles", 1)
-        per_cycle = _integer(block["perturbations_per_cycle"], "experiment.perturbations_per_cycle", 1)
+        perturbations_per_cycle = _integer(block["perturbations_per_cycle"], "experiment.perturbations_per_cycle", 1)
         test_fraction = _number(
             block.get("test_fraction", cls.test_fraction),
             "experiment.test_fraction",
@@ -105,7 +105,7 @@ class ExperimentConfig:
         return cls(
             seeds=tuple(int(s) for s in seeds),
             cycles=cycles,
-            perturbations_per_cycle=per_cycle,
+            perturbations_per_cycle=perturbations_per_cycle,
             strategies=params,
             test_fraction=test_fraction,
             stability=StabilityConfig(**stability_block),
@@ -119,7 +119,7 @@ class ExperimentConfig:
         """Whether ``strategies[name]`` picks cycle by cycle with a model (``strategies.ACTIVE``)."""
         return self.method(name) in ACTIVE
 
-    def per_cycle(self, dataset: DatasetConfig | None = None) -> int:
+    def perturbations_per_cycle_of(self, dataset: DatasetConfig | None = None) -> int:
         """Perturbations per cycle for ``dataset`` (its own value, else the experiment's)."""
         if dataset is not None and dataset.perturbations_per_cycle is not None:
             return dataset.perturbations_per_cycle

@@ -34,9 +34,9 @@ class Config:
     training: TrainingConfig
     designs: dict
 
-    def per_cycle(self, dataset: str) -> int:
+    def perturbations_per_cycle_of(self, dataset: str) -> int:
         """Perturbations per cycle of ``dataset`` (its own value, else the experiment's)."""
-        return self.experiment.per_cycle(self.datasets[dataset])
+        return self.experiment.perturbations_per_cycle_of(self.datasets[dataset])
 
 
 def load_config(config: Mapping) -> Config:

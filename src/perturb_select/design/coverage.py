@@ -71,7 +71,7 @@ def rank_perturbations(
     queries: Mapping[str, str] | None = None,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
-    per_cycle: int | None = None,
+    perturbations_per_cycle: int | None = None,
     source: str = "budget",
 ) -> pd.DataFrame:
     """Rank ``budget`` perturbations of the candidates with GraphReach, MaxSpec or facility, with their coverage.
@@ -110,8 +110,8 @@ def rank_perturbations(
         them as the starting set (MaxSpec) or as open facilities (facility); they should not be candidates.
     required : sequence of str, optional
         Candidates picked first, in this order.
-    per_cycle : int, optional
-        Perturbations per cycle: adds the column ``cycle`` (``(rank - 1) // per_cycle + 1``).
+    perturbations_per_cycle : int, optional
+        Perturbations per cycle: adds the column ``cycle`` (``(rank - 1) // perturbations_per_cycle + 1``).
     source : str
         Names the option or config key of the budget in ``InputError`` messages (e.g. ``'--budget'``).
 
@@ -119,7 +119,7 @@ def rank_perturbations(
     -------
     pandas.DataFrame
         ``budget`` rows in pick order, columns ``rank`` (int64, 1-based), ``cycle`` (int64, only with
-        ``per_cycle``), ``gene`` (str, graph node or pair), ``query`` (str), ``required`` (bool), ``gain``
+        ``perturbations_per_cycle``), ``gene`` (str, graph node or pair), ``query`` (str), ``required`` (bool), ``gain``
         (float64: nodes newly covered for GraphReach, their weight with ``weights='candidates'``; increase
         of the restricted spectral norm for MaxSpec; of the facility-location objective for facility),
         ``covered_nodes`` (int64: nodes in the union of the receptive fields of the screened
@@ -194,8 +194,8 @@ def rank_perturbations(
     queries = queries or {}
     rank = np.arange(1, len(selection.genes) + 1, dtype=np.int64)
     table = {"rank": rank}
-    if per_cycle is not None:
-        table["cycle"] = (rank - 1) // int(per_cycle) + 1
+    if perturbations_per_cycle is not None:
+        table["cycle"] = (rank - 1) // int(perturbations_per_cycle) + 1
     required_set = set(required)
     table.update(
         {

@@ -45,14 +45,14 @@ def plot_coverage(
     fmt: str | None = None,
     screened: Sequence[str] = (),
     required: Sequence[str] = (),
-    per_cycle: int | None = None,
+    perturbations_per_cycle: int | None = None,
 ) -> None:
     """Coverage fraction against the number of perturbations picked, written atomically.
 
     Draws the ranking of ``table`` (from :func:`perturb_select.design.coverage.rank_perturbations`), the mean
     and range of ``n_orders`` seeded random orders of the same candidates (:func:`random_coverage`, from the
     same start), the coverage of all candidates (dashed), the coverage of the screened perturbations (dotted, when
-    given), and the cycle boundaries (thin vertical lines, when ``per_cycle`` is given), all as fractions
+    given), and the cycle boundaries (thin vertical lines, when ``perturbations_per_cycle`` is given), all as fractions
     of ``graph.n_nodes``.
 
     Parameters
@@ -61,7 +61,7 @@ def plot_coverage(
         Columns ``rank`` and ``coverage_fraction``.
     path : path-like
         ``.svg`` (text kept as text, no date: same numbers, same file), ``.png`` (150 dpi) or ``.pdf``.
-    graph, candidates, hops, screened, required, per_cycle
+    graph, candidates, hops, screened, required, perturbations_per_cycle
         As given to :func:`perturb_select.design.coverage.rank_perturbations`.
     method : str
         Legend label of the ranking.
@@ -106,10 +106,10 @@ def plot_coverage(
         ax.axhline(
             start, color="C3", linestyle=":", linewidth=0.8, label=f"{len(screened)} screened before ({start:.3f})"
         )
-    if per_cycle is not None and budget > per_cycle:
-        for boundary in range(int(per_cycle), budget, int(per_cycle)):
+    if perturbations_per_cycle is not None and budget > perturbations_per_cycle:
+        for boundary in range(int(perturbations_per_cycle), budget, int(perturbations_per_cycle)):
             ax.axvline(boundary + 0.5, color="C2", linewidth=0.5, alpha=0.6)
-        ax.plot([], [], color="C2", linewidth=0.5, label=f"cycle boundaries ({per_cycle} per cycle)")
+        ax.plot([], [], color="C2", linewidth=0.5, label=f"cycle boundaries ({perturbations_per_cycle} per cycle)")
     ax.set_xlabel("perturbations picked (budget)")
     ax.set_ylabel(f"coverage fraction (covered / {n_nodes:,} nodes)")
     ax.set_xlim(1, max(budget, 2))

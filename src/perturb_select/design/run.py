@@ -46,7 +46,7 @@ class DesignResult:
         Resolved perturbations of those lists.
     start_nodes : int
         Nodes covered by the screened perturbations before the first pick.
-    per_cycle : int or None
+    perturbations_per_cycle : int or None
         Perturbations per cycle (``--cycles/--perturbations-per-cycle``), else None.
     seconds : dict
         Wall time of the steps (``'select'``).
@@ -69,7 +69,7 @@ class DesignResult:
     required: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
     start_nodes: int = 0
-    per_cycle: int | None = None
+    perturbations_per_cycle: int | None = None
     seconds: dict = field(default_factory=dict)
     weights: str | None = None
     tie_break: str | None = None
@@ -102,8 +102,8 @@ class DesignResult:
             "required_perturbations": len(self.required),
             "excluded_perturbations": len(self.excluded),
             "budget": budget,
-            "cycles": None if self.per_cycle is None else budget // self.per_cycle,
-            "batch": self.per_cycle,  # output field: perturbations per cycle
+            "cycles": None if self.perturbations_per_cycle is None else budget // self.perturbations_per_cycle,
+            "perturbations_per_cycle": self.perturbations_per_cycle,
             "method": self.method,
             "weights": self.weights,
             "tie_break": self.tie_break,
@@ -133,16 +133,19 @@ OPTION_NAMES = {
 }
 
 
-def design_budget(budget: int | None, cycles: int | None, per_cycle: int | None) -> tuple[int, int | None]:
-    """``(budget, per_cycle)`` from either a budget or a per-cycle plan (budget = cycles x per_cycle).
+def design_budget(
+    budget: int | None, cycles: int | None, perturbations_per_cycle: int | None
+) -> tuple[int, int | None]:
+    """``(budget, perturbations_per_cycle)`` from either a budget or a per-cycle plan
+    (budget = cycles x perturbations_per_cycle).
 
     Raises
     ------
     InputError
-        Source ``'budget/cycles'``: both given; ``'cycles'``: only one of cycles and per_cycle, or a value
+        Source ``'budget/cycles'``: both given; ``'cycles'``: only one of cycles and perturbations_per_cycle, or a value
         below 1; ``'budget'``: neither given.
     """
-    plan = cycles is not None or per_cycle is not None
+    plan = cycles is not None or perturbations_per_cycle is not None
     if budget is not None and plan:
         raise InputError(
             "budget/cycles",
@@ -150,14 +153,14 @@ def design_budget(budget: int | None, cycles: int | None, per_cycle: int | None)
             "give either a budget or cycles and perturbations per cycle (budget = their product), not both",
         )
     if plan:
-        if cycles is None or per_cycle is None:
+        if cycles is None or perturbations_per_cycle is None:
             raise InputError(
                 "cycles", None, "a per-cycle plan needs both the number of cycles and the perturbations per cycle"
             )
-        for value, what in ((cycles, "cycles"), (per_cycle, "perturbations per cycle")):
+        for value, what in ((cycles, "cycles"), (perturbations_per_cycle, "perturbations per cycle")):
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise InputError("cycles", None, f"the {what} must be an integer >= 1, got {value!r}")
-        return int(cycles) * int(per_cycle), int(per_cycle)
+        return int(cycles) * int(perturbations_per_cycle), int(perturbations_per_cycle)
     if budget is None:
         raise InputError("budget", None, "give a budget, or cycles and perturbations per cycle")
     return budget, None
@@ -180,7 +183,7 @@ def run_design(
     require: Sequence[str] = (),
     exclude: Sequence[str] = (),
     cycles: int | None = None,
-    per_cycle: int | None = None,
+    perturbations_per_cycle: int | None = None,
     names: Mapping[str, str] | None = None,
 ) -> DesignResult:
     """Resolve every list (:func:`resolve_candidates`) and rank the budget (:func:`rank_perturbations`).
@@ -197,7 +200,7 @@ def run_design(
         Candidate perturbations as written (single symbols or pairs ``A+B``).
     resolver : SymbolResolver
     budget : int, optional
-        Perturbations to pick; or give ``cycles`` and ``per_cycle`` (budget = cycles x per_cycle).
+        Perturbations to pick; or give ``cycles`` and ``perturbations_per_cycle`` (budget = their product).
     method, hops, weights, tie_break, operator, seed
         As :func:`rank_perturbations`.
     source : str, optional
@@ -205,7 +208,7 @@ def run_design(
         field 'budget': ...``); default: the option names of ``names`` alone (``--budget: ...``).
     screened, require, exclude : sequence of str, optional
         Symbols (or pairs) already screened, to pick first, never to pick.
-    cycles, per_cycle : int, optional
+    cycles, perturbations_per_cycle : int, optional
         A per-cycle plan: the table gains a ``cycle`` column.
     names : mapping, optional
         Option names used in error messages without ``source`` (keys of :data:`OPTION_NAMES`, e.g.
@@ -242,7 +245,7 @@ def run_design(
             f"operator {operator!r}: maxspec takes one of {', '.join(MAXSPEC_OPERATORS)}; {method} takes none",
         )
     try:
-        budget, per_cycle = design_budget(budget, cycles, per_cycle)
+        budget, perturbations_per_cycle = design_budget(budget, cycles, perturbations_per_cycle)
     except InputError as err:  # its source is the option key(s)
         raise error(err.source, err.problem) from None
     candidates, report = resolve_candidates(symbols, resolver, list_name="genes")
@@ -272,12 +275,16 @@ def run_design(
             f"ones are never picked again): {', '.join(again[:10])}",
         )
     # what the user gave: a budget, or cycles x perturbations per cycle (never name an option not passed)
-    budget_key = "budget" if per_cycle is None else "cycles"
+    budget_key = "budget" if perturbations_per_cycle is None else "cycles"
     if len(required) > budget:
         raise error(
             f"require/{budget_key}",
             f"{len(required)} required perturbations but the budget is {budget}"
-            + ("" if per_cycle is None else f" ({budget // per_cycle} cycles x {per_cycle})"),
+            + (
+                ""
+                if perturbations_per_cycle is None
+                else f" ({budget // perturbations_per_cycle} cycles x {perturbations_per_cycle})"
+            ),
         )
 
     report, kept = _skip_screened_and_excluded(report, set(screened_perts), excluded_set, names)
@@ -290,7 +297,7 @@ def run_design(
         if row.status in USED_STATUSES and row.list in ("genes", "require")
     }
     if len(candidates) < max(budget, 1):
-        raise error(budget_key, _too_few_candidates(report, candidates, required, budget, per_cycle))
+        raise error(budget_key, _too_few_candidates(report, candidates, required, budget, perturbations_per_cycle))
     start = time.perf_counter()
     table = rank_perturbations(
         graph,
@@ -305,7 +312,7 @@ def run_design(
         queries=queries,
         screened=screened_perts,
         required=required,
-        per_cycle=per_cycle,
+        perturbations_per_cycle=perturbations_per_cycle,
         source=source or names[budget_key],
     )
     seconds = {"select": time.perf_counter() - start}
@@ -321,7 +328,7 @@ def run_design(
         required=required,
         excluded=excluded,
         start_nodes=reachable_nodes(graph, [], int(hops), screened=screened_perts),
-        per_cycle=per_cycle,
+        perturbations_per_cycle=perturbations_per_cycle,
         seconds=seconds,
         weights=weights if method == "graphreach" else None,
         tie_break=tie_break if method != "facility" else None,
@@ -349,7 +356,7 @@ def _skip_screened_and_excluded(report: pd.DataFrame, screened: set, excluded: s
 
 
 def _too_few_candidates(
-    report: pd.DataFrame, candidates: list, required: list, budget: int, per_cycle: int | None = None
+    report: pd.DataFrame, candidates: list, required: list, budget: int, perturbations_per_cycle: int | None = None
 ) -> str:
     """Why the budget cannot be met: how many listed symbols can be picked and what happened to the rest."""
     counts = resolution_counts(report[report["list"] == "genes"])
@@ -361,9 +368,10 @@ def _too_few_candidates(
     lost = f" ({lost})" if lost else ""
     if not candidates:
         return f"none of the {counts['total']} listed symbols can be picked{lost}: nothing to pick from"
-    if per_cycle is not None:
+    if perturbations_per_cycle is not None:
         return (
-            f"{budget // per_cycle} cycles x {per_cycle} perturbations = {budget} but only {len(candidates)} of "
+            f"{budget // perturbations_per_cycle} cycles x {perturbations_per_cycle} perturbations = {budget} "
+            f"but only {len(candidates)} of "
             f"the {counts['total']} listed symbols can be picked{lost}; plan at most {len(candidates)} in all"
         )
     return (
@@ -412,5 +420,5 @@ def write_design(
                 fmt=plot_format(plot_path),
                 screened=result.screened,
                 required=result.required,
-                per_cycle=result.per_cycle,
+                perturbations_per_cycle=result.perturbations_per_cycle,
             )

@@ -3,7 +3,7 @@
 On one fixed split, every strategy runs R times with different initialisation seeds (for one-shot
 strategies the seed is the selector's ``seed``; only ``random`` uses it). Per strategy and cycle:
 
-* ``picks_per_run``: perturbations each run has picked up to the cycle (``cycle * per_cycle``);
+* ``picks_per_run``: perturbations each run has picked up to the cycle (``cycle * perturbations_per_cycle``);
 * ``distinct_across_runs``: the size of the union of the R runs' cumulative picks (the paper's second
   bar: equal to ``picks_per_run`` when every run picked the same perturbations);
 * ``in_every_run``: the size of their intersection;
@@ -35,16 +35,19 @@ STABILITY_COLUMNS = (
 
 
 def stability_table(
-    runs: Mapping[str, Sequence[Sequence[str]]], per_cycle: int, cycles: int, kinds: Mapping[str, str] | None = None
+    runs: Mapping[str, Sequence[Sequence[str]]],
+    perturbations_per_cycle: int,
+    cycles: int,
+    kinds: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The stability statistics (module docstring) of each strategy's runs.
 
     Parameters
     ----------
     runs : mapping strategy -> sequence of R pick orders
-        Each run's picks in order (at least ``cycles * per_cycle`` of them; longer one-shot rankings are
+        Each run's picks in order (at least ``cycles * perturbations_per_cycle`` of them; longer one-shot rankings are
         cut per cycle).
-    per_cycle, cycles : int
+    perturbations_per_cycle, cycles : int
     kinds : mapping strategy -> str, optional
         ``'one-shot'`` or ``'active'``, copied to the ``kind`` column.
 
@@ -57,18 +60,19 @@ def stability_table(
     Raises
     ------
     ValueError
-        A run with fewer than ``cycles * per_cycle`` picks.
+        A run with fewer than ``cycles * perturbations_per_cycle`` picks.
     """
     rows = []
     for strategy, orders in runs.items():
         orders = [list(o) for o in orders]
-        short = [len(o) for o in orders if len(o) < cycles * per_cycle]
+        short = [len(o) for o in orders if len(o) < cycles * perturbations_per_cycle]
         if short:
             raise ValueError(
-                f"{strategy}: a run has {short[0]} picks, {cycles} cycles of {per_cycle} need {cycles * per_cycle}"
+                f"{strategy}: a run has {short[0]} picks, {cycles} cycles of {perturbations_per_cycle} "
+                f"need {cycles * perturbations_per_cycle}"
             )
         for cycle in range(1, cycles + 1):
-            sets = [set(o[: cycle * per_cycle]) for o in orders]
+            sets = [set(o[: cycle * perturbations_per_cycle]) for o in orders]
             pairs = [len(a & b) / len(a | b) for a, b in itertools.combinations(sets, 2)]
             rows.append(
                 {
@@ -76,7 +80,7 @@ def stability_table(
                     "kind": (kinds or {}).get(strategy, ""),
                     "cycle": cycle,
                     "runs": len(sets),
-                    "picks_per_run": cycle * per_cycle,
+                    "picks_per_run": cycle * perturbations_per_cycle,
                     "distinct_across_runs": len(set().union(*sets)),
                     "in_every_run": len(set.intersection(*sets)),
                     "mean_pairwise_jaccard": float(np.mean(pairs)) if pairs else float("nan"),

@@ -1,8 +1,8 @@
 """The experiment's bookkeeping: the per-seed test split and the perturbations of each cycle.
 
 Each seed holds out a test set of perturbations (never selected, used to evaluate every cycle) and leaves
-the rest as the pool the strategies pick from; cycle ``c`` trains on the first ``c * per_cycle`` picks: of a
-one-shot ranking, or of an active strategy's pick files of cycles 1..c (:func:`cycle_picks`).
+the rest as the pool the strategies pick from; cycle ``c`` trains on the first ``c * perturbations_per_cycle``
+picks: of a one-shot ranking, or of an active strategy's pick files of cycles 1..c (:func:`cycle_picks`).
 """
 
 from __future__ import annotations
@@ -103,21 +103,22 @@ def check_plans_fit(config) -> None:
         if bound is None:
             continue
         n, where = bound
-        per_cycle = config.per_cycle(name)
-        budget = experiment.cycles * per_cycle
+        perturbations_per_cycle = config.perturbations_per_cycle_of(name)
+        budget = experiment.cycles * perturbations_per_cycle
         pool = n - held_out_count(n, experiment.test_fraction) if n >= 2 else 0
         if budget > pool:
             raise InputError(
                 "config",
                 f"datasets.{name}",
-                f"{experiment.cycles} cycles x {per_cycle} perturbations per cycle = {budget}, but {where} has at "
+                f"{experiment.cycles} cycles x {perturbations_per_cycle} perturbations per cycle = {budget}, "
+                f"but {where} has at "
                 f"most {n} perturbations, {pool} left to pick from after the test set (test_fraction "
                 f"{experiment.test_fraction}): lower experiment.cycles or perturbations_per_cycle",
             )
 
 
-def cycle_perturbations(selection_genes: Sequence[str], cycle: int, per_cycle: int) -> list[str]:
-    """The perturbations trained on in ``cycle``: the first ``cycle * per_cycle`` picks.
+def cycle_perturbations(selection_genes: Sequence[str], cycle: int, perturbations_per_cycle: int) -> list[str]:
+    """The perturbations trained on in ``cycle``: the first ``cycle * perturbations_per_cycle`` picks.
 
     Parameters
     ----------
@@ -125,36 +126,41 @@ def cycle_perturbations(selection_genes: Sequence[str], cycle: int, per_cycle: i
         A selector's picks, in order (``Selection.genes``).
     cycle : int
         1-based cycle number.
-    per_cycle : int
+    perturbations_per_cycle : int
         Perturbations added per cycle.
 
     Returns
     -------
-    list of str, length cycle * per_cycle
+    list of str, length cycle * perturbations_per_cycle
 
     Raises
     ------
     ValueError
-        ``cycle < 1``, ``per_cycle < 1``, or fewer than ``cycle * per_cycle`` picks.
+        ``cycle < 1``, ``perturbations_per_cycle < 1``, or fewer than ``cycle * perturbations_per_cycle`` picks.
     """
-    if cycle < 1 or per_cycle < 1:
-        raise ValueError(f"cycle and per_cycle must be >= 1, got cycle={cycle}, per_cycle={per_cycle}")
-    needed = cycle * per_cycle
+    if cycle < 1 or perturbations_per_cycle < 1:
+        raise ValueError(
+            f"cycle and perturbations_per_cycle must be >= 1, got cycle={cycle}, "
+            f"perturbations_per_cycle={perturbations_per_cycle}"
+        )
+    needed = cycle * perturbations_per_cycle
     if needed > len(selection_genes):
         raise ValueError(
-            f"cycle {cycle} with {per_cycle} perturbations per cycle needs {needed} picks, "
+            f"cycle {cycle} with {perturbations_per_cycle} perturbations per cycle needs {needed} picks, "
             f"the selection has {len(selection_genes)}"
         )
     return list(selection_genes[:needed])
 
 
-def cycle_picks(selection: str | os.PathLike | Sequence[str | os.PathLike], cycle: int, per_cycle: int) -> list[str]:
+def cycle_picks(
+    selection: str | os.PathLike | Sequence[str | os.PathLike], cycle: int, perturbations_per_cycle: int
+) -> list[str]:
     """The perturbations of cycle ``cycle``, read from the strategy's files.
 
     Parameters
     ----------
     selection : path, or sequence of paths
-        A one-shot ranking (one TSV, ``selection.base.read_selection``): its first ``cycle * per_cycle``
+        A one-shot ranking (one TSV, ``selection.base.read_selection``): its first ``cycle * perturbations_per_cycle``
         picks; or an active strategy's pick files of cycles 1..cycle (``active.picks.read_picks``).
 
     Raises
@@ -165,38 +171,38 @@ def cycle_picks(selection: str | os.PathLike | Sequence[str | os.PathLike], cycl
     if isinstance(selection, (str, os.PathLike)):
         from ..selection.base import read_selection
 
-        return cycle_perturbations(read_selection(selection).genes, int(cycle), int(per_cycle))
+        return cycle_perturbations(read_selection(selection).genes, int(cycle), int(perturbations_per_cycle))
     from ..active.picks import read_picks
 
     if len(selection) != int(cycle):
         raise ValueError(f"cycle {cycle} trains on the picks of {cycle} cycles, got {len(selection)} files")
-    return read_picks(selection, int(per_cycle))
+    return read_picks(selection, int(perturbations_per_cycle))
 
 
-def check_budget(pool_size: int, n_cycles: int, per_cycle: int, source: str) -> int:
-    """Check that ``n_cycles`` cycles of ``per_cycle`` perturbations fit in the pool.
+def check_budget(pool_size: int, n_cycles: int, perturbations_per_cycle: int, source: str) -> int:
+    """Check that ``n_cycles`` cycles of ``perturbations_per_cycle`` perturbations fit in the pool.
 
     Returns
     -------
     int
-        The selection budget, ``n_cycles * per_cycle``.
+        The selection budget, ``n_cycles * perturbations_per_cycle``.
 
     Raises
     ------
     InputError
-        Field ``cycles`` if ``n_cycles * per_cycle > pool_size``; field ``cycles`` or
+        Field ``cycles`` if ``n_cycles * perturbations_per_cycle > pool_size``; field ``cycles`` or
         ``perturbations_per_cycle`` if either is below 1.
     """
     if n_cycles < 1:
         raise InputError(source, "cycles", f"must be >= 1, got {n_cycles}")
-    if per_cycle < 1:
-        raise InputError(source, "perturbations_per_cycle", f"must be >= 1, got {per_cycle}")
-    budget = n_cycles * per_cycle
+    if perturbations_per_cycle < 1:
+        raise InputError(source, "perturbations_per_cycle", f"must be >= 1, got {perturbations_per_cycle}")
+    budget = n_cycles * perturbations_per_cycle
     if budget > pool_size:
         raise InputError(
             source,
             "cycles",
-            f"budget of {n_cycles} cycles x {per_cycle} perturbations per cycle = {budget} perturbations "
+            f"budget of {n_cycles} cycles x {perturbations_per_cycle} perturbations per cycle = {budget} perturbations "
             f"exceeds the pool of {pool_size}",
         )
     return budget

@@ -1,7 +1,7 @@
 """The result of a one-shot selector, its TSV form, and the checks every selector shares.
 
 A one-shot selector orders ``budget`` perturbations of the candidate pool once, up front; cycle ``c`` of
-the screen then trains on the first ``c * per_cycle`` picks (``experiment.splits.cycle_perturbations``).
+the screen then trains on the first ``c * perturbations_per_cycle`` picks (``experiment.splits.cycle_perturbations``).
 """
 
 from __future__ import annotations
@@ -71,35 +71,35 @@ class Selection:
     def __len__(self) -> int:
         return len(self.genes)
 
-    def to_frame(self, per_cycle: int) -> pd.DataFrame:
+    def to_frame(self, perturbations_per_cycle: int) -> pd.DataFrame:
         """The selection as a table, one row per pick.
 
         Parameters
         ----------
-        per_cycle : int
+        perturbations_per_cycle : int
             Perturbations added per cycle (>= 1).
 
         Returns
         -------
         pandas.DataFrame
             Columns ``rank`` (int, 1-based), ``gene`` (str), ``cycle`` (int,
-            ``(rank - 1) // per_cycle + 1``: the first cycle that trains on this pick), ``gain`` and
+            ``(rank - 1) // perturbations_per_cycle + 1``: the first cycle that trains on this pick), ``gain`` and
             ``objective`` (float64), and ``tie`` (int 0/1: the tie rule decided this pick) when the
             selector reports ties.
 
         Raises
         ------
         ValueError
-            If ``per_cycle < 1``.
+            If ``perturbations_per_cycle < 1``.
         """
-        if per_cycle < 1:
-            raise ValueError(f"per_cycle must be >= 1, got {per_cycle}")
+        if perturbations_per_cycle < 1:
+            raise ValueError(f"perturbations_per_cycle must be >= 1, got {perturbations_per_cycle}")
         rank = np.arange(1, len(self.genes) + 1, dtype=np.int64)
         frame = pd.DataFrame(
             {
                 "rank": rank,
                 "gene": self.genes,
-                "cycle": (rank - 1) // per_cycle + 1,
+                "cycle": (rank - 1) // perturbations_per_cycle + 1,
                 "gain": self.gains,
                 "objective": self.objective,
             }
@@ -109,10 +109,10 @@ class Selection:
         return frame
 
 
-def write_selection(selection: Selection, path: str | os.PathLike, per_cycle: int) -> None:
-    """Write ``selection.to_frame(per_cycle)`` as TSV, atomically (floats with 17 significant digits,
+def write_selection(selection: Selection, path: str | os.PathLike, perturbations_per_cycle: int) -> None:
+    """Write ``selection.to_frame(perturbations_per_cycle)`` as TSV, atomically (floats with 17 significant digits,
     so ``read_selection`` gives back the same values bit for bit)."""
-    write_tsv(selection.to_frame(per_cycle), path, float_format="%.17g")
+    write_tsv(selection.to_frame(perturbations_per_cycle), path, float_format="%.17g")
 
 
 def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Selection:
@@ -153,11 +153,13 @@ def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Sele
         raise InputError(path, "gene", f"genes picked twice: {sorted(set(genes[genes.duplicated()]))[:10]}")
     cycle = pd.to_numeric(frame["cycle"], errors="coerce")
     if n:
-        per_cycle = int((cycle == 1).sum())
-        expected = (np.arange(n) // max(per_cycle, 1)) + 1
-        if per_cycle < 1 or not np.array_equal(cycle.to_numpy(), expected):
+        perturbations_per_cycle = int((cycle == 1).sum())
+        expected = (np.arange(n) // max(perturbations_per_cycle, 1)) + 1
+        if perturbations_per_cycle < 1 or not np.array_equal(cycle.to_numpy(), expected):
             raise InputError(
-                path, "cycle", "cycles must be (rank - 1) // per_cycle + 1 for one number of perturbations per cycle"
+                path,
+                "cycle",
+                "cycles must be (rank - 1) // perturbations_per_cycle + 1 for one number of perturbations per cycle",
             )
     values = {}
     for column in ("gain", "objective"):

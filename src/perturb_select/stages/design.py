@@ -35,7 +35,7 @@ SUMMARY_COLUMNS = (
     "hops",
     "budget",
     "cycles",
-    "batch",
+    "perturbations_per_cycle",
     "graph_nodes",
     "start_covered_nodes",
     "covered_nodes",
@@ -83,7 +83,7 @@ def design_screen(
         operator=entry.operator,
         seed=entry.seed,
         cycles=entry.cycles,
-        per_cycle=entry.perturbations_per_cycle,
+        perturbations_per_cycle=entry.perturbations_per_cycle,
         source=f"config: design.{name}",
         **lists,
     )

@@ -118,7 +118,7 @@ def _by_metric(*paths: str | None) -> dict:
 def stability(
     runs: Mapping[str, Sequence[Sequence[str]]],
     kinds: Mapping[str, str],
-    per_cycle: int,
+    perturbations_per_cycle: int,
     cycles: int,
     table_out: str,
     plot_out: str,
@@ -135,8 +135,8 @@ def stability(
         if kinds[strategy] == "one-shot":
             orders[strategy] = [read_selection(f[0]).genes for f in files]
         else:
-            orders[strategy] = [read_picks(f, int(per_cycle)) for f in files]
-    table = stability_table(orders, int(per_cycle), int(cycles), kinds)
+            orders[strategy] = [read_picks(f, int(perturbations_per_cycle)) for f in files]
+    table = stability_table(orders, int(perturbations_per_cycle), int(cycles), kinds)
     log.info("%s", stability_statement(table))
     write_tsv(table, table_out, float_format="%.6g")
     plot_stability(table, plot_out, title=f"SIMULATED screen {dataset}" if simulated else dataset)

@@ -30,11 +30,17 @@ def split_test_set(candidates: str, output: str, seed: int, test_fraction: float
 
 
 def select(
-    edges: str, split: str, output: str, strategy: str, seed: int, strategy_params: Mapping, per_cycle: int
+    edges: str,
+    split: str,
+    output: str,
+    strategy: str,
+    seed: int,
+    strategy_params: Mapping,
+    perturbations_per_cycle: int,
 ) -> None:
     """Rule select: a one-shot strategy's ranking of the whole pool of the split.
 
-    Cycle ``c`` trains on the first ``c * per_cycle`` of the ranking, so adding a cycle reuses this file.
+    Cycle ``c`` trains on the first ``c * perturbations_per_cycle`` of the ranking, so adding a cycle reuses this file.
     The greedy selectors are prefix-consistent (the first ``b`` picks of a longer ranking are the picks
     of budget ``b``); ``random`` is a seeded permutation (``seed``: the run's initialisation seed).
     ``strategy_params`` is the strategy's block of ``experiment.strategies``.
@@ -54,4 +60,4 @@ def select(
         source=f"config: experiment.strategies.{strategy}",
     )
     log.info("%s ranked the pool of %d in %.3f s", strategy, len(pool), time.perf_counter() - start)
-    write_selection(selection, output, per_cycle=int(per_cycle))
+    write_selection(selection, output, perturbations_per_cycle=int(perturbations_per_cycle))

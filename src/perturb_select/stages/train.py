@@ -31,7 +31,7 @@ def train_gears(
     run: str,
     cycle: int,
     gears: Mapping,
-    per_cycle: int,
+    perturbations_per_cycle: int,
     edges: str,
     screen: str,
     kernels: str,
@@ -43,7 +43,8 @@ def train_gears(
     pool_out: str | None = None,
     truth: str | None = None,
 ) -> None:
-    """Rules train_gears and train_gears_active: GEARS on the first ``cycle * per_cycle`` picks, predictions
+    """Rules train_gears and train_gears_active: GEARS on the first ``cycle * perturbations_per_cycle`` picks,
+    predictions
     of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
     (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle); and
     the baselines trained on the same picks and scored on the same split (``stages.baselines
@@ -80,7 +81,7 @@ def train_gears(
         config = dataclasses.replace(config, uncertainty=True, uncertainty_reg=float(params["uncertainty_reg"]))
     if pool_out:  # active: the pick files of cycles 1..cycle, however many
         selection = as_paths(selection)
-    train_genes = cycle_picks(selection, int(cycle), int(per_cycle))
+    train_genes = cycle_picks(selection, int(cycle), int(perturbations_per_cycle))
     split_record = read_json(split)
     score_genes = None
     if pool_out:
