@@ -132,7 +132,7 @@ def test_design_weights_and_facility(inputs, capsys):
     assert "facility, K = 1, budget 2" in err
     code, out, err = _run(base + ["--method", "maxspec", "--weights", "candidates"], capsys)
     assert (code, out) == (2, "")
-    assert "--weights: only method graphreach weighs nodes; maxspec takes no weights 'candidates'" in err
+    assert "--weights: only graphreach takes weights; maxspec takes no weights 'candidates'" in err
     code, out, err = _run(base + ["--weights", "degree"], capsys)
     assert code == 2 and "invalid choice: 'degree'" in err
 

@@ -173,7 +173,7 @@ def test_empty_config_and_cross_block_errors():
     assert DesignConfig.from_config("d", {"genes": "g.txt", "method": "facility"}, default_hops=1).method == "facility"
     with pytest.raises(InputError, match="'design.d.weights': must be one of uniform, candidates"):
         DesignConfig.from_config("d", {"genes": "g.txt", "weights": "degree"}, default_hops=1)
-    with pytest.raises(InputError, match="'design.d.weights': only method graphreach weighs nodes"):
+    with pytest.raises(InputError, match="'design.d.weights': only graphreach takes weights"):
         DesignConfig.from_config("d", {"genes": "g.txt", "method": "maxspec", "weights": "candidates"}, default_hops=1)
     assert DatasetConfig.from_config("g", {"format": "gears"}).source()["archive_member"] == "perturb_processed.h5ad"
     assert DatasetConfig.from_config("r", {"cell_type": "T"}).source()["archive_member"] is None
@@ -566,10 +566,20 @@ def test_rule_params_do_not_depend_on_the_order_of_the_keys():
         repr(canonical_params({"b": 1, "a": {"d": 2, "c": [{"f": 1, "e": 2}]}}))
         == "{'a': {'c': [{'e': 2, 'f': 1}], 'd': 2}, 'b': 1}"
     )
-    # every block a rule gets goes through canonical_params (the rule files name no raw config block)
+    # the typed blocks the rules pass (to_params) do not depend on the order either
+    typed, typed_reversed = load_config(config), load_config(reversed_keys(config))
+    for a, b in (
+        (typed.graph, typed_reversed.graph),
+        (typed.training, typed_reversed.training),
+        *((block, typed_reversed.datasets[name]) for name, block in typed.datasets.items()),
+    ):
+        assert repr(a.to_params()) == repr(b.to_params()) and list(a.to_params()) == sorted(a.to_params())
+    # every block a rule gets is a typed block's to_params or goes through canonical_params (the rule files
+    # name no raw config block)
     rules = "".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
-    assert re.findall(r"=\s*config\[\"(?:graph|gears|datasets|design)\"\]", rules) == []
-    assert rules.count("canonical_params(") >= 5
+    assert re.findall(r"config\[\"(?:graph|gears|datasets|design)\"\]", rules) == []
+    for block in ("CONFIG.graph", "CONFIG.training", "CONFIG.datasets[wildcards.dataset]", "CONFIG.designs[wildcards.design]"):
+        assert f"{block}.to_params()" in rules, block
 
 
 def test_config_readme_lists_the_range_of_every_number():
@@ -608,3 +618,32 @@ def test_library_defaults_come_from_the_config():
         assert default(function, "hops") == DEFAULT_HOPS, function.__name__
     assert default(split_test_set, "test_fraction") == TEST_FRACTION == ExperimentConfig.test_fraction
     assert default(preprocess_screen, "control_label") == CONTROL_LABEL == default(simulate_screen, "control_label")
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml", "simulated.yaml"])
+def test_a_typed_block_reaches_a_job_whole_and_comes_back_equal(name):
+    """Issue 26: each job gets its typed block once (to_params, every field filled in by load_config) and
+    rebuilds it with from_params, which fills in no default: the same block, and a field missing or unknown
+    is a rule out of step (TypeError), not a second round of defaults."""
+    from perturb_select.config import DatasetConfig, DesignConfig, GraphConfig, SimulationConfig, TrainingConfig
+
+    raw = yaml.safe_load((REPO / "config" / name).read_text())
+    raw.setdefault("design", {"screen": {"genes": "genes.txt", "budget": 10}})  # hops from gears
+    config = load_config(raw)
+    blocks = [(GraphConfig, config.graph), (TrainingConfig, config.training)]
+    blocks += [(DatasetConfig, block) for block in config.datasets.values()]
+    blocks += [(DesignConfig, block) for block in config.designs.values()]
+    for cls, block in blocks:
+        params = block.to_params()
+        assert set(params) == {f.name for f in dataclasses.fields(cls)}
+        assert cls.from_params(params) == block
+        assert repr(params) == repr(cls.from_params(params).to_params())  # the rule's params are stable
+        missing = dict(params)
+        missing.pop(sorted(params)[0])
+        with pytest.raises(TypeError, match="missing"):
+            cls.from_params(missing)
+    simulated = [b for b in config.datasets.values() if b.simulated]
+    for block in simulated:
+        assert isinstance(DatasetConfig.from_params(block.to_params()).simulation, SimulationConfig)
+    for block in config.designs.values():  # hops filled in from gears.num_go_gnn_layers, once
+        assert block.to_params()["hops"] == config.training.num_go_gnn_layers

@@ -231,7 +231,7 @@ def test_weighted_graphreach_and_facility_rankings(graph, gene_graph, resolver):
     for method in ("maxspec", "facility"):
         with pytest.raises(InputError) as err:
             rank_perturbations(graph, list("ABC"), 2, method=method, weights="candidates", source="--budget")
-        assert err.value.field == "weights" and "only method graphreach" in err.value.problem
+        assert err.value.field == "weights" and "only graphreach takes weights" in err.value.problem
     with pytest.raises(InputError) as err:
         run_design(
             gene_graph,
@@ -242,7 +242,7 @@ def test_weighted_graphreach_and_facility_rankings(graph, gene_graph, resolver):
             weights="candidates",
             names={"weights": "--weights"},
         )
-    assert err.value.source == "--weights" and "only method graphreach" in err.value.problem
+    assert err.value.source == "--weights" and "only graphreach takes weights" in err.value.problem
     result = run_design(gene_graph, ["GENEA", "GENEF", "GENED"], resolver, 2, weights="candidates")
     assert result.summary()["weights"] == "candidates" and result.label == "graphreach (weights: candidates)"
     result = run_design(gene_graph, ["GENEA", "GENEF", "GENED"], resolver, 2, method="facility")
@@ -376,6 +376,7 @@ def test_write_design_all_or_nothing(gene_graph, resolver, tmp_path):
 
 
 def _design_stage(edges, gene_info, out, name, entry):
+    from perturb_select.config import DesignConfig
     from perturb_select.stages.design import design_screen
 
     design_screen(
@@ -385,9 +386,7 @@ def _design_stage(edges, gene_info, out, name, entry):
         out / f"{name}.unresolved.tsv",
         out / f"{name}.coverage.svg",
         out / f"{name}.summary.json",
-        name=name,
-        design=entry,
-        default_hops=1,
+        design=DesignConfig.from_config(name, entry, default_hops=1).to_params(),  # as the rule passes it
         taxid=9606,
     )
 

@@ -135,10 +135,16 @@ def test_train_stage_checks_the_training_config_before_reading_data(tmp_path):
         screen="absent.npz",
         kernels="absent.npz",
     )
+    from perturb_select.config import TrainingConfig
+
+    block = TrainingConfig().to_params()  # what the rule passes: every field, filled in once
     with pytest.raises(InputError, match=r"gears\.epochs"):
-        train_gears(gears={"epochs": 0}, **common)
-    with pytest.raises(InputError, match=r"gears\.schedule.*unknown key"):
-        train_gears(gears={"epochs": 1, "schedule": "cosine"}, **common)
+        train_gears(gears={**block, "epochs": 0}, **common)
+    # a rule out of step with the block (a field missing or unknown): no default fills in a second time
+    with pytest.raises(TypeError, match=r"missing \['cells_per_perturbation'.*unknown \[\]"):
+        train_gears(gears={"epochs": 1}, **common)
+    with pytest.raises(TypeError, match=r"missing \[\], unknown \['schedule'\]"):
+        train_gears(gears={**block, "schedule": "cosine"}, **common)
     assert not list(tmp_path.iterdir())
 
 

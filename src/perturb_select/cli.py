@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .config import DESIGN_METHODS, GO_FILE_NAMES, GRAPH_CACHE_ENV, DesignConfig, GraphConfig
+from .config import DEFAULT_HOPS, DESIGN_METHODS, GO_FILE_NAMES, GRAPH_CACHE_ENV, DesignConfig, GraphConfig
 from .strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
 
 PROG = "perturb-select"
@@ -145,9 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument(
         "--hops",
         type=_int_at_least(0),
-        default=1,
+        default=DEFAULT_HOPS,
         metavar="K",
-        help="receptive-field radius K = GEARS's GO-graph SGC layers (default: 1)",
+        help=f"receptive-field radius K = GEARS's GO-graph SGC layers (default: {DEFAULT_HOPS})",
     )
     design.add_argument(
         "--output", default="-", metavar="FILE", help="ranked picks as TSV (default: '-', standard output)"
@@ -350,6 +350,40 @@ def _build_graph(args, go_dir, gene_info):
     return graph, f"built (k = {params.k}, threshold = {params.threshold}; {stored})"
 
 
+#: The design command's option of each ``DesignConfig`` field, named in its errors.
+DESIGN_OPTION_NAMES = {
+    "genes": "--genes",
+    "budget": "--budget",
+    "cycles": "--cycles/--perturbations-per-cycle",
+    "perturbations_per_cycle": "--cycles/--perturbations-per-cycle",
+    "screened": "--screened",
+    "require": "--require",
+    "exclude": "--exclude",
+    "method": "--method",
+    "weights": "--weights",
+    "tie_break": "--tie-break",
+    "operator": "--operator",
+    "hops": "--hops",
+    "seed": "--seed",
+}
+
+
+def _design_entry(args) -> DesignConfig:
+    """The command line as a design entry (``config.DesignConfig``, checked as a config entry is), its errors
+    naming the option."""
+    from .io import InputError
+
+    try:
+        return DesignConfig(
+            name="command_line",
+            genes=args.genes,
+            **{name: getattr(args, name) for name in (*DesignConfig.OPTIONS, "screened", "require", "exclude")},
+        )
+    except InputError as err:
+        key = str(err.field).rsplit(".", 1)[-1]
+        raise InputError(DESIGN_OPTION_NAMES.get(key, key), None, err.problem) from None
+
+
 def _run_design(args):
     from .design import run_design
     from .io import InputError
@@ -361,6 +395,7 @@ def _run_design(args):
     if args.graph and (args.k is not None or args.threshold is not None):
         raise InputError("--k/--threshold", None, "only used to build the graph; drop them or drop --graph")
     go_dir, gene_info = _go_inputs(args, need_go_files=not args.graph)
+    entry = _design_entry(args)
 
     # The lists first: an empty or unreadable list fails before the graph is loaded.
     symbols = read_gene_list(args.genes)
@@ -377,31 +412,7 @@ def _run_design(args):
         graph, how = _build_graph(args, go_dir, gene_info)
     timings["graph"] = (how, time.perf_counter() - step)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=args.taxid)
-    result = run_design(
-        graph,
-        symbols,
-        resolver,
-        args.budget,
-        method=args.method,
-        hops=args.hops,
-        weights=args.weights,
-        tie_break=args.tie_break,
-        operator=args.operator,
-        seed=args.seed,
-        cycles=args.cycles,
-        perturbations_per_cycle=args.perturbations_per_cycle,
-        **lists,
-        names={
-            "budget": "--budget",
-            "cycles": "--cycles/--perturbations-per-cycle",
-            "screened": "--screened",
-            "require": "--require",
-            "exclude": "--exclude",
-            "weights": "--weights",
-            "tie_break": "--tie-break",
-            "operator": "--operator",
-        },
-    )
+    result = run_design(graph, symbols, resolver, **entry.options(), **lists, names=DESIGN_OPTION_NAMES)
     timings["select"] = result.seconds["select"]
     timings["start"] = start
     return result, graph, outputs, timings

@@ -58,6 +58,17 @@ TIE_BREAKS = ("lookahead", "symbol", "seeded")
 #: principal submatrix of GEARS's operator normalised by the whole graph's degrees) or ``induced`` (the
 #: subgraph induced by the reached nodes, normalised by its own degrees, as the paper words it).
 MAXSPEC_OPERATORS = ("whole_graph", "induced")
+#: MaxSpec's direction (``selection.maxspec``), the default first.
+MAXSPEC_DIRECTIONS = ("maximize", "minimize")
+#: The one-shot selectors' options: option -> (its values, the default first; the methods that take it). A
+#: method not listed takes only the default. :func:`selector_option_problem` is the one check of them, used by
+#: the strategy blocks, the design entries and command line, the design library and the selectors.
+SELECTOR_OPTIONS = {
+    "weights": (GRAPHREACH_WEIGHTS, ("graphreach",)),
+    "tie_break": (TIE_BREAKS, ("graphreach", "maxspec")),
+    "operator": (MAXSPEC_OPERATORS, ("maxspec",)),
+    "direction": (MAXSPEC_DIRECTIONS, ("maxspec",)),
+}
 ACTIVE_METHODS = ("uncertainty", "typiclust", "acsfw")
 ACTIVE = ACTIVE_METHODS + ("hybrid",)
 ALL = ONE_SHOT + ACTIVE
@@ -188,10 +199,9 @@ def active_params(strategy: str, block: Mapping | None, *, hops: int, cycles: in
             raise InputError("config", f"{where}.then", f"must be one of {list(ACTIVE_METHODS)}, got {method!r}")
         _check_int(params["hops"], f"{where}.hops", minimum=0)
         _check_int(params["warmup_cycles"], f"{where}.warmup_cycles", minimum=1)
-        if params["tie_break"] not in TIE_BREAKS:
-            raise InputError(
-                "config", f"{where}.tie_break", f"must be one of {list(TIE_BREAKS)}, got {params['tie_break']!r}"
-            )
+        problem = selector_option_problem("tie_break", params["tie_break"], "graphreach")  # the warm-up's
+        if problem:
+            raise InputError("config", f"{where}.tie_break", problem)
         if params["warmup_cycles"] >= int(cycles):
             raise InputError(
                 "config",
@@ -261,6 +271,31 @@ def strategy_params(strategy: str, block: Mapping | None, *, hops: int, cycles: 
     return {**params, **variant}
 
 
+def selector_option_problem(option: str, value, method: str | None = None) -> str | None:
+    """Why ``value`` is not a valid ``option`` of selector ``method`` (:data:`SELECTOR_OPTIONS`), or None.
+
+    Parameters
+    ----------
+    option : {'weights', 'tie_break', 'operator', 'direction'}
+    value : object
+        The value given.
+    method : str, optional
+        The selector (``'graphreach'``, ``'maxspec'``, ``'facility'``); None checks the value alone.
+
+    Returns
+    -------
+    str or None
+        The problem in words (callers name the file and field), None when the value is valid.
+    """
+    values, methods = SELECTOR_OPTIONS[option]
+    if not isinstance(value, str) or value not in values:
+        return f"must be one of {', '.join(values)}, got {value!r}"
+    if method is not None and method not in methods and value != values[0]:
+        takers = f"{' and '.join(methods)} take{'s' if len(methods) == 1 else ''}"
+        return f"only {takers} {option}; {method} takes no {option} {value!r}"
+    return None
+
+
 def check_one_shot_params(params: Mapping, where: str) -> None:
     """Check the values of a one-shot block (the schema checks the strategies under their own names; a variant's
     block is checked only here).
@@ -270,12 +305,6 @@ def check_one_shot_params(params: Mapping, where: str) -> None:
     InputError
         (source ``config``, field ``<where>.<key>``) a value of the wrong type or out of range.
     """
-    choices = {
-        "weights": GRAPHREACH_WEIGHTS,
-        "direction": ("maximize", "minimize"),
-        "tie_break": TIE_BREAKS,
-        "operator": MAXSPEC_OPERATORS,
-    }
     for key, value in params.items():
         if key == "hops":
             _check_int(value, f"{where}.hops", minimum=0)
@@ -285,8 +314,10 @@ def check_one_shot_params(params: Mapping, where: str) -> None:
         elif key == "lazy":
             if not isinstance(value, bool):
                 raise InputError("config", f"{where}.lazy", f"must be true or false, got {value!r}")
-        elif key in choices and value not in choices[key]:
-            raise InputError("config", f"{where}.{key}", f"must be one of {list(choices[key])}, got {value!r}")
+        elif key in SELECTOR_OPTIONS:
+            problem = selector_option_problem(key, value)
+            if problem:
+                raise InputError("config", f"{where}.{key}", problem)
 
 
 def _check_int(value, field: str, minimum: int) -> None:

@@ -29,11 +29,11 @@ check_schema(
 )
 validate(config, schema="../schemas/config.schema.yaml")
 CONFIG = load_config(config)
-# Rule params are compared as text (their repr): blocks go to rules with sorted keys, so a config with its
-# keys in another order plans no job again. The gears: block goes as typed here, every field filled in (the
-# job rebuilds it with one TrainingConfig.from_config, no default of its own).
-GRAPH_PARAMS = canonical_params(config["graph"])
-GEARS_PARAMS = canonical_params(CONFIG.training.to_dict())
+# Each job gets its typed block once: every field, filled in here by load_config (to_params; keys sorted, as
+# rule params are compared as text, so a config with its keys in another order plans no job again), rebuilt in
+# the job by from_params, which fills in no default.
+GRAPH_PARAMS = CONFIG.graph.to_params()  # with go.taxid
+GEARS_PARAMS = CONFIG.training.to_params()
 TRAINER = TRAINER_REGISTRY[CONFIG.training.trainer]
 # A plan larger than a local screen's perturbations, before the graph and preprocessing jobs.
 check_plans_fit(CONFIG)
@@ -154,8 +154,8 @@ def get_simulation(wildcards):
 
 
 def get_dataset_block(wildcards):
-    """The dataset's config block with sorted keys (``config.DatasetConfig`` in the stage)."""
-    return canonical_params(config["datasets"][wildcards.dataset])
+    """The dataset's typed block (``DatasetConfig.to_params``; ``from_params`` in the stage)."""
+    return CONFIG.datasets[wildcards.dataset].to_params()
 
 
 def get_perturbations_per_cycle(wildcards):
@@ -335,8 +335,8 @@ def get_baseline_files(wildcards):
 
 
 def get_design_block(wildcards):
-    """One design entry with sorted keys (``config.DesignConfig`` in the stage)."""
-    return canonical_params(config["design"][wildcards.design])
+    """One typed design entry, its hops filled in (``DesignConfig.to_params``; ``from_params`` in the stage)."""
+    return CONFIG.designs[wildcards.design].to_params()
 
 
 def get_design_inputs(wildcards):

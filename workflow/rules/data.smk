@@ -13,7 +13,6 @@ rule fetch_dataset:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        name="{dataset}",
         dataset=get_dataset_block,
     script:
         "../../scripts/run_stage.py"
@@ -38,9 +37,8 @@ rule simulate_dataset:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        name="{dataset}",
         dataset=get_dataset_block,
-        taxid=config["go"]["taxid"],
+        taxid=CONFIG.graph.taxid,
         hops=CONFIG.training.num_go_gnn_layers,
         replicate=None,
     script:
@@ -60,9 +58,8 @@ use rule simulate_dataset as simulate_replicate with:
     wildcard_constraints:
         dataset=_alternatives(REPLICATED_DATASETS),
     params:
-        name="{dataset}",
         dataset=get_dataset_block,
-        taxid=config["go"]["taxid"],
+        taxid=CONFIG.graph.taxid,
         hops=CONFIG.training.num_go_gnn_layers,
         replicate="{seed}",  # the experiment seed
 
@@ -91,9 +88,8 @@ rule simulated_candidates:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        name="{dataset}",
         dataset=get_dataset_block,
-        taxid=config["go"]["taxid"],
+        taxid=CONFIG.graph.taxid,
     script:
         "../../scripts/run_stage.py"
 
@@ -128,9 +124,8 @@ rule preprocess_dataset:
     conda:
         "../../envs/scanpy.yaml"
     params:
-        name="{dataset}",
         dataset=get_dataset_block,
-        taxid=config["go"]["taxid"],
+        taxid=CONFIG.graph.taxid,
     script:
         "../../scripts/run_stage.py"
 

@@ -21,10 +21,8 @@ rule design_screen:
     conda:
         "../../envs/numeric.yaml"
     params:
-        name="{design}",
         design=get_design_block,
-        default_hops=CONFIG.training.num_go_gnn_layers,
-        taxid=config["go"]["taxid"],
+        taxid=CONFIG.graph.taxid,
     script:
         "../../scripts/run_stage.py"
 

@@ -39,7 +39,6 @@ rule build_go_graph:
     conda:
         "../../envs/numeric.yaml"
     params:
-        graph=GRAPH_PARAMS,
-        taxid=config["go"]["taxid"],
+        graph=GRAPH_PARAMS,  # with go.taxid
     script:
         "../../scripts/run_stage.py"

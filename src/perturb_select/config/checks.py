@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import fields
-from typing import Mapping
+from dataclasses import asdict, fields
+from typing import Any, ClassVar, Mapping
 
 from ..io import InputError
 
@@ -297,6 +297,51 @@ def canonical_params(value):
     if isinstance(value, (list, tuple)):
         return [canonical_params(item) for item in value]
     return value
+
+
+class JobBlock:
+    """The one way a typed block travels from the Snakefile to a job: :meth:`to_params` (every field, filled in
+    once by ``from_config``; keys sorted, :func:`canonical_params`) as the rule's param, :meth:`from_params` in
+    the job. ``from_params`` fills in no default: its keys must be exactly the block's fields, so the schema's
+    and the dataclass's defaults are applied once, when the config is loaded, never again in a job.
+
+    A subclass names its nested blocks in ``NESTED`` (field -> block class).
+    """
+
+    NESTED: ClassVar[dict] = {}
+
+    def to_params(self) -> dict:
+        """Every field as plain dicts, lists and scalars, keys sorted (a rule's param).
+
+        Returns
+        -------
+        dict
+            ``{field: value}``; nested blocks as dicts, tuples as lists.
+        """
+        return canonical_params(asdict(self))
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]):
+        """The block again from :meth:`to_params` (nested blocks too), checked by its ``__post_init__``.
+
+        Raises
+        ------
+        TypeError
+            ``params`` are not exactly the block's fields: a rule out of step with the block (not user input;
+            a user's config is checked by ``from_config`` before any job).
+        """
+        names = _field_names(cls)
+        missing, unknown = sorted(names - set(params)), sorted(set(params) - names)
+        if missing or unknown:
+            raise TypeError(
+                f"{cls.__name__}.from_params takes every field of the block, as to_params writes them: "
+                f"missing {missing}, unknown {unknown}"
+            )
+        values = dict(params)
+        for name, nested in cls.NESTED.items():
+            if values[name] is not None:
+                values[name] = nested.from_params(values[name])
+        return cls(**values)
 
 
 # --------------------------------------------------------------------------------------------------

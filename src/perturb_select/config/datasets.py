@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Mapping
 
 from ..io import InputError
-from .checks import NAME_PATTERN, _bad, _choice, _field_names, _integer, _number, _unknown_keys
+from .checks import NAME_PATTERN, JobBlock, _bad, _choice, _field_names, _integer, _number, _unknown_keys
 
 DATASET_FORMATS = ("raw", "gears", "simulated")
 #: The word every simulated dataset's name carries, so that every file and figure made from it says so.
@@ -20,7 +20,7 @@ SIMULATION_MECHANISMS = ("kernel", "receptive_field")
 
 
 @dataclass(frozen=True)
-class SimulationConfig:
+class SimulationConfig(JobBlock):
     """The knobs of a SIMULATED screen (``datasets.<name>.simulation``; ``screens.simulated`` explains the
     model). Every field is recorded in the screen's truth file.
 
@@ -108,7 +108,7 @@ class SimulationConfig:
 
 
 @dataclass(frozen=True)
-class DatasetConfig:
+class DatasetConfig(JobBlock):
     """One entry of ``datasets:``.
 
     Attributes
@@ -154,6 +154,8 @@ class DatasetConfig:
     candidates: str | None = None
     reference: str | None = None
     simulation: SimulationConfig | None = None
+
+    NESTED = {"simulation": SimulationConfig}  # not a field: no annotation
 
     def __post_init__(self):
         where = f"datasets.{self.name}"

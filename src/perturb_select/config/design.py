@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
-from .checks import _bad, _choice, _field_names, _integer, _unknown_keys
+from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS, selector_option_problem
+from .checks import JobBlock, _bad, _choice, _field_names, _integer, _unknown_keys
 
 #: The one-shot selectors a design can use (``perturb_select.selection``).
 DESIGN_METHODS = ("graphreach", "maxspec", "facility")
@@ -15,7 +15,7 @@ DESIGN_LISTS = ("screened", "require", "exclude")
 
 
 @dataclass(frozen=True)
-class DesignConfig:
+class DesignConfig(JobBlock):
     """One entry of ``design:`` (the ``design_screen`` rule; ``perturb-select design`` takes the same).
 
     Attributes
@@ -59,18 +59,10 @@ class DesignConfig:
 
     def __post_init__(self):
         _choice(self.method, DESIGN_METHODS, f"design.{self.name}.method")
-        _choice(self.weights, GRAPHREACH_WEIGHTS, f"design.{self.name}.weights")
-        if self.method != "graphreach" and self.weights != GRAPHREACH_WEIGHTS[0]:
-            raise _bad(
-                f"design.{self.name}.weights",
-                f"only method graphreach weighs nodes; method {self.method} takes no weights {self.weights!r}",
-            )
-        _choice(self.tie_break, TIE_BREAKS, f"design.{self.name}.tie_break")
-        _choice(self.operator, MAXSPEC_OPERATORS, f"design.{self.name}.operator")
-        if self.method == "facility" and self.tie_break != TIE_BREAKS[0]:
-            raise _bad(f"design.{self.name}.tie_break", "method facility takes no tie rule")
-        if self.method != "maxspec" and self.operator != MAXSPEC_OPERATORS[0]:
-            raise _bad(f"design.{self.name}.operator", f"only method maxspec takes an operator, not {self.method}")
+        for option in ("weights", "tie_break", "operator"):
+            problem = selector_option_problem(option, getattr(self, option), self.method)
+            if problem:
+                raise _bad(f"design.{self.name}.{option}", problem)
         for name, minimum in (("hops", 0), ("budget", 1), ("cycles", 1), ("perturbations_per_cycle", 1)):
             _integer(getattr(self, name), f"design.{self.name}.{name}", minimum, optional=True)
         _integer(self.seed, f"design.{self.name}.seed", 0)
@@ -83,6 +75,24 @@ class DesignConfig:
         if block.get("hops") is None:
             block["hops"] = int(default_hops)
         return cls(name=name, **block)
+
+    #: The fields that are ``design.run_design``'s options, by the same names (``tests/test_design.py`` checks
+    #: them against its signature): the one place the entry is mapped onto a design.
+    OPTIONS = (
+        "budget",
+        "cycles",
+        "perturbations_per_cycle",
+        "method",
+        "weights",
+        "tie_break",
+        "operator",
+        "hops",
+        "seed",
+    )
+
+    def options(self) -> dict:
+        """``{option: value}`` of :data:`OPTIONS`: ``run_design(graph, symbols, resolver, **entry.options())``."""
+        return {name: getattr(self, name) for name in self.OPTIONS}
 
     def lists(self) -> dict:
         """The optional symbol files that are set, ``{'screened': path, ...}``."""

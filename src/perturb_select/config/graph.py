@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from .checks import _bad, _field_names, _integer, _number, _unknown_keys
+from .checks import JobBlock, _bad, _field_names, _integer, _number, _unknown_keys
 
 #: NCBI taxonomy id of human, the default species of the GO files.
 HUMAN_TAXID = 9606
@@ -16,7 +16,7 @@ GRAPH_THRESHOLD = 0.1
 
 
 @dataclass(frozen=True)
-class GraphConfig:
+class GraphConfig(JobBlock):
     """How GEARS's GO graph is built (``gears/utils.py::make_GO``; the ``build_go_graph`` stage, ``design``
     and ``perturb-select graph`` all build it from this one object).
 

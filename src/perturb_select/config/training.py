@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from ..strategies import UNCERTAINTY_REG
 from .checks import (
     RENAMED_VALUES,
+    JobBlock,
     _bad,
     _choice,
     _field_names,
@@ -48,7 +49,7 @@ GEARS_FIXED = {
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(JobBlock):
     """Everything one GEARS training job needs to know besides its data (the ``gears:`` block).
 
     The model's defaults are GEARS's own (cell-gears 0.1.2, ``GEARS.model_initialize``: hidden 64, 1 GO-graph

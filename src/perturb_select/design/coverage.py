@@ -12,7 +12,7 @@ import pandas as pd
 from ..config import DEFAULT_HOPS, DESIGN_METHODS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
-from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
+from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS, selector_option_problem
 
 DESIGN_COLUMNS = ("rank", "gene", "query", "required", "gain", "covered_nodes", "coverage_fraction", "tie")
 
@@ -142,26 +142,10 @@ def rank_perturbations(
 
     if method not in DESIGN_METHODS:
         raise InputError(source, "method", f"unknown method {method!r}; choose one of {', '.join(DESIGN_METHODS)}")
-    if weights not in GRAPHREACH_WEIGHTS:
-        raise InputError(
-            source, "weights", f"unknown weights {weights!r}; choose one of {', '.join(GRAPHREACH_WEIGHTS)}"
-        )
-    if method != "graphreach" and weights != GRAPHREACH_WEIGHTS[0]:
-        raise InputError(
-            source, "weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}"
-        )
-    if tie_break not in TIE_BREAKS:
-        raise InputError(source, "tie_break", f"unknown tie rule {tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
-    if method == "facility" and tie_break != TIE_BREAKS[0]:
-        raise InputError(
-            source, "tie_break", f"method facility takes no tie rule {tie_break!r} (graphreach and maxspec do)"
-        )
-    if operator not in MAXSPEC_OPERATORS:
-        raise InputError(
-            source, "operator", f"unknown operator {operator!r}; choose one of {', '.join(MAXSPEC_OPERATORS)}"
-        )
-    if method != "maxspec" and operator != MAXSPEC_OPERATORS[0]:
-        raise InputError(source, "operator", f"only method maxspec takes an operator; {method} takes no {operator!r}")
+    for option, value in (("weights", weights), ("tie_break", tie_break), ("operator", operator)):
+        problem = selector_option_problem(option, value, method)
+        if problem:
+            raise InputError(source, option, problem)
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
         raise InputError(source, "budget", f"budget must be an integer, got {budget!r}")
     if not candidates:

@@ -14,7 +14,7 @@ from ..config import DEFAULT_HOPS
 from ..io import InputError, atomic_path
 from ..knowledge.graph import KnowledgeGraph, perturbation_genes
 from ..knowledge.symbols import SymbolResolver
-from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS
+from ..strategies import GRAPHREACH_WEIGHTS, MAXSPEC_OPERATORS, TIE_BREAKS, selector_option_problem
 from .coverage import rank_perturbations, reachable_nodes
 from .plot import plot_coverage, plot_format
 from .resolve import STATUS_WORDS, STATUSES, USED_STATUSES, resolution_counts, resolve_candidates
@@ -230,20 +230,10 @@ def run_design(
             return InputError(source, keys, problem)
         return InputError("/".join(names[key] for key in keys.split("/")), None, problem)
 
-    if weights not in GRAPHREACH_WEIGHTS:
-        raise error("weights", f"unknown weights {weights!r}; choose one of {', '.join(GRAPHREACH_WEIGHTS)}")
-    if method != "graphreach" and weights != GRAPHREACH_WEIGHTS[0]:
-        raise error("weights", f"only method graphreach weighs nodes; {method} takes no weights {weights!r}")
-    if tie_break not in TIE_BREAKS or (method == "facility" and tie_break != TIE_BREAKS[0]):
-        raise error(
-            "tie_break",
-            f"tie rule {tie_break!r}: graphreach and maxspec take one of {', '.join(TIE_BREAKS)}; facility takes none",
-        )
-    if operator not in MAXSPEC_OPERATORS or (method != "maxspec" and operator != MAXSPEC_OPERATORS[0]):
-        raise error(
-            "operator",
-            f"operator {operator!r}: maxspec takes one of {', '.join(MAXSPEC_OPERATORS)}; {method} takes none",
-        )
+    for option, value in (("weights", weights), ("tie_break", tie_break), ("operator", operator)):
+        problem = selector_option_problem(option, value, method)  # before the lists are resolved
+        if problem:
+            raise error(option, problem)
     try:
         budget, perturbations_per_cycle = design_budget(budget, cycles, perturbations_per_cycle)
     except InputError as err:  # its source is the option key(s)

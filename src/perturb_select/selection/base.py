@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import InputError, read_tsv, write_tsv
-from ..strategies import TIE_BREAKS
+from ..strategies import selector_option_problem
 
 SELECTION_COLUMNS = ("rank", "gene", "cycle", "gain", "objective")
 
@@ -202,8 +202,9 @@ def tie_priority(m: int, tie_break: str, seed: int = 0, source: str = "budget") 
     InputError
         (field ``tie_break``) an unknown rule.
     """
-    if tie_break not in TIE_BREAKS:
-        raise InputError(source, "tie_break", f"must be one of {', '.join(TIE_BREAKS)}, got {tie_break!r}")
+    problem = selector_option_problem("tie_break", tie_break)
+    if problem:
+        raise InputError(source, "tie_break", problem)
     if tie_break == "seeded":
         return np.random.default_rng(int(seed)).permutation(m).astype(np.int64)
     return np.arange(m, dtype=np.int64)

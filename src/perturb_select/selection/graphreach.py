@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from ..config.training import DEFAULT_HOPS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields
-from ..strategies import GRAPHREACH_WEIGHTS, TIE_BREAKS
+from ..strategies import TIE_BREAKS, selector_option_problem
 from .base import Selection, sorted_candidates, starting_set, tie_priority
 
 # Heap keys of the lazy greedy are ``-gain * m + row`` in int64: gains times rows must stay below this.
@@ -116,8 +116,9 @@ def graphreach(
         (:func:`perturb_select.selection.base.starting_set`), unknown ``weights`` (field ``weights``) or
         ``tie_break`` (field ``tie_break``).
     """
-    if weights not in GRAPHREACH_WEIGHTS:
-        raise InputError(source, "weights", f"must be one of {', '.join(GRAPHREACH_WEIGHTS)}, got {weights!r}")
+    problem = selector_option_problem("weights", weights)
+    if problem:
+        raise InputError(source, "weights", problem)
     names = sorted_candidates(candidates, budget, source)
     priority = tie_priority(len(names), tie_break, seed, source)  # rows in the order ties are decided
     screened, required_rows = starting_set(names, screened, required, budget, source)

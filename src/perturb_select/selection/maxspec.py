@@ -17,10 +17,10 @@ import scipy.sparse as sp
 from ..config.training import DEFAULT_HOPS
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph, covered_by, perturbation_fields, sgc_operator
-from ..strategies import MAXSPEC_OPERATORS, TIE_BREAKS
+from ..strategies import MAXSPEC_DIRECTIONS, TIE_BREAKS, selector_option_problem
 from .base import Selection, sorted_candidates, starting_set, tie_priority
 
-DIRECTIONS = ("maximize", "minimize")
+DIRECTIONS = MAXSPEC_DIRECTIONS
 
 # Restricted operators up to this many rows get an exact dense SVD; larger ones Lanczos on M^T M
 # (``_lanczos_top``). Measured on GO-graph blocks (2 cores, busy): a sparse Lanczos solve (ARPACK)
@@ -164,12 +164,12 @@ def maxspec(
     dominates it. Its top singular vector is localised on the densest block of reached nodes, which is
     why the two lower bounds above rank candidates well.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    for option, value in (("direction", direction), ("operator", operator)):
+        problem = selector_option_problem(option, value)
+        if problem:
+            raise InputError(source, option, problem)
     if shortlist is not None and (isinstance(shortlist, bool) or int(shortlist) != shortlist or shortlist < 1):
         raise ValueError(f"shortlist must be a positive integer or None, got {shortlist!r}")
-    if operator not in MAXSPEC_OPERATORS:
-        raise InputError(source, "operator", f"must be one of {', '.join(MAXSPEC_OPERATORS)}, got {operator!r}")
     names = sorted_candidates(candidates, budget, source)
     priority = tie_priority(len(names), tie_break, seed, source)
     screened, required_rows = starting_set(names, screened, required, budget, source)

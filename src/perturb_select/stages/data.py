@@ -19,10 +19,11 @@ from ..screens.raw import preprocess_screen, read_screen
 log = logging.getLogger("perturb_select")
 
 
-def fetch_dataset(output: str, name: str, dataset: Mapping) -> None:
+def fetch_dataset(output: str, dataset: Mapping) -> None:
     """Rule fetch_dataset: the screen from the mirror or its URL (``config.DatasetConfig.source``); for a
-    GEARS-layout dataset only ``archive_member`` of the archive is kept."""
-    fetch_input(output, **DatasetConfig.from_config(name, dataset).source())
+    GEARS-layout dataset only ``archive_member`` of the archive is kept. ``dataset`` is the typed dataset
+    block as the rule passes it (``DatasetConfig.to_params``)."""
+    fetch_input(output, **DatasetConfig.from_params(dataset).source())
 
 
 def preprocess_dataset(
@@ -33,13 +34,12 @@ def preprocess_dataset(
     arrays_out: str,
     candidates_out: str,
     dropped_out: str,
-    name: str,
     dataset: Mapping,
     taxid: int,
     dataset_candidates: str | None = None,
 ) -> None:
     """Rules preprocess_dataset and preprocess_replicate: a screen -> GEARS layout, its arrays, candidates
-    and dropped perturbations.
+    and dropped perturbations. ``dataset`` is the typed dataset block (``DatasetConfig.to_params``).
 
     ``format: raw`` and ``simulated`` (``screens.raw.preprocess_screen``): raw counts normalised, DE genes
     computed as GEARS;
@@ -56,7 +56,7 @@ def preprocess_dataset(
     InputError
         Bad input (``screens.raw``, ``screens.published``); a replicate whose candidates are not the dataset's.
     """
-    config = DatasetConfig.from_config(name, dataset)
+    config = DatasetConfig.from_params(dataset)
     graph = KnowledgeGraph.read(edges)
     graph_genes = set(graph.genes)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph_genes, taxid=taxid)
@@ -137,7 +137,7 @@ def _resolved_candidates(graph: KnowledgeGraph, gene_info: str, candidates: str,
 
 
 def simulated_candidates(
-    candidates: str, edges: str, gene_info: str, candidates_out: str, name: str, dataset: Mapping, taxid: int
+    candidates: str, edges: str, gene_info: str, candidates_out: str, dataset: Mapping, taxid: int
 ) -> None:
     """Rule simulated_candidates: the candidates of a replicated SIMULATED dataset, once for all replicates.
 
@@ -157,8 +157,8 @@ def simulated_candidates(
     from ..io import write_tsv
     from ..screens.layout import CANDIDATE_COLUMNS, condition_of
 
-    config = DatasetConfig.from_config(name, dataset)
-    genes, resolver = _resolved_candidates(KnowledgeGraph.read(edges), gene_info, candidates, taxid, name)
+    config = DatasetConfig.from_params(dataset)
+    genes, resolver = _resolved_candidates(KnowledgeGraph.read(edges), gene_info, candidates, taxid, config.name)
     cap = config.max_cells_per_condition
     n_cells = (
         config.simulation.cells_per_perturbation if cap is None else min(config.simulation.cells_per_perturbation, cap)
@@ -183,11 +183,10 @@ def simulate_dataset(
     reference: str,
     screen_out: str,
     truth_out: str,
-    name: str,
     dataset: Mapping,
     taxid: int,
-    hops: int = 1,
-    replicate: int | str | None = None,
+    hops: int,
+    replicate: int | str | None,
 ) -> None:
     """Rules simulate_dataset and simulate_replicate: a SIMULATED raw-count screen and its truth
     (``screens.simulated``).
@@ -207,14 +206,14 @@ def simulate_dataset(
     """
     from ..screens.simulated import fit_control_model, simulate_screen, simulation_memory, write_simulated_screen
 
-    config = DatasetConfig.from_config(name, dataset)
+    config = DatasetConfig.from_params(dataset)
     graph = KnowledgeGraph.read(edges)
-    genes, _ = _resolved_candidates(graph, gene_info, candidates, taxid, name)
+    genes, _ = _resolved_candidates(graph, gene_info, candidates, taxid, config.name)
     # before reading the reference: the dataset's key, not the library's bare one
     check_memory(
         simulation_memory(len(genes), config.simulation),
         "config",
-        f"datasets.{name}.simulation.cells_per_perturbation",
+        f"datasets.{config.name}.simulation.cells_per_perturbation",
         f"{len(genes)} candidates x cells_per_perturbation + control_cells, x n_genes simulated counts",
     )
     screen = read_screen(reference, config.perturbation_key)

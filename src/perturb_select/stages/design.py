@@ -53,40 +53,24 @@ def design_screen(
     unresolved_out: str,
     plot_out: str,
     summary_out: str,
-    name: str,
     design: Mapping,
-    default_hops: int,
     taxid: int,
 ) -> None:
     """Rule design_screen: one ``design:`` entry -> ranked picks, unresolved queries, coverage plot, summary.
 
-    The same steps as ``perturb-select design`` (``perturb_select.design.run_design``); ``design`` is the
-    config entry (``config.DesignConfig``: its gene list, budget or cycles x perturbations per cycle, optional
-    screened / require / exclude files, method, GraphReach's weights, tie rule, MaxSpec's operator, hops, seed).
+    The same steps as ``perturb-select design`` (``perturb_select.design.run_design`` with the entry's
+    ``DesignConfig.options``); ``design`` is the typed config entry (``DesignConfig.to_params``: its gene list,
+    budget or cycles x perturbations per cycle, optional screened / require / exclude files, method, GraphReach's
+    weights, tie rule, MaxSpec's operator, hops filled in from ``gears.num_go_gnn_layers``, seed).
     Errors name the entry, the option being the field (``config: design.k562, field 'budget': ...``).
     """
     start = time.perf_counter()
-    entry = DesignConfig.from_config(name, design, default_hops=default_hops)
+    entry = DesignConfig.from_params(design)
     symbols = read_gene_list(entry.genes)
     lists = {key: read_gene_list(path) for key, path in entry.lists().items()}
     graph = KnowledgeGraph.read(edges)
     resolver = SymbolResolver.from_gene_info(gene_info, universe=graph.genes, taxid=taxid)
-    result = run_design(
-        graph,
-        symbols,
-        resolver,
-        entry.budget,
-        method=entry.method,
-        hops=entry.hops,
-        weights=entry.weights,
-        tie_break=entry.tie_break,
-        operator=entry.operator,
-        seed=entry.seed,
-        cycles=entry.cycles,
-        perturbations_per_cycle=entry.perturbations_per_cycle,
-        source=f"config: design.{name}",
-        **lists,
-    )
+    result = run_design(graph, symbols, resolver, **entry.options(), source=f"config: design.{entry.name}", **lists)
     summary = {
         "genes": str(entry.genes),
         **{f"{key}_file": str(path) for key, path in entry.lists().items()},

@@ -31,16 +31,16 @@ def build_go_graph(
     stats_out: str,
     gene2go_out: str,
     graph: Mapping,
-    taxid: int,
 ) -> None:
     """Rule build_go_graph: GO term sets per gene symbol -> Jaccard top-k graph, stats and GEARS's pickle.
 
-    ``graph`` is the config's ``graph:`` block (``config.GraphConfig``). Writes the edge table as TSV (the
+    ``graph`` is the typed ``graph:`` block with ``go.taxid`` (``GraphConfig.to_params``).
+    Writes the edge table as TSV (the
     Jaccard values as computed, float64), the same graph as ``.npz`` for the many jobs that read it
     (milliseconds instead of parsing the TSV), ``gene2go.pkl`` restricted to the graph's genes (the
     cell-gears trainer's input) and the summary JSON.
     """
-    params = GraphConfig.from_block(graph, taxid)
+    params = GraphConfig.from_params(graph)
     built = build_knowledge_graph(
         GoFiles(Path(gene2go), Path(obo), Path(gene_info)), params, scratch_dir=Path(edges_out).parent
     )  # the job's own folder, not /tmp

@@ -68,7 +68,7 @@ def train_gears(
     uncertainty head (``uncertainty_reg`` from the strategy's block).
     """
     split_seed, init_seed = run_seeds(run)
-    config = dataclasses.replace(TrainingConfig.from_config(gears), threads=max(1, int(threads)))
+    config = dataclasses.replace(TrainingConfig.from_params(gears), threads=max(1, int(threads)))
     if not config.trains_gears:
         raise InputError(
             "config",
