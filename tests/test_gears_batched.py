@@ -484,12 +484,11 @@ def _processed_screen_with(targets):
 
 
 def _train(real_cycle, seed, **overrides):
-    from perturb_select.gears import TrainingData
-    from perturb_select.gears.cells import train_cells
+    from perturb_select.gears import TrainingData, trainer
 
     config = gears_config(**{"trainer": "cells", "epochs": 2, "hidden_size": 16, "device": "cpu", **overrides})
     data = TrainingData(graph=real_cycle["graph"], screen=real_cycle["screen"])
-    return train_cells(data, TRAIN, TEST, seed=seed, config=config).predictions
+    return trainer("cells")(data, TRAIN, TEST, seed=seed, config=config).predictions
 
 
 @pytest.mark.slow
@@ -529,10 +528,33 @@ def test_uncertainty_head_trains_on_cpu(real_cycle):
     assert np.isfinite(run.pred).all()
 
 
-def test_bad_inputs_raise_clear_errors(real_cycle):
-    from perturb_select.gears import TrainingData
-    from perturb_select.gears.cells import train_cells
+def test_tensor_trainers_are_run_trainer_with_their_registered_model_class():
+    """The registry names a tensor trainer's model class; gears.trainer binds cycle.run_trainer, the one adapter,
+    to it and to the trainer's name (what its runs record); cell-gears keeps its own function."""
+    from perturb_select.config import Trainer
+    from perturb_select.gears import trainer
+    from perturb_select.gears.cell_gears import train_cell_gears
+    from perturb_select.gears.cells import BatchedGears
+    from perturb_select.gears.cycle import run_trainer
+    from perturb_select.gears.perturbations import PerturbationGears
 
+    for name, model_class in (("cells", BatchedGears), ("perturbations", PerturbationGears)):
+        bound = trainer(name)
+        assert bound.func is run_trainer and bound.args == (model_class, name) and not bound.keywords
+    assert trainer("cell-gears") is train_cell_gears
+    with pytest.raises(KeyError):
+        trainer("none")
+    for both_or_neither in ({"model_class": "M", "function": "f"}, {}):
+        with pytest.raises(ValueError, match="either its model_class or its function"):
+            Trainer("t", "one line", module="m", **both_or_neither)
+    with pytest.raises(ValueError, match="needs its module"):
+        Trainer("t", "one line", function="f")
+
+
+def test_bad_inputs_raise_clear_errors(real_cycle):
+    from perturb_select.gears import TrainingData, trainer
+
+    train_cells = trainer("cells")
     screen, graph = real_cycle["screen"], real_cycle["graph"]
     data = TrainingData(graph=graph, screen=screen)
     config = gears_config(trainer="cells", epochs=1, device="cpu")

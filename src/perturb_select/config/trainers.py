@@ -2,8 +2,9 @@
 and whether it scores a pool.
 
 The config (``training``: which names ``gears.trainer`` takes, which trainers the active strategies can use),
-the workflow (``workflow/rules/common.smk``: a training job's inputs) and ``perturb_select.gears`` (which
-function trains) all read :data:`TRAINER_REGISTRY`; ``tests/test_config.py`` checks that the schema's enum of
+the workflow (``workflow/rules/common.smk``: a training job's inputs) and ``perturb_select.gears`` (what
+trains: a model class that ``gears.cycle.run_trainer`` fits, or a trainer's own function) all read
+:data:`TRAINER_REGISTRY`; ``tests/test_config.py`` checks that the schema's enum of
 ``gears.trainer`` lists the same names. This module imports nothing (the gears package imports torch's
 neighbours; the Snakefile reads this).
 """
@@ -22,9 +23,15 @@ class Trainer:
     name : str
     summary : str
         One line: how it trains.
-    module, function : str or None
-        Where the trainer function lives (``perturb_select.gears`` imports it on demand); None for
+    module : str or None
+        The module that implements it (``perturb_select.gears`` imports it on demand); None for
         :data:`NO_TRAINER`, which trains nothing.
+    model_class : str or None
+        A tensor trainer: its model, a class in ``module`` (``gears.cells.BatchedGears`` or a subclass) that
+        ``gears.cycle.run_trainer``, the one adapter of these trainers, fits for a cycle.
+    function : str or None
+        A trainer with a cycle of its own: its function in ``module``, with the trainer interface's signature.
+        A GEARS trainer names either ``model_class`` or ``function``.
     inputs : tuple of str
         The training job's inputs it reads (``screen``, ``edges``, ``adata``, ``gene2go``); the workflow passes
         only those.
@@ -43,12 +50,19 @@ class Trainer:
     name: str
     summary: str
     module: str | None = None
+    model_class: str | None = None
     function: str | None = None
     inputs: tuple[str, ...] = ()
     edge_file: str | None = None
     scores_pool: bool = False
     rows_per_step: str | None = None
     runs_gears_train: bool = False
+
+    def __post_init__(self):
+        if self.module is not None and (self.model_class is None) == (self.function is None):
+            raise ValueError(f"trainer {self.name!r}: name either its model_class or its function")
+        if self.module is None and (self.model_class or self.function):
+            raise ValueError(f"trainer {self.name!r}: a model_class or function needs its module")
 
     @property
     def trains_gears(self) -> bool:
@@ -67,7 +81,7 @@ TRAINER_REGISTRY = {
             "perturbations",
             "mini-batches of perturbations, one network row each, all of its cells scored",
             module="perturb_select.gears.perturbations",
-            function="train_perturbations",
+            model_class="PerturbationGears",
             inputs=("screen", "edges"),
             edge_file="go_jaccard.npz",
             scores_pool=True,
@@ -77,7 +91,7 @@ TRAINER_REGISTRY = {
             "cells",
             "GEARS's mini-batches of cells",
             module="perturb_select.gears.cells",
-            function="train_cells",
+            model_class="BatchedGears",
             inputs=("screen", "edges"),
             edge_file="go_jaccard.npz",
             scores_pool=True,

@@ -6,7 +6,8 @@ screen), the cycle's training perturbations, the fixed test perturbations, the r
 :class:`perturb_select.config.TrainingConfig`; it returns the test predictions with one run-record schema,
 when ``score_genes`` are given the model's view of them, and with ``score_train`` its predictions of the
 perturbations it was fitted on (``results``). :func:`train` picks the trainer named by ``config.trainer``
-from :data:`TRAINERS`.
+from :data:`TRAINERS`: the tensor trainers (``cells``, ``perturbations``) are their model class fitted by
+``cycle.run_trainer``, their one adapter; ``cell-gears`` is its own function.
 
 Modules: ``upstream`` (cell-gears's network and losses, loaded without the ``gears`` package), ``common``
 (seeds, devices, initial weights, the validation split), ``results`` (predictions, pool scores, run record),
@@ -19,6 +20,7 @@ Nothing is imported from torch until a trainer runs.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from dataclasses import dataclass
@@ -28,9 +30,13 @@ from typing import Sequence
 from ..config import TRAINER_REGISTRY, TrainingConfig
 from ..knowledge.graph import KnowledgeGraph
 
-#: Trainer name (``gears.trainer``) -> (module, function) implementing the interface
-#: (from the one registry, ``perturb_select.config.TRAINER_REGISTRY``).
-TRAINERS = {name: (entry.module, entry.function) for name, entry in TRAINER_REGISTRY.items() if entry.trains_gears}
+#: Trainer name (``gears.trainer``) -> (module, what implements it there: the model class ``cycle.run_trainer``
+#: fits, or the trainer function) (from the one registry, ``perturb_select.config.TRAINER_REGISTRY``).
+TRAINERS = {
+    name: (entry.module, entry.model_class or entry.function)
+    for name, entry in TRAINER_REGISTRY.items()
+    if entry.trains_gears
+}
 #: Which of the training job's inputs each trainer reads (the workflow passes only those).
 TRAINER_INPUTS = {name: entry.inputs for name, entry in TRAINER_REGISTRY.items() if entry.trains_gears}
 
@@ -60,9 +66,15 @@ class TrainingData:
 
 
 def trainer(name: str):
-    """The trainer function registered as ``name`` in :data:`TRAINERS` (imported on demand)."""
-    module, function = TRAINERS[name]
-    return getattr(importlib.import_module(module), function)
+    """The trainer function registered as ``name`` in :data:`TRAINERS` (imported on demand): a tensor trainer's
+    model class through ``cycle.run_trainer``, its runs recorded under ``name``, or the trainer's own function."""
+    module, implementation = TRAINERS[name]
+    implementation = getattr(importlib.import_module(module), implementation)
+    if TRAINER_REGISTRY[name].model_class is None:
+        return implementation
+    from .cycle import run_trainer
+
+    return functools.partial(run_trainer, implementation, name)
 
 
 def train(

@@ -37,15 +37,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import TRAINER_OF_MODULE, TrainingConfig
+from ..config import TrainingConfig
 from ..evaluation.metrics import perturbation_metrics
 from ..io import InputError
 from ..knowledge.graph import KnowledgeGraph
 from ..screens.arrays import ScreenArrays
 from ..screens.layout import CTRL, condition_gene
 from .common import Adam, go_edge_index, graph_independent_init, resolve_device
-from .cycle import run_trainer
-from .results import TrainingResult
 
 DENSE_LIMIT_BYTES = 2 << 30
 """Expression matrices up to this size are densified once on the device; larger ones per batch."""
@@ -490,30 +488,3 @@ class BatchedGears:
     def cell_set(self, conditions: list[str]) -> dict:
         """The cells of ``conditions``, each perturbed cell paired with a control cell (seeded stream)."""
         return self._cell_set(np.concatenate([self.screen.cells_of(c) for c in conditions]))
-
-
-def train_cells(
-    data,
-    train_genes: Sequence[str],
-    test_genes: Sequence[str],
-    *,
-    seed: int,
-    config: TrainingConfig,
-    score_genes: Sequence[str] | None = None,
-    score_controls: int | None = None,
-    score_train: bool = False,
-) -> TrainingResult:
-    """The trainer interface (``perturb_select.gears.train``) for GEARS's mini-batches of cells
-    (``gears.trainer: cells``): :class:`BatchedGears` through :func:`run_trainer`."""
-    return run_trainer(
-        BatchedGears,
-        TRAINER_OF_MODULE[__name__],
-        data,
-        train_genes,
-        test_genes,
-        seed=seed,
-        config=config,
-        score_genes=score_genes,
-        score_controls=score_controls,
-        score_train=score_train,
-    )

@@ -3,7 +3,8 @@
 :func:`run_trainer` takes the receptive field of the cycle's genes, splits validation perturbations off the
 training ones (``common.split_validation``), fits a :class:`perturb_select.gears.cells.BatchedGears` (or a
 subclass), predicts the test perturbations (and, when asked, the fitted ones and a pool's scores) and writes
-the run record (``results.run_info``).
+the run record (``results.run_info``). It is the tensor trainers' one adapter: ``perturb_select.gears.trainer``
+binds it to a trainer's name and its model class (``config.TRAINER_REGISTRY``'s ``model_class``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def run_trainer(
     runner_class : type
         :class:`BatchedGears` (cell mini-batches) or a subclass (``gears.perturbations.PerturbationGears``).
     trainer : str
-        The trainer's name, recorded in the run record.
+        The trainer's name (``gears.trainer``), recorded in the run record.
     data : perturb_select.gears.TrainingData
         ``data.screen`` (``ScreenArrays``, from ``screen.npz``) and ``data.graph`` (the whole GO graph; the
         receptive field of train + test genes is taken here when ``config.use_subgraph``).

@@ -36,12 +36,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import TRAINER_OF_MODULE, TrainingConfig
 from ..io import InputError
 from ..screens.layout import CTRL, condition_gene
 from .cells import BatchedGears, CellBatch
-from .cycle import run_trainer
-from .results import TrainingResult
 
 
 class PerturbationGears(BatchedGears):
@@ -168,30 +165,3 @@ class PerturbationGears(BatchedGears):
         """``f`` (and the log-variance with the uncertainty head) of the rows ``nodes``, model as it is."""
         out = self.model(self.row_batch(nodes))
         return out if self.config.uncertainty else (out, None)
-
-
-def train_perturbations(
-    data,
-    train_genes: Sequence[str],
-    test_genes: Sequence[str],
-    *,
-    seed: int,
-    config: TrainingConfig,
-    score_genes: Sequence[str] | None = None,
-    score_controls: int | None = None,
-    score_train: bool = False,
-) -> TrainingResult:
-    """The trainer interface (``perturb_select.gears.train``) for mini-batches of perturbations
-    (``gears.trainer: perturbations``): :class:`PerturbationGears` through ``cycle.run_trainer``."""
-    return run_trainer(
-        PerturbationGears,
-        TRAINER_OF_MODULE[__name__],
-        data,
-        train_genes,
-        test_genes,
-        seed=seed,
-        config=config,
-        score_genes=score_genes,
-        score_controls=score_controls,
-        score_train=score_train,
-    )
