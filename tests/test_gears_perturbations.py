@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_gears_batched import N_GENES, TEST, TRAIN, _pyg_batch, _toy_model, real_cycle  # noqa: F401 - a fixture
+from test_gears_cells import N_GENES, TEST, TRAIN, _pyg_batch, _toy_model, real_cycle  # noqa: F401 - a fixture
 
 
 def _cells_first_control(seed=1):

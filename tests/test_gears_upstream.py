@@ -60,7 +60,7 @@ def test_gears_model_equals_cell_gears_own_class(uncertainty):
 
     from perturb_select.gears.cell_gears import import_gears
     from perturb_select.gears.upstream import gears_model_class
-    from test_gears_batched import _cells, _pyg_batch, _toy_model
+    from test_gears_cells import _cells, _pyg_batch, _toy_model
 
     ours_cls, theirs_cls = gears_model_class(), import_gears().GEARS_Model
     assert ours_cls is not theirs_cls and ours_cls.__module__ == "perturb_select.gears._gears_model"
@@ -105,7 +105,7 @@ def test_adam_is_torch_adam_with_steplr_bit_for_bit():
     import torch
 
     from perturb_select.gears.common import Adam
-    from test_gears_batched import _cell_batch, _cells, _toy_model
+    from test_gears_cells import _cell_batch, _cells, _toy_model
 
     x, _, node, _ = _cells()
     models = [_toy_model(seed=2), _toy_model(seed=2)]

@@ -12,7 +12,7 @@ What is ours, and why it is the same computation:
 * Cells are rows of dense tensors instead of one PyG ``Data`` object each. ``GEARS_Model.forward`` reads
   only ``x`` (cells x genes, flattened to a column), ``pert_idx`` (per cell, the perturbation-graph node
   of each perturbed gene, ``[-1]`` for control) and ``batch`` (used only for ``len(batch.unique())``,
-  the number of cells); a ``CellBatch`` carries exactly these. ``tests/test_gears_batched.py`` checks
+  the number of cells); a ``CellBatch`` carries exactly these. ``tests/test_gears_cells.py`` checks
   outputs, loss and gradients against a PyG batch of GEARS's own cell graphs.
 * Every perturbed cell's input is one control cell drawn once, before training (``num_samples=1`` of
   ``PertData.create_cell_graph_dataset``), from a seeded generator instead of the global ``np.random``;

@@ -1,4 +1,4 @@
-"""The batched GEARS trainer is cell-gears's model: same forward, loss, gradients and predictions.
+"""The cells trainer (``gears.cells.BatchedGears``) is cell-gears's model: same forward, loss, gradients, predictions.
 
 Checked against cell-gears itself: a PyG batch of GEARS's own cell graphs (``PertData.create_cell_graph``)
 vs our ``CellBatch`` on the same ``GEARS_Model`` weights; ``gears.utils.loss_fct``;
@@ -97,7 +97,7 @@ def test_loss_value_does_not_depend_on_the_hash_seed():
     the recorded training loss is the same bytes in every process."""
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); import torch; "
-        "from test_gears_batched import _loss_inputs; "
+        "from test_gears_cells import _loss_inputs; "
         "from perturb_select.gears.upstream import gears_loss_functions; "
         "pred, _, y, perts, ctrl, f = _loss_inputs(n_cells=40, seed=5); "
         "perts = [f'C{i % 13}+ctrl' if i % 13 else 'ctrl' for i in range(40)]; "
