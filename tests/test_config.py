@@ -181,7 +181,8 @@ def test_empty_config_and_cross_block_errors():
 
 def test_trainer_registry_matches_the_config():
     """The trainer names are written once (config.trainers.TRAINER_REGISTRY): the config, gears and the schema's
-    enum read or equal it, and every registered module holds its function (found without importing torch)."""
+    enum read or equal it, and every registered module holds its model class or function (found without
+    importing torch)."""
     import ast
     import importlib.util
 
@@ -196,8 +197,9 @@ def test_trainer_registry_matches_the_config():
     assert not TrainingConfig(trainer="none").trains_gears and TrainingConfig().trains_gears
     for name, (module, function) in IMPLEMENTATIONS.items():
         tree = ast.parse(open(importlib.util.find_spec(module).origin).read())
-        assert function in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}, name
         entry = TRAINER_REGISTRY[name]
+        kind = ast.ClassDef if entry.model_class else ast.FunctionDef
+        assert function in {node.name for node in tree.body if isinstance(node, kind)}, name
         assert set(entry.inputs) <= {"screen", "edges", "adata", "gene2go"} and entry.edge_file.startswith(
             "go_jaccard."
         )
