@@ -580,8 +580,13 @@ def test_rule_params_do_not_depend_on_the_order_of_the_keys():
     # name no raw config block)
     rules = "".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
     assert re.findall(r"config\[\"(?:graph|gears|datasets|design)\"\]", rules) == []
-    for block in ("CONFIG.graph", "CONFIG.training", "CONFIG.datasets[wildcards.dataset]", "CONFIG.designs[wildcards.design]"):
-        assert f"{block}.to_params()" in rules, block
+    for call in (
+        "CONFIG.graph.to_params()",
+        "CONFIG.training.to_params()",
+        "CONFIG.datasets[wildcards.dataset].screen_params()",
+        "CONFIG.designs[wildcards.design].to_params()",
+    ):
+        assert call in rules, call
 
 
 def test_config_readme_lists_the_range_of_every_number():
@@ -649,3 +654,18 @@ def test_a_typed_block_reaches_a_job_whole_and_comes_back_equal(name):
         assert isinstance(DatasetConfig.from_params(block.to_params()).simulation, SimulationConfig)
     for block in config.designs.values():  # hops filled in from gears.num_go_gnn_layers, once
         assert block.to_params()["hops"] == config.training.num_go_gnn_layers
+
+
+def test_a_dataset_plan_change_reaches_no_screen_job():
+    """A dataset's perturbations_per_cycle is the plan, not the screen: the screen's jobs get the block without
+    it (screen_params), so changing it redraws and reprocesses nothing; every other key reaches them."""
+    raw = yaml.safe_load((REPO / "config" / "simulated.yaml").read_text())
+    name = next(iter(raw["datasets"]))
+    before = load_config(raw).datasets[name]
+    raw["datasets"][name]["perturbations_per_cycle"] = 7
+    after = load_config(raw).datasets[name]
+    assert after.perturbations_per_cycle == 7 and repr(after.screen_params()) == repr(before.screen_params())
+    assert after.to_params() != before.to_params()
+    raw["datasets"][name]["seed"] = before.seed + 1
+    assert load_config(raw).datasets[name].screen_params() != before.screen_params()
+    assert DatasetConfig.from_params(before.screen_params()).simulation == before.simulation

@@ -154,8 +154,9 @@ def get_simulation(wildcards):
 
 
 def get_dataset_block(wildcards):
-    """The dataset's typed block (``DatasetConfig.to_params``; ``from_params`` in the stage)."""
-    return CONFIG.datasets[wildcards.dataset].to_params()
+    """The dataset's typed block as its screen's jobs get it (``DatasetConfig.screen_params``: the plan left out;
+    ``from_params`` in the stage)."""
+    return CONFIG.datasets[wildcards.dataset].screen_params()
 
 
 def get_perturbations_per_cycle(wildcards):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Mapping
 
 from ..io import InputError
@@ -198,6 +198,18 @@ class DatasetConfig(JobBlock):
         if "simulation" in block:
             block["simulation"] = SimulationConfig.from_config(block["simulation"], f"datasets.{name}.simulation")
         return cls(name=name, **block)
+
+    def screen_params(self) -> dict:
+        """The block as the screen's jobs get it (fetch, simulate, preprocess): :meth:`to_params` with the plan's
+        ``perturbations_per_cycle`` set to None, so changing it redraws and reprocesses no screen (the selection
+        and training jobs get it on its own).
+
+        Returns
+        -------
+        dict
+            Every field (``DatasetConfig.from_params`` rebuilds the block), keys sorted.
+        """
+        return replace(self, perturbations_per_cycle=None).to_params()
 
     @property
     def simulated(self) -> bool:
