@@ -56,7 +56,20 @@ def test_plot_is_an_svg_with_one_line_per_strategy(tmp_path):
     assert not list(tmp_path.glob(".plot.svg.*"))  # no temporary file left behind
 
 
-def test_learning_curves_table_and_plot(tmp_path):
+def _legend_outside_the_axes(fig):
+    """The figure's one legend covers no panel (the panels' ticks, labels and titles included) and lies wholly
+    inside the figure (nothing of it clipped)."""
+    renderer = fig.canvas.get_renderer()
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 1
+    box = legends[0].get_window_extent(renderer)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert panels and not any(box.overlaps(ax.get_tightbbox(renderer)) for ax in panels)
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
+
+
+def test_learning_curves_table_and_plot(tmp_path, monkeypatch):
+    from perturb_select.evaluation import figures
     from perturb_select.evaluation.figures import plot_learning_curves
     from perturb_select.evaluation.report import collect_learning_curves
 
@@ -86,11 +99,15 @@ def test_learning_curves_table_and_plot(tmp_path):
     row = table[(table.strategy == "random") & (table.seed == 1) & (table.epoch == 2)].iloc[0]
     assert (row.val_mse_top20_de, row.val_no_change, row.val_train_mean, row.best_epoch) == (0.4, 0.45, 0.2, 2)
     out = tmp_path / "curves.svg"
+    drawn = []
+    save_figure = figures.save_figure
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), save_figure(fig, path)))
     plot_learning_curves(table, out, title="toy")
     text = out.read_text()
     # the first seed's final cycle of each strategy, with the two baselines
     assert "random, seed 1, cycle 2" in text and "graphreach, seed 1, cycle 2" in text
     assert "no change" in text and "training mean" in text
+    _legend_outside_the_axes(drawn[0])  # it covers no line
     plot_learning_curves(collect_learning_curves([no_diagnostics]), tmp_path / "empty.svg")
     assert "no learning curves" in (tmp_path / "empty.svg").read_text()
 

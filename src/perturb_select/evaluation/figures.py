@@ -120,15 +120,16 @@ def plot_learning_curves(
     note: str = "no learning curves (cell-gears trainer)",
 ) -> None:
     """Validation top-20 DE MSE per epoch for the final cycle of the first seed, one panel per strategy,
-    with the two validation baselines of the same run as horizontal lines; SVG, written atomically. Without
-    curves the figure says ``note`` (why there are none)."""
+    with the two validation baselines of the same run as horizontal lines, the legend right of the panels;
+    SVG, written atomically. Without curves the figure says ``note`` (why there are none)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     strategies = sorted(curves["strategy"].unique()) if len(curves) else []
-    fig, panels = panel_grid(len(strategies), width=3.2, height=3.2)
+    legend_width = 1.4 if strategies else 0.0
+    fig, panels = panel_grid(len(strategies), width=3.2, height=3.2, legend_width=legend_width)
     for ax, strategy in zip(panels, strategies):
         frame = curves[curves["strategy"] == strategy]
         seed = frame["seed"].min()
@@ -143,10 +144,7 @@ def plot_learning_curves(
     if not strategies:
         panels[0].text(0.5, 0.5, note, ha="center", va="center")
     panels[0].set_ylabel("validation top-20 DE MSE")
-    if strategies:
-        panels[0].legend(frameon=False, fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    legend_outside(fig, panels, legend_width, title)  # outside the axes: inside the first panel it hid the lines
     save_figure(fig, path)
     plt.close(fig)
 
