@@ -51,6 +51,7 @@ def real_screen(data: str | os.PathLike, workdir: str | os.PathLike):
     import yaml
 
     from bench_suite import load_graph
+    from perturb_select.config import DatasetConfig
     from perturb_select.screens.arrays import ScreenArrays
     from perturb_select.screens.layout import read_candidates
     from perturb_select.stages.data import preprocess_dataset
@@ -70,8 +71,7 @@ def real_screen(data: str | os.PathLike, workdir: str | os.PathLike):
             str(arrays),
             str(candidates),
             str(folder / "dropped.tsv"),
-            name="papalexi2021",
-            dataset=block,
+            dataset=DatasetConfig.from_config("papalexi2021", block).screen_params(),
             taxid=9606,
         )
     return ScreenArrays.load(arrays), read_candidates(candidates)

@@ -124,7 +124,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--seeds", type=int, nargs="+", help="split, pick and training seeds")
     parser.add_argument("--cycles", type=int, nargs="+", help="cycles of --per-cycle picks (2 and 5)")
-    parser.add_argument("--per-cycle", type=int, default=100)
+    parser.add_argument("--perturbations-per-cycle", "--per-cycle", type=int, default=100)
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--graph-signals", type=float, nargs="+")
     parser.add_argument(

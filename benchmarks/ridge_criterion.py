@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--strategies", nargs="+", default=["random"])
     parser.add_argument("--cycles", type=int, default=5)
-    parser.add_argument("--per-cycle", type=int, required=True)
+    parser.add_argument("--perturbations-per-cycle", "--per-cycle", type=int, required=True)
     args = parser.parse_args(argv)
 
     from perturb_select.evaluation.baselines import load_kernels

@@ -196,7 +196,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--cycles", type=int, nargs="+", default=[2, 5])
     parser.add_argument(
-        "--per-cycle", type=int, default=4, help="perturbations per cycle (experiment.perturbations_per_cycle)"
+        "--perturbations-per-cycle",
+        "--per-cycle",
+        type=int,
+        default=4,
+        help="perturbations per cycle (experiment.perturbations_per_cycle)",
     )
     parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)

@@ -16,6 +16,14 @@ def gears_config(**settings):
     return TrainingConfig(**{**GEARS_SCHEDULE, **settings})
 
 
+def dataset_block(name: str, block: dict) -> dict:
+    """A dataset block as its rules pass it to the screen's stages: typed and filled in once
+    (``DatasetConfig.from_config``), then ``screen_params``."""
+    from perturb_select.config import DatasetConfig
+
+    return DatasetConfig.from_config(name, block).screen_params()
+
+
 @pytest.fixture(autouse=True)
 def graph_cache(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own empty graph cache: none writes to ~/.cache, none sees another's entries."""

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from perturb_select.config import TrainingConfig
 from test_workflow import _config, _missing_distributions, _planned_jobs, _rule_envs, _snakemake
 
 ACTIVE_STRATEGIES = ["uncertainty", "typiclust", "acsfw", "hybrid"]
@@ -103,7 +104,7 @@ def test_score_baselines_writes_what_the_training_job_writes(tmp_path):
             baselines_out=str(tmp_path / "b.json"),
             run="4",
             cycle=1,
-            gears={"trainer": "none"},
+            gears=TrainingConfig(trainer="none").to_params(),  # as the rule passes it
             edges="absent.npz",
             **common,
         )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, dataset_block
 from perturb_select.io import InputError
 from perturb_select.knowledge.fetch import extract_member
 from perturb_select.knowledge.symbols import SymbolResolver
@@ -142,28 +142,32 @@ def test_fetch_stage_extracts_the_member_and_checks_the_archive_checksum(tmp_pat
     out = tmp_path / "resources" / "adamson.h5ad"
     fetch_dataset(
         str(out),
-        "adamson",
-        {
-            "format": "gears",
-            "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
-            "mirror": str(tmp_path / "mirror"),
-            "mirror_name": "adamson.zip",
-            "sha256": digest,
-        },
+        dataset_block(
+            "adamson",
+            {
+                "format": "gears",
+                "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
+                "mirror": str(tmp_path / "mirror"),
+                "mirror_name": "adamson.zip",
+                "sha256": digest,
+            },
+        ),
     )
     assert out.read_bytes() == payload
     assert sorted(p.name for p in out.parent.iterdir()) == ["adamson.h5ad"]  # no archive or scratch left
     with pytest.raises(InputError, match="sha256"):
         fetch_dataset(
             str(tmp_path / "resources" / "b.h5ad"),
-            "b",
-            {
-                "format": "gears",
-                "url": "https://example.org/x.zip",
-                "mirror": str(tmp_path / "mirror"),
-                "mirror_name": "adamson.zip",
-                "sha256": "0" * 64,
-            },
+            dataset_block(
+                "b",
+                {
+                    "format": "gears",
+                    "url": "https://example.org/x.zip",
+                    "mirror": str(tmp_path / "mirror"),
+                    "mirror_name": "adamson.zip",
+                    "sha256": "0" * 64,
+                },
+            ),
         )
     assert sorted(p.name for p in out.parent.iterdir()) == ["adamson.h5ad"]
 
@@ -183,13 +187,15 @@ def test_archive_errors_name_the_mirror_file_not_a_scratch_copy(tmp_path, make, 
     with pytest.raises(InputError, match=message) as err:
         fetch_dataset(
             str(out),
-            "adamson",
-            {
-                "format": "gears",
-                "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
-                "mirror": str(tmp_path / "mirror"),
-                "mirror_name": "adamson.zip",
-            },
+            dataset_block(
+                "adamson",
+                {
+                    "format": "gears",
+                    "url": "https://dataverse.harvard.edu/api/access/datafile/6154417",
+                    "mirror": str(tmp_path / "mirror"),
+                    "mirror_name": "adamson.zip",
+                },
+            ),
         )
     assert err.value.source == str(tmp_path / "mirror" / "adamson.zip") and str(out) in str(err.value)
     assert ".fetch-" not in str(err.value)
@@ -217,8 +223,7 @@ def processed(tmp_path_factory, human_graph):
         arrays_out=str(folder / "raw_screen.npz"),
         candidates_out=str(folder / "raw_candidates.tsv"),
         dropped_out=str(folder / "raw_dropped.tsv"),
-        name="papalexi",
-        dataset=RAW_DATASET,
+        dataset=dataset_block("papalexi", RAW_DATASET),
         taxid=9606,
     )
     return folder / "raw.h5ad", edges, folder
@@ -243,8 +248,7 @@ def test_gears_layout_file_gives_the_raw_paths_candidates_and_arrays(processed, 
         arrays_out=str(out / "screen.npz"),
         candidates_out=str(out / "candidates.tsv"),
         dropped_out=str(out / "dropped.tsv"),
-        name="papalexi",
-        dataset={"format": "gears"},
+        dataset=dataset_block("papalexi", {"format": "gears"}),
         taxid=9606,
     )
     raw = pd.read_csv(folder / "raw_candidates.tsv", sep="\t")
@@ -346,8 +350,7 @@ def test_malformed_gears_files_fail_the_stage_with_the_field_and_no_output(proce
             arrays_out=str(out / "screen.npz"),
             candidates_out=str(out / "candidates.tsv"),
             dropped_out=str(out / "dropped.tsv"),
-            name="variant",
-            dataset={"format": "gears"},
+            dataset=dataset_block("variant", {"format": "gears"}),
             taxid=9606,
         )
     assert err.value.field == field and err.value.source == str(variant)
@@ -507,8 +510,7 @@ def _preprocess_gears(screen: Path, edges: Path, out: Path) -> tuple[pd.DataFram
         arrays_out=str(out / "screen.npz"),
         candidates_out=str(out / "candidates.tsv"),
         dropped_out=str(out / "dropped.tsv"),
-        name="published",
-        dataset={"format": "gears"},
+        dataset=dataset_block("published", {"format": "gears"}),
         taxid=9606,
     )
     return (

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, dataset_block
 from test_workflow import _missing_distributions, _planned_jobs, _rule_envs, _snakemake
 
 DATASET = "simulated_small"
@@ -207,9 +207,9 @@ def _simulate(files: dict, block: dict, folder: Path, replicate=None) -> tuple[P
         **files,
         screen_out=str(screen),
         truth_out=str(truth),
-        name="simulated_tiny",
-        dataset=block,
+        dataset=dataset_block("simulated_tiny", block),
         taxid=9606,
+        hops=1,
         replicate=replicate,
     )
     return screen, truth
@@ -262,8 +262,7 @@ def test_every_replicate_keeps_the_dataset_candidates_or_its_processing_fails(tm
         edges=files["edges"],
         gene_info=files["gene_info"],
         candidates_out=str(table),
-        name="simulated_tiny",
-        dataset=block,
+        dataset=dataset_block("simulated_tiny", block),
         taxid=9606,
     )
     written = pd.read_csv(table, sep="\t")
@@ -279,8 +278,7 @@ def test_every_replicate_keeps_the_dataset_candidates_or_its_processing_fails(tm
             arrays_out=str(out / "screen.npz"),
             candidates_out=str(out / "candidates.tsv"),
             dropped_out=str(out / "dropped.tsv"),
-            name="simulated_tiny",
-            dataset=block,
+            dataset=dataset_block("simulated_tiny", block),
             taxid=9606,
             dataset_candidates=str(table),
         )
@@ -300,8 +298,7 @@ def test_every_replicate_keeps_the_dataset_candidates_or_its_processing_fails(tm
             arrays_out=str(out / "x.npz"),
             candidates_out=str(out / "x.tsv"),
             dropped_out=str(out / "y.tsv"),
-            name="simulated_tiny",
-            dataset=block,
+            dataset=dataset_block("simulated_tiny", block),
             taxid=9606,
             dataset_candidates=str(table),
         )
@@ -430,8 +427,7 @@ def test_a_candidate_list_where_nothing_resolves_names_its_file(tmp_path):
             edges=files["edges"],
             gene_info=files["gene_info"],
             candidates_out=str(tmp_path / "c.tsv"),
-            name="simulated_tiny",
-            dataset=block,
+            dataset=dataset_block("simulated_tiny", block),
             taxid=9606,
         ),
     ):
