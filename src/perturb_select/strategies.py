@@ -2,10 +2,9 @@
 
 One-shot strategies (``random``, ``graphreach``, ``maxspec``, ``facility``; ``selection.registry.SELECTORS``)
 rank the whole pool once, up front, from the graph and the candidate list alone; cycle ``c`` trains on the
-first ``c * perturbations_per_cycle`` of the ranking. Active strategies pick cycle by cycle (Huang et al. 2024,
-IterPert;
-Panagopoulos et al. 2025): cycle 1 is a seeded random batch, cycle ``c >= 2`` is chosen by the model trained
-in cycle ``c - 1`` from the pool left.
+first ``c * perturbations_per_cycle`` of the ranking. Active strategies pick cycle by cycle (Huang et al.
+2024, IterPert; Panagopoulos et al. 2025): cycle 1 is a seeded random batch, cycle ``c >= 2`` is chosen by the
+model trained in cycle ``c - 1`` from the pool left.
 
 Active strategies and their parameters (defaults and their sources):
 

@@ -159,7 +159,7 @@ def read_selection(path: str | os.PathLike, strategy: str | None = None) -> Sele
             raise InputError(
                 path,
                 "cycle",
-                "cycles must be (rank - 1) // perturbations_per_cycle + 1 for one number of perturbations per cycle",
+                "cycles must be (rank - 1) // perturbations_per_cycle + 1, one perturbations_per_cycle for all",
             )
     values = {}
     for column in ("gain", "objective"):

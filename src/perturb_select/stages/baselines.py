@@ -99,8 +99,7 @@ def score_baselines(
     """Rule score_baselines (``gears.trainer: none``, no GEARS): the baselines of one run at one cycle, as
     train_gears scores them beside GEARS (:func:`baselines_record`): trained on the first ``cycle *
     perturbations_per_cycle`` picks of the one-shot ranking ``selection``, scored on the test perturbations of
-    ``split``,
-    written to the same file (``baselines_out``) with the same keys. ``screen`` is the processed screen's
+    ``split``, written to the same file (``baselines_out``) with the same keys. ``screen`` is the processed screen's
     arrays (``screen.npz``), ``kernels`` the dataset's graph kernels, ``truth`` a SIMULATED screen's."""
     start = time.perf_counter()
     train_genes = cycle_picks(selection, int(cycle), int(perturbations_per_cycle))

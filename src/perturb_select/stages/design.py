@@ -61,7 +61,7 @@ def design_screen(
     The same steps as ``perturb-select design`` (``perturb_select.design.run_design`` with the entry's
     ``DesignConfig.options``); ``design`` is the typed config entry (``DesignConfig.to_params``: its gene list,
     budget or cycles x perturbations per cycle, optional screened / require / exclude files, method, GraphReach's
-    weights, tie rule, MaxSpec's operator, hops filled in from ``gears.num_go_gnn_layers``, seed).
+    weights, tie rule, MaxSpec's operator, hops (``gears.num_go_gnn_layers`` unless the entry sets it), seed).
     Errors name the entry, the option being the field (``config: design.k562, field 'budget': ...``).
     """
     start = time.perf_counter()

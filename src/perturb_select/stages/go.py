@@ -34,9 +34,8 @@ def build_go_graph(
 ) -> None:
     """Rule build_go_graph: GO term sets per gene symbol -> Jaccard top-k graph, stats and GEARS's pickle.
 
-    ``graph`` is the typed ``graph:`` block with ``go.taxid`` (``GraphConfig.to_params``).
-    Writes the edge table as TSV (the
-    Jaccard values as computed, float64), the same graph as ``.npz`` for the many jobs that read it
+    ``graph`` is the typed ``graph:`` block with ``go.taxid`` (``GraphConfig.to_params``). Writes the edge
+    table as TSV (the Jaccard values as computed, float64), the same graph as ``.npz`` for the many jobs that read it
     (milliseconds instead of parsing the TSV), ``gene2go.pkl`` restricted to the graph's genes (the
     cell-gears trainer's input) and the summary JSON.
     """

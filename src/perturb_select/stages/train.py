@@ -44,8 +44,7 @@ def train_gears(
     truth: str | None = None,
 ) -> None:
     """Rules train_gears and train_gears_active: GEARS on the first ``cycle * perturbations_per_cycle`` picks,
-    predictions
-    of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
+    predictions of the test perturbations (``gears.train`` with the trainer ``gears.trainer`` names) and their metrics
     (``evaluation.metrics.run_record``: ``metrics_out``, with the keys dataset, strategy, seed, cycle); and
     the baselines trained on the same picks and scored on the same split (``stages.baselines
     .baselines_record`` with the graph kernels ``kernels``: ``baselines_out``, the same keys). The baselines
