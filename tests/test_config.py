@@ -167,14 +167,27 @@ def test_empty_config_and_cross_block_errors():
     with pytest.raises(InputError, match="datasets.s.cell_type"):
         DatasetConfig.from_config("s", {})
     with pytest.raises(InputError, match="design.d.method"):
-        DesignConfig.from_config("d", {"genes": "g.txt", "method": "random"}, default_hops=1)
-    assert DesignConfig.from_config("d", {"genes": "g.txt", "hops": 2}, default_hops=1).hops == 2
-    assert DesignConfig.from_config("d", {"genes": "g.txt"}, default_hops=1).weights == "uniform"
-    assert DesignConfig.from_config("d", {"genes": "g.txt", "method": "facility"}, default_hops=1).method == "facility"
+        DesignConfig.from_config("d", {"genes": "g.txt", "budget": 5, "method": "random"}, default_hops=1)
+    assert DesignConfig.from_config("d", {"genes": "g.txt", "budget": 5, "hops": 2}, default_hops=1).hops == 2
+    assert DesignConfig.from_config("d", {"genes": "g.txt", "budget": 5}, default_hops=1).weights == "uniform"
+    assert (
+        DesignConfig.from_config("d", {"genes": "g.txt", "budget": 5, "method": "facility"}, default_hops=1).method
+        == "facility"
+    )
     with pytest.raises(InputError, match="'design.d.weights': must be one of uniform, candidates"):
-        DesignConfig.from_config("d", {"genes": "g.txt", "weights": "degree"}, default_hops=1)
+        DesignConfig.from_config("d", {"genes": "g.txt", "budget": 5, "weights": "degree"}, default_hops=1)
     with pytest.raises(InputError, match="'design.d.weights': only graphreach takes weights"):
-        DesignConfig.from_config("d", {"genes": "g.txt", "method": "maxspec", "weights": "candidates"}, default_hops=1)
+        DesignConfig.from_config(
+            "d", {"genes": "g.txt", "budget": 5, "method": "maxspec", "weights": "candidates"}, default_hops=1
+        )
+    # the plan is checked with the config, before any job: a budget, or cycles and perturbations per cycle
+    for entry, key, problem in (
+        ({"budget": 5, "cycles": 1, "perturbations_per_cycle": 5}, "budget/cycles", "not both"),
+        ({"cycles": 2}, "cycles", "needs both"),
+        ({}, "budget", "give a budget"),
+    ):
+        with pytest.raises(InputError, match=f"'design.d.{key}': .*{problem}"):
+            DesignConfig.from_config("d", {"genes": "g.txt", **entry}, default_hops=1)
     assert DatasetConfig.from_config("g", {"format": "gears"}).source()["archive_member"] == "perturb_processed.h5ad"
     assert DatasetConfig.from_config("r", {"cell_type": "T"}).source()["archive_member"] is None
 
@@ -397,7 +410,12 @@ def _typed(dotted: str, value):
         plan = {"seeds": [1], "cycles": 2, "perturbations_per_cycle": 1, "strategies": {"random": {}}}
         return ExperimentConfig.from_config({"experiment": {**plan, key: [value] if key == "seeds" else value}})
     if block == "design.*":
-        return DesignConfig.from_config("d", {"genes": "g.txt", key: value}, default_hops=1)
+        plan = (
+            {"cycles": 1, "perturbations_per_cycle": 1}
+            if key in ("cycles", "perturbations_per_cycle")
+            else {"budget": 1}
+        )
+        return DesignConfig.from_config("d", {"genes": "g.txt", **plan, key: value}, default_hops=1)
     if block == "gears":
         return TrainingConfig.from_config({key: value})
     raise AssertionError(f"no typed block for {dotted}")

@@ -380,8 +380,9 @@ def _design_entry(args) -> DesignConfig:
             **{name: getattr(args, name) for name in (*DesignConfig.OPTIONS, "screened", "require", "exclude")},
         )
     except InputError as err:
-        key = str(err.field).rsplit(".", 1)[-1]
-        raise InputError(DESIGN_OPTION_NAMES.get(key, key), None, err.problem) from None
+        keys = str(err.field).rsplit(".", 1)[-1].split("/")  # e.g. design.command_line.budget/cycles
+        options = "/".join(dict.fromkeys(DESIGN_OPTION_NAMES.get(key, key) for key in keys))
+        raise InputError(options, None, err.problem) from None
 
 
 def _run_design(args):

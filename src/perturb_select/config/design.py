@@ -14,6 +14,27 @@ DESIGN_METHODS = ("graphreach", "maxspec", "facility")
 DESIGN_LISTS = ("screened", "require", "exclude")
 
 
+def plan_problem(budget, cycles, perturbations_per_cycle) -> tuple[str, str] | None:
+    """What is wrong with a design's plan: a budget, or cycles and perturbations per cycle (budget = their
+    product), never both and never neither; None when it is one of them.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        The option key(s) at fault (``'budget/cycles'``, ``'cycles'`` or ``'budget'``) and the problem.
+    """
+    plan = cycles is not None or perturbations_per_cycle is not None
+    if budget is not None and plan:
+        return "budget/cycles", (
+            "give either a budget or cycles and perturbations per cycle (budget = their product), not both"
+        )
+    if plan and (cycles is None or perturbations_per_cycle is None):
+        return "cycles", "a per-cycle plan needs both the number of cycles and the perturbations per cycle"
+    if not plan and budget is None:
+        return "budget", "give a budget, or cycles and perturbations per cycle"
+    return None
+
+
 @dataclass(frozen=True)
 class DesignConfig(JobBlock):
     """One entry of ``design:`` (the ``design_screen`` rule; ``perturb-select design`` takes the same).
@@ -66,6 +87,9 @@ class DesignConfig(JobBlock):
         for name, minimum in (("hops", 0), ("budget", 1), ("cycles", 1), ("perturbations_per_cycle", 1)):
             _integer(getattr(self, name), f"design.{self.name}.{name}", minimum, optional=True)
         _integer(self.seed, f"design.{self.name}.seed", 0)
+        problem = plan_problem(self.budget, self.cycles, self.perturbations_per_cycle)
+        if problem:  # before any job, not in the design job
+            raise _bad(f"design.{self.name}.{problem[0]}", problem[1])
 
     @classmethod
     def from_config(cls, name: str, block: Mapping, *, default_hops: int) -> "DesignConfig":

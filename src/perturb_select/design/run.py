@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ..config import DEFAULT_HOPS
+from ..config.design import plan_problem
 from ..io import InputError, atomic_path
 from ..knowledge.graph import KnowledgeGraph, perturbation_genes
 from ..knowledge.symbols import SymbolResolver
@@ -145,24 +146,14 @@ def design_budget(
         Source ``'budget/cycles'``: both given; ``'cycles'``: only one of cycles and perturbations_per_cycle, or a value
         below 1; ``'budget'``: neither given.
     """
-    plan = cycles is not None or perturbations_per_cycle is not None
-    if budget is not None and plan:
-        raise InputError(
-            "budget/cycles",
-            None,
-            "give either a budget or cycles and perturbations per cycle (budget = their product), not both",
-        )
-    if plan:
-        if cycles is None or perturbations_per_cycle is None:
-            raise InputError(
-                "cycles", None, "a per-cycle plan needs both the number of cycles and the perturbations per cycle"
-            )
+    problem = plan_problem(budget, cycles, perturbations_per_cycle)
+    if problem:
+        raise InputError(problem[0], None, problem[1])
+    if cycles is not None:
         for value, what in ((cycles, "cycles"), (perturbations_per_cycle, "perturbations per cycle")):
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise InputError("cycles", None, f"the {what} must be an integer >= 1, got {value!r}")
         return int(cycles) * int(perturbations_per_cycle), int(perturbations_per_cycle)
-    if budget is None:
-        raise InputError("budget", None, "give a budget, or cycles and perturbations per cycle")
     return budget, None
 
 
