@@ -159,6 +159,18 @@ def _paired(differences: pd.Series | np.ndarray) -> dict:
     }
 
 
+def _reference_columns(pair: dict, ref: str, reference: str) -> dict:
+    """A :func:`_paired` summary as the columns of a row compared with ``reference`` (prefix ``ref``)."""
+    return {
+        f"{ref}_mean": pair["mean"],
+        f"{ref}_std": pair["std"],
+        f"{ref}_ci_low": pair["ci_low"],
+        f"{ref}_ci_high": pair["ci_high"],
+        "n_pairs": pair["n"],
+        f"p_vs_{reference}": pair["p"],
+    }
+
+
 def final_cycle_comparison(
     table: pd.DataFrame,
     metrics: Sequence[str] = COMPARED_METRICS,
@@ -205,17 +217,7 @@ def final_cycle_comparison(
                 "std": float(values.std(ddof=1)),
             }
             if (reference, model) in wide.columns:
-                pair = _paired((values - wide[(reference, model)]).dropna())
-                row.update(
-                    {
-                        f"{ref}_mean": pair["mean"],
-                        f"{ref}_std": pair["std"],
-                        f"{ref}_ci_low": pair["ci_low"],
-                        f"{ref}_ci_high": pair["ci_high"],
-                        "n_pairs": pair["n"],
-                        f"p_vs_{reference}": pair["p"],
-                    }
-                )
+                row.update(_reference_columns(_paired((values - wide[(reference, model)]).dropna()), ref, reference))
             if (strategy, "train_mean") in wide.columns and model != "train_mean":
                 diff = (values - wide[(strategy, "train_mean")]).dropna()
                 pair = _paired(diff)
@@ -362,16 +364,7 @@ def learning_curve_auc(
             }
             if (reference, model) in wide.columns:
                 pair = _paired((wide[(strategy, model)] - wide[(reference, model)]).dropna())
-                row.update(
-                    {
-                        f"{ref}_mean": pair["mean"],
-                        f"{ref}_std": pair["std"],
-                        f"{ref}_ci_low": pair["ci_low"],
-                        f"{ref}_ci_high": pair["ci_high"],
-                        "n_pairs": pair["n"],
-                        f"p_vs_{reference}": pair["p"],
-                    }
-                )
+                row.update(_reference_columns(pair, ref, reference))
             rows.append(row)
     columns = [
         "metric",
